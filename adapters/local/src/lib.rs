@@ -1,0 +1,5 @@
+//! Embedded implementations of yunqiao's ports, for the single-binary server.
+
+mod store;
+
+pub use store::LocalStore;

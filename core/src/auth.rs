@@ -1,0 +1,475 @@
+//! WeChat login, users, sessions and admin access.
+//!
+//! Store layout (one item store, see `store.rs`):
+//! * `user#<id>` / `_`      — the user (profile, groups, openid)
+//! * `openid#<openid>` / `_` — unique openid → user id, written with the user in one transaction
+//! * `users` / `<id>`       — the listing of all users, for admins
+//! * `session#<sha256(token)>` / `_` — a session; the token itself is never stored. The
+//!   item expires with the session (store TTL), so an expired token is simply absent.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::clock::SharedClock;
+use crate::error::{Code, Error, Result};
+use crate::ids;
+use crate::store::{Cond, Item, ItemStore, Query, StoreError, Update, WriteOp};
+use crate::wechat::{WeChat, WxError};
+
+pub const ADMIN_GROUP: &str = "admin";
+const MAX_GROUPS: usize = 32;
+const MAX_PROFILE_BYTES: usize = 8 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub session_ttl_secs: i64,
+    /// How long a refreshed-away token keeps working, so that two tabs refreshing at
+    /// once do not log each other out.
+    pub refresh_grace_secs: i64,
+    pub admin_key: Option<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            session_ttl_secs: 30 * 24 * 3600,
+            refresh_grace_secs: 60,
+            admin_key: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub openid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unionid: Option<String>,
+    #[serde(default)]
+    pub nickname: Option<String>,
+    #[serde(default)]
+    pub avatar_url: Option<String>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub profile: Map<String, Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Version, bumped on every change (optimistic concurrency).
+    #[serde(default)]
+    pub v: i64,
+}
+
+impl User {
+    pub fn in_group(&self, g: &str) -> bool {
+        self.groups.iter().any(|x| x == g)
+    }
+}
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Anonymous,
+    User { user: Box<User>, session: String },
+    /// Holder of the configured admin key.
+    AdminKey,
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Caller::AdminKey => true,
+            Caller::User { user, .. } => user.in_group(ADMIN_GROUP),
+            Caller::Anonymous => false,
+        }
+    }
+
+    pub fn user(&self) -> Option<&User> {
+        match self {
+            Caller::User { user, .. } => Some(user),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub token: String,
+    pub expires_at: i64,
+    pub user: User,
+}
+
+/// A profile change; absent fields stay, `null` clears, `profile` keys merge (`null`
+/// removes a key).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfilePatch {
+    #[serde(default, deserialize_with = "double_option")]
+    pub nickname: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub avatar_url: Option<Option<String>>,
+    #[serde(default)]
+    pub profile: Option<Map<String, Value>>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+pub struct Auth {
+    store: Arc<dyn ItemStore>,
+    wechat: Arc<dyn WeChat>,
+    clock: SharedClock,
+    cfg: AuthConfig,
+}
+
+fn user_pk(id: &str) -> String {
+    format!("user#{id}")
+}
+
+fn session_pk(token: &str) -> String {
+    format!("session#{}", ids::token_hash(token))
+}
+
+fn to_attrs<T: Serialize>(v: &T) -> Result<Map<String, Value>> {
+    match serde_json::to_value(v) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(Error::internal("cannot encode record")),
+    }
+}
+
+fn user_from(item: &Item) -> Result<User> {
+    serde_json::from_value(Value::Object(item.attrs.clone()))
+        .map_err(|e| Error::internal(format!("corrupt user record {}: {e}", item.pk)))
+}
+
+impl Auth {
+    pub fn new(store: Arc<dyn ItemStore>, wechat: Arc<dyn WeChat>, clock: SharedClock, cfg: AuthConfig) -> Self {
+        Auth {
+            store,
+            wechat,
+            clock,
+            cfg,
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn ItemStore> {
+        &self.store
+    }
+
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// Exchanges a `wx.login()` code for a session; creates the user on first login.
+    pub async fn login(&self, code: &str) -> Result<Login> {
+        if code.is_empty() || code.len() > 256 {
+            return Err(Error::invalid_field("code", "code must be 1 to 256 characters"));
+        }
+        let wx = self.wechat.code_to_session(code).await?;
+        let user = self.find_or_create_user(&wx.openid, wx.unionid.as_deref()).await?;
+        let (token, expires_at) = self.new_session(&user.id, &wx.session_key, None).await?;
+        Ok(Login { token, expires_at, user })
+    }
+
+    async fn find_or_create_user(&self, openid: &str, unionid: Option<&str>) -> Result<User> {
+        let index_pk = format!("openid#{openid}");
+        // Two first logins may race; the loser of the create finds the winner's user.
+        for _ in 0..3 {
+            if let Some(ix) = self.store.get(&index_pk, "_").await? {
+                let id = ix.str("user_id").unwrap_or_default().to_string();
+                let mut user = self.get_user(&id).await?;
+                if unionid.is_some() && user.unionid.as_deref() != unionid {
+                    user = self
+                        .modify_user(&id, |u| {
+                            u.unionid = unionid.map(str::to_string);
+                            Ok(())
+                        })
+                        .await?;
+                }
+                return Ok(user);
+            }
+            let now = self.clock.now_ms();
+            let user = User {
+                id: ids::new_id(now),
+                openid: openid.to_string(),
+                unionid: unionid.map(str::to_string),
+                nickname: None,
+                avatar_url: None,
+                phone: None,
+                groups: vec![],
+                profile: Map::new(),
+                created_at: now,
+                updated_at: now,
+                v: 1,
+            };
+            let mut ix = Map::new();
+            ix.insert("user_id".into(), json!(user.id));
+            let mut listing = Map::new();
+            listing.insert("created_at".into(), json!(now));
+            let ops = vec![
+                WriteOp::put(Item::new(&index_pk, "_", ix), Some(Cond::NotExists)),
+                WriteOp::put(Item::new(user_pk(&user.id), "_", to_attrs(&user)?), Some(Cond::NotExists)),
+                WriteOp::put(Item::new("users", &user.id, listing), Some(Cond::NotExists)),
+            ];
+            match self.store.transact(ops).await {
+                Ok(()) => {
+                    tracing::info!(user_id = %user.id, "new user");
+                    return Ok(user);
+                }
+                Err(StoreError::TransactionCanceled { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::new(Code::Conflict, "could not create the user; retry"))
+    }
+
+    async fn new_session(&self, user_id: &str, session_key: &str, replacing: Option<&str>) -> Result<(String, i64)> {
+        let now = self.clock.now_ms();
+        let expires_at = now + self.cfg.session_ttl_secs * 1000;
+        let token = ids::new_token();
+        let mut attrs = Map::new();
+        attrs.insert("user_id".into(), json!(user_id));
+        attrs.insert("created_at".into(), json!(now));
+        attrs.insert("expires_at".into(), json!(expires_at));
+        attrs.insert("session_key".into(), json!(session_key));
+        let item = Item::new(session_pk(&token), "_", attrs).expiring_at(expires_at.div_euclid(1000) + 1);
+        let mut ops = vec![WriteOp::put(item, Some(Cond::NotExists))];
+        if let Some(old) = replacing {
+            let grace_ms = now + self.cfg.refresh_grace_secs * 1000;
+            ops.push(WriteOp::Update {
+                pk: old.to_string(),
+                sk: "_".into(),
+                update: Update {
+                    set: vec![("expires_at".into(), json!(grace_ms)), ("refreshed".into(), json!(true))],
+                    expires_at: Some(Some(grace_ms.div_euclid(1000) + 1)),
+                    ..Default::default()
+                },
+                // A session may be refreshed once; the grace window is not extended.
+                cond: Some(Cond::AttrNotExists("refreshed".into())),
+            });
+        }
+        match self.store.transact(ops).await {
+            Ok(()) => Ok((token, expires_at)),
+            Err(StoreError::TransactionCanceled { .. }) if replacing.is_some() => {
+                Err(Error::new(Code::InvalidToken, "this session was already refreshed or has ended"))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Resolves an `Authorization: Bearer` value.
+    pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Caller> {
+        let Some(token) = bearer else {
+            return Ok(Caller::Anonymous);
+        };
+        if let Some(key) = &self.cfg.admin_key {
+            if ids::secret_eq(token, key) {
+                return Ok(Caller::AdminKey);
+            }
+        }
+        let invalid = || Error::new(Code::InvalidToken, "the token is invalid or has expired");
+        if !token.starts_with("yq_") || token.len() > 128 {
+            return Err(invalid());
+        }
+        let session_pk = session_pk(token);
+        let session = self.store.get(&session_pk, "_").await?.ok_or_else(invalid)?;
+        // The store hides items past their TTL second; this is the millisecond check.
+        if session.get("expires_at").and_then(Value::as_i64).unwrap_or(0) <= self.clock.now_ms() {
+            return Err(invalid());
+        }
+        let user_id = session.str("user_id").ok_or_else(invalid)?;
+        let user = self.get_user(user_id).await.map_err(|_| invalid())?;
+        Ok(Caller::User {
+            user: Box::new(user),
+            session: session_pk,
+        })
+    }
+
+    pub async fn logout(&self, caller: &Caller) -> Result<()> {
+        match caller {
+            Caller::User { session, .. } => Ok(self.store.delete(session, "_", None).await?),
+            _ => Err(Error::new(Code::Unauthenticated, "log in first")),
+        }
+    }
+
+    /// Issues a new token for the caller's session; the old token keeps working for the
+    /// grace period and then ends.
+    pub async fn refresh(&self, caller: &Caller) -> Result<Login> {
+        let Caller::User { user, session } = caller else {
+            return Err(Error::new(Code::Unauthenticated, "log in first"));
+        };
+        let old = self
+            .store
+            .get(session, "_")
+            .await?
+            .ok_or_else(|| Error::new(Code::InvalidToken, "the session has ended"))?;
+        let key = old.str("session_key").unwrap_or_default().to_string();
+        let (token, expires_at) = self.new_session(&user.id, &key, Some(session)).await?;
+        Ok(Login {
+            token,
+            expires_at,
+            user: (**user).clone(),
+        })
+    }
+
+    pub async fn get_user(&self, id: &str) -> Result<User> {
+        if !ids::is_id(id) {
+            return Err(Error::not_found("no such user"));
+        }
+        let item = self
+            .store
+            .get(&user_pk(id), "_")
+            .await?
+            .ok_or_else(|| Error::not_found("no such user"))?;
+        user_from(&item)
+    }
+
+    /// Read-modify-write of a user under optimistic concurrency, retried on conflict.
+    async fn modify_user(&self, id: &str, f: impl Fn(&mut User) -> Result<()>) -> Result<User> {
+        for _ in 0..5 {
+            let mut user = self.get_user(id).await?;
+            let v = user.v;
+            f(&mut user)?;
+            user.v = v + 1;
+            user.updated_at = self.clock.now_ms().max(user.updated_at);
+            let item = Item::new(user_pk(id), "_", to_attrs(&user)?);
+            match self.store.put(item, Some(Cond::eq("v", v))).await {
+                Ok(()) => return Ok(user),
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::new(Code::Conflict, "the user changed concurrently; retry"))
+    }
+
+    pub async fn update_profile(&self, user_id: &str, patch: ProfilePatch) -> Result<User> {
+        if let Some(Some(n)) = &patch.nickname {
+            if n.trim().is_empty() || n.chars().count() > 64 {
+                return Err(Error::invalid_field("nickname", "nickname must be 1 to 64 characters"));
+            }
+        }
+        if let Some(Some(a)) = &patch.avatar_url {
+            if a.len() > 1024 || !(a.starts_with("https://") || a.starts_with("http://") || a.starts_with("file:")) {
+                return Err(Error::invalid_field(
+                    "avatar_url",
+                    "avatar_url must be an http(s) URL or a file id, at most 1024 characters",
+                ));
+            }
+        }
+        if let Some(p) = &patch.profile {
+            if p.keys().any(|k| k.is_empty() || k.len() > 64) {
+                return Err(Error::invalid_field("profile", "profile keys are 1 to 64 characters"));
+            }
+        }
+        self.modify_user(user_id, |u| {
+            if let Some(n) = &patch.nickname {
+                u.nickname = n.clone();
+            }
+            if let Some(a) = &patch.avatar_url {
+                u.avatar_url = a.clone();
+            }
+            if let Some(p) = &patch.profile {
+                for (k, v) in p {
+                    if v.is_null() {
+                        u.profile.remove(k);
+                    } else {
+                        u.profile.insert(k.clone(), v.clone());
+                    }
+                }
+                let size = serde_json::to_vec(&u.profile).map(|b| b.len()).unwrap_or(usize::MAX);
+                if size > MAX_PROFILE_BYTES {
+                    return Err(Error::invalid_field("profile", "profile is limited to 8 KiB"));
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Binds the phone number WeChat returns for a `getPhoneNumber` code.
+    pub async fn bind_phone(&self, user_id: &str, code: &str) -> Result<User> {
+        if code.is_empty() || code.len() > 256 {
+            return Err(Error::invalid_field("code", "code must be 1 to 256 characters"));
+        }
+        let phone = self.wechat.phone_number(code).await.map_err(|e| match e {
+            WxError::Api { errcode: 40029, errmsg } => Error::invalid_field("code", "the phone code is invalid or expired")
+                .with_details(json!({"field": "code", "wechat_errcode": 40029, "wechat_errmsg": errmsg})),
+            e => e.into(),
+        })?;
+        self.modify_user(user_id, |u| {
+            u.phone = Some(phone.phone_number.clone());
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn list_users(&self, limit: usize, cursor: Option<String>) -> Result<(Vec<User>, Option<String>)> {
+        let page = self
+            .store
+            .query(Query::partition("users").limit(limit.clamp(1, 100)).after(cursor))
+            .await?;
+        let mut users = Vec::with_capacity(page.items.len());
+        for it in &page.items {
+            users.push(self.get_user(&it.sk).await?);
+        }
+        Ok((users, page.cursor))
+    }
+
+    pub async fn set_groups(&self, user_id: &str, groups: Vec<String>) -> Result<User> {
+        if groups.len() > MAX_GROUPS {
+            return Err(Error::invalid_field("groups", format!("at most {MAX_GROUPS} groups")));
+        }
+        for g in &groups {
+            if !valid_group(g) {
+                return Err(Error::invalid_field(
+                    "groups",
+                    format!("invalid group name {g:?}: 1 to 32 of a-z 0-9 _ -, starting with a letter"),
+                ));
+            }
+        }
+        let mut groups = groups;
+        groups.sort();
+        groups.dedup();
+        self.modify_user(user_id, |u| {
+            u.groups = groups.clone();
+            Ok(())
+        })
+        .await
+    }
+}
+
+pub fn valid_group(g: &str) -> bool {
+    let b = g.as_bytes();
+    !b.is_empty()
+        && b.len() <= 32
+        && b[0].is_ascii_lowercase()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_names() {
+        assert!(valid_group("admin"));
+        assert!(valid_group("team-a_1"));
+        assert!(!valid_group(""));
+        assert!(!valid_group("Admin"));
+        assert!(!valid_group("1abc"));
+        assert!(!valid_group(&"a".repeat(33)));
+    }
+
+    #[test]
+    fn patch_distinguishes_absent_and_null() {
+        let p: ProfilePatch = serde_json::from_str(r#"{"nickname": null}"#).unwrap();
+        assert_eq!(p.nickname, Some(None));
+        assert_eq!(p.avatar_url, None);
+        assert!(serde_json::from_str::<ProfilePatch>(r#"{"groups": ["admin"]}"#).is_err());
+    }
+}

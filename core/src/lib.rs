@@ -1,0 +1,12 @@
+//! yunqiao's domain. It knows no HTTP framework, no AWS and no storage engine: everything
+//! outside reaches it through the ports defined here ([`store::ItemStore`],
+//! [`wechat::WeChat`], [`clock::Clock`]).
+
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod store;
+pub mod wechat;
+
+pub use error::{Code, Error, Result};
