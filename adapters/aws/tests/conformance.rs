@@ -1,0 +1,37 @@
+//! The conformance suite against DynamoDB as emulated by moto server, which `make test`
+//! starts on 127.0.0.1 and announces in `YUNQIAO_TEST_DYNAMODB_ENDPOINT`.
+
+use std::sync::Arc;
+
+use yunqiao_aws::{DynamoConfig, DynamoStore};
+use yunqiao_core::clock::ManualClock;
+
+fn endpoint() -> String {
+    std::env::var("YUNQIAO_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "YUNQIAO_TEST_DYNAMODB_ENDPOINT is not set: run `make test`, which starts moto server, \
+             or point it at a DynamoDB emulator"
+        )
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dynamodb_store_passes_the_conformance_suite() {
+    let clock = ManualClock::at(1_800_000_000_000);
+    let cfg = DynamoConfig {
+        table: format!("conformance-{}", std::process::id()),
+        region: "us-east-1".into(),
+        endpoint: Some(endpoint()),
+    };
+    let store = DynamoStore::connect(&cfg, Arc::new(clock.clone())).await;
+    store.create_table_if_missing().await.expect("create table");
+    store.create_table_if_missing().await.expect("creating twice is fine");
+    yunqiao_conformance::run_all(Arc::new(store), clock).await;
+}
+
+#[test]
+fn json_and_attribute_values_round_trip() {
+    let v = serde_json::json!({"a": [1, 2.5, "x", null, true, {"b": {}}], "n": -3, "big": 18446744073709551615u64});
+    let av = yunqiao_aws::json_to_av(&v);
+    assert_eq!(yunqiao_aws::av_to_json(&av).unwrap(), v);
+}
