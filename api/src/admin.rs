@@ -1,0 +1,65 @@
+//! `/v1/admin`: user management for admins (the admin key or the `admin` group).
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use yunqiao_core::Code;
+
+use crate::AppState;
+use crate::caller::AdminCaller;
+use crate::error::{ApiJson, ApiQuery, ApiResult, ErrorBody, error};
+use crate::views::{GroupsBody, UserPage, UserView};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/admin/users", get(list_users))
+        .route("/v1/admin/users/{id}", get(get_user).patch(set_groups))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ListParams {
+    /// 1 to 100, default 50.
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+/// All users, oldest first.
+#[utoipa::path(get, path = "/v1/admin/users", tag = "admin", security(("bearer" = [])), params(ListParams),
+    responses((status = 200, body = UserPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_users(
+    State(s): State<AppState>,
+    _a: AdminCaller,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> ApiResult<Json<UserPage>> {
+    let limit = match p.limit.as_deref() {
+        None => 50,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => return Err(error(Code::InvalidArgument, "limit must be 1 to 100")),
+        },
+    };
+    let (users, cursor) = s.auth.list_users(limit, p.cursor).await?;
+    Ok(Json(UserPage {
+        items: users.into_iter().map(Into::into).collect(),
+        cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
+pub async fn get_user(State(s): State<AppState>, _a: AdminCaller, Path(id): Path<String>) -> ApiResult<Json<UserView>> {
+    Ok(Json(s.auth.get_user(&id).await?.into()))
+}
+
+/// Set a user's groups (what table ACLs use; `admin` makes an admin).
+#[utoipa::path(patch, path = "/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])), request_body = GroupsBody,
+    responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn set_groups(
+    State(s): State<AppState>,
+    _a: AdminCaller,
+    Path(id): Path<String>,
+    ApiJson(b): ApiJson<GroupsBody>,
+) -> ApiResult<Json<UserView>> {
+    Ok(Json(s.auth.set_groups(&id, b.groups).await?.into()))
+}

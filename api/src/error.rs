@@ -1,0 +1,117 @@
+//! The one place error bodies are written, and the extractors that turn malformed
+//! requests into those errors instead of axum's plain-text rejections.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use yunqiao_core::{Code, Error};
+
+/// An error as answered: `{"error": {"code", "message", "details"}}`.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code, e.g. `INVALID_TOKEN`.
+    pub code: String,
+    pub message: String,
+    #[schema(value_type = Object)]
+    pub details: Value,
+}
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl From<yunqiao_core::store::StoreError> for ApiError {
+    fn from(e: yunqiao_core::store::StoreError) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(code = e.code.as_str(), message = %e.message, "request failed");
+        }
+        let body = json!({ "error": { "code": e.code.as_str(), "message": e.message, "details": e.details } });
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+pub fn error(code: Code, message: impl Into<String>) -> ApiError {
+    ApiError(Error::new(code, message))
+}
+
+/// JSON body extractor with our error bodies.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rej) => Err(json_rejection(rej)),
+        }
+    }
+}
+
+fn json_rejection(rej: JsonRejection) -> ApiError {
+    let text = rej.body_text();
+    if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return error(Code::BodyTooLarge, "the request body is too large");
+    }
+    match rej {
+        JsonRejection::MissingJsonContentType(_) => {
+            error(Code::UnsupportedMediaType, "send the body as application/json")
+        }
+        JsonRejection::JsonSyntaxError(_) => error(Code::MalformedJson, text),
+        JsonRejection::JsonDataError(_) => {
+            let code = if text.contains("unknown field") { Code::UnknownField } else { Code::InvalidBody };
+            error(code, text)
+        }
+        _ => error(Code::InvalidBody, text),
+    }
+}
+
+/// Query-string extractor with our error bodies.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(rej @ QueryRejection::FailedToDeserializeQueryString(_)) => {
+                Err(error(Code::InvalidArgument, rej.body_text()))
+            }
+            Err(rej) => Err(error(Code::InvalidArgument, rej.body_text())),
+        }
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    error(Code::NotFound, "no such route")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    error(Code::MethodNotAllowed, "method not allowed on this route")
+}

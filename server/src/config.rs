@@ -1,0 +1,148 @@
+//! Server configuration: defaults, then a TOML file, then `YUNQIAO_*` environment
+//! variables, then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Bearer key with full admin rights. Generated into `<data_dir>/admin.key` if unset.
+    pub admin_key: Option<String>,
+    pub body_limit: usize,
+    pub session_ttl_secs: i64,
+    /// `text` or `json`.
+    pub log_format: String,
+    pub wechat: WeChatSection,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WeChatSection {
+    /// Empty: use the built-in mock (local development, no network).
+    pub appid: String,
+    pub secret: String,
+    pub api_base: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: "127.0.0.1:8787".parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8787))),
+            data_dir: PathBuf::from("data"),
+            admin_key: None,
+            body_limit: 1024 * 1024,
+            session_ttl_secs: 30 * 24 * 3600,
+            log_format: "text".into(),
+            wechat: WeChatSection::default(),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::error::Error for ConfigError {}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Config {
+    /// Loads `file` (or `yunqiao.toml` in the working directory when it exists), then
+    /// applies the environment.
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let default_file = PathBuf::from("yunqiao.toml");
+        let path = match file {
+            Some(p) => Some(p.to_path_buf()),
+            None => env("YUNQIAO_CONFIG").map(PathBuf::from).or_else(|| default_file.exists().then_some(default_file)),
+        };
+        let mut cfg = match &path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| ConfigError(format!("cannot read config {}: {e}", p.display())))?;
+                toml::from_str(&text).map_err(|e| ConfigError(format!("bad config {}: {e}", p.display())))?
+            }
+            None => Config::default(),
+        };
+        let parse_err = |k: &str, v: &str| ConfigError(format!("bad value for {k}: {v:?}"));
+        if let Some(v) = env("YUNQIAO_ADDR") {
+            cfg.addr = v.parse().map_err(|_| parse_err("YUNQIAO_ADDR", &v))?;
+        }
+        if let Some(v) = env("YUNQIAO_DATA_DIR") {
+            cfg.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("YUNQIAO_ADMIN_KEY").filter(|v| !v.is_empty()) {
+            cfg.admin_key = Some(v);
+        }
+        if let Some(v) = env("YUNQIAO_BODY_LIMIT") {
+            cfg.body_limit = v.parse().map_err(|_| parse_err("YUNQIAO_BODY_LIMIT", &v))?;
+        }
+        if let Some(v) = env("YUNQIAO_SESSION_TTL_SECS") {
+            cfg.session_ttl_secs = v.parse().map_err(|_| parse_err("YUNQIAO_SESSION_TTL_SECS", &v))?;
+        }
+        if let Some(v) = env("YUNQIAO_LOG_FORMAT") {
+            cfg.log_format = v;
+        }
+        if let Some(v) = env("YUNQIAO_WECHAT_APPID") {
+            cfg.wechat.appid = v;
+        }
+        if let Some(v) = env("YUNQIAO_WECHAT_SECRET") {
+            cfg.wechat.secret = v;
+        }
+        if let Some(v) = env("YUNQIAO_WECHAT_API_BASE") {
+            cfg.wechat.api_base = Some(v);
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.session_ttl_secs < 60 {
+            return Err(ConfigError("session_ttl_secs must be at least 60".into()));
+        }
+        if self.body_limit < 1024 {
+            return Err(ConfigError("body_limit must be at least 1024".into()));
+        }
+        if !self.wechat.appid.is_empty() && self.wechat.secret.is_empty() {
+            return Err(ConfigError("wechat.secret is required with wechat.appid".into()));
+        }
+        if let Some(k) = &self.admin_key {
+            if k.len() < 16 {
+                return Err(ConfigError("admin_key must be at least 16 characters".into()));
+            }
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(ConfigError("log_format is text or json".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("y.toml");
+        std::fs::write(&f, "addr = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/x\"\n[wechat]\nappid = \"wx1\"\nsecret = \"s\"\n").unwrap();
+        let env = |k: &str| (k == "YUNQIAO_DATA_DIR").then(|| "/tmp/y".to_string());
+        let c = Config::load(Some(&f), env).unwrap();
+        assert_eq!(c.addr.port(), 9000);
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/y"));
+        assert_eq!(c.wechat.appid, "wx1");
+        std::fs::write(&f, "nonsense = 1\n").unwrap();
+        assert!(Config::load(Some(&f), |_| None).is_err());
+        assert!(Config::load(Some(&f.with_extension("missing")), |_| None).is_err());
+        let bad = |k: &str| (k == "YUNQIAO_ADDR").then(|| "nope".to_string());
+        assert!(Config::load(None, bad).is_err());
+    }
+}

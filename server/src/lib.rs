@@ -1,0 +1,4 @@
+//! The `yunqiao` server, as a library so the benchmark and tests can build it.
+
+pub mod config;
+pub mod serve;

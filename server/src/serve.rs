@@ -1,0 +1,145 @@
+//! `yunqiao serve`: every API, the embedded store and (unless real WeChat credentials are
+//! configured) the built-in WeChat mock, on one port.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use yunqiao_api::{AppState, HttpConfig};
+use yunqiao_core::auth::{Auth, AuthConfig};
+use yunqiao_core::clock::{SharedClock, SystemClock};
+use yunqiao_core::wechat::WeChat;
+use yunqiao_local::LocalStore;
+use yunqiao_wechat::{DEFAULT_API_BASE, MockConfig, WeChatClient, WeChatConfig, WeChatMock};
+
+use crate::config::Config;
+
+pub const MOCK_PREFIX: &str = "/__mock/wechat";
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Reads the admin key from configuration, or from `<data_dir>/admin.key`, creating it
+/// (owner-only) on first start. The key itself is never logged.
+fn admin_key(cfg: &Config) -> Result<String, BoxError> {
+    if let Some(k) = &cfg.admin_key {
+        return Ok(k.clone());
+    }
+    let path = cfg.data_dir.join("admin.key");
+    if let Ok(k) = std::fs::read_to_string(&path) {
+        let k = k.trim().to_string();
+        if k.len() >= 16 {
+            return Ok(k);
+        }
+    }
+    let key = format!("yqa_{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>());
+    write_private(&path, &key)?;
+    println!("admin key generated: {} (send as Authorization: Bearer <key>)", path.display());
+    Ok(key)
+}
+
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path)?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
+}
+
+/// A server bound to its port, ready to run.
+pub struct Server {
+    pub listener: tokio::net::TcpListener,
+    pub addr: SocketAddr,
+    pub router: Router,
+    pub store: LocalStore,
+}
+
+pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .map_err(|e| format!("cannot create data dir {}: {e}", cfg.data_dir.display()))?;
+    let clock: SharedClock = Arc::new(SystemClock);
+    let store = LocalStore::open(&cfg.data_dir.join("yunqiao.redb"), clock.clone())
+        .map_err(|e| format!("cannot open the store in {}: {e}", cfg.data_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(cfg.addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", cfg.addr))?;
+    let addr = listener.local_addr()?;
+
+    let mut extra = Router::new();
+    let wechat: Arc<dyn WeChat> = if cfg.wechat.appid.is_empty() {
+        let secret = format!("{:032x}", rand::random::<u128>());
+        let appid = "wx0000000000mock".to_string();
+        let mock = WeChatMock::new(
+            MockConfig { appid: appid.clone(), secret: secret.clone(), unionid: true },
+            clock.clone(),
+        );
+        extra = extra.nest(MOCK_PREFIX, mock.router());
+        let loopback = SocketAddr::new(
+            if addr.ip().is_unspecified() { [127, 0, 0, 1].into() } else { addr.ip() },
+            addr.port(),
+        );
+        let base = format!("http://{loopback}{MOCK_PREFIX}");
+        println!("WeChat: built-in mock at {base} (no network; log in with codes like \"mock:alice\")");
+        println!("        set wechat.appid and wechat.secret (or YUNQIAO_WECHAT_APPID/SECRET) for real WeChat");
+        Arc::new(WeChatClient::new(WeChatConfig { api_base: base, appid, secret }, clock.clone())?)
+    } else {
+        let base = cfg.wechat.api_base.clone().unwrap_or_else(|| DEFAULT_API_BASE.to_string());
+        println!("WeChat: app {} via {base}", cfg.wechat.appid);
+        Arc::new(WeChatClient::new(
+            WeChatConfig { api_base: base, appid: cfg.wechat.appid.clone(), secret: cfg.wechat.secret.clone() },
+            clock.clone(),
+        )?)
+    };
+
+    let auth = Auth::new(
+        Arc::new(store.clone()),
+        wechat,
+        clock,
+        AuthConfig {
+            session_ttl_secs: cfg.session_ttl_secs,
+            admin_key: Some(admin_key(cfg)?),
+            ..AuthConfig::default()
+        },
+    );
+    let state = AppState { auth: Arc::new(auth) };
+    let router = yunqiao_api::app(state, &HttpConfig { body_limit: cfg.body_limit }).merge(extra);
+    Ok(Server { listener, addr, router, store })
+}
+
+pub async fn run(cfg: Config) -> Result<(), BoxError> {
+    let server = build(&cfg).await?;
+    let _sweeper = server.store.spawn_sweeper(Duration::from_secs(60));
+    println!("data: {}", cfg.data_dir.display());
+    println!("yunqiao listening on http://{}", server.addr);
+    axum::serve(server.listener, server.router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    println!("yunqiao stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
