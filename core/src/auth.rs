@@ -228,7 +228,13 @@ impl Auth {
         Err(Error::new(Code::Conflict, "could not create the user; retry"))
     }
 
-    async fn new_session(&self, user_id: &str, session_key: &str, replacing: Option<&str>) -> Result<(String, i64)> {
+    /// `replacing`: the session being refreshed and when it ends.
+    async fn new_session(
+        &self,
+        user_id: &str,
+        session_key: &str,
+        replacing: Option<(&str, i64)>,
+    ) -> Result<(String, i64)> {
         let now = self.clock.now_ms();
         let expires_at = now + self.cfg.session_ttl_secs * 1000;
         let token = ids::new_token();
@@ -239,8 +245,9 @@ impl Auth {
         attrs.insert("session_key".into(), json!(session_key));
         let item = Item::new(session_pk(&token), "_", attrs).expiring_at(expires_at.div_euclid(1000) + 1);
         let mut ops = vec![WriteOp::put(item, Some(Cond::NotExists))];
-        if let Some(old) = replacing {
-            let grace_ms = now + self.cfg.refresh_grace_secs * 1000;
+        if let Some((old, old_expires_at)) = replacing {
+            // The old token ends after the grace period, never later than it would have.
+            let grace_ms = (now + self.cfg.refresh_grace_secs * 1000).min(old_expires_at);
             ops.push(WriteOp::Update {
                 pk: old.to_string(),
                 sk: "_".into(),
@@ -309,7 +316,10 @@ impl Auth {
             .await?
             .ok_or_else(|| Error::new(Code::InvalidToken, "the session has ended"))?;
         let key = old.str("session_key").unwrap_or_default().to_string();
-        let (token, expires_at) = self.new_session(&user.id, &key, Some(session)).await?;
+        let old_expires_at = old.get("expires_at").and_then(Value::as_i64).unwrap_or(0);
+        let (token, expires_at) = self
+            .new_session(&user.id, &key, Some((session.as_str(), old_expires_at)))
+            .await?;
         Ok(Login {
             token,
             expires_at,
