@@ -48,7 +48,11 @@ pub async fn list_users(
 
 #[utoipa::path(get, path = "/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
-pub async fn get_user(State(s): State<AppState>, _a: AdminCaller, Path(id): Path<String>) -> ApiResult<Json<UserView>> {
+pub async fn get_user(
+    State(s): State<AppState>,
+    _a: AdminCaller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<UserView>> {
     Ok(Json(s.auth.get_user(&id).await?.into()))
 }
 

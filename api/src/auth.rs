@@ -26,7 +26,10 @@ pub fn router() -> Router<AppState> {
     responses((status = 200, body = LoginView),
               (status = 400, body = ErrorBody), (status = 401, description = "INVALID_LOGIN_CODE", body = ErrorBody),
               (status = 429, description = "RATE_LIMITED", body = ErrorBody)))]
-pub async fn login(State(s): State<AppState>, ApiJson(b): ApiJson<CodeBody>) -> ApiResult<Json<LoginView>> {
+pub async fn login(
+    State(s): State<AppState>,
+    ApiJson(b): ApiJson<CodeBody>,
+) -> ApiResult<Json<LoginView>> {
     Ok(Json(s.auth.login(&b.code).await?.into()))
 }
 

@@ -3,8 +3,8 @@
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use yunqiao_core::auth::{Caller, User};
 use yunqiao_core::Code;
+use yunqiao_core::auth::{Caller, User};
 
 use crate::AppState;
 use crate::error::{ApiError, error};
@@ -29,17 +29,25 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, ApiError> {
         .to_str()
         .map_err(|_| error(Code::InvalidToken, "malformed Authorization header"))?;
     match v.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(Some(token.trim()))
         }
-        _ => Err(error(Code::InvalidToken, "use Authorization: Bearer <token>")),
+        _ => Err(error(
+            Code::InvalidToken,
+            "use Authorization: Bearer <token>",
+        )),
     }
 }
 
 impl FromRequestParts<AppState> for AnyCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         if let Some(c) = parts.extensions.get::<Caller>() {
             return Ok(AnyCaller(c.clone()));
         }
@@ -52,11 +60,20 @@ impl FromRequestParts<AppState> for AnyCaller {
 impl FromRequestParts<AppState> for UserCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let AnyCaller(caller) = AnyCaller::from_request_parts(parts, state).await?;
         match caller.user() {
-            Some(u) => Ok(UserCaller { user: u.clone(), caller }),
-            None => Err(error(Code::Unauthenticated, "log in first: send Authorization: Bearer <token>")),
+            Some(u) => Ok(UserCaller {
+                user: u.clone(),
+                caller,
+            }),
+            None => Err(error(
+                Code::Unauthenticated,
+                "log in first: send Authorization: Bearer <token>",
+            )),
         }
     }
 }
@@ -64,10 +81,16 @@ impl FromRequestParts<AppState> for UserCaller {
 impl FromRequestParts<AppState> for AdminCaller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let AnyCaller(caller) = AnyCaller::from_request_parts(parts, state).await?;
         match &caller {
-            Caller::Anonymous => Err(error(Code::Unauthenticated, "admin access needs a token or the admin key")),
+            Caller::Anonymous => Err(error(
+                Code::Unauthenticated,
+                "admin access needs a token or the admin key",
+            )),
             c if c.is_admin() => Ok(AdminCaller(caller)),
             _ => Err(error(Code::Forbidden, "admins only")),
         }

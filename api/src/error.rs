@@ -44,7 +44,8 @@ impl From<yunqiao_core::store::StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
-        let status = StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
             tracing::error!(code = e.code.as_str(), message = %e.message, "request failed");
         }
@@ -79,12 +80,17 @@ fn json_rejection(rej: JsonRejection) -> ApiError {
         return error(Code::BodyTooLarge, "the request body is too large");
     }
     match rej {
-        JsonRejection::MissingJsonContentType(_) => {
-            error(Code::UnsupportedMediaType, "send the body as application/json")
-        }
+        JsonRejection::MissingJsonContentType(_) => error(
+            Code::UnsupportedMediaType,
+            "send the body as application/json",
+        ),
         JsonRejection::JsonSyntaxError(_) => error(Code::MalformedJson, text),
         JsonRejection::JsonDataError(_) => {
-            let code = if text.contains("unknown field") { Code::UnknownField } else { Code::InvalidBody };
+            let code = if text.contains("unknown field") {
+                Code::UnknownField
+            } else {
+                Code::InvalidBody
+            };
             error(code, text)
         }
         _ => error(Code::InvalidBody, text),

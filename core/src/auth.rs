@@ -74,7 +74,10 @@ impl User {
 #[derive(Debug, Clone)]
 pub enum Caller {
     Anonymous,
-    User { user: Box<User>, session: String },
+    User {
+        user: Box<User>,
+        session: String,
+    },
     /// Holder of the configured admin key.
     AdminKey,
 }
@@ -116,7 +119,9 @@ pub struct ProfilePatch {
     pub profile: Option<Map<String, Value>>,
 }
 
-fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<String>>, D::Error> {
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 
@@ -148,7 +153,12 @@ fn user_from(item: &Item) -> Result<User> {
 }
 
 impl Auth {
-    pub fn new(store: Arc<dyn ItemStore>, wechat: Arc<dyn WeChat>, clock: SharedClock, cfg: AuthConfig) -> Self {
+    pub fn new(
+        store: Arc<dyn ItemStore>,
+        wechat: Arc<dyn WeChat>,
+        clock: SharedClock,
+        cfg: AuthConfig,
+    ) -> Self {
         Auth {
             store,
             wechat,
@@ -168,12 +178,21 @@ impl Auth {
     /// Exchanges a `wx.login()` code for a session; creates the user on first login.
     pub async fn login(&self, code: &str) -> Result<Login> {
         if code.is_empty() || code.len() > 256 {
-            return Err(Error::invalid_field("code", "code must be 1 to 256 characters"));
+            return Err(Error::invalid_field(
+                "code",
+                "code must be 1 to 256 characters",
+            ));
         }
         let wx = self.wechat.code_to_session(code).await?;
-        let user = self.find_or_create_user(&wx.openid, wx.unionid.as_deref()).await?;
+        let user = self
+            .find_or_create_user(&wx.openid, wx.unionid.as_deref())
+            .await?;
         let (token, expires_at) = self.new_session(&user.id, &wx.session_key, None).await?;
-        Ok(Login { token, expires_at, user })
+        Ok(Login {
+            token,
+            expires_at,
+            user,
+        })
     }
 
     async fn find_or_create_user(&self, openid: &str, unionid: Option<&str>) -> Result<User> {
@@ -213,7 +232,10 @@ impl Auth {
             listing.insert("created_at".into(), json!(now));
             let ops = vec![
                 WriteOp::put(Item::new(&index_pk, "_", ix), Some(Cond::NotExists)),
-                WriteOp::put(Item::new(user_pk(&user.id), "_", to_attrs(&user)?), Some(Cond::NotExists)),
+                WriteOp::put(
+                    Item::new(user_pk(&user.id), "_", to_attrs(&user)?),
+                    Some(Cond::NotExists),
+                ),
                 WriteOp::put(Item::new("users", &user.id, listing), Some(Cond::NotExists)),
             ];
             match self.store.transact(ops).await {
@@ -225,7 +247,10 @@ impl Auth {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::new(Code::Conflict, "could not create the user; retry"))
+        Err(Error::new(
+            Code::Conflict,
+            "could not create the user; retry",
+        ))
     }
 
     /// `replacing`: the session being refreshed and when it ends.
@@ -243,7 +268,8 @@ impl Auth {
         attrs.insert("created_at".into(), json!(now));
         attrs.insert("expires_at".into(), json!(expires_at));
         attrs.insert("session_key".into(), json!(session_key));
-        let item = Item::new(session_pk(&token), "_", attrs).expiring_at(expires_at.div_euclid(1000) + 1);
+        let item =
+            Item::new(session_pk(&token), "_", attrs).expiring_at(expires_at.div_euclid(1000) + 1);
         let mut ops = vec![WriteOp::put(item, Some(Cond::NotExists))];
         if let Some((old, old_expires_at)) = replacing {
             // The old token ends after the grace period, never later than it would have.
@@ -252,7 +278,10 @@ impl Auth {
                 pk: old.to_string(),
                 sk: "_".into(),
                 update: Update {
-                    set: vec![("expires_at".into(), json!(grace_ms)), ("refreshed".into(), json!(true))],
+                    set: vec![
+                        ("expires_at".into(), json!(grace_ms)),
+                        ("refreshed".into(), json!(true)),
+                    ],
                     expires_at: Some(Some(grace_ms.div_euclid(1000) + 1)),
                     ..Default::default()
                 },
@@ -262,9 +291,10 @@ impl Auth {
         }
         match self.store.transact(ops).await {
             Ok(()) => Ok((token, expires_at)),
-            Err(StoreError::TransactionCanceled { .. }) if replacing.is_some() => {
-                Err(Error::new(Code::InvalidToken, "this session was already refreshed or has ended"))
-            }
+            Err(StoreError::TransactionCanceled { .. }) if replacing.is_some() => Err(Error::new(
+                Code::InvalidToken,
+                "this session was already refreshed or has ended",
+            )),
             Err(e) => Err(e.into()),
         }
     }
@@ -274,19 +304,28 @@ impl Auth {
         let Some(token) = bearer else {
             return Ok(Caller::Anonymous);
         };
-        if let Some(key) = &self.cfg.admin_key {
-            if ids::secret_eq(token, key) {
-                return Ok(Caller::AdminKey);
-            }
+        if let Some(key) = &self.cfg.admin_key
+            && ids::secret_eq(token, key)
+        {
+            return Ok(Caller::AdminKey);
         }
         let invalid = || Error::new(Code::InvalidToken, "the token is invalid or has expired");
         if !token.starts_with("yq_") || token.len() > 128 {
             return Err(invalid());
         }
         let session_pk = session_pk(token);
-        let session = self.store.get(&session_pk, "_").await?.ok_or_else(invalid)?;
+        let session = self
+            .store
+            .get(&session_pk, "_")
+            .await?
+            .ok_or_else(invalid)?;
         // The store hides items past their TTL second; this is the millisecond check.
-        if session.get("expires_at").and_then(Value::as_i64).unwrap_or(0) <= self.clock.now_ms() {
+        if session
+            .get("expires_at")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            <= self.clock.now_ms()
+        {
             return Err(invalid());
         }
         let user_id = session.str("user_id").ok_or_else(invalid)?;
@@ -354,27 +393,39 @@ impl Auth {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::new(Code::Conflict, "the user changed concurrently; retry"))
+        Err(Error::new(
+            Code::Conflict,
+            "the user changed concurrently; retry",
+        ))
     }
 
     pub async fn update_profile(&self, user_id: &str, patch: ProfilePatch) -> Result<User> {
-        if let Some(Some(n)) = &patch.nickname {
-            if n.trim().is_empty() || n.chars().count() > 64 {
-                return Err(Error::invalid_field("nickname", "nickname must be 1 to 64 characters"));
-            }
+        if let Some(Some(n)) = &patch.nickname
+            && (n.trim().is_empty() || n.chars().count() > 64)
+        {
+            return Err(Error::invalid_field(
+                "nickname",
+                "nickname must be 1 to 64 characters",
+            ));
         }
-        if let Some(Some(a)) = &patch.avatar_url {
-            if a.len() > 1024 || !(a.starts_with("https://") || a.starts_with("http://") || a.starts_with("file:")) {
-                return Err(Error::invalid_field(
-                    "avatar_url",
-                    "avatar_url must be an http(s) URL or a file id, at most 1024 characters",
-                ));
-            }
+        if let Some(Some(a)) = &patch.avatar_url
+            && (a.len() > 1024
+                || !(a.starts_with("https://")
+                    || a.starts_with("http://")
+                    || a.starts_with("file:")))
+        {
+            return Err(Error::invalid_field(
+                "avatar_url",
+                "avatar_url must be an http(s) URL or a file id, at most 1024 characters",
+            ));
         }
-        if let Some(p) = &patch.profile {
-            if p.keys().any(|k| k.is_empty() || k.len() > 64) {
-                return Err(Error::invalid_field("profile", "profile keys are 1 to 64 characters"));
-            }
+        if let Some(p) = &patch.profile
+            && p.keys().any(|k| k.is_empty() || k.len() > 64)
+        {
+            return Err(Error::invalid_field(
+                "profile",
+                "profile keys are 1 to 64 characters",
+            ));
         }
         self.modify_user(user_id, |u| {
             if let Some(n) = &patch.nickname {
@@ -391,9 +442,14 @@ impl Auth {
                         u.profile.insert(k.clone(), v.clone());
                     }
                 }
-                let size = serde_json::to_vec(&u.profile).map(|b| b.len()).unwrap_or(usize::MAX);
+                let size = serde_json::to_vec(&u.profile)
+                    .map(|b| b.len())
+                    .unwrap_or(usize::MAX);
                 if size > MAX_PROFILE_BYTES {
-                    return Err(Error::invalid_field("profile", "profile is limited to 8 KiB"));
+                    return Err(Error::invalid_field(
+                        "profile",
+                        "profile is limited to 8 KiB",
+                    ));
                 }
             }
             Ok(())
@@ -404,11 +460,18 @@ impl Auth {
     /// Binds the phone number WeChat returns for a `getPhoneNumber` code.
     pub async fn bind_phone(&self, user_id: &str, code: &str) -> Result<User> {
         if code.is_empty() || code.len() > 256 {
-            return Err(Error::invalid_field("code", "code must be 1 to 256 characters"));
+            return Err(Error::invalid_field(
+                "code",
+                "code must be 1 to 256 characters",
+            ));
         }
         let phone = self.wechat.phone_number(code).await.map_err(|e| match e {
-            WxError::Api { errcode: 40029, errmsg } => Error::invalid_field("code", "the phone code is invalid or expired")
-                .with_details(json!({"field": "code", "wechat_errcode": 40029, "wechat_errmsg": errmsg})),
+            WxError::Api {
+                errcode: 40029,
+                errmsg,
+            } => Error::invalid_field("code", "the phone code is invalid or expired").with_details(
+                json!({"field": "code", "wechat_errcode": 40029, "wechat_errmsg": errmsg}),
+            ),
             e => e.into(),
         })?;
         self.modify_user(user_id, |u| {
@@ -418,10 +481,18 @@ impl Auth {
         .await
     }
 
-    pub async fn list_users(&self, limit: usize, cursor: Option<String>) -> Result<(Vec<User>, Option<String>)> {
+    pub async fn list_users(
+        &self,
+        limit: usize,
+        cursor: Option<String>,
+    ) -> Result<(Vec<User>, Option<String>)> {
         let page = self
             .store
-            .query(Query::partition("users").limit(limit.clamp(1, 100)).after(cursor))
+            .query(
+                Query::partition("users")
+                    .limit(limit.clamp(1, 100))
+                    .after(cursor),
+            )
             .await?;
         let mut users = Vec::with_capacity(page.items.len());
         for it in &page.items {
@@ -432,13 +503,18 @@ impl Auth {
 
     pub async fn set_groups(&self, user_id: &str, groups: Vec<String>) -> Result<User> {
         if groups.len() > MAX_GROUPS {
-            return Err(Error::invalid_field("groups", format!("at most {MAX_GROUPS} groups")));
+            return Err(Error::invalid_field(
+                "groups",
+                format!("at most {MAX_GROUPS} groups"),
+            ));
         }
         for g in &groups {
             if !valid_group(g) {
                 return Err(Error::invalid_field(
                     "groups",
-                    format!("invalid group name {g:?}: 1 to 32 of a-z 0-9 _ -, starting with a letter"),
+                    format!(
+                        "invalid group name {g:?}: 1 to 32 of a-z 0-9 _ -, starting with a letter"
+                    ),
                 ));
             }
         }
@@ -458,7 +534,8 @@ pub fn valid_group(g: &str) -> bool {
     !b.is_empty()
         && b.len() <= 32
         && b[0].is_ascii_lowercase()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
 }
 
 #[cfg(test)]

@@ -71,9 +71,10 @@ impl Code {
     /// The HTTP status this code is answered with.
     pub const fn status(self) -> u16 {
         match self {
-            Code::MalformedJson | Code::InvalidBody | Code::InvalidArgument | Code::UnknownField => {
-                400
-            }
+            Code::MalformedJson
+            | Code::InvalidBody
+            | Code::InvalidArgument
+            | Code::UnknownField => 400,
             Code::Unauthenticated | Code::InvalidToken | Code::InvalidLoginCode => 401,
             Code::Forbidden | Code::WechatUserBlocked => 403,
             Code::NotFound => 404,
@@ -117,7 +118,8 @@ impl Error {
 
     /// A validation failure that names the offending field.
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
-        Error::new(Code::InvalidArgument, message).with_details(serde_json::json!({ "field": field }))
+        Error::new(Code::InvalidArgument, message)
+            .with_details(serde_json::json!({ "field": field }))
     }
 
     pub fn not_found(message: impl Into<String>) -> Self {
@@ -139,8 +141,10 @@ impl From<StoreError> for Error {
             StoreError::ConditionFailed | StoreError::TransactionCanceled { .. } => {
                 Error::new(Code::Conflict, "the data changed concurrently; retry")
             }
-            StoreError::ItemTooLarge { size, limit } => Error::new(Code::ItemTooLarge, "item too large")
-                .with_details(serde_json::json!({ "size": size, "limit": limit })),
+            StoreError::ItemTooLarge { size, limit } => {
+                Error::new(Code::ItemTooLarge, "item too large")
+                    .with_details(serde_json::json!({ "size": size, "limit": limit }))
+            }
             StoreError::Invalid(m) => Error::new(Code::InvalidArgument, m),
             StoreError::Unavailable(m) => {
                 tracing::error!(error = %m, "store unavailable");

@@ -198,7 +198,10 @@ impl Update {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.set.is_empty() && self.remove.is_empty() && self.add.is_empty() && self.expires_at.is_none()
+        self.set.is_empty()
+            && self.remove.is_empty()
+            && self.add.is_empty()
+            && self.expires_at.is_none()
     }
 
     pub fn validate(&self) -> Result<(), StoreError> {
@@ -252,10 +255,10 @@ impl Update {
 }
 
 fn add_numbers(a: &Number, b: &Number) -> Result<Number, StoreError> {
-    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64()) {
-        if let Some(s) = x.checked_add(y) {
-            return Ok(Number::from(s));
-        }
+    if let (Some(x), Some(y)) = (a.as_i64(), b.as_i64())
+        && let Some(s) = x.checked_add(y)
+    {
+        return Ok(Number::from(s));
     }
     let s = a.as_f64().unwrap_or(0.0) + b.as_f64().unwrap_or(0.0);
     Number::from_f64(s).ok_or_else(|| StoreError::Invalid("numeric overflow".into()))
@@ -360,7 +363,8 @@ pub fn decode_cursor(c: &str) -> Result<String, StoreError> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(c)
         .map_err(|_| StoreError::Invalid("malformed cursor".into()))?;
-    let sk = String::from_utf8(bytes).map_err(|_| StoreError::Invalid("malformed cursor".into()))?;
+    let sk =
+        String::from_utf8(bytes).map_err(|_| StoreError::Invalid("malformed cursor".into()))?;
     if sk.is_empty() || sk.len() > MAX_SK_BYTES {
         return Err(StoreError::Invalid("malformed cursor".into()));
     }
@@ -369,27 +373,43 @@ pub fn decode_cursor(c: &str) -> Result<String, StoreError> {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum WriteOp {
-    Put { item: Item, cond: Option<Cond> },
-    Update { pk: String, sk: String, update: Update, cond: Option<Cond> },
-    Delete { pk: String, sk: String, cond: Option<Cond> },
-    Check { pk: String, sk: String, cond: Cond },
+    Put {
+        item: Item,
+        cond: Option<Cond>,
+    },
+    Update {
+        pk: String,
+        sk: String,
+        update: Update,
+        cond: Option<Cond>,
+    },
+    Delete {
+        pk: String,
+        sk: String,
+        cond: Option<Cond>,
+    },
+    Check {
+        pk: String,
+        sk: String,
+        cond: Cond,
+    },
 }
 
 impl WriteOp {
     pub fn key(&self) -> (&str, &str) {
         match self {
             WriteOp::Put { item, .. } => (&item.pk, &item.sk),
-            WriteOp::Update { pk, sk, .. } | WriteOp::Delete { pk, sk, .. } | WriteOp::Check { pk, sk, .. } => {
-                (pk, sk)
-            }
+            WriteOp::Update { pk, sk, .. }
+            | WriteOp::Delete { pk, sk, .. }
+            | WriteOp::Check { pk, sk, .. } => (pk, sk),
         }
     }
 
     pub fn cond(&self) -> Option<&Cond> {
         match self {
-            WriteOp::Put { cond, .. } | WriteOp::Update { cond, .. } | WriteOp::Delete { cond, .. } => {
-                cond.as_ref()
-            }
+            WriteOp::Put { cond, .. }
+            | WriteOp::Update { cond, .. }
+            | WriteOp::Delete { cond, .. } => cond.as_ref(),
             WriteOp::Check { cond, .. } => Some(cond),
         }
     }
@@ -432,7 +452,12 @@ pub fn validate_transaction(ops: &[WriteOp]) -> Result<(), StoreError> {
 }
 
 pub fn validate_key(pk: &str, sk: &str) -> Result<(), StoreError> {
-    if pk.is_empty() || pk.len() > MAX_PK_BYTES || sk.len() > MAX_SK_BYTES || pk.contains('\0') || sk.contains('\0') {
+    if pk.is_empty()
+        || pk.len() > MAX_PK_BYTES
+        || sk.len() > MAX_SK_BYTES
+        || pk.contains('\0')
+        || sk.contains('\0')
+    {
         return Err(StoreError::Invalid(
             "keys are 1 to 1024 bytes without NUL characters".into(),
         ));
@@ -442,7 +467,9 @@ pub fn validate_key(pk: &str, sk: &str) -> Result<(), StoreError> {
 
 pub fn validate_attr_name(a: &str) -> Result<(), StoreError> {
     if a.is_empty() || a.len() > 255 {
-        return Err(StoreError::Invalid("attribute names are 1 to 255 bytes".into()));
+        return Err(StoreError::Invalid(
+            "attribute names are 1 to 255 bytes".into(),
+        ));
     }
     Ok(())
 }
@@ -451,7 +478,9 @@ fn validate_value(v: &Value) -> Result<(), StoreError> {
     fn depth(v: &Value, d: usize) -> Result<(), StoreError> {
         // DynamoDB nests documents at most 32 levels deep.
         if d > 32 {
-            return Err(StoreError::Invalid("values nest at most 32 levels deep".into()));
+            return Err(StoreError::Invalid(
+                "values nest at most 32 levels deep".into(),
+            ));
         }
         match v {
             Value::Array(xs) => xs.iter().try_for_each(|x| depth(x, d + 1)),
@@ -478,7 +507,11 @@ pub fn validate_item(item: &Item) -> Result<(), StoreError> {
 
 /// The encoded size used for the item-size limit on every implementation.
 pub fn item_size(item: &Item) -> usize {
-    item.pk.len() + item.sk.len() + serde_json::to_vec(&item.attrs).map(|v| v.len()).unwrap_or(usize::MAX)
+    item.pk.len()
+        + item.sk.len()
+        + serde_json::to_vec(&item.attrs)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX)
 }
 
 pub fn check_size(item: &Item) -> Result<(), StoreError> {
@@ -512,7 +545,13 @@ pub trait ItemStore: Send + Sync + 'static {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError>;
     /// Returns the item as it is after the update.
-    async fn update(&self, pk: &str, sk: &str, update: Update, cond: Option<Cond>) -> Result<Item, StoreError>;
+    async fn update(
+        &self,
+        pk: &str,
+        sk: &str,
+        update: Update,
+        cond: Option<Cond>,
+    ) -> Result<Item, StoreError>;
     async fn delete(&self, pk: &str, sk: &str, cond: Option<Cond>) -> Result<(), StoreError>;
     async fn query(&self, q: Query) -> Result<Page, StoreError>;
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError>;
@@ -537,7 +576,10 @@ mod tests {
         assert!(!Cond::Eq("missing".into(), json!(1)).eval(Some(&a)));
         assert!(Cond::Eq("n".into(), json!(5.0)).eval(Some(&a)));
         assert!(Cond::Lt("n".into(), json!(6)).eval(Some(&a)));
-        assert!(!Cond::Lt("n".into(), json!("6")).eval(Some(&a)), "mixed types never compare");
+        assert!(
+            !Cond::Lt("n".into(), json!("6")).eval(Some(&a)),
+            "mixed types never compare"
+        );
         assert!(Cond::Gt("s".into(), json!("a")).eval(Some(&a)));
         assert!(Cond::Ge("f".into(), json!(1.5)).eval(Some(&a)));
         assert!(Cond::Not(Box::new(Cond::Exists)).eval(None));
@@ -548,12 +590,22 @@ mod tests {
     #[test]
     fn updates_apply_in_order_and_reject_bad_adds() {
         let item = Item::new("p", "s", attrs(json!({"n": 1, "t": "x", "gone": true})));
-        let u = Update::default().set("t", "y").remove("gone").add("n", 2).add("m", 3);
+        let u = Update::default()
+            .set("t", "y")
+            .remove("gone")
+            .add("n", 2)
+            .add("m", 3);
         let out = u.apply(&item).unwrap();
         assert_eq!(Value::Object(out.attrs), json!({"n": 3, "t": "y", "m": 3}));
         let bad = Update::default().add("t", 1);
         assert!(matches!(bad.apply(&item), Err(StoreError::Invalid(_))));
-        assert!(Update::default().set("a", 1).remove("a").validate().is_err());
+        assert!(
+            Update::default()
+                .set("a", 1)
+                .remove("a")
+                .validate()
+                .is_err()
+        );
         assert!(Update::default().validate().is_err());
     }
 
@@ -563,21 +615,35 @@ mod tests {
         assert_eq!(decode_cursor(&c).unwrap(), "user#01Hx/ü");
         assert!(decode_cursor("***").is_err());
         assert!(decode_cursor("").is_err());
-        assert!(decode_cursor(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xff, 0xfe])).is_err());
+        assert!(
+            decode_cursor(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xff, 0xfe]))
+                .is_err()
+        );
     }
 
     #[test]
     fn transactions_reject_duplicates_and_size() {
-        let op = || WriteOp::Delete { pk: "p".into(), sk: "s".into(), cond: None };
+        let op = || WriteOp::Delete {
+            pk: "p".into(),
+            sk: "s".into(),
+            cond: None,
+        };
         assert!(validate_transaction(&[op(), op()]).is_err());
         assert!(validate_transaction(&[]).is_err());
         let many: Vec<_> = (0..101)
-            .map(|i| WriteOp::Delete { pk: "p".into(), sk: i.to_string(), cond: None })
+            .map(|i| WriteOp::Delete {
+                pk: "p".into(),
+                sk: i.to_string(),
+                cond: None,
+            })
             .collect();
         assert!(validate_transaction(&many).is_err());
         assert!(validate_transaction(&many[..100]).is_ok());
         let big = Item::new("p", "s", attrs(json!({"b": "x".repeat(MAX_ITEM_BYTES)})));
-        assert!(matches!(check_size(&big), Err(StoreError::ItemTooLarge { .. })));
+        assert!(matches!(
+            check_size(&big),
+            Err(StoreError::ItemTooLarge { .. })
+        ));
     }
 
     #[test]
@@ -587,6 +653,9 @@ mod tests {
         assert!(SkRange::Between("b".into(), "d".into()).contains("d"));
         assert!(!SkRange::Between("b".into(), "d".into()).contains("da"));
         assert!(SkRange::Lt("b".into()).contains("a"));
-        assert!(SkRange::Gt("Z".into()).contains("a"), "byte order: uppercase sorts first");
+        assert!(
+            SkRange::Gt("Z".into()).contains("a"),
+            "byte order: uppercase sorts first"
+        );
     }
 }

@@ -41,14 +41,21 @@ impl From<WxError> for Error {
         match e {
             WxError::Api { errcode, errmsg } => {
                 let (code, message) = match errcode {
-                    40029 | 40163 | 41008 => (Code::InvalidLoginCode, "the WeChat code is invalid, expired or already used"),
+                    40029 | 40163 | 41008 => (
+                        Code::InvalidLoginCode,
+                        "the WeChat code is invalid, expired or already used",
+                    ),
                     45011 => (Code::RateLimited, "WeChat rate limit reached; retry later"),
-                    40226 => (Code::WechatUserBlocked, "WeChat flagged this user as high-risk"),
+                    40226 => (
+                        Code::WechatUserBlocked,
+                        "WeChat flagged this user as high-risk",
+                    ),
                     -1 => (Code::WechatUnavailable, "WeChat is busy; retry later"),
                     _ => (Code::WechatError, "WeChat refused the request"),
                 };
-                Error::new(code, message)
-                    .with_details(serde_json::json!({ "wechat_errcode": errcode, "wechat_errmsg": errmsg }))
+                Error::new(code, message).with_details(
+                    serde_json::json!({ "wechat_errcode": errcode, "wechat_errmsg": errmsg }),
+                )
             }
             WxError::Transport(m) => {
                 tracing::warn!(error = %m, "wechat unreachable");

@@ -32,7 +32,9 @@ pub struct WeChatSection {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            addr: "127.0.0.1:8787".parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8787))),
+            addr: "127.0.0.1:8787"
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8787))),
             data_dir: PathBuf::from("data"),
             admin_key: None,
             body_limit: 1024 * 1024,
@@ -57,17 +59,23 @@ impl std::fmt::Display for ConfigError {
 impl Config {
     /// Loads `file` (or `yunqiao.toml` in the working directory when it exists), then
     /// applies the environment.
-    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let default_file = PathBuf::from("yunqiao.toml");
         let path = match file {
             Some(p) => Some(p.to_path_buf()),
-            None => env("YUNQIAO_CONFIG").map(PathBuf::from).or_else(|| default_file.exists().then_some(default_file)),
+            None => env("YUNQIAO_CONFIG")
+                .map(PathBuf::from)
+                .or_else(|| default_file.exists().then_some(default_file)),
         };
         let mut cfg = match &path {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .map_err(|e| ConfigError(format!("cannot read config {}: {e}", p.display())))?;
-                toml::from_str(&text).map_err(|e| ConfigError(format!("bad config {}: {e}", p.display())))?
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError(format!("bad config {}: {e}", p.display())))?
             }
             None => Config::default(),
         };
@@ -85,7 +93,9 @@ impl Config {
             cfg.body_limit = v.parse().map_err(|_| parse_err("YUNQIAO_BODY_LIMIT", &v))?;
         }
         if let Some(v) = env("YUNQIAO_SESSION_TTL_SECS") {
-            cfg.session_ttl_secs = v.parse().map_err(|_| parse_err("YUNQIAO_SESSION_TTL_SECS", &v))?;
+            cfg.session_ttl_secs = v
+                .parse()
+                .map_err(|_| parse_err("YUNQIAO_SESSION_TTL_SECS", &v))?;
         }
         if let Some(v) = env("YUNQIAO_LOG_FORMAT") {
             cfg.log_format = v;
@@ -111,12 +121,16 @@ impl Config {
             return Err(ConfigError("body_limit must be at least 1024".into()));
         }
         if !self.wechat.appid.is_empty() && self.wechat.secret.is_empty() {
-            return Err(ConfigError("wechat.secret is required with wechat.appid".into()));
+            return Err(ConfigError(
+                "wechat.secret is required with wechat.appid".into(),
+            ));
         }
-        if let Some(k) = &self.admin_key {
-            if k.len() < 16 {
-                return Err(ConfigError("admin_key must be at least 16 characters".into()));
-            }
+        if let Some(k) = &self.admin_key
+            && k.len() < 16
+        {
+            return Err(ConfigError(
+                "admin_key must be at least 16 characters".into(),
+            ));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError("log_format is text or json".into()));

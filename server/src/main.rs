@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use yunqiao::config::Config;
 
 #[derive(Parser)]
-#[command(name = "yunqiao", version, about = "Backend-as-a-service for WeChat mini-programs")]
+#[command(
+    name = "yunqiao",
+    version,
+    about = "Backend-as-a-service for WeChat mini-programs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,7 +33,9 @@ enum Command {
 fn init_logs(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("YUNQIAO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -39,7 +45,11 @@ fn init_logs(format: &str) {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let Command::Serve { addr, data_dir, config } = cli.command;
+    let Command::Serve {
+        addr,
+        data_dir,
+        config,
+    } = cli.command;
     let mut cfg = match Config::load(config.as_deref(), |k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => {
@@ -54,7 +64,10 @@ fn main() -> std::process::ExitCode {
         cfg.data_dir = d;
     }
     init_logs(&cfg.log_format);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("yunqiao: cannot start the runtime: {e}");

@@ -33,9 +33,16 @@ fn admin_key(cfg: &Config) -> Result<String, BoxError> {
             return Ok(k);
         }
     }
-    let key = format!("yqa_{:032x}{:032x}", rand::random::<u128>(), rand::random::<u128>());
+    let key = format!(
+        "yqa_{:032x}{:032x}",
+        rand::random::<u128>(),
+        rand::random::<u128>()
+    );
     write_private(&path, &key)?;
-    println!("admin key generated: {} (send as Authorization: Bearer <key>)", path.display());
+    println!(
+        "admin key generated: {} (send as Authorization: Bearer <key>)",
+        path.display()
+    );
     Ok(key)
 }
 
@@ -74,23 +81,50 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
         let secret = format!("{:032x}", rand::random::<u128>());
         let appid = "wx0000000000mock".to_string();
         let mock = WeChatMock::new(
-            MockConfig { appid: appid.clone(), secret: secret.clone(), unionid: true },
+            MockConfig {
+                appid: appid.clone(),
+                secret: secret.clone(),
+                unionid: true,
+            },
             clock.clone(),
         );
         extra = extra.nest(MOCK_PREFIX, mock.router());
         let loopback = SocketAddr::new(
-            if addr.ip().is_unspecified() { [127, 0, 0, 1].into() } else { addr.ip() },
+            if addr.ip().is_unspecified() {
+                [127, 0, 0, 1].into()
+            } else {
+                addr.ip()
+            },
             addr.port(),
         );
         let base = format!("http://{loopback}{MOCK_PREFIX}");
-        println!("WeChat: built-in mock at {base} (no network; log in with codes like \"mock:alice\")");
-        println!("        set wechat.appid and wechat.secret (or YUNQIAO_WECHAT_APPID/SECRET) for real WeChat");
-        Arc::new(WeChatClient::new(WeChatConfig { api_base: base, appid, secret }, clock.clone())?)
+        println!(
+            "WeChat: built-in mock at {base} (no network; log in with codes like \"mock:alice\")"
+        );
+        println!(
+            "        set wechat.appid and wechat.secret (or YUNQIAO_WECHAT_APPID/SECRET) for real WeChat"
+        );
+        Arc::new(WeChatClient::new(
+            WeChatConfig {
+                api_base: base,
+                appid,
+                secret,
+            },
+            clock.clone(),
+        )?)
     } else {
-        let base = cfg.wechat.api_base.clone().unwrap_or_else(|| DEFAULT_API_BASE.to_string());
+        let base = cfg
+            .wechat
+            .api_base
+            .clone()
+            .unwrap_or_else(|| DEFAULT_API_BASE.to_string());
         println!("WeChat: app {} via {base}", cfg.wechat.appid);
         Arc::new(WeChatClient::new(
-            WeChatConfig { api_base: base, appid: cfg.wechat.appid.clone(), secret: cfg.wechat.secret.clone() },
+            WeChatConfig {
+                api_base: base,
+                appid: cfg.wechat.appid.clone(),
+                secret: cfg.wechat.secret.clone(),
+            },
             clock.clone(),
         )?)
     };
@@ -105,9 +139,22 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
             ..AuthConfig::default()
         },
     );
-    let state = AppState { auth: Arc::new(auth) };
-    let router = yunqiao_api::app(state, &HttpConfig { body_limit: cfg.body_limit }).merge(extra);
-    Ok(Server { listener, addr, router, store })
+    let state = AppState {
+        auth: Arc::new(auth),
+    };
+    let router = yunqiao_api::app(
+        state,
+        &HttpConfig {
+            body_limit: cfg.body_limit,
+        },
+    )
+    .merge(extra);
+    Ok(Server {
+        listener,
+        addr,
+        router,
+        store,
+    })
 }
 
 pub async fn run(cfg: Config) -> Result<(), BoxError> {

@@ -47,7 +47,11 @@ async fn acknowledged_writes_survive_kill_9() {
                 };
                 let token = body["token"].as_str().unwrap().to_string();
                 let id = body["user"]["id"].as_str().unwrap().to_string();
-                acked.lock().unwrap().users.insert(name.clone(), (token.clone(), id, 0, 0));
+                acked
+                    .lock()
+                    .unwrap()
+                    .users
+                    .insert(name.clone(), (token.clone(), id, 0, 0));
                 for n in 1..=5i64 {
                     acked.lock().unwrap().users.get_mut(&name).unwrap().3 = n;
                     let r = api
@@ -58,7 +62,9 @@ async fn acknowledged_writes_survive_kill_9() {
                         .send()
                         .await;
                     match r {
-                        Ok(r) if r.status() == 200 => acked.lock().unwrap().users.get_mut(&name).unwrap().2 = n,
+                        Ok(r) if r.status() == 200 => {
+                            acked.lock().unwrap().users.get_mut(&name).unwrap().2 = n
+                        }
                         _ => return,
                     }
                 }
@@ -71,7 +77,11 @@ async fn acknowledged_writes_survive_kill_9() {
         w.await.unwrap();
     }
     let acked = Arc::try_unwrap(acked).ok().unwrap().into_inner().unwrap();
-    assert!(acked.users.len() >= 10, "the load produced too few writes to mean anything: {}", acked.users.len());
+    assert!(
+        acked.users.len() >= 10,
+        "the load produced too few writes to mean anything: {}",
+        acked.users.len()
+    );
 
     let server = Server::start_in(tmp.path(), &[]).await;
     let api = Api::new(&server.base);
@@ -81,18 +91,34 @@ async fn acknowledged_writes_survive_kill_9() {
         assert_eq!(me.status, 200, "session of {name} lost: {}", me.text);
         assert_eq!(&me.body["id"], id);
         let n = me.body["profile"]["n"].as_i64().unwrap_or(0);
-        assert!(n >= *n_acked && n <= *n_tried, "{name}: acknowledged {n_acked}, tried {n_tried}, found {n}");
+        assert!(
+            n >= *n_acked && n <= *n_tried,
+            "{name}: acknowledged {n_acked}, tried {n_tried}, found {n}"
+        );
         checked_writes += 1 + n_acked;
         // The openid index written in the same transaction as the user still finds it.
         let (_, again) = api.login(&format!("mock:{name}:after")).await;
-        assert_eq!(&again["id"], id, "{name}: login after the crash found another user");
+        assert_eq!(
+            &again["id"], id,
+            "{name}: login after the crash found another user"
+        );
     }
     // Every listed user is whole (user item, openid index and listing went in together).
     let mut cursor: Option<String> = None;
     let mut listed = 0;
     loop {
-        let q = cursor.as_ref().map(|c| format!("&cursor={c}")).unwrap_or_default();
-        let r = api.call("GET", &format!("/v1/admin/users?limit=100{q}"), Some(ADMIN_KEY), None).await;
+        let q = cursor
+            .as_ref()
+            .map(|c| format!("&cursor={c}"))
+            .unwrap_or_default();
+        let r = api
+            .call(
+                "GET",
+                &format!("/v1/admin/users?limit=100{q}"),
+                Some(ADMIN_KEY),
+                None,
+            )
+            .await;
         assert_eq!(r.status, 200, "{}", r.text);
         listed += r.body["items"].as_array().unwrap().len();
         match r.body["cursor"].as_str() {
@@ -100,6 +126,11 @@ async fn acknowledged_writes_survive_kill_9() {
             None => break,
         }
     }
-    assert!(listed >= acked.users.len() && listed <= acked.users.len() + acked.unacked_logins.len());
-    println!("crash test: {} users and {checked_writes} acknowledged writes checked after kill -9", acked.users.len());
+    assert!(
+        listed >= acked.users.len() && listed <= acked.users.len() + acked.unacked_logins.len()
+    );
+    println!(
+        "crash test: {} users and {checked_writes} acknowledged writes checked after kill -9",
+        acked.users.len()
+    );
 }

@@ -52,7 +52,8 @@ fn transport(e: impl std::fmt::Display) -> WxError {
 /// WeChat sometimes answers JSON as `text/plain`: read the body whatever the header says,
 /// and treat a missing `errcode` as success.
 fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, WxError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| transport(format!("unreadable answer: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(body).map_err(|e| transport(format!("unreadable answer: {e}")))?;
     let err: ErrFields = serde_json::from_value(v.clone()).unwrap_or(ErrFields {
         errcode: 0,
         errmsg: String::new(),
@@ -127,10 +128,12 @@ impl WeChatClient {
     pub async fn access_token(&self, force_refresh: bool) -> Result<String, WxError> {
         let mut cached = self.token.lock().await;
         let now = self.clock.now_ms();
-        if !force_refresh {
-            if let Some(t) = cached.as_ref().filter(|t| t.expires_at_ms - TOKEN_MARGIN_MS > now) {
-                return Ok(t.token.clone());
-            }
+        if !force_refresh
+            && let Some(t) = cached
+                .as_ref()
+                .filter(|t| t.expires_at_ms - TOKEN_MARGIN_MS > now)
+        {
+            return Ok(t.token.clone());
         }
         let body = json!({
             "grant_type": "client_credential",
@@ -139,7 +142,11 @@ impl WeChatClient {
             "force_refresh": force_refresh,
         });
         let ans: TokenAnswer = self
-            .send(self.http.post(self.url("/cgi-bin/stable_token")).json(&body))
+            .send(
+                self.http
+                    .post(self.url("/cgi-bin/stable_token"))
+                    .json(&body),
+            )
             .await?;
         *cached = Some(CachedToken {
             token: ans.access_token.clone(),
@@ -150,11 +157,19 @@ impl WeChatClient {
 
     /// Calls an API that takes `?access_token=`, refreshing the token once if WeChat
     /// says it is invalid or expired.
-    async fn with_token<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T, WxError> {
+    async fn with_token<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> Result<T, WxError> {
         let mut force = false;
         loop {
             let token = self.access_token(force).await?;
-            let req = self.http.post(self.url(path)).query(&[("access_token", token)]).json(body);
+            let req = self
+                .http
+                .post(self.url(path))
+                .query(&[("access_token", token)])
+                .json(body);
             match self.send(req).await {
                 Err(WxError::Api { errcode, .. }) if TOKEN_INVALID.contains(&errcode) && !force => {
                     tracing::info!(errcode, "wechat access token rejected; refreshing");
@@ -208,7 +223,8 @@ mod tests {
     fn parses_wechat_answers() {
         let ok: SessionAnswer = parse(br#"{"openid":"o1","session_key":"k"}"#).unwrap();
         assert_eq!(ok.openid, "o1");
-        let ok: SessionAnswer = parse(br#"{"errcode":0,"openid":"o1","session_key":"k","unionid":"u"}"#).unwrap();
+        let ok: SessionAnswer =
+            parse(br#"{"errcode":0,"openid":"o1","session_key":"k","unionid":"u"}"#).unwrap();
         assert_eq!(ok.unionid.as_deref(), Some("u"));
         let err = parse::<SessionAnswer>(br#"{"errcode":40029,"errmsg":"invalid code"}"#);
         assert_eq!(
@@ -218,7 +234,13 @@ mod tests {
                 errmsg: "invalid code".into()
             })
         );
-        assert!(matches!(parse::<SessionAnswer>(b"<html>"), Err(WxError::Transport(_))));
-        assert!(matches!(parse::<SessionAnswer>(b"{}"), Err(WxError::Transport(_))));
+        assert!(matches!(
+            parse::<SessionAnswer>(b"<html>"),
+            Err(WxError::Transport(_))
+        ));
+        assert!(matches!(
+            parse::<SessionAnswer>(b"{}"),
+            Err(WxError::Transport(_))
+        ));
     }
 }

@@ -86,7 +86,10 @@ fn random_code() -> String {
 }
 
 fn valid_name(n: &str) -> bool {
-    !n.is_empty() && n.len() <= 64 && n.bytes().all(|c| c.is_ascii_alphanumeric() || b"_-.@".contains(&c))
+    !n.is_empty()
+        && n.len() <= 64
+        && n.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"_-.@".contains(&c))
 }
 
 #[derive(Deserialize)]
@@ -155,32 +158,46 @@ impl WeChatMock {
     pub fn unionid_for(&self, name: &str) -> String {
         // A unionid spans the apps of one developer: it does not depend on the appid.
         let h = Sha256::digest(format!("unionid\0{name}").as_bytes());
-        format!("u{}", &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(h)[..27])
+        format!(
+            "u{}",
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(h)[..27]
+        )
     }
 
     fn derive(&self, what: &str, name: &str, prefix: char) -> String {
         let h = Sha256::digest(format!("{what}\0{}\0{name}", self.cfg.appid).as_bytes());
-        format!("{prefix}{}", &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(h)[..27])
+        format!(
+            "{prefix}{}",
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(h)[..27]
+        )
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, MockState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn check_app(&self, appid: Option<&str>, secret: Option<&str>) -> Result<(), Response> {
+    /// The errcode for wrong app credentials, if they are wrong.
+    fn check_app(
+        &self,
+        appid: Option<&str>,
+        secret: Option<&str>,
+    ) -> Result<(), (i64, &'static str)> {
         if appid != Some(self.cfg.appid.as_str()) {
-            return Err(wx_error(40013, "invalid appid"));
+            return Err((40013, "invalid appid"));
         }
         if secret != Some(self.cfg.secret.as_str()) {
-            return Err(wx_error(40125, "invalid appsecret"));
+            return Err((40125, "invalid appsecret"));
         }
         Ok(())
     }
 }
 
-async fn code2session(State(m): State<WeChatMock>, Query(p): Query<Code2SessionParams>) -> Response {
-    if let Err(r) = m.check_app(p.appid.as_deref(), p.secret.as_deref()) {
-        return r;
+async fn code2session(
+    State(m): State<WeChatMock>,
+    Query(p): Query<Code2SessionParams>,
+) -> Response {
+    if let Err((code, msg)) = m.check_app(p.appid.as_deref(), p.secret.as_deref()) {
+        return wx_error(code, msg);
     }
     if p.grant_type.as_deref() != Some("authorization_code") {
         return wx_error(40002, "invalid grant_type");
@@ -216,7 +233,10 @@ async fn code2session(State(m): State<WeChatMock>, Query(p): Query<Code2SessionP
         let count = st.per_minute.entry((name.clone(), minute)).or_default();
         *count += 1;
         if *count > LOGINS_PER_MINUTE {
-            return wx_error(45011, "api minute-quota reach limit  mustslower  retry next minute");
+            return wx_error(
+                45011,
+                "api minute-quota reach limit  mustslower  retry next minute",
+            );
         }
         st.per_minute.retain(|(_, m), _| *m >= minute - 1);
         (name, unionid)
@@ -238,15 +258,18 @@ async fn stable_token(State(m): State<WeChatMock>, body: axum::body::Bytes) -> R
     if b.grant_type.as_deref() != Some("client_credential") {
         return wx_error(40002, "invalid grant_type");
     }
-    if let Err(r) = m.check_app(b.appid.as_deref(), b.secret.as_deref()) {
-        return r;
+    if let Err((code, msg)) = m.check_app(b.appid.as_deref(), b.secret.as_deref()) {
+        return wx_error(code, msg);
     }
     let now = m.clock.now_ms();
     let mut st = m.lock();
-    let current = st
-        .current_token
-        .clone()
-        .and_then(|t| st.tokens.get(&t).copied().filter(|exp| *exp - TOKEN_RENEW_MS > now).map(|exp| (t, exp)));
+    let current = st.current_token.clone().and_then(|t| {
+        st.tokens
+            .get(&t)
+            .copied()
+            .filter(|exp| *exp - TOKEN_RENEW_MS > now)
+            .map(|exp| (t, exp))
+    });
     let (token, exp) = match current {
         Some(cur) if !b.force_refresh => cur,
         _ => {
@@ -260,7 +283,11 @@ async fn stable_token(State(m): State<WeChatMock>, body: axum::body::Bytes) -> R
     Json(json!({ "access_token": token, "expires_in": (exp - now) / 1000 })).into_response()
 }
 
-async fn phone_number(State(m): State<WeChatMock>, Query(t): Query<TokenParam>, body: axum::body::Bytes) -> Response {
+async fn phone_number(
+    State(m): State<WeChatMock>,
+    Query(t): Query<TokenParam>,
+    body: axum::body::Bytes,
+) -> Response {
     let now = m.clock.now_ms();
     let Some(token) = t.access_token.filter(|t| !t.is_empty()) else {
         return wx_error(41001, "access_token missing");
@@ -270,7 +297,12 @@ async fn phone_number(State(m): State<WeChatMock>, Query(t): Query<TokenParam>, 
         .and_then(|v| v.get("code").and_then(Value::as_str).map(str::to_string));
     let mut st = m.lock();
     match st.tokens.get(&token) {
-        None => return wx_error(40001, "invalid credential, access_token is invalid or not latest"),
+        None => {
+            return wx_error(
+                40001,
+                "invalid credential, access_token is invalid or not latest",
+            );
+        }
         Some(exp) if *exp <= now => return wx_error(42001, "access_token expired"),
         Some(_) => {}
     }
@@ -305,11 +337,17 @@ async fn phone_number(State(m): State<WeChatMock>, Query(t): Query<TokenParam>, 
 
 async fn issue_login_code(State(m): State<WeChatMock>, body: axum::body::Bytes) -> Response {
     let Ok(b) = serde_json::from_slice::<LoginCodeBody>(&body) else {
-        return (axum::http::StatusCode::BAD_REQUEST, Json(json!({"error": "body must be {\"name\": string}"})))
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            Json(json!({"error": "body must be {\"name\": string}"})),
+        )
             .into_response();
     };
     if !valid_name(&b.name) {
-        return (axum::http::StatusCode::BAD_REQUEST, Json(json!({"error": "name: 1 to 64 of A-Z a-z 0-9 _ - . @"})))
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            Json(json!({"error": "name: 1 to 64 of A-Z a-z 0-9 _ - . @"})),
+        )
             .into_response();
     }
     let code = random_code();
@@ -328,7 +366,10 @@ async fn issue_phone_code(State(m): State<WeChatMock>, body: axum::body::Bytes) 
         .map(|b| b.phone)
         .filter(|p| !p.is_empty() && p.len() <= 15 && p.bytes().all(|c| c.is_ascii_digit()));
     let Some(phone) = phone else {
-        return (axum::http::StatusCode::BAD_REQUEST, Json(json!({"error": "body must be {\"phone\": digits}"})))
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            Json(json!({"error": "body must be {\"phone\": digits}"})),
+        )
             .into_response();
     };
     let code = random_code();

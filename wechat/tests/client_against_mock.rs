@@ -17,28 +17,49 @@ async fn start(unionid: bool) -> Fixture {
     let clock = ManualClock::at(1_800_000_000_000);
     let shared: SharedClock = Arc::new(clock.clone());
     let mock = WeChatMock::new(
-        MockConfig { appid: "wxtestapp".into(), secret: "s3cret".into(), unionid },
+        MockConfig {
+            appid: "wxtestapp".into(),
+            secret: "s3cret".into(),
+            unionid,
+        },
         shared,
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let router = mock.router();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    Fixture { base, mock, clock, http: reqwest::Client::new() }
+    Fixture {
+        base,
+        mock,
+        clock,
+        http: reqwest::Client::new(),
+    }
 }
 
 impl Fixture {
     fn client(&self, secret: &str) -> WeChatClient {
         WeChatClient::new(
-            WeChatConfig { api_base: self.base.clone(), appid: "wxtestapp".into(), secret: secret.into() },
+            WeChatConfig {
+                api_base: self.base.clone(),
+                appid: "wxtestapp".into(),
+                secret: secret.into(),
+            },
             Arc::new(self.clock.clone()),
         )
         .unwrap()
     }
 
     async fn issue(&self, path: &str, body: serde_json::Value) -> String {
-        let v: serde_json::Value =
-            self.http.post(format!("{}{path}", self.base)).json(&body).send().await.unwrap().json().await.unwrap();
+        let v: serde_json::Value = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         v["code"].as_str().unwrap().to_string()
     }
 }
@@ -60,29 +81,57 @@ async fn login_codes_are_single_use_and_openids_stable() {
     assert_eq!(a1.openid, a2.openid, "stable openid per name");
     assert_ne!(a1.openid, b.openid);
     assert_eq!(a1.openid, f.mock.openid_for("alice"));
-    assert_eq!(a1.unionid.as_deref(), Some(f.mock.unionid_for("alice").as_str()));
-    assert_ne!(a1.session_key, a2.session_key, "fresh session key per login");
-    assert_eq!(errcode(c.code_to_session("mock:alice:1").await), 40163, "reuse");
+    assert_eq!(
+        a1.unionid.as_deref(),
+        Some(f.mock.unionid_for("alice").as_str())
+    );
+    assert_ne!(
+        a1.session_key, a2.session_key,
+        "fresh session key per login"
+    );
+    assert_eq!(
+        errcode(c.code_to_session("mock:alice:1").await),
+        40163,
+        "reuse"
+    );
     assert_eq!(errcode(c.code_to_session("garbage").await), 40029);
     assert_eq!(errcode(c.code_to_session("mock:bad name").await), 40029);
     assert_eq!(errcode(c.code_to_session("mock-error:40226").await), 40226);
     assert_eq!(errcode(c.code_to_session("mock-error:-1").await), -1);
-    assert_eq!(errcode(f.client("wrong").code_to_session("mock:x").await), 40125);
+    assert_eq!(
+        errcode(f.client("wrong").code_to_session("mock:x").await),
+        40125
+    );
 
-    let issued = f.issue("/mock/login-code", serde_json::json!({"name": "carol", "unionid": false})).await;
+    let issued = f
+        .issue(
+            "/mock/login-code",
+            serde_json::json!({"name": "carol", "unionid": false}),
+        )
+        .await;
     let s = c.code_to_session(&issued).await.unwrap();
     assert_eq!(s.openid, f.mock.openid_for("carol"));
     assert_eq!(s.unionid, None);
     assert_eq!(errcode(c.code_to_session(&issued).await), 40163);
-    let stale = f.issue("/mock/login-code", serde_json::json!({"name": "carol"})).await;
+    let stale = f
+        .issue("/mock/login-code", serde_json::json!({"name": "carol"}))
+        .await;
     f.clock.advance_ms(5 * 60 * 1000 + 1);
-    assert_eq!(errcode(c.code_to_session(&stale).await), 40029, "codes last 5 minutes");
+    assert_eq!(
+        errcode(c.code_to_session(&stale).await),
+        40029,
+        "codes last 5 minutes"
+    );
 }
 
 #[tokio::test]
 async fn unionid_is_optional() {
     let f = start(false).await;
-    let s = f.client("s3cret").code_to_session("mock:dave").await.unwrap();
+    let s = f
+        .client("s3cret")
+        .code_to_session("mock:dave")
+        .await
+        .unwrap();
     assert_eq!(s.unionid, None);
 }
 
@@ -95,25 +144,44 @@ async fn rate_limit_answers_45011() {
     }
     assert_eq!(errcode(c.code_to_session("mock:eve:100").await), 45011);
     f.clock.advance_ms(60_000);
-    c.code_to_session("mock:eve:101").await.expect("next minute");
+    c.code_to_session("mock:eve:101")
+        .await
+        .expect("next minute");
 }
 
 #[tokio::test]
 async fn phone_numbers_and_token_refresh() {
     let f = start(true).await;
     let c = f.client("s3cret");
-    let code = f.issue("/mock/phone-code", serde_json::json!({"phone": "13800138000"})).await;
+    let code = f
+        .issue(
+            "/mock/phone-code",
+            serde_json::json!({"phone": "13800138000"}),
+        )
+        .await;
     let p = c.phone_number(&code).await.unwrap();
     assert_eq!(p.phone_number, "13800138000");
     assert_eq!(p.country_code, "86");
-    assert_eq!(errcode(c.phone_number(&code).await), 40029, "phone codes are single use");
+    assert_eq!(
+        errcode(c.phone_number(&code).await),
+        40029,
+        "phone codes are single use"
+    );
     let t1 = c.access_token(false).await.unwrap();
     assert_eq!(c.access_token(false).await.unwrap(), t1, "cached");
     // WeChat expires the token behind the client's back: the client refreshes and retries.
-    f.http.post(format!("{}/mock/expire-access-tokens", f.base)).send().await.unwrap();
+    f.http
+        .post(format!("{}/mock/expire-access-tokens", f.base))
+        .send()
+        .await
+        .unwrap();
     let p = c.phone_number("mock-phone:13900139000").await.unwrap();
     assert_eq!(p.pure_phone_number, "13900139000");
-    assert_ne!(c.access_token(false).await.unwrap(), t1, "a new token was fetched");
+    assert_ne!(
+        c.access_token(false).await.unwrap(),
+        t1,
+        "a new token was fetched"
+    );
     // Near expiry the cached token is refreshed before use.
     let t2 = c.access_token(false).await.unwrap();
     f.clock.advance_ms(7200 * 1000 - 60_000);

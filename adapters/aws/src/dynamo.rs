@@ -16,16 +16,17 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType, Put, ReturnValue,
-    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update as DdbUpdate,
-};
 use aws_sdk_dynamodb::types::AttributeValue as Av;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, ConditionCheck, Delete, KeySchemaElement, KeyType, Put,
+    ReturnValue, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    Update as DdbUpdate,
+};
 use serde_json::{Map, Number, Value};
 use yunqiao_core::clock::SharedClock;
 use yunqiao_core::store::{
-    Attrs, Cond, Item, ItemStore, MAX_ITEM_BYTES, Page, Query, SkRange, StoreError, Update, WriteOp, encode_cursor,
-    validate_key, validate_transaction,
+    Attrs, Cond, Item, ItemStore, MAX_ITEM_BYTES, Page, Query, SkRange, StoreError, Update,
+    WriteOp, encode_cursor, validate_key, validate_transaction,
 };
 
 /// Prefix of the DynamoDB attribute that holds an item attribute.
@@ -169,7 +170,10 @@ fn av_to_item(m: &HashMap<String, Av>) -> Result<Item, StoreError> {
 }
 
 fn key(pk: &str, sk: &str) -> HashMap<String, Av> {
-    HashMap::from([("pk".to_string(), Av::S(pk.to_string())), ("sk".to_string(), Av::S(sk.to_string()))])
+    HashMap::from([
+        ("pk".to_string(), Av::S(pk.to_string())),
+        ("sk".to_string(), Av::S(sk.to_string())),
+    ])
 }
 
 /// Accumulates an expression's name and value placeholders.
@@ -224,7 +228,10 @@ impl Expr {
             }
             Cond::Ne(a, v) => {
                 let p = self.attr(a);
-                format!("(attribute_not_exists({p}) OR {p} <> {})", self.val(json_to_av(v)))
+                format!(
+                    "(attribute_not_exists({p}) OR {p} <> {})",
+                    self.val(json_to_av(v))
+                )
             }
             Cond::Lt(a, v) => typed(self, a, v, "<"),
             Cond::Le(a, v) => typed(self, a, v, "<="),
@@ -322,7 +329,14 @@ impl DynamoStore {
     /// Creates the table (on-demand, TTL on `ttl`) when it does not exist: for
     /// development and tests. In AWS, `template.yaml` owns the table.
     pub async fn create_table_if_missing(&self) -> Result<(), StoreError> {
-        if self.client.describe_table().table_name(&self.table).send().await.is_ok() {
+        if self
+            .client
+            .describe_table()
+            .table_name(&self.table)
+            .send()
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         let attr = |n: &str| {
@@ -350,10 +364,10 @@ impl DynamoStore {
             .key_schema(key("sk", KeyType::Range)?)
             .send()
             .await;
-        if let Err(e) = created {
-            if e.as_service_error().and_then(|s| s.code()) != Some("ResourceInUseException") {
-                return Err(map_err(e));
-            }
+        if let Err(e) = created
+            && e.as_service_error().and_then(|s| s.code()) != Some("ResourceInUseException")
+        {
+            return Err(map_err(e));
         }
         self.client
             .update_time_to_live()
@@ -388,7 +402,12 @@ impl DynamoStore {
                         .map_err(unavailable)?,
                 )
             }
-            WriteOp::Update { pk, sk, update, cond } => {
+            WriteOp::Update {
+                pk,
+                sk,
+                update,
+                cond,
+            } => {
                 let u = e.update(update);
                 let c = e.condition(cond.as_ref(), true, now);
                 b.update(
@@ -455,7 +474,9 @@ impl ItemStore for DynamoStore {
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
         let op = WriteOp::Put { item, cond };
         validate_transaction(std::slice::from_ref(&op))?;
-        let WriteOp::Put { item, cond } = op else { unreachable!() };
+        let WriteOp::Put { item, cond } = op else {
+            unreachable!()
+        };
         let mut e = Expr::default();
         let c = e.condition(cond.as_ref(), false, self.clock.now_secs());
         self.client
@@ -471,7 +492,13 @@ impl ItemStore for DynamoStore {
         Ok(())
     }
 
-    async fn update(&self, pk: &str, sk: &str, update: Update, cond: Option<Cond>) -> Result<Item, StoreError> {
+    async fn update(
+        &self,
+        pk: &str,
+        sk: &str,
+        update: Update,
+        cond: Option<Cond>,
+    ) -> Result<Item, StoreError> {
         validate_key(pk, sk)?;
         update.validate()?;
         if let Some(c) = &cond {
@@ -493,7 +520,10 @@ impl ItemStore for DynamoStore {
             .send()
             .await
             .map_err(map_err)?;
-        let item = av_to_item(out.attributes().ok_or_else(|| unavailable("update returned no item"))?)?;
+        let item = av_to_item(
+            out.attributes()
+                .ok_or_else(|| unavailable("update returned no item"))?,
+        )?;
         Ok(item)
     }
 
@@ -519,10 +549,12 @@ impl ItemStore for DynamoStore {
 
     async fn query(&self, q: Query) -> Result<Page, StoreError> {
         let start_after = q.start_after()?;
-        if let SkRange::Between(a, b) = &q.range {
-            if a > b {
-                return Err(StoreError::Invalid("Between takes the lower bound first".into()));
-            }
+        if let SkRange::Between(a, b) = &q.range
+            && a > b
+        {
+            return Err(StoreError::Invalid(
+                "Between takes the lower bound first".into(),
+            ));
         }
         let now = self.clock.now_secs();
         let mut e = Expr::default();
@@ -618,9 +650,13 @@ impl ItemStore for DynamoStore {
                 Ok(_) => return Ok(()),
                 Err(e) => e,
             };
-            if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) = err.as_service_error() {
+            if let Some(TransactWriteItemsError::TransactionCanceledException(tc)) =
+                err.as_service_error()
+            {
                 let reasons = tc.cancellation_reasons();
-                let code = |r: &aws_sdk_dynamodb::types::CancellationReason| r.code().unwrap_or("None").to_string();
+                let code = |r: &aws_sdk_dynamodb::types::CancellationReason| {
+                    r.code().unwrap_or("None").to_string()
+                };
                 let failed: Vec<usize> = reasons
                     .iter()
                     .enumerate()

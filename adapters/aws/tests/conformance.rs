@@ -25,7 +25,10 @@ async fn dynamodb_store_passes_the_conformance_suite() {
     };
     let store = DynamoStore::connect(&cfg, Arc::new(clock.clone())).await;
     store.create_table_if_missing().await.expect("create table");
-    store.create_table_if_missing().await.expect("creating twice is fine");
+    store
+        .create_table_if_missing()
+        .await
+        .expect("creating twice is fine");
     yunqiao_conformance::run_all(Arc::new(store), clock).await;
 }
 

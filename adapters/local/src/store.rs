@@ -21,8 +21,8 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use yunqiao_core::clock::SharedClock;
 use yunqiao_core::store::{
-    Attrs, Cond, Item, ItemStore, Page, Query, SkRange, StoreError, Update, WriteOp, check_size, encode_cursor,
-    validate_key, validate_transaction,
+    Attrs, Cond, Item, ItemStore, Page, Query, SkRange, StoreError, Update, WriteOp, check_size,
+    encode_cursor, validate_key, validate_transaction,
 };
 
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
@@ -35,8 +35,14 @@ const SWEEP_BATCH: usize = 1000;
 type Reply = oneshot::Sender<Result<Option<Item>, StoreError>>;
 
 enum Job {
-    Write { ops: Vec<WriteOp>, single: bool, reply: Reply },
-    Sweep { reply: oneshot::Sender<Result<usize, StoreError>> },
+    Write {
+        ops: Vec<WriteOp>,
+        single: bool,
+        reply: Reply,
+    },
+    Sweep {
+        reply: oneshot::Sender<Result<usize, StoreError>>,
+    },
 }
 
 #[derive(Clone)]
@@ -60,8 +66,8 @@ fn encode(item: &Item) -> Vec<u8> {
 }
 
 fn decode(pk: &str, sk: &str, bytes: &[u8]) -> Result<Item, StoreError> {
-    let mut v: serde_json::Map<String, Value> =
-        serde_json::from_slice(bytes).map_err(|e| unavailable(format!("corrupt item {pk}/{sk}: {e}")))?;
+    let mut v: serde_json::Map<String, Value> = serde_json::from_slice(bytes)
+        .map_err(|e| unavailable(format!("corrupt item {pk}/{sk}: {e}")))?;
     let attrs: Attrs = match v.remove("a") {
         Some(Value::Object(m)) => m,
         _ => return Err(unavailable(format!("corrupt item {pk}/{sk}"))),
@@ -105,7 +111,11 @@ impl LocalStore {
             .name("yunqiao-store-writer".into())
             .spawn(move || writer_loop(&wdb, &wclock, &rx))
             .map_err(unavailable)?;
-        Ok(LocalStore { db, clock, writer: tx })
+        Ok(LocalStore {
+            db,
+            clock,
+            writer: tx,
+        })
     }
 
     async fn write(&self, ops: Vec<WriteOp>, single: bool) -> Result<Option<Item>, StoreError> {
@@ -166,7 +176,13 @@ impl ItemStore for LocalStore {
         self.write(ops, true).await.map(|_| ())
     }
 
-    async fn update(&self, pk: &str, sk: &str, update: Update, cond: Option<Cond>) -> Result<Item, StoreError> {
+    async fn update(
+        &self,
+        pk: &str,
+        sk: &str,
+        update: Update,
+        cond: Option<Cond>,
+    ) -> Result<Item, StoreError> {
         let ops = vec![WriteOp::Update {
             pk: pk.to_string(),
             sk: sk.to_string(),
@@ -197,7 +213,9 @@ impl ItemStore for LocalStore {
             SkRange::Prefix(p) => (Bound::Included(p.clone()), Bound::Included(prefix_end(p))),
             SkRange::Between(a, b) => {
                 if a > b {
-                    return Err(StoreError::Invalid("Between takes the lower bound first".into()));
+                    return Err(StoreError::Invalid(
+                        "Between takes the lower bound first".into(),
+                    ));
                 }
                 (Bound::Included(a.clone()), Bound::Included(b.clone()))
             }
@@ -228,9 +246,18 @@ impl ItemStore for LocalStore {
         let now = self.clock.now_secs();
         let txn = self.db.begin_read().map_err(unavailable)?;
         let table = txn.open_table(ITEMS).map_err(unavailable)?;
-        let iter = table.range::<(&str, &str)>((lo_key, hi_key)).map_err(unavailable)?;
+        let iter = table
+            .range::<(&str, &str)>((lo_key, hi_key))
+            .map_err(unavailable)?;
         let mut items = Vec::with_capacity(q.limit.min(128) + 1);
-        let mut visit = |entry: Result<(redb::AccessGuard<'_, (&str, &str)>, redb::AccessGuard<'_, &[u8]>), redb::StorageError>| -> Result<bool, StoreError> {
+        let mut visit = |entry: Result<
+            (
+                redb::AccessGuard<'_, (&str, &str)>,
+                redb::AccessGuard<'_, &[u8]>,
+            ),
+            redb::StorageError,
+        >|
+         -> Result<bool, StoreError> {
             let (k, v) = entry.map_err(unavailable)?;
             let (kpk, ksk) = k.value();
             if kpk != pk || !q.range.contains(ksk) {
@@ -287,7 +314,10 @@ fn writer_loop(db: &Database, clock: &SharedClock, rx: &mpsc::Receiver<Job>) {
         }
         if !writes.is_empty() {
             let now = clock.now_secs();
-            let jobs: Vec<_> = writes.iter().map(|(ops, single, _)| (ops.as_slice(), *single)).collect();
+            let jobs: Vec<_> = writes
+                .iter()
+                .map(|(ops, single, _)| (ops.as_slice(), *single))
+                .collect();
             match commit_group(db, now, &jobs) {
                 Ok(results) => {
                     for ((_, _, reply), r) in writes.into_iter().zip(results) {
@@ -312,7 +342,11 @@ type JobResult = Result<Option<Item>, StoreError>;
 
 /// Applies every job in one redb transaction. A job that fails its conditions changes
 /// nothing and reports why; a storage error aborts the whole group.
-fn commit_group(db: &Database, now: i64, jobs: &[(&[WriteOp], bool)]) -> Result<Vec<JobResult>, StoreError> {
+fn commit_group(
+    db: &Database,
+    now: i64,
+    jobs: &[(&[WriteOp], bool)],
+) -> Result<Vec<JobResult>, StoreError> {
     let txn = db.begin_write().map_err(unavailable)?;
     let mut results = Vec::with_capacity(jobs.len());
     {
@@ -395,7 +429,9 @@ fn apply_job(
         }
         match &new {
             Some(it) => {
-                items.insert((pk, sk), encode(it).as_slice()).map_err(unavailable)?;
+                items
+                    .insert((pk, sk), encode(it).as_slice())
+                    .map_err(unavailable)?;
                 if let Some(t) = it.expires_at {
                     expiry.insert((t, pk, sk), ()).map_err(unavailable)?;
                 }
@@ -421,20 +457,26 @@ fn sweep(db: &Database, now: i64) -> Result<usize, StoreError> {
             .range::<(i64, &str, &str)>(..=(now, "\u{10FFFF}", "\u{10FFFF}"))
             .map_err(unavailable)?
             .take(SWEEP_BATCH)
-            .map(|e| e.map(|(k, _)| {
-                let (t, pk, sk) = k.value();
-                (t, pk.to_string(), sk.to_string())
-            }))
+            .map(|e| {
+                e.map(|(k, _)| {
+                    let (t, pk, sk) = k.value();
+                    (t, pk.to_string(), sk.to_string())
+                })
+            })
             .collect::<Result<_, _>>()
             .map_err(unavailable)?;
         for (t, pk, sk) in due {
-            expiry.remove((t, pk.as_str(), sk.as_str())).map_err(unavailable)?;
+            expiry
+                .remove((t, pk.as_str(), sk.as_str()))
+                .map_err(unavailable)?;
             let still_due = match items.get((pk.as_str(), sk.as_str())).map_err(unavailable)? {
                 Some(v) => decode(&pk, &sk, v.value())?.expires_at == Some(t),
                 None => false,
             };
             if still_due {
-                items.remove((pk.as_str(), sk.as_str())).map_err(unavailable)?;
+                items
+                    .remove((pk.as_str(), sk.as_str()))
+                    .map_err(unavailable)?;
                 removed += 1;
             }
         }
@@ -453,12 +495,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::at(1_000_000);
         let store = LocalStore::open(&dir.path().join("s.redb"), Arc::new(clock.clone())).unwrap();
-        store.put(Item::new("p", "a", Attrs::new()).expiring_at(1_010), None).await.unwrap();
-        store.put(Item::new("p", "b", Attrs::new()).expiring_at(5_000), None).await.unwrap();
-        store.put(Item::new("p", "c", Attrs::new()), None).await.unwrap();
+        store
+            .put(Item::new("p", "a", Attrs::new()).expiring_at(1_010), None)
+            .await
+            .unwrap();
+        store
+            .put(Item::new("p", "b", Attrs::new()).expiring_at(5_000), None)
+            .await
+            .unwrap();
+        store
+            .put(Item::new("p", "c", Attrs::new()), None)
+            .await
+            .unwrap();
         // Re-put with a later expiry: the old expiry entry must not remove it.
-        store.put(Item::new("p", "d", Attrs::new()).expiring_at(1_005), None).await.unwrap();
-        store.put(Item::new("p", "d", Attrs::new()).expiring_at(9_000), None).await.unwrap();
+        store
+            .put(Item::new("p", "d", Attrs::new()).expiring_at(1_005), None)
+            .await
+            .unwrap();
+        store
+            .put(Item::new("p", "d", Attrs::new()).expiring_at(9_000), None)
+            .await
+            .unwrap();
         assert_eq!(store.sweep_expired().await.unwrap(), 0);
         clock.set_ms(2_000_000);
         assert_eq!(store.sweep_expired().await.unwrap(), 1);

@@ -57,7 +57,12 @@ impl Server {
         .expect("yunqiao did not start in 30 s");
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Server { base, child, data_dir: dir.to_path_buf(), _tmp: None }
+        Server {
+            base,
+            child,
+            data_dir: dir.to_path_buf(),
+            _tmp: None,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -93,10 +98,19 @@ impl Answer {
 
 impl Api {
     pub fn new(base: &str) -> Api {
-        Api { base: base.to_string(), http: reqwest::Client::new() }
+        Api {
+            base: base.to_string(),
+            http: reqwest::Client::new(),
+        }
     }
 
-    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self.http.request(m, format!("{}{path}", self.base));
         if let Some(t) = token {
@@ -109,9 +123,19 @@ impl Api {
     }
 
     pub async fn login(&self, code: &str) -> (String, Value) {
-        let a = self.call("POST", "/v1/auth/login", None, Some(serde_json::json!({ "code": code }))).await;
+        let a = self
+            .call(
+                "POST",
+                "/v1/auth/login",
+                None,
+                Some(serde_json::json!({ "code": code })),
+            )
+            .await;
         assert_eq!(a.status, 200, "login {code}: {}", a.text);
-        (a.body["token"].as_str().unwrap().to_string(), a.body["user"].clone())
+        (
+            a.body["token"].as_str().unwrap().to_string(),
+            a.body["user"].clone(),
+        )
     }
 }
 
@@ -121,6 +145,11 @@ impl Answer {
         let headers = r.headers().clone();
         let text = r.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer { status, body, text, headers }
+        Answer {
+            status,
+            body,
+            text,
+            headers,
+        }
     }
 }
