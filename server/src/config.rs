@@ -27,6 +27,8 @@ pub struct WeChatSection {
     pub appid: String,
     pub secret: String,
     pub api_base: Option<String>,
+    /// Serve the mock on a non-loopback address (anyone could log in as anyone).
+    pub mock_on_public_address: bool,
 }
 
 impl Default for Config {
@@ -108,6 +110,9 @@ impl Config {
         }
         if let Some(v) = env("YUNQIAO_WECHAT_API_BASE") {
             cfg.wechat.api_base = Some(v);
+        }
+        if let Some(v) = env("YUNQIAO_WECHAT_MOCK_ON_PUBLIC_ADDRESS") {
+            cfg.wechat.mock_on_public_address = matches!(v.as_str(), "1" | "true" | "yes");
         }
         cfg.validate()?;
         Ok(cfg)

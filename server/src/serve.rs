@@ -78,6 +78,14 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
 
     let mut extra = Router::new();
     let wechat: Arc<dyn WeChat> = if cfg.wechat.appid.is_empty() {
+        // In mock mode anyone can log in as anyone: keep it off the network unless asked.
+        if !addr.ip().is_loopback() && !cfg.wechat.mock_on_public_address {
+            return Err(format!(
+                "refusing to serve the built-in WeChat mock on {addr}: configure wechat.appid/secret, \
+                 listen on 127.0.0.1, or set wechat.mock_on_public_address = true"
+            )
+            .into());
+        }
         let secret = format!("{:032x}", rand::random::<u128>());
         let appid = "wx0000000000mock".to_string();
         let mock = WeChatMock::new(

@@ -26,7 +26,7 @@ use serde_json::{Map, Number, Value};
 use yunqiao_core::clock::SharedClock;
 use yunqiao_core::store::{
     Attrs, Cond, Item, ItemStore, MAX_ITEM_BYTES, Page, Query, SkRange, StoreError, Update,
-    WriteOp, encode_cursor, validate_key, validate_transaction,
+    WriteOp, encode_cursor, validate_item, validate_key, validate_transaction,
 };
 
 /// Prefix of the DynamoDB attribute that holds an item attribute.
@@ -312,6 +312,18 @@ impl Expr {
     }
 }
 
+impl DynamoConfig {
+    /// `YUNQIAO_DYNAMODB_TABLE` (default `yunqiao`), `AWS_REGION` (default `us-east-1`),
+    /// `YUNQIAO_DYNAMODB_ENDPOINT` (unset: AWS itself).
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Self {
+        DynamoConfig {
+            table: env("YUNQIAO_DYNAMODB_TABLE").unwrap_or_else(|| "yunqiao".into()),
+            region: env("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+            endpoint: env("YUNQIAO_DYNAMODB_ENDPOINT").filter(|e| !e.is_empty()),
+        }
+    }
+}
+
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>, clock: SharedClock) -> Self {
         DynamoStore {
@@ -472,11 +484,10 @@ impl ItemStore for DynamoStore {
     }
 
     async fn put(&self, item: Item, cond: Option<Cond>) -> Result<(), StoreError> {
-        let op = WriteOp::Put { item, cond };
-        validate_transaction(std::slice::from_ref(&op))?;
-        let WriteOp::Put { item, cond } = op else {
-            unreachable!()
-        };
+        validate_item(&item)?;
+        if let Some(c) = &cond {
+            c.validate()?;
+        }
         let mut e = Expr::default();
         let c = e.condition(cond.as_ref(), false, self.clock.now_secs());
         self.client

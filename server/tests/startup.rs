@@ -1,0 +1,83 @@
+//! Start-up behaviour of the binary: data directory, admin key file, refusals.
+
+mod common;
+
+use std::process::Command;
+
+fn yunqiao() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_yunqiao"));
+    c.env_remove("YUNQIAO_ADMIN_KEY")
+        .env_remove("YUNQIAO_CONFIG")
+        .env("YUNQIAO_LOG", "warn");
+    c
+}
+
+#[test]
+fn refuses_the_mock_on_a_public_address() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = yunqiao()
+        .args(["serve", "--addr", "0.0.0.0:0", "--data-dir"])
+        .arg(tmp.path())
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refusing to serve the built-in WeChat mock")
+    );
+}
+
+#[test]
+fn bad_configuration_exits_with_a_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = yunqiao()
+        .args(["serve", "--data-dir"])
+        .arg(tmp.path())
+        .current_dir(tmp.path())
+        .env("YUNQIAO_ADDR", "not-an-address")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("YUNQIAO_ADDR"));
+}
+
+#[tokio::test]
+async fn creates_the_data_dir_and_a_private_admin_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("nested/data");
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_yunqiao"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(&dir)
+        .env_remove("YUNQIAO_ADMIN_KEY")
+        .env_remove("YUNQIAO_CONFIG")
+        .current_dir(tmp.path())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut base = None;
+    while let Some(l) = lines.next_line().await.unwrap() {
+        if let Some(u) = l.strip_prefix("yunqiao listening on ") {
+            base = Some(u.to_string());
+            break;
+        }
+    }
+    let base = base.expect("listening");
+    let key = std::fs::read_to_string(dir.join("admin.key")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("admin.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "admin.key is owner-only");
+    }
+    let api = common::Api::new(&base);
+    let r = api
+        .call("GET", "/v1/admin/users", Some(key.trim()), None)
+        .await;
+    assert_eq!(r.status, 200, "the generated key is an admin key");
+    child.kill().await.unwrap();
+}
