@@ -7,6 +7,7 @@ pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod store;
+pub mod tables;
 pub mod wechat;
 
 pub use error::{Code, Error, Result};
