@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod caller;
 pub mod error;
+pub mod tables;
 pub mod views;
 
 use std::sync::Arc;
@@ -29,6 +30,7 @@ pub use error::{ApiError, ApiResult};
 #[derive(Clone)]
 pub struct AppState {
     pub auth: Arc<Auth>,
+    pub tables: Arc<yunqiao_core::tables::Tables>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +54,8 @@ impl Default for HttpConfig {
         health, openapi_json,
         auth::login, auth::me, auth::update_me, auth::logout, auth::refresh, auth::phone,
         admin::list_users, admin::get_user, admin::set_groups,
+        tables::list_tables, tables::get_table, tables::put_table,
+        tables::create_record, tables::get_record, tables::update_record, tables::delete_record,
     ),
     modifiers(&BearerAuth),
 )]
@@ -122,6 +126,7 @@ pub fn app(state: AppState, cfg: &HttpConfig) -> Router {
         .route("/v1/openapi.json", get(openapi_json))
         .merge(auth::router())
         .merge(admin::router())
+        .merge(tables::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

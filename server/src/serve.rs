@@ -137,6 +137,7 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
         )?)
     };
 
+    let tables = yunqiao_core::tables::Tables::new(Arc::new(store.clone()), clock.clone());
     let auth = Auth::new(
         Arc::new(store.clone()),
         wechat,
@@ -149,6 +150,7 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
     );
     let state = AppState {
         auth: Arc::new(auth),
+        tables: Arc::new(tables),
     };
     let router = yunqiao_api::app(
         state,
