@@ -353,6 +353,20 @@ pub struct Page {
     pub cursor: Option<String>,
 }
 
+impl Page {
+    /// Builds a page from up to `limit + 1` items read in order: the extra item only
+    /// proves that more follow, so the cursor is present exactly when they do.
+    pub fn from_overfetched(mut items: Vec<Item>, limit: usize) -> Page {
+        let cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|i| encode_cursor(&i.sk))
+        } else {
+            None
+        };
+        Page { items, cursor }
+    }
+}
+
 /// Cursors are the last returned sort key, base64url encoded: opaque to callers, the same
 /// on every implementation.
 pub fn encode_cursor(sk: &str) -> String {

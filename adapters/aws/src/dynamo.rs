@@ -26,7 +26,7 @@ use serde_json::{Map, Number, Value};
 use yunqiao_core::clock::SharedClock;
 use yunqiao_core::store::{
     Attrs, Cond, Item, ItemStore, MAX_ITEM_BYTES, Page, Query, SkRange, StoreError, Update,
-    WriteOp, encode_cursor, validate_item, validate_key, validate_transaction,
+    WriteOp, validate_item, validate_key, validate_transaction,
 };
 
 /// Prefix of the DynamoDB attribute that holds an item attribute.
@@ -631,13 +631,7 @@ impl ItemStore for DynamoStore {
                 _ => break,
             }
         }
-        let cursor = if items.len() > q.limit {
-            items.truncate(q.limit);
-            items.last().map(|i| encode_cursor(&i.sk))
-        } else {
-            None
-        };
-        Ok(Page { items, cursor })
+        Ok(Page::from_overfetched(items, q.limit))
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {

@@ -22,7 +22,7 @@ use tokio::sync::oneshot;
 use yunqiao_core::clock::SharedClock;
 use yunqiao_core::store::{
     Attrs, Cond, Item, ItemStore, Page, Query, SkRange, StoreError, Update, WriteOp, check_size,
-    encode_cursor, validate_key, validate_transaction,
+    validate_key, validate_transaction,
 };
 
 const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
@@ -282,13 +282,7 @@ impl ItemStore for LocalStore {
                 }
             }
         }
-        let cursor = if items.len() > q.limit {
-            items.truncate(q.limit);
-            items.last().map(|i| encode_cursor(&i.sk))
-        } else {
-            None
-        };
-        Ok(Page { items, cursor })
+        Ok(Page::from_overfetched(items, q.limit))
     }
 
     async fn transact(&self, ops: Vec<WriteOp>) -> Result<(), StoreError> {
