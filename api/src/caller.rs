@@ -86,13 +86,7 @@ impl FromRequestParts<AppState> for AdminCaller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let AnyCaller(caller) = AnyCaller::from_request_parts(parts, state).await?;
-        match &caller {
-            Caller::Anonymous => Err(error(
-                Code::Unauthenticated,
-                "admin access needs a token or the admin key",
-            )),
-            c if c.is_admin() => Ok(AdminCaller(caller)),
-            _ => Err(error(Code::Forbidden, "admins only")),
-        }
+        caller.require_admin()?;
+        Ok(AdminCaller(caller))
     }
 }

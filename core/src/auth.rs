@@ -91,6 +91,18 @@ impl Caller {
         }
     }
 
+    /// The one admin check: 401 for anonymous callers, 403 for users outside `admin`.
+    pub fn require_admin(&self) -> Result<()> {
+        match self {
+            Caller::Anonymous => Err(Error::new(
+                Code::Unauthenticated,
+                "admins only: log in or use the admin key",
+            )),
+            c if c.is_admin() => Ok(()),
+            _ => Err(Error::forbidden("admins only")),
+        }
+    }
+
     pub fn user(&self) -> Option<&User> {
         match self {
             Caller::User { user, .. } => Some(user),

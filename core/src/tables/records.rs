@@ -36,17 +36,6 @@ fn record_pk(t: &str, id: &str) -> String {
     format!("rec#{t}#{id}")
 }
 
-fn require_admin(caller: &Caller) -> Result<()> {
-    match caller {
-        Caller::Anonymous => Err(Error::new(
-            Code::Unauthenticated,
-            "admins only: log in or use the admin key",
-        )),
-        c if c.is_admin() => Ok(()),
-        _ => Err(Error::forbidden("admins only")),
-    }
-}
-
 /// The caller's role for one record.
 fn role(caller: &Caller, record: &Map<String, Value>) -> Role {
     let Some(user) = caller.user() else {
@@ -136,7 +125,7 @@ impl Tables {
         def: &TableDef,
         allow_drop: bool,
     ) -> Result<(Schema, bool)> {
-        require_admin(caller)?;
+        caller.require_admin()?;
         let schema = Schema::from_def(name, def)?;
         let existing = self.store.get(&schema_pk(name), "_").await?;
         let now = self.clock.now_ms();
@@ -233,7 +222,7 @@ impl Tables {
     }
 
     pub async fn list_schemas(&self, caller: &Caller) -> Result<Vec<Schema>> {
-        require_admin(caller)?;
+        caller.require_admin()?;
         let mut out = Vec::new();
         let mut cursor = None;
         loop {
