@@ -56,6 +56,7 @@ impl Default for HttpConfig {
         admin::list_users, admin::get_user, admin::set_groups,
         tables::list_tables, tables::get_table, tables::put_table,
         tables::create_record, tables::get_record, tables::update_record, tables::delete_record,
+        tables::query_records, tables::batch, tables::backfill,
     ),
     modifiers(&BearerAuth),
 )]

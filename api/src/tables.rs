@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use yunqiao_core::Code;
-use yunqiao_core::tables::TableDef;
+use yunqiao_core::tables::{BatchOp, QueryResult, QuerySpec, TableDef};
 
 use crate::AppState;
 use crate::caller::AnyCaller;
@@ -18,6 +18,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/tables", get(list_tables))
         .route("/v1/tables/{table}", get(get_table).put(put_table))
         .route("/v1/tables/{table}/records", post(create_record))
+        .route("/v1/tables/{table}/query", post(query_records))
+        .route("/v1/tables/{table}/backfill", post(backfill))
+        .route("/v1/batch", post(batch))
         .route(
             "/v1/tables/{table}/records/{id}",
             get(get_record).patch(update_record).delete(delete_record),
@@ -31,7 +34,13 @@ pub struct PutParams {
 }
 
 fn table_view(s: &yunqiao_core::tables::Schema) -> Value {
-    json!({ "name": s.name, "fields": s.fields, "acl": s.to_def().acl })
+    json!({
+        "name": s.name,
+        "fields": s.fields,
+        "acl": s.to_def().acl,
+        "version": s.version,
+        "pending_indexes": s.pending,
+    })
 }
 
 /// Create or change a table (admins).
@@ -50,13 +59,70 @@ pub async fn put_table(
         Some("true") => true,
         Some(_) => return Err(error(Code::InvalidArgument, "drop is true or false")),
     };
-    let (schema, created) = s.tables.put_schema(&c, &table, &def, allow_drop).await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
+    let (schema, created, backfill) = s.tables.put_schema(&c, &table, &def, allow_drop).await?;
+    let status = match (&backfill, created) {
+        (_, true) => StatusCode::CREATED,
+        // Not finished within the request: POST /v1/tables/{table}/backfill continues.
+        (Some(b), _) if !b.done => StatusCode::ACCEPTED,
+        _ => StatusCode::OK,
     };
-    Ok((status, Json(table_view(&schema))))
+    let mut view = table_view(&schema);
+    if let Some(b) = backfill {
+        view["backfill"] = json!(b);
+    }
+    Ok((status, Json(view)))
+}
+
+/// Continue a schema change's back-fill of existing records (admins).
+#[utoipa::path(post, path = "/v1/tables/{table}/backfill", tag = "tables", security(("bearer" = [])),
+    responses((status = 200, description = "finished"), (status = 202, description = "more to do: call again"), (status = 409, body = ErrorBody)))]
+pub async fn backfill(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    Path(table): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (schema, b) = s.tables.backfill(&c, &table).await?;
+    let status = if b.done {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let mut view = table_view(&schema);
+    view["backfill"] = json!(b);
+    Ok((status, Json(view)))
+}
+
+/// Query records: `{where, any, order, limit, cursor, fields, expand, count, page, per_page}`.
+/// Rows the caller may not read are never returned; see the README for the language.
+#[utoipa::path(post, path = "/v1/tables/{table}/query", tag = "tables", security(("bearer" = [])),
+    request_body(content = Object, description = "the query"),
+    responses((status = 200, description = "{items, cursor, total?, scanned}"), (status = 400, body = ErrorBody)))]
+pub async fn query_records(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    Path(table): Path<String>,
+    ApiJson(spec): ApiJson<QuerySpec>,
+) -> ApiResult<Json<QueryResult>> {
+    Ok(Json(s.tables.query(&c, &table, spec).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchBody {
+    pub ops: Vec<BatchOp>,
+}
+
+/// Creates, updates, deletes and checks across tables in one transaction: all or nothing.
+#[utoipa::path(post, path = "/v1/batch", tag = "tables", security(("bearer" = [])),
+    request_body(content = Object, description = "{ops: [{op: create|update|delete|check, table, id?, data?, _v?}]}"),
+    responses((status = 200, description = "{results: [...]} in the order of ops"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn batch(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiJson(body): ApiJson<BatchBody>,
+) -> ApiResult<Json<Value>> {
+    let results = s.tables.batch(&c, body.ops).await?;
+    Ok(Json(json!({ "results": results })))
 }
 
 /// All tables (admins).
@@ -98,14 +164,30 @@ pub async fn create_record(
     ))
 }
 
-#[utoipa::path(get, path = "/v1/tables/{table}/records/{id}", tag = "tables", security(("bearer" = [])),
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct GetParams {
+    /// Comma-separated ref fields to replace with the records they point to.
+    pub expand: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/tables/{table}/records/{id}", tag = "tables", security(("bearer" = [])), params(GetParams),
     responses((status = 200, description = "the record, with the fields the caller may read"), (status = 404, body = ErrorBody)))]
 pub async fn get_record(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
     Path((table, id)): Path<(String, String)>,
+    ApiQuery(p): ApiQuery<GetParams>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(s.tables.get(&c, &table, &id).await?))
+    let expand: Vec<String> = p
+        .expand
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    Ok(Json(s.tables.get(&c, &table, &id, &expand).await?))
 }
 
 /// Change fields; `{"field": {"$inc": n}}` increments atomically; `_v` in the body or

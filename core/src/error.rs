@@ -14,6 +14,11 @@ pub enum Code {
     InvalidBody,
     InvalidArgument,
     UnknownField,
+    InvalidQuery,
+    InvalidCursor,
+    IndexRequired,
+    CountUnavailable,
+    BatchTooLarge,
     // 401
     Unauthenticated,
     InvalidToken,
@@ -27,6 +32,7 @@ pub enum Code {
     MethodNotAllowed,
     // 409
     Conflict,
+    UniqueViolation,
     // 413
     BodyTooLarge,
     ItemTooLarge,
@@ -49,6 +55,12 @@ impl Code {
             Code::InvalidBody => "INVALID_BODY",
             Code::InvalidArgument => "INVALID_ARGUMENT",
             Code::UnknownField => "UNKNOWN_FIELD",
+            Code::InvalidQuery => "INVALID_QUERY",
+            Code::InvalidCursor => "INVALID_CURSOR",
+            Code::IndexRequired => "INDEX_REQUIRED",
+            Code::CountUnavailable => "COUNT_UNAVAILABLE",
+            Code::BatchTooLarge => "BATCH_TOO_LARGE",
+            Code::UniqueViolation => "UNIQUE_VIOLATION",
             Code::Unauthenticated => "UNAUTHENTICATED",
             Code::InvalidToken => "INVALID_TOKEN",
             Code::InvalidLoginCode => "INVALID_LOGIN_CODE",
@@ -74,12 +86,17 @@ impl Code {
             Code::MalformedJson
             | Code::InvalidBody
             | Code::InvalidArgument
-            | Code::UnknownField => 400,
+            | Code::UnknownField
+            | Code::InvalidQuery
+            | Code::InvalidCursor
+            | Code::IndexRequired
+            | Code::CountUnavailable
+            | Code::BatchTooLarge => 400,
             Code::Unauthenticated | Code::InvalidToken | Code::InvalidLoginCode => 401,
             Code::Forbidden | Code::WechatUserBlocked => 403,
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
-            Code::Conflict => 409,
+            Code::Conflict | Code::UniqueViolation => 409,
             Code::BodyTooLarge | Code::ItemTooLarge => 413,
             Code::UnsupportedMediaType => 415,
             Code::RateLimited => 429,

@@ -179,9 +179,17 @@ pub struct Update {
     pub add: Vec<(String, Number)>,
     /// `Some(Some(t))` sets the expiry, `Some(None)` clears it.
     pub expires_at: Option<Option<i64>>,
+    /// Create the item when it is absent (counters). Otherwise an update of an absent item
+    /// fails its condition. Meant for items that never expire.
+    pub upsert: bool,
 }
 
 impl Update {
+    pub fn upsert(mut self) -> Self {
+        self.upsert = true;
+        self
+    }
+
     pub fn set(mut self, attr: &str, v: impl Into<Value>) -> Self {
         self.set.push((attr.to_string(), v.into()));
         self

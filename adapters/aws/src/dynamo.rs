@@ -421,7 +421,7 @@ impl DynamoStore {
                 cond,
             } => {
                 let u = e.update(update);
-                let c = e.condition(cond.as_ref(), true, now);
+                let c = e.condition(cond.as_ref(), !update.upsert, now);
                 b.update(
                     DdbUpdate::builder()
                         .table_name(&self.table)
@@ -517,7 +517,7 @@ impl ItemStore for DynamoStore {
         }
         let mut e = Expr::default();
         let u = e.update(&update);
-        let c = e.condition(cond.as_ref(), true, self.clock.now_secs());
+        let c = e.condition(cond.as_ref(), !update.upsert, self.clock.now_secs());
         let out = self
             .client
             .update_item()

@@ -374,7 +374,10 @@ fn apply_job(
         };
         let live = raw.as_ref().filter(|it| it.is_live(now));
         let mut ok = op.cond().is_none_or(|c| c.eval(live.map(|it| &it.attrs)));
-        if matches!(op, WriteOp::Update { .. }) && live.is_none() {
+        if let WriteOp::Update { update, .. } = op
+            && live.is_none()
+            && !update.upsert
+        {
             ok = false;
         }
         if !ok {
@@ -394,9 +397,15 @@ fn apply_job(
     for (op, raw) in ops.iter().zip(&stored) {
         let new = match op {
             WriteOp::Put { item, .. } => Some(Some(item.clone())),
-            WriteOp::Update { update, .. } => {
-                let Some(cur) = raw else {
-                    return Ok(Err(StoreError::ConditionFailed));
+            WriteOp::Update { pk, sk, update, .. } => {
+                let fresh;
+                let cur = match raw.as_ref().filter(|it| it.is_live(now)) {
+                    Some(cur) => cur,
+                    None if update.upsert => {
+                        fresh = Item::new(pk.clone(), sk.clone(), Default::default());
+                        &fresh
+                    }
+                    None => return Ok(Err(StoreError::ConditionFailed)),
                 };
                 match update.apply(cur) {
                     Ok(it) => {

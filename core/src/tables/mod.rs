@@ -1,10 +1,13 @@
-//! Cloud tables: schemas, ACLs and record validation (records, queries and indexes are
-//! built on these next).
+//! Cloud tables: schemas, ACLs, records, indexes, queries and batches.
 
 pub mod acl;
+pub mod keys;
+pub mod query;
 pub mod records;
 pub mod schema;
+pub mod write;
 
 pub use acl::{Acl, Perm, Perms, Role};
-pub use records::Tables;
+pub use query::QuerySpec;
+pub use records::{Backfill, BatchOp, QueryResult, Tables};
 pub use schema::{CreateRule, Field, FieldType, Schema, TableDef};

@@ -1,39 +1,60 @@
-//! Schemas in the store, and record create/get/update/delete under the table ACL.
+//! The tables service: schemas, records, queries and batches, all under the table ACL.
 //!
-//! Store layout:
-//! * `schema#<table>` / `_` — the table definition (and `v`, `created_at`, `updated_at`)
-//! * `schemas` / `<table>` — the listing of tables
-//! * `rec#<table>#<id>` / `_` — a record: user fields beside `_id _owner _group _created
-//!   _updated _v`. Its own partition, so no record is a hot key for another.
+//! Store layout: see [`super::keys`]. Besides the records, a table has index entries,
+//! unique guards and counters, always written in the record's own transaction
+//! ([`super::write::Tx`]).
 //!
-//! Rules act as filters: an unreadable record is "not found"; unreadable fields are
-//! absent; writing a field the caller may not write is a 403 naming the field.
+//! Rules act as filters: an unreadable record is "not found" and never appears in a
+//! query; unreadable fields are absent (and conditions see them as absent); writing a
+//! field the caller may not write is a 403 naming the field.
 
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, OnceLock};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value, json};
 
 use super::acl::{Perm, Role};
-use super::schema::{CreateRule, Schema, TableDef};
+use super::keys::{
+    COUNT_SHARDS, cnt_pk, id_of_ix_sk, is_truncated, ix_pk, rec_pk, total_count_prefix,
+    value_count_prefix, vkey,
+};
+use super::query::{
+    Condition, DEFAULT_LIMIT, MAX_ANY, MAX_CONDITIONS, MAX_LIMIT, MAX_PAGE_OFFSET, Op, QuerySpec,
+    parse_condition, parse_order,
+};
+use super::schema::{CreateRule, FieldType, Schema, TableDef};
+use super::write::{IX_ATTR, Tx, TxFailure, UQ_ATTR, desired_keys, explain, unique_error};
 use crate::auth::Caller;
 use crate::clock::{SharedClock, rfc3339};
 use crate::error::{Code, Error, Result};
 use crate::ids;
-use crate::store::{Cond, Item, ItemStore, Query, StoreError, Update, WriteOp};
+use crate::store::{
+    Cond, Item, ItemStore, MAX_TRANSACTION_OPS, Query, SkRange, StoreError, Update, WriteOp,
+    decode_cursor, encode_cursor,
+};
 
 pub const SYSTEM_FIELDS: [&str; 6] = ["_id", "_owner", "_group", "_created", "_updated", "_v"];
+/// Most candidate rows one query request examines; past it the page ends early with a
+/// cursor to continue.
+pub const MAX_SCAN: usize = 1000;
+/// Tables up to this size may be queried without an index (a full scan).
+pub const SCAN_LIMIT: u64 = 1000;
+/// Most distinct records one request expands.
+pub const MAX_EXPAND: usize = 200;
+/// Retries of a read-modify-write that lost a race (no `_v` was given).
+const MAX_RETRIES: usize = 25;
+/// How long a schema change back-fills inline before answering (API Gateway waits 30 s).
+const BACKFILL_BUDGET_MS: i64 = 20_000;
 
 pub struct Tables {
     store: Arc<dyn ItemStore>,
     clock: SharedClock,
+    cursor_key: OnceLock<Vec<u8>>,
 }
 
-fn schema_pk(t: &str) -> String {
-    format!("schema#{t}")
-}
-
-fn record_pk(t: &str, id: &str) -> String {
-    format!("rec#{t}#{id}")
+fn not_found(table: &str, id: &str) -> Error {
+    Error::not_found(format!("no record {id:?} in {table:?}"))
 }
 
 /// The caller's role for one record.
@@ -50,10 +71,21 @@ fn role(caller: &Caller, record: &Map<String, Value>) -> Role {
     }
 }
 
+fn public_copy(record: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = record.clone();
+    out.remove(IX_ATTR);
+    out.remove(UQ_ATTR);
+    out
+}
+
 /// What a record looks like to this caller, or `None` when it may not read it.
-pub fn visible(schema: &Schema, caller: &Caller, record: &Map<String, Value>) -> Option<Value> {
+pub fn visible(
+    schema: &Schema,
+    caller: &Caller,
+    record: &Map<String, Value>,
+) -> Option<Map<String, Value>> {
     if caller.is_admin() {
-        return Some(Value::Object(record.clone()));
+        return Some(public_copy(record));
     }
     let r = role(caller, record);
     if !schema.record_acl.allows(r, Perm::Read) {
@@ -69,7 +101,24 @@ pub fn visible(schema: &Schema, caller: &Caller, record: &Map<String, Value>) ->
             out.insert(k.clone(), v.clone());
         }
     }
-    Some(Value::Object(out))
+    Some(out)
+}
+
+/// Whether every caller who can read a record can also read `field` (so that an index
+/// on it, a count of it or an order by it reveals nothing hidden).
+fn field_open(schema: &Schema, caller: &Caller, field: &str) -> bool {
+    if caller.is_admin() {
+        return true;
+    }
+    let Some((i, _)) = schema.field(field) else {
+        return true;
+    };
+    let Some(facl) = schema.field_acls[i] else {
+        return true;
+    };
+    [Role::Owner, Role::Group, Role::Other]
+        .into_iter()
+        .all(|r| !schema.record_acl.allows(r, Perm::Read) || facl.allows(r, Perm::Read))
 }
 
 fn check_field_writes(schema: &Schema, r: Role, fields: &Map<String, Value>) -> Result<()> {
@@ -84,68 +133,272 @@ fn check_field_writes(schema: &Schema, r: Role, fields: &Map<String, Value>) -> 
     Ok(())
 }
 
-/// Splits a patch into plain values and `{"$inc": n}` increments.
-type Increments = Vec<(String, Number)>;
+/// A patch: plain values (`null` removes), and operators.
+#[derive(Default)]
+struct Patch {
+    plain: Map<String, Value>,
+    inc: Vec<(String, Number)>,
+    append: Vec<(String, Vec<Value>)>,
+    remove: Vec<(String, Vec<Value>)>,
+}
 
-fn split_patch(input: Map<String, Value>) -> Result<(Map<String, Value>, Increments)> {
-    let mut plain = Map::new();
-    let mut inc = Vec::new();
-    for (k, v) in input {
-        match v {
-            Value::Object(m) if m.keys().any(|x| x.starts_with('$')) => {
-                match (m.len(), m.get("$inc")) {
-                    (1, Some(Value::Number(n))) => inc.push((k, n.clone())),
-                    _ => {
-                        return Err(Error::invalid_field(
-                            &k,
-                            "the only operator is {\"$inc\": number}",
-                        ));
+impl Patch {
+    fn parse(schema: &Schema, input: Map<String, Value>) -> Result<Patch> {
+        let mut p = Patch::default();
+        for (k, v) in input {
+            match v {
+                Value::Object(m) if m.keys().any(|x| x.starts_with('$')) => {
+                    let (op, arg) = match m.into_iter().next() {
+                        Some(one) => one,
+                        None => continue,
+                    };
+                    let Some((_, f)) = schema.field(&k) else {
+                        return Err(
+                            Error::new(Code::UnknownField, format!("unknown field {k:?}"))
+                                .with_details(json!({ "field": k })),
+                        );
+                    };
+                    let list = |arg: Value| match arg {
+                        Value::Array(a) => a,
+                        v => vec![v],
+                    };
+                    match (op.as_str(), arg) {
+                        ("$inc", Value::Number(n)) => {
+                            let ok = match f.kind {
+                                FieldType::Integer => n.is_i64(),
+                                FieldType::Number => true,
+                                _ => false,
+                            };
+                            if !ok {
+                                return Err(Error::invalid_field(
+                                    &k,
+                                    format!("{k} cannot be incremented by {n}"),
+                                ));
+                            }
+                            p.inc.push((k, n));
+                        }
+                        ("$append", arg) if f.kind == FieldType::Json || f.many => {
+                            p.append.push((k, list(arg)));
+                        }
+                        ("$remove", arg) if f.kind == FieldType::Json || f.many => {
+                            p.remove.push((k, list(arg)));
+                        }
+                        _ => {
+                            return Err(Error::invalid_field(
+                                &k,
+                                "operators are {\"$inc\": number} on numbers, {\"$append\": [..]} and {\"$remove\": [..]} on lists",
+                            ));
+                        }
                     }
                 }
-            }
-            v => {
-                plain.insert(k, v);
+                v => {
+                    p.plain.insert(k, v);
+                }
             }
         }
+        Ok(p)
     }
-    Ok((plain, inc))
+
+    /// Every field the patch writes, for the field ACL.
+    fn touched(&self) -> Map<String, Value> {
+        let mut m = self.plain.clone();
+        for k in self
+            .inc
+            .iter()
+            .map(|x| &x.0)
+            .chain(self.append.iter().map(|x| &x.0))
+            .chain(self.remove.iter().map(|x| &x.0))
+        {
+            m.insert(k.clone(), Value::Null);
+        }
+        m
+    }
+
+    /// Applies to a copy of the record, checking every resulting value.
+    fn apply(
+        &self,
+        schema: &Schema,
+        plain: &Map<String, Value>,
+        rec: &Map<String, Value>,
+    ) -> Result<Map<String, Value>> {
+        let mut out = rec.clone();
+        for (k, v) in plain {
+            if v.is_null() {
+                out.remove(k);
+            } else {
+                out.insert(k.clone(), v.clone());
+            }
+        }
+        for (k, n) in &self.inc {
+            let cur = out.get(k).cloned().unwrap_or(json!(0));
+            let sum = match (cur.as_i64(), n.as_i64()) {
+                (Some(a), Some(b)) => a.checked_add(b).map(Value::from),
+                _ => Number::from_f64(cur.as_f64().unwrap_or(0.0) + n.as_f64().unwrap_or(0.0))
+                    .map(Value::Number),
+            }
+            .ok_or_else(|| Error::invalid_field(k, format!("{k} would overflow")))?;
+            out.insert(k.clone(), sum);
+        }
+        for (k, items) in &self.append {
+            let mut list = match out.remove(k) {
+                Some(Value::Array(a)) => a,
+                None | Some(Value::Null) => Vec::new(),
+                Some(_) => return Err(Error::invalid_field(k, format!("{k} is not a list"))),
+            };
+            let set = schema.field(k).is_some_and(|(_, f)| f.many);
+            for x in items {
+                if !(set && list.contains(x)) {
+                    list.push(x.clone());
+                }
+            }
+            out.insert(k.clone(), Value::Array(list));
+        }
+        for (k, items) in &self.remove {
+            match out.get_mut(k) {
+                Some(Value::Array(a)) => a.retain(|x| !items.contains(x)),
+                None | Some(Value::Null) => {}
+                Some(_) => return Err(Error::invalid_field(k, format!("{k} is not a list"))),
+            }
+        }
+        // Re-check what operators produced (types, ranges, list sizes).
+        for k in self
+            .inc
+            .iter()
+            .map(|x| &x.0)
+            .chain(self.append.iter().map(|x| &x.0))
+            .chain(self.remove.iter().map(|x| &x.0))
+        {
+            if let (Some((_, f)), Some(v)) = (schema.field(k), out.get(k)) {
+                super::schema::check_value(f, v)
+                    .map_err(|e| e.with_details(json!({ "field": k })))?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A batch operation (`POST /v1/batch`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
+pub enum BatchOp {
+    Create {
+        table: String,
+        data: Map<String, Value>,
+    },
+    Update {
+        table: String,
+        id: String,
+        data: Map<String, Value>,
+        #[serde(rename = "_v")]
+        v: Option<i64>,
+    },
+    Delete {
+        table: String,
+        id: String,
+        #[serde(rename = "_v")]
+        v: Option<i64>,
+    },
+    /// Holds the batch to a record existing (and at version `_v`, if given).
+    Check {
+        table: String,
+        id: String,
+        #[serde(rename = "_v")]
+        v: Option<i64>,
+    },
+}
+
+/// What a query answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryResult {
+    pub items: Vec<Value>,
+    /// Present when more may follow; send it back unchanged for the next page.
+    pub cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// Candidate rows examined (index entries or records).
+    pub scanned: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_page: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_page: Option<u64>,
+}
+
+/// How far a back-fill got.
+#[derive(Debug, Clone, Serialize)]
+pub struct Backfill {
+    pub done: bool,
+    pub scanned: usize,
+    pub updated: usize,
+}
+
+/// How a query reads the store.
+struct Plan {
+    /// `None`: the records themselves, in `_id` order.
+    index: Option<String>,
+    lo: String,
+    hi: String,
+    backwards: bool,
+}
+
+impl Plan {
+    fn query(&self, table: &str) -> Query {
+        let pk = match &self.index {
+            Some(f) => ix_pk(table, f),
+            None => rec_pk(table),
+        };
+        let mut q = Query::partition(pk);
+        if !(self.lo.is_empty() && self.hi == "~") {
+            q = q.range(SkRange::Between(self.lo.clone(), self.hi.clone()));
+        }
+        if self.backwards {
+            q = q.backwards();
+        }
+        q
+    }
+
+    fn name(&self) -> &str {
+        self.index.as_deref().unwrap_or("_id")
+    }
 }
 
 impl Tables {
     pub fn new(store: Arc<dyn ItemStore>, clock: SharedClock) -> Self {
-        Tables { store, clock }
+        Tables {
+            store,
+            clock,
+            cursor_key: OnceLock::new(),
+        }
     }
 
+    // ---- schemas -------------------------------------------------------------------
+
     /// Creates or changes a table. Dropping fields needs `allow_drop`, so a typo cannot
-    /// hide data. Answers the schema and whether the table is new.
+    /// hide data. A change that adds an index, a default or drops a field back-fills the
+    /// existing records (inline, up to a time budget; [`Tables::backfill`] continues).
     pub async fn put_schema(
         &self,
         caller: &Caller,
         name: &str,
         def: &TableDef,
         allow_drop: bool,
-    ) -> Result<(Schema, bool)> {
+    ) -> Result<(Schema, bool, Option<Backfill>)> {
         caller.require_admin()?;
-        let schema = Schema::from_def(name, def)?;
+        let mut schema = Schema::from_def(name, def)?;
         let existing = self.store.get(&schema_pk(name), "_").await?;
         let now = self.clock.now_ms();
-        let mut attrs = match serde_json::to_value(schema.to_def()) {
-            Ok(Value::Object(m)) => m,
-            _ => return Err(Error::internal("cannot encode schema")),
-        };
-        attrs.insert("updated_at".into(), json!(now));
         let Some(old) = existing else {
-            attrs.insert("created_at".into(), json!(now));
-            attrs.insert("v".into(), json!(1));
+            schema.version = 1;
             let ops = vec![
                 WriteOp::put(
-                    Item::new(schema_pk(name), "_", attrs),
+                    Item::new(schema_pk(name), "_", schema_attrs(&schema, now, now)?),
                     Some(Cond::NotExists),
                 ),
                 WriteOp::put(Item::new("schemas", name, Map::new()), None),
             ];
             return match self.store.transact(ops).await {
-                Ok(()) => Ok((schema, true)),
+                Ok(()) => Ok((schema, true, None)),
                 Err(StoreError::TransactionCanceled { .. }) => Err(Error::new(
                     Code::Conflict,
                     "the table was created concurrently; retry",
@@ -153,8 +406,8 @@ impl Tables {
                 Err(e) => Err(e.into()),
             };
         };
-        let old_def = self.decode(name, &old)?;
-        let dropped: Vec<&str> = old_def
+        let old_schema = decode_schema(name, &old)?;
+        let dropped: Vec<&str> = old_schema
             .fields
             .iter()
             .filter(|f| schema.field(&f.name).is_none())
@@ -166,47 +419,160 @@ impl Tables {
                 format!("this change drops fields {dropped:?}; send ?drop=true to drop them"),
             ));
         }
+        let mut reshape = !dropped.is_empty();
         for f in &schema.fields {
-            if let Some((_, o)) = old_def.field(&f.name)
-                && o.kind != f.kind
-            {
-                return Err(Error::invalid_field(
-                    &f.name,
-                    "a field's type cannot change; add a new field",
-                ));
+            match old_schema.field(&f.name) {
+                Some((_, o)) if o.kind != f.kind || o.many != f.many => {
+                    return Err(Error::invalid_field(
+                        &f.name,
+                        "a field's type cannot change; add a new field",
+                    ));
+                }
+                Some(_) => {}
+                None => reshape |= f.default.is_some(),
             }
         }
-        let v = old.get("v").and_then(Value::as_i64).unwrap_or(0);
-        attrs.insert(
-            "created_at".into(),
-            old.get("created_at").cloned().unwrap_or(json!(now)),
-        );
-        attrs.insert("v".into(), json!(v + 1));
+        // Indexes the old schema did not have (ready or pending) wait for the back-fill.
+        let old_ix: BTreeSet<(String, bool)> = old_schema
+            .fields
+            .iter()
+            .filter(|f| f.index || f.unique)
+            .map(|f| (f.name.clone(), f.unique))
+            .collect();
+        let mut pending: Vec<String> = schema
+            .fields
+            .iter()
+            .filter(|f| f.index || f.unique)
+            .filter(|f| {
+                !old_ix.contains(&(f.name.clone(), f.unique))
+                    || old_schema.pending.contains(&f.name)
+            })
+            .map(|f| f.name.clone())
+            .collect();
+        pending.sort();
+        reshape |= !pending.is_empty()
+            || old_ix.len() != schema.fields.iter().filter(|f| f.index || f.unique).count();
+        schema.pending = pending;
+        schema.version = old_schema.version + 1;
+        let created_at = old.get("created_at").and_then(Value::as_i64).unwrap_or(now);
         match self
             .store
             .put(
-                Item::new(schema_pk(name), "_", attrs),
-                Some(Cond::eq("v", v)),
+                Item::new(
+                    schema_pk(name),
+                    "_",
+                    schema_attrs(&schema, created_at, now)?,
+                ),
+                Some(Cond::eq("v", old_schema.version)),
             )
             .await
         {
-            Ok(()) => Ok((schema, false)),
-            Err(StoreError::ConditionFailed) => Err(Error::new(
-                Code::Conflict,
-                "the table changed concurrently; retry",
-            )),
-            Err(e) => Err(e.into()),
+            Ok(()) => {}
+            Err(StoreError::ConditionFailed) => {
+                return Err(Error::new(
+                    Code::Conflict,
+                    "the table changed concurrently; retry",
+                ));
+            }
+            Err(e) => return Err(e.into()),
         }
+        if !reshape {
+            return Ok((schema, false, None));
+        }
+        let report = self.run_backfill(&schema).await?;
+        let schema = self.schema(name).await?;
+        Ok((schema, false, Some(report)))
     }
 
-    fn decode(&self, name: &str, item: &Item) -> Result<Schema> {
-        let mut attrs = item.attrs.clone();
-        for k in ["v", "created_at", "updated_at"] {
-            attrs.remove(k);
+    /// Continues an unfinished back-fill (admins).
+    pub async fn backfill(&self, caller: &Caller, name: &str) -> Result<(Schema, Backfill)> {
+        caller.require_admin()?;
+        let schema = self.schema(name).await?;
+        let report = self.run_backfill(&schema).await?;
+        Ok((self.schema(name).await?, report))
+    }
+
+    /// Brings every record to the schema: defaults of new fields, dropped fields removed,
+    /// index entries, unique guards and counts added or removed. Each record is its own
+    /// transaction, conditional on its version, so writers never wait and never lose.
+    async fn run_backfill(&self, schema: &Schema) -> Result<Backfill> {
+        let deadline = self.clock.now_ms() + BACKFILL_BUDGET_MS;
+        let mut report = Backfill {
+            done: false,
+            scanned: 0,
+            updated: 0,
+        };
+        let mut cursor = None;
+        loop {
+            if self.clock.now_ms() > deadline {
+                return Ok(report);
+            }
+            let page = self
+                .store
+                .query(
+                    Query::partition(rec_pk(&schema.name))
+                        .limit(100)
+                        .after(cursor),
+                )
+                .await?;
+            for item in page.items {
+                report.scanned += 1;
+                let mut rec = item.attrs;
+                for _ in 0..MAX_RETRIES {
+                    let Some(mut new) = migrate(schema, &rec) else {
+                        break;
+                    };
+                    let mut tx = Tx::new();
+                    tx.change(0, schema, &item.sk, Some(&rec), Some(&mut new));
+                    let (ops, parts) = tx.into_ops();
+                    match self.store.transact(ops).await {
+                        Ok(()) => {
+                            report.updated += 1;
+                            break;
+                        }
+                        Err(e) => match explain(e, &parts) {
+                            TxFailure::Changed(_) => {
+                                match self.store.get(&rec_pk(&schema.name), &item.sk).await? {
+                                    Some(it) => rec = it.attrs,
+                                    None => break,
+                                }
+                            }
+                            TxFailure::Unique { field, .. } => {
+                                return Err(unique_error(&field).with_details(json!({
+                                    "field": field,
+                                    "record": item.sk,
+                                    "message": "existing records share this value; fix them and continue with POST /v1/tables/{table}/backfill",
+                                })));
+                            }
+                            TxFailure::Error(e) => return Err(e),
+                        },
+                    }
+                }
+            }
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
         }
-        let def: TableDef = serde_json::from_value(Value::Object(attrs))
-            .map_err(|e| Error::internal(format!("corrupt schema {name}: {e}")))?;
-        Schema::from_def(name, &def)
+        report.done = true;
+        if !schema.pending.is_empty() {
+            let upd = Update::default().remove("pending");
+            match self
+                .store
+                .update(
+                    &schema_pk(&schema.name),
+                    "_",
+                    upd,
+                    Some(Cond::eq("v", schema.version)),
+                )
+                .await
+            {
+                // A newer change runs its own back-fill.
+                Ok(_) | Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(report)
     }
 
     pub async fn schema(&self, name: &str) -> Result<Schema> {
@@ -218,7 +584,7 @@ impl Tables {
             .get(&schema_pk(name), "_")
             .await?
             .ok_or_else(|| Error::not_found(format!("no table {name:?}")))?;
-        self.decode(name, &item)
+        decode_schema(name, &item)
     }
 
     pub async fn list_schemas(&self, caller: &Caller) -> Result<Vec<Schema>> {
@@ -240,13 +606,15 @@ impl Tables {
         }
     }
 
-    pub async fn create(
+    // ---- records -------------------------------------------------------------------
+
+    fn prepare_create(
         &self,
         caller: &Caller,
-        table: &str,
+        schema: &Schema,
         mut input: Map<String, Value>,
-    ) -> Result<Value> {
-        let schema = self.schema(table).await?;
+    ) -> Result<(String, Map<String, Value>)> {
+        let table = schema.name.as_str();
         let allowed = match &schema.create {
             CreateRule::Anyone => true,
             CreateRule::Users => caller.user().is_some() || caller.is_admin(),
@@ -284,7 +652,7 @@ impl Tables {
         }
         let fields = schema.validate(&input, true)?;
         if !caller.is_admin() {
-            check_field_writes(&schema, Role::Owner, &input)?;
+            check_field_writes(schema, Role::Owner, &input)?;
         }
         let now = self.clock.now_ms();
         let id = ids::new_id(now);
@@ -298,34 +666,107 @@ impl Tables {
         rec.insert("_created".into(), json!(rfc3339(now)));
         rec.insert("_updated".into(), json!(rfc3339(now)));
         rec.insert("_v".into(), json!(1));
-        self.store
-            .put(
-                Item::new(record_pk(table, &id), "_", rec.clone()),
-                Some(Cond::NotExists),
-            )
-            .await?;
-        // The creator sees what the rules let them see of their own record.
-        Ok(visible(&schema, caller, &rec).unwrap_or_else(|| json!({ "_id": id })))
+        Ok((id, rec))
     }
 
-    async fn load(&self, table: &str, id: &str) -> Result<(Schema, Map<String, Value>)> {
+    pub async fn create(
+        &self,
+        caller: &Caller,
+        table: &str,
+        input: Map<String, Value>,
+    ) -> Result<Value> {
         let schema = self.schema(table).await?;
-        let not_found = || Error::not_found(format!("no record {id:?} in {table:?}"));
-        if !ids::is_id(id) {
-            return Err(not_found());
+        let (id, mut rec) = self.prepare_create(caller, &schema, input)?;
+        let mut tx = Tx::new();
+        tx.change(0, &schema, &id, None, Some(&mut rec));
+        let (ops, parts) = tx.into_ops();
+        if let Err(e) = self.store.transact(ops).await {
+            return Err(match explain(e, &parts) {
+                TxFailure::Unique { field, .. } => unique_error(&field),
+                TxFailure::Changed(_) => Error::new(Code::Conflict, "id collision; retry"),
+                TxFailure::Error(e) => e,
+            });
         }
-        let item = self
-            .store
-            .get(&record_pk(table, id), "_")
-            .await?
-            .ok_or_else(not_found)?;
-        Ok((schema, item.attrs))
+        // The creator sees what the rules let them see of their own record.
+        Ok(Value::Object(
+            visible(&schema, caller, &rec).unwrap_or_else(|| {
+                let mut m = Map::new();
+                m.insert("_id".into(), json!(id));
+                m
+            }),
+        ))
     }
 
-    pub async fn get(&self, caller: &Caller, table: &str, id: &str) -> Result<Value> {
-        let (schema, rec) = self.load(table, id).await?;
-        visible(&schema, caller, &rec)
-            .ok_or_else(|| Error::not_found(format!("no record {id:?} in {table:?}")))
+    async fn load(&self, schema: &Schema, id: &str) -> Result<Map<String, Value>> {
+        if !ids::is_id(id) {
+            return Err(not_found(&schema.name, id));
+        }
+        Ok(self
+            .store
+            .get(&rec_pk(&schema.name), id)
+            .await?
+            .ok_or_else(|| not_found(&schema.name, id))?
+            .attrs)
+    }
+
+    pub async fn get(
+        &self,
+        caller: &Caller,
+        table: &str,
+        id: &str,
+        expand: &[String],
+    ) -> Result<Value> {
+        let schema = self.schema(table).await?;
+        let rec = self.load(&schema, id).await?;
+        let mut out = vec![Value::Object(
+            visible(&schema, caller, &rec).ok_or_else(|| not_found(table, id))?,
+        )];
+        self.expand(caller, &schema, &mut out, expand).await?;
+        Ok(out.pop().unwrap_or(Value::Null))
+    }
+
+    /// Checks that the caller may `perm` this record; unreadable records are not found.
+    fn authorize(
+        &self,
+        caller: &Caller,
+        schema: &Schema,
+        rec: &Map<String, Value>,
+        perm: Perm,
+        id: &str,
+    ) -> Result<Role> {
+        let r = role(caller, rec);
+        if caller.is_admin() || schema.record_acl.allows(r, perm) {
+            return Ok(r);
+        }
+        if visible(schema, caller, rec).is_none() {
+            return Err(not_found(&schema.name, id));
+        }
+        Err(Error::forbidden(match perm {
+            Perm::Delete => "you may not delete this record",
+            _ => "you may not change this record",
+        }))
+    }
+
+    /// The new version of a record after a patch (full read-modify-write).
+    fn prepare_update(
+        &self,
+        caller: &Caller,
+        schema: &Schema,
+        id: &str,
+        rec: &Map<String, Value>,
+        input: Map<String, Value>,
+    ) -> Result<Map<String, Value>> {
+        let r = self.authorize(caller, schema, rec, Perm::Write, id)?;
+        let patch = Patch::parse(schema, input)?;
+        let plain = schema.validate(&patch.plain, false)?;
+        if !caller.is_admin() {
+            check_field_writes(schema, r, &patch.touched())?;
+        }
+        let mut new = patch.apply(schema, &plain, rec)?;
+        let v = rec.get("_v").and_then(Value::as_i64).unwrap_or(0);
+        new.insert("_v".into(), json!(v + 1));
+        new.insert("_updated".into(), json!(rfc3339(self.clock.now_ms())));
+        Ok(new)
     }
 
     /// Applies a patch; with `expected_v`, only to that version (409 otherwise).
@@ -337,15 +778,7 @@ impl Tables {
         mut input: Map<String, Value>,
         expected_v: Option<i64>,
     ) -> Result<Value> {
-        let (schema, rec) = self.load(table, id).await?;
-        let r = role(caller, &rec);
-        let admin = caller.is_admin();
-        if !admin && !schema.record_acl.allows(r, Perm::Write) {
-            if visible(&schema, caller, &rec).is_none() {
-                return Err(Error::not_found(format!("no record {id:?} in {table:?}")));
-            }
-            return Err(Error::forbidden("you may not change this record"));
-        }
+        let schema = self.schema(table).await?;
         let body_v = match input.remove("_v") {
             None => None,
             Some(v) => Some(
@@ -360,84 +793,1070 @@ impl Tables {
         if input.is_empty() {
             return Err(Error::invalid("nothing to change"));
         }
-        let (plain, inc) = split_patch(input)?;
-        let mut checked = schema.validate(&plain, false)?;
-        for (k, n) in &inc {
-            let (_, f) = schema.field(k).ok_or_else(|| {
-                Error::new(Code::UnknownField, format!("unknown field {k:?}"))
-                    .with_details(json!({ "field": k }))
-            })?;
-            let kind_ok = match f.kind {
-                super::FieldType::Integer => n.is_i64(),
-                super::FieldType::Number => true,
-                _ => false,
-            };
-            if !kind_ok {
-                return Err(Error::invalid_field(
-                    k,
-                    format!("{k} cannot be incremented by {n}"),
-                ));
+        let stale = || {
+            Error::new(
+                Code::Conflict,
+                "the record has changed since the version you sent",
+            )
+            .with_details(json!({ "field": "_v" }))
+        };
+        for _ in 0..MAX_RETRIES {
+            let rec = self.load(&schema, id).await?;
+            if let Some(v) = expected_v
+                && rec.get("_v").and_then(Value::as_i64) != Some(v)
+            {
+                self.authorize(caller, &schema, &rec, Perm::Write, id)?;
+                return Err(stale());
             }
-            checked.insert(k.clone(), Value::Null);
+            if let Some(out) = self
+                .try_atomic_update(caller, &schema, id, &rec, &input, expected_v)
+                .await?
+            {
+                return Ok(out);
+            }
+            let mut new = self.prepare_update(caller, &schema, id, &rec, input.clone())?;
+            let mut tx = Tx::new();
+            tx.change(0, &schema, id, Some(&rec), Some(&mut new));
+            let (ops, parts) = tx.into_ops();
+            match self.store.transact(ops).await {
+                Ok(()) => {
+                    return Ok(Value::Object(
+                        visible(&schema, caller, &new).unwrap_or_default(),
+                    ));
+                }
+                Err(e) => match explain(e, &parts) {
+                    TxFailure::Changed(_) if expected_v.is_some() => return Err(stale()),
+                    TxFailure::Changed(_) => continue,
+                    TxFailure::Unique { field, .. } => return Err(unique_error(&field)),
+                    TxFailure::Error(e) => return Err(e),
+                },
+            }
         }
-        if !admin {
-            check_field_writes(&schema, r, &checked)?;
+        Err(Error::new(
+            Code::Conflict,
+            "the record is changing too fast; retry",
+        ))
+    }
+
+    /// A patch that touches no indexed or unique field and uses only `$inc` is one
+    /// conditional store update: concurrent increments never retry. `Ok(None)`: not
+    /// eligible (or lost a race on the record's shape) — take the read-modify-write path.
+    async fn try_atomic_update(
+        &self,
+        caller: &Caller,
+        schema: &Schema,
+        id: &str,
+        rec: &Map<String, Value>,
+        input: &Map<String, Value>,
+        expected_v: Option<i64>,
+    ) -> Result<Option<Value>> {
+        let patch = Patch::parse(schema, input.clone())?;
+        let indexed: Vec<String> = schema.indexed().into_iter().map(|(f, _)| f).collect();
+        if !patch.append.is_empty()
+            || !patch.remove.is_empty()
+            || patch.touched().keys().any(|k| indexed.contains(k))
+        {
+            return Ok(None);
         }
-        for (k, _) in &inc {
-            checked.remove(k);
+        let r = self.authorize(caller, schema, rec, Perm::Write, id)?;
+        let plain = schema.validate(&patch.plain, false)?;
+        if !caller.is_admin() {
+            check_field_writes(schema, r, &patch.touched())?;
         }
         let mut upd = Update::default();
-        for (k, v) in checked {
+        let mut conds: Vec<Cond> = expected_v.map(|v| Cond::eq("_v", v)).into_iter().collect();
+        for (k, v) in plain {
             if v.is_null() {
                 upd.remove.push(k);
             } else {
                 upd.set.push((k, v));
             }
         }
-        upd.add = inc;
+        for (k, n) in &patch.inc {
+            let Some((_, f)) = schema.field(k) else {
+                continue;
+            };
+            let d = n.as_f64().unwrap_or(0.0);
+            // The bounds hold after adding `n` iff the current value is within the
+            // bounds shifted by `n`; an absent value counts as 0.
+            let mut c = Vec::new();
+            if let Some(max) = f.max {
+                c.push(Cond::Le(k.clone(), json!(max - d)));
+                if d > max {
+                    return Err(super::schema::check_value(f, &json!(d))
+                        .err()
+                        .unwrap_or_else(|| Error::invalid_field(k, "out of range")));
+                }
+            }
+            if let Some(min) = f.min {
+                c.push(Cond::Ge(k.clone(), json!(min - d)));
+                if d < min {
+                    return Err(super::schema::check_value(f, &json!(d))
+                        .err()
+                        .unwrap_or_else(|| Error::invalid_field(k, "out of range")));
+                }
+            }
+            if !c.is_empty() {
+                conds.push(Cond::Or(vec![Cond::AttrNotExists(k.clone()), Cond::And(c)]));
+            }
+        }
+        upd.add = patch.inc.clone();
         upd.add.push(("_v".into(), Number::from(1)));
         upd.set
             .push(("_updated".into(), json!(rfc3339(self.clock.now_ms()))));
-        let cond = expected_v.map(|v| Cond::eq("_v", v));
-        let out = match self
+        let cond = (!conds.is_empty()).then_some(Cond::And(conds));
+        match self
             .store
-            .update(&record_pk(table, id), "_", upd, cond)
+            .update(&rec_pk(&schema.name), id, upd, cond)
             .await
         {
-            Ok(item) => item,
-            Err(StoreError::ConditionFailed) if expected_v.is_some() => {
-                return Err(Error::new(
-                    Code::Conflict,
-                    "the record has changed since version you sent",
-                )
-                .with_details(json!({ "field": "_v" })));
-            }
-            Err(StoreError::ConditionFailed) => {
-                return Err(Error::not_found(format!("no record {id:?} in {table:?}")));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        Ok(visible(&schema, caller, &out.attrs).unwrap_or_else(|| json!({ "_id": id })))
+            Ok(item) => Ok(Some(Value::Object(
+                visible(schema, caller, &item.attrs).unwrap_or_default(),
+            ))),
+            // Gone, stale or out of bounds: the read-modify-write path says which.
+            Err(StoreError::ConditionFailed) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     pub async fn delete(&self, caller: &Caller, table: &str, id: &str) -> Result<()> {
-        let (schema, rec) = self.load(table, id).await?;
-        let r = role(caller, &rec);
-        if !caller.is_admin() && !schema.record_acl.allows(r, Perm::Delete) {
-            if visible(&schema, caller, &rec).is_none() {
-                return Err(Error::not_found(format!("no record {id:?} in {table:?}")));
+        let schema = self.schema(table).await?;
+        for _ in 0..MAX_RETRIES {
+            let rec = self.load(&schema, id).await?;
+            self.authorize(caller, &schema, &rec, Perm::Delete, id)?;
+            let mut tx = Tx::new();
+            tx.change(0, &schema, id, Some(&rec), None);
+            let (ops, parts) = tx.into_ops();
+            match self.store.transact(ops).await {
+                Ok(()) => return Ok(()),
+                Err(e) => match explain(e, &parts) {
+                    TxFailure::Changed(_) => continue,
+                    TxFailure::Unique { field, .. } => return Err(unique_error(&field)),
+                    TxFailure::Error(e) => return Err(e),
+                },
             }
-            return Err(Error::forbidden("you may not delete this record"));
         }
-        let v = rec.get("_v").cloned().unwrap_or(Value::Null);
-        self.store
-            .delete(&record_pk(table, id), "_", Some(Cond::Eq("_v".into(), v)))
-            .await
-            .map_err(|e| match e {
-                StoreError::ConditionFailed => {
-                    Error::new(Code::Conflict, "the record changed while deleting; retry")
-                }
-                e => e.into(),
-            })
+        Err(Error::new(
+            Code::Conflict,
+            "the record is changing too fast; retry",
+        ))
     }
+
+    // ---- batch ---------------------------------------------------------------------
+
+    /// Runs creates, updates, deletes and checks across tables as one transaction: all
+    /// happen or none. Each is checked against its table's ACL first.
+    pub async fn batch(&self, caller: &Caller, ops: Vec<BatchOp>) -> Result<Vec<Value>> {
+        if ops.is_empty() {
+            return Err(Error::new(
+                Code::BatchTooLarge,
+                "a batch holds at least one operation",
+            ));
+        }
+        if ops.len() > MAX_TRANSACTION_OPS {
+            return Err(Error::new(
+                Code::BatchTooLarge,
+                format!("a batch holds at most {MAX_TRANSACTION_OPS} operations"),
+            ));
+        }
+        let mut schemas: HashMap<String, Schema> = HashMap::new();
+        for op in &ops {
+            let t = match op {
+                BatchOp::Create { table, .. }
+                | BatchOp::Update { table, .. }
+                | BatchOp::Delete { table, .. }
+                | BatchOp::Check { table, .. } => table,
+            };
+            if !schemas.contains_key(t) {
+                schemas.insert(t.clone(), self.schema(t).await?);
+            }
+        }
+        let at = |i: usize, e: Error| {
+            let mut d = match e.details.clone() {
+                Value::Object(m) => m,
+                _ => Map::new(),
+            };
+            d.insert("op".into(), json!(i));
+            e.with_details(Value::Object(d))
+        };
+        'attempt: for _ in 0..MAX_RETRIES {
+            let mut tx = Tx::new();
+            let mut results = Vec::with_capacity(ops.len());
+            let mut client_v = vec![false; ops.len()];
+            let mut seen = BTreeSet::new();
+            for (i, op) in ops.iter().enumerate() {
+                let one = async {
+                    match op {
+                        BatchOp::Create { table, data } => {
+                            let schema = &schemas[table];
+                            let (id, mut rec) =
+                                self.prepare_create(caller, schema, data.clone())?;
+                            tx.change(i, schema, &id, None, Some(&mut rec));
+                            Ok(Value::Object(
+                                visible(schema, caller, &rec).unwrap_or_default(),
+                            ))
+                        }
+                        BatchOp::Update { table, id, data, v } => {
+                            let schema = &schemas[table];
+                            if !seen.insert((table.clone(), id.clone())) {
+                                return Err(Error::invalid("a record appears twice in the batch"));
+                            }
+                            let rec = self.load(schema, id).await?;
+                            if v.is_some_and(|v| rec.get("_v").and_then(Value::as_i64) != Some(v)) {
+                                self.authorize(caller, schema, &rec, Perm::Write, id)?;
+                                return Err(Error::new(
+                                    Code::Conflict,
+                                    "the record has changed since the version you sent",
+                                )
+                                .with_details(json!({"field": "_v"})));
+                            }
+                            if let Some(k) = data.keys().find(|k| k.starts_with('_')) {
+                                return Err(Error::invalid_field(
+                                    k,
+                                    format!("{k} is a system field"),
+                                ));
+                            }
+                            let mut new =
+                                self.prepare_update(caller, schema, id, &rec, data.clone())?;
+                            tx.change(i, schema, id, Some(&rec), Some(&mut new));
+                            client_v[i] = v.is_some();
+                            Ok(Value::Object(
+                                visible(schema, caller, &new).unwrap_or_default(),
+                            ))
+                        }
+                        BatchOp::Delete { table, id, v } => {
+                            let schema = &schemas[table];
+                            if !seen.insert((table.clone(), id.clone())) {
+                                return Err(Error::invalid("a record appears twice in the batch"));
+                            }
+                            let rec = self.load(schema, id).await?;
+                            self.authorize(caller, schema, &rec, Perm::Delete, id)?;
+                            if v.is_some_and(|v| rec.get("_v").and_then(Value::as_i64) != Some(v)) {
+                                return Err(Error::new(
+                                    Code::Conflict,
+                                    "the record has changed since the version you sent",
+                                )
+                                .with_details(json!({"field": "_v"})));
+                            }
+                            tx.change(i, schema, id, Some(&rec), None);
+                            client_v[i] = v.is_some();
+                            Ok(json!({"_id": id, "deleted": true}))
+                        }
+                        BatchOp::Check { table, id, v } => {
+                            let schema = &schemas[table];
+                            if !seen.insert((table.clone(), id.clone())) {
+                                return Err(Error::invalid("a record appears twice in the batch"));
+                            }
+                            let rec = self.load(schema, id).await?;
+                            if visible(schema, caller, &rec).is_none() {
+                                return Err(not_found(table, id));
+                            }
+                            let cur = rec.get("_v").cloned().unwrap_or(Value::Null);
+                            if v.is_some_and(|v| cur.as_i64() != Some(v)) {
+                                return Err(Error::new(
+                                    Code::Conflict,
+                                    "the record is not at the version you sent",
+                                )
+                                .with_details(json!({"field": "_v"})));
+                            }
+                            tx.push_check(i, rec_pk(table), id.clone(), Cond::Eq("_v".into(), cur));
+                            client_v[i] = v.is_some();
+                            Ok(json!({"_id": id, "checked": true}))
+                        }
+                    }
+                }
+                .await
+                .map_err(|e| at(i, e))?;
+                results.push(one);
+            }
+            let n = tx.len_with_counters();
+            if n > MAX_TRANSACTION_OPS {
+                return Err(Error::new(
+                    Code::BatchTooLarge,
+                    format!(
+                        "this batch needs {n} store writes (records, index entries, unique guards, counters); the limit is {MAX_TRANSACTION_OPS}"
+                    ),
+                ));
+            }
+            let (ops_, parts) = tx.into_ops();
+            match self.store.transact(ops_).await {
+                Ok(()) => return Ok(results),
+                Err(e) => match explain(e, &parts) {
+                    TxFailure::Changed(i) if client_v.get(i).copied().unwrap_or(false) => {
+                        return Err(at(
+                            i,
+                            Error::new(
+                                Code::Conflict,
+                                "the record has changed since the version you sent",
+                            )
+                            .with_details(json!({"field": "_v"})),
+                        ));
+                    }
+                    TxFailure::Changed(_) => continue 'attempt,
+                    TxFailure::Unique { op, field } => return Err(at(op, unique_error(&field))),
+                    TxFailure::Error(e) => return Err(e),
+                },
+            }
+        }
+        Err(Error::new(
+            Code::Conflict,
+            "the records are changing too fast; retry",
+        ))
+    }
+
+    // ---- queries -------------------------------------------------------------------
+
+    /// Maintained count under a counter prefix: a few items read, never a scan.
+    async fn read_count(&self, table: &str, prefix: String) -> Result<u64> {
+        let page = self
+            .store
+            .query(
+                Query::partition(cnt_pk(table))
+                    .range(SkRange::Prefix(prefix))
+                    .limit(COUNT_SHARDS as usize * 2),
+            )
+            .await?;
+        let n: i64 = page
+            .items
+            .iter()
+            .filter_map(|i| i.get("n").and_then(Value::as_i64))
+            .sum();
+        Ok(n.max(0) as u64)
+    }
+
+    /// How many records a single equality on an indexed field matches (`None`: the
+    /// total), if the counters can say it.
+    async fn count_for(&self, schema: &Schema, cond: Option<&Condition>) -> Result<Option<u64>> {
+        match cond {
+            None => Ok(Some(
+                self.read_count(&schema.name, total_count_prefix()).await?,
+            )),
+            Some(c) if c.op == Op::Eq && c.path.len() == 1 => {
+                let Some(kind) = schema.ready_index(c.field()) else {
+                    return Ok(None);
+                };
+                if is_truncated(kind, &c.value) {
+                    return Ok(None);
+                }
+                let k = vkey(kind, Some(&c.value));
+                Ok(Some(
+                    self.read_count(&schema.name, value_count_prefix(c.field(), &k))
+                        .await?,
+                ))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn cursor_secret(&self) -> Option<&[u8]> {
+        self.cursor_key.get().map(Vec::as_slice)
+    }
+
+    /// The key that signs cursors: made once, kept in the store, so every process (and
+    /// every Lambda sandbox) accepts every other's cursors.
+    async fn ensure_cursor_key(&self) -> Result<&[u8]> {
+        if let Some(k) = self.cursor_secret() {
+            return Ok(k);
+        }
+        let fresh = hex::encode(rand::random::<[u8; 32]>());
+        let item = Item::new(
+            "secret#cursor",
+            "_",
+            json!({ "k": fresh })
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        match self.store.put(item, Some(Cond::NotExists)).await {
+            Ok(()) | Err(StoreError::ConditionFailed) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let stored = self
+            .store
+            .get("secret#cursor", "_")
+            .await?
+            .and_then(|i| i.str("k").and_then(|k| hex::decode(k).ok()))
+            .ok_or_else(|| Error::internal("cursor key unreadable"))?;
+        let _ = self.cursor_key.set(stored);
+        self.cursor_secret()
+            .ok_or_else(|| Error::internal("cursor key unset"))
+    }
+
+    pub async fn query(
+        &self,
+        caller: &Caller,
+        table: &str,
+        spec: QuerySpec,
+    ) -> Result<QueryResult> {
+        let schema = self.schema(table).await?;
+        if spec.where_.len() > MAX_CONDITIONS
+            || spec.any.len() > MAX_ANY
+            || spec
+                .any
+                .iter()
+                .any(|a| a.is_empty() || a.len() > MAX_CONDITIONS)
+        {
+            return Err(Error::new(
+                Code::InvalidQuery,
+                format!(
+                    "at most {MAX_CONDITIONS} conditions in where, and {MAX_ANY} non-empty lists in any"
+                ),
+            ));
+        }
+        let mut conds = spec
+            .where_
+            .iter()
+            .enumerate()
+            .map(|(i, c)| parse_condition(&schema, &format!("where.{i}"), c))
+            .collect::<Result<Vec<_>>>()?;
+        let any = spec
+            .any
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                l.iter()
+                    .enumerate()
+                    .map(|(j, c)| parse_condition(&schema, &format!("any.{i}.{j}"), c))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let order = parse_order(&schema, &spec.order)?;
+        if let Some(f) = &spec.fields {
+            for (i, name) in f.iter().enumerate() {
+                if schema.kind_of(name).is_none() {
+                    return Err(
+                        Error::new(Code::InvalidQuery, format!("unknown field {name:?}"))
+                            .with_details(json!({"field": format!("fields.{i}")})),
+                    );
+                }
+            }
+        }
+        let paged = spec.page.is_some() || spec.per_page.is_some();
+        if paged && spec.cursor.is_some() {
+            return Err(Error::new(
+                Code::InvalidQuery,
+                "use either cursor or page, not both",
+            ));
+        }
+        let limit = if paged {
+            spec.per_page.unwrap_or(DEFAULT_LIMIT)
+        } else {
+            spec.limit.unwrap_or(DEFAULT_LIMIT)
+        };
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(Error::new(
+                Code::InvalidQuery,
+                format!("limit and per_page are 1 to {MAX_LIMIT}"),
+            )
+            .with_details(json!({"field": if paged {"per_page"} else {"limit"}})));
+        }
+        let page = spec.page.unwrap_or(1);
+        let skip = if paged {
+            if page == 0 {
+                return Err(Error::new(Code::InvalidQuery, "pages count from 1")
+                    .with_details(json!({"field": "page"})));
+            }
+            (page - 1).saturating_mul(limit)
+        } else {
+            0
+        };
+        if skip > MAX_PAGE_OFFSET {
+            return Err(Error::new(
+                Code::InvalidQuery,
+                format!("page-number paging reaches {MAX_PAGE_OFFSET} rows; use the cursor beyond"),
+            )
+            .with_details(json!({"field": "page"})));
+        }
+
+        // Read rules as a filter the planner can use: callers who may read only their own
+        // records query `_owner = me`.
+        let admin = caller.is_admin();
+        let acl = schema.record_acl;
+        let user_cond_count = conds.len() + any.len();
+        if !admin && !acl.other.read {
+            match caller.user() {
+                None => {
+                    return Ok(QueryResult {
+                        items: vec![],
+                        cursor: None,
+                        total: spec.count.then_some(0),
+                        scanned: 0,
+                        page: paged.then_some(page),
+                        per_page: paged.then_some(limit),
+                        last_page: paged.then_some(0),
+                    });
+                }
+                Some(u) if !acl.group.read => conds.push(Condition::eq("_owner", json!(u.id))),
+                Some(_) => {}
+            }
+        }
+
+        // Counts: maintained per table and per indexed value.
+        let total = if spec.count || paged {
+            let countable = any.is_empty()
+                && conds.len() <= 1
+                && conds
+                    .first()
+                    .is_none_or(|c| field_open(&schema, caller, c.field()))
+                && (admin
+                    || acl.other.read
+                    || conds
+                        .first()
+                        .is_some_and(|c| c.field() == "_owner" && acl.owner.read));
+            let n = if countable {
+                self.count_for(&schema, conds.first()).await?
+            } else {
+                None
+            };
+            if spec.count && n.is_none() {
+                return Err(Error::new(
+                    Code::CountUnavailable,
+                    "counts are kept for a whole table and for one equality on an indexed field, over rows the caller may all read",
+                ));
+            }
+            n
+        } else {
+            None
+        };
+
+        let plan = self.plan(&schema, caller, &conds, order.as_ref()).await?;
+        if plan.index.is_none() && plan.lo.is_empty() && plan.hi == "~" && user_cond_count > 0 {
+            let n = self.read_count(&schema.name, total_count_prefix()).await?;
+            if n > SCAN_LIMIT {
+                let suggest = conds.iter().chain(any.iter().flatten()).find(|c| {
+                    c.path.len() == 1
+                        && schema.field(c.field()).is_some_and(|(_, f)| {
+                            !matches!(f.kind, FieldType::Json | FieldType::Text) && !f.many
+                        })
+                });
+                let msg = match suggest {
+                    Some(c) => format!(
+                        "{table} has {n} records and no index serves this query: add \"index\": true to field {:?}",
+                        c.field()
+                    ),
+                    None => format!(
+                        "{table} has {n} records and no index serves this query: add a condition on an indexed field"
+                    ),
+                };
+                return Err(Error::new(Code::IndexRequired, msg).with_details(
+                    json!({ "field": suggest.map(|c| c.field().to_string()), "records": n }),
+                ));
+            }
+        }
+
+        // The cursor is bound to this table, plan and query.
+        let qhash = {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            h.update(
+                format!(
+                    "{table}|{}|{:?}|{:?}|{:?}|{}",
+                    plan.name(),
+                    conds,
+                    any,
+                    order,
+                    plan.backwards
+                )
+                .as_bytes(),
+            );
+            hex::encode(&h.finalize()[..8])
+        };
+        let key = self.ensure_cursor_key().await?.to_vec();
+        let mut after = match &spec.cursor {
+            None => None,
+            Some(c) => Some(open_cursor(&key, c, &qhash)?),
+        };
+
+        let mut items = Vec::new();
+        let mut scanned = 0usize;
+        let mut matched = 0usize;
+        let mut last_sk: Option<String> = None;
+        let mut more = false;
+        let budget = MAX_SCAN + skip;
+        'read: loop {
+            let want = (limit + skip)
+                .saturating_sub(matched)
+                .min(budget - scanned)
+                .max(1);
+            let page = self
+                .store
+                .query(
+                    plan.query(table)
+                        .limit(want + 1)
+                        .after(after.clone().map(|s| encode_cursor(&s))),
+                )
+                .await?;
+            let has_next = page.cursor.is_some() || page.items.len() > want;
+            let batch: Vec<Item> = page.items.into_iter().take(want).collect();
+            let n_batch = batch.len();
+            let records = self.records_for(&schema, &plan, batch).await?;
+            for (i, (sk, rec)) in records.into_iter().enumerate() {
+                scanned += 1;
+                last_sk = Some(sk);
+                let Some(rec) = rec else { continue };
+                let Some(view) = visible(&schema, caller, &rec) else {
+                    continue;
+                };
+                if !conds.iter().all(|c| c.matches(&view))
+                    || !(any.is_empty() || any.iter().any(|l| l.iter().all(|c| c.matches(&view))))
+                {
+                    continue;
+                }
+                matched += 1;
+                if matched > skip {
+                    items.push(view);
+                }
+                if items.len() == limit {
+                    more = i + 1 < n_batch || has_next;
+                    break 'read;
+                }
+            }
+            if !has_next {
+                break;
+            }
+            if scanned >= budget {
+                more = true;
+                break;
+            }
+            after = last_sk.clone();
+        }
+        let cursor = match (more, &last_sk) {
+            (true, Some(sk)) => Some(seal_cursor(&key, &qhash, sk)),
+            _ => None,
+        };
+        let mut out: Vec<Value> = items
+            .into_iter()
+            .map(|mut m| {
+                if let Some(f) = &spec.fields {
+                    m.retain(|k, _| k == "_id" || f.contains(k) || spec.expand.contains(k));
+                }
+                Value::Object(m)
+            })
+            .collect();
+        self.expand(caller, &schema, &mut out, &spec.expand).await?;
+        Ok(QueryResult {
+            items: out,
+            cursor,
+            total: total.filter(|_| spec.count || paged),
+            scanned,
+            page: paged.then_some(page),
+            per_page: paged.then_some(limit),
+            last_page: if paged {
+                total.map(|t| t.div_ceil(limit as u64))
+            } else {
+                None
+            },
+        })
+    }
+
+    /// Picks how to read: an index that serves the order, else the most selective
+    /// equality (by maintained counts), else a range, else the records in `_id` order.
+    async fn plan(
+        &self,
+        schema: &Schema,
+        caller: &Caller,
+        conds: &[Condition],
+        order: Option<&(String, bool)>,
+    ) -> Result<Plan> {
+        let usable = |f: &str| -> Option<FieldType> {
+            if !field_open(schema, caller, f) {
+                return None;
+            }
+            schema.ready_index(f)
+        };
+        let narrow = |f: &str, kind: FieldType| -> (String, String) {
+            let mut lo = String::new();
+            let mut hi = "~".to_string();
+            for c in conds {
+                if let Some((l, h)) = c.bounds(f, kind) {
+                    lo = lo.max(l);
+                    hi = hi.min(h);
+                }
+            }
+            (lo, hi)
+        };
+        let by_id = || {
+            let mut lo = String::new();
+            let mut hi = "~".to_string();
+            for c in conds {
+                if let Some((l, h)) = c.id_bounds() {
+                    lo = lo.max(l);
+                    hi = hi.min(h);
+                }
+            }
+            (lo, hi)
+        };
+        if let Some((f, desc)) = order {
+            if f == "_id" || f == "_created" {
+                let (lo, hi) = by_id();
+                return Ok(Plan {
+                    index: None,
+                    lo,
+                    hi,
+                    backwards: *desc,
+                });
+            }
+            if let Some(kind) = usable(f) {
+                let (lo, hi) = narrow(f, kind);
+                return Ok(Plan {
+                    index: Some(f.clone()),
+                    lo,
+                    hi,
+                    backwards: *desc,
+                });
+            }
+            let why = if !field_open(schema, caller, f) {
+                "is not readable by everyone who reads these records"
+            } else if schema.pending.contains(f) {
+                "has an index that is still being built"
+            } else {
+                "has no index"
+            };
+            let e = if field_open(schema, caller, f) {
+                Error::new(
+                    Code::IndexRequired,
+                    format!("cannot order by {f}: it {why}; add \"index\": true to the field"),
+                )
+            } else {
+                Error::forbidden(format!("cannot order by {f}: it {why}"))
+            };
+            return Err(e.with_details(json!({ "field": f })));
+        }
+        // Equalities on indexes: choose the fewest rows.
+        let eqs: Vec<&Condition> = conds
+            .iter()
+            .filter(|c| c.op == Op::Eq && c.path.len() == 1 && usable(c.field()).is_some())
+            .collect();
+        let pick = match eqs.as_slice() {
+            [] => None,
+            [one] => Some(*one),
+            many => {
+                let mut best: Option<(u64, &Condition)> = None;
+                for c in many {
+                    let unique = schema.field(c.field()).is_some_and(|(_, f)| f.unique);
+                    let n = if unique {
+                        Some(1)
+                    } else {
+                        self.count_for(schema, Some(c)).await?
+                    };
+                    let n = n.unwrap_or(u64::MAX);
+                    if best.is_none_or(|(b, _)| n < b) {
+                        best = Some((n, c));
+                    }
+                }
+                best.map(|(_, c)| c)
+            }
+        };
+        if let Some(c) = pick {
+            let kind = usable(c.field()).unwrap_or(FieldType::String);
+            let (lo, hi) = narrow(c.field(), kind);
+            return Ok(Plan {
+                index: Some(c.field().to_string()),
+                lo,
+                hi,
+                backwards: false,
+            });
+        }
+        for c in conds {
+            if c.path.len() == 1
+                && c.field() != "_id"
+                && let Some(kind) = usable(c.field())
+                && c.bounds(c.field(), kind).is_some()
+            {
+                let (lo, hi) = narrow(c.field(), kind);
+                return Ok(Plan {
+                    index: Some(c.field().to_string()),
+                    lo,
+                    hi,
+                    backwards: false,
+                });
+            }
+        }
+        let (lo, hi) = by_id();
+        Ok(Plan {
+            index: None,
+            lo,
+            hi,
+            backwards: false,
+        })
+    }
+
+    /// The records behind a page of keys: the items themselves on the primary plan, else
+    /// one read per index entry (concurrently).
+    async fn records_for(
+        &self,
+        schema: &Schema,
+        plan: &Plan,
+        batch: Vec<Item>,
+    ) -> Result<Vec<(String, Option<Map<String, Value>>)>> {
+        if plan.index.is_none() {
+            return Ok(batch.into_iter().map(|i| (i.sk, Some(i.attrs))).collect());
+        }
+        let pk = rec_pk(&schema.name);
+        let reads = batch.iter().map(|i| {
+            let pk = pk.clone();
+            let id = id_of_ix_sk(&i.sk).unwrap_or_default().to_string();
+            async move { self.store.get(&pk, &id).await }
+        });
+        let got = futures_util::future::join_all(reads).await;
+        let mut out = Vec::with_capacity(batch.len());
+        for (item, rec) in batch.into_iter().zip(got) {
+            out.push((item.sk, rec?.map(|r| r.attrs)));
+        }
+        Ok(out)
+    }
+
+    /// Replaces ref ids with the referenced records as the caller may see them (`null`
+    /// when missing or unreadable; unreadable entries are left out of lists).
+    async fn expand(
+        &self,
+        caller: &Caller,
+        schema: &Schema,
+        items: &mut [Value],
+        fields: &[String],
+    ) -> Result<()> {
+        for (i, name) in fields.iter().enumerate() {
+            let Some((_, f)) = schema.field(name).filter(|(_, f)| f.kind == FieldType::Ref) else {
+                return Err(
+                    Error::new(Code::InvalidQuery, format!("{name:?} is not a ref field"))
+                        .with_details(json!({"field": format!("expand.{i}")})),
+                );
+            };
+            let target_name = f.table.clone().unwrap_or_default();
+            let mut ids: BTreeSet<String> = BTreeSet::new();
+            for it in items.iter() {
+                match it.get(name) {
+                    Some(Value::String(s)) => {
+                        ids.insert(s.clone());
+                    }
+                    Some(Value::Array(a)) => {
+                        ids.extend(a.iter().filter_map(Value::as_str).map(str::to_string))
+                    }
+                    _ => {}
+                }
+            }
+            if ids.len() > MAX_EXPAND {
+                return Err(Error::new(Code::InvalidQuery, format!("expanding {name} would read {} records; the limit is {MAX_EXPAND} per request", ids.len())).with_details(json!({"field": format!("expand.{i}")})));
+            }
+            let target = match self.schema(&target_name).await {
+                Ok(s) => Some(s),
+                Err(e) if e.code == Code::NotFound => None,
+                Err(e) => return Err(e),
+            };
+            let mut found: HashMap<String, Value> = HashMap::new();
+            if let Some(target) = &target {
+                let pk = rec_pk(&target.name);
+                let reads = ids.iter().map(|id| {
+                    let pk = pk.clone();
+                    async move { (id.clone(), self.store.get(&pk, id).await) }
+                });
+                for (id, got) in futures_util::future::join_all(reads).await {
+                    if let Some(rec) = got?
+                        && let Some(v) = visible(target, caller, &rec.attrs)
+                    {
+                        found.insert(id, Value::Object(v));
+                    }
+                }
+            }
+            for it in items.iter_mut() {
+                let Some(slot) = it.get_mut(name) else {
+                    continue;
+                };
+                *slot = match slot.take() {
+                    Value::String(s) => found.get(&s).cloned().unwrap_or(Value::Null),
+                    Value::Array(a) => Value::Array(
+                        a.iter()
+                            .filter_map(|x| x.as_str().and_then(|s| found.get(s)).cloned())
+                            .collect(),
+                    ),
+                    other => other,
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// Every index entry and count, recomputed from the records (tests and repair).
+    pub async fn audit_indexes(
+        &self,
+        table: &str,
+    ) -> Result<(
+        Vec<(String, String)>,
+        Vec<(String, String)>,
+        HashMap<String, i64>,
+        HashMap<String, i64>,
+    )> {
+        let schema = self.schema(table).await?;
+        let mut want = Vec::new();
+        let mut want_counts: HashMap<String, i64> = HashMap::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .query(Query::partition(rec_pk(table)).limit(500).after(cursor))
+                .await?;
+            for it in &page.items {
+                let (ix, _) = desired_keys(&schema, &it.attrs);
+                *want_counts.entry("*".into()).or_default() += 1;
+                for (f, k) in ix {
+                    let k = k.as_str().unwrap_or_default().to_string();
+                    *want_counts.entry(format!("{f}|{k}")).or_default() += 1;
+                    want.push((f, super::keys::ix_sk(&k, &it.sk)));
+                }
+            }
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let mut have = Vec::new();
+        for (f, _) in schema.indexed() {
+            let mut cursor = None;
+            loop {
+                let page = self
+                    .store
+                    .query(Query::partition(ix_pk(table, &f)).limit(500).after(cursor))
+                    .await?;
+                have.extend(page.items.into_iter().map(|i| (f.clone(), i.sk)));
+                match page.cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+        }
+        let mut have_counts: HashMap<String, i64> = HashMap::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .query(Query::partition(cnt_pk(table)).limit(500).after(cursor))
+                .await?;
+            for it in page.items {
+                let what = it
+                    .sk
+                    .rsplit_once('|')
+                    .map(|(w, _)| w.to_string())
+                    .unwrap_or_default();
+                *have_counts.entry(what).or_default() +=
+                    it.get("n").and_then(Value::as_i64).unwrap_or(0);
+            }
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        have_counts.retain(|_, n| *n != 0);
+        want.sort();
+        have.sort();
+        Ok((want, have, want_counts, have_counts))
+    }
+}
+
+impl Tx {
+    fn push_check(&mut self, n: usize, pk: String, sk: String, cond: Cond) {
+        self.ops.push(WriteOp::Check { pk, sk, cond });
+        self.parts.push(super::write::Part::Record(n));
+    }
+}
+
+/// The record as the current schema wants it, or `None` when it already is.
+fn migrate(schema: &Schema, rec: &Map<String, Value>) -> Option<Map<String, Value>> {
+    let mut new = rec.clone();
+    let mut data_changed = false;
+    for f in &schema.fields {
+        if !new.contains_key(&f.name)
+            && let Some(d) = &f.default
+            && let Ok(v) = super::schema::check_value(f, d)
+        {
+            new.insert(f.name.clone(), v);
+            data_changed = true;
+        }
+    }
+    let before = new.len();
+    new.retain(|k, _| k.starts_with('_') || schema.field(k).is_some());
+    data_changed |= new.len() != before;
+    let (ix, uq) = desired_keys(schema, &new);
+    let keys_changed = rec.get(IX_ATTR) != Some(&Value::Object(ix))
+        || rec.get(UQ_ATTR) != Some(&Value::Object(uq));
+    if !data_changed && !keys_changed {
+        return None;
+    }
+    if data_changed {
+        let v = rec.get("_v").and_then(Value::as_i64).unwrap_or(0);
+        new.insert("_v".into(), json!(v + 1));
+    }
+    Some(new)
+}
+
+fn schema_pk(t: &str) -> String {
+    format!("schema#{t}")
+}
+
+fn schema_attrs(schema: &Schema, created_at: i64, now: i64) -> Result<Map<String, Value>> {
+    let mut attrs = match serde_json::to_value(schema.to_def()) {
+        Ok(Value::Object(m)) => m,
+        _ => return Err(Error::internal("cannot encode schema")),
+    };
+    attrs.insert("created_at".into(), json!(created_at));
+    attrs.insert("updated_at".into(), json!(now));
+    attrs.insert("v".into(), json!(schema.version));
+    if !schema.pending.is_empty() {
+        attrs.insert("pending".into(), json!(schema.pending));
+    }
+    Ok(attrs)
+}
+
+fn decode_schema(name: &str, item: &Item) -> Result<Schema> {
+    let mut attrs = item.attrs.clone();
+    let version = attrs.remove("v").and_then(|v| v.as_i64()).unwrap_or(1);
+    let pending: Vec<String> = attrs
+        .remove("pending")
+        .and_then(|p| serde_json::from_value(p).ok())
+        .unwrap_or_default();
+    for k in ["created_at", "updated_at"] {
+        attrs.remove(k);
+    }
+    let def: TableDef = serde_json::from_value(Value::Object(attrs))
+        .map_err(|e| Error::internal(format!("corrupt schema {name}: {e}")))?;
+    let mut s = Schema::from_def(name, &def)?;
+    s.version = version;
+    s.pending = pending;
+    Ok(s)
+}
+
+fn hmac16(key: &[u8], msg: &str) -> String {
+    use base64::Engine;
+    use hmac::{Hmac, Mac};
+    let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| {
+        // HMAC takes keys of any length; this branch cannot be reached.
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(&[0]).expect("hmac key")
+    });
+    m.update(msg.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&m.finalize().into_bytes()[..16])
+}
+
+fn seal_cursor(key: &[u8], qhash: &str, sk: &str) -> String {
+    let body = encode_cursor(&format!("{qhash}|{sk}"));
+    let sig = hmac16(key, &body);
+    format!("{body}.{sig}")
+}
+
+fn open_cursor(key: &[u8], cursor: &str, qhash: &str) -> Result<String> {
+    let bad = |m: &str| {
+        Error::new(Code::InvalidCursor, m.to_string()).with_details(json!({"field": "cursor"}))
+    };
+    let (body, sig) = cursor
+        .rsplit_once('.')
+        .ok_or_else(|| bad("malformed cursor"))?;
+    if !crate::ids::secret_eq(&hmac16(key, body), sig) {
+        return Err(bad("this cursor was not issued by this server"));
+    }
+    let inner = decode_cursor(body).map_err(|_| bad("malformed cursor"))?;
+    let (h, sk) = inner
+        .split_once('|')
+        .ok_or_else(|| bad("malformed cursor"))?;
+    if h != qhash {
+        return Err(bad("this cursor belongs to a different query"));
+    }
+    Ok(sk.to_string())
 }

@@ -9,6 +9,9 @@ use crate::error::{Code, Error, Result};
 use crate::ids;
 
 pub const MAX_FIELDS: usize = 200;
+/// Each index costs every write an entry and a counter (see `keys`): keep a create well
+/// inside one store transaction.
+pub const MAX_INDEXES: usize = 10;
 const DEFAULT_STRING_LENGTH: usize = 255;
 const MAX_STRING_LENGTH: usize = 4096;
 const DEFAULT_TEXT_LENGTH: usize = 65_536;
@@ -52,6 +55,9 @@ pub struct Field {
     /// The table a `ref` field points into.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
+    /// A `ref` field holding a list of record ids (XpmJS `inWhere`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub many: bool,
     /// Field ACL `owner:group:other` over `r w`; absent: the record ACL decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<String>,
@@ -124,7 +130,15 @@ pub struct Schema {
     pub field_acls: Vec<Option<Acl>>,
     pub create: CreateRule,
     pub default_group: Option<String>,
+    /// Indexed fields whose back-fill has not finished: writers maintain them, the
+    /// planner does not use them yet.
+    pub pending: Vec<String>,
+    /// Bumped by every change of the definition.
+    pub version: i64,
 }
+
+/// Most ids a `many` ref field holds.
+pub const MAX_MANY_REFS: usize = 100;
 
 /// Safe defaults: the owner does everything, nobody else sees anything.
 pub const DEFAULT_RECORD_ACL: &str = "rwd:-:-";
@@ -203,10 +217,18 @@ impl Schema {
             {
                 return Err(Error::invalid_field(&at("min"), "min is above max"));
             }
-            if (f.unique || f.index) && matches!(f.kind, FieldType::Json | FieldType::Text) {
+            if (f.unique || f.index)
+                && (matches!(f.kind, FieldType::Json | FieldType::Text) || f.many)
+            {
                 return Err(Error::invalid_field(
                     &at("index"),
-                    "json and text fields cannot be indexed or unique",
+                    "json, text and many-ref fields cannot be indexed or unique",
+                ));
+            }
+            if f.many && f.kind != FieldType::Ref {
+                return Err(Error::invalid_field(
+                    &at("many"),
+                    "only ref fields hold many",
                 ));
             }
             match (&f.kind, &f.table) {
@@ -236,6 +258,13 @@ impl Schema {
                 check_value(f, d).map_err(|e| Error::invalid_field(&at("default"), e.message))?;
             }
         }
+        let indexes = def.fields.iter().filter(|f| f.index || f.unique).count();
+        if indexes > MAX_INDEXES {
+            return Err(Error::invalid_field(
+                "fields",
+                format!("at most {MAX_INDEXES} indexed or unique fields per table"),
+            ));
+        }
         let record_acl = Acl::parse_record(def.acl.record.as_deref().unwrap_or(DEFAULT_RECORD_ACL))
             .map_err(|m| Error::invalid_field("acl.record", m))?;
         let create = CreateRule::parse(def.acl.create.as_deref().unwrap_or("users"))?;
@@ -251,7 +280,46 @@ impl Schema {
             field_acls,
             create,
             default_group: def.acl.group.clone(),
+            pending: Vec::new(),
+            version: 0,
         })
+    }
+
+    /// Fields with an index entry per record: `_owner`, then every `index`/`unique` field.
+    pub fn indexed(&self) -> Vec<(String, FieldType)> {
+        let mut out = vec![("_owner".to_string(), FieldType::String)];
+        out.extend(
+            self.fields
+                .iter()
+                .filter(|f| f.index || f.unique)
+                .map(|f| (f.name.clone(), f.kind)),
+        );
+        out
+    }
+
+    pub fn unique(&self) -> Vec<&Field> {
+        self.fields.iter().filter(|f| f.unique).collect()
+    }
+
+    /// An index the planner may use: declared (or `_owner`) and back-filled.
+    pub fn ready_index(&self, field: &str) -> Option<FieldType> {
+        if self.pending.iter().any(|p| p == field) {
+            return None;
+        }
+        self.indexed()
+            .into_iter()
+            .find(|(n, _)| n == field)
+            .map(|(_, k)| k)
+    }
+
+    /// The type of a top-level field, system fields included.
+    pub fn kind_of(&self, field: &str) -> Option<FieldType> {
+        match field {
+            "_id" | "_owner" | "_group" => Some(FieldType::String),
+            "_created" | "_updated" => Some(FieldType::Datetime),
+            "_v" => Some(FieldType::Integer),
+            _ => self.field(field).map(|(_, f)| f.kind),
+        }
     }
 
     /// The definition as it is stored and shown, with defaults filled in.
@@ -378,6 +446,18 @@ pub fn check_value(f: &Field, v: &Value) -> Result<Value> {
         FieldType::Json => match v {
             Value::Object(_) | Value::Array(_) => Ok(v.clone()),
             _ => Err(type_error(f, "an object or an array")),
+        },
+        FieldType::Ref if f.many => match v.as_array() {
+            Some(a)
+                if a.len() <= MAX_MANY_REFS
+                    && a.iter().all(|x| x.as_str().is_some_and(ids::is_id)) =>
+            {
+                Ok(v.clone())
+            }
+            _ => Err(type_error(
+                f,
+                &format!("a list of at most {MAX_MANY_REFS} record ids"),
+            )),
         },
         FieldType::Ref => match v.as_str() {
             Some(id) if ids::is_id(id) => Ok(v.clone()),

@@ -135,6 +135,36 @@ pub async fn updates(s: &Store) {
         Err(StoreError::ConditionFailed),
         "update never creates"
     );
+    // ...unless asked to: counters start from nothing, also inside transactions.
+    let got = s
+        .update(&pk, "ctr", Update::default().add("n", 2).upsert(), None)
+        .await
+        .unwrap();
+    assert_eq!(got.attrs.get("n"), Some(&json!(2)));
+    s.transact(vec![
+        WriteOp::Update {
+            pk: pk.clone(),
+            sk: "ctr".into(),
+            update: Update::default().add("n", -5).upsert(),
+            cond: None,
+        },
+        WriteOp::Update {
+            pk: pk.clone(),
+            sk: "ctr2".into(),
+            update: Update::default().add("n", 1).upsert(),
+            cond: None,
+        },
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        s.get(&pk, "ctr").await.unwrap().unwrap().attrs.get("n"),
+        Some(&json!(-3))
+    );
+    assert_eq!(
+        s.get(&pk, "ctr2").await.unwrap().unwrap().attrs.get("n"),
+        Some(&json!(1))
+    );
     s.put(
         Item::new(
             &pk,
