@@ -18,6 +18,33 @@ pub struct Config {
     /// `text` or `json`.
     pub log_format: String,
     pub wechat: WeChatSection,
+    pub store: StoreSection,
+}
+
+/// Where data lives: the embedded store in `data_dir` (default), or a DynamoDB table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// `embedded` or `dynamodb`.
+    pub kind: String,
+    pub dynamodb_table: String,
+    pub dynamodb_region: String,
+    /// A DynamoDB-compatible endpoint (an emulator); unset: AWS.
+    pub dynamodb_endpoint: Option<String>,
+    /// Create the table when missing (development; in AWS `template.yaml` owns it).
+    pub dynamodb_create_table: bool,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            kind: "embedded".into(),
+            dynamodb_table: "yunqiao".into(),
+            dynamodb_region: "us-east-1".into(),
+            dynamodb_endpoint: None,
+            dynamodb_create_table: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -43,6 +70,7 @@ impl Default for Config {
             session_ttl_secs: 30 * 24 * 3600,
             log_format: "text".into(),
             wechat: WeChatSection::default(),
+            store: StoreSection::default(),
         }
     }
 }
@@ -114,6 +142,21 @@ impl Config {
         if let Some(v) = env("YUNQIAO_WECHAT_MOCK_ON_PUBLIC_ADDRESS") {
             cfg.wechat.mock_on_public_address = matches!(v.as_str(), "1" | "true" | "yes");
         }
+        if let Some(v) = env("YUNQIAO_STORE") {
+            cfg.store.kind = v;
+        }
+        if let Some(v) = env("YUNQIAO_DYNAMODB_TABLE") {
+            cfg.store.dynamodb_table = v;
+        }
+        if let Some(v) = env("AWS_REGION") {
+            cfg.store.dynamodb_region = v;
+        }
+        if let Some(v) = env("YUNQIAO_DYNAMODB_ENDPOINT").filter(|v| !v.is_empty()) {
+            cfg.store.dynamodb_endpoint = Some(v);
+        }
+        if let Some(v) = env("YUNQIAO_DYNAMODB_CREATE_TABLE") {
+            cfg.store.dynamodb_create_table = matches!(v.as_str(), "1" | "true" | "yes");
+        }
         cfg.validate()?;
         Ok(cfg)
     }
@@ -136,6 +179,9 @@ impl Config {
             return Err(ConfigError(
                 "admin_key must be at least 16 characters".into(),
             ));
+        }
+        if !matches!(self.store.kind.as_str(), "embedded" | "dynamodb") {
+            return Err(ConfigError("store.kind is embedded or dynamodb".into()));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError("log_format is text or json".into()));

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use axum::Router;
 use yunqiao_api::{AppState, HttpConfig};
+use yunqiao_aws::{DynamoConfig, DynamoStore};
 use yunqiao_core::auth::{Auth, AuthConfig};
 use yunqiao_core::clock::{SharedClock, SystemClock};
+use yunqiao_core::store::ItemStore;
 use yunqiao_core::wechat::WeChat;
 use yunqiao_local::LocalStore;
 use yunqiao_wechat::{DEFAULT_API_BASE, MockConfig, WeChatClient, WeChatConfig, WeChatMock};
@@ -62,15 +64,45 @@ pub struct Server {
     pub listener: tokio::net::TcpListener,
     pub addr: SocketAddr,
     pub router: Router,
-    pub store: LocalStore,
+    /// The embedded store, when it is the one in use (it sweeps expired items itself;
+    /// DynamoDB's TTL does that in AWS).
+    pub local: Option<LocalStore>,
+}
+
+async fn open_store(
+    cfg: &Config,
+    clock: SharedClock,
+) -> Result<(Arc<dyn ItemStore>, Option<LocalStore>), BoxError> {
+    if cfg.store.kind == "dynamodb" {
+        let dc = DynamoConfig {
+            table: cfg.store.dynamodb_table.clone(),
+            region: cfg.store.dynamodb_region.clone(),
+            endpoint: cfg.store.dynamodb_endpoint.clone(),
+        };
+        let store = DynamoStore::connect(&dc, clock).await;
+        if cfg.store.dynamodb_create_table {
+            store
+                .create_table_if_missing()
+                .await
+                .map_err(|e| format!("cannot create DynamoDB table {}: {e}", dc.table))?;
+        }
+        println!(
+            "store: DynamoDB table {} ({})",
+            dc.table,
+            dc.endpoint.as_deref().unwrap_or("AWS")
+        );
+        return Ok((Arc::new(store), None));
+    }
+    let store = LocalStore::open(&cfg.data_dir.join("yunqiao.redb"), clock)
+        .map_err(|e| format!("cannot open the store in {}: {e}", cfg.data_dir.display()))?;
+    Ok((Arc::new(store.clone()), Some(store)))
 }
 
 pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", cfg.data_dir.display()))?;
     let clock: SharedClock = Arc::new(SystemClock);
-    let store = LocalStore::open(&cfg.data_dir.join("yunqiao.redb"), clock.clone())
-        .map_err(|e| format!("cannot open the store in {}: {e}", cfg.data_dir.display()))?;
+    let (store, local) = open_store(cfg, clock.clone()).await?;
     let listener = tokio::net::TcpListener::bind(cfg.addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.addr))?;
@@ -137,9 +169,9 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
         )?)
     };
 
-    let tables = yunqiao_core::tables::Tables::new(Arc::new(store.clone()), clock.clone());
+    let tables = yunqiao_core::tables::Tables::new(store.clone(), clock.clone());
     let auth = Auth::new(
-        Arc::new(store.clone()),
+        store,
         wechat,
         clock,
         AuthConfig {
@@ -163,13 +195,16 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
         listener,
         addr,
         router,
-        store,
+        local,
     })
 }
 
 pub async fn run(cfg: Config) -> Result<(), BoxError> {
     let server = build(&cfg).await?;
-    let _sweeper = server.store.spawn_sweeper(Duration::from_secs(60));
+    let _sweeper = server
+        .local
+        .as_ref()
+        .map(|s| s.spawn_sweeper(Duration::from_secs(60)));
     println!("data: {}", cfg.data_dir.display());
     println!("yunqiao listening on http://{}", server.addr);
     axum::serve(server.listener, server.router)

@@ -2,6 +2,12 @@
 
 mod common;
 
+on_both_stores!(
+    schemas_are_admin_only_validated_and_safe_to_change,
+    records_follow_owner_group_other_rules,
+    unreadable_records_are_not_found_and_increments_are_atomic,
+);
+
 use common::{ADMIN_KEY, Api, Server};
 use serde_json::{Value, json};
 
@@ -22,9 +28,7 @@ async fn user(api: &Api, name: &str, groups: &[&str]) -> String {
     token
 }
 
-#[tokio::test]
-async fn schemas_are_admin_only_validated_and_safe_to_change() {
-    let s = Server::start().await;
+async fn schemas_are_admin_only_validated_and_safe_to_change(s: Server) {
     let api = Api::new(&s.base);
     let alice = user(&api, "alice", &[]).await;
     let def = json!({"fields": [{"name": "title", "type": "string", "required": true}], "acl": {"record": "rwd:r:r"}});
@@ -117,9 +121,7 @@ async fn schemas_are_admin_only_validated_and_safe_to_change() {
     assert_eq!(r.status, 200);
 }
 
-#[tokio::test]
-async fn records_follow_owner_group_other_rules() {
-    let s = Server::start().await;
+async fn records_follow_owner_group_other_rules(s: Server) {
     let api = Api::new(&s.base);
     let owner = user(&api, "owner", &["staff"]).await;
     let member = user(&api, "member", &["staff"]).await;
@@ -278,9 +280,7 @@ async fn records_follow_owner_group_other_rules() {
     );
 }
 
-#[tokio::test]
-async fn unreadable_records_are_not_found_and_increments_are_atomic() {
-    let s = Server::start().await;
+async fn unreadable_records_are_not_found_and_increments_are_atomic(s: Server) {
     let api = Api::new(&s.base);
     let owner = user(&api, "o", &[]).await;
     let other = user(&api, "x", &[]).await;

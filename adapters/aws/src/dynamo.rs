@@ -237,6 +237,8 @@ impl Expr {
             Cond::Le(a, v) => typed(self, a, v, "<="),
             Cond::Gt(a, v) => typed(self, a, v, ">"),
             Cond::Ge(a, v) => typed(self, a, v, ">="),
+            // One operand: no parentheses of its own (DynamoDB refuses redundant ones).
+            Cond::And(cs) | Cond::Or(cs) if cs.len() == 1 => self.cond(&cs[0], now),
             Cond::And(cs) => {
                 let parts: Vec<_> = cs.iter().map(|c| self.cond(c, now)).collect();
                 format!("({})", parts.join(" AND "))

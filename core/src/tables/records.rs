@@ -1488,6 +1488,23 @@ impl Tables {
         };
         if let Some((f, desc)) = order {
             if f == "_id" || f == "_created" {
+                // Entries of one value are in `_id` order: an equality on an index serves
+                // "newest first where x = v" reading only what it returns.
+                let eq = conds.iter().find(|c| {
+                    c.op == Op::Eq
+                        && c.path.len() == 1
+                        && usable(c.field()).is_some_and(|k| !is_truncated(k, &c.value))
+                });
+                if let Some(c) = eq {
+                    let kind = usable(c.field()).unwrap_or(FieldType::String);
+                    let (lo, hi) = narrow(c.field(), kind);
+                    return Ok(Plan {
+                        index: Some(c.field().to_string()),
+                        lo,
+                        hi,
+                        backwards: *desc,
+                    });
+                }
                 let (lo, hi) = by_id();
                 return Ok(Plan {
                     index: None,

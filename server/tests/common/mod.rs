@@ -28,6 +28,35 @@ impl Server {
         s
     }
 
+    /// The same server on DynamoDB (moto, started by `make test`), in a fresh table.
+    pub async fn start_dynamodb() -> Server {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let endpoint = std::env::var("YUNQIAO_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+            panic!(
+                "YUNQIAO_TEST_DYNAMODB_ENDPOINT is not set: run `make test`, which starts moto server"
+            )
+        });
+        let table = format!(
+            "accept-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::start_in(
+            &dir,
+            &[
+                ("YUNQIAO_STORE", "dynamodb"),
+                ("YUNQIAO_DYNAMODB_ENDPOINT", &endpoint),
+                ("YUNQIAO_DYNAMODB_TABLE", &table),
+                ("YUNQIAO_DYNAMODB_CREATE_TABLE", "1"),
+            ],
+        )
+        .await;
+        s._tmp = Some(tmp);
+        s
+    }
+
     pub async fn start_in(dir: &Path, env: &[(&str, &str)]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_yunqiao"));
         cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
@@ -152,4 +181,28 @@ impl Answer {
             headers,
         }
     }
+}
+
+/// Runs each `async fn name(s: Server)` of the file twice: against the embedded store and
+/// against DynamoDB — the same acceptance tests for both.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Server::start().await).await
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Server::start_dynamodb().await).await
+                }
+            )*
+        }
+    };
 }
