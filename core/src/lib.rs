@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod kv;
 pub mod store;
 pub mod tables;
 pub mod wechat;

@@ -641,6 +641,25 @@ async fn batches_are_all_or_nothing(s: Server) {
     );
     assert_eq!(r.body["error"]["details"]["op"], 1);
     assert_eq!(total(api.clone(), "orders").await, 1);
+    // Two creates claiming one unique value inside a batch.
+    let r = api
+        .call(
+            "POST",
+            "/v1/batch",
+            Some(&alice),
+            Some(json!({"ops": [
+                {"op": "create", "table": "orders", "data": {"no": "o9", "qty": 1}},
+                {"op": "create", "table": "orders", "data": {"no": "o9", "qty": 1}}
+            ]})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "UNIQUE_VIOLATION"),
+        "{}",
+        r.text
+    );
+    assert_eq!(total(api.clone(), "orders").await, 1);
     // A check holds the batch to a version.
     let r = api
         .call(

@@ -32,6 +32,19 @@ async fn dynamodb_store_passes_the_conformance_suite() {
     yunqiao_conformance::run_all(Arc::new(store), clock).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn table_indexes_equal_a_recomputation_after_a_random_workload() {
+    let clock = ManualClock::at(1_800_000_000_000);
+    let cfg = DynamoConfig {
+        table: format!("tables-property-{}", std::process::id()),
+        region: "us-east-1".into(),
+        endpoint: Some(endpoint()),
+    };
+    let store = DynamoStore::connect(&cfg, Arc::new(clock.clone())).await;
+    store.create_table_if_missing().await.expect("create table");
+    yunqiao_conformance::tables::indexes_match_recomputation(Arc::new(store), clock, 20).await;
+}
+
 #[test]
 fn json_and_attribute_values_round_trip() {
     let v = serde_json::json!({"a": [1, 2.5, "x", null, true, {"b": {}}], "n": -3, "big": 18446744073709551615u64});

@@ -11,6 +11,14 @@ async fn embedded_store_passes_the_conformance_suite() {
     yunqiao_conformance::run_all(Arc::new(store), clock).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn table_indexes_equal_a_recomputation_after_a_random_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::at(1_800_000_000_000);
+    let store = LocalStore::open(&dir.path().join("store.redb"), Arc::new(clock.clone())).unwrap();
+    yunqiao_conformance::tables::indexes_match_recomputation(Arc::new(store), clock, 60).await;
+}
+
 #[tokio::test]
 async fn data_survives_reopening() {
     use yunqiao_core::store::{Item, ItemStore};

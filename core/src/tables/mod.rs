@@ -9,5 +9,5 @@ pub mod write;
 
 pub use acl::{Acl, Perm, Perms, Role};
 pub use query::QuerySpec;
-pub use records::{Backfill, BatchOp, QueryResult, Tables};
+pub use records::{Audit, Backfill, BatchOp, QueryResult, Tables};
 pub use schema::{CreateRule, Field, FieldType, Schema, TableDef};

@@ -24,7 +24,9 @@ use super::query::{
     parse_condition, parse_order,
 };
 use super::schema::{CreateRule, FieldType, Schema, TableDef};
-use super::write::{IX_ATTR, Tx, TxFailure, UQ_ATTR, desired_keys, explain, unique_error};
+use super::write::{
+    IX_ATTR, IXT_ATTR, Tx, TxFailure, UQ_ATTR, desired_keys, explain, unique_error, version_copies,
+};
 use crate::auth::Caller;
 use crate::clock::{SharedClock, rfc3339};
 use crate::error::{Code, Error, Result};
@@ -75,6 +77,7 @@ fn public_copy(record: &Map<String, Value>) -> Map<String, Value> {
     let mut out = record.clone();
     out.remove(IX_ATTR);
     out.remove(UQ_ATTR);
+    out.remove(IXT_ATTR);
     out
 }
 
@@ -396,7 +399,10 @@ impl Tables {
                     Some(Cond::NotExists),
                 ),
                 WriteOp::put(Item::new("schemas", name, Map::new()), None),
-            ];
+            ]
+            .into_iter()
+            .chain(version_copies(name, 1))
+            .collect();
             return match self.store.transact(ops).await {
                 Ok(()) => Ok((schema, true, None)),
                 Err(StoreError::TransactionCanceled { .. }) => Err(Error::new(
@@ -476,6 +482,16 @@ impl Tables {
             }
             Err(e) => return Err(e.into()),
         }
+        // From here on, writers holding the old schema fail their version check and
+        // redo their work under this one.
+        match self
+            .store
+            .transact(version_copies(name, schema.version))
+            .await
+        {
+            Ok(()) | Err(StoreError::TransactionCanceled { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
         if !reshape {
             return Ok((schema, false, None));
         }
@@ -531,6 +547,8 @@ impl Tables {
                             break;
                         }
                         Err(e) => match explain(e, &parts) {
+                            // A newer change runs its own back-fill.
+                            TxFailure::SchemaChanged => return Ok(report),
                             TxFailure::Changed(_) => {
                                 match self.store.get(&rec_pk(&schema.name), &item.sk).await? {
                                     Some(it) => rec = it.attrs,
@@ -675,18 +693,26 @@ impl Tables {
         table: &str,
         input: Map<String, Value>,
     ) -> Result<Value> {
-        let schema = self.schema(table).await?;
-        let (id, mut rec) = self.prepare_create(caller, &schema, input)?;
-        let mut tx = Tx::new();
-        tx.change(0, &schema, &id, None, Some(&mut rec));
-        let (ops, parts) = tx.into_ops();
-        if let Err(e) = self.store.transact(ops).await {
-            return Err(match explain(e, &parts) {
-                TxFailure::Unique { field, .. } => unique_error(&field),
-                TxFailure::Changed(_) => Error::new(Code::Conflict, "id collision; retry"),
-                TxFailure::Error(e) => e,
-            });
-        }
+        let mut attempt = 0;
+        let (schema, id, rec) = loop {
+            attempt += 1;
+            let schema = self.schema(table).await?;
+            let (id, mut rec) = self.prepare_create(caller, &schema, input.clone())?;
+            let mut tx = Tx::new();
+            tx.change(0, &schema, &id, None, Some(&mut rec));
+            let (ops, parts) = tx.into_ops();
+            match self.store.transact(ops).await {
+                Ok(()) => break (schema, id, rec),
+                Err(e) => match explain(e, &parts) {
+                    TxFailure::SchemaChanged if attempt < MAX_RETRIES => continue,
+                    TxFailure::Unique { field, .. } => return Err(unique_error(&field)),
+                    TxFailure::Changed(_) | TxFailure::SchemaChanged => {
+                        return Err(Error::new(Code::Conflict, "the table is changing; retry"));
+                    }
+                    TxFailure::Error(e) => return Err(e),
+                },
+            }
+        };
         // The creator sees what the rules let them see of their own record.
         Ok(Value::Object(
             visible(&schema, caller, &rec).unwrap_or_else(|| {
@@ -778,7 +804,7 @@ impl Tables {
         mut input: Map<String, Value>,
         expected_v: Option<i64>,
     ) -> Result<Value> {
-        let schema = self.schema(table).await?;
+        let mut schema = self.schema(table).await?;
         let body_v = match input.remove("_v") {
             None => None,
             Some(v) => Some(
@@ -825,6 +851,7 @@ impl Tables {
                     ));
                 }
                 Err(e) => match explain(e, &parts) {
+                    TxFailure::SchemaChanged => schema = self.schema(table).await?,
                     TxFailure::Changed(_) if expected_v.is_some() => return Err(stale()),
                     TxFailure::Changed(_) => continue,
                     TxFailure::Unique { field, .. } => return Err(unique_error(&field)),
@@ -851,7 +878,13 @@ impl Tables {
         expected_v: Option<i64>,
     ) -> Result<Option<Value>> {
         let patch = Patch::parse(schema, input.clone())?;
-        let indexed: Vec<String> = schema.indexed().into_iter().map(|(f, _)| f).collect();
+        // Fields with keys — by this schema or by the record's own (older) keys.
+        let mut indexed: Vec<String> = schema.indexed().into_iter().map(|(f, _)| f).collect();
+        for attr in [IX_ATTR, UQ_ATTR] {
+            if let Some(m) = rec.get(attr).and_then(Value::as_object) {
+                indexed.extend(m.keys().cloned());
+            }
+        }
         if !patch.append.is_empty()
             || !patch.remove.is_empty()
             || patch.touched().keys().any(|k| indexed.contains(k))
@@ -865,6 +898,11 @@ impl Tables {
         }
         let mut upd = Update::default();
         let mut conds: Vec<Cond> = expected_v.map(|v| Cond::eq("_v", v)).into_iter().collect();
+        // The record's keys are what we saw (a back-fill may add some at any time).
+        conds.push(match rec.get(IXT_ATTR) {
+            Some(t) => Cond::Eq(IXT_ATTR.into(), t.clone()),
+            None => Cond::AttrNotExists(IXT_ATTR.into()),
+        });
         for (k, v) in plain {
             if v.is_null() {
                 upd.remove.push(k);
@@ -920,7 +958,7 @@ impl Tables {
     }
 
     pub async fn delete(&self, caller: &Caller, table: &str, id: &str) -> Result<()> {
-        let schema = self.schema(table).await?;
+        let mut schema = self.schema(table).await?;
         for _ in 0..MAX_RETRIES {
             let rec = self.load(&schema, id).await?;
             self.authorize(caller, &schema, &rec, Perm::Delete, id)?;
@@ -930,6 +968,7 @@ impl Tables {
             match self.store.transact(ops).await {
                 Ok(()) => return Ok(()),
                 Err(e) => match explain(e, &parts) {
+                    TxFailure::SchemaChanged => schema = self.schema(table).await?,
                     TxFailure::Changed(_) => continue,
                     TxFailure::Unique { field, .. } => return Err(unique_error(&field)),
                     TxFailure::Error(e) => return Err(e),
@@ -1069,6 +1108,9 @@ impl Tables {
                 .map_err(|e| at(i, e))?;
                 results.push(one);
             }
+            if let Some((op, field)) = tx.clash.take() {
+                return Err(at(op, unique_error(&field)));
+            }
             let n = tx.len_with_counters();
             if n > MAX_TRANSACTION_OPS {
                 return Err(Error::new(
@@ -1093,6 +1135,12 @@ impl Tables {
                         ));
                     }
                     TxFailure::Changed(_) => continue 'attempt,
+                    TxFailure::SchemaChanged => {
+                        for (name, sc) in schemas.iter_mut() {
+                            *sc = self.schema(name).await?;
+                        }
+                        continue 'attempt;
+                    }
                     TxFailure::Unique { op, field } => return Err(at(op, unique_error(&field))),
                     TxFailure::Error(e) => return Err(e),
                 },
@@ -1693,80 +1741,79 @@ impl Tables {
         Ok(())
     }
 
-    /// Every index entry and count, recomputed from the records (tests and repair).
-    pub async fn audit_indexes(
-        &self,
-        table: &str,
-    ) -> Result<(
-        Vec<(String, String)>,
-        Vec<(String, String)>,
-        HashMap<String, i64>,
-        HashMap<String, i64>,
-    )> {
+    /// Reads every stored index entry, unique guard and count of a table (and of the
+    /// formerly indexed `extra` fields), beside what the records say they should be.
+    pub async fn audit_indexes(&self, table: &str, extra: &[&str]) -> Result<Audit> {
         let schema = self.schema(table).await?;
-        let mut want = Vec::new();
-        let mut want_counts: HashMap<String, i64> = HashMap::new();
-        let mut cursor = None;
-        loop {
-            let page = self
-                .store
-                .query(Query::partition(rec_pk(table)).limit(500).after(cursor))
-                .await?;
-            for it in &page.items {
-                let (ix, _) = desired_keys(&schema, &it.attrs);
-                *want_counts.entry("*".into()).or_default() += 1;
-                for (f, k) in ix {
-                    let k = k.as_str().unwrap_or_default().to_string();
-                    *want_counts.entry(format!("{f}|{k}")).or_default() += 1;
-                    want.push((f, super::keys::ix_sk(&k, &it.sk)));
-                }
-            }
-            match page.cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
-        let mut have = Vec::new();
-        for (f, _) in schema.indexed() {
+        let mut a = Audit::default();
+        let all = |pk: String| async move {
+            let mut out = Vec::new();
             let mut cursor = None;
             loop {
                 let page = self
                     .store
-                    .query(Query::partition(ix_pk(table, &f)).limit(500).after(cursor))
+                    .query(Query::partition(pk.clone()).limit(500).after(cursor))
                     .await?;
-                have.extend(page.items.into_iter().map(|i| (f.clone(), i.sk)));
+                out.extend(page.items);
                 match page.cursor {
                     Some(c) => cursor = Some(c),
-                    None => break,
+                    None => return Ok::<_, Error>(out),
                 }
             }
-        }
-        let mut have_counts: HashMap<String, i64> = HashMap::new();
-        let mut cursor = None;
-        loop {
-            let page = self
-                .store
-                .query(Query::partition(cnt_pk(table)).limit(500).after(cursor))
-                .await?;
-            for it in page.items {
-                let what = it
-                    .sk
-                    .rsplit_once('|')
-                    .map(|(w, _)| w.to_string())
-                    .unwrap_or_default();
-                *have_counts.entry(what).or_default() +=
-                    it.get("n").and_then(Value::as_i64).unwrap_or(0);
+        };
+        for it in all(rec_pk(table)).await? {
+            let (ix, uq) = desired_keys(&schema, &it.attrs);
+            *a.counts_want.entry("*".into()).or_default() += 1;
+            for (f, k) in ix {
+                let k = k.as_str().unwrap_or_default().to_string();
+                *a.counts_want.entry(format!("{f}|{k}")).or_default() += 1;
+                a.entries_want.push((f, super::keys::ix_sk(&k, &it.sk)));
             }
-            match page.cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
+            for (f, h) in uq {
+                a.uniques_want
+                    .push((f, h.as_str().unwrap_or_default().to_string(), it.sk.clone()));
             }
         }
-        have_counts.retain(|_, n| *n != 0);
-        want.sort();
-        have.sort();
-        Ok((want, have, want_counts, have_counts))
+        let mut fields: Vec<String> = schema.indexed().into_iter().map(|(f, _)| f).collect();
+        fields.extend(extra.iter().map(|f| f.to_string()));
+        fields.sort();
+        fields.dedup();
+        for f in &fields {
+            for it in all(ix_pk(table, f)).await? {
+                a.entries_have.push((f.clone(), it.sk));
+            }
+            for it in all(super::keys::uq_pk(table, f)).await? {
+                let id = it.str("id").unwrap_or_default().to_string();
+                a.uniques_have.push((f.clone(), it.sk, id));
+            }
+        }
+        for it in all(cnt_pk(table)).await? {
+            let what = it
+                .sk
+                .rsplit_once('|')
+                .map(|(w, _)| w.to_string())
+                .unwrap_or_default();
+            *a.counts_have.entry(what).or_default() +=
+                it.get("n").and_then(Value::as_i64).unwrap_or(0);
+        }
+        a.counts_have.retain(|_, n| *n != 0);
+        a.entries_want.sort();
+        a.entries_have.sort();
+        a.uniques_want.sort();
+        a.uniques_have.sort();
+        Ok(a)
     }
+}
+
+/// What [`Tables::audit_indexes`] found.
+#[derive(Debug, Default, PartialEq)]
+pub struct Audit {
+    pub entries_want: Vec<(String, String)>,
+    pub entries_have: Vec<(String, String)>,
+    pub uniques_want: Vec<(String, String, String)>,
+    pub uniques_have: Vec<(String, String, String)>,
+    pub counts_want: HashMap<String, i64>,
+    pub counts_have: HashMap<String, i64>,
 }
 
 impl Tx {

@@ -16,6 +16,28 @@ use crate::store::{Cond, Item, StoreError, Update, WriteOp};
 
 pub const IX_ATTR: &str = "_ix";
 pub const UQ_ATTR: &str = "_uq";
+/// Changes whenever `_ix`/`_uq` change: an atomic update that assumed the record's
+/// index keys conditions on it.
+pub const IXT_ATTR: &str = "_ixt";
+
+pub fn sv_pk(t: &str) -> String {
+    format!("sv#{t}")
+}
+
+/// Writes the schema version into every copy, never moving one backwards.
+pub fn version_copies(t: &str, v: i64) -> Vec<WriteOp> {
+    (0..COUNT_SHARDS)
+        .map(|k| {
+            let item = Item::new(
+                sv_pk(t),
+                k.to_string(),
+                json!({ "v": v }).as_object().cloned().unwrap_or_default(),
+            );
+            let cond = Cond::Or(vec![Cond::NotExists, Cond::Le("v".into(), json!(v))]);
+            WriteOp::put(item, Some(cond))
+        })
+        .collect()
+}
 
 /// What a store operation of a transaction was for, to explain a failure.
 #[derive(Debug, Clone)]
@@ -24,6 +46,8 @@ pub enum Part {
     Record(usize),
     /// A unique guard of `field`, for batch operation `n`.
     Unique(usize, String),
+    /// The check that the writer's schema is still the table's.
+    Schema,
     Other,
 }
 
@@ -33,6 +57,10 @@ pub struct Tx {
     pub parts: Vec<Part>,
     counters: BTreeMap<(String, String), i64>,
     shard: u32,
+    guards: std::collections::BTreeSet<(String, String)>,
+    checked: std::collections::BTreeSet<String>,
+    /// Two operations of one batch claim (or move) the same unique value.
+    pub clash: Option<(usize, String)>,
 }
 
 fn key_map(rec: &Map<String, Value>, attr: &str) -> Map<String, Value> {
@@ -78,6 +106,21 @@ impl Tx {
         *self.counters.entry((cnt_pk(table), sk)).or_default() += delta;
     }
 
+    /// Every write carries a check that the schema it was computed with is still the
+    /// table's, so a writer that loaded the schema before a change cannot undo the
+    /// change's back-fill. The version is kept in `COUNT_SHARDS` copies, so concurrent
+    /// transactions rarely meet on one item.
+    fn check_schema(&mut self, schema: &Schema) {
+        if self.checked.insert(schema.name.clone()) {
+            let op = WriteOp::Check {
+                pk: sv_pk(&schema.name),
+                sk: self.shard.to_string(),
+                cond: Cond::eq("v", schema.version),
+            };
+            self.push(op, Part::Schema);
+        }
+    }
+
     /// Adds the writes that take record `id` of `schema`'s table from `old` to `new`
     /// (`None`: absent). `new` gets its `_ix`/`_uq` filled in. The record write is
     /// conditional on `old`'s `_v`, so a concurrent change cancels the transaction.
@@ -89,6 +132,7 @@ impl Tx {
         old: Option<&Map<String, Value>>,
         new: Option<&mut Map<String, Value>>,
     ) {
+        self.check_schema(schema);
         let t = schema.name.as_str();
         let (old_ix, old_uq) = match old {
             Some(o) => (key_map(o, IX_ATTR), key_map(o, UQ_ATTR)),
@@ -102,10 +146,24 @@ impl Tx {
             .and_then(|o| o.get("_v"))
             .cloned()
             .unwrap_or(Value::Null);
+        let keys_changed = old_ix != new_ix || old_uq != new_uq;
+        // The version and the key token: a back-fill changes keys without a new `_v`.
+        let unchanged = Cond::And(vec![
+            Cond::Eq("_v".into(), old_v.clone()),
+            match old.and_then(|o| o.get(IXT_ATTR)) {
+                Some(t) => Cond::Eq(IXT_ATTR.into(), t.clone()),
+                None => Cond::AttrNotExists(IXT_ATTR.into()),
+            },
+        ]);
+        let token = match old.and_then(|o| o.get(IXT_ATTR)) {
+            Some(t) if !keys_changed => t.clone(),
+            _ => json!(format!("{:x}", rand::random::<u64>())),
+        };
         match (old, new) {
             (None, Some(rec)) => {
                 rec.insert(IX_ATTR.into(), Value::Object(new_ix.clone()));
                 rec.insert(UQ_ATTR.into(), Value::Object(new_uq.clone()));
+                rec.insert(IXT_ATTR.into(), token.clone());
                 let item = Item::new(rec_pk(t), id, rec.clone());
                 self.push(WriteOp::put(item, Some(Cond::NotExists)), Part::Record(n));
                 self.count(t, "*".into(), 1);
@@ -113,8 +171,9 @@ impl Tx {
             (Some(_), Some(rec)) => {
                 rec.insert(IX_ATTR.into(), Value::Object(new_ix.clone()));
                 rec.insert(UQ_ATTR.into(), Value::Object(new_uq.clone()));
+                rec.insert(IXT_ATTR.into(), token.clone());
                 let item = Item::new(rec_pk(t), id, rec.clone());
-                let cond = Cond::Eq("_v".into(), old_v);
+                let cond = unchanged.clone();
                 self.push(WriteOp::put(item, Some(cond)), Part::Record(n));
             }
             (Some(_), None) => {
@@ -122,7 +181,7 @@ impl Tx {
                     WriteOp::Delete {
                         pk: rec_pk(t),
                         sk: id.to_string(),
-                        cond: Some(Cond::Eq("_v".into(), old_v)),
+                        cond: Some(unchanged.clone()),
                     },
                     Part::Record(n),
                 );
@@ -165,6 +224,13 @@ impl Tx {
             if new_uq.get(f).and_then(Value::as_str) == Some(h) {
                 continue;
             }
+            if !self
+                .guards
+                .insert((super::keys::uq_pk(t, f), h.to_string()))
+            {
+                self.clash.get_or_insert((n, f.clone()));
+                continue;
+            }
             self.push(
                 WriteOp::Delete {
                     pk: super::keys::uq_pk(t, f),
@@ -177,6 +243,13 @@ impl Tx {
         for (f, h) in &new_uq {
             let Some(h) = h.as_str() else { continue };
             if old_uq.get(f).and_then(Value::as_str) == Some(h) {
+                continue;
+            }
+            if !self
+                .guards
+                .insert((super::keys::uq_pk(t, f), h.to_string()))
+            {
+                self.clash.get_or_insert((n, f.clone()));
                 continue;
             }
             let item = Item::new(
@@ -217,6 +290,8 @@ impl Tx {
 /// Why a transaction was canceled, in terms of the request.
 #[derive(Debug)]
 pub enum TxFailure {
+    /// The table's schema changed since the writer loaded it: reload and redo.
+    SchemaChanged,
     /// A record changed (or appeared/disappeared) since it was read: batch op `n`.
     Changed(usize),
     Unique {
@@ -232,6 +307,12 @@ pub fn explain(e: StoreError, parts: &[Part]) -> TxFailure {
         StoreError::ConditionFailed => vec![0],
         e => return TxFailure::Error(e.into()),
     };
+    if failed
+        .iter()
+        .any(|i| matches!(parts.get(*i), Some(Part::Schema)))
+    {
+        return TxFailure::SchemaChanged;
+    }
     for i in &failed {
         if let Some(Part::Unique(op, field)) = parts.get(*i) {
             return TxFailure::Unique {

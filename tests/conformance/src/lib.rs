@@ -11,6 +11,8 @@ use yunqiao_core::store::{
     encode_cursor,
 };
 
+pub mod tables;
+
 pub type Store = Arc<dyn ItemStore>;
 
 fn attrs(v: Value) -> Attrs {

@@ -1,0 +1,1210 @@
+//! Key-value storage: bucky's `setObject` / `getObject` / `removeObject` /
+//! `isObjectExists`, over the item store.
+//!
+//! # Namespaces
+//!
+//! Keys live in namespaces that admins define (`PUT /v1/kv/{ns}`) with a read rule, a
+//! write rule and a scope:
+//!
+//! * rules are `anyone`, `users`, `group:<name>` or `admins` (the tables' create rule,
+//!   [`CreateRule`]); the defaults are `users` for both. Admins pass every rule. A caller
+//!   a rule refuses gets 401 `UNAUTHENTICATED` when anonymous, else 403 `FORBIDDEN`.
+//! * `scope: "shared"` (the default): one set of keys for everybody the rules let in.
+//!   `scope: "user"`: every logged-in user has a private set of keys (the same key name
+//!   means a different entry for each user); the rules still decide who may read and
+//!   write their own keys, and anonymous callers get 401 whatever the rules say. Admins
+//!   reach another user's keys with `?user=<id>` (the admin key has no keys of its own
+//!   here, so it must name the user). The scope is fixed when the namespace is created.
+//! * A namespace that is not defined is 404 `NOT_FOUND` for everybody, admins included
+//!   (only `PUT /v1/kv/{ns}` creates it). Rules are read on every request, so a change
+//!   applies at once on every server.
+//! * Names are table names: 1 to 64 of `a-z 0-9 _`, starting with a letter.
+//!
+//! # Entries
+//!
+//! * Keys are 1 to [`MAX_KEY_BYTES`] bytes of printable ASCII (`!` to `~`) except `/` and
+//!   `#` — no spaces, no control characters, nothing that needs care in a URL path besides
+//!   percent-encoding of `?` and `%`. They sort by bytes, which is the listing order.
+//! * A value is any JSON (`null` included) of at most [`MAX_VALUE_BYTES`] bytes as
+//!   compact JSON (413 `ITEM_TOO_LARGE` beyond), nested at most 32 levels, with no empty
+//!   object keys and numbers within DynamoDB's range (magnitude below 1e126), so that the
+//!   embedded store and DynamoDB accept exactly the same values.
+//! * Every write answers the stored entry `{key, value, version, created_at, updated_at,
+//!   expires_at?}` (times in RFC 3339 on the API). `version` is 1 on creation and bumped by
+//!   every replacement; a write given `version` succeeds only while the entry is at that
+//!   version (409 `CONFLICT` otherwise, `details.current_version` says what it is — `null`
+//!   when absent), a create-only write only while the key is absent (409).
+//! * `ttl` (1 to [`MAX_TTL_SECS`] seconds) makes the entry expire; each write sets the
+//!   expiry afresh, so a write without `ttl` makes the entry permanent. Expiry is
+//!   whole-second, rounded up: `expires_at` is the first whole second at least `ttl`
+//!   seconds away, and from that instant the entry is absent to every read, listing and
+//!   condition (the store hides it before its sweeper removes it).
+//!
+//! # Store layout
+//!
+//! * `kvns#<ns>` / `_` — a namespace's definition `{read, write, scope, v, created_at,
+//!   updated_at}` (epoch ms); every request reads it (a partition per namespace: no hot
+//!   partition shared by all namespaces)
+//! * `kvns` / `<ns>` — the listing of namespaces, a copy of the definition written in the
+//!   same transaction
+//! * `kv#<ns>` / `<key>` — a shared-scope entry; `kv#<ns>#<user id>` / `<key>` — a
+//!   user-scope entry. Attributes `{value, version, created_at, updated_at}` (epoch ms),
+//!   expiry as the item's TTL. Partitions are matched exactly, and namespace names hold
+//!   no `#`, so no namespace's or user's keys can be reached through another's.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::auth::Caller;
+use crate::clock::SharedClock;
+use crate::error::{Code, Error, Result};
+use crate::ids;
+use crate::store::{
+    Cond, Item, ItemStore, Query, SkRange, StoreError, Update, WriteOp, decode_cursor,
+};
+use crate::tables::CreateRule;
+
+/// Longest key, in bytes.
+pub const MAX_KEY_BYTES: usize = 200;
+/// Largest value, as compact JSON. With the key and bookkeeping an entry stays well inside
+/// the store's 400,000-byte item limit.
+pub const MAX_VALUE_BYTES: usize = 350_000;
+/// Longest time to live: one year.
+pub const MAX_TTL_SECS: i64 = 31_536_000;
+pub const DEFAULT_LIST_LIMIT: usize = 20;
+pub const MAX_LIST_LIMIT: usize = 100;
+/// Deepest nesting of a value (DynamoDB's document limit).
+const MAX_DEPTH: usize = 32;
+/// DynamoDB numbers have a magnitude below 1e126 (and above 1e-130 unless zero).
+const MAX_NUMBER: f64 = 1e126;
+const MIN_NUMBER: f64 = 1e-130;
+/// Attempts of an unconditional write that keeps losing races.
+const MAX_RETRIES: usize = 10;
+const LISTING_PK: &str = "kvns";
+
+/// Whether keys are shared by everybody or private to each user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    Shared,
+    User,
+}
+
+impl Scope {
+    pub fn parse(s: &str) -> Result<Scope> {
+        match s {
+            "shared" => Ok(Scope::Shared),
+            "user" => Ok(Scope::User),
+            _ => Err(Error::invalid_field(
+                "scope",
+                "scope is \"shared\" or \"user\"",
+            )),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Shared => "shared",
+            Scope::User => "user",
+        }
+    }
+}
+
+/// What an admin sends to `PUT /v1/kv/{ns}`. Absent rules are `users`; an absent scope is
+/// `shared` for a new namespace and the current scope for an existing one.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamespaceDef {
+    #[serde(default)]
+    pub read: Option<String>,
+    #[serde(default)]
+    pub write: Option<String>,
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+/// A defined namespace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Namespace {
+    pub name: String,
+    pub read: CreateRule,
+    pub write: CreateRule,
+    pub scope: Scope,
+    /// Bumped by every change of the definition.
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Namespace {
+    fn attrs(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("read".into(), json!(self.read.as_string()));
+        m.insert("write".into(), json!(self.write.as_string()));
+        m.insert("scope".into(), json!(self.scope.as_str()));
+        m.insert("v".into(), json!(self.version));
+        m.insert("created_at".into(), json!(self.created_at));
+        m.insert("updated_at".into(), json!(self.updated_at));
+        m
+    }
+
+    fn from_item(name: &str, item: &Item) -> Result<Namespace> {
+        let corrupt = || Error::internal(format!("corrupt kv namespace {name}"));
+        let rule = |a: &str| {
+            item.str(a)
+                .and_then(|s| CreateRule::parse(s).ok())
+                .ok_or_else(corrupt)
+        };
+        let int = |a: &str| item.get(a).and_then(Value::as_i64).ok_or_else(corrupt);
+        Ok(Namespace {
+            name: name.to_string(),
+            read: rule("read")?,
+            write: rule("write")?,
+            scope: item
+                .str("scope")
+                .and_then(|s| Scope::parse(s).ok())
+                .ok_or_else(corrupt)?,
+            version: int("v")?,
+            created_at: int("created_at")?,
+            updated_at: int("updated_at")?,
+        })
+    }
+}
+
+/// A stored entry; times in epoch milliseconds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub key: String,
+    pub value: Value,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// From this instant the entry is gone (a whole second).
+    pub expires_at: Option<i64>,
+}
+
+impl Entry {
+    fn from_item(item: &Item) -> Entry {
+        let int = |a: &str| item.get(a).and_then(Value::as_i64).unwrap_or(0);
+        Entry {
+            key: item.sk.clone(),
+            value: item.get("value").cloned().unwrap_or(Value::Null),
+            version: int("version"),
+            created_at: int("created_at"),
+            updated_at: int("updated_at"),
+            expires_at: item.expires_at.map(|s| s.saturating_mul(1000)),
+        }
+    }
+}
+
+/// A write of one key. `value` is `None` only when the body had no `value` at all
+/// (`null` is a value).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutEntry {
+    #[serde(default, deserialize_with = "present")]
+    pub value: Option<Value>,
+    #[serde(default)]
+    pub ttl: Option<i64>,
+    /// Write only while the entry is at this version.
+    #[serde(default)]
+    pub version: Option<i64>,
+    /// Write only while the key is absent (`If-None-Match: *`).
+    #[serde(skip)]
+    pub create_only: bool,
+}
+
+fn present<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+/// A listing request.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub prefix: Option<String>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListPage {
+    pub items: Vec<Entry>,
+    /// Present when more follow; sent back unchanged for the next page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+// ---- validation (pure) ------------------------------------------------------------
+
+pub fn valid_key(k: &str) -> bool {
+    !k.is_empty() && k.len() <= MAX_KEY_BYTES && k.bytes().all(key_byte)
+}
+
+fn key_byte(b: u8) -> bool {
+    (0x21..=0x7e).contains(&b) && b != b'/' && b != b'#'
+}
+
+pub fn check_namespace_name(name: &str) -> Result<()> {
+    if crate::tables::schema::valid_name(name) {
+        Ok(())
+    } else {
+        Err(Error::invalid_field(
+            "namespace",
+            "namespace names are 1 to 64 of a-z 0-9 _, starting with a letter",
+        ))
+    }
+}
+
+pub fn check_key(key: &str) -> Result<()> {
+    if valid_key(key) {
+        Ok(())
+    } else {
+        Err(Error::invalid_field(
+            "key",
+            format!(
+                "keys are 1 to {MAX_KEY_BYTES} bytes of printable ASCII without spaces, '/' or '#'"
+            ),
+        ))
+    }
+}
+
+pub fn check_ttl(ttl: i64) -> Result<()> {
+    if (1..=MAX_TTL_SECS).contains(&ttl) {
+        Ok(())
+    } else {
+        Err(Error::invalid_field(
+            "ttl",
+            format!("ttl is 1 to {MAX_TTL_SECS} seconds"),
+        ))
+    }
+}
+
+pub fn check_version(v: i64) -> Result<()> {
+    if v >= 1 {
+        Ok(())
+    } else {
+        Err(Error::invalid_field(
+            "version",
+            "version is a positive integer",
+        ))
+    }
+}
+
+/// Size, depth, object keys and number range of a value.
+pub fn check_value(v: &Value) -> Result<()> {
+    let size = serde_json::to_vec(v).map(|b| b.len()).unwrap_or(usize::MAX);
+    if size > MAX_VALUE_BYTES {
+        return Err(
+            Error::new(Code::ItemTooLarge, "the value is too large").with_details(json!({
+                "field": "value",
+                "size": size,
+                "limit": MAX_VALUE_BYTES,
+            })),
+        );
+    }
+    fn walk(v: &Value, depth: usize) -> std::result::Result<(), String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("values nest at most {MAX_DEPTH} levels deep"));
+        }
+        match v {
+            Value::Array(xs) => xs.iter().try_for_each(|x| walk(x, depth + 1)),
+            Value::Object(m) => m.iter().try_for_each(|(k, x)| {
+                if k.is_empty() {
+                    return Err("object keys may not be empty".into());
+                }
+                walk(x, depth + 1)
+            }),
+            Value::Number(n) if n.is_f64() => {
+                let a = n.as_f64().unwrap_or(0.0).abs();
+                if a != 0.0 && !(MIN_NUMBER..MAX_NUMBER).contains(&a) {
+                    return Err(
+                        "numbers must have a magnitude between 1e-130 and 1e126 (or be 0)".into(),
+                    );
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+    walk(v, 1).map_err(|m| Error::invalid_field("value", m))
+}
+
+/// The store expiry (epoch seconds) of an entry written at `now_ms` with `ttl_secs`: the
+/// first whole second at least `ttl_secs` away.
+pub fn expiry_secs(now_ms: i64, ttl_secs: i64) -> i64 {
+    (now_ms + ttl_secs * 1000 + 999).div_euclid(1000)
+}
+
+fn check_user_param(user: Option<&str>) -> Result<()> {
+    match user {
+        Some(u) if !ids::is_id(u) => Err(Error::invalid_field("user", "user is a user id")),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `rule` lets `caller` in; admins pass every rule.
+pub fn allows(rule: &CreateRule, caller: &Caller) -> bool {
+    caller.is_admin()
+        || match rule {
+            CreateRule::Anyone => true,
+            CreateRule::Users => caller.user().is_some(),
+            CreateRule::Group(g) => caller.user().is_some_and(|u| u.in_group(g)),
+            CreateRule::Admins => false,
+        }
+}
+
+fn shared_pk(ns: &str) -> String {
+    format!("kv#{ns}")
+}
+
+fn user_pk(ns: &str, user_id: &str) -> String {
+    format!("kv#{ns}#{user_id}")
+}
+
+fn ns_pk(ns: &str) -> String {
+    format!("kvns#{ns}")
+}
+
+/// The partition a caller reaches in a namespace, after the namespace's rule for
+/// `access`. `None`: the admin key listing a user-scoped namespace without naming a user
+/// (it has no keys of its own there).
+pub fn partition(
+    ns: &Namespace,
+    caller: &Caller,
+    user: Option<&str>,
+    access: Access,
+) -> Result<Option<String>> {
+    check_user_param(user)?;
+    let rule = match access {
+        Access::Read => &ns.read,
+        Access::Write => &ns.write,
+    };
+    let verb = match access {
+        Access::Read => "read",
+        Access::Write => "write",
+    };
+    if !allows(rule, caller) {
+        return Err(match caller {
+            Caller::Anonymous => Error::new(
+                Code::Unauthenticated,
+                format!("log in to {verb} keys in {:?}", ns.name),
+            ),
+            _ => Error::forbidden(format!("you may not {verb} keys in {:?}", ns.name)),
+        });
+    }
+    match ns.scope {
+        Scope::Shared => match user {
+            Some(_) => Err(Error::invalid_field(
+                "user",
+                format!(
+                    "{:?} is a shared namespace: user applies to user-scoped namespaces only",
+                    ns.name
+                ),
+            )),
+            None => Ok(Some(shared_pk(&ns.name))),
+        },
+        Scope::User => {
+            let own = caller.user().map(|u| u.id.as_str());
+            match (user, own) {
+                (Some(u), _) if caller.is_admin() => Ok(Some(user_pk(&ns.name, u))),
+                (Some(u), Some(me)) if u == me => Ok(Some(user_pk(&ns.name, me))),
+                (Some(_), Some(_)) => Err(Error::forbidden("you may only reach your own keys")),
+                (None, Some(me)) => Ok(Some(user_pk(&ns.name, me))),
+                (_, None) if matches!(caller, Caller::Anonymous) => Err(Error::new(
+                    Code::Unauthenticated,
+                    format!("log in to use your keys in {:?}", ns.name),
+                )),
+                (_, None) => Ok(None),
+            }
+        }
+    }
+}
+
+fn conflict(message: impl Into<String>, current: Option<i64>) -> Error {
+    Error::new(Code::Conflict, message).with_details(json!({ "current_version": current }))
+}
+
+fn key_not_found(ns: &str, key: &str) -> Error {
+    Error::not_found(format!("no key {key:?} in {ns:?}"))
+}
+
+/// The key-value service.
+pub struct Kv {
+    store: Arc<dyn ItemStore>,
+    clock: SharedClock,
+}
+
+impl Kv {
+    pub fn new(store: Arc<dyn ItemStore>, clock: SharedClock) -> Self {
+        Kv { store, clock }
+    }
+
+    // ---- namespaces --------------------------------------------------------------
+
+    /// Creates or changes a namespace (admins). Answers it and whether it was created.
+    pub async fn put_namespace(
+        &self,
+        caller: &Caller,
+        name: &str,
+        def: &NamespaceDef,
+    ) -> Result<(Namespace, bool)> {
+        caller.require_admin()?;
+        check_namespace_name(name)?;
+        let rule = |field: &str, s: Option<&str>| {
+            CreateRule::parse(s.unwrap_or("users")).map_err(|_| {
+                Error::invalid_field(
+                    field,
+                    format!("{field} is one of anyone, users, group:<name>, admins"),
+                )
+            })
+        };
+        let read = rule("read", def.read.as_deref())?;
+        let write = rule("write", def.write.as_deref())?;
+        let scope = def.scope.as_deref().map(Scope::parse).transpose()?;
+        let now = self.clock.now_ms();
+        let existing = self.store.get(&ns_pk(name), "_").await?;
+        let (ns, cond) = match existing {
+            None => (
+                Namespace {
+                    name: name.to_string(),
+                    read,
+                    write,
+                    scope: scope.unwrap_or(Scope::Shared),
+                    version: 1,
+                    created_at: now,
+                    updated_at: now,
+                },
+                Cond::NotExists,
+            ),
+            Some(item) => {
+                let old = Namespace::from_item(name, &item)?;
+                let old_version = old.version;
+                if let Some(s) = scope
+                    && s != old.scope
+                {
+                    return Err(Error::invalid_field(
+                        "scope",
+                        format!(
+                            "the scope of a namespace is fixed when it is created (this one is {:?}); define a new namespace",
+                            old.scope.as_str()
+                        ),
+                    ));
+                }
+                (
+                    Namespace {
+                        read,
+                        write,
+                        version: old_version + 1,
+                        updated_at: now.max(old.updated_at),
+                        ..old
+                    },
+                    Cond::eq("v", old_version),
+                )
+            }
+        };
+        let created = ns.version == 1;
+        let ops = vec![
+            WriteOp::put(Item::new(ns_pk(name), "_", ns.attrs()), Some(cond)),
+            WriteOp::put(Item::new(LISTING_PK, name, ns.attrs()), None),
+        ];
+        match self.store.transact(ops).await {
+            Ok(()) => Ok((ns, created)),
+            Err(StoreError::TransactionCanceled { .. }) => Err(Error::new(
+                Code::Conflict,
+                "the namespace changed concurrently; retry",
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A namespace's definition, or 404.
+    pub async fn namespace(&self, name: &str) -> Result<Namespace> {
+        check_namespace_name(name)?;
+        let item = self
+            .store
+            .get(&ns_pk(name), "_")
+            .await?
+            .ok_or_else(|| Error::not_found(format!("no kv namespace {name:?}")))?;
+        Namespace::from_item(name, &item)
+    }
+
+    /// Every namespace, by name (admins).
+    pub async fn list_namespaces(&self, caller: &Caller) -> Result<Vec<Namespace>> {
+        caller.require_admin()?;
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .query(Query::partition(LISTING_PK).limit(1000).after(cursor))
+                .await?;
+            for it in &page.items {
+                out.push(Namespace::from_item(&it.sk, it)?);
+            }
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    async fn place(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        user: Option<&str>,
+        access: Access,
+    ) -> Result<(Namespace, Option<String>)> {
+        check_user_param(user)?;
+        let ns = self.namespace(ns).await?;
+        let pk = partition(&ns, caller, user, access)?;
+        Ok((ns, pk))
+    }
+
+    async fn key_place(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        key: &str,
+        user: Option<&str>,
+        access: Access,
+    ) -> Result<String> {
+        check_namespace_name(ns)?;
+        check_key(key)?;
+        let (_, pk) = self.place(caller, ns, user, access).await?;
+        pk.ok_or_else(|| {
+            Error::invalid_field(
+                "user",
+                "the admin key has no keys of its own in a user-scoped namespace: name the user with ?user=<id>",
+            )
+        })
+    }
+
+    // ---- entries -----------------------------------------------------------------
+
+    /// `getObject`: the entry, or 404.
+    pub async fn get(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        key: &str,
+        user: Option<&str>,
+    ) -> Result<Entry> {
+        let pk = self.key_place(caller, ns, key, user, Access::Read).await?;
+        let item = self
+            .store
+            .get(&pk, key)
+            .await?
+            .ok_or_else(|| key_not_found(ns, key))?;
+        Ok(Entry::from_item(&item))
+    }
+
+    /// `isObjectExists`.
+    pub async fn exists(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        key: &str,
+        user: Option<&str>,
+    ) -> Result<bool> {
+        let pk = self.key_place(caller, ns, key, user, Access::Read).await?;
+        Ok(self.store.get(&pk, key).await?.is_some())
+    }
+
+    /// `setObject`: creates or replaces the entry. Answers it and whether it was created.
+    pub async fn put(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        key: &str,
+        user: Option<&str>,
+        input: PutEntry,
+    ) -> Result<(Entry, bool)> {
+        let pk = self.key_place(caller, ns, key, user, Access::Write).await?;
+        let value = input.value.ok_or_else(|| {
+            Error::invalid_field("value", "value is required (any JSON, null included)")
+        })?;
+        check_value(&value)?;
+        if let Some(t) = input.ttl {
+            check_ttl(t)?;
+        }
+        if let Some(v) = input.version {
+            check_version(v)?;
+            if input.create_only {
+                return Err(Error::invalid_field(
+                    "version",
+                    "a create-only write (If-None-Match: *) takes no version",
+                ));
+            }
+        }
+        for _ in 0..MAX_RETRIES {
+            let now = self.clock.now_ms();
+            let expires = input.ttl.map(|t| expiry_secs(now, t));
+            if !input.create_only {
+                // Replace: one conditional update, which keeps created_at.
+                let update = Update {
+                    set: vec![
+                        ("value".into(), value.clone()),
+                        ("updated_at".into(), json!(now)),
+                    ],
+                    add: vec![("version".into(), 1.into())],
+                    expires_at: Some(expires),
+                    ..Default::default()
+                };
+                let cond = match input.version {
+                    Some(v) => Cond::eq("version", v),
+                    None => Cond::Exists,
+                };
+                match self.store.update(&pk, key, update, Some(cond)).await {
+                    Ok(item) => return Ok((Entry::from_item(&item), false)),
+                    Err(StoreError::ConditionFailed) => {
+                        if let Some(v) = input.version {
+                            let current = self.current_version(&pk, key).await?;
+                            return Err(conflict(
+                                format!("{key:?} is not at version {v}; read it again and retry"),
+                                current,
+                            ));
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            // Create.
+            let mut attrs = Map::new();
+            attrs.insert("value".into(), value.clone());
+            attrs.insert("version".into(), json!(1));
+            attrs.insert("created_at".into(), json!(now));
+            attrs.insert("updated_at".into(), json!(now));
+            let mut item = Item::new(&pk, key, attrs);
+            item.expires_at = expires;
+            match self.store.put(item.clone(), Some(Cond::NotExists)).await {
+                Ok(()) => return Ok((Entry::from_item(&item), true)),
+                Err(StoreError::ConditionFailed) if input.create_only => {
+                    let current = self.current_version(&pk, key).await?;
+                    return Err(conflict(format!("{key:?} already exists"), current));
+                }
+                // Created concurrently: replace it.
+                Err(StoreError::ConditionFailed) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::new(
+            Code::Conflict,
+            "the key changed concurrently; retry",
+        ))
+    }
+
+    /// `removeObject`: 404 when absent; with `version`, 409 unless at that version.
+    pub async fn delete(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        key: &str,
+        user: Option<&str>,
+        version: Option<i64>,
+    ) -> Result<()> {
+        if let Some(v) = version {
+            check_version(v)?;
+        }
+        let pk = self.key_place(caller, ns, key, user, Access::Write).await?;
+        let cond = match version {
+            Some(v) => Cond::eq("version", v),
+            None => Cond::Exists,
+        };
+        match self.store.delete(&pk, key, Some(cond)).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed) => {
+                match (version, self.current_version(&pk, key).await?) {
+                    (Some(v), Some(current)) => Err(conflict(
+                        format!("{key:?} is not at version {v}; read it again and retry"),
+                        Some(current),
+                    )),
+                    _ => Err(key_not_found(ns, key)),
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Entries in key order, optionally under a prefix. Answers the namespace too (the
+    /// API shows its definition to admins).
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        ns: &str,
+        user: Option<&str>,
+        params: ListParams,
+    ) -> Result<(Namespace, ListPage)> {
+        check_namespace_name(ns)?;
+        let prefix = params.prefix.unwrap_or_default();
+        if prefix.len() > MAX_KEY_BYTES || !prefix.bytes().all(key_byte) {
+            return Err(Error::invalid_field(
+                "prefix",
+                "a prefix is the start of a key: printable ASCII without spaces, '/' or '#'",
+            ));
+        }
+        let limit = params.limit.unwrap_or(DEFAULT_LIST_LIMIT);
+        if !(1..=MAX_LIST_LIMIT).contains(&limit) {
+            return Err(Error::invalid_field(
+                "limit",
+                format!("limit is 1 to {MAX_LIST_LIMIT}"),
+            ));
+        }
+        // A cursor is the last key answered: it must be a key under this prefix (a store
+        // would refuse to start outside the range it reads).
+        if let Some(c) = &params.cursor
+            && !decode_cursor(c).is_ok_and(|k| valid_key(&k) && k.starts_with(&prefix))
+        {
+            return Err(Error::new(
+                Code::InvalidCursor,
+                "malformed cursor, or one for another prefix",
+            )
+            .with_details(json!({"field": "cursor"})));
+        }
+        let (ns, pk) = self.place(caller, ns, user, Access::Read).await?;
+        let Some(pk) = pk else {
+            return Ok((
+                ns,
+                ListPage {
+                    items: vec![],
+                    cursor: None,
+                },
+            ));
+        };
+        let range = if prefix.is_empty() {
+            SkRange::All
+        } else {
+            SkRange::Prefix(prefix)
+        };
+        let page = self
+            .store
+            .query(
+                Query::partition(pk)
+                    .range(range)
+                    .limit(limit)
+                    .after(params.cursor),
+            )
+            .await?;
+        Ok((
+            ns,
+            ListPage {
+                items: page.items.iter().map(Entry::from_item).collect(),
+                cursor: page.cursor,
+            },
+        ))
+    }
+
+    async fn current_version(&self, pk: &str, key: &str) -> Result<Option<i64>> {
+        Ok(self
+            .store
+            .get(pk, key)
+            .await?
+            .map(|it| Entry::from_item(&it).version))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::User;
+    use crate::store::encode_cursor;
+
+    fn user(id: &str, groups: &[&str]) -> Caller {
+        Caller::User {
+            user: Box::new(User {
+                id: id.into(),
+                openid: format!("o-{id}"),
+                unionid: None,
+                nickname: None,
+                avatar_url: None,
+                phone: None,
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                profile: Map::new(),
+                created_at: 0,
+                updated_at: 0,
+                v: 1,
+            }),
+            session: "s".into(),
+        }
+    }
+
+    const ALICE: &str = "01hx0000000000000000000001";
+    const BOB: &str = "01hx0000000000000000000002";
+
+    fn ns(read: &str, write: &str, scope: Scope) -> Namespace {
+        Namespace {
+            name: "prefs".into(),
+            read: CreateRule::parse(read).unwrap(),
+            write: CreateRule::parse(write).unwrap(),
+            scope,
+            version: 1,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn code(r: Result<impl std::fmt::Debug>) -> &'static str {
+        r.expect_err("an error").code.as_str()
+    }
+
+    #[test]
+    fn keys() {
+        assert!(ids::is_id(ALICE) && ids::is_id(BOB));
+        for ok in [
+            "a",
+            "user:1",
+            "a.b-c_d~e!$&'()*+,;=@[]{}|^`\"<>?%\\",
+            "A",
+            "0",
+        ] {
+            assert!(valid_key(ok), "{ok:?}");
+        }
+        assert!(valid_key(&"k".repeat(MAX_KEY_BYTES)));
+        for bad in ["", "a b", "a/b", "a#b", "é", "a\tb", "a\0", "\x7f"] {
+            assert!(!valid_key(bad), "{bad:?}");
+        }
+        assert!(!valid_key(&"k".repeat(MAX_KEY_BYTES + 1)));
+        assert_eq!(code(check_key("a/b")), "INVALID_ARGUMENT");
+    }
+
+    #[test]
+    fn namespace_names() {
+        assert!(check_namespace_name("prefs_2").is_ok());
+        for bad in ["", "Prefs", "2prefs", "a-b", "a#b", &"a".repeat(65)] {
+            assert_eq!(
+                code(check_namespace_name(bad)),
+                "INVALID_ARGUMENT",
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn ttl_and_version_ranges() {
+        assert!(check_ttl(1).is_ok() && check_ttl(MAX_TTL_SECS).is_ok());
+        for bad in [0, -1, MAX_TTL_SECS + 1, i64::MAX] {
+            assert!(check_ttl(bad).is_err(), "{bad}");
+        }
+        assert!(check_version(1).is_ok());
+        assert!(check_version(0).is_err() && check_version(-3).is_err());
+    }
+
+    #[test]
+    fn values() {
+        for ok in [
+            json!(null),
+            json!(0),
+            json!(1.5e125),
+            json!(-1e-129),
+            json!(u64::MAX),
+            json!({"a": [1, "x", {"b": null}]}),
+            json!(""),
+        ] {
+            assert!(check_value(&ok).is_ok(), "{ok}");
+        }
+        let big = json!("x".repeat(MAX_VALUE_BYTES));
+        let e = check_value(&big).unwrap_err();
+        assert_eq!(
+            (e.code, e.details["limit"].clone()),
+            (Code::ItemTooLarge, json!(MAX_VALUE_BYTES))
+        );
+        assert!(
+            check_value(&json!("x".repeat(MAX_VALUE_BYTES - 2))).is_ok(),
+            "quotes count"
+        );
+        let mut deep = json!(1);
+        for _ in 0..MAX_DEPTH - 1 {
+            deep = json!([deep]);
+        }
+        assert!(check_value(&deep).is_ok());
+        assert_eq!(code(check_value(&json!([deep]))), "INVALID_ARGUMENT");
+        assert_eq!(code(check_value(&json!({"": 1}))), "INVALID_ARGUMENT");
+        assert_eq!(code(check_value(&json!([1e200]))), "INVALID_ARGUMENT");
+        assert_eq!(code(check_value(&json!(1e-200))), "INVALID_ARGUMENT");
+    }
+
+    #[test]
+    fn expiry_rounds_up_to_whole_seconds() {
+        assert_eq!(expiry_secs(1_000_000, 60), 1_060);
+        assert_eq!(expiry_secs(1_000_001, 60), 1_061);
+        assert_eq!(expiry_secs(1_000_999, 1), 1_002);
+    }
+
+    #[test]
+    fn put_body_tells_null_from_absent() {
+        let p: PutEntry = serde_json::from_str(r#"{"value": null}"#).unwrap();
+        assert_eq!(p.value, Some(Value::Null));
+        let p: PutEntry = serde_json::from_str(r#"{"ttl": 5}"#).unwrap();
+        assert_eq!((p.value, p.ttl), (None, Some(5)));
+        assert!(serde_json::from_str::<PutEntry>(r#"{"value": 1, "create_only": true}"#).is_err());
+        assert!(serde_json::from_str::<NamespaceDef>(r#"{"reed": "users"}"#).is_err());
+    }
+
+    #[test]
+    fn rules() {
+        let anon = Caller::Anonymous;
+        let alice = user(ALICE, &[]);
+        let editor = user(BOB, &["editors"]);
+        let admin = Caller::AdminKey;
+        let admin_user = user(BOB, &["admin"]);
+        let cases = [
+            ("anyone", [true, true, true, true, true]),
+            ("users", [false, true, true, true, true]),
+            ("group:editors", [false, false, true, true, true]),
+            ("admins", [false, false, false, true, true]),
+        ];
+        for (rule, want) in cases {
+            let r = CreateRule::parse(rule).unwrap();
+            let got = [&anon, &alice, &editor, &admin, &admin_user].map(|c| allows(&r, c));
+            assert_eq!(got, want, "{rule}");
+        }
+    }
+
+    #[test]
+    fn partitions_follow_rules_and_scope() {
+        let shared = ns("anyone", "group:editors", Scope::Shared);
+        let anon = Caller::Anonymous;
+        let alice = user(ALICE, &[]);
+        assert_eq!(
+            partition(&shared, &anon, None, Access::Read).unwrap(),
+            Some("kv#prefs".into())
+        );
+        assert_eq!(
+            code(partition(&shared, &anon, None, Access::Write)),
+            "UNAUTHENTICATED"
+        );
+        assert_eq!(
+            code(partition(&shared, &alice, None, Access::Write)),
+            "FORBIDDEN"
+        );
+        assert_eq!(
+            code(partition(
+                &shared,
+                &Caller::AdminKey,
+                Some(ALICE),
+                Access::Read
+            )),
+            "INVALID_ARGUMENT",
+            "user is for user scope"
+        );
+
+        let private = ns("anyone", "users", Scope::User);
+        assert_eq!(
+            code(partition(&private, &anon, None, Access::Read)),
+            "UNAUTHENTICATED",
+            "anonymous callers have no keys of their own"
+        );
+        assert_eq!(
+            partition(&private, &alice, None, Access::Read).unwrap(),
+            Some(format!("kv#prefs#{ALICE}"))
+        );
+        assert_eq!(
+            partition(&private, &alice, Some(ALICE), Access::Write).unwrap(),
+            Some(format!("kv#prefs#{ALICE}"))
+        );
+        assert_eq!(
+            code(partition(&private, &alice, Some(BOB), Access::Read)),
+            "FORBIDDEN"
+        );
+        assert_eq!(
+            code(partition(&private, &alice, Some("nope"), Access::Read)),
+            "INVALID_ARGUMENT"
+        );
+        assert_eq!(
+            partition(&private, &Caller::AdminKey, Some(BOB), Access::Write).unwrap(),
+            Some(format!("kv#prefs#{BOB}"))
+        );
+        assert_eq!(
+            partition(&private, &Caller::AdminKey, None, Access::Read).unwrap(),
+            None
+        );
+        let admin_user = user(BOB, &["admin"]);
+        assert_eq!(
+            partition(&private, &admin_user, None, Access::Read).unwrap(),
+            Some(format!("kv#prefs#{BOB}"))
+        );
+        assert_eq!(
+            partition(&private, &admin_user, Some(ALICE), Access::Read).unwrap(),
+            Some(format!("kv#prefs#{ALICE}"))
+        );
+    }
+
+    #[test]
+    fn namespaces_round_trip_through_items() {
+        let n = ns("group:editors", "admins", Scope::User);
+        let item = Item::new(ns_pk("prefs"), "_", n.attrs());
+        assert_eq!(Namespace::from_item("prefs", &item).unwrap(), n);
+        assert_eq!(item.str("read"), Some("group:editors"));
+        assert_eq!(item.str("scope"), Some("user"));
+        let broken = Item::new(ns_pk("prefs"), "_", Map::new());
+        assert_eq!(code(Namespace::from_item("prefs", &broken)), "INTERNAL");
+    }
+
+    #[test]
+    fn entries_show_expiry_in_milliseconds() {
+        let mut attrs = Map::new();
+        attrs.insert("value".into(), json!({"a": 1}));
+        attrs.insert("version".into(), json!(3));
+        attrs.insert("created_at".into(), json!(10));
+        attrs.insert("updated_at".into(), json!(20));
+        let e = Entry::from_item(&Item::new("kv#p", "k", attrs).expiring_at(1_061));
+        assert_eq!(
+            e,
+            Entry {
+                key: "k".into(),
+                value: json!({"a": 1}),
+                version: 3,
+                created_at: 10,
+                updated_at: 20,
+                expires_at: Some(1_061_000),
+            }
+        );
+    }
+
+    /// A store that is never reached: input errors come before any store access.
+    struct NoStore;
+
+    #[async_trait::async_trait]
+    impl ItemStore for NoStore {
+        async fn get(&self, _: &str, _: &str) -> Result<Option<Item>, StoreError> {
+            Err(StoreError::Unavailable("not reached".into()))
+        }
+        async fn put(&self, _: Item, _: Option<Cond>) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("not reached".into()))
+        }
+        async fn update(
+            &self,
+            _: &str,
+            _: &str,
+            _: Update,
+            _: Option<Cond>,
+        ) -> Result<Item, StoreError> {
+            Err(StoreError::Unavailable("not reached".into()))
+        }
+        async fn delete(&self, _: &str, _: &str, _: Option<Cond>) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("not reached".into()))
+        }
+        async fn query(&self, _: Query) -> Result<crate::store::Page, StoreError> {
+            Err(StoreError::Unavailable("not reached".into()))
+        }
+        async fn transact(&self, _: Vec<WriteOp>) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("not reached".into()))
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_input_is_refused_before_the_store() {
+        let kv = Kv::new(
+            Arc::new(NoStore),
+            Arc::new(crate::clock::ManualClock::at(1_000)),
+        );
+        let alice = user(ALICE, &[]);
+        let admin = Caller::AdminKey;
+        fn list(prefix: Option<&str>, limit: Option<usize>, cursor: Option<String>) -> ListParams {
+            ListParams {
+                prefix: prefix.map(str::to_string),
+                limit,
+                cursor,
+            }
+        }
+        let cases: Vec<(Result<(Namespace, ListPage)>, &str)> = vec![
+            (
+                kv.list(&alice, "Bad", None, list(None, None, None)).await,
+                "INVALID_ARGUMENT",
+            ),
+            (
+                kv.list(&alice, "p", None, list(Some("a b"), None, None))
+                    .await,
+                "INVALID_ARGUMENT",
+            ),
+            (
+                kv.list(&alice, "p", None, list(None, Some(0), None)).await,
+                "INVALID_ARGUMENT",
+            ),
+            (
+                kv.list(
+                    &alice,
+                    "p",
+                    None,
+                    list(None, Some(MAX_LIST_LIMIT + 1), None),
+                )
+                .await,
+                "INVALID_ARGUMENT",
+            ),
+            (
+                kv.list(&alice, "p", None, list(None, None, Some("***".into())))
+                    .await,
+                "INVALID_CURSOR",
+            ),
+            (
+                kv.list(
+                    &alice,
+                    "p",
+                    None,
+                    list(Some("b"), None, Some(encode_cursor("a1"))),
+                )
+                .await,
+                "INVALID_CURSOR",
+            ),
+            (
+                kv.list(&alice, "p", Some("x"), list(None, None, None))
+                    .await,
+                "INVALID_ARGUMENT",
+            ),
+        ];
+        for (i, (r, want)) in cases.into_iter().enumerate() {
+            assert_eq!(r.expect_err("refused").code.as_str(), want, "case {i}");
+        }
+        assert_eq!(
+            code(kv.get(&alice, "p", "a/b", None).await),
+            "INVALID_ARGUMENT"
+        );
+        assert_eq!(
+            code(kv.exists(&alice, "p-q", "a", None).await),
+            "INVALID_ARGUMENT"
+        );
+        assert_eq!(
+            code(kv.delete(&alice, "p", "a", None, Some(0)).await),
+            "INVALID_ARGUMENT"
+        );
+        let def = NamespaceDef {
+            read: Some("everyone".into()),
+            ..Default::default()
+        };
+        let e = kv.put_namespace(&admin, "p", &def).await.unwrap_err();
+        assert_eq!(
+            (e.code.as_str(), e.details["field"].as_str()),
+            ("INVALID_ARGUMENT", Some("read"))
+        );
+        let def = NamespaceDef {
+            scope: Some("global".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            code(kv.put_namespace(&admin, "p", &def).await),
+            "INVALID_ARGUMENT"
+        );
+        assert_eq!(
+            code(
+                kv.put_namespace(&alice, "p", &NamespaceDef::default())
+                    .await
+            ),
+            "FORBIDDEN"
+        );
+        assert_eq!(
+            code(
+                kv.put_namespace(&Caller::Anonymous, "p", &NamespaceDef::default())
+                    .await
+            ),
+            "UNAUTHENTICATED"
+        );
+        assert_eq!(code(kv.list_namespaces(&alice).await), "FORBIDDEN");
+    }
+}
