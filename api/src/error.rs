@@ -1,7 +1,7 @@
 //! The one place error bodies are written, and the extractors that turn malformed
 //! requests into those errors instead of axum's plain-text rejections.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -97,6 +97,19 @@ fn json_rejection(rej: JsonRejection) -> ApiError {
     }
 }
 
+/// A body that must be a JSON object: serde alone would also read a struct from an array
+/// of its fields in order. Use as `ApiJson<Object<T>>`.
+pub struct Object<T>(pub T);
+
+impl<'de, T: DeserializeOwned> serde::Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let m = serde_json::Map::<String, Value>::deserialize(d)?;
+        T::deserialize(Value::Object(m))
+            .map(Object)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// Query-string extractor with our error bodies.
 pub struct ApiQuery<T>(pub T);
 
@@ -110,6 +123,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
                 Err(error(Code::InvalidArgument, rej.body_text()))
             }
             Err(rej) => Err(error(Code::InvalidArgument, rej.body_text())),
+        }
+    }
+}
+
+/// Path-parameter extractor with our error bodies (e.g. a percent-encoded segment that
+/// is not UTF-8).
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(rej @ PathRejection::FailedToDeserializePathParams(_)) => {
+                Err(error(Code::InvalidArgument, rej.body_text()))
+            }
+            Err(rej) => Err(ApiError(Error::internal(rej.body_text()))),
         }
     }
 }

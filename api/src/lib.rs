@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod caller;
 pub mod error;
+pub mod kv;
 pub mod tables;
 pub mod views;
 
@@ -31,6 +32,7 @@ pub use error::{ApiError, ApiResult};
 pub struct AppState {
     pub auth: Arc<Auth>,
     pub tables: Arc<yunqiao_core::tables::Tables>,
+    pub kv: Arc<yunqiao_core::kv::Kv>,
 }
 
 #[derive(Debug, Clone)]
@@ -57,6 +59,8 @@ impl Default for HttpConfig {
         tables::list_tables, tables::get_table, tables::put_table,
         tables::create_record, tables::get_record, tables::update_record, tables::delete_record,
         tables::query_records, tables::batch, tables::backfill,
+        kv::list_namespaces, kv::put_namespace, kv::list_keys,
+        kv::get_key, kv::head_key, kv::put_key, kv::delete_key,
     ),
     modifiers(&BearerAuth),
 )]
@@ -128,6 +132,7 @@ pub fn app(state: AppState, cfg: &HttpConfig) -> Router {
         .merge(auth::router())
         .merge(admin::router())
         .merge(tables::router())
+        .merge(kv::router())
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 use yunqiao_core::auth::{Login, User};
 use yunqiao_core::clock::rfc3339;
+use yunqiao_core::kv::{Entry, Namespace};
 
 #[derive(Serialize, ToSchema)]
 pub struct UserView {
@@ -93,4 +94,105 @@ pub struct GroupsBody {
 pub struct Health {
     pub status: String,
     pub version: String,
+}
+
+/// A key-value entry.
+#[derive(Serialize, ToSchema)]
+pub struct KvEntryView {
+    pub key: String,
+    /// Any JSON value, `null` included.
+    #[schema(value_type = Object)]
+    pub value: Value,
+    /// 1 on creation, bumped by every write.
+    pub version: i64,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub updated_at: String,
+    /// When the entry is gone (written with a `ttl`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+}
+
+impl From<Entry> for KvEntryView {
+    fn from(e: Entry) -> Self {
+        KvEntryView {
+            key: e.key,
+            value: e.value,
+            version: e.version,
+            created_at: rfc3339(e.created_at),
+            updated_at: rfc3339(e.updated_at),
+            expires_at: e.expires_at.map(rfc3339),
+        }
+    }
+}
+
+/// A key-value namespace's definition.
+#[derive(Serialize, ToSchema)]
+pub struct KvNamespaceView {
+    pub name: String,
+    /// Who may read keys: `anyone`, `users`, `group:<name>` or `admins`.
+    pub read: String,
+    /// Who may write keys: `anyone`, `users`, `group:<name>` or `admins`.
+    pub write: String,
+    /// `shared`, or `user`: each user has private keys.
+    pub scope: String,
+    /// Bumped by every change of the definition.
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Namespace> for KvNamespaceView {
+    fn from(n: Namespace) -> Self {
+        KvNamespaceView {
+            name: n.name,
+            read: n.read.as_string(),
+            write: n.write.as_string(),
+            scope: n.scope.as_str().into(),
+            version: n.version,
+            created_at: rfc3339(n.created_at),
+            updated_at: rfc3339(n.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KvNamespaceList {
+    pub items: Vec<KvNamespaceView>,
+}
+
+/// A page of entries. Admins also get the namespace's definition, at the top level.
+#[derive(Serialize, ToSchema)]
+pub struct KvPage {
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<KvNamespaceView>,
+    pub items: Vec<KvEntryView>,
+    /// Pass back as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// `PUT /v1/kv/{ns}/{key}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct KvPutDoc {
+    /// Required; any JSON (`null` included), at most 350,000 bytes.
+    #[schema(value_type = Object)]
+    pub value: Value,
+    /// Seconds to live, 1 to 31,536,000; absent: the entry does not expire.
+    pub ttl: Option<i64>,
+    /// Write only while the entry is at this version (409 otherwise).
+    pub version: Option<i64>,
+}
+
+/// `PUT /v1/kv/{ns}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct KvNamespaceDoc {
+    /// Default `users`.
+    pub read: Option<String>,
+    /// Default `users`.
+    pub write: Option<String>,
+    /// `shared` (default) or `user`; fixed once created.
+    pub scope: Option<String>,
 }

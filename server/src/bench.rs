@@ -1,6 +1,8 @@
 //! `make bench`: embedded-store rates and `/v1/health` requests/s, each beside a baseline
 //! measured in the same run on the same machine:
 //! * store writes and reads beside raw redb doing the same durable commits and reads;
+//! * cloud tables (creates with indexes, gets, indexed queries) beside the bare store
+//!   operations they are built from;
 //! * yunqiao's HTTP stack beside a bare hyper server answering the same JSON.
 //!
 //! Load comes from an in-process HTTP/1.1 generator on 127.0.0.1 with keep-alive
@@ -249,6 +251,140 @@ async fn load(
     })
 }
 
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+}
+
+/// Cloud tables on the embedded store: 100k records with two indexes; creates, gets and
+/// an indexed query (equality + newest first, limit 20), each beside the bare store
+/// operations it is built from, in the same run.
+async fn tables_bench() -> Result<(), BoxError> {
+    use yunqiao_core::auth::Caller;
+    use yunqiao_core::tables::{QuerySpec, TableDef, Tables};
+    let dir = tempfile::tempdir()?;
+    let clock = Arc::new(SystemClock);
+    let store = LocalStore::open(&dir.path().join("tables.redb"), clock.clone())?;
+    let tables = Arc::new(Tables::new(Arc::new(store.clone()), clock));
+    let admin = Caller::AdminKey;
+    let def: TableDef = serde_json::from_value(json!({"fields": [
+        {"name": "status", "type": "string", "index": true},
+        {"name": "score", "type": "integer", "index": true},
+        {"name": "title", "type": "string"},
+        {"name": "body", "type": "text"}
+    ], "acl": {"record": "rwd:r:r"}}))?;
+    tables.put_schema(&admin, "posts", &def, false).await?;
+    let record = |i: usize| {
+        json!({"status": format!("s{}", i % 50), "score": (i * 7919) % 1000, "title": format!("post {i}"), "body": "x".repeat(200)})
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let total = 100_000;
+    let writers = 64;
+    println!("\n== tables: {total} records, 2 indexes (+ owner), embedded store ==");
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let tables = tables.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in (w..total).step_by(writers) {
+                let v = tables.create(&Caller::AdminKey, "posts", record(i)).await?;
+                ids.push(v["_id"].as_str().unwrap_or_default().to_string());
+            }
+            Ok::<_, yunqiao_core::Error>(ids)
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.extend(t.await??);
+    }
+    let create = t.elapsed();
+    // Baseline: the same records as single puts, no index entries or counters.
+    let n_base = 20_000;
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in (w..n_base).step_by(writers) {
+                s.put(Item::new("base", format!("{i:08}"), record(i)), None)
+                    .await?;
+            }
+            Ok::<_, yunqiao_core::store::StoreError>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let base = t.elapsed();
+    println!(
+        "create, {writers} writers   yunqiao {}   (1 + 3 index entries + 4 counters + version check per transaction)   bare put {}",
+        rate(total, create),
+        rate(n_base, base)
+    );
+
+    let mut rng = rand::thread_rng();
+    let reads = 50_000;
+    let picks: Vec<&String> = (0..reads)
+        .map(|_| &ids[rng.gen_range(0..ids.len())])
+        .collect();
+    let t = Instant::now();
+    for id in &picks {
+        tables.get(&admin, "posts", id, &[]).await?;
+    }
+    let got = t.elapsed();
+    let t = Instant::now();
+    for _ in 0..reads {
+        let k = format!("{:08}", rng.gen_range(0..n_base));
+        store.get("base", &k).await?;
+    }
+    let raw = t.elapsed();
+    println!(
+        "get by id             yunqiao {}   (schema read + record read + ACL)   bare get {}",
+        rate(reads, got),
+        rate(reads, raw)
+    );
+
+    let queries = 2_000;
+    let mut lat = Vec::with_capacity(queries);
+    let mut scanned = 0;
+    for i in 0..queries {
+        let spec: QuerySpec = serde_json::from_value(json!({
+            "where": [["status", "eq", format!("s{}", i % 50)]],
+            "order": [["_id", "desc"]],
+            "limit": 20
+        }))?;
+        let t = Instant::now();
+        let r = tables.query(&admin, "posts", spec).await?;
+        lat.push(t.elapsed());
+        scanned += r.scanned;
+        assert_eq!(r.items.len(), 20);
+    }
+    lat.sort();
+    // Baseline: the bare reads such a query needs — one range of 21 keys and 20 gets.
+    let mut base_lat = Vec::with_capacity(queries);
+    for _ in 0..queries {
+        let t = Instant::now();
+        let page = store.query(Query::partition("base").limit(21)).await?;
+        for it in page.items.iter().take(20) {
+            store.get("base", &it.sk).await?;
+        }
+        base_lat.push(t.elapsed());
+    }
+    base_lat.sort();
+    println!(
+        "query eq+order, 20    yunqiao p50 {:.3} ms p99 {:.3} ms, {:.1} rows read per query   bare range+20 gets p50 {:.3} ms p99 {:.3} ms",
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        scanned as f64 / queries as f64,
+        pct(&base_lat, 0.5),
+        pct(&base_lat, 0.99)
+    );
+    Ok(())
+}
+
 async fn http_bench() -> Result<(), BoxError> {
     let dir = tempfile::tempdir()?;
     let mut cfg = yunqiao::config::Config::load(None, |_| None)?;
@@ -296,6 +432,7 @@ fn main() -> Result<(), BoxError> {
                 .unwrap_or(1)
         );
         store_bench().await?;
+        tables_bench().await?;
         http_bench().await
     })
 }

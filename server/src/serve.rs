@@ -170,6 +170,7 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
     };
 
     let tables = yunqiao_core::tables::Tables::new(store.clone(), clock.clone());
+    let kv = yunqiao_core::kv::Kv::new(store.clone(), clock.clone());
     let auth = Auth::new(
         store,
         wechat,
@@ -183,6 +184,7 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
     let state = AppState {
         auth: Arc::new(auth),
         tables: Arc::new(tables),
+        kv: Arc::new(kv),
     };
     let router = yunqiao_api::app(
         state,

@@ -301,10 +301,8 @@ pub fn parse_condition(schema: &Schema, at: &str, raw: &Value) -> Result<Conditi
             if typed && !(many || kind == FieldType::Text || kind == FieldType::String) {
                 return Err(bad(at, "contains applies to lists, json and text"));
             }
-            if many || (typed && parts[2].is_string()) {
-                if !parts[2].is_string() {
-                    return Err(bad(at, "contains takes a string here"));
-                }
+            if many && !parts[2].is_string() {
+                return Err(bad(at, "contains takes a record id here"));
             }
             parts[2].clone()
         }
