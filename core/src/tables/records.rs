@@ -1422,9 +1422,11 @@ impl Tables {
         let mut more = false;
         let budget = MAX_SCAN + skip;
         'read: loop {
+            // Index plans read one record per entry: at most 100 at a time.
             let want = (limit + skip)
                 .saturating_sub(matched)
                 .min(budget - scanned)
+                .min(if plan.index.is_some() { 100 } else { 999 })
                 .max(1);
             let page = self
                 .store
