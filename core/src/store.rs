@@ -512,6 +512,13 @@ fn validate_value(v: &Value) -> Result<(), StoreError> {
                 }
                 depth(x, d + 1)
             }),
+            // DynamoDB numbers: magnitude in [1e-130, 1e126), or zero.
+            Value::Number(n) => match n.as_f64() {
+                Some(x) if x == 0.0 || (x.abs() >= 1e-130 && x.abs() < 1e126) => Ok(()),
+                _ => Err(StoreError::Invalid(
+                    "numbers must have a magnitude between 1e-130 and 1e126 (or be 0)".into(),
+                )),
+            },
             _ => Ok(()),
         }
     }

@@ -905,6 +905,7 @@ async fn array_operators(s: Server) {
     .await;
     assert_eq!(r.body["items"][0]["tags"][0]["name"], "two", "{}", r.text);
     for bad in [
+        json!({"labels": [1e300]}),
         json!({"n": {"$append": [1]}}),
         json!({"labels": {"$inc": 1}}),
         json!({"tags": {"$append": ["not-an-id"]}}),

@@ -771,6 +771,17 @@ pub async fn concurrent_increments(s: &Store) {
 
 pub async fn limits_and_bad_input(s: &Store) {
     let pk = unique("lim");
+    // Numbers outside DynamoDB's range are refused the same way by every store.
+    for n in [json!(1e200), json!({"deep": [1e-200]})] {
+        assert!(
+            matches!(
+                s.put(Item::new(&pk, "num", attrs(json!({ "n": n }))), None)
+                    .await,
+                Err(StoreError::Invalid(_))
+            ),
+            "{n}"
+        );
+    }
     let big = Item::new(&pk, "big", attrs(json!({"b": "x".repeat(MAX_ITEM_BYTES)})));
     assert!(matches!(
         s.put(big, None).await,
