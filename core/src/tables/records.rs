@@ -55,6 +55,20 @@ pub struct Tables {
     cursor_key: OnceLock<Vec<u8>>,
 }
 
+/// 409 for a write conditional on a version the record is no longer at.
+fn stale_version() -> Error {
+    Error::new(
+        Code::Conflict,
+        "the record has changed since the version you sent",
+    )
+    .with_details(json!({ "field": "_v" }))
+}
+
+/// 409 when a read-modify-write kept losing races.
+fn too_busy() -> Error {
+    Error::new(Code::Conflict, "the record is changing too fast; retry")
+}
+
 fn not_found(table: &str, id: &str) -> Error {
     Error::not_found(format!("no record {id:?} in {table:?}"))
 }
@@ -608,15 +622,22 @@ impl Tables {
     pub async fn list_schemas(&self, caller: &Caller) -> Result<Vec<Schema>> {
         caller.require_admin()?;
         let mut out = Vec::new();
+        for it in self.read_partition("schemas").await? {
+            out.push(self.schema(&it.sk).await?);
+        }
+        Ok(out)
+    }
+
+    /// Every item of a partition (admin listings, audits).
+    async fn read_partition(&self, pk: &str) -> Result<Vec<Item>> {
+        let mut out = Vec::new();
         let mut cursor = None;
         loop {
             let page = self
                 .store
-                .query(Query::partition("schemas").limit(1000).after(cursor))
+                .query(Query::partition(pk).limit(1000).after(cursor))
                 .await?;
-            for it in &page.items {
-                out.push(self.schema(&it.sk).await?);
-            }
+            out.extend(page.items);
             match page.cursor {
                 Some(c) => cursor = Some(c),
                 None => return Ok(out),
@@ -782,13 +803,38 @@ impl Tables {
         rec: &Map<String, Value>,
         input: Map<String, Value>,
     ) -> Result<Map<String, Value>> {
+        let (patch, plain) = self.checked_patch(caller, schema, id, rec, input)?;
+        self.updated(schema, rec, &patch, &plain)
+    }
+
+    /// A patch the caller may apply to this record: parsed, with its plain values
+    /// validated against the schema and every field it touches checked against the ACL.
+    fn checked_patch(
+        &self,
+        caller: &Caller,
+        schema: &Schema,
+        id: &str,
+        rec: &Map<String, Value>,
+        input: Map<String, Value>,
+    ) -> Result<(Patch, Map<String, Value>)> {
         let r = self.authorize(caller, schema, rec, Perm::Write, id)?;
         let patch = Patch::parse(schema, input)?;
         let plain = schema.validate(&patch.plain, false)?;
         if !caller.is_admin() {
             check_field_writes(schema, r, &patch.touched())?;
         }
-        let mut new = patch.apply(schema, &plain, rec)?;
+        Ok((patch, plain))
+    }
+
+    /// The record after a checked patch, at its next version.
+    fn updated(
+        &self,
+        schema: &Schema,
+        rec: &Map<String, Value>,
+        patch: &Patch,
+        plain: &Map<String, Value>,
+    ) -> Result<Map<String, Value>> {
+        let mut new = patch.apply(schema, plain, rec)?;
         let v = rec.get("_v").and_then(Value::as_i64).unwrap_or(0);
         new.insert("_v".into(), json!(v + 1));
         new.insert("_updated".into(), json!(rfc3339(self.clock.now_ms())));
@@ -819,28 +865,22 @@ impl Tables {
         if input.is_empty() {
             return Err(Error::invalid("nothing to change"));
         }
-        let stale = || {
-            Error::new(
-                Code::Conflict,
-                "the record has changed since the version you sent",
-            )
-            .with_details(json!({ "field": "_v" }))
-        };
         for _ in 0..MAX_RETRIES {
             let rec = self.load(&schema, id).await?;
             if let Some(v) = expected_v
                 && rec.get("_v").and_then(Value::as_i64) != Some(v)
             {
                 self.authorize(caller, &schema, &rec, Perm::Write, id)?;
-                return Err(stale());
+                return Err(stale_version());
             }
+            let (patch, plain) = self.checked_patch(caller, &schema, id, &rec, input.clone())?;
             if let Some(out) = self
-                .try_atomic_update(caller, &schema, id, &rec, &input, expected_v)
+                .try_atomic_update(caller, &schema, id, &rec, &patch, &plain, expected_v)
                 .await?
             {
                 return Ok(out);
             }
-            let mut new = self.prepare_update(caller, &schema, id, &rec, input.clone())?;
+            let mut new = self.updated(&schema, &rec, &patch, &plain)?;
             let mut tx = Tx::new();
             tx.change(0, &schema, id, Some(&rec), Some(&mut new));
             let (ops, parts) = tx.into_ops();
@@ -852,32 +892,30 @@ impl Tables {
                 }
                 Err(e) => match explain(e, &parts) {
                     TxFailure::SchemaChanged => schema = self.schema(table).await?,
-                    TxFailure::Changed(_) if expected_v.is_some() => return Err(stale()),
+                    TxFailure::Changed(_) if expected_v.is_some() => return Err(stale_version()),
                     TxFailure::Changed(_) => continue,
                     TxFailure::Unique { field, .. } => return Err(unique_error(&field)),
                     TxFailure::Error(e) => return Err(e),
                 },
             }
         }
-        Err(Error::new(
-            Code::Conflict,
-            "the record is changing too fast; retry",
-        ))
+        Err(too_busy())
     }
 
     /// A patch that touches no indexed or unique field and uses only `$inc` is one
     /// conditional store update: concurrent increments never retry. `Ok(None)`: not
     /// eligible (or lost a race on the record's shape) — take the read-modify-write path.
+    #[allow(clippy::too_many_arguments)]
     async fn try_atomic_update(
         &self,
         caller: &Caller,
         schema: &Schema,
         id: &str,
         rec: &Map<String, Value>,
-        input: &Map<String, Value>,
+        patch: &Patch,
+        plain: &Map<String, Value>,
         expected_v: Option<i64>,
     ) -> Result<Option<Value>> {
-        let patch = Patch::parse(schema, input.clone())?;
         // Fields with keys — by this schema or by the record's own (older) keys.
         let mut indexed: Vec<String> = schema.indexed().into_iter().map(|(f, _)| f).collect();
         for attr in [IX_ATTR, UQ_ATTR] {
@@ -891,11 +929,6 @@ impl Tables {
         {
             return Ok(None);
         }
-        let r = self.authorize(caller, schema, rec, Perm::Write, id)?;
-        let plain = schema.validate(&patch.plain, false)?;
-        if !caller.is_admin() {
-            check_field_writes(schema, r, &patch.touched())?;
-        }
         let mut upd = Update::default();
         let mut conds: Vec<Cond> = expected_v.map(|v| Cond::eq("_v", v)).into_iter().collect();
         // The record's keys are what we saw (a back-fill may add some at any time).
@@ -903,7 +936,7 @@ impl Tables {
             Some(t) => Cond::Eq(IXT_ATTR.into(), t.clone()),
             None => Cond::AttrNotExists(IXT_ATTR.into()),
         });
-        for (k, v) in plain {
+        for (k, v) in plain.clone() {
             if v.is_null() {
                 upd.remove.push(k);
             } else {
@@ -975,10 +1008,7 @@ impl Tables {
                 },
             }
         }
-        Err(Error::new(
-            Code::Conflict,
-            "the record is changing too fast; retry",
-        ))
+        Err(too_busy())
     }
 
     // ---- batch ---------------------------------------------------------------------
@@ -1043,11 +1073,7 @@ impl Tables {
                             let rec = self.load(schema, id).await?;
                             if v.is_some_and(|v| rec.get("_v").and_then(Value::as_i64) != Some(v)) {
                                 self.authorize(caller, schema, &rec, Perm::Write, id)?;
-                                return Err(Error::new(
-                                    Code::Conflict,
-                                    "the record has changed since the version you sent",
-                                )
-                                .with_details(json!({"field": "_v"})));
+                                return Err(stale_version());
                             }
                             if let Some(k) = data.keys().find(|k| k.starts_with('_')) {
                                 return Err(Error::invalid_field(
@@ -1071,11 +1097,7 @@ impl Tables {
                             let rec = self.load(schema, id).await?;
                             self.authorize(caller, schema, &rec, Perm::Delete, id)?;
                             if v.is_some_and(|v| rec.get("_v").and_then(Value::as_i64) != Some(v)) {
-                                return Err(Error::new(
-                                    Code::Conflict,
-                                    "the record has changed since the version you sent",
-                                )
-                                .with_details(json!({"field": "_v"})));
+                                return Err(stale_version());
                             }
                             tx.change(i, schema, id, Some(&rec), None);
                             client_v[i] = v.is_some();
@@ -1092,11 +1114,7 @@ impl Tables {
                             }
                             let cur = rec.get("_v").cloned().unwrap_or(Value::Null);
                             if v.is_some_and(|v| cur.as_i64() != Some(v)) {
-                                return Err(Error::new(
-                                    Code::Conflict,
-                                    "the record is not at the version you sent",
-                                )
-                                .with_details(json!({"field": "_v"})));
+                                return Err(stale_version());
                             }
                             tx.push_check(i, rec_pk(table), id.clone(), Cond::Eq("_v".into(), cur));
                             client_v[i] = v.is_some();
@@ -1125,14 +1143,7 @@ impl Tables {
                 Ok(()) => return Ok(results),
                 Err(e) => match explain(e, &parts) {
                     TxFailure::Changed(i) if client_v.get(i).copied().unwrap_or(false) => {
-                        return Err(at(
-                            i,
-                            Error::new(
-                                Code::Conflict,
-                                "the record has changed since the version you sent",
-                            )
-                            .with_details(json!({"field": "_v"})),
-                        ));
+                        return Err(at(i, stale_version()));
                     }
                     TxFailure::Changed(_) => continue 'attempt,
                     TxFailure::SchemaChanged => {
@@ -1146,10 +1157,7 @@ impl Tables {
                 },
             }
         }
-        Err(Error::new(
-            Code::Conflict,
-            "the records are changing too fast; retry",
-        ))
+        Err(too_busy())
     }
 
     // ---- queries -------------------------------------------------------------------
@@ -1748,22 +1756,7 @@ impl Tables {
     pub async fn audit_indexes(&self, table: &str, extra: &[&str]) -> Result<Audit> {
         let schema = self.schema(table).await?;
         let mut a = Audit::default();
-        let all = |pk: String| async move {
-            let mut out = Vec::new();
-            let mut cursor = None;
-            loop {
-                let page = self
-                    .store
-                    .query(Query::partition(pk.clone()).limit(500).after(cursor))
-                    .await?;
-                out.extend(page.items);
-                match page.cursor {
-                    Some(c) => cursor = Some(c),
-                    None => return Ok::<_, Error>(out),
-                }
-            }
-        };
-        for it in all(rec_pk(table)).await? {
+        for it in self.read_partition(&rec_pk(table)).await? {
             let (ix, uq) = desired_keys(&schema, &it.attrs);
             *a.counts_want.entry("*".into()).or_default() += 1;
             for (f, k) in ix {
@@ -1781,15 +1774,15 @@ impl Tables {
         fields.sort();
         fields.dedup();
         for f in &fields {
-            for it in all(ix_pk(table, f)).await? {
+            for it in self.read_partition(&ix_pk(table, f)).await? {
                 a.entries_have.push((f.clone(), it.sk));
             }
-            for it in all(super::keys::uq_pk(table, f)).await? {
+            for it in self.read_partition(&super::keys::uq_pk(table, f)).await? {
                 let id = it.str("id").unwrap_or_default().to_string();
                 a.uniques_have.push((f.clone(), it.sk, id));
             }
         }
-        for it in all(cnt_pk(table)).await? {
+        for it in self.read_partition(&cnt_pk(table)).await? {
             let what = it
                 .sk
                 .rsplit_once('|')
@@ -1816,13 +1809,6 @@ pub struct Audit {
     pub uniques_have: Vec<(String, String, String)>,
     pub counts_want: HashMap<String, i64>,
     pub counts_have: HashMap<String, i64>,
-}
-
-impl Tx {
-    fn push_check(&mut self, n: usize, pk: String, sk: String, cond: Cond) {
-        self.ops.push(WriteOp::Check { pk, sk, cond });
-        self.parts.push(super::write::Part::Record(n));
-    }
 }
 
 /// The record as the current schema wants it, or `None` when it already is.

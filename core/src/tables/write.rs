@@ -264,6 +264,11 @@ impl Tx {
         }
     }
 
+    /// Holds the transaction to record `sk` of `pk` meeting `cond` (batch `check`).
+    pub fn push_check(&mut self, n: usize, pk: String, sk: String, cond: Cond) {
+        self.push(WriteOp::Check { pk, sk, cond }, Part::Record(n));
+    }
+
     /// Every store operation, counters last.
     pub fn into_ops(mut self) -> (Vec<WriteOp>, Vec<Part>) {
         for ((pk, sk), d) in std::mem::take(&mut self.counters) {
