@@ -6,6 +6,7 @@ pub mod auth;
 pub mod caller;
 pub mod error;
 pub mod kv;
+pub mod live;
 pub mod tables;
 pub mod views;
 
@@ -33,6 +34,90 @@ pub struct AppState {
     pub auth: Arc<Auth>,
     pub tables: Arc<yunqiao_core::tables::Tables>,
     pub kv: Arc<yunqiao_core::kv::Kv>,
+    pub live: Arc<yunqiao_core::live::Live>,
+    /// The local server's open sockets (its push port); `None` where API Gateway holds
+    /// the sockets.
+    pub hub: Option<Arc<live::LocalHub>>,
+}
+
+/// Where live-channel sockets are held.
+pub enum Sockets {
+    /// In this process (`GET /v1/ws`).
+    Local(Arc<live::LocalHub>),
+    /// By API Gateway, reached through this push port.
+    Remote(Arc<dyn yunqiao_core::live::Push>),
+}
+
+/// Fan-outs push to at most this many connections at once.
+pub const PUSH_CONCURRENCY: usize = 32;
+
+impl AppState {
+    /// The domain services over one store, built once per process or Lambda sandbox.
+    pub fn new(
+        store: Arc<dyn yunqiao_core::store::ItemStore>,
+        wechat: Arc<dyn yunqiao_core::wechat::WeChat>,
+        clock: yunqiao_core::clock::SharedClock,
+        auth: yunqiao_core::auth::AuthConfig,
+        sockets: Sockets,
+    ) -> AppState {
+        let (push, hub): (Arc<dyn yunqiao_core::live::Push>, _) = match sockets {
+            Sockets::Local(h) => (h.clone(), Some(h)),
+            Sockets::Remote(p) => (p, None),
+        };
+        AppState {
+            tables: Arc::new(yunqiao_core::tables::Tables::new(
+                store.clone(),
+                clock.clone(),
+            )),
+            kv: Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone())),
+            live: Arc::new(yunqiao_core::live::Live::new(
+                store.clone(),
+                clock.clone(),
+                push,
+                PUSH_CONCURRENCY,
+            )),
+            auth: Arc::new(Auth::new(store, wechat, clock, auth)),
+            hub,
+        }
+    }
+}
+
+/// The API areas; each Lambda function serves some of them, the local server all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    /// `/v1/health`, `/v1/openapi.json`.
+    Meta,
+    Auth,
+    Admin,
+    /// Tables, records, queries, batches.
+    Tables,
+    Kv,
+    /// `GET /v1/ws` (local sockets only).
+    Live,
+}
+
+impl Area {
+    pub const ALL: &[Area] = &[
+        Area::Meta,
+        Area::Auth,
+        Area::Admin,
+        Area::Tables,
+        Area::Kv,
+        Area::Live,
+    ];
+
+    fn router(self) -> Router<AppState> {
+        match self {
+            Area::Meta => Router::new()
+                .route("/v1/health", get(health))
+                .route("/v1/openapi.json", get(openapi_json)),
+            Area::Auth => auth::router(),
+            Area::Admin => admin::router(),
+            Area::Tables => tables::router(),
+            Area::Kv => kv::router(),
+            Area::Live => live::router(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -111,9 +196,15 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<axum::
     axum::response::IntoResponse::into_response(e)
 }
 
-/// Every API, with the layers every request goes through: request ids (taken from
-/// `x-request-id` or made, echoed back, logged), tracing, body limit, panic guard.
+/// Every API: the local server.
 pub fn app(state: AppState, cfg: &HttpConfig) -> Router {
+    app_for(state, cfg, Area::ALL)
+}
+
+/// Some APIs, with the layers every request goes through: request ids (taken from
+/// `x-request-id` or made, echoed back, logged), tracing, body limit, panic guard.
+/// Paths outside `areas` get the same JSON 404 as unknown paths.
+pub fn app_for(state: AppState, cfg: &HttpConfig, areas: &[Area]) -> Router {
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request<axum::body::Body>| {
             let id = req
@@ -126,13 +217,11 @@ pub fn app(state: AppState, cfg: &HttpConfig) -> Router {
         .on_response(|res: &Response<axum::body::Body>, latency: Duration, _: &tracing::Span| {
             tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "response");
         });
-    Router::new()
-        .route("/v1/health", get(health))
-        .route("/v1/openapi.json", get(openapi_json))
-        .merge(auth::router())
-        .merge(admin::router())
-        .merge(tables::router())
-        .merge(kv::router())
+    let mut router = Router::new();
+    for a in areas {
+        router = router.merge(a.router());
+    }
+    router
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .with_state(state)

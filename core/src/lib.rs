@@ -1,12 +1,14 @@
 //! yunqiao's domain. It knows no HTTP framework, no AWS and no storage engine: everything
 //! outside reaches it through the ports defined here ([`store::ItemStore`],
-//! [`wechat::WeChat`], [`clock::Clock`]).
+//! [`blob::BlobStore`], [`wechat::WeChat`], [`clock::Clock`]).
 
 pub mod auth;
+pub mod blob;
 pub mod clock;
 pub mod error;
 pub mod ids;
 pub mod kv;
+pub mod live;
 pub mod store;
 pub mod tables;
 pub mod wechat;

@@ -7,9 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use yunqiao_api::{AppState, HttpConfig};
+use yunqiao_api::live::LocalHub;
+use yunqiao_api::{AppState, HttpConfig, Sockets};
 use yunqiao_aws::{DynamoConfig, DynamoStore};
-use yunqiao_core::auth::{Auth, AuthConfig};
+use yunqiao_core::auth::AuthConfig;
 use yunqiao_core::clock::{SharedClock, SystemClock};
 use yunqiao_core::store::ItemStore;
 use yunqiao_core::wechat::WeChat;
@@ -169,9 +170,7 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
         )?)
     };
 
-    let tables = yunqiao_core::tables::Tables::new(store.clone(), clock.clone());
-    let kv = yunqiao_core::kv::Kv::new(store.clone(), clock.clone());
-    let auth = Auth::new(
+    let state = AppState::new(
         store,
         wechat,
         clock,
@@ -180,12 +179,8 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
             admin_key: Some(admin_key(cfg)?),
             ..AuthConfig::default()
         },
+        Sockets::Local(Arc::new(LocalHub::default())),
     );
-    let state = AppState {
-        auth: Arc::new(auth),
-        tables: Arc::new(tables),
-        kv: Arc::new(kv),
-    };
     let router = yunqiao_api::app(
         state,
         &HttpConfig {

@@ -1,13 +1,22 @@
-//! Login, sessions, profiles and admin user management over HTTP against `yunqiao serve`.
+//! Login, sessions, profiles and admin user management over HTTP, on every face.
 
 mod common;
+
+on_every_face!(
+    login_creates_users_once_and_never_leaks_the_session_key,
+    wechat_errors_and_bad_logins_get_stable_codes,
+    tokens_forged_malformed_or_missing_are_refused,
+    profile_updates_validate_and_merge,
+    phone_binding_through_the_mock,
+    refresh_rotates_with_grace_and_logout_ends_the_session,
+    admins_list_users_and_set_groups,
+    routes_errors_request_ids_and_openapi,
+);
 
 use common::{ADMIN_KEY, Api, Server};
 use serde_json::json;
 
-#[tokio::test]
-async fn login_creates_users_once_and_never_leaks_the_session_key() {
-    let s = Server::start().await;
+async fn login_creates_users_once_and_never_leaks_the_session_key(s: Server) {
     let api = Api::new(&s.base);
     let r = api
         .call(
@@ -37,9 +46,7 @@ async fn login_creates_users_once_and_never_leaks_the_session_key() {
     assert!(me.body["unionid"].as_str().unwrap().starts_with('u'));
 }
 
-#[tokio::test]
-async fn wechat_errors_and_bad_logins_get_stable_codes() {
-    let s = Server::start().await;
+async fn wechat_errors_and_bad_logins_get_stable_codes(s: Server) {
     let api = Api::new(&s.base);
     let cases = [
         (
@@ -118,9 +125,7 @@ async fn wechat_errors_and_bad_logins_get_stable_codes() {
     assert_eq!((r.status, r.code()), (413, "BODY_TOO_LARGE"));
 }
 
-#[tokio::test]
-async fn tokens_forged_malformed_or_missing_are_refused() {
-    let s = Server::start().await;
+async fn tokens_forged_malformed_or_missing_are_refused(s: Server) {
     let api = Api::new(&s.base);
     let r = api.call("GET", "/v1/auth/me", None, None).await;
     assert_eq!((r.status, r.code()), (401, "UNAUTHENTICATED"));
@@ -141,9 +146,7 @@ async fn tokens_forged_malformed_or_missing_are_refused() {
     assert_eq!((r.status, r.code()), (401, "INVALID_TOKEN"));
 }
 
-#[tokio::test]
-async fn profile_updates_validate_and_merge() {
-    let s = Server::start().await;
+async fn profile_updates_validate_and_merge(s: Server) {
     let api = Api::new(&s.base);
     let (t, _) = api.login("mock:dora").await;
     let r = api
@@ -218,14 +221,12 @@ async fn profile_updates_validate_and_merge() {
     );
 }
 
-#[tokio::test]
-async fn phone_binding_through_the_mock() {
-    let s = Server::start().await;
+async fn phone_binding_through_the_mock(s: Server) {
     let api = Api::new(&s.base);
     let (t, _) = api.login("mock:erin").await;
     let code: serde_json::Value = api
         .http
-        .post(s.url("/__mock/wechat/mock/phone-code"))
+        .post(format!("{}/mock/phone-code", s.wechat_mock))
         .json(&json!({"phone": "13800138000"}))
         .send()
         .await
@@ -268,9 +269,7 @@ async fn phone_binding_through_the_mock() {
     assert_eq!(r.status, 401);
 }
 
-#[tokio::test]
-async fn refresh_rotates_with_grace_and_logout_ends_the_session() {
-    let s = Server::start().await;
+async fn refresh_rotates_with_grace_and_logout_ends_the_session(s: Server) {
     let api = Api::new(&s.base);
     let (old, user) = api.login("mock:finn").await;
     let r = api.call("POST", "/v1/auth/refresh", Some(&old), None).await;
@@ -303,9 +302,7 @@ async fn refresh_rotates_with_grace_and_logout_ends_the_session() {
     assert_eq!((r.status, r.code()), (401, "INVALID_TOKEN"));
 }
 
-#[tokio::test]
-async fn admins_list_users_and_set_groups() {
-    let s = Server::start().await;
+async fn admins_list_users_and_set_groups(s: Server) {
     let api = Api::new(&s.base);
     let (alice, a) = api.login("mock:alice").await;
     let (_, b) = api.login("mock:bob").await;
@@ -403,9 +400,7 @@ async fn admins_list_users_and_set_groups() {
     assert_eq!((r.status, r.code()), (404, "NOT_FOUND"));
 }
 
-#[tokio::test]
-async fn routes_errors_request_ids_and_openapi() {
-    let s = Server::start().await;
+async fn routes_errors_request_ids_and_openapi(s: Server) {
     let api = Api::new(&s.base);
     let r = api.call("GET", "/v1/health", None, None).await;
     assert_eq!(r.body["status"], "ok");

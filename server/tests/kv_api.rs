@@ -2,7 +2,7 @@
 
 mod common;
 
-on_both_stores!(
+on_every_face!(
     namespaces_are_admin_defined_and_validated,
     namespace_rules_decide_who_reads_and_writes,
     user_scope_keeps_each_users_keys_private,

@@ -6,7 +6,7 @@ mod common;
 use common::{ADMIN_KEY, Api, Server};
 use serde_json::{Value, json};
 
-on_both_stores!(acl_matrix);
+on_every_face!(acl_matrix);
 
 #[derive(Clone, Copy, Debug)]
 struct Perms {

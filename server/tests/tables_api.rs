@@ -2,7 +2,7 @@
 
 mod common;
 
-on_both_stores!(
+on_every_face!(
     schemas_are_admin_only_validated_and_safe_to_change,
     records_follow_owner_group_other_rules,
     unreadable_records_are_not_found_and_increments_are_atomic,

@@ -6,7 +6,7 @@ mod common;
 use common::{ADMIN_KEY, Answer, Api, Server};
 use serde_json::{Value, json};
 
-on_both_stores!(
+on_every_face!(
     indexed_queries_read_only_what_they_return,
     cursors_are_signed_and_pages_cover_everything,
     operators_any_fields_and_bad_queries,

@@ -336,8 +336,18 @@ impl DynamoStore {
     }
 
     pub async fn connect(cfg: &DynamoConfig, clock: SharedClock) -> Self {
-        let sdk = sdk_config(&cfg.region, cfg.endpoint.as_deref()).await;
-        DynamoStore::new(Client::new(&sdk), cfg.table.clone(), clock)
+        let sdk = sdk_config(&cfg.region, None).await;
+        DynamoStore::from_sdk(&sdk, cfg, clock)
+    }
+
+    /// A store on an SDK configuration shared with other clients (a Lambda sandbox builds
+    /// one); the endpoint, when set, applies to DynamoDB only.
+    pub fn from_sdk(sdk: &aws_config::SdkConfig, cfg: &DynamoConfig, clock: SharedClock) -> Self {
+        let mut conf = aws_sdk_dynamodb::config::Builder::from(sdk);
+        if let Some(ep) = &cfg.endpoint {
+            conf = conf.endpoint_url(ep);
+        }
+        DynamoStore::new(Client::from_conf(conf.build()), cfg.table.clone(), clock)
     }
 
     /// Creates the table (on-demand, TTL on `ttl`) when it does not exist: for

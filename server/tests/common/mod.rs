@@ -13,10 +13,66 @@ use tokio::process::{Child, Command};
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
 
 pub struct Server {
+    /// The HTTP API's base URL.
     pub base: String,
-    pub child: Child,
+    /// The live-channel WebSocket URL (without `?token=`).
+    pub ws_url: String,
+    /// The WeChat mock's base URL (the server's built-in one, or the Lambda face's).
+    pub wechat_mock: String,
+    /// The `yunqiao serve` process (none on the Lambda face).
+    pub child: Option<Child>,
     pub data_dir: PathBuf,
+    /// The Lambda face: functions behind the API Gateway stand-in.
+    pub lambda: Option<LambdaFace>,
     _tmp: Option<tempfile::TempDir>,
+}
+
+pub struct LambdaFace {
+    pub standin: yunqiao_standin::Standin,
+    pub table: String,
+    pub dynamodb_endpoint: String,
+    _wechat_mock: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LambdaFace {
+    fn drop(&mut self) {
+        self._wechat_mock.abort();
+    }
+}
+
+fn dynamodb_endpoint() -> String {
+    std::env::var("YUNQIAO_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "YUNQIAO_TEST_DYNAMODB_ENDPOINT is not set: run `make test`, which starts moto server"
+        )
+    })
+}
+
+fn fresh_table(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+/// Where cargo put the Lambda functions' binaries: next to this test's own directory
+/// (`target/<profile>/deps/..`). `cargo test --workspace` builds them.
+fn lambda_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe");
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("target dir")
+        .to_path_buf();
+    let p = dir.join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: build the functions (cargo build -p yunqiao-lambda) or run make test",
+        p.display()
+    );
+    p
 }
 
 impl Server {
@@ -28,19 +84,109 @@ impl Server {
         s
     }
 
+    /// The AWS face: the Lambda functions (real processes on the Lambda runtime API),
+    /// routed as `template.yaml` routes them by the API Gateway stand-in, on DynamoDB
+    /// (moto) in a fresh table, with the WeChat mock.
+    pub async fn start_lambda() -> Server {
+        use std::sync::Arc;
+        let endpoint = dynamodb_endpoint();
+        let table = fresh_table("lambda");
+        let clock: yunqiao_core::clock::SharedClock = Arc::new(yunqiao_core::clock::SystemClock);
+        let store = yunqiao_aws::DynamoStore::connect(
+            &yunqiao_aws::DynamoConfig {
+                table: table.clone(),
+                region: "us-east-1".into(),
+                endpoint: Some(endpoint.clone()),
+            },
+            clock.clone(),
+        )
+        .await;
+        store.create_table_if_missing().await.expect("create table");
+
+        let (appid, secret) = (
+            "wx00000000standin".to_string(),
+            format!("{:032x}", rand::random::<u128>()),
+        );
+        let mock = yunqiao_wechat::WeChatMock::new(
+            yunqiao_wechat::MockConfig {
+                appid: appid.clone(),
+                secret: secret.clone(),
+                unionid: true,
+            },
+            clock,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mock_base = format!("http://{}", listener.local_addr().unwrap());
+        let mock_url = mock_base.clone();
+        let router = mock.router();
+        let wechat_mock = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+
+        let template = yunqiao_standin::Template::load(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
+        )
+        .expect("template.yaml");
+        let env: Vec<(String, String)> = [
+            ("YUNQIAO_DYNAMODB_TABLE", table.as_str()),
+            ("YUNQIAO_DYNAMODB_ENDPOINT", endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_SESSION_TOKEN", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("YUNQIAO_ADMIN_KEY", ADMIN_KEY),
+            ("YUNQIAO_WECHAT_APPID", appid.as_str()),
+            ("YUNQIAO_WECHAT_SECRET", secret.as_str()),
+            ("YUNQIAO_WECHAT_API_BASE", mock_url.as_str()),
+            ("YUNQIAO_WS_ENDPOINT", "{ws_management_url}"),
+            ("YUNQIAO_LOG", "warn"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let functions = template
+            .binaries
+            .iter()
+            .map(|b| yunqiao_standin::FunctionSpec {
+                name: b.clone(),
+                exe: lambda_bin(b),
+                env: env.clone(),
+                max_sandboxes: 8,
+            })
+            .collect();
+        let standin = yunqiao_standin::Standin::start(yunqiao_standin::StandinConfig {
+            functions,
+            http_routes: template.http_routes,
+            ws: Some(yunqiao_standin::WsRoutes {
+                connect: "yq-ws-connect".into(),
+                default: "yq-ws-message".into(),
+                disconnect: "yq-ws-disconnect".into(),
+            }),
+            ws_stage: "v1".into(),
+        })
+        .await
+        .expect("start the API Gateway stand-in");
+        Server {
+            base: standin.http_url.clone(),
+            ws_url: standin.ws_url.clone(),
+            wechat_mock: mock_base,
+            child: None,
+            data_dir: PathBuf::new(),
+            lambda: Some(LambdaFace {
+                standin,
+                table,
+                dynamodb_endpoint: endpoint,
+                _wechat_mock: wechat_mock,
+            }),
+            _tmp: None,
+        }
+    }
+
     /// The same server on DynamoDB (moto, started by `make test`), in a fresh table.
     pub async fn start_dynamodb() -> Server {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let endpoint = std::env::var("YUNQIAO_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
-            panic!(
-                "YUNQIAO_TEST_DYNAMODB_ENDPOINT is not set: run `make test`, which starts moto server"
-            )
-        });
-        let table = format!(
-            "accept-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-        );
+        let endpoint = dynamodb_endpoint();
+        let table = fresh_table("accept");
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let mut s = Server::start_in(
@@ -87,9 +233,12 @@ impl Server {
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Server {
+            ws_url: format!("{}/v1/ws", base.replacen("http://", "ws://", 1)),
+            wechat_mock: format!("{base}/__mock/wechat"),
             base,
-            child,
+            child: Some(child),
             data_dir: dir.to_path_buf(),
+            lambda: None,
             _tmp: None,
         }
     }
@@ -100,8 +249,9 @@ impl Server {
 
     /// SIGKILL: no chance to flush anything.
     pub async fn kill9(&mut self) {
-        self.child.start_kill().unwrap();
-        self.child.wait().await.unwrap();
+        let child = self.child.as_mut().expect("a local server");
+        child.start_kill().unwrap();
+        child.wait().await.unwrap();
     }
 }
 
@@ -183,10 +333,11 @@ impl Answer {
     }
 }
 
-/// Runs each `async fn name(s: Server)` of the file twice: against the embedded store and
-/// against DynamoDB — the same acceptance tests for both.
+/// Runs each `async fn name(s: Server)` of the file on every face: `yunqiao serve` on the
+/// embedded store, `yunqiao serve` on DynamoDB, and the Lambda functions behind API
+/// Gateway (stand-in) on DynamoDB — the same acceptance tests for all.
 #[macro_export]
-macro_rules! on_both_stores {
+macro_rules! on_every_face {
     ($($name:ident),* $(,)?) => {
         mod embedded {
             $(
@@ -201,6 +352,14 @@ macro_rules! on_both_stores {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::common::Server::start_dynamodb().await).await
+                }
+            )*
+        }
+        mod lambda {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Server::start_lambda().await).await
                 }
             )*
         }

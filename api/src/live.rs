@@ -1,0 +1,126 @@
+//! `GET /v1/ws`: live channels on the local server. Each socket is registered in the
+//! [`LocalHub`], which is the push port here; in AWS the WebSocket API and the `ws-*`
+//! functions play the same part (see `yunqiao_core::live`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use yunqiao_core::live::{MAX_FRAME_BYTES, Push, PushError};
+
+use crate::AppState;
+use crate::error::{ApiResult, error};
+
+/// Open local sockets by connection id.
+#[derive(Default)]
+pub struct LocalHub {
+    sockets: Mutex<HashMap<String, mpsc::UnboundedSender<Vec<u8>>>>,
+}
+
+impl LocalHub {
+    fn register(&self, id: &str) -> mpsc::UnboundedReceiver<Vec<u8>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Ok(mut m) = self.sockets.lock() {
+            m.insert(id.to_string(), tx);
+        }
+        rx
+    }
+
+    fn unregister(&self, id: &str) {
+        if let Ok(mut m) = self.sockets.lock() {
+            m.remove(id);
+        }
+    }
+}
+
+#[async_trait]
+impl Push for LocalHub {
+    async fn post(&self, connection_id: &str, data: &[u8]) -> Result<(), PushError> {
+        let tx = self
+            .sockets
+            .lock()
+            .map_err(|_| PushError::Failed("hub poisoned".into()))?
+            .get(connection_id)
+            .cloned();
+        match tx {
+            Some(tx) if tx.send(data.to_vec()).is_ok() => Ok(()),
+            _ => Err(PushError::Gone),
+        }
+    }
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/ws", get(open))
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+/// Opens a live channel; the session token comes as `?token=` (mini-programs' sockets
+/// cannot always set headers). A missing or bad token is refused before the upgrade.
+pub async fn open(
+    State(s): State<AppState>,
+    Query(q): Query<TokenQuery>,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let Some(hub) = s.hub.clone() else {
+        return Err(error(
+            yunqiao_core::Code::NotFound,
+            "live channels are served by the WebSocket API here",
+        ));
+    };
+    let caller = s.auth.authenticate(q.token.as_deref()).await?;
+    let id = yunqiao_core::ids::new_id(s.auth.clock().now_ms());
+    s.live.connect(&id, &caller).await?;
+    Ok(ws
+        .max_message_size(MAX_FRAME_BYTES * 2)
+        .on_upgrade(move |socket| serve(socket, s, hub, id))
+        .into_response())
+}
+
+async fn serve(mut socket: WebSocket, s: AppState, hub: Arc<LocalHub>, id: String) {
+    let mut outbox = hub.register(&id);
+    loop {
+        tokio::select! {
+            out = outbox.recv() => match out {
+                Some(data) => {
+                    let msg = match String::from_utf8(data) {
+                        Ok(t) => Message::Text(t.into()),
+                        Err(e) => Message::Binary(e.into_bytes().into()),
+                    };
+                    if socket.send(msg).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            inc = socket.recv() => match inc {
+                Some(Ok(Message::Text(t))) => {
+                    if let Err(e) = s.live.on_frame(&id, t.as_bytes()).await {
+                        tracing::warn!(connection = %id, error = %e, "frame failed");
+                    }
+                }
+                Some(Ok(Message::Binary(b))) => {
+                    if let Err(e) = s.live.on_frame(&id, &b).await {
+                        tracing::warn!(connection = %id, error = %e, "frame failed");
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    hub.unregister(&id);
+    if let Err(e) = s.live.disconnect(&id).await {
+        tracing::warn!(connection = %id, error = %e, "could not forget a closed connection");
+    }
+}

@@ -1,0 +1,8 @@
+//! The `tables` function: tables, records, queries, batches and KV.
+
+use yunqiao_api::Area;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), yunqiao_lambda::BoxError> {
+    yunqiao_lambda::run_http(&[Area::Tables, Area::Kv]).await
+}

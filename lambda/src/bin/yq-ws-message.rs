@@ -1,0 +1,6 @@
+//! The WebSocket API's `$default` route.
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), yunqiao_lambda::BoxError> {
+    yunqiao_lambda::run_ws(yunqiao_lambda::WsRoute::Message).await
+}

@@ -1,0 +1,59 @@
+//! Every function initializes from its environment alone — no network call before it
+//! polls the runtime API — and refuses to start on bad configuration.
+
+use std::path::Path;
+
+const FUNCTIONS: &[&str] = &[
+    env!("CARGO_BIN_EXE_yq-auth"),
+    env!("CARGO_BIN_EXE_yq-tables"),
+    env!("CARGO_BIN_EXE_yq-admin"),
+    env!("CARGO_BIN_EXE_yq-ws-connect"),
+    env!("CARGO_BIN_EXE_yq-ws-message"),
+    env!("CARGO_BIN_EXE_yq-ws-disconnect"),
+    env!("CARGO_BIN_EXE_yq-hello"),
+];
+
+fn env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    // Endpoints on a closed port: a sandbox that called out during init would fail.
+    let mut e: Vec<(String, String)> = [
+        ("YUNQIAO_DYNAMODB_TABLE", "t"),
+        ("YUNQIAO_DYNAMODB_ENDPOINT", "http://127.0.0.1:9"),
+        ("YUNQIAO_WS_ENDPOINT", "http://127.0.0.1:9/live"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("YUNQIAO_ADMIN_KEY", "an-admin-key-of-some-length"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    for (k, v) in extra {
+        e.retain(|(ek, _)| ek != k);
+        e.push((k.to_string(), v.to_string()));
+    }
+    e
+}
+
+#[tokio::test]
+async fn every_function_reaches_the_runtime_api() {
+    for f in FUNCTIONS {
+        yunqiao_standin::time_to_first_poll(Path::new(f), &env(&[]))
+            .await
+            .unwrap_or_else(|e| panic!("{f}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn bad_configuration_stops_the_sandbox() {
+    let f = Path::new(env!("CARGO_BIN_EXE_yq-tables"));
+    for bad in [
+        ("YUNQIAO_ADMIN_KEY", "short"),
+        ("YUNQIAO_SESSION_TTL_SECS", "soon"),
+    ] {
+        let e = yunqiao_standin::time_to_first_poll(f, &env(&[bad]))
+            .await
+            .expect_err("bad configuration must stop init");
+        assert!(e.to_string().contains("exited during init"), "{bad:?}: {e}");
+    }
+}
