@@ -158,11 +158,7 @@ impl Server {
         let standin = yunqiao_standin::Standin::start(yunqiao_standin::StandinConfig {
             functions,
             http_routes: template.http_routes,
-            ws: Some(yunqiao_standin::WsRoutes {
-                connect: "yq-ws-connect".into(),
-                default: "yq-ws-message".into(),
-                disconnect: "yq-ws-disconnect".into(),
-            }),
+            ws: template.ws_routes,
             ws_stage: "v1".into(),
         })
         .await

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_yaml::Value;
 
-use crate::BoxError;
+use crate::{BoxError, WsRoutes};
 
 /// How specific a route's match is: (full 2 / greedy 1 / `$default` 0, literal
 /// segments, method over `ANY`).
@@ -76,8 +76,29 @@ impl HttpRoute {
 #[derive(Debug, Clone)]
 pub struct Template {
     pub http_routes: Vec<HttpRoute>,
+    /// The WebSocket API's `$connect`, `$default` and `$disconnect` functions, when the
+    /// template has all three (routes → integrations → functions).
+    pub ws_routes: Option<WsRoutes>,
     /// Every function's binary name.
     pub binaries: Vec<String>,
+}
+
+/// The text of a `!Sub` (or a plain string).
+fn sub_text(v: &Value) -> Option<&str> {
+    match v {
+        Value::Tagged(t) if t.tag == "!Sub" => t.value.as_str(),
+        Value::Mapping(m) => m.get("Fn::Sub").and_then(Value::as_str),
+        other => other.as_str(),
+    }
+}
+
+/// The logical ids `${Name}` / `${Name.Attr}` a `!Sub` string refers to.
+fn sub_refs(text: &str) -> Vec<&str> {
+    text.split("${")
+        .skip(1)
+        .filter_map(|r| r.split('}').next())
+        .map(|r| r.split('.').next().unwrap_or(r))
+        .collect()
 }
 
 impl Template {
@@ -95,6 +116,7 @@ impl Template {
             .ok_or("the template has no Resources")?;
         let mut http_routes = Vec::new();
         let mut binaries = Vec::new();
+        let mut binary_of: HashMap<String, String> = HashMap::new();
         for (name, r) in resources {
             if r.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
                 continue;
@@ -107,6 +129,7 @@ impl Template {
                 .and_then(Value::as_str)
                 .ok_or_else(|| format!("function {name} has no Metadata.BuildProperties.Binary"))?;
             binaries.push(binary.to_string());
+            binary_of.insert(name.to_string(), binary.to_string());
             let Some(events) = r
                 .get("Properties")
                 .and_then(|p| p.get("Events"))
@@ -135,8 +158,50 @@ impl Template {
                 });
             }
         }
+        // WebSocket routes: RouteKey → Target "integrations/${Integration}" → the
+        // integration's URI, which names "${Function.Arn}".
+        let function_of_integration = |id: &str| -> Option<String> {
+            let uri = resources
+                .get(id)?
+                .get("Properties")?
+                .get("IntegrationUri")?;
+            sub_refs(sub_text(uri)?)
+                .into_iter()
+                .find_map(|r| binary_of.get(r).cloned())
+        };
+        let mut ws: HashMap<String, String> = HashMap::new();
+        for (_, r) in resources {
+            if r.get("Type").and_then(Value::as_str) != Some("AWS::ApiGatewayV2::Route") {
+                continue;
+            }
+            let props = r.get("Properties");
+            let key = props
+                .and_then(|p| p.get("RouteKey"))
+                .and_then(Value::as_str);
+            let target = props.and_then(|p| p.get("Target")).and_then(sub_text);
+            if let (Some(key), Some(target)) = (key, target)
+                && let Some(f) = sub_refs(target)
+                    .into_iter()
+                    .find_map(|i| function_of_integration(i))
+            {
+                ws.insert(key.to_string(), f);
+            }
+        }
+        let ws_routes = match (
+            ws.get("$connect"),
+            ws.get("$default"),
+            ws.get("$disconnect"),
+        ) {
+            (Some(c), Some(d), Some(x)) => Some(WsRoutes {
+                connect: c.clone(),
+                default: d.clone(),
+                disconnect: x.clone(),
+            }),
+            _ => None,
+        };
         Ok(Template {
             http_routes,
+            ws_routes,
             binaries,
         })
     }
@@ -203,13 +268,63 @@ Resources:
           Type: HttpApi
   Table:
     Type: AWS::DynamoDB::Table
+  Conn:
+    Type: AWS::Serverless::Function
+    Metadata:
+      BuildProperties:
+        Binary: yq-ws-connect
+  ConnIntegration:
+    Type: AWS::ApiGatewayV2::Integration
+    Properties:
+      IntegrationUri: !Sub "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Conn.Arn}/invocations"
+  ConnectRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      RouteKey: $connect
+      Target: !Sub "integrations/${ConnIntegration}"
+  DefaultRoute:
+    Type: AWS::ApiGatewayV2::Route
+    Properties:
+      RouteKey: $default
+      Target: !Sub "integrations/${ConnIntegration}"
 "#,
         )
         .unwrap();
-        assert_eq!(t.binaries, ["yq-tables"]);
+        assert_eq!(t.binaries, ["yq-tables", "yq-ws-connect"]);
+        assert!(t.ws_routes.is_none(), "no $disconnect route");
         assert_eq!(
             t.http_routes.iter().map(HttpRoute::key).collect::<Vec<_>>(),
             ["ANY /v1/tables/{proxy+}", "POST /v1/batch", "$default"]
         );
+    }
+
+    #[test]
+    fn the_repository_template_routes_every_api() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
+        let t = Template::load(&path).unwrap();
+        let ws = t.ws_routes.expect("the WebSocket routes");
+        assert_eq!(
+            (
+                ws.connect.as_str(),
+                ws.default.as_str(),
+                ws.disconnect.as_str()
+            ),
+            ("yq-ws-connect", "yq-ws-message", "yq-ws-disconnect")
+        );
+        let to = |m: &str, p: &str| {
+            t.http_routes
+                .iter()
+                .filter_map(|r| r.matches(m, p).map(|(rank, _)| (rank, r.function.as_str())))
+                .max()
+                .map(|(_, f)| f)
+        };
+        assert_eq!(to("POST", "/v1/auth/login"), Some("yq-auth"));
+        assert_eq!(to("GET", "/v1/tables"), Some("yq-tables"));
+        assert_eq!(to("POST", "/v1/tables/t/query"), Some("yq-tables"));
+        assert_eq!(to("POST", "/v1/batch"), Some("yq-tables"));
+        assert_eq!(to("PUT", "/v1/kv/ns/key"), Some("yq-tables"));
+        assert_eq!(to("GET", "/v1/admin/users"), Some("yq-admin"));
+        assert_eq!(to("GET", "/v1/health"), Some("yq-admin"));
+        assert_eq!(to("GET", "/v1/nowhere"), Some("yq-admin"), "$default");
     }
 }
