@@ -182,7 +182,7 @@ impl Template {
             if let (Some(key), Some(target)) = (key, target)
                 && let Some(f) = sub_refs(target)
                     .into_iter()
-                    .find_map(|i| function_of_integration(i))
+                    .find_map(&function_of_integration)
             {
                 ws.insert(key.to_string(), f);
             }
