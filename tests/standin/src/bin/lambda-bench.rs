@@ -41,10 +41,33 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
-fn size_mib(p: &Path) -> Option<f64> {
-    std::fs::metadata(p)
-        .ok()
-        .map(|m| m.len() as f64 / (1024.0 * 1024.0))
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// The uncompressed size of `bootstrap` inside a Lambda zip, from the zip's central
+/// directory (cargo lambda's zip output keeps no loose binary).
+fn bootstrap_size_in_zip(zip: &Path) -> Option<u64> {
+    let b = std::fs::read(zip).ok()?;
+    let u16_at = |i: usize| Some(u16::from_le_bytes(b.get(i..i + 2)?.try_into().ok()?) as usize);
+    let u32_at = |i: usize| Some(u32::from_le_bytes(b.get(i..i + 4)?.try_into().ok()?) as u64);
+    let eocd = (0..b.len().saturating_sub(21))
+        .rev()
+        .find(|&i| b[i..i + 4] == [0x50, 0x4b, 0x05, 0x06])?;
+    let entries = u16_at(eocd + 10)?;
+    let mut at = u32_at(eocd + 16)? as usize;
+    for _ in 0..entries {
+        if b.get(at..at + 4)? != [0x50, 0x4b, 0x01, 0x02] {
+            return None;
+        }
+        let size = u32_at(at + 24)?;
+        let (name_len, extra, comment) = (u16_at(at + 28)?, u16_at(at + 30)?, u16_at(at + 32)?);
+        if b.get(at + 46..at + 46 + name_len)? == b"bootstrap" {
+            return Some(size);
+        }
+        at += 46 + name_len + extra + comment;
+    }
+    None
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -77,13 +100,18 @@ async fn main() -> Result<(), yunqiao_standin::BoxError> {
         }
         times.sort();
         let (p50, p95) = (pct(&times, 0.5), pct(&times, 0.95));
-        let show = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+        let show = |v: Option<u64>| v.map_or("-".to_string(), |v| format!("{:.2}", mib(v)));
+        let bin_size = std::fs::metadata(&bin)
+            .ok()
+            .map(|m| m.len())
+            .or_else(|| bootstrap_size_in_zip(&zip));
+        let zip_size = std::fs::metadata(&zip).ok().map(|m| m.len());
         let base = *baseline.get_or_insert(p50);
         println!(
             "{:<18} {:>12} {:>12} {:>14.2} {:>14.2}   ({:+.2} ms vs yq-hello)",
             f,
-            show(size_mib(&bin)),
-            show(size_mib(&zip)),
+            show(bin_size),
+            show(zip_size),
             p50,
             p95,
             p50 - base
