@@ -104,13 +104,8 @@ async fn serve(mut socket: WebSocket, s: AppState, hub: Arc<LocalHub>, id: Strin
                 None => break,
             },
             inc = socket.recv() => match inc {
-                Some(Ok(Message::Text(t))) => {
-                    if let Err(e) = s.live.on_frame(&id, t.as_bytes()).await {
-                        tracing::warn!(connection = %id, error = %e, "frame failed");
-                    }
-                }
-                Some(Ok(Message::Binary(b))) => {
-                    if let Err(e) = s.live.on_frame(&id, &b).await {
+                Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => {
+                    if let Err(e) = s.live.on_frame(&id, &m.into_data()).await {
                         tracing::warn!(connection = %id, error = %e, "frame failed");
                     }
                 }

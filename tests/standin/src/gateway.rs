@@ -77,10 +77,8 @@ async fn handle(State(g): State<Arc<Gateway>>, req: Request) -> Response {
     }
     let raw_query = parts.uri.query().unwrap_or("").to_string();
     let mut query: BTreeMap<String, String> = BTreeMap::new();
-    for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let k = decode(k);
-        let v = decode(v);
+    for (k, v) in form_urlencoded::parse(raw_query.as_bytes()) {
+        let (k, v) = (k.into_owned(), v.into_owned());
         query
             .entry(k)
             .and_modify(|e| {
@@ -145,30 +143,6 @@ async fn handle(State(g): State<Arc<Gateway>>, req: Request) -> Response {
             message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         }
     }
-}
-
-fn decode(s: &str) -> String {
-    let s = s.replace('+', " ");
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%'
-            && i + 2 < b.len()
-            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn hex(c: u8) -> Option<u8> {
-    (c as char).to_digit(16).map(|d| d as u8)
 }
 
 /// A payload-2.0 function response to HTTP.
