@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod caller;
 pub mod error;
+pub mod events;
 pub mod kv;
 pub mod live;
 pub mod tables;
@@ -60,23 +61,31 @@ impl AppState {
         auth: yunqiao_core::auth::AuthConfig,
         sockets: Sockets,
     ) -> AppState {
-        let (push, hub): (Arc<dyn yunqiao_core::live::Push>, _) = match sockets {
-            Sockets::Local(h) => (h.clone(), Some(h)),
-            Sockets::Remote(p) => (p, None),
+        use yunqiao_core::live::{Live, Push, RateLimiter};
+        // A process holding its sockets counts frame rates in memory; Lambda sandboxes
+        // share nothing, so there the store counts.
+        let (push, hub, limiter): (Arc<dyn Push>, _, _) = match sockets {
+            Sockets::Local(h) => (h.clone(), Some(h), RateLimiter::in_memory()),
+            Sockets::Remote(p) => (p, None, RateLimiter::InStore),
         };
+        let tables = Arc::new(yunqiao_core::tables::Tables::new(
+            store.clone(),
+            clock.clone(),
+        ));
+        let auth = Arc::new(Auth::new(store.clone(), wechat, clock.clone(), auth));
         AppState {
-            tables: Arc::new(yunqiao_core::tables::Tables::new(
-                store.clone(),
-                clock.clone(),
-            )),
             kv: Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone())),
-            live: Arc::new(yunqiao_core::live::Live::new(
-                store.clone(),
-                clock.clone(),
+            live: Live::new(
+                store,
+                clock,
                 push,
+                auth.clone(),
+                tables.clone(),
+                limiter,
                 PUSH_CONCURRENCY,
-            )),
-            auth: Arc::new(Auth::new(store, wechat, clock, auth)),
+            ),
+            tables,
+            auth,
             hub,
         }
     }
@@ -92,6 +101,8 @@ pub enum Area {
     /// Tables, records, queries, batches.
     Tables,
     Kv,
+    /// `POST /v1/events/{topic}`: server-side publishing.
+    Events,
     /// `GET /v1/ws` (local sockets only).
     Live,
 }
@@ -103,6 +114,7 @@ impl Area {
         Area::Admin,
         Area::Tables,
         Area::Kv,
+        Area::Events,
         Area::Live,
     ];
 
@@ -112,9 +124,10 @@ impl Area {
                 .route("/v1/health", get(health))
                 .route("/v1/openapi.json", get(openapi_json)),
             Area::Auth => auth::router(),
-            Area::Admin => admin::router(),
+            Area::Admin => admin::router().merge(events::rules_router()),
             Area::Tables => tables::router(),
             Area::Kv => kv::router(),
+            Area::Events => events::publish_router(),
             Area::Live => live::router(),
         }
     }
@@ -146,6 +159,7 @@ impl Default for HttpConfig {
         tables::query_records, tables::batch, tables::backfill,
         kv::list_namespaces, kv::put_namespace, kv::list_keys,
         kv::get_key, kv::head_key, kv::put_key, kv::delete_key,
+        events::publish, events::list_rules, events::put_rule, events::delete_rule,
     ),
     modifiers(&BearerAuth),
 )]

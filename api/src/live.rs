@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::Router;
@@ -13,7 +14,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use tokio::sync::mpsc;
-use yunqiao_core::live::{MAX_FRAME_BYTES, Push, PushError};
+use yunqiao_core::live::{
+    IDLE_TIMEOUT_SECS, MAX_CONNECTION_SECS, MAX_FRAME_BYTES, Push, PushError,
+};
 
 use crate::AppState;
 use crate::error::{ApiResult, error};
@@ -80,17 +83,44 @@ pub async fn open(
     };
     let caller = s.auth.authenticate(q.token.as_deref()).await?;
     let id = yunqiao_core::ids::new_id(s.auth.clock().now_ms());
-    s.live.connect(&id, &caller).await?;
+    // In the hub before its records exist, so a push in between is queued, not taken
+    // for a gone connection.
+    let outbox = hub.register(&id);
+    if let Err(e) = s.live.connect(&id, &caller).await {
+        hub.unregister(&id);
+        return Err(e.into());
+    }
+    let (failed_s, failed_hub, failed_id) = (s.clone(), hub.clone(), id.clone());
     Ok(ws
         .max_message_size(MAX_FRAME_BYTES * 2)
-        .on_upgrade(move |socket| serve(socket, s, hub, id))
+        .on_failed_upgrade(move |_| {
+            failed_hub.unregister(&failed_id);
+            tokio::spawn(async move {
+                let _ = failed_s.live.disconnect(&failed_id).await;
+            });
+        })
+        .on_upgrade(move |socket| serve(socket, s, hub, id, outbox))
         .into_response())
 }
 
-async fn serve(mut socket: WebSocket, s: AppState, hub: Arc<LocalHub>, id: String) {
-    let mut outbox = hub.register(&id);
+/// Closes like API Gateway: after [`IDLE_TIMEOUT_SECS`] without a client frame, and
+/// after [`MAX_CONNECTION_SECS`] in any case, so clients written against one face keep
+/// working on the other.
+async fn serve(
+    mut socket: WebSocket,
+    s: AppState,
+    hub: Arc<LocalHub>,
+    id: String,
+    mut outbox: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    let lifetime = tokio::time::sleep(Duration::from_secs(MAX_CONNECTION_SECS));
+    tokio::pin!(lifetime);
+    let idle = Duration::from_secs(IDLE_TIMEOUT_SECS);
+    let mut last_heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
+            _ = &mut lifetime => break,
+            _ = tokio::time::sleep_until(last_heard + idle) => break,
             out = outbox.recv() => match out {
                 Some(data) => {
                     let msg = match String::from_utf8(data) {
@@ -105,15 +135,18 @@ async fn serve(mut socket: WebSocket, s: AppState, hub: Arc<LocalHub>, id: Strin
             },
             inc = socket.recv() => match inc {
                 Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => {
+                    last_heard = tokio::time::Instant::now();
                     if let Err(e) = s.live.on_frame(&id, &m.into_data()).await {
                         tracing::warn!(connection = %id, error = %e, "frame failed");
                     }
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
+                // WebSocket-level pings count as activity, as on API Gateway.
+                Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
             },
         }
     }
+    let _ = socket.send(Message::Close(None)).await;
     hub.unregister(&id);
     if let Err(e) = s.live.disconnect(&id).await {
         tracing::warn!(connection = %id, error = %e, "could not forget a closed connection");

@@ -19,6 +19,7 @@ pub enum Code {
     IndexRequired,
     CountUnavailable,
     BatchTooLarge,
+    TooManyTopics,
     // 401
     Unauthenticated,
     InvalidToken,
@@ -60,6 +61,7 @@ impl Code {
             Code::IndexRequired => "INDEX_REQUIRED",
             Code::CountUnavailable => "COUNT_UNAVAILABLE",
             Code::BatchTooLarge => "BATCH_TOO_LARGE",
+            Code::TooManyTopics => "TOO_MANY_TOPICS",
             Code::UniqueViolation => "UNIQUE_VIOLATION",
             Code::Unauthenticated => "UNAUTHENTICATED",
             Code::InvalidToken => "INVALID_TOKEN",
@@ -91,7 +93,8 @@ impl Code {
             | Code::InvalidCursor
             | Code::IndexRequired
             | Code::CountUnavailable
-            | Code::BatchTooLarge => 400,
+            | Code::BatchTooLarge
+            | Code::TooManyTopics => 400,
             Code::Unauthenticated | Code::InvalidToken | Code::InvalidLoginCode => 401,
             Code::Forbidden | Code::WechatUserBlocked => 403,
             Code::NotFound => 404,

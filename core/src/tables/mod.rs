@@ -1,6 +1,7 @@
 //! Cloud tables: schemas, ACLs, records, indexes, queries and batches.
 
 pub mod acl;
+pub mod changes;
 pub mod keys;
 pub mod query;
 pub mod records;
@@ -8,6 +9,7 @@ pub mod schema;
 pub mod write;
 
 pub use acl::{Acl, Perm, Perms, Role};
+pub use changes::{ChangeListener, RecordChange};
 pub use query::QuerySpec;
 pub use records::{Audit, Backfill, BatchOp, QueryResult, Tables};
 pub use schema::{CreateRule, Field, FieldType, Schema, TableDef};

@@ -53,6 +53,7 @@ pub struct Tables {
     store: Arc<dyn ItemStore>,
     clock: SharedClock,
     cursor_key: OnceLock<Vec<u8>>,
+    listener: super::changes::Listener,
 }
 
 /// 409 for a write conditional on a version the record is no longer at.
@@ -386,7 +387,13 @@ impl Tables {
             store,
             clock,
             cursor_key: OnceLock::new(),
+            listener: Default::default(),
         }
+    }
+
+    /// Who hears about committed record changes (the live-channel service).
+    pub fn set_listener(&self, l: std::sync::Weak<dyn super::changes::ChangeListener>) {
+        self.listener.set(l);
     }
 
     // ---- schemas -------------------------------------------------------------------
@@ -721,9 +728,13 @@ impl Tables {
             let (id, mut rec) = self.prepare_create(caller, &schema, input.clone())?;
             let mut tx = Tx::new();
             tx.change(0, &schema, &id, None, Some(&mut rec));
+            let changes = std::mem::take(&mut tx.changes);
             let (ops, parts) = tx.into_ops();
             match self.store.transact(ops).await {
-                Ok(()) => break (schema, id, rec),
+                Ok(()) => {
+                    self.listener.notify(changes).await;
+                    break (schema, id, rec);
+                }
                 Err(e) => match explain(e, &parts) {
                     TxFailure::SchemaChanged if attempt < MAX_RETRIES => continue,
                     TxFailure::Unique { field, .. } => return Err(unique_error(&field)),
@@ -883,9 +894,11 @@ impl Tables {
             let mut new = self.updated(&schema, &rec, &patch, &plain)?;
             let mut tx = Tx::new();
             tx.change(0, &schema, id, Some(&rec), Some(&mut new));
+            let changes = std::mem::take(&mut tx.changes);
             let (ops, parts) = tx.into_ops();
             match self.store.transact(ops).await {
                 Ok(()) => {
+                    self.listener.notify(changes).await;
                     return Ok(Value::Object(
                         visible(&schema, caller, &new).unwrap_or_default(),
                     ));
@@ -981,9 +994,18 @@ impl Tables {
             .update(&rec_pk(&schema.name), id, upd, cond)
             .await
         {
-            Ok(item) => Ok(Some(Value::Object(
-                visible(schema, caller, &item.attrs).unwrap_or_default(),
-            ))),
+            Ok(item) => {
+                let change = super::changes::RecordChange {
+                    table: schema.name.clone(),
+                    id: id.to_string(),
+                    before: Some(super::changes::without_keys(rec)),
+                    after: Some(super::changes::without_keys(&item.attrs)),
+                };
+                self.listener.notify(vec![change]).await;
+                Ok(Some(Value::Object(
+                    visible(schema, caller, &item.attrs).unwrap_or_default(),
+                )))
+            }
             // Gone, stale or out of bounds: the read-modify-write path says which.
             Err(StoreError::ConditionFailed) => Ok(None),
             Err(e) => Err(e.into()),
@@ -997,9 +1019,13 @@ impl Tables {
             self.authorize(caller, &schema, &rec, Perm::Delete, id)?;
             let mut tx = Tx::new();
             tx.change(0, &schema, id, Some(&rec), None);
+            let changes = std::mem::take(&mut tx.changes);
             let (ops, parts) = tx.into_ops();
             match self.store.transact(ops).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.listener.notify(changes).await;
+                    return Ok(());
+                }
                 Err(e) => match explain(e, &parts) {
                     TxFailure::SchemaChanged => schema = self.schema(table).await?,
                     TxFailure::Changed(_) => continue,
@@ -1138,9 +1164,13 @@ impl Tables {
                     ),
                 ));
             }
+            let changes = std::mem::take(&mut tx.changes);
             let (ops_, parts) = tx.into_ops();
             match self.store.transact(ops_).await {
-                Ok(()) => return Ok(results),
+                Ok(()) => {
+                    self.listener.notify(changes).await;
+                    return Ok(results);
+                }
                 Err(e) => match explain(e, &parts) {
                     TxFailure::Changed(i) if client_v.get(i).copied().unwrap_or(false) => {
                         return Err(at(i, stale_version()));

@@ -61,6 +61,8 @@ pub struct Tx {
     checked: std::collections::BTreeSet<String>,
     /// Two operations of one batch claim (or move) the same unique value.
     pub clash: Option<(usize, String)>,
+    /// What the transaction does to records, for change events once it commits.
+    pub changes: Vec<super::changes::RecordChange>,
 }
 
 fn key_map(rec: &Map<String, Value>, attr: &str) -> Map<String, Value> {
@@ -134,6 +136,14 @@ impl Tx {
     ) {
         self.check_schema(schema);
         let t = schema.name.as_str();
+        if old.is_some() || new.is_some() {
+            self.changes.push(super::changes::RecordChange {
+                table: t.to_string(),
+                id: id.to_string(),
+                before: old.map(super::changes::without_keys),
+                after: new.as_deref().map(super::changes::without_keys),
+            });
+        }
         let (old_ix, old_uq) = match old {
             Some(o) => (key_map(o, IX_ATTR), key_map(o, UQ_ATTR)),
             None => (Map::new(), Map::new()),

@@ -1,0 +1,141 @@
+//! Server-side publishing (`POST /v1/events/{topic}`) and the topic rules admins set
+//! (`/v1/topics/rules`). Live channels themselves are frames on a WebSocket; see
+//! `docs/live-protocol.md` and [`yunqiao_core::live`].
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use yunqiao_core::live::topics::TopicRule;
+
+use crate::AppState;
+use crate::caller::AnyCaller;
+use crate::error::{ApiJson, ApiPath, ApiResult, ErrorBody, Object};
+
+/// `POST /v1/events/{topic}`: served where pushes can be made (the tables function on
+/// AWS).
+pub fn publish_router() -> Router<AppState> {
+    Router::new().route("/v1/events/{topic}", post(publish))
+}
+
+/// The topic rules: served with the other admin APIs.
+pub fn rules_router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/topics/rules", get(list_rules))
+        .route("/v1/topics/rules/{pattern}", put(put_rule).delete(delete_rule))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishBody {
+    /// Any JSON; subscribers receive it as the event's `data`.
+    #[schema(value_type = Object)]
+    #[serde(default)]
+    pub data: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Published {
+    pub topic: String,
+    /// The event's sequence number; `null` when nobody was subscribed (nor left within
+    /// the retention window), so the event went nowhere and was not kept.
+    pub seq: Option<u64>,
+    /// Connections it reached.
+    pub delivered: usize,
+}
+
+/// Publish an event to a topic's subscribers (admins and cloud functions). It is kept
+/// for resumes like any other frame on the topic, with `from: null`.
+#[utoipa::path(post, path = "/v1/events/{topic}", tag = "live", security(("bearer" = [])),
+    request_body = PublishBody,
+    responses((status = 200, body = Published), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn publish(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiPath(topic): ApiPath<String>,
+    ApiJson(Object(body)): ApiJson<Object<PublishBody>>,
+) -> ApiResult<Json<Published>> {
+    let p = s.live.publish(&c, &topic, body.data).await?;
+    Ok(Json(Published {
+        topic,
+        seq: p.seq,
+        delivered: p.delivery.sent,
+    }))
+}
+
+/// Who may subscribe and publish: `users` (any logged-in user), `owner` (the user whose
+/// id ends the topic name, as in `inbox.<user id>`), `group:<name>`, or `nobody` (only
+/// admins and the server).
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RuleDoc {
+    pub subscribe: String,
+    pub publish: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleView {
+    /// A topic name, `presence`, `direct` (who may send direct messages), or a prefix
+    /// ending in `*`.
+    pub pattern: String,
+    pub subscribe: String,
+    pub publish: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RuleList {
+    pub items: Vec<RuleView>,
+}
+
+fn view(pattern: String, r: &TopicRule) -> RuleView {
+    RuleView {
+        pattern,
+        subscribe: r.subscribe.to_string(),
+        publish: r.publish.to_string(),
+    }
+}
+
+/// Every topic rule (admins). Topics no rule matches let logged-in users subscribe and
+/// publish; `presence` is published only by the server.
+#[utoipa::path(get, path = "/v1/topics/rules", tag = "live", security(("bearer" = [])),
+    responses((status = 200, body = RuleList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list_rules(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+) -> ApiResult<Json<RuleList>> {
+    let rules = s.live.list_rules(&c).await?;
+    Ok(Json(RuleList {
+        items: rules.into_iter().map(|(p, r)| view(p, &r)).collect(),
+    }))
+}
+
+/// Set the rule for a topic or a prefix (`room.*`); an exact pattern wins over prefixes,
+/// a longer prefix over a shorter.
+#[utoipa::path(put, path = "/v1/topics/rules/{pattern}", tag = "live", security(("bearer" = [])),
+    request_body = RuleDoc,
+    responses((status = 200, body = RuleView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn put_rule(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiPath(pattern): ApiPath<String>,
+    ApiJson(Object(rule)): ApiJson<Object<TopicRule>>,
+) -> ApiResult<Json<RuleView>> {
+    s.live.put_rule(&c, &pattern, rule.clone()).await?;
+    Ok(Json(view(pattern, &rule)))
+}
+
+#[utoipa::path(delete, path = "/v1/topics/rules/{pattern}", tag = "live", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete_rule(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiPath(pattern): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    s.live.delete_rule(&c, &pattern).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,1111 @@
+//! Live channels: direct messages, presence, topics and table events over WebSockets.
+//!
+//! The same service runs behind the local server's WebSocket route (an in-process push)
+//! and behind API Gateway's WebSocket API (the `ws-*` Lambda functions, pushing with
+//! `post_to_connection`). Everything it knows is in the store, so any process (or
+//! sandbox) can handle any frame. The frame protocol is `docs/live-protocol.md`.
+//!
+//! # Store layout
+//!
+//! * `conn#<connection>` / `_` — `{user_id?, connected_at, rw, rn}` (`rw`/`rn`: the
+//!   frame-rate window and count where the store counts them)
+//! * `connu#<user>` / `<connection>` — a user's connections, for sending to a user
+//! * `online` / `<user>#<connection>` — everyone connected, for app-wide presence
+//! * `csub#<connection>` / `<topic>` — a connection's subscriptions
+//! * `sub#<topic>` / `<connection>` — a topic's subscribers `{user_id?, where?, presence?}`:
+//!   fan-out reads exactly these
+//! * `sub#<topic>` / `~` — the topic's state `{seq, left_at, gap?}` (never expires)
+//! * `log#<topic>` / `<seq, 20 digits>` — frames kept for resumes, expiring after
+//!   [`RETENTION_SECS`]
+//! * `topicrule` / `<pattern>` — who may subscribe and publish
+//!
+//! Connection records expire a little after API Gateway's two-hour connection limit, so
+//! a connection whose `$disconnect` never arrived does not linger. A push that finds the
+//! connection gone (API Gateway's 410) deletes its records; that is not an error.
+
+pub mod changes;
+pub mod limits;
+pub mod protocol;
+pub mod topics;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use serde_json::{Map, Value, json};
+
+use crate::auth::{Auth, Caller, User};
+use crate::clock::SharedClock;
+use crate::store::{Item, ItemStore, Query, SkRange, StoreError, Update, WriteOp};
+use crate::tables::{ChangeListener, RecordChange, Tables};
+use crate::{Code, Error, Result};
+pub use limits::{RATE_LIMIT, RATE_WINDOW_SECS, RateLimiter};
+use protocol::{Request, Target, error_frame};
+use topics::{ResumePlan, Sub, Topic, TopicRule, TopicState};
+
+/// Frame protocol version, reported by `hello`.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Largest frame a client may send, in bytes (API Gateway's own limit is 128 KiB).
+pub const MAX_FRAME_BYTES: usize = 32 * 1024;
+/// Most topics one connection may be subscribed to.
+pub const MAX_TOPICS_PER_CONNECTION: usize = 50;
+/// How long frames are kept for resumes.
+pub const RETENTION_SECS: i64 = 30 * 60;
+/// Most frames one resume replays; further behind, the client re-fetches.
+pub const MAX_REPLAY: u64 = 500;
+/// Most users an `online` answer lists.
+pub const MAX_ONLINE: usize = 100;
+/// Most topic rules an app may set.
+pub const MAX_RULES: usize = 200;
+/// API Gateway closes a connection after 10 idle minutes and every connection after two
+/// hours; the local server does the same, so clients see one behaviour.
+pub const IDLE_TIMEOUT_SECS: u64 = 10 * 60;
+pub const MAX_CONNECTION_SECS: u64 = 2 * 3600;
+const CONNECTION_TTL_SECS: i64 = MAX_CONNECTION_SECS as i64 + 600;
+const ONLINE_PK: &str = "online";
+
+/// Why a push did not arrive.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PushError {
+    /// The connection no longer exists (API Gateway's 410 Gone).
+    #[error("connection gone")]
+    Gone,
+    #[error("push failed: {0}")]
+    Failed(String),
+}
+
+/// Sends one frame to one open connection.
+#[async_trait]
+pub trait Push: Send + Sync {
+    async fn post(&self, connection_id: &str, data: &[u8]) -> std::result::Result<(), PushError>;
+}
+
+/// A push port for processes with no WebSocket side configured: every send fails.
+pub struct NoPush;
+
+#[async_trait]
+impl Push for NoPush {
+    async fn post(&self, _: &str, _: &[u8]) -> std::result::Result<(), PushError> {
+        Err(PushError::Failed(
+            "live channels are not configured here".into(),
+        ))
+    }
+}
+
+/// What a fan-out did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub sent: usize,
+    /// Connections found gone; their records were deleted.
+    pub gone: usize,
+    pub failed: usize,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// `None` when nobody was subscribed or recently left: the frame went nowhere and
+    /// was not kept.
+    pub seq: Option<u64>,
+    pub delivery: Delivery,
+}
+
+pub struct Live {
+    store: Arc<dyn ItemStore>,
+    clock: SharedClock,
+    push: Arc<dyn Push>,
+    auth: Arc<Auth>,
+    tables: Arc<Tables>,
+    limiter: RateLimiter,
+    /// Pushes in flight at once per fan-out.
+    concurrency: usize,
+}
+
+fn conn_pk(id: &str) -> String {
+    format!("conn#{id}")
+}
+
+fn user_pk(user_id: &str) -> String {
+    format!("connu#{user_id}")
+}
+
+/// Connection ids come from the gateway; keep them to what a key and a URL path hold.
+fn valid_connection_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'=' | b'+' | b'/' | b'.')
+        })
+}
+
+fn encode(frame: &Value) -> Vec<u8> {
+    serde_json::to_vec(frame).unwrap_or_default()
+}
+
+/// What others see of a user: never the openid, phone or groups.
+pub fn public_profile(u: &User) -> Value {
+    json!({"id": u.id, "nickname": u.nickname, "avatar_url": u.avatar_url})
+}
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// The connection a frame came from, as far as a request needs it.
+struct From {
+    connection: String,
+    caller: Caller,
+}
+
+impl From {
+    fn user_id(&self) -> Option<&str> {
+        self.caller.user().map(|u| u.id.as_str())
+    }
+
+    /// The sender as receivers see it, attached by the server.
+    fn sender(&self) -> Value {
+        json!({
+            "connection": self.connection,
+            "user": self.caller.user().map(public_profile),
+        })
+    }
+}
+
+impl Live {
+    pub fn new(
+        store: Arc<dyn ItemStore>,
+        clock: SharedClock,
+        push: Arc<dyn Push>,
+        auth: Arc<Auth>,
+        tables: Arc<Tables>,
+        limiter: RateLimiter,
+        concurrency: usize,
+    ) -> Arc<Self> {
+        let live = Arc::new(Live {
+            store,
+            clock,
+            push,
+            auth,
+            tables,
+            limiter,
+            concurrency: concurrency.max(1),
+        });
+        let listener: std::sync::Weak<dyn ChangeListener> = Arc::downgrade(&live) as _;
+        live.tables.set_listener(listener);
+        live
+    }
+
+    fn expiry(&self) -> i64 {
+        self.clock.now_ms() / 1000 + CONNECTION_TTL_SECS
+    }
+
+    // ---- connections -----------------------------------------------------------------
+
+    /// Records an authenticated connection and tells `presence` subscribers when it is
+    /// the user's first. Anonymous callers are refused: live channels carry the sender's
+    /// identity.
+    pub async fn connect(&self, connection_id: &str, caller: &Caller) -> Result<()> {
+        if !valid_connection_id(connection_id) {
+            return Err(Error::invalid("bad connection id"));
+        }
+        let user = match caller {
+            Caller::Anonymous => {
+                return Err(Error::new(
+                    Code::Unauthenticated,
+                    "live channels need a session token (?token=)",
+                ));
+            }
+            Caller::User { user, .. } => Some(user),
+            Caller::AdminKey => None,
+        };
+        let now = self.clock.now_ms();
+        let expires = self.expiry();
+        let mut attrs = Map::new();
+        attrs.insert("connected_at".into(), json!(now));
+        let mut ops = Vec::with_capacity(3);
+        if let Some(u) = user {
+            attrs.insert("user_id".into(), json!(u.id));
+            let link = obj(json!({"connected_at": now}));
+            ops.push(WriteOp::put(
+                Item::new(user_pk(&u.id), connection_id, link.clone()).expiring_at(expires),
+                None,
+            ));
+            ops.push(WriteOp::put(
+                Item::new(ONLINE_PK, format!("{}#{connection_id}", u.id), link)
+                    .expiring_at(expires),
+                None,
+            ));
+        }
+        ops.push(WriteOp::put(
+            Item::new(conn_pk(connection_id), "_", attrs).expiring_at(expires),
+            None,
+        ));
+        self.store.transact(ops).await?;
+        if let Some(u) = user
+            && self.user_connections(&u.id).await?.len() == 1
+        {
+            self.announce_presence(u, "online").await;
+        }
+        Ok(())
+    }
+
+    /// Forgets a connection (idempotent): its subscriptions go, their topics' presence
+    /// subscribers hear it leave, and `presence` hears the user go offline with their
+    /// last connection.
+    pub async fn disconnect(&self, connection_id: &str) -> Result<()> {
+        let Some(forgotten) = self.forget(connection_id).await? else {
+            return Ok(());
+        };
+        let Some(uid) = forgotten.user_id else {
+            return Ok(());
+        };
+        let user = match self.auth.get_user(&uid).await {
+            Ok(u) => u,
+            Err(_) => return Ok(()),
+        };
+        for t in &forgotten.presence_topics {
+            self.topic_presence(t, connection_id, &user, "leave").await;
+        }
+        if self.user_connections(&uid).await?.is_empty() {
+            self.announce_presence(&user, "offline").await;
+        }
+        Ok(())
+    }
+
+    /// Deletes a connection's records; what it was, if it was anything.
+    async fn forget(&self, connection_id: &str) -> Result<Option<Forgotten>> {
+        self.limiter.forget(connection_id);
+        if !valid_connection_id(connection_id) {
+            return Ok(None);
+        }
+        let pk = conn_pk(connection_id);
+        let Some(item) = self.store.get(&pk, "_").await? else {
+            return Ok(None);
+        };
+        let user_id = item.str("user_id").map(str::to_string);
+        let mut presence_topics = Vec::new();
+        for topic in self.connection_topics(connection_id).await? {
+            if self.drop_subscription(connection_id, &topic).await? {
+                presence_topics.push(topic);
+            }
+        }
+        let mut ops = vec![WriteOp::Delete {
+            pk,
+            sk: "_".into(),
+            cond: None,
+        }];
+        if let Some(u) = &user_id {
+            ops.push(WriteOp::Delete {
+                pk: user_pk(u),
+                sk: connection_id.into(),
+                cond: None,
+            });
+            ops.push(WriteOp::Delete {
+                pk: ONLINE_PK.into(),
+                sk: format!("{u}#{connection_id}"),
+                cond: None,
+            });
+        }
+        self.store.transact(ops).await?;
+        Ok(Some(Forgotten {
+            user_id,
+            presence_topics,
+        }))
+    }
+
+    /// The user a connection belongs to (`None` for the admin key), or `NOT_FOUND`.
+    pub async fn connection_user(&self, connection_id: &str) -> Result<Option<String>> {
+        if !valid_connection_id(connection_id) {
+            return Err(Error::not_found("no such connection"));
+        }
+        let item = self
+            .store
+            .get(&conn_pk(connection_id), "_")
+            .await?
+            .ok_or_else(|| Error::not_found("no such connection"))?;
+        Ok(item.str("user_id").map(str::to_string))
+    }
+
+    async fn all_keys(&self, pk: String) -> Result<Vec<Item>> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .query(Query::partition(pk.clone()).limit(1000).after(cursor))
+                .await?;
+            out.extend(page.items);
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// Every open connection of a user.
+    pub async fn user_connections(&self, user_id: &str) -> Result<Vec<String>> {
+        Ok(self
+            .all_keys(user_pk(user_id))
+            .await?
+            .into_iter()
+            .map(|i| i.sk)
+            .collect())
+    }
+
+    async fn connection_topics(&self, connection_id: &str) -> Result<Vec<String>> {
+        Ok(self
+            .all_keys(topics::conn_subs_pk(connection_id))
+            .await?
+            .into_iter()
+            .map(|i| i.sk)
+            .collect())
+    }
+
+    /// Sends one frame to every connection of a user.
+    pub async fn send_to_user(&self, user_id: &str, frame: &Value) -> Result<Delivery> {
+        let conns = self.user_connections(user_id).await?;
+        Ok(self.deliver(&conns, &encode(frame)).await)
+    }
+
+    // ---- frames ----------------------------------------------------------------------
+
+    /// Handles one frame from a connection; the answers go back through the push port,
+    /// in order, ending with the `ack` (or `pong`, or `error`) that carries the frame's
+    /// `id`.
+    pub async fn on_frame(&self, connection_id: &str, frame: &[u8]) -> Result<Delivery> {
+        let now = self.clock.now_ms() / 1000;
+        let admitted = self
+            .limiter
+            .admit(
+                self.store.as_ref(),
+                &conn_pk(connection_id),
+                connection_id,
+                now,
+            )
+            .await?;
+        let replies = match admitted {
+            limits::Admit::Limited => vec![error_frame(
+                Code::RateLimited.as_str(),
+                &format!(
+                    "at most {RATE_LIMIT} frames per {RATE_WINDOW_SECS} seconds on one connection"
+                ),
+                None,
+            )],
+            limits::Admit::Open(conn) => match protocol::parse(frame) {
+                Err(refusal) => vec![refusal],
+                Ok((id, req)) => {
+                    let user_id = conn.str("user_id").map(str::to_string);
+                    match self.handle(connection_id, user_id, req).await {
+                        Ok(mut frames) => {
+                            if let (Some(id), Some(last)) = (id, frames.last_mut()) {
+                                last["id"] = id;
+                            }
+                            frames
+                        }
+                        Err(e) => vec![error_frame(e.code.as_str(), &e.message, id.as_ref())],
+                    }
+                }
+            },
+        };
+        let mut d = Delivery::default();
+        for f in replies {
+            let one = self.deliver(&[connection_id.to_string()], &encode(&f)).await;
+            d.sent += one.sent;
+            d.gone += one.gone;
+            d.failed += one.failed;
+            if one.sent == 0 {
+                break;
+            }
+        }
+        Ok(d)
+    }
+
+    async fn caller_for(&self, user_id: Option<&str>) -> Result<Caller> {
+        match user_id {
+            None => Ok(Caller::AdminKey),
+            Some(u) => match self.auth.get_user(u).await {
+                Ok(user) => Ok(Caller::User {
+                    user: Box::new(user),
+                    session: String::new(),
+                }),
+                Err(e) if e.code == Code::NotFound => Err(Error::new(
+                    Code::Unauthenticated,
+                    "this connection's user no longer exists",
+                )),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// The frames answering one request; the last is the reply.
+    async fn handle(
+        &self,
+        connection: &str,
+        user_id: Option<String>,
+        req: Request,
+    ) -> Result<Vec<Value>> {
+        match req {
+            Request::Ping => return Ok(vec![json!({"type": "pong"})]),
+            Request::Pong => return Ok(vec![]),
+            _ => {}
+        }
+        let from = From {
+            connection: connection.to_string(),
+            caller: self.caller_for(user_id.as_deref()).await?,
+        };
+        match req {
+            Request::Ping | Request::Pong => Ok(vec![]),
+            Request::Hello => Ok(vec![json!({
+                "type": "ack",
+                "version": PROTOCOL_VERSION,
+                "connection": connection,
+                "user": from.caller.user().map(public_profile),
+                "limits": {
+                    "frame_bytes": MAX_FRAME_BYTES,
+                    "topics": MAX_TOPICS_PER_CONNECTION,
+                    "frames": RATE_LIMIT,
+                    "per_seconds": RATE_WINDOW_SECS,
+                    "idle_seconds": IDLE_TIMEOUT_SECS,
+                    "connection_seconds": MAX_CONNECTION_SECS,
+                },
+                "retention_seconds": RETENTION_SECS,
+            })]),
+            Request::Send { to, cmd, body } => {
+                let d = self.send(&from, to, cmd, body).await?;
+                Ok(vec![json!({"type": "ack", "delivered": d.sent})])
+            }
+            Request::Subscribe {
+                topic,
+                since,
+                filter,
+                presence,
+            } => self.subscribe(&from, &topic, since, filter, presence).await,
+            Request::Unsubscribe { topic } => {
+                self.unsubscribe(&from, &topic).await?;
+                Ok(vec![json!({"type": "ack", "topic": topic})])
+            }
+            Request::Publish { topic, data } => {
+                let p = self.publish_from(&from, &topic, data).await?;
+                Ok(vec![json!({
+                    "type": "ack",
+                    "topic": topic,
+                    "seq": p.seq,
+                    "delivered": p.delivery.sent,
+                })])
+            }
+            Request::Online { topic } => {
+                let (users, more) = self.online(&from.caller, topic.as_deref()).await?;
+                Ok(vec![json!({"type": "ack", "users": users, "more": more})])
+            }
+        }
+    }
+
+    // ---- direct messages -------------------------------------------------------------
+
+    async fn send(&self, from: &From, to: Target, cmd: String, body: Value) -> Result<Delivery> {
+        let rules = self.rules().await?;
+        if !topics::rule_for(topics::DIRECT, &rules)
+            .publish
+            .allows(&from.caller, topics::DIRECT)
+        {
+            return Err(Error::forbidden("you may not send direct messages"));
+        }
+        let conns = match to {
+            Target::User(u) => self.user_connections(&u).await?,
+            Target::Connection(c) => {
+                if valid_connection_id(&c) && self.store.get(&conn_pk(&c), "_").await?.is_some() {
+                    vec![c]
+                } else {
+                    vec![]
+                }
+            }
+        };
+        let frame = json!({"type": "message", "cmd": cmd, "body": body, "from": from.sender()});
+        Ok(self.deliver(&conns, &encode(&frame)).await)
+    }
+
+    // ---- topics ----------------------------------------------------------------------
+
+    /// Every topic rule, by pattern.
+    pub async fn rules(&self) -> Result<Vec<(String, TopicRule)>> {
+        let page = self
+            .store
+            .query(Query::partition(topics::RULES_PK).limit(MAX_RULES))
+            .await?;
+        Ok(page
+            .items
+            .into_iter()
+            .filter_map(|i| {
+                let r = serde_json::from_value(Value::Object(i.attrs)).ok()?;
+                Some((i.sk, r))
+            })
+            .collect())
+    }
+
+    pub async fn put_rule(&self, caller: &Caller, pattern: &str, rule: TopicRule) -> Result<()> {
+        caller.require_admin()?;
+        if !topics::valid_pattern(pattern) {
+            return Err(Error::invalid_field(
+                "pattern",
+                "a pattern is a topic name, \"presence\", \"direct\", or a prefix ending in *",
+            ));
+        }
+        let existing = self.rules().await?;
+        if existing.len() >= MAX_RULES && !existing.iter().any(|(p, _)| p == pattern) {
+            return Err(Error::invalid(format!("at most {MAX_RULES} topic rules")));
+        }
+        let attrs = obj(serde_json::to_value(&rule).map_err(|e| Error::internal(e.to_string()))?);
+        self.store
+            .put(Item::new(topics::RULES_PK, pattern, attrs), None)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_rule(&self, caller: &Caller, pattern: &str) -> Result<()> {
+        caller.require_admin()?;
+        if !topics::valid_pattern(pattern) {
+            return Err(Error::not_found("no such rule"));
+        }
+        match self
+            .store
+            .delete(topics::RULES_PK, pattern, Some(crate::store::Cond::Exists))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed) => Err(Error::not_found("no such rule")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn list_rules(&self, caller: &Caller) -> Result<Vec<(String, TopicRule)>> {
+        caller.require_admin()?;
+        self.rules().await
+    }
+
+    async fn rule(&self, topic: &str) -> Result<TopicRule> {
+        Ok(topics::rule_for(topic, &self.rules().await?))
+    }
+
+    /// A topic's subscribers and state: one partition read.
+    async fn subscribers(&self, topic: &str) -> Result<(Vec<Sub>, TopicState)> {
+        let mut subs = Vec::new();
+        let mut state = TopicState::default();
+        for item in self.all_keys(topics::sub_pk(topic)).await? {
+            if item.sk == topics::STATE_SK {
+                state = TopicState::from_item(&item);
+            } else {
+                subs.push(Sub::from_item(&item));
+            }
+        }
+        Ok((subs, state))
+    }
+
+    async fn subscribe(
+        &self,
+        from: &From,
+        topic: &str,
+        since: Option<u64>,
+        filter: Option<Map<String, Value>>,
+        presence: bool,
+    ) -> Result<Vec<Value>> {
+        let kind = topics::parse(topic)?;
+        let schema = match kind {
+            Topic::Table(t) => {
+                let schema = self.tables.schema(t).await?;
+                if let Some(f) = &filter {
+                    changes::check_filter(&schema, f)?;
+                }
+                Some(schema)
+            }
+            Topic::Plain(_) | Topic::Presence => {
+                if filter.is_some() {
+                    return Err(Error::invalid_field(
+                        "where",
+                        "only table topics take a filter",
+                    ));
+                }
+                if !self
+                    .rule(topic)
+                    .await?
+                    .subscribe
+                    .allows(&from.caller, topic)
+                {
+                    return Err(Error::forbidden(format!(
+                        "you may not subscribe to {topic:?}"
+                    )));
+                }
+                None
+            }
+        };
+        let mine = self.connection_topics(&from.connection).await?;
+        let again = mine.iter().any(|t| t == topic);
+        if !again && mine.len() >= MAX_TOPICS_PER_CONNECTION {
+            return Err(Error::new(
+                Code::TooManyTopics,
+                format!("a connection may subscribe to at most {MAX_TOPICS_PER_CONNECTION} topics"),
+            ));
+        }
+        let sub = Sub {
+            connection: from.connection.clone(),
+            user_id: from.user_id().map(str::to_string),
+            filter,
+            presence,
+        };
+        let expires = self.expiry();
+        self.store
+            .transact(vec![
+                WriteOp::put(
+                    Item::new(topics::sub_pk(topic), &from.connection, sub.attrs())
+                        .expiring_at(expires),
+                    None,
+                ),
+                WriteOp::put(
+                    Item::new(topics::conn_subs_pk(&from.connection), topic, Map::new())
+                        .expiring_at(expires),
+                    None,
+                ),
+            ])
+            .await?;
+        let state = self
+            .store
+            .get(&topics::sub_pk(topic), topics::STATE_SK)
+            .await?
+            .map(|i| TopicState::from_item(&i))
+            .unwrap_or_default();
+        let mut frames = Vec::new();
+        let mut ack = json!({"type": "ack", "topic": topic, "seq": state.seq});
+        if let Some(since) = since {
+            match self.replay(topic, &state, since, &sub, &from.caller, schema.as_ref()).await? {
+                Some(missed) => {
+                    ack["replayed"] = json!(missed.len());
+                    frames = missed;
+                }
+                None => ack["resync"] = json!(true),
+            }
+        }
+        if !again
+            && matches!(kind, Topic::Plain(_))
+            && let Some(u) = from.caller.user()
+        {
+            self.topic_presence(topic, &from.connection, u, "join").await;
+        }
+        frames.push(ack);
+        Ok(frames)
+    }
+
+    /// The frames after `since` this subscriber may see, or `None` when they are not
+    /// all kept (the client must re-fetch).
+    async fn replay(
+        &self,
+        topic: &str,
+        state: &TopicState,
+        since: u64,
+        sub: &Sub,
+        caller: &Caller,
+        schema: Option<&crate::tables::Schema>,
+    ) -> Result<Option<Vec<Value>>> {
+        let (from, to) = match topics::plan_resume(state, since, MAX_REPLAY) {
+            ResumePlan::UpToDate => return Ok(Some(vec![])),
+            ResumePlan::Refetch => return Ok(None),
+            ResumePlan::Read { from, to } => (from, to),
+        };
+        let page = self
+            .store
+            .query(
+                Query::partition(topics::log_pk(topic))
+                    .range(SkRange::Between(topics::seq_key(from), topics::seq_key(to)))
+                    .limit((to - from + 1) as usize),
+            )
+            .await?;
+        if page.items.len() as u64 != to - from + 1 {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for item in page.items {
+            let Some(entry) = item.get("e") else {
+                return Ok(None);
+            };
+            let seq = item.sk.parse::<u64>().unwrap_or(0);
+            match (entry.get("frame"), schema) {
+                (Some(frame), _) => out.push(frame.clone()),
+                (None, Some(schema)) => {
+                    let id = entry.get("id").and_then(Value::as_str).unwrap_or("");
+                    let side = |k: &str| entry.get(k).and_then(Value::as_object);
+                    if let Some(mut f) = changes::change_frame(
+                        schema,
+                        caller,
+                        sub.filter.as_ref(),
+                        id,
+                        side("before"),
+                        side("after"),
+                    ) {
+                        f["seq"] = json!(seq);
+                        out.push(f);
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Deletes one subscription and notes when its topic was last left. Whether the
+    /// subscription wanted presence (so others hear it leave).
+    async fn drop_subscription(&self, connection: &str, topic: &str) -> Result<bool> {
+        let pk = topics::sub_pk(topic);
+        let sub = self.store.get(&pk, connection).await?;
+        let now = self.clock.now_ms();
+        self.store
+            .transact(vec![
+                WriteOp::Delete {
+                    pk: pk.clone(),
+                    sk: connection.into(),
+                    cond: None,
+                },
+                WriteOp::Delete {
+                    pk: topics::conn_subs_pk(connection),
+                    sk: topic.into(),
+                    cond: None,
+                },
+                WriteOp::Update {
+                    pk,
+                    sk: topics::STATE_SK.into(),
+                    update: Update::default().set("left_at", now).upsert(),
+                    cond: None,
+                },
+            ])
+            .await?;
+        Ok(sub.is_some() && matches!(topics::parse(topic), Ok(Topic::Plain(_))))
+    }
+
+    async fn unsubscribe(&self, from: &From, topic: &str) -> Result<()> {
+        topics::parse(topic)?;
+        let subscribed = self
+            .store
+            .get(&topics::sub_pk(topic), &from.connection)
+            .await?
+            .is_some();
+        if !subscribed {
+            return Ok(());
+        }
+        if self.drop_subscription(&from.connection, topic).await?
+            && let Some(u) = from.caller.user()
+        {
+            self.topic_presence(topic, &from.connection, u, "leave").await;
+        }
+        Ok(())
+    }
+
+    /// Hands out the next sequence number of a topic when someone may want the frame
+    /// (subscribed now, or left within the retention window) and keeps `entry` in the
+    /// log under it; otherwise notes that the log has a gap. Gaps make resumes re-fetch.
+    async fn sequence(
+        &self,
+        topic: &str,
+        subscribed: bool,
+        state: &TopicState,
+        entry: impl FnOnce(u64) -> Value,
+    ) -> Result<Option<u64>> {
+        let now = self.clock.now_ms();
+        let pk = topics::sub_pk(topic);
+        if !subscribed && state.left_at + RETENTION_SECS * 1000 <= now {
+            if state.gap != Some(state.seq) {
+                self.store
+                    .update(
+                        &pk,
+                        topics::STATE_SK,
+                        Update::default().set("gap", state.seq).upsert(),
+                        None,
+                    )
+                    .await?;
+            }
+            return Ok(None);
+        }
+        let item = self
+            .store
+            .update(
+                &pk,
+                topics::STATE_SK,
+                Update::default().add("seq", 1).upsert(),
+                None,
+            )
+            .await?;
+        let seq = item.get("seq").and_then(Value::as_u64).unwrap_or(0);
+        let log = Item::new(topics::log_pk(topic), topics::seq_key(seq), obj(json!({"e": entry(seq)})))
+            .expiring_at(now / 1000 + RETENTION_SECS);
+        match self.store.put(log, None).await {
+            Ok(()) => {}
+            Err(StoreError::ItemTooLarge { .. } | StoreError::Invalid(_)) => {
+                // Too large to keep: whoever resumes from before it re-fetches.
+                self.store
+                    .update(
+                        &pk,
+                        topics::STATE_SK,
+                        Update::default().set("gap", seq - 1).upsert(),
+                        None,
+                    )
+                    .await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Some(seq))
+    }
+
+    async fn publish_from(&self, from: &From, topic: &str, data: Value) -> Result<Published> {
+        match topics::parse(topic)? {
+            Topic::Table(_) => Err(Error::forbidden(
+                "table topics carry record changes; write the records instead",
+            )),
+            Topic::Plain(_) | Topic::Presence => {
+                if !self.rule(topic).await?.publish.allows(&from.caller, topic) {
+                    return Err(Error::forbidden(format!("you may not publish to {topic:?}")));
+                }
+                self.publish_event(topic, data, from.sender()).await
+            }
+        }
+    }
+
+    /// `POST /v1/events/{topic}`: the server (admins, cloud functions) publishes.
+    pub async fn publish(&self, caller: &Caller, topic: &str, data: Value) -> Result<Published> {
+        caller.require_admin()?;
+        match topics::parse(topic)? {
+            Topic::Table(_) => Err(Error::invalid_field(
+                "topic",
+                "table topics carry record changes; write the records instead",
+            )),
+            Topic::Plain(_) | Topic::Presence => {
+                self.publish_event(topic, data, Value::Null).await
+            }
+        }
+    }
+
+    async fn publish_event(&self, topic: &str, data: Value, from: Value) -> Result<Published> {
+        let (subs, state) = self.subscribers(topic).await?;
+        let mut frame = json!({"type": "event", "topic": topic, "data": data, "from": from});
+        let seq = self
+            .sequence(topic, !subs.is_empty(), &state, |seq| {
+                let mut f = frame.clone();
+                f["seq"] = json!(seq);
+                json!({"frame": f})
+            })
+            .await?;
+        frame["seq"] = json!(seq);
+        let conns: Vec<String> = subs.into_iter().map(|s| s.connection).collect();
+        let delivery = self.deliver(&conns, &encode(&frame)).await;
+        Ok(Published { seq, delivery })
+    }
+
+    // ---- presence --------------------------------------------------------------------
+
+    /// Tells `presence` subscribers that a user came online or went offline.
+    async fn announce_presence(&self, user: &User, state: &str) {
+        let frame = json!({
+            "type": "presence",
+            "topic": topics::PRESENCE,
+            "state": state,
+            "user": public_profile(user),
+        });
+        match self.subscribers(topics::PRESENCE).await {
+            Ok((subs, _)) => {
+                let conns: Vec<String> = subs.into_iter().map(|s| s.connection).collect();
+                self.deliver(&conns, &encode(&frame)).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "presence not announced"),
+        }
+    }
+
+    /// Tells a topic's presence subscribers (but not the connection itself) that a
+    /// connection joined or left.
+    async fn topic_presence(&self, topic: &str, connection: &str, user: &User, state: &str) {
+        let frame = json!({
+            "type": "presence",
+            "topic": topic,
+            "state": state,
+            "user": public_profile(user),
+            "connection": connection,
+        });
+        match self.subscribers(topic).await {
+            Ok((subs, _)) => {
+                let conns: Vec<String> = subs
+                    .into_iter()
+                    .filter(|s| s.presence && s.connection != connection)
+                    .map(|s| s.connection)
+                    .collect();
+                self.deliver(&conns, &encode(&frame)).await;
+            }
+            Err(e) => tracing::warn!(error = %e, topic, "presence not announced"),
+        }
+    }
+
+    /// Who is online: app-wide (under the `presence` rule) or subscribed to a topic
+    /// (under its subscribe rule). Public profiles, at most [`MAX_ONLINE`].
+    pub async fn online(&self, caller: &Caller, topic: Option<&str>) -> Result<(Vec<Value>, bool)> {
+        let topic_name = topic.unwrap_or(topics::PRESENCE);
+        match topics::parse(topic_name)? {
+            Topic::Table(_) => {
+                return Err(Error::invalid_field("topic", "tables have no presence"));
+            }
+            Topic::Plain(_) | Topic::Presence => {
+                if !self
+                    .rule(topic_name)
+                    .await?
+                    .subscribe
+                    .allows(caller, topic_name)
+                {
+                    return Err(Error::forbidden(format!(
+                        "you may not see who is on {topic_name:?}"
+                    )));
+                }
+            }
+        }
+        let mut ids: Vec<String> = match topic {
+            None => self
+                .all_keys(ONLINE_PK.into())
+                .await?
+                .into_iter()
+                .filter_map(|i| i.sk.split_once('#').map(|(u, _)| u.to_string()))
+                .collect(),
+            Some(t) => self
+                .subscribers(t)
+                .await?
+                .0
+                .into_iter()
+                .filter_map(|s| s.user_id)
+                .collect(),
+        };
+        ids.sort();
+        ids.dedup();
+        let more = ids.len() > MAX_ONLINE;
+        let mut users = Vec::new();
+        for id in ids.into_iter().take(MAX_ONLINE) {
+            if let Ok(u) = self.auth.get_user(&id).await {
+                users.push(public_profile(&u));
+            }
+        }
+        Ok((users, more))
+    }
+
+    // ---- delivery --------------------------------------------------------------------
+
+    /// Pushes `data` to each connection, at most `concurrency` at a time. Connections found
+    /// gone are forgotten.
+    pub async fn deliver(&self, connections: &[String], data: &[u8]) -> Delivery {
+        let results: Vec<(String, std::result::Result<(), PushError>)> =
+            futures_util::stream::iter(connections.iter().cloned())
+                .map(|c| async move {
+                    let r = self.push.post(&c, data).await;
+                    (c, r)
+                })
+                .buffer_unordered(self.concurrency)
+                .collect()
+                .await;
+        self.tally(results).await
+    }
+
+    /// Pushes a different frame to each connection.
+    async fn deliver_each(&self, frames: Vec<(String, Vec<u8>)>) -> Delivery {
+        let results: Vec<(String, std::result::Result<(), PushError>)> =
+            futures_util::stream::iter(frames)
+                .map(|(c, data)| async move {
+                    let r = self.push.post(&c, &data).await;
+                    (c, r)
+                })
+                .buffer_unordered(self.concurrency)
+                .collect()
+                .await;
+        self.tally(results).await
+    }
+
+    async fn tally(&self, results: Vec<(String, std::result::Result<(), PushError>)>) -> Delivery {
+        let mut d = Delivery::default();
+        for (c, r) in results {
+            match r {
+                Ok(()) => d.sent += 1,
+                Err(PushError::Gone) => {
+                    d.gone += 1;
+                    if let Err(e) = self.forget(&c).await {
+                        tracing::warn!(connection = %c, error = %e, "could not forget a gone connection");
+                    }
+                }
+                Err(PushError::Failed(e)) => {
+                    d.failed += 1;
+                    tracing::warn!(connection = %c, error = %e, "push failed");
+                }
+            }
+        }
+        d
+    }
+
+    /// Turns one committed record change into `change` frames for the table's
+    /// subscribers, each judged by the table's rules for that subscriber now.
+    async fn table_changed(&self, change: RecordChange) -> Result<Delivery> {
+        let topic = format!("{}{}", topics::TABLE_PREFIX, change.table);
+        let (subs, state) = self.subscribers(&topic).await?;
+        let schema = self.tables.schema(&change.table).await?;
+        let seq = self
+            .sequence(&topic, !subs.is_empty(), &state, |_| {
+                json!({"id": change.id, "before": change.before, "after": change.after})
+            })
+            .await?;
+        let mut callers: HashMap<Option<String>, Option<Caller>> = HashMap::new();
+        let mut frames = Vec::new();
+        for sub in subs {
+            if !callers.contains_key(&sub.user_id) {
+                let c = self.caller_for(sub.user_id.as_deref()).await.ok();
+                callers.insert(sub.user_id.clone(), c);
+            }
+            let Some(Some(caller)) = callers.get(&sub.user_id) else {
+                continue;
+            };
+            if let Some(mut f) = changes::change_frame(
+                &schema,
+                caller,
+                sub.filter.as_ref(),
+                &change.id,
+                change.before.as_ref(),
+                change.after.as_ref(),
+            ) {
+                f["seq"] = json!(seq);
+                frames.push((sub.connection, encode(&f)));
+            }
+        }
+        Ok(self.deliver_each(frames).await)
+    }
+}
+
+struct Forgotten {
+    user_id: Option<String>,
+    /// Topics whose presence subscribers should hear this connection leave.
+    presence_topics: Vec<String>,
+}
+
+#[async_trait]
+impl ChangeListener for Live {
+    async fn records_changed(&self, changes: Vec<RecordChange>) {
+        for c in changes {
+            let table = c.table.clone();
+            if let Err(e) = self.table_changed(c).await {
+                tracing::warn!(table, error = %e, "table event not delivered");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_ids_are_checked() {
+        assert!(valid_connection_id("L0SM9cOFvHcCIhw="));
+        assert!(!valid_connection_id(""));
+        assert!(!valid_connection_id("a#b"));
+        assert!(valid_connection_id("a/b+c"));
+        assert!(!valid_connection_id("a b"));
+        assert!(!valid_connection_id("~"));
+    }
+}

@@ -1,0 +1,383 @@
+//! Topics: names, the rules for who may subscribe and publish, subscriber records,
+//! sequence numbers and the retained log that resumes read from.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value, json};
+
+use crate::auth::{Caller, valid_group};
+use crate::store::Item;
+use crate::{Error, Result};
+
+/// App-wide presence: subscribers hear users come online and go offline.
+pub const PRESENCE: &str = "presence";
+/// Not a topic: the rule named `direct` governs who may `send` to users and connections.
+pub const DIRECT: &str = "direct";
+/// Prefix of the topics that carry a table's record changes.
+pub const TABLE_PREFIX: &str = "table:";
+pub const MAX_TOPIC_BYTES: usize = 128;
+
+/// What a topic name names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic<'a> {
+    /// Published to by clients and the server, under its rule.
+    Plain(&'a str),
+    Presence,
+    /// `table:<name>`: that table's record changes.
+    Table(&'a str),
+}
+
+fn plain_name(t: &str) -> bool {
+    let b = t.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_TOPIC_BYTES
+        && b[0].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'))
+}
+
+pub fn parse(t: &str) -> Result<Topic<'_>> {
+    if let Some(table) = t.strip_prefix(TABLE_PREFIX) {
+        if crate::tables::schema::valid_name(table) {
+            return Ok(Topic::Table(table));
+        }
+        return Err(Error::invalid_field("topic", "no such table name"));
+    }
+    match t {
+        PRESENCE => Ok(Topic::Presence),
+        DIRECT => Err(Error::invalid_field(
+            "topic",
+            "\"direct\" is reserved (it names the rule for direct messages)",
+        )),
+        _ if plain_name(t) => Ok(Topic::Plain(t)),
+        _ => Err(Error::invalid_field(
+            "topic",
+            format!(
+                "topic names are 1 to {MAX_TOPIC_BYTES} of A-Z a-z 0-9 _ - ., starting with a letter or digit"
+            ),
+        )),
+    }
+}
+
+/// Who a rule lets in. Admins (the admin key, the `admin` group) always are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Who {
+    /// Any logged-in user.
+    Users,
+    /// Members of a group.
+    Group(String),
+    /// The user whose id is the topic's last `.`-separated part (`inbox.<user id>`).
+    Owner,
+    /// Nobody but admins and the server.
+    Nobody,
+}
+
+impl Who {
+    pub fn allows(&self, caller: &Caller, topic: &str) -> bool {
+        if caller.is_admin() {
+            return true;
+        }
+        let Some(u) = caller.user() else {
+            return false;
+        };
+        match self {
+            Who::Users => true,
+            Who::Group(g) => u.in_group(g),
+            Who::Owner => topic.rsplit('.').next() == Some(u.id.as_str()),
+            Who::Nobody => false,
+        }
+    }
+}
+
+impl fmt::Display for Who {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Who::Users => f.write_str("users"),
+            Who::Group(g) => write!(f, "group:{g}"),
+            Who::Owner => f.write_str("owner"),
+            Who::Nobody => f.write_str("nobody"),
+        }
+    }
+}
+
+impl std::str::FromStr for Who {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Who, String> {
+        match s {
+            "users" => Ok(Who::Users),
+            "owner" => Ok(Who::Owner),
+            "nobody" => Ok(Who::Nobody),
+            _ => match s.strip_prefix("group:") {
+                Some(g) if valid_group(g) => Ok(Who::Group(g.to_string())),
+                _ => Err(format!(
+                    "{s:?} is not one of \"users\", \"owner\", \"nobody\", \"group:<name>\""
+                )),
+            },
+        }
+    }
+}
+
+impl Serialize for Who {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Who {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Who, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Who may subscribe to and publish on the topics a pattern matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicRule {
+    pub subscribe: Who,
+    pub publish: Who,
+}
+
+impl TopicRule {
+    /// The rule where none is set: logged-in users may subscribe and publish; only the
+    /// server announces presence.
+    pub fn default_for(topic: &str) -> TopicRule {
+        TopicRule {
+            subscribe: Who::Users,
+            publish: if topic == PRESENCE {
+                Who::Nobody
+            } else {
+                Who::Users
+            },
+        }
+    }
+}
+
+/// A rule's pattern: a topic name (or `presence`, `direct`), or a prefix ending in `*`.
+pub fn valid_pattern(p: &str) -> bool {
+    match p.strip_suffix('*') {
+        Some(prefix) => prefix.is_empty() || plain_name(prefix),
+        None => p == PRESENCE || p == DIRECT || plain_name(p),
+    }
+}
+
+/// The rule for `topic` among `(pattern, rule)`s: an exact pattern wins, then the longest
+/// matching prefix, then the default.
+pub fn rule_for(topic: &str, rules: &[(String, TopicRule)]) -> TopicRule {
+    if let Some((_, r)) = rules.iter().find(|(p, _)| p == topic) {
+        return r.clone();
+    }
+    rules
+        .iter()
+        .filter_map(|(p, r)| {
+            let prefix = p.strip_suffix('*')?;
+            topic.starts_with(prefix).then_some((prefix.len(), r))
+        })
+        .max_by_key(|(n, _)| *n)
+        .map(|(_, r)| r.clone())
+        .unwrap_or_else(|| TopicRule::default_for(topic))
+}
+
+// ---- store records ---------------------------------------------------------------------
+
+pub const RULES_PK: &str = "topicrule";
+/// Sort key of a topic's state item, in the subscribers' partition; after every
+/// connection id.
+pub const STATE_SK: &str = "~";
+
+pub fn sub_pk(topic: &str) -> String {
+    format!("sub#{topic}")
+}
+
+pub fn conn_subs_pk(connection: &str) -> String {
+    format!("csub#{connection}")
+}
+
+pub fn log_pk(topic: &str) -> String {
+    format!("log#{topic}")
+}
+
+/// Sequence numbers as sort keys that order like numbers.
+pub fn seq_key(seq: u64) -> String {
+    format!("{seq:020}")
+}
+
+/// One connection's subscription to a topic.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sub {
+    pub connection: String,
+    /// `None`: the admin key.
+    pub user_id: Option<String>,
+    pub filter: Option<Map<String, Value>>,
+    /// Hears others join and leave.
+    pub presence: bool,
+}
+
+impl Sub {
+    pub fn attrs(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        if let Some(u) = &self.user_id {
+            m.insert("user_id".into(), json!(u));
+        }
+        if let Some(f) = &self.filter {
+            m.insert("where".into(), Value::Object(f.clone()));
+        }
+        if self.presence {
+            m.insert("presence".into(), json!(true));
+        }
+        m
+    }
+
+    pub fn from_item(item: &Item) -> Sub {
+        Sub {
+            connection: item.sk.clone(),
+            user_id: item.str("user_id").map(str::to_string),
+            filter: item.get("where").and_then(Value::as_object).cloned(),
+            presence: item.get("presence").and_then(Value::as_bool) == Some(true),
+        }
+    }
+}
+
+/// A topic's counters, kept with its subscribers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TopicState {
+    /// The last sequence number handed out.
+    pub seq: u64,
+    /// When a subscriber last left (epoch ms): frames are logged for a retention window
+    /// after, so that it can resume.
+    pub left_at: i64,
+    /// Frames after this number may be missing from the log (nobody was subscribed, or
+    /// one was too large to keep): a resume from at or before it must re-fetch.
+    pub gap: Option<u64>,
+}
+
+impl TopicState {
+    pub fn from_item(item: &Item) -> TopicState {
+        TopicState {
+            seq: item.get("seq").and_then(Value::as_u64).unwrap_or(0),
+            left_at: item.get("left_at").and_then(Value::as_i64).unwrap_or(0),
+            gap: item.get("gap").and_then(Value::as_u64),
+        }
+    }
+}
+
+/// What a resume from `since` can give, before reading the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumePlan {
+    /// Nothing was missed.
+    UpToDate,
+    /// Read these numbers from the log; all must be there.
+    Read { from: u64, to: u64 },
+    /// Too much was missed, or some of it was not kept.
+    Refetch,
+}
+
+pub fn plan_resume(state: &TopicState, since: u64, max_replay: u64) -> ResumePlan {
+    if since > state.seq || state.gap.is_some_and(|g| since <= g) {
+        return ResumePlan::Refetch;
+    }
+    if since == state.seq {
+        return ResumePlan::UpToDate;
+    }
+    if state.seq - since > max_replay {
+        return ResumePlan::Refetch;
+    }
+    ResumePlan::Read {
+        from: since + 1,
+        to: state.seq,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::User;
+
+    fn user(id: &str, groups: &[&str]) -> Caller {
+        Caller::User {
+            user: Box::new(User {
+                id: id.into(),
+                openid: "o".into(),
+                unionid: None,
+                nickname: None,
+                avatar_url: None,
+                phone: None,
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                profile: Map::new(),
+                created_at: 0,
+                updated_at: 0,
+                v: 0,
+            }),
+            session: String::new(),
+        }
+    }
+
+    #[test]
+    fn topic_names_are_checked_and_reserved_ones_kept_apart() {
+        assert_eq!(parse("room.1").ok(), Some(Topic::Plain("room.1")));
+        assert_eq!(parse("presence").ok(), Some(Topic::Presence));
+        assert_eq!(parse("table:posts").ok(), Some(Topic::Table("posts")));
+        for bad in ["", ".x", "a b", "a#b", "direct", "table:", "table:Posts", "a:b", "é"] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(parse(&"a".repeat(MAX_TOPIC_BYTES)).is_ok());
+        assert!(parse(&"a".repeat(MAX_TOPIC_BYTES + 1)).is_err());
+    }
+
+    #[test]
+    fn rules_pick_exact_then_longest_prefix_then_default() {
+        let r = |s: &str, p: &str| TopicRule {
+            subscribe: s.parse().unwrap(),
+            publish: p.parse().unwrap(),
+        };
+        let rules = vec![
+            ("*".to_string(), r("users", "nobody")),
+            ("room.*".to_string(), r("group:staff", "users")),
+            ("room.lobby".to_string(), r("users", "users")),
+            ("inbox.*".to_string(), r("owner", "users")),
+        ];
+        assert_eq!(rule_for("room.lobby", &rules), r("users", "users"));
+        assert_eq!(rule_for("room.7", &rules), r("group:staff", "users"));
+        assert_eq!(rule_for("news", &rules), r("users", "nobody"));
+        assert_eq!(rule_for("news", &[]), r("users", "users"));
+        assert_eq!(rule_for(PRESENCE, &[]), r("users", "nobody"));
+
+        let (alice, staff) = (user("alice", &[]), user("bob", &["staff"]));
+        assert!(Who::Owner.allows(&alice, "inbox.alice"));
+        assert!(!Who::Owner.allows(&alice, "inbox.bob"));
+        assert!(!Who::Owner.allows(&alice, "inbox.alice.x"));
+        assert!(Who::Group("staff".into()).allows(&staff, "x"));
+        assert!(!Who::Group("staff".into()).allows(&alice, "x"));
+        assert!(!Who::Nobody.allows(&alice, "x"));
+        assert!(Who::Nobody.allows(&Caller::AdminKey, "x"));
+        assert!(!Who::Users.allows(&Caller::Anonymous, "x"));
+        assert!("group:".parse::<Who>().is_err());
+        assert!("everyone".parse::<Who>().is_err());
+        assert!(valid_pattern("room.*") && valid_pattern("*") && valid_pattern("direct"));
+        assert!(!valid_pattern("room*x") && !valid_pattern("**") && !valid_pattern("a b*"));
+    }
+
+    #[test]
+    fn resumes_read_the_log_only_when_it_is_whole() {
+        let st = |seq, gap| TopicState {
+            seq,
+            left_at: 0,
+            gap,
+        };
+        assert_eq!(plan_resume(&st(5, None), 5, 100), ResumePlan::UpToDate);
+        assert_eq!(
+            plan_resume(&st(5, None), 2, 100),
+            ResumePlan::Read { from: 3, to: 5 }
+        );
+        // Ahead of the topic (a reset store), or behind frames that were never logged.
+        assert_eq!(plan_resume(&st(5, None), 9, 100), ResumePlan::Refetch);
+        assert_eq!(plan_resume(&st(5, Some(3)), 3, 100), ResumePlan::Refetch);
+        assert_eq!(
+            plan_resume(&st(5, Some(3)), 4, 100),
+            ResumePlan::Read { from: 5, to: 5 }
+        );
+        assert_eq!(plan_resume(&st(500, None), 1, 100), ResumePlan::Refetch);
+    }
+}
