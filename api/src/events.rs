@@ -25,7 +25,10 @@ pub fn publish_router() -> Router<AppState> {
 pub fn rules_router() -> Router<AppState> {
     Router::new()
         .route("/v1/topics/rules", get(list_rules))
-        .route("/v1/topics/rules/{pattern}", put(put_rule).delete(delete_rule))
+        .route(
+            "/v1/topics/rules/{pattern}",
+            put(put_rule).delete(delete_rule),
+        )
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -118,10 +118,18 @@ impl Client {
     /// Asserts nothing arrived: a ping's pong is the first frame after everything sent
     /// to this client before it.
     async fn quiet(&mut self) {
-        assert!(self.backlog.is_empty(), "unexpected frames: {:?}", self.backlog);
+        assert!(
+            self.backlog.is_empty(),
+            "unexpected frames: {:?}",
+            self.backlog
+        );
         let pong = self.req(json!({"type": "ping"})).await;
         assert_eq!(pong["type"], "pong");
-        assert!(self.backlog.is_empty(), "unexpected frames: {:?}", self.backlog);
+        assert!(
+            self.backlog.is_empty(),
+            "unexpected frames: {:?}",
+            self.backlog
+        );
     }
 
     async fn close(mut self) {
@@ -138,7 +146,12 @@ impl Client {
 async fn set_groups(api: &Api, user: &Value, groups: &[&str]) {
     let path = format!("/v1/admin/users/{}", user["id"].as_str().unwrap());
     let r = api
-        .call("PATCH", &path, Some(ADMIN_KEY), Some(json!({ "groups": groups })))
+        .call(
+            "PATCH",
+            &path,
+            Some(ADMIN_KEY),
+            Some(json!({ "groups": groups })),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
@@ -148,7 +161,12 @@ async fn two_users_chat(s: Server) {
     let (alice_t, alice) = api.login("mock:alice").await;
     let (bob_t, bob) = api.login("mock:bob").await;
     let r = api
-        .call("PATCH", "/v1/auth/me", Some(&alice_t), Some(json!({"nickname": "Alice"})))
+        .call(
+            "PATCH",
+            "/v1/auth/me",
+            Some(&alice_t),
+            Some(json!({"nickname": "Alice"})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let mut a = Client::open(&s, &alice_t).await;
@@ -157,13 +175,18 @@ async fn two_users_chat(s: Server) {
     let hello = a.ok(json!({"type": "hello"})).await;
     assert_eq!(hello["version"], 1);
     assert_eq!(hello["user"]["id"], alice["id"]);
-    assert!(hello["user"].get("openid").is_none(), "profiles are public fields only");
+    assert!(
+        hello["user"].get("openid").is_none(),
+        "profiles are public fields only"
+    );
     let a_conn = hello["connection"].as_str().unwrap().to_string();
 
     // The sender is what the server says, whatever the frame claims.
     let ack = a
-        .ok(json!({"type": "send", "to": {"user": bob["id"]}, "cmd": "chat",
-                   "body": {"text": "hi bob"}, "from": {"user": {"id": "someone-else"}}}))
+        .ok(
+            json!({"type": "send", "to": {"user": bob["id"]}, "cmd": "chat",
+                   "body": {"text": "hi bob"}, "from": {"user": {"id": "someone-else"}}}),
+        )
         .await;
     assert_eq!(ack["delivered"], 1);
     let m = b.next().await;
@@ -181,31 +204,45 @@ async fn two_users_chat(s: Server) {
         .await;
     assert_eq!(ack["delivered"], 1);
     let m = a.next().await;
-    assert_eq!((m["body"].as_str(), m["from"]["user"]["id"].as_str()), (Some("hi alice"), bob["id"].as_str()));
+    assert_eq!(
+        (m["body"].as_str(), m["from"]["user"]["id"].as_str()),
+        (Some("hi alice"), bob["id"].as_str())
+    );
 
     // Every connection of a user hears a message to the user.
     let mut b2 = Client::open(&s, &bob_t).await;
-    let ack = a.ok(json!({"type": "send", "to": {"user": bob["id"]}, "cmd": "ding"})).await;
+    let ack = a
+        .ok(json!({"type": "send", "to": {"user": bob["id"]}, "cmd": "ding"}))
+        .await;
     assert_eq!(ack["delivered"], 2);
     assert_eq!(b.next().await["cmd"], "ding");
     assert_eq!(b2.next().await["cmd"], "ding");
 
     // Nobody there: nothing delivered, no error.
-    let ack = a.ok(json!({"type": "send", "to": {"user": "nobody-here"}, "cmd": "x"})).await;
+    let ack = a
+        .ok(json!({"type": "send", "to": {"user": "nobody-here"}, "cmd": "x"}))
+        .await;
     assert_eq!(ack["delivered"], 0);
-    let ack = a.ok(json!({"type": "send", "to": {"connection": "Unkn0wn="}, "cmd": "x"})).await;
+    let ack = a
+        .ok(json!({"type": "send", "to": {"connection": "Unkn0wn="}, "cmd": "x"}))
+        .await;
     assert_eq!(ack["delivered"], 0);
     a.quiet().await;
     b.quiet().await;
 
     // Admins can turn direct messages off with the `direct` rule.
     let r = api
-        .call("PUT", "/v1/topics/rules/direct", Some(ADMIN_KEY),
-              Some(json!({"subscribe": "users", "publish": "nobody"})))
+        .call(
+            "PUT",
+            "/v1/topics/rules/direct",
+            Some(ADMIN_KEY),
+            Some(json!({"subscribe": "users", "publish": "nobody"})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(
-        a.refused(json!({"type": "send", "to": {"user": bob["id"]}, "cmd": "chat"})).await,
+        a.refused(json!({"type": "send", "to": {"user": bob["id"]}, "cmd": "chat"}))
+            .await,
         "FORBIDDEN"
     );
     b.quiet().await;
@@ -217,7 +254,8 @@ async fn presence_follows_connections_and_subscriptions(s: Server) {
     let (bob_t, bob) = api.login("mock:bob").await;
     let (carol_t, carol) = api.login("mock:carol").await;
     let mut b = Client::open(&s, &bob_t).await;
-    b.ok(json!({"type": "subscribe", "topic": "presence"})).await;
+    b.ok(json!({"type": "subscribe", "topic": "presence"}))
+        .await;
 
     let a = Client::open(&s, &alice_t).await;
     let p = b.next().await;
@@ -226,7 +264,12 @@ async fn presence_follows_connections_and_subscriptions(s: Server) {
         (Some("presence"), Some("online"), &alice["id"])
     );
     let online = b.ok(json!({"type": "online"})).await;
-    let mut ids: Vec<&str> = online["users"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
+    let mut ids: Vec<&str> = online["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_str().unwrap())
+        .collect();
     ids.sort();
     let mut want = vec![alice["id"].as_str().unwrap(), bob["id"].as_str().unwrap()];
     want.sort();
@@ -240,13 +283,20 @@ async fn presence_follows_connections_and_subscriptions(s: Server) {
     b.quiet().await;
     a.close().await;
     let p = b.next().await;
-    assert_eq!((p["state"].as_str(), &p["user"]["id"]), (Some("offline"), &alice["id"]));
+    assert_eq!(
+        (p["state"].as_str(), &p["user"]["id"]),
+        (Some("offline"), &alice["id"])
+    );
 
     // Presence on a topic, for subscribers who ask for it.
-    b.ok(json!({"type": "subscribe", "topic": "room.p", "presence": true})).await;
+    b.ok(json!({"type": "subscribe", "topic": "room.p", "presence": true}))
+        .await;
     let mut c = Client::open(&s, &carol_t).await;
     let p = b.next().await;
-    assert_eq!((p["state"].as_str(), &p["user"]["id"]), (Some("online"), &carol["id"]));
+    assert_eq!(
+        (p["state"].as_str(), &p["user"]["id"]),
+        (Some("online"), &carol["id"])
+    );
     c.ok(json!({"type": "subscribe", "topic": "room.p"})).await;
     let p = b.next().await;
     assert_eq!(
@@ -255,11 +305,18 @@ async fn presence_follows_connections_and_subscriptions(s: Server) {
     );
     let here = b.ok(json!({"type": "online", "topic": "room.p"})).await;
     assert_eq!(here["users"].as_array().unwrap().len(), 2);
-    c.ok(json!({"type": "unsubscribe", "topic": "room.p"})).await;
+    c.ok(json!({"type": "unsubscribe", "topic": "room.p"}))
+        .await;
     let p = b.next().await;
-    assert_eq!((p["state"].as_str(), &p["user"]["id"]), (Some("leave"), &carol["id"]));
+    assert_eq!(
+        (p["state"].as_str(), &p["user"]["id"]),
+        (Some("leave"), &carol["id"])
+    );
     let here = b.ok(json!({"type": "online", "topic": "room.p"})).await;
-    assert_eq!(here["users"], json!([{"id": bob["id"], "nickname": null, "avatar_url": null}]));
+    assert_eq!(
+        here["users"],
+        json!([{"id": bob["id"], "nickname": null, "avatar_url": null}])
+    );
 
     // Dropping the connection leaves its topics too.
     c.ok(json!({"type": "subscribe", "topic": "room.p"})).await;
@@ -268,7 +325,10 @@ async fn presence_follows_connections_and_subscriptions(s: Server) {
     let mut states = vec![b.next().await, b.next().await];
     states.sort_by_key(|f| f["topic"].as_str().unwrap_or_default().to_string());
     assert_eq!(
-        states.iter().map(|f| (f["topic"].as_str().unwrap(), f["state"].as_str().unwrap())).collect::<Vec<_>>(),
+        states
+            .iter()
+            .map(|f| (f["topic"].as_str().unwrap(), f["state"].as_str().unwrap()))
+            .collect::<Vec<_>>(),
         vec![("presence", "offline"), ("room.p", "leave")]
     );
     b.quiet().await;
@@ -284,8 +344,11 @@ async fn topics_fan_out_to_their_subscribers(s: Server) {
         assert_eq!(ack["topic"], "room.1");
         clients.push((t, c));
     }
-    let (alice_t, _) = api.login("mock:alice").await;
-    let ack = clients[0].1.ok(json!({"type": "publish", "topic": "room.1", "data": {"text": "hello room"}})).await;
+    let alice_t = clients[0].0.clone();
+    let ack = clients[0]
+        .1
+        .ok(json!({"type": "publish", "topic": "room.1", "data": {"text": "hello room"}}))
+        .await;
     assert_eq!(ack["delivered"], 3);
     let seq = ack["seq"].as_u64().expect("a sequence number");
     for (_, c) in clients.iter_mut() {
@@ -299,17 +362,30 @@ async fn topics_fan_out_to_their_subscribers(s: Server) {
 
     // The server publishes too (admins, cloud functions).
     let r = api
-        .call("POST", "/v1/events/room.1", Some(ADMIN_KEY), Some(json!({"data": {"n": 1}})))
+        .call(
+            "POST",
+            "/v1/events/room.1",
+            Some(ADMIN_KEY),
+            Some(json!({"data": {"n": 1}})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["delivered"], 3);
     assert_eq!(r.body["seq"], seq + 1);
     for (_, c) in clients.iter_mut() {
         let e = c.next().await;
-        assert_eq!((e["seq"].as_u64(), &e["data"], &e["from"]), (Some(seq + 1), &json!({"n": 1}), &Value::Null));
+        assert_eq!(
+            (e["seq"].as_u64(), &e["data"], &e["from"]),
+            (Some(seq + 1), &json!({"n": 1}), &Value::Null)
+        );
     }
     let r = api
-        .call("POST", "/v1/events/room.1", Some(&alice_t), Some(json!({"data": 1})))
+        .call(
+            "POST",
+            "/v1/events/room.1",
+            Some(&alice_t),
+            Some(json!({"data": 1})),
+        )
         .await;
     assert_eq!((r.status, r.code()), (403, "FORBIDDEN"));
     let r = api
@@ -327,8 +403,13 @@ async fn topics_fan_out_to_their_subscribers(s: Server) {
 
     // Unsubscribed connections hear nothing more.
     let (_, mut carol) = clients.pop().unwrap();
-    carol.ok(json!({"type": "unsubscribe", "topic": "room.1"})).await;
-    let ack = clients[1].1.ok(json!({"type": "publish", "topic": "room.1", "data": 2})).await;
+    carol
+        .ok(json!({"type": "unsubscribe", "topic": "room.1"}))
+        .await;
+    let ack = clients[1]
+        .1
+        .ok(json!({"type": "publish", "topic": "room.1", "data": 2}))
+        .await;
     assert_eq!(ack["delivered"], 2);
     carol.quiet().await;
     for (_, c) in clients.iter_mut() {
@@ -345,24 +426,37 @@ async fn table_events_follow_the_acl_and_the_filter(s: Server) {
     set_groups(&api, &alice, &["team"]).await;
     set_groups(&api, &bob, &["team"]).await;
     let r = api
-        .call("PUT", "/v1/tables/notes", Some(ADMIN_KEY), Some(json!({
-            "fields": [
-                {"name": "status", "type": "string"},
-                {"name": "secret", "type": "string", "acl": "rw:-:-"}
-            ],
-            "acl": {"record": "rwd:r:-", "create": "users"}
-        })))
+        .call(
+            "PUT",
+            "/v1/tables/notes",
+            Some(ADMIN_KEY),
+            Some(json!({
+                "fields": [
+                    {"name": "status", "type": "string"},
+                    {"name": "secret", "type": "string", "acl": "rw:-:-"}
+                ],
+                "acl": {"record": "rwd:r:-", "create": "users"}
+            })),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
 
     let mut b = Client::open(&s, &bob_t).await;
     let mut c = Client::open(&s, &carol_t).await;
-    let ack = b.ok(json!({"type": "subscribe", "topic": "table:notes", "where": {"status": "open"}})).await;
+    let ack = b
+        .ok(json!({"type": "subscribe", "topic": "table:notes", "where": {"status": "open"}}))
+        .await;
     assert_eq!(ack["seq"], 0);
-    c.ok(json!({"type": "subscribe", "topic": "table:notes"})).await;
-    assert_eq!(b.refused(json!({"type": "subscribe", "topic": "table:nope"})).await, "NOT_FOUND");
+    c.ok(json!({"type": "subscribe", "topic": "table:notes"}))
+        .await;
     assert_eq!(
-        b.refused(json!({"type": "subscribe", "topic": "table:notes", "where": {"nope": 1}})).await,
+        b.refused(json!({"type": "subscribe", "topic": "table:nope"}))
+            .await,
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        b.refused(json!({"type": "subscribe", "topic": "table:notes", "where": {"nope": 1}}))
+            .await,
         "INVALID_ARGUMENT"
     );
 
@@ -370,7 +464,9 @@ async fn table_events_follow_the_acl_and_the_filter(s: Server) {
         let api = &api;
         let t = alice_t.clone();
         async move {
-            let r = api.call("POST", "/v1/tables/notes/records", Some(&t), Some(body)).await;
+            let r = api
+                .call("POST", "/v1/tables/notes/records", Some(&t), Some(body))
+                .await;
             assert_eq!(r.status, 201, "{}", r.text);
             r.body["_id"].as_str().unwrap().to_string()
         }
@@ -379,33 +475,59 @@ async fn table_events_follow_the_acl_and_the_filter(s: Server) {
         let api = &api;
         let t = alice_t.clone();
         async move {
-            let r = api.call("PATCH", &format!("/v1/tables/notes/records/{id}"), Some(&t), Some(body)).await;
+            let r = api
+                .call(
+                    "PATCH",
+                    &format!("/v1/tables/notes/records/{id}"),
+                    Some(&t),
+                    Some(body),
+                )
+                .await;
             assert_eq!(r.status, 200, "{}", r.text);
         }
     };
 
     let id = create(json!({"status": "open", "secret": "s3", "_group": "team"})).await;
     let e = b.next().await;
-    assert_eq!((e["type"].as_str(), e["op"].as_str(), e["topic"].as_str()), (Some("change"), Some("create"), Some("table:notes")));
+    assert_eq!(
+        (e["type"].as_str(), e["op"].as_str(), e["topic"].as_str()),
+        (Some("change"), Some("create"), Some("table:notes"))
+    );
     assert_eq!(e["record"]["_id"], json!(id));
     assert_eq!(e["record"]["status"], "open");
-    assert!(e["record"].get("secret").is_none(), "a field bob may not read: {e}");
+    assert!(
+        e["record"].get("secret").is_none(),
+        "a field bob may not read: {e}"
+    );
     assert!(e["seq"].as_u64().is_some());
 
     patch(id.clone(), json!({"status": "closed"})).await;
     let e = b.next().await;
-    assert_eq!((e["op"].as_str(), &e["record"]), (Some("leave"), &json!({"_id": id})));
+    assert_eq!(
+        (e["op"].as_str(), &e["record"]),
+        (Some("leave"), &json!({"_id": id}))
+    );
     patch(id.clone(), json!({"status": "closed", "secret": "x"})).await;
     patch(id.clone(), json!({"status": "open"})).await;
     let e = b.next().await;
-    assert_eq!((e["op"].as_str(), e["record"]["status"].as_str()), (Some("enter"), Some("open")));
+    assert_eq!(
+        (e["op"].as_str(), e["record"]["status"].as_str()),
+        (Some("enter"), Some("open"))
+    );
     patch(id.clone(), json!({"secret": "y"})).await;
     assert_eq!(b.next().await["op"], "update");
 
     // A record bob may not read never reaches him.
     let private = create(json!({"status": "open"})).await;
     b.quiet().await;
-    let r = api.call("DELETE", &format!("/v1/tables/notes/records/{private}"), Some(&alice_t), None).await;
+    let r = api
+        .call(
+            "DELETE",
+            &format!("/v1/tables/notes/records/{private}"),
+            Some(&alice_t),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 204, "{}", r.text);
     b.quiet().await;
 
@@ -414,10 +536,20 @@ async fn table_events_follow_the_acl_and_the_filter(s: Server) {
     patch(id.clone(), json!({"status": "open", "secret": "z"})).await;
     b.quiet().await;
     set_groups(&api, &bob, &["team"]).await;
-    let r = api.call("DELETE", &format!("/v1/tables/notes/records/{id}"), Some(&alice_t), None).await;
+    let r = api
+        .call(
+            "DELETE",
+            &format!("/v1/tables/notes/records/{id}"),
+            Some(&alice_t),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 204, "{}", r.text);
     let e = b.next().await;
-    assert_eq!((e["op"].as_str(), &e["record"]), (Some("delete"), &json!({"_id": id})));
+    assert_eq!(
+        (e["op"].as_str(), &e["record"]),
+        (Some("delete"), &json!({"_id": id}))
+    );
     b.quiet().await;
 
     // Carol is in no group: she subscribed, and heard nothing.
@@ -425,14 +557,22 @@ async fn table_events_follow_the_acl_and_the_filter(s: Server) {
 
     // Batches announce each record they change.
     let r = api
-        .call("POST", "/v1/batch", Some(&alice_t), Some(json!({"ops": [
-            {"op": "create", "table": "notes", "data": {"status": "open", "_group": "team"}},
-            {"op": "create", "table": "notes", "data": {"status": "closed", "_group": "team"}}
-        ]})))
+        .call(
+            "POST",
+            "/v1/batch",
+            Some(&alice_t),
+            Some(json!({"ops": [
+                {"op": "create", "table": "notes", "data": {"status": "open", "_group": "team"}},
+                {"op": "create", "table": "notes", "data": {"status": "closed", "_group": "team"}}
+            ]})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let e = b.next().await;
-    assert_eq!((e["op"].as_str(), e["record"]["status"].as_str()), (Some("create"), Some("open")));
+    assert_eq!(
+        (e["op"].as_str(), e["record"]["status"].as_str()),
+        (Some("create"), Some("open"))
+    );
     b.quiet().await;
 }
 
@@ -444,66 +584,126 @@ async fn resume_after_a_dropped_connection_misses_nothing(s: Server) {
     let mut b = Client::open(&s, &bob_t).await;
     let ack = b.ok(json!({"type": "subscribe", "topic": "room.r"})).await;
     assert_eq!(ack["seq"], 0);
-    a.ok(json!({"type": "publish", "topic": "room.r", "data": "e1"})).await;
+    a.ok(json!({"type": "publish", "topic": "room.r", "data": "e1"}))
+        .await;
     let e = b.next().await;
-    assert_eq!((e["seq"].as_u64(), e["data"].as_str()), (Some(1), Some("e1")));
+    assert_eq!(
+        (e["seq"].as_u64(), e["data"].as_str()),
+        (Some(1), Some("e1"))
+    );
     let last_seen = 1;
 
     // Bob's connection drops; the room goes on.
     b.close().await;
     for n in 2..=4 {
-        let ack = a.ok(json!({"type": "publish", "topic": "room.r", "data": format!("e{n}")})).await;
-        assert_eq!((ack["seq"].as_u64(), ack["delivered"].as_u64()), (Some(n), Some(0)));
+        let ack = a
+            .ok(json!({"type": "publish", "topic": "room.r", "data": format!("e{n}")}))
+            .await;
+        assert_eq!(
+            (ack["seq"].as_u64(), ack["delivered"].as_u64()),
+            (Some(n), Some(0))
+        );
     }
     let r = api
-        .call("POST", "/v1/events/room.r", Some(ADMIN_KEY), Some(json!({"data": "e5"})))
+        .call(
+            "POST",
+            "/v1/events/room.r",
+            Some(ADMIN_KEY),
+            Some(json!({"data": "e5"})),
+        )
         .await;
     assert_eq!(r.body["seq"], 5, "{}", r.text);
 
     // Back, with the last number seen: the missed frames, in order, then the ack.
     let mut b = Client::open(&s, &bob_t).await;
-    let ack = b.ok(json!({"type": "subscribe", "topic": "room.r", "since": last_seen})).await;
-    assert_eq!((ack["replayed"].as_u64(), ack["seq"].as_u64()), (Some(4), Some(5)));
+    let ack = b
+        .ok(json!({"type": "subscribe", "topic": "room.r", "since": last_seen}))
+        .await;
+    assert_eq!(
+        (ack["replayed"].as_u64(), ack["seq"].as_u64()),
+        (Some(4), Some(5))
+    );
     assert!(ack.get("resync").is_none());
     for n in 2..=5u64 {
         let e = b.next().await;
-        assert_eq!((e["type"].as_str(), e["seq"].as_u64(), e["data"].as_str()), (Some("event"), Some(n), Some(format!("e{n}").as_str())));
+        assert_eq!(
+            (e["type"].as_str(), e["seq"].as_u64(), e["data"].as_str()),
+            (Some("event"), Some(n), Some(format!("e{n}").as_str()))
+        );
     }
-    a.ok(json!({"type": "publish", "topic": "room.r", "data": "e6"})).await;
+    a.ok(json!({"type": "publish", "topic": "room.r", "data": "e6"}))
+        .await;
     assert_eq!(b.next().await["seq"], 6);
-    let ack = b.ok(json!({"type": "subscribe", "topic": "room.r", "since": 6})).await;
+    let ack = b
+        .ok(json!({"type": "subscribe", "topic": "room.r", "since": 6}))
+        .await;
     assert_eq!(ack["replayed"], 0);
     b.quiet().await;
 
     // Frames nobody was there to keep, and numbers from the future: re-fetch.
-    let ack = a.ok(json!({"type": "publish", "topic": "room.cold", "data": "lost"})).await;
-    assert_eq!((ack["seq"].clone(), ack["delivered"].as_u64()), (Value::Null, Some(0)));
-    let ack = b.ok(json!({"type": "subscribe", "topic": "room.cold", "since": 0})).await;
+    let ack = a
+        .ok(json!({"type": "publish", "topic": "room.cold", "data": "lost"}))
+        .await;
+    assert_eq!(
+        (ack["seq"].clone(), ack["delivered"].as_u64()),
+        (Value::Null, Some(0))
+    );
+    let ack = b
+        .ok(json!({"type": "subscribe", "topic": "room.cold", "since": 0}))
+        .await;
     assert_eq!(ack["resync"], true);
-    let ack = b.ok(json!({"type": "subscribe", "topic": "room.r", "since": 99})).await;
+    let ack = b
+        .ok(json!({"type": "subscribe", "topic": "room.r", "since": 99}))
+        .await;
     assert_eq!(ack["resync"], true);
     b.quiet().await;
 
     // Table events resume too, judged by the rules at replay.
     let r = api
-        .call("PUT", "/v1/tables/log", Some(ADMIN_KEY), Some(json!({
-            "fields": [{"name": "n", "type": "integer"}],
-            "acl": {"record": "rwd:r:r", "create": "users"}
-        })))
+        .call(
+            "PUT",
+            "/v1/tables/log",
+            Some(ADMIN_KEY),
+            Some(json!({
+                "fields": [{"name": "n", "type": "integer"}],
+                "acl": {"record": "rwd:r:r", "create": "users"}
+            })),
+        )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let ack = b.ok(json!({"type": "subscribe", "topic": "table:log", "where": {"n": 2}})).await;
+    let ack = b
+        .ok(json!({"type": "subscribe", "topic": "table:log", "where": {"n": 2}}))
+        .await;
     let since = ack["seq"].as_u64().unwrap();
     b.close().await;
     for n in 1..=3 {
-        let r = api.call("POST", "/v1/tables/log/records", Some(&alice_t), Some(json!({"n": n}))).await;
+        let r = api
+            .call(
+                "POST",
+                "/v1/tables/log/records",
+                Some(&alice_t),
+                Some(json!({"n": n})),
+            )
+            .await;
         assert_eq!(r.status, 201, "{}", r.text);
     }
     let mut b = Client::open(&s, &bob_t).await;
-    let ack = b.ok(json!({"type": "subscribe", "topic": "table:log", "where": {"n": 2}, "since": since})).await;
-    assert_eq!((ack["replayed"].as_u64(), ack["seq"].as_u64()), (Some(1), Some(since + 3)));
+    let ack = b
+        .ok(json!({"type": "subscribe", "topic": "table:log", "where": {"n": 2}, "since": since}))
+        .await;
+    assert_eq!(
+        (ack["replayed"].as_u64(), ack["seq"].as_u64()),
+        (Some(1), Some(since + 3))
+    );
     let e = b.next().await;
-    assert_eq!((e["op"].as_str(), e["record"]["n"].as_i64(), e["seq"].as_u64()), (Some("create"), Some(2), Some(since + 2)));
+    assert_eq!(
+        (
+            e["op"].as_str(),
+            e["record"]["n"].as_i64(),
+            e["seq"].as_u64()
+        ),
+        (Some("create"), Some(2), Some(since + 2))
+    );
     b.quiet().await;
 }
 
@@ -513,52 +713,121 @@ async fn forbidden_subscribe_and_publish_are_refused(s: Server) {
     let (bob_t, bob) = api.login("mock:bob").await;
     set_groups(&api, &alice, &["staff"]).await;
     for (pattern, rule) in [
-        ("staff.*", json!({"subscribe": "group:staff", "publish": "nobody"})),
+        (
+            "staff.*",
+            json!({"subscribe": "group:staff", "publish": "nobody"}),
+        ),
         ("inbox.*", json!({"subscribe": "owner", "publish": "users"})),
     ] {
-        let r = api.call("PUT", &format!("/v1/topics/rules/{pattern}"), Some(ADMIN_KEY), Some(rule)).await;
+        let r = api
+            .call(
+                "PUT",
+                &format!("/v1/topics/rules/{pattern}"),
+                Some(ADMIN_KEY),
+                Some(rule),
+            )
+            .await;
         assert_eq!(r.status, 200, "{}", r.text);
     }
-    let r = api.call("PUT", "/v1/topics/rules/x.*", Some(&bob_t), Some(json!({"subscribe": "users", "publish": "users"}))).await;
+    let r = api
+        .call(
+            "PUT",
+            "/v1/topics/rules/x.*",
+            Some(&bob_t),
+            Some(json!({"subscribe": "users", "publish": "users"})),
+        )
+        .await;
     assert_eq!(r.status, 403);
     for (pattern, rule) in [
         ("a%20b", json!({"subscribe": "users", "publish": "users"})),
         ("ok", json!({"subscribe": "everyone", "publish": "users"})),
         ("ok", json!({"subscribe": "users"})),
     ] {
-        let r = api.call("PUT", &format!("/v1/topics/rules/{pattern}"), Some(ADMIN_KEY), Some(rule)).await;
+        let r = api
+            .call(
+                "PUT",
+                &format!("/v1/topics/rules/{pattern}"),
+                Some(ADMIN_KEY),
+                Some(rule),
+            )
+            .await;
         assert_eq!(r.status, 400, "{pattern}: {}", r.text);
     }
-    let r = api.call("GET", "/v1/topics/rules", Some(ADMIN_KEY), None).await;
-    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(2), "{}", r.text);
+    let r = api
+        .call("GET", "/v1/topics/rules", Some(ADMIN_KEY), None)
+        .await;
+    assert_eq!(
+        r.body["items"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        r.text
+    );
 
     let mut a = Client::open(&s, &alice_t).await;
     let mut b = Client::open(&s, &bob_t).await;
-    assert_eq!(b.refused(json!({"type": "subscribe", "topic": "staff.news"})).await, "FORBIDDEN");
-    a.ok(json!({"type": "subscribe", "topic": "staff.news"})).await;
-    assert_eq!(a.refused(json!({"type": "publish", "topic": "staff.news", "data": 1})).await, "FORBIDDEN");
-    let r = api.call("POST", "/v1/events/staff.news", Some(ADMIN_KEY), Some(json!({"data": "memo"}))).await;
+    assert_eq!(
+        b.refused(json!({"type": "subscribe", "topic": "staff.news"}))
+            .await,
+        "FORBIDDEN"
+    );
+    a.ok(json!({"type": "subscribe", "topic": "staff.news"}))
+        .await;
+    assert_eq!(
+        a.refused(json!({"type": "publish", "topic": "staff.news", "data": 1}))
+            .await,
+        "FORBIDDEN"
+    );
+    let r = api
+        .call(
+            "POST",
+            "/v1/events/staff.news",
+            Some(ADMIN_KEY),
+            Some(json!({"data": "memo"})),
+        )
+        .await;
     assert_eq!(r.body["delivered"], 1, "{}", r.text);
     assert_eq!(a.next().await["data"], "memo");
 
     let alice_inbox = format!("inbox.{}", alice["id"].as_str().unwrap());
     let bob_inbox = format!("inbox.{}", bob["id"].as_str().unwrap());
-    assert_eq!(b.refused(json!({"type": "subscribe", "topic": alice_inbox})).await, "FORBIDDEN");
+    assert_eq!(
+        b.refused(json!({"type": "subscribe", "topic": alice_inbox}))
+            .await,
+        "FORBIDDEN"
+    );
     b.ok(json!({"type": "subscribe", "topic": bob_inbox})).await;
-    a.ok(json!({"type": "publish", "topic": bob_inbox, "data": "for bob"})).await;
+    a.ok(json!({"type": "publish", "topic": bob_inbox, "data": "for bob"}))
+        .await;
     assert_eq!(b.next().await["data"], "for bob");
 
-    assert_eq!(b.refused(json!({"type": "publish", "topic": "presence", "data": 1})).await, "FORBIDDEN");
-    assert_eq!(b.refused(json!({"type": "publish", "topic": "table:notes", "data": 1})).await, "FORBIDDEN");
+    assert_eq!(
+        b.refused(json!({"type": "publish", "topic": "presence", "data": 1}))
+            .await,
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        b.refused(json!({"type": "publish", "topic": "table:notes", "data": 1}))
+            .await,
+        "FORBIDDEN"
+    );
     for bad in ["a b", "direct", "", "table:Nope", ".x"] {
-        assert_eq!(b.refused(json!({"type": "subscribe", "topic": bad})).await, "INVALID_ARGUMENT", "{bad:?}");
+        assert_eq!(
+            b.refused(json!({"type": "subscribe", "topic": bad})).await,
+            "INVALID_ARGUMENT",
+            "{bad:?}"
+        );
     }
 
-    let r = api.call("DELETE", "/v1/topics/rules/staff.*", Some(ADMIN_KEY), None).await;
+    let r = api
+        .call("DELETE", "/v1/topics/rules/staff.*", Some(ADMIN_KEY), None)
+        .await;
     assert_eq!(r.status, 204, "{}", r.text);
-    let r = api.call("DELETE", "/v1/topics/rules/staff.*", Some(ADMIN_KEY), None).await;
+    let r = api
+        .call("DELETE", "/v1/topics/rules/staff.*", Some(ADMIN_KEY), None)
+        .await;
     assert_eq!(r.status, 404);
-    b.ok(json!({"type": "subscribe", "topic": "staff.news"})).await;
+    b.ok(json!({"type": "subscribe", "topic": "staff.news"}))
+        .await;
     a.quiet().await;
     b.quiet().await;
 }
@@ -572,12 +841,18 @@ async fn limits_answer_with_clear_errors(s: Server) {
     assert_eq!(c.next().await["code"], "FRAME_TOO_LARGE");
 
     for n in 0..50 {
-        c.ok(json!({"type": "subscribe", "topic": format!("room.{n}")})).await;
+        c.ok(json!({"type": "subscribe", "topic": format!("room.{n}")}))
+            .await;
     }
-    assert_eq!(c.refused(json!({"type": "subscribe", "topic": "room.50"})).await, "TOO_MANY_TOPICS");
+    assert_eq!(
+        c.refused(json!({"type": "subscribe", "topic": "room.50"}))
+            .await,
+        "TOO_MANY_TOPICS"
+    );
     // Subscribing again to a topic is not another topic; leaving one makes room.
     c.ok(json!({"type": "subscribe", "topic": "room.7"})).await;
-    c.ok(json!({"type": "unsubscribe", "topic": "room.7"})).await;
+    c.ok(json!({"type": "unsubscribe", "topic": "room.7"}))
+        .await;
     c.ok(json!({"type": "subscribe", "topic": "room.50"})).await;
 
     // A burst past the frame rate: some frames are refused, the connection stays.
@@ -595,7 +870,10 @@ async fn limits_answer_with_clear_errors(s: Server) {
             _ => panic!("unexpected {f}"),
         }
     }
-    assert!(limited > 0 && pongs >= 100, "{pongs} pongs, {limited} refused");
+    assert!(
+        limited > 0 && pongs >= 100,
+        "{pongs} pongs, {limited} refused"
+    );
 }
 
 async fn live_channels_need_a_session_and_answer_frames(s: Server) {

@@ -133,8 +133,11 @@ mod tests {
         let carol = user("carol", &[]);
         let open: Map<String, Value> = json!({"status": "open"}).as_object().cloned().unwrap();
         let f = Some(&open);
-        let (shared_open, shared_closed, private_open) =
-            (rec("open", Some("team")), rec("closed", Some("team")), rec("open", None));
+        let (shared_open, shared_closed, private_open) = (
+            rec("open", Some("team")),
+            rec("closed", Some("team")),
+            rec("open", None),
+        );
 
         let c = change_frame(&s, &bob, f, "r1", None, Some(&shared_open)).unwrap();
         assert_eq!(c["op"], "create");
@@ -142,36 +145,88 @@ mod tests {
         assert_eq!(c["record"]["status"], "open");
         assert!(c["record"].get("secret").is_none(), "a hidden field leaked");
         assert_eq!(
-            op(change_frame(&s, &bob, f, "r1", Some(&shared_open), Some(&shared_closed))),
+            op(change_frame(
+                &s,
+                &bob,
+                f,
+                "r1",
+                Some(&shared_open),
+                Some(&shared_closed)
+            )),
             Some("leave".into())
         );
         assert_eq!(
-            op(change_frame(&s, &bob, f, "r1", Some(&shared_closed), Some(&shared_open))),
+            op(change_frame(
+                &s,
+                &bob,
+                f,
+                "r1",
+                Some(&shared_closed),
+                Some(&shared_open)
+            )),
             Some("enter".into())
         );
         assert_eq!(
-            op(change_frame(&s, &bob, f, "r1", Some(&shared_open), Some(&shared_open))),
+            op(change_frame(
+                &s,
+                &bob,
+                f,
+                "r1",
+                Some(&shared_open),
+                Some(&shared_open)
+            )),
             Some("update".into())
         );
         // Losing read access is leaving; the frame names only the record.
-        let gone = change_frame(&s, &bob, f, "r1", Some(&shared_open), Some(&private_open)).unwrap();
+        let gone =
+            change_frame(&s, &bob, f, "r1", Some(&shared_open), Some(&private_open)).unwrap();
         assert_eq!(gone["op"], "leave");
         assert_eq!(gone["record"], json!({"_id": "r1"}));
         assert_eq!(
             op(change_frame(&s, &bob, f, "r1", Some(&shared_open), None)),
             Some("delete".into())
         );
-        assert_eq!(op(change_frame(&s, &bob, f, "r1", None, Some(&private_open))), None);
-        assert_eq!(op(change_frame(&s, &bob, f, "r1", Some(&shared_closed), None)), None);
-        assert_eq!(op(change_frame(&s, &carol, None, "r1", None, Some(&shared_open))), None);
-        // A filter on a field the subscriber cannot read never matches a value.
-        let by_secret: Map<String, Value> = json!({"secret": "s"}).as_object().cloned().unwrap();
         assert_eq!(
-            op(change_frame(&s, &bob, Some(&by_secret), "r1", None, Some(&shared_open))),
+            op(change_frame(&s, &bob, f, "r1", None, Some(&private_open))),
             None
         );
         assert_eq!(
-            op(change_frame(&s, &user("alice", &[]), Some(&by_secret), "r1", None, Some(&shared_open))),
+            op(change_frame(&s, &bob, f, "r1", Some(&shared_closed), None)),
+            None
+        );
+        assert_eq!(
+            op(change_frame(
+                &s,
+                &carol,
+                None,
+                "r1",
+                None,
+                Some(&shared_open)
+            )),
+            None
+        );
+        // A filter on a field the subscriber cannot read never matches a value.
+        let by_secret: Map<String, Value> = json!({"secret": "s"}).as_object().cloned().unwrap();
+        assert_eq!(
+            op(change_frame(
+                &s,
+                &bob,
+                Some(&by_secret),
+                "r1",
+                None,
+                Some(&shared_open)
+            )),
+            None
+        );
+        assert_eq!(
+            op(change_frame(
+                &s,
+                &user("alice", &[]),
+                Some(&by_secret),
+                "r1",
+                None,
+                Some(&shared_open)
+            )),
             Some("create".into())
         );
         assert!(check_filter(&s, &by_secret).is_ok());

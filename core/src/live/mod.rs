@@ -413,7 +413,9 @@ impl Live {
         };
         let mut d = Delivery::default();
         for f in replies {
-            let one = self.deliver(&[connection_id.to_string()], &encode(&f)).await;
+            let one = self
+                .deliver(&[connection_id.to_string()], &encode(&f))
+                .await;
             d.sent += one.sent;
             d.gone += one.gone;
             d.failed += one.failed;
@@ -679,7 +681,10 @@ impl Live {
         let mut frames = Vec::new();
         let mut ack = json!({"type": "ack", "topic": topic, "seq": state.seq});
         if let Some(since) = since {
-            match self.replay(topic, &state, since, &sub, &from.caller, schema.as_ref()).await? {
+            match self
+                .replay(topic, &state, since, &sub, &from.caller, schema.as_ref())
+                .await?
+            {
                 Some(missed) => {
                     ack["replayed"] = json!(missed.len());
                     frames = missed;
@@ -691,7 +696,8 @@ impl Live {
             && matches!(kind, Topic::Plain(_))
             && let Some(u) = from.caller.user()
         {
-            self.topic_presence(topic, &from.connection, u, "join").await;
+            self.topic_presence(topic, &from.connection, u, "join")
+                .await;
         }
         frames.push(ack);
         Ok(frames)
@@ -795,7 +801,8 @@ impl Live {
         if self.drop_subscription(&from.connection, topic).await?
             && let Some(u) = from.caller.user()
         {
-            self.topic_presence(topic, &from.connection, u, "leave").await;
+            self.topic_presence(topic, &from.connection, u, "leave")
+                .await;
         }
         Ok(())
     }
@@ -835,8 +842,12 @@ impl Live {
             )
             .await?;
         let seq = item.get("seq").and_then(Value::as_u64).unwrap_or(0);
-        let log = Item::new(topics::log_pk(topic), topics::seq_key(seq), obj(json!({"e": entry(seq)})))
-            .expiring_at(now / 1000 + RETENTION_SECS);
+        let log = Item::new(
+            topics::log_pk(topic),
+            topics::seq_key(seq),
+            obj(json!({"e": entry(seq)})),
+        )
+        .expiring_at(now / 1000 + RETENTION_SECS);
         match self.store.put(log, None).await {
             Ok(()) => {}
             Err(StoreError::ItemTooLarge { .. } | StoreError::Invalid(_)) => {
@@ -862,7 +873,9 @@ impl Live {
             )),
             Topic::Plain(_) | Topic::Presence => {
                 if !self.rule(topic).await?.publish.allows(&from.caller, topic) {
-                    return Err(Error::forbidden(format!("you may not publish to {topic:?}")));
+                    return Err(Error::forbidden(format!(
+                        "you may not publish to {topic:?}"
+                    )));
                 }
                 self.publish_event(topic, data, from.sender()).await
             }
@@ -877,9 +890,7 @@ impl Live {
                 "topic",
                 "table topics carry record changes; write the records instead",
             )),
-            Topic::Plain(_) | Topic::Presence => {
-                self.publish_event(topic, data, Value::Null).await
-            }
+            Topic::Plain(_) | Topic::Presence => self.publish_event(topic, data, Value::Null).await,
         }
     }
 
@@ -1047,9 +1058,12 @@ impl Live {
         let (subs, state) = self.subscribers(&topic).await?;
         let schema = self.tables.schema(&change.table).await?;
         let seq = self
-            .sequence(&topic, !subs.is_empty(), &state, |_| {
-                json!({"id": change.id, "before": change.before, "after": change.after})
-            })
+            .sequence(
+                &topic,
+                !subs.is_empty(),
+                &state,
+                |_| json!({"id": change.id, "before": change.before, "after": change.after}),
+            )
             .await?;
         let mut callers: HashMap<Option<String>, Option<Caller>> = HashMap::new();
         let mut frames = Vec::new();

@@ -171,7 +171,9 @@ mod tests {
     use super::*;
 
     fn code(r: Result<(Option<Value>, Request), Refusal>) -> String {
-        r.err().map(|f| f["code"].as_str().unwrap_or("").to_string()).unwrap_or_default()
+        r.err()
+            .map(|f| f["code"].as_str().unwrap_or("").to_string())
+            .unwrap_or_default()
     }
 
     #[test]
@@ -184,7 +186,10 @@ mod tests {
         assert_eq!(code(parse(b"[1]")), "INVALID_FRAME");
         assert_eq!(code(parse(br#"{"id":1}"#)), "INVALID_FRAME");
         let u = parse(br#"{"type":"shout","id":3}"#).unwrap_err();
-        assert_eq!((u["code"].as_str(), u["id"].as_i64()), (Some("UNKNOWN_FRAME"), Some(3)));
+        assert_eq!(
+            (u["code"].as_str(), u["id"].as_i64()),
+            (Some("UNKNOWN_FRAME"), Some(3))
+        );
         let big = vec![b' '; MAX_FRAME_BYTES + 1];
         assert_eq!(code(parse(&big)), "FRAME_TOO_LARGE");
     }
