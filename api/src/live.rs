@@ -21,15 +21,19 @@ use yunqiao_core::live::{
 use crate::AppState;
 use crate::error::{ApiResult, error};
 
+/// Frames queued for one socket before it counts as too slow and is closed: a client
+/// that stops reading must not hold the server's memory.
+pub const OUTBOX_FRAMES: usize = 1024;
+
 /// Open local sockets by connection id.
 #[derive(Default)]
 pub struct LocalHub {
-    sockets: Mutex<HashMap<String, mpsc::UnboundedSender<Vec<u8>>>>,
+    sockets: Mutex<HashMap<String, mpsc::Sender<Vec<u8>>>>,
 }
 
 impl LocalHub {
-    fn register(&self, id: &str) -> mpsc::UnboundedReceiver<Vec<u8>> {
-        let (tx, rx) = mpsc::unbounded_channel();
+    fn register(&self, id: &str) -> mpsc::Receiver<Vec<u8>> {
+        let (tx, rx) = mpsc::channel(OUTBOX_FRAMES);
         if let Ok(mut m) = self.sockets.lock() {
             m.insert(id.to_string(), tx);
         }
@@ -52,9 +56,20 @@ impl Push for LocalHub {
             .map_err(|_| PushError::Failed("hub poisoned".into()))?
             .get(connection_id)
             .cloned();
-        match tx {
-            Some(tx) if tx.send(data.to_vec()).is_ok() => Ok(()),
-            _ => Err(PushError::Gone),
+        let Some(tx) = tx else {
+            return Err(PushError::Gone);
+        };
+        match tx.try_send(data.to_vec()) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(PushError::Gone),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // Dropping the sender ends the socket's loop once it has sent what is
+                // queued; the connection then closes and is forgotten as usual.
+                self.unregister(connection_id);
+                Err(PushError::Failed(
+                    "the client is not reading; closing".into(),
+                ))
+            }
         }
     }
 }
@@ -111,7 +126,7 @@ async fn serve(
     s: AppState,
     hub: Arc<LocalHub>,
     id: String,
-    mut outbox: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut outbox: mpsc::Receiver<Vec<u8>>,
 ) {
     let lifetime = tokio::time::sleep(Duration::from_secs(MAX_CONNECTION_SECS));
     tokio::pin!(lifetime);

@@ -3,10 +3,12 @@
 //! * store writes and reads beside raw redb doing the same durable commits and reads;
 //! * cloud tables (creates with indexes, gets, indexed queries) beside the bare store
 //!   operations they are built from;
-//! * yunqiao's HTTP stack beside a bare hyper server answering the same JSON.
+//! * yunqiao's HTTP stack beside a bare hyper server answering the same JSON;
+//! * live channels: events published to 1,000 WebSocket subscribers of one topic, beside
+//!   a bare tokio-tungstenite server forwarding each frame to the same 1,000 sockets.
 //!
-//! Load comes from an in-process HTTP/1.1 generator on 127.0.0.1 with keep-alive
-//! connections; it stops by itself after a fixed time.
+//! Load comes from in-process clients on 127.0.0.1 (HTTP/1.1 with keep-alive connections,
+//! WebSockets); everything stops by itself after a fixed time or a fixed count.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -420,6 +422,378 @@ async fn http_bench() -> Result<(), BoxError> {
     Ok(())
 }
 
+// ---- live channels ---------------------------------------------------------------------
+
+const TOPIC: &str = "bench.room";
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// The soft open-file limit where the system tells (Linux's `/proc`); `None` elsewhere or
+/// when unlimited.
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// The baseline: a bare tokio-tungstenite server. A socket whose first frame is a
+/// subscribe gets an ack and then every frame any other socket sends (a tokio broadcast
+/// channel); any other socket is a publisher. Each socket's task ends when it closes.
+async fn raw_fanout_server() -> Result<(String, tokio::task::JoinHandle<()>), BoxError> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::sync::broadcast::error::RecvError;
+    use tokio_tungstenite::tungstenite::Message;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (tx, _) = tokio::sync::broadcast::channel::<Message>(1024);
+    let accept = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                let Some(Ok(first)) = ws.next().await else {
+                    return;
+                };
+                if first.to_text().is_ok_and(|t| t.contains("\"subscribe\"")) {
+                    let mut rx = tx.subscribe();
+                    if ws
+                        .send(Message::text(r#"{"type":"ack","id":1}"#))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    loop {
+                        tokio::select! {
+                            out = rx.recv() => match out {
+                                Ok(m) => {
+                                    if ws.send(m).await.is_err() {
+                                        break;
+                                    }
+                                }
+                                Err(RecvError::Lagged(_)) => continue,
+                                Err(RecvError::Closed) => break,
+                            },
+                            inc = ws.next() => match inc {
+                                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                                Some(Ok(_)) => {}
+                            },
+                        }
+                    }
+                } else {
+                    let mut next = Some(first);
+                    while let Some(m) = next {
+                        if m.is_close() {
+                            break;
+                        }
+                        if m.is_text() {
+                            let _ = tx.send(m);
+                        }
+                        next = ws.next().await.and_then(Result::ok);
+                    }
+                }
+                let _ = ws.close(None).await;
+            });
+        }
+    });
+    Ok((format!("ws://{addr}"), accept))
+}
+
+/// One subscriber: connects, subscribes to [`TOPIC`] and waits for the ack, says it is
+/// ready, then reports each event's delivery latency (arrival − the publish instant the
+/// event carries as `data.t`, in ns since `base`) until told to stop.
+async fn subscriber(
+    url: String,
+    base: Instant,
+    gate: Arc<tokio::sync::Semaphore>,
+    ready: tokio::sync::mpsc::UnboundedSender<Result<(), String>>,
+    got: tokio::sync::mpsc::UnboundedSender<Duration>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use futures_util::{SinkExt, StreamExt};
+    use serde_json::Value;
+    use tokio_tungstenite::tungstenite::Message;
+    let setup = async {
+        // Bounded so 1,000 handshakes do not overflow the listen backlog at once.
+        let _permit = gate.acquire().await?;
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await?;
+        let sub = json!({"type": "subscribe", "topic": TOPIC, "id": 1});
+        ws.send(Message::text(sub.to_string())).await?;
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    let v: Value = serde_json::from_str(&t)?;
+                    if v["type"] == "ack" && v["id"] == 1 {
+                        return Ok::<Ws, BoxError>(ws);
+                    }
+                    if v["type"] == "error" {
+                        return Err(format!("subscribe refused: {t}").into());
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err("closed before the ack".into()),
+            }
+        }
+    };
+    let mut ws = match setup.await {
+        Ok(ws) => {
+            let _ = ready.send(Ok(()));
+            ws
+        }
+        Err(e) => {
+            let _ = ready.send(Err(e.to_string()));
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            m = ws.next() => match m {
+                Some(Ok(Message::Text(t))) => {
+                    let at = base.elapsed();
+                    if let Ok(v) = serde_json::from_str::<Value>(&t)
+                        && v["type"] == "event"
+                        && let Some(ns) = v["data"]["t"].as_u64()
+                    {
+                        let _ = got.send(at.saturating_sub(Duration::from_nanos(ns)));
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return,
+            },
+            _ = stop.changed() => break,
+        }
+    }
+    let _ = ws.close(None).await;
+}
+
+/// How events reach the server.
+enum Publisher {
+    /// The baseline: a WebSocket client sending the event frame itself.
+    Ws(Box<Ws>),
+    /// yunqiao: `POST /v1/events/{topic}` with the admin key, on a keep-alive connection.
+    Http {
+        send: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+        host: String,
+        key: String,
+    },
+}
+
+impl Publisher {
+    async fn publish(&mut self, seq: usize, t_ns: u64) -> Result<(), BoxError> {
+        use futures_util::SinkExt;
+        match self {
+            Publisher::Ws(ws) => {
+                // The frame yunqiao would send for the same publish.
+                let frame = json!({"type": "event", "topic": TOPIC, "data": {"t": t_ns}, "from": null, "seq": seq});
+                ws.send(tokio_tungstenite::tungstenite::Message::text(
+                    frame.to_string(),
+                ))
+                .await?;
+            }
+            Publisher::Http { send, host, key } => {
+                let body = json!({"data": {"t": t_ns}}).to_string();
+                let req = hyper::Request::post(format!("/v1/events/{TOPIC}"))
+                    .header("host", host.as_str())
+                    .header("authorization", format!("Bearer {key}"))
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(body)))?;
+                let resp = send.send_request(req).await?;
+                let status = resp.status();
+                let body = resp.into_body().collect().await?.to_bytes();
+                if status != 200 {
+                    return Err(format!(
+                        "publish: status {status}: {}",
+                        String::from_utf8_lossy(&body)
+                    )
+                    .into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn close(self) {
+        if let Publisher::Ws(mut ws) = self {
+            let _ = ws.close(None).await;
+        }
+    }
+}
+
+struct Fanout {
+    p50: f64,
+    p99: f64,
+    deliveries: usize,
+    elapsed: Duration,
+}
+
+/// Opens `clients` subscribers on `url`, then publishes `warmup + rounds` events one at a
+/// time: each publish waits until every subscriber has read the event, so latencies hold
+/// no queueing behind earlier events. Each event carries its publish instant; only the
+/// last `rounds` count. The subscribers close before this returns.
+async fn fanout(
+    url: &str,
+    clients: usize,
+    mut publisher: Publisher,
+    warmup: usize,
+    rounds: usize,
+) -> Result<Fanout, BoxError> {
+    let base = Instant::now();
+    let gate = Arc::new(tokio::sync::Semaphore::new(64));
+    let (ready_tx, mut ready) = tokio::sync::mpsc::unbounded_channel();
+    let (got_tx, mut got) = tokio::sync::mpsc::unbounded_channel();
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        tasks.push(tokio::spawn(subscriber(
+            url.to_string(),
+            base,
+            gate.clone(),
+            ready_tx.clone(),
+            got_tx.clone(),
+            stop.clone(),
+        )));
+    }
+    drop((ready_tx, got_tx));
+    let wait = Duration::from_secs(60);
+    let result = async {
+        for _ in 0..clients {
+            match tokio::time::timeout(wait, ready.recv()).await? {
+                Some(Ok(())) => {}
+                Some(Err(e)) => return Err::<Fanout, BoxError>(e.into()),
+                None => return Err("subscribers gone".into()),
+            }
+        }
+        let mut lat = Vec::with_capacity(clients * rounds);
+        let mut start = Instant::now();
+        for seq in 0..warmup + rounds {
+            if seq == warmup {
+                start = Instant::now();
+            }
+            publisher
+                .publish(seq + 1, base.elapsed().as_nanos() as u64)
+                .await?;
+            for _ in 0..clients {
+                let d = tokio::time::timeout(wait, got.recv())
+                    .await
+                    .map_err(|_| format!("event {seq}: not every subscriber got it in time"))?
+                    .ok_or("subscribers gone")?;
+                if seq >= warmup {
+                    lat.push(d);
+                }
+            }
+        }
+        let elapsed = start.elapsed();
+        lat.sort();
+        Ok(Fanout {
+            p50: pct(&lat, 0.50),
+            p99: pct(&lat, 0.99),
+            deliveries: lat.len(),
+            elapsed,
+        })
+    }
+    .await;
+    publisher.close().await;
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+    }
+    result
+}
+
+/// Live channels: events published to one topic with 1,000 WebSocket subscribers on
+/// 127.0.0.1, one publish at a time, beside a bare tokio-tungstenite fan-out of the same
+/// frames to the same number of sockets.
+async fn fanout_bench() -> Result<(), BoxError> {
+    let want = 1_000;
+    // Each subscriber costs two descriptors here (client and server side of the socket).
+    let limit = open_file_limit();
+    let clients = limit.map_or(want, |l| {
+        (l.saturating_sub(200) / 2).clamp(1, want as u64) as usize
+    });
+    let (warmup, rounds) = (20, 200);
+    // The real server, as `yunqiao serve` builds it (embedded store in a temporary
+    // directory); subscribers connect with the admin key as their token. Built first so
+    // its start-up lines come before the section.
+    let dir = tempfile::tempdir()?;
+    let mut cfg = yunqiao::config::Config::load(None, |_| None)?;
+    cfg.addr = "127.0.0.1:0".parse()?;
+    cfg.data_dir = dir.path().to_path_buf();
+    let key = "bench-admin-key-0000000000".to_string();
+    cfg.admin_key = Some(key.clone());
+    let server = yunqiao::serve::build(&cfg).await?;
+    let addr = server.addr.to_string();
+    let shown = if clients == want {
+        "1,000".to_string()
+    } else {
+        clients.to_string()
+    };
+    println!(
+        "\n== live channels: one publish to {shown} WebSocket subscribers (127.0.0.1), {rounds} publishes one at a time =="
+    );
+    if clients < want {
+        println!(
+            "   (open-file limit {}: {clients} subscribers instead of {want}; `ulimit -n 4096` for the full run)",
+            limit.unwrap_or_default()
+        );
+    }
+
+    let (raw_url, raw_server) = raw_fanout_server().await?;
+    let (ws, _) =
+        tokio_tungstenite::connect_async_with_config(raw_url.as_str(), None, true).await?;
+    let raw = fanout(
+        &raw_url,
+        clients,
+        Publisher::Ws(Box::new(ws)),
+        warmup,
+        rounds,
+    )
+    .await;
+    raw_server.abort();
+    let raw = raw?;
+
+    let ours_server =
+        tokio::spawn(async move { axum::serve(server.listener, server.router).await });
+    let stream = tokio::net::TcpStream::connect(&addr).await?;
+    stream.set_nodelay(true)?;
+    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let ours = fanout(
+        &format!("ws://{addr}/v1/ws?token={key}"),
+        clients,
+        Publisher::Http {
+            send,
+            host: addr.clone(),
+            key,
+        },
+        warmup,
+        rounds,
+    )
+    .await;
+    ours_server.abort();
+    let ours = ours?;
+
+    for (name, f) in [
+        ("raw tokio-tungstenite fan-out", &raw),
+        ("yunqiao topic publish", &ours),
+    ] {
+        println!(
+            "{name:<31} p50 {:>6.2} ms  p99 {:>6.2} ms  {:>8.0} deliveries/s",
+            f.p50,
+            f.p99,
+            f.deliveries as f64 / f.elapsed.as_secs_f64()
+        );
+    }
+    println!(
+        "   (latency: publish call -> frame read by the subscriber; yunqiao publishes with POST /v1/events/{TOPIC}, the baseline with a WebSocket frame)"
+    );
+    Ok(())
+}
+
 fn main() -> Result<(), BoxError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -433,6 +807,7 @@ fn main() -> Result<(), BoxError> {
         );
         store_bench().await?;
         tables_bench().await?;
-        http_bench().await
+        http_bench().await?;
+        fanout_bench().await
     })
 }

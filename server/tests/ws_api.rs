@@ -322,7 +322,7 @@ async fn presence_follows_connections_and_subscriptions(s: Server) {
     c.ok(json!({"type": "subscribe", "topic": "room.p"})).await;
     assert_eq!(b.next().await["state"], "join");
     c.close().await;
-    let mut states = vec![b.next().await, b.next().await];
+    let mut states = [b.next().await, b.next().await];
     states.sort_by_key(|f| f["topic"].as_str().unwrap_or_default().to_string());
     assert_eq!(
         states

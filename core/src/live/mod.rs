@@ -393,7 +393,7 @@ impl Live {
                 &format!(
                     "at most {RATE_LIMIT} frames per {RATE_WINDOW_SECS} seconds on one connection"
                 ),
-                None,
+                protocol::parse(frame).ok().and_then(|(id, _)| id).as_ref(),
             )],
             limits::Admit::Open(conn) => match protocol::parse(frame) {
                 Err(refusal) => vec![refusal],
@@ -1056,7 +1056,6 @@ impl Live {
     async fn table_changed(&self, change: RecordChange) -> Result<Delivery> {
         let topic = format!("{}{}", topics::TABLE_PREFIX, change.table);
         let (subs, state) = self.subscribers(&topic).await?;
-        let schema = self.tables.schema(&change.table).await?;
         let seq = self
             .sequence(
                 &topic,
@@ -1065,6 +1064,10 @@ impl Live {
                 |_| json!({"id": change.id, "before": change.before, "after": change.after}),
             )
             .await?;
+        if subs.is_empty() {
+            return Ok(Delivery::default());
+        }
+        let schema = self.tables.schema(&change.table).await?;
         let mut callers: HashMap<Option<String>, Option<Caller>> = HashMap::new();
         let mut frames = Vec::new();
         for sub in subs {

@@ -323,6 +323,13 @@ Resources:
         assert_eq!(to("POST", "/v1/tables/t/query"), Some("yq-tables"));
         assert_eq!(to("POST", "/v1/batch"), Some("yq-tables"));
         assert_eq!(to("PUT", "/v1/kv/ns/key"), Some("yq-tables"));
+        assert_eq!(to("POST", "/v1/events/room.1"), Some("yq-tables"));
+        assert_eq!(
+            to("GET", "/v1/events/room.1"),
+            Some("yq-admin"),
+            "POST only"
+        );
+        assert_eq!(to("PUT", "/v1/topics/rules/room.*"), Some("yq-admin"));
         assert_eq!(to("GET", "/v1/admin/users"), Some("yq-admin"));
         assert_eq!(to("GET", "/v1/health"), Some("yq-admin"));
         assert_eq!(to("GET", "/v1/nowhere"), Some("yq-admin"), "$default");
