@@ -167,3 +167,29 @@ async fn serve(
         tracing::warn!(connection = %id, error = %e, "could not forget a closed connection");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_client_that_stops_reading_is_cut_off_not_buffered_forever() {
+        let hub = LocalHub::default();
+        let mut outbox = hub.register("c1");
+        for _ in 0..OUTBOX_FRAMES {
+            assert_eq!(hub.post("c1", b"{}").await, Ok(()));
+        }
+        assert!(matches!(
+            hub.post("c1", b"{}").await,
+            Err(PushError::Failed(_))
+        ));
+        // Out of the hub: what was queued still goes out, then the socket's loop ends.
+        assert_eq!(hub.post("c1", b"{}").await, Err(PushError::Gone));
+        let mut queued = 0;
+        while outbox.recv().await.is_some() {
+            queued += 1;
+        }
+        assert_eq!(queued, OUTBOX_FRAMES);
+        assert_eq!(hub.post("nobody", b"{}").await, Err(PushError::Gone));
+    }
+}
