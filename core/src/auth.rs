@@ -82,6 +82,29 @@ pub enum Caller {
     AdminKey,
 }
 
+#[cfg(test)]
+impl Caller {
+    /// A logged-in user with these groups, for tests.
+    pub(crate) fn test_user(id: &str, groups: &[&str]) -> Caller {
+        Caller::User {
+            user: Box::new(User {
+                id: id.into(),
+                openid: format!("o-{id}"),
+                unionid: None,
+                nickname: None,
+                avatar_url: None,
+                phone: None,
+                groups: groups.iter().map(|g| g.to_string()).collect(),
+                profile: Map::new(),
+                created_at: 0,
+                updated_at: 0,
+                v: 0,
+            }),
+            session: String::new(),
+        }
+    }
+}
+
 impl Caller {
     pub fn is_admin(&self) -> bool {
         match self {

@@ -813,27 +813,7 @@ impl Kv {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::User;
     use crate::store::encode_cursor;
-
-    fn user(id: &str, groups: &[&str]) -> Caller {
-        Caller::User {
-            user: Box::new(User {
-                id: id.into(),
-                openid: format!("o-{id}"),
-                unionid: None,
-                nickname: None,
-                avatar_url: None,
-                phone: None,
-                groups: groups.iter().map(|g| g.to_string()).collect(),
-                profile: Map::new(),
-                created_at: 0,
-                updated_at: 0,
-                v: 1,
-            }),
-            session: "s".into(),
-        }
-    }
 
     const ALICE: &str = "01hx0000000000000000000001";
     const BOB: &str = "01hx0000000000000000000002";
@@ -950,10 +930,10 @@ mod tests {
     #[test]
     fn rules() {
         let anon = Caller::Anonymous;
-        let alice = user(ALICE, &[]);
-        let editor = user(BOB, &["editors"]);
+        let alice = Caller::test_user(ALICE, &[]);
+        let editor = Caller::test_user(BOB, &["editors"]);
         let admin = Caller::AdminKey;
-        let admin_user = user(BOB, &["admin"]);
+        let admin_user = Caller::test_user(BOB, &["admin"]);
         let cases = [
             ("anyone", [true, true, true, true, true]),
             ("users", [false, true, true, true, true]),
@@ -971,7 +951,7 @@ mod tests {
     fn partitions_follow_rules_and_scope() {
         let shared = ns("anyone", "group:editors", Scope::Shared);
         let anon = Caller::Anonymous;
-        let alice = user(ALICE, &[]);
+        let alice = Caller::test_user(ALICE, &[]);
         assert_eq!(
             partition(&shared, &anon, None, Access::Read).unwrap(),
             Some("kv#prefs".into())
@@ -1025,7 +1005,7 @@ mod tests {
             partition(&private, &Caller::AdminKey, None, Access::Read).unwrap(),
             None
         );
-        let admin_user = user(BOB, &["admin"]);
+        let admin_user = Caller::test_user(BOB, &["admin"]);
         assert_eq!(
             partition(&private, &admin_user, None, Access::Read).unwrap(),
             Some(format!("kv#prefs#{BOB}"))
@@ -1105,7 +1085,7 @@ mod tests {
             Arc::new(NoStore),
             Arc::new(crate::clock::ManualClock::at(1_000)),
         );
-        let alice = user(ALICE, &[]);
+        let alice = Caller::test_user(ALICE, &[]);
         let admin = Caller::AdminKey;
         fn list(prefix: Option<&str>, limit: Option<usize>, cursor: Option<String>) -> ListParams {
             ListParams {

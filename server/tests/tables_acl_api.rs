@@ -23,26 +23,13 @@ fn perms(part: &str) -> Perms {
     }
 }
 
-async fn set_groups(api: &Api, user: &Value, groups: &[&str]) {
-    let path = format!("/v1/admin/users/{}", user["id"].as_str().unwrap());
-    let r = api
-        .call(
-            "PATCH",
-            &path,
-            Some(ADMIN_KEY),
-            Some(json!({ "groups": groups })),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-}
-
 async fn acl_matrix(s: Server) {
     let api = Api::new(&s.base);
     let (alice, alice_u) = api.login("mock:alice").await;
     let (bob, bob_u) = api.login("mock:bob").await;
     let (carol, _) = api.login("mock:carol").await;
-    set_groups(&api, &alice_u, &["team"]).await;
-    set_groups(&api, &bob_u, &["team"]).await;
+    api.set_groups(&alice_u, &["team"]).await;
+    api.set_groups(&bob_u, &["team"]).await;
     // role name, token, index of the ACL part that applies (owner 0, group 1, other 2)
     let roles: [(&str, Option<&str>, usize); 4] = [
         ("owner", Some(&alice), 0),

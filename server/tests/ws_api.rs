@@ -142,20 +142,6 @@ impl Client {
     }
 }
 
-/// Sets a user's groups with the admin key.
-async fn set_groups(api: &Api, user: &Value, groups: &[&str]) {
-    let path = format!("/v1/admin/users/{}", user["id"].as_str().unwrap());
-    let r = api
-        .call(
-            "PATCH",
-            &path,
-            Some(ADMIN_KEY),
-            Some(json!({ "groups": groups })),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-}
-
 async fn two_users_chat(s: Server) {
     let api = Api::new(&s.base);
     let (alice_t, alice) = api.login("mock:alice").await;
@@ -423,8 +409,8 @@ async fn table_events_follow_the_acl_and_the_filter(s: Server) {
     let (alice_t, alice) = api.login("mock:alice").await;
     let (bob_t, bob) = api.login("mock:bob").await;
     let (carol_t, _) = api.login("mock:carol").await;
-    set_groups(&api, &alice, &["team"]).await;
-    set_groups(&api, &bob, &["team"]).await;
+    api.set_groups(&alice, &["team"]).await;
+    api.set_groups(&bob, &["team"]).await;
     let r = api
         .call(
             "PUT",
@@ -532,10 +518,10 @@ async fn table_events_follow_the_acl_and_the_filter(s: Server) {
     b.quiet().await;
 
     // Rules are checked when the event is delivered: out of the group, out of the news.
-    set_groups(&api, &bob, &[]).await;
+    api.set_groups(&bob, &[]).await;
     patch(id.clone(), json!({"status": "open", "secret": "z"})).await;
     b.quiet().await;
-    set_groups(&api, &bob, &["team"]).await;
+    api.set_groups(&bob, &["team"]).await;
     let r = api
         .call(
             "DELETE",
@@ -711,47 +697,34 @@ async fn forbidden_subscribe_and_publish_are_refused(s: Server) {
     let api = Api::new(&s.base);
     let (alice_t, alice) = api.login("mock:alice").await;
     let (bob_t, bob) = api.login("mock:bob").await;
-    set_groups(&api, &alice, &["staff"]).await;
-    for (pattern, rule) in [
+    api.set_groups(&alice, &["staff"]).await;
+    let users = json!({"subscribe": "users", "publish": "users"});
+    for (pattern, key, rule, status) in [
         (
             "staff.*",
+            ADMIN_KEY,
             json!({"subscribe": "group:staff", "publish": "nobody"}),
+            200,
         ),
-        ("inbox.*", json!({"subscribe": "owner", "publish": "users"})),
+        (
+            "inbox.*",
+            ADMIN_KEY,
+            json!({"subscribe": "owner", "publish": "users"}),
+            200,
+        ),
+        ("x.*", bob_t.as_str(), users.clone(), 403),
+        ("a%20b", ADMIN_KEY, users.clone(), 400),
+        (
+            "ok",
+            ADMIN_KEY,
+            json!({"subscribe": "everyone", "publish": "users"}),
+            400,
+        ),
+        ("ok", ADMIN_KEY, json!({"subscribe": "users"}), 400),
     ] {
-        let r = api
-            .call(
-                "PUT",
-                &format!("/v1/topics/rules/{pattern}"),
-                Some(ADMIN_KEY),
-                Some(rule),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text);
-    }
-    let r = api
-        .call(
-            "PUT",
-            "/v1/topics/rules/x.*",
-            Some(&bob_t),
-            Some(json!({"subscribe": "users", "publish": "users"})),
-        )
-        .await;
-    assert_eq!(r.status, 403);
-    for (pattern, rule) in [
-        ("a%20b", json!({"subscribe": "users", "publish": "users"})),
-        ("ok", json!({"subscribe": "everyone", "publish": "users"})),
-        ("ok", json!({"subscribe": "users"})),
-    ] {
-        let r = api
-            .call(
-                "PUT",
-                &format!("/v1/topics/rules/{pattern}"),
-                Some(ADMIN_KEY),
-                Some(rule),
-            )
-            .await;
-        assert_eq!(r.status, 400, "{pattern}: {}", r.text);
+        let path = format!("/v1/topics/rules/{pattern}");
+        let r = api.call("PUT", &path, Some(key), Some(rule)).await;
+        assert_eq!(r.status, status, "{pattern}: {}", r.text);
     }
     let r = api
         .call("GET", "/v1/topics/rules", Some(ADMIN_KEY), None)

@@ -81,27 +81,7 @@ pub fn change_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::User;
     use crate::tables::TableDef;
-
-    fn user(id: &str, groups: &[&str]) -> Caller {
-        Caller::User {
-            user: Box::new(User {
-                id: id.into(),
-                openid: "o".into(),
-                unionid: None,
-                nickname: None,
-                avatar_url: None,
-                phone: None,
-                groups: groups.iter().map(|g| g.to_string()).collect(),
-                profile: Map::new(),
-                created_at: 0,
-                updated_at: 0,
-                v: 0,
-            }),
-            session: String::new(),
-        }
-    }
 
     fn schema() -> Schema {
         let def: TableDef = serde_json::from_value(json!({
@@ -129,8 +109,8 @@ mod tests {
     #[test]
     fn subscribers_hear_only_what_their_rules_and_filter_let_them_see() {
         let s = schema();
-        let bob = user("bob", &["team"]);
-        let carol = user("carol", &[]);
+        let bob = Caller::test_user("bob", &["team"]);
+        let carol = Caller::test_user("carol", &[]);
         let open: Map<String, Value> = json!({"status": "open"}).as_object().cloned().unwrap();
         let f = Some(&open);
         let (shared_open, shared_closed, private_open) = (
@@ -221,7 +201,7 @@ mod tests {
         assert_eq!(
             op(change_frame(
                 &s,
-                &user("alice", &[]),
+                &Caller::test_user("alice", &[]),
                 Some(&by_secret),
                 "r1",
                 None,

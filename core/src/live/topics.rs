@@ -293,26 +293,6 @@ pub fn plan_resume(state: &TopicState, since: u64, max_replay: u64) -> ResumePla
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::User;
-
-    fn user(id: &str, groups: &[&str]) -> Caller {
-        Caller::User {
-            user: Box::new(User {
-                id: id.into(),
-                openid: "o".into(),
-                unionid: None,
-                nickname: None,
-                avatar_url: None,
-                phone: None,
-                groups: groups.iter().map(|g| g.to_string()).collect(),
-                profile: Map::new(),
-                created_at: 0,
-                updated_at: 0,
-                v: 0,
-            }),
-            session: String::new(),
-        }
-    }
 
     #[test]
     fn topic_names_are_checked_and_reserved_ones_kept_apart() {
@@ -354,7 +334,10 @@ mod tests {
         assert_eq!(rule_for("news", &[]), r("users", "users"));
         assert_eq!(rule_for(PRESENCE, &[]), r("users", "nobody"));
 
-        let (alice, staff) = (user("alice", &[]), user("bob", &["staff"]));
+        let (alice, staff) = (
+            Caller::test_user("alice", &[]),
+            Caller::test_user("bob", &["staff"]),
+        );
         assert!(Who::Owner.allows(&alice, "inbox.alice"));
         assert!(!Who::Owner.allows(&alice, "inbox.bob"));
         assert!(!Who::Owner.allows(&alice, "inbox.alice.x"));

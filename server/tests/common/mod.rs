@@ -297,6 +297,20 @@ impl Api {
         Answer::from(req.send().await.expect("request")).await
     }
 
+    /// Sets a user's groups with the admin key.
+    pub async fn set_groups(&self, user: &Value, groups: &[&str]) {
+        let path = format!("/v1/admin/users/{}", user["id"].as_str().unwrap());
+        let r = self
+            .call(
+                "PATCH",
+                &path,
+                Some(ADMIN_KEY),
+                Some(serde_json::json!({ "groups": groups })),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+
     pub async fn login(&self, code: &str) -> (String, Value) {
         let a = self
             .call(
