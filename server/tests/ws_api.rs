@@ -387,6 +387,13 @@ async fn topics_fan_out_to_their_subscribers(s: Server) {
         assert_eq!(r.status, 400, "{path}: {}", r.text);
     }
 
+    // Larger than a WebSocket frame may be on API Gateway.
+    let big = json!({"data": "x".repeat(100 * 1024)});
+    let r = api
+        .call("POST", "/v1/events/room.1", Some(ADMIN_KEY), Some(big))
+        .await;
+    assert_eq!((r.status, r.code()), (413, "BODY_TOO_LARGE"), "{}", r.text);
+
     // Unsubscribed connections hear nothing more.
     let (_, mut carol) = clients.pop().unwrap();
     carol

@@ -48,6 +48,10 @@ use topics::{ResumePlan, Sub, Topic, TopicRule, TopicState};
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Largest frame a client may send, in bytes (API Gateway's own limit is 128 KiB).
 pub const MAX_FRAME_BYTES: usize = 32 * 1024;
+/// Largest frame the server pushes (API Gateway refuses more than 128 KiB). Events
+/// published by the server are refused above it; a table event whose record would
+/// exceed it carries only the record's `_id` and `truncated: true`.
+pub const MAX_PUSH_BYTES: usize = 96 * 1024;
 /// Most topics one connection may be subscribed to.
 pub const MAX_TOPICS_PER_CONNECTION: usize = 50;
 /// How long frames are kept for resumes.
@@ -141,6 +145,15 @@ fn valid_connection_id(id: &str) -> bool {
 
 fn encode(frame: &Value) -> Vec<u8> {
     serde_json::to_vec(frame).unwrap_or_default()
+}
+
+/// A change frame too large to push carries only the record's id: the client fetches it.
+fn fit_change(mut f: Value) -> Value {
+    if encode(&f).len() > MAX_PUSH_BYTES {
+        f["record"] = json!({"_id": f["record"]["_id"].clone()});
+        f["truncated"] = json!(true);
+    }
+    f
 }
 
 /// What others see of a user: never the openid, phone or groups.
@@ -750,7 +763,7 @@ impl Live {
                         side("after"),
                     ) {
                         f["seq"] = json!(seq);
-                        out.push(f);
+                        out.push(fit_change(f));
                     }
                 }
                 (None, None) => {}
@@ -890,7 +903,16 @@ impl Live {
                 "topic",
                 "table topics carry record changes; write the records instead",
             )),
-            Topic::Plain(_) | Topic::Presence => self.publish_event(topic, data, Value::Null).await,
+            Topic::Plain(_) | Topic::Presence => {
+                let size = serde_json::to_vec(&data).map_or(usize::MAX, |v| v.len());
+                if size > MAX_PUSH_BYTES {
+                    return Err(Error::new(
+                        Code::BodyTooLarge,
+                        format!("event data is at most {MAX_PUSH_BYTES} bytes"),
+                    ));
+                }
+                self.publish_event(topic, data, Value::Null).await
+            }
         }
     }
 
@@ -1087,7 +1109,7 @@ impl Live {
                 change.after.as_ref(),
             ) {
                 f["seq"] = json!(seq);
-                frames.push((sub.connection, encode(&f)));
+                frames.push((sub.connection, encode(&fit_change(f))));
             }
         }
         Ok(self.deliver_each(frames).await)
@@ -1115,6 +1137,18 @@ impl ChangeListener for Live {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oversized_change_frames_carry_only_the_id() {
+        let small = json!({"type": "change", "record": {"_id": "r1", "t": "x"}});
+        assert_eq!(fit_change(small.clone()), small);
+        let big =
+            json!({"type": "change", "record": {"_id": "r1", "t": "x".repeat(MAX_PUSH_BYTES)}});
+        assert_eq!(
+            fit_change(big),
+            json!({"type": "change", "record": {"_id": "r1"}, "truncated": true})
+        );
+    }
 
     #[test]
     fn connection_ids_are_checked() {

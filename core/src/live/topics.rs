@@ -165,9 +165,14 @@ pub fn valid_pattern(p: &str) -> bool {
 
 /// The rule for `topic` among `(pattern, rule)`s: an exact pattern wins, then the longest
 /// matching prefix, then the default.
+/// `presence` and `direct` take only their own exact rule, so that a broad `*` never
+/// opens them.
 pub fn rule_for(topic: &str, rules: &[(String, TopicRule)]) -> TopicRule {
     if let Some((_, r)) = rules.iter().find(|(p, _)| p == topic) {
         return r.clone();
+    }
+    if topic == PRESENCE || topic == DIRECT {
+        return TopicRule::default_for(topic);
     }
     rules
         .iter()
@@ -333,6 +338,12 @@ mod tests {
         assert_eq!(rule_for("news", &rules), r("users", "nobody"));
         assert_eq!(rule_for("news", &[]), r("users", "users"));
         assert_eq!(rule_for(PRESENCE, &[]), r("users", "nobody"));
+        let open_all = vec![("*".to_string(), r("users", "users"))];
+        assert_eq!(rule_for(PRESENCE, &open_all), r("users", "nobody"));
+        assert_eq!(
+            rule_for(DIRECT, &[("*".to_string(), r("users", "nobody"))]),
+            r("users", "users")
+        );
 
         let (alice, staff) = (
             Caller::test_user("alice", &[]),
