@@ -1027,24 +1027,20 @@ impl Live {
     /// Pushes `data` to each connection, at most `concurrency` at a time. Connections found
     /// gone are forgotten.
     pub async fn deliver(&self, connections: &[String], data: &[u8]) -> Delivery {
-        let results: Vec<(String, std::result::Result<(), PushError>)> =
-            futures_util::stream::iter(connections.iter().cloned())
-                .map(|c| async move {
-                    let r = self.push.post(&c, data).await;
-                    (c, r)
-                })
-                .buffer_unordered(self.concurrency)
-                .collect()
-                .await;
-        self.tally(results).await
+        let frames: Vec<(String, &[u8])> = connections.iter().map(|c| (c.clone(), data)).collect();
+        self.push_all(frames).await
     }
 
     /// Pushes a different frame to each connection.
     async fn deliver_each(&self, frames: Vec<(String, Vec<u8>)>) -> Delivery {
+        self.push_all(frames).await
+    }
+
+    async fn push_all<D: AsRef<[u8]> + Send + Sync>(&self, frames: Vec<(String, D)>) -> Delivery {
         let results: Vec<(String, std::result::Result<(), PushError>)> =
             futures_util::stream::iter(frames)
                 .map(|(c, data)| async move {
-                    let r = self.push.post(&c, &data).await;
+                    let r = self.push.post(&c, data.as_ref()).await;
                     (c, r)
                 })
                 .buffer_unordered(self.concurrency)
