@@ -1,0 +1,58 @@
+import { YunqiaoError } from './errors.js'
+import { call, isCallbackObject, seg, splitCallbacks } from './util.js'
+
+/** Names a proxy must not turn into calls (promises, JSON, inspection). */
+const NOT_EXPORTS = ['then', 'catch', 'finally', 'toJSON', 'constructor', 'inspect', 'valueOf', 'toString', '$$typeof', 'asymmetricMatch', 'nodeType']
+
+/**
+ * `client.fn('chatroom').createRoom(name, opts)`: `POST /v1/fn/chatroom/createRoom` with
+ * `{"args": [name, opts]}`, resolving to the answer's `result`. A last argument made only
+ * of `success`/`fail`/`complete` callbacks is taken as callbacks, not sent.
+ */
+export function moduleProxy(client, module) {
+  if (typeof module !== 'string' || !module) throw new YunqiaoError('INVALID_ARGUMENT', 'fn takes a module name')
+  const cache = {}
+  return new Proxy(
+    {},
+    {
+      get(_, prop) {
+        if (typeof prop === 'symbol' || NOT_EXPORTS.indexOf(prop) >= 0) return undefined
+        if (!cache[prop]) {
+          cache[prop] = (...args) => {
+            const cb = args.length && isCallbackObject(args[args.length - 1]) ? args.pop() : null
+            return callExport(client, module, prop, args, cb)
+          }
+        }
+        return cache[prop]
+      },
+      has() {
+        return true
+      },
+    },
+  )
+}
+
+export function callExport(client, module, name, args, cb) {
+  return call(cb, async () => {
+    const { data } = await client.http.request('POST', `/v1/fn/${seg(module)}/${seg(name)}`, {
+      body: { args: args || [] },
+    })
+    return data && typeof data === 'object' ? data.result : data
+  })
+}
+
+/** CloudBase's shape: `callFunction({name, data})` → `{result, requestID, errMsg}`. */
+export function callFunction(client, opts) {
+  const [cb, o] = splitCallbacks(opts)
+  return call(cb, async () => {
+    if (!o.name) throw new YunqiaoError('INVALID_ARGUMENT', 'callFunction takes {name, data}')
+    const { data, requestId } = await client.http.request('POST', `/v1/fn/${seg(o.name)}`, {
+      body: { data: o.data === undefined ? null : o.data },
+    })
+    return {
+      result: data && typeof data === 'object' ? data.result : data,
+      requestID: requestId || null,
+      errMsg: 'cloud.callFunction:ok',
+    }
+  })
+}
