@@ -1,4 +1,5 @@
 /* yunqiao 0.1.0 — JavaScript SDK for yunqiao (云桥), a backend-as-a-service for WeChat mini-programs. Built from src/ by scripts/build.mjs; do not edit. */
+"use strict";
 var __defProp = Object.defineProperty;
 var __getOwnPropDesc = Object.getOwnPropertyDescriptor;
 var __getOwnPropNames = Object.getOwnPropertyNames;
@@ -398,7 +399,11 @@ var DEFAULTS = {
   reconnectBase: 1e3,
   reconnectCap: 3e4,
   /** Close on app hide, reopen (and resume) on app show. */
-  autoPause: true
+  autoPause: true,
+  /** `(direction, frame) => void`: sees every frame in and out (for debugging). */
+  debug: null,
+  /** ms after a resume before it is checked once more (see _subscribeTopic). */
+  resumeSettle: 300
 };
 var SEEN_KEEP = 2048;
 function topicKind(topic) {
@@ -490,6 +495,10 @@ var Channel = class extends Emitter {
     this._topics = /* @__PURE__ */ new Map();
     this._listeners = /* @__PURE__ */ new Map();
     this._openWaiters = [];
+    this._sent = [];
+    this._throttled = [];
+    this._throttleTimer = null;
+    this._rate = { frames: 90, window: 1e4 };
     if (this.options.autoPause && client.adapter.onHide) {
       client.adapter.onHide(() => this.pause());
       client.adapter.onShow(() => this.resume());
@@ -673,6 +682,9 @@ var Channel = class extends Emitter {
           handles: /* @__PURE__ */ new Set(),
           status: "new",
           lastSeq: null,
+          pin: null,
+          hold: false,
+          held: [],
           seen: /* @__PURE__ */ new Set(),
           floor: -1,
           waiters: []
@@ -693,30 +705,75 @@ var Channel = class extends Emitter {
       else this._want();
     });
   }
-  _subscribeTopic(ts) {
+  /**
+   * Subscribes (again) to a topic, from `ts.pin` if set, else from the last sequence
+   * number seen. Two server races are covered here:
+   *
+   * - a publish that read the subscriber list just before this subscription was written
+   *   gets the next sequence number and is sent to nobody, and this subscribe's answer
+   *   (`seq`) is one short of it: so a resume is followed, `resumeSettle` ms later, by a
+   *   `settle` subscribe from the answer's `seq` (the subscription exists by then);
+   * - a resume can be answered `resync` while a frame's log entry is still being
+   *   written: so a first `resync` is asked again (`retry`) before it is believed.
+   *
+   * Until the settle (or retry) is answered, `ts.pin` holds the number to resume from,
+   * so a connection lost in between resumes from there, and frames are held back
+   * (`ts.held`) to be delivered in `seq` order once it is. Repeats are dropped on arrival.
+   */
+  _subscribeTopic(ts, kind = "normal") {
     ts.status = "subscribing";
+    const since = ts.pin != null ? ts.pin : ts.lastSeq;
     const f = { type: "subscribe", topic: ts.topic };
     if (ts.where) f.where = ts.where;
     if (ts.presence) f.presence = true;
-    if (ts.lastSeq != null) f.since = ts.lastSeq;
-    const resuming = ts.lastSeq != null;
-    return this._call(f, true).then(
+    if (since != null) f.since = since;
+    const resuming = since != null;
+    if (resuming) ts.hold = true;
+    const gen = this._gen;
+    const later = (k, ms) => {
+      setTimeout(() => {
+        if (gen !== this._gen || this._topics.get(ts.topic) !== ts) return;
+        if (k === "rate" ? ts.status === "new" : ts.status === "active") this._subscribeTopic(ts, k === "rate" ? "normal" : k);
+      }, ms);
+    };
+    return this._call(f).then(
       (ack) => {
         if (this._topics.get(ts.topic) !== ts) return;
         ts.status = "active";
-        if (typeof ack.seq === "number") ts.lastSeq = Math.max(ts.lastSeq == null ? -1 : ts.lastSeq, ack.seq);
         const waiters = ts.waiters;
         ts.waiters = [];
         for (const w of waiters) {
           w.resolve(w.handle);
           w.handle._markReady();
         }
-        if (ack.resync && resuming) for (const h of ts.handles) h._deliver("resync", [null, { topic: ts.topic }]);
+        const seq = typeof ack.seq === "number" ? ack.seq : null;
+        if (resuming && ack.resync && kind !== "retry") {
+          ts.pin = since;
+          later("retry", this.options.resumeSettle);
+          return;
+        }
+        if (seq != null) ts.lastSeq = Math.max(ts.lastSeq == null ? -1 : ts.lastSeq, seq);
+        if (resuming && ack.resync) {
+          ts.pin = null;
+          this._release(ts);
+          for (const h of ts.handles) h._deliver("resync", [null, { topic: ts.topic }]);
+        } else if (kind === "settle" || !resuming || seq == null) {
+          ts.pin = null;
+          this._release(ts);
+        } else {
+          ts.pin = seq;
+          later("settle", this.options.resumeSettle);
+        }
       },
       (err) => {
         if (this._topics.get(ts.topic) !== ts) return;
         if (err.code === "NETWORK_ERROR") {
           ts.status = "new";
+          return;
+        }
+        if (err.code === "RATE_LIMITED") {
+          ts.status = "new";
+          later("rate", 1e3 + Math.random() * 1e3);
           return;
         }
         this._topics.delete(ts.topic);
@@ -776,11 +833,38 @@ var Channel = class extends Emitter {
     entry.frame.id = id;
     entry.sent = true;
     this._pending.set(id, entry);
+    if (this.options.debug) this.options.debug("out", entry.frame);
+    this._transmit(JSON.stringify(entry.frame), entry);
+  }
+  /**
+   * Sends a frame within the server's frame rate (from the hello answer's `limits`, with
+   * a margin): past it, frames wait for the window to move instead of being refused.
+   */
+  _transmit(text, entry) {
+    const now = Date.now();
+    const win = this._rate.window;
+    while (this._sent.length && this._sent[0] <= now - win) this._sent.shift();
+    if (this._throttled.length || this._sent.length >= this._rate.frames) {
+      this._throttled.push([text, entry]);
+      if (!this._throttleTimer) {
+        const wait = Math.max(5, this._sent[0] + win - now + 5);
+        this._throttleTimer = setTimeout(() => {
+          this._throttleTimer = null;
+          const q = this._throttled;
+          this._throttled = [];
+          for (const [t, e] of q) this._transmit(t, e);
+        }, wait);
+      }
+      return;
+    }
+    this._sent.push(now);
     try {
-      this._sock.send(JSON.stringify(entry.frame));
+      this._sock.send(text);
     } catch (e) {
-      this._pending.delete(id);
-      entry.reject(networkError("the frame could not be sent", e));
+      if (entry) {
+        this._pending.delete(entry.frame.id);
+        entry.reject(networkError("the frame could not be sent", e));
+      }
     }
   }
   _failQueued(err) {
@@ -866,9 +950,14 @@ var Channel = class extends Emitter {
     this._connTimer = null;
     this.state = "open";
     this._startHeartbeat();
+    this._sent = [];
     const hello = this._call({ type: "hello" }).then((ack) => {
       this.connection = ack.connection;
       this.user = ack.user;
+      const l = ack.limits;
+      if (l && l.frames > 0 && l.per_seconds > 0) {
+        this._rate = { frames: Math.max(1, Math.floor(l.frames * 0.9)), window: l.per_seconds * 1e3 };
+      }
       return ack;
     });
     const subs = [];
@@ -902,6 +991,7 @@ var Channel = class extends Emitter {
       return;
     }
     if (!f || typeof f !== "object") return;
+    if (this.options.debug) this.options.debug("in", f);
     const t = f.type;
     if ((t === "ack" || t === "pong" || t === "error") && f.id != null && this._pending.has(f.id)) {
       const entry = this._pending.get(f.id);
@@ -932,6 +1022,14 @@ var Channel = class extends Emitter {
       this.emit("error", new YunqiaoError(f.code || "ERROR", f.message || "error", { details: f }));
     }
   }
+  /** Delivers the frames held back during a resume, in sequence order. */
+  _release(ts) {
+    ts.hold = false;
+    const held = ts.held;
+    ts.held = [];
+    held.sort((a, b) => a.seq - b.seq);
+    for (const f of held) for (const h of ts.handles) h._deliver("frame", [f]);
+  }
   _onTopicFrame(f) {
     const ts = this._topics.get(f.topic);
     if (!ts) return;
@@ -945,6 +1043,11 @@ var Channel = class extends Emitter {
         ts.floor = drop[drop.length - 1];
       }
       ts.lastSeq = Math.max(ts.lastSeq == null ? -1 : ts.lastSeq, f.seq);
+      if (ts.hold) {
+        ts.held.push(f);
+        if (ts.held.length > SEEN_KEEP / 2) this._release(ts);
+        return;
+      }
     }
     for (const h of ts.handles) h._deliver("frame", [f]);
   }
@@ -952,12 +1055,7 @@ var Channel = class extends Emitter {
     clearInterval(this._hb);
     this._hb = setInterval(() => {
       if (this.state !== "open" || this._pongTimer) return;
-      try {
-        this._sock.send(JSON.stringify({ type: "ping" }));
-      } catch (e) {
-        this._drop("the ping could not be sent");
-        return;
-      }
+      this._transmit(JSON.stringify({ type: "ping" }), null);
       this._pongTimer = setTimeout(() => {
         this._pongTimer = null;
         this._drop("no answer to a ping");
@@ -997,6 +1095,10 @@ var Channel = class extends Emitter {
     this._afterClose(e, opened);
   }
   _cleanupSocket(e) {
+    clearTimeout(this._throttleTimer);
+    this._throttleTimer = null;
+    this._throttled = [];
+    this._sent = [];
     clearTimeout(this._connTimer);
     clearTimeout(this._pongTimer);
     clearInterval(this._hb);

@@ -28,8 +28,20 @@ export function uniq(prefix = 't') {
 
 let serverPromise = null
 
-// Registered at import, so on the root: the server stops when the file's tests end.
+/** Clients and proxies to close when the file's tests end. */
+const cleanups = []
+
+// Registered at import, so on the root: when the file's tests end, every client and
+// proxy is closed and the server stops. (node:test's after() called inside a running
+// test of Node 20 does not run: resources are kept here instead.)
 after(async () => {
+  for (const f of cleanups.splice(0)) {
+    try {
+      f()
+    } catch (e) {
+      // closing is best effort
+    }
+  }
   if (!serverPromise) return
   const s = await serverPromise.catch(() => null)
   if (s && s.stop) await s.stop()
@@ -156,7 +168,7 @@ export async function client(platform, opts = {}) {
   }
   const c = createClient(o)
   c.shim = shim
-  after(() => c.close())
+  cleanups.push(() => c.close())
   return c
 }
 
@@ -184,26 +196,26 @@ export function sleep(ms) {
 
 /**
  * A TCP proxy between the SDK and the server, to drop connections mid-stream:
- * `cut()` resets every open connection (no close frame), `hold(true)` swallows traffic
- * both ways without closing (a dead network the client can only find by its heartbeat).
+ * `cut()` resets every open connection (no close frame); `stall()` makes the open
+ * connections swallow traffic both ways without closing (a dead network the client can
+ * only find by its heartbeat); new connections pass as usual.
  */
 export async function proxy(target) {
   const u = new URL(target)
   const port = Number(u.port)
   const host = u.hostname
   const pairs = new Set()
-  let holding = false
   let connections = 0
   const srv = net.createServer((client) => {
     connections++
     const up = net.connect(port, host)
-    const pair = { client, up }
+    const pair = { client, up, stalled: false }
     pairs.add(pair)
     client.on('data', (d) => {
-      if (!holding) up.write(d)
+      if (!pair.stalled) up.write(d)
     })
     up.on('data', (d) => {
-      if (!holding) client.write(d)
+      if (!pair.stalled) client.write(d)
     })
     const end = () => {
       pairs.delete(pair)
@@ -232,15 +244,15 @@ export async function proxy(target) {
       }
       pairs.clear()
     },
-    hold(on) {
-      holding = on
+    stall() {
+      for (const pair of pairs) pair.stalled = true
     },
     close() {
       p.cut()
       srv.close()
     },
   }
-  after(() => p.close())
+  cleanups.push(() => p.close())
   return p
 }
 

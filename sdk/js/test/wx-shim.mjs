@@ -115,6 +115,14 @@ export function createWx(opts = {}) {
     ctl.requests.push({ method, url })
     const timeout = o.timeout || 60000
     const timer = setTimeout(() => ac.abort(), timeout)
+    // The task is finished (and no longer counts against the limit) before wx calls back.
+    let done = false
+    const finish = () => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      ctl.inFlight--
+    }
     fetch(url, { method, headers, body, signal: ac.signal })
       .then(async (res) => {
         const text = method === 'HEAD' ? '' : await res.text()
@@ -135,19 +143,24 @@ export function createWx(opts = {}) {
             data = text
           }
         }
-        const r = /** @type {WechatMiniprogram.RequestSuccessCallbackResult<any>} */ (
+        return /** @type {WechatMiniprogram.RequestSuccessCallbackResult<any>} */ (
           /** @type {unknown} */ ({ data, statusCode: res.status, header, cookies: [], errMsg: 'request:ok' })
         )
-        if (o.success) o.success(r)
-        if (o.complete) o.complete(/** @type {any} */ (r))
       })
-      .catch((e) => {
-        fail(aborted ? 'request:fail abort' : ac.signal.aborted ? 'request:fail timeout' : `request:fail ${e && e.cause ? e.cause.code || e.message : e.message}`)
-      })
-      .finally(() => {
-        clearTimeout(timer)
-        ctl.inFlight--
-      })
+      .then(
+        (r) => {
+          finish()
+          // Outside the promise chain, as wx calls back: a throwing callback is the app's.
+          setTimeout(() => {
+            if (o.success) o.success(r)
+            if (o.complete) o.complete(/** @type {any} */ (r))
+          }, 0)
+        },
+        (e) => {
+          finish()
+          fail(aborted ? 'request:fail abort' : ac.signal.aborted ? 'request:fail timeout' : `request:fail ${e && e.cause ? e.cause.code || e.message : e.message}`)
+        },
+      )
     return task
   }
 
