@@ -246,7 +246,9 @@ export function createWx(opts = {}) {
       sock.terminate()
       closeOnce(1006, 'abnormal closure')
     })
-    sock.on('error', (e) => fire('error', { errMsg: e.message }))
+    sock.on('error', (e) => {
+      if (!closed) fire('error', { errMsg: e.message })
+    })
     sock.on('close', (code, reason) => closeOnce(code, reason.toString()))
     return task
   }
