@@ -14,7 +14,7 @@ serve:
 ## acceptance suite on every face (the server, and the Lambda functions behind the API
 ## Gateway stand-in), crash tests.
 test: lint venv lint-template
-	infra/with-emulators.sh $(CARGO) test --workspace
+	infra/with-emulators.sh $(CARGO) test --workspace --no-fail-fast
 
 lint:
 	$(CARGO) fmt --all -- --check

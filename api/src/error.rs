@@ -1,7 +1,7 @@
 //! The one place error bodies are written, and the extractors that turn malformed
 //! requests into those errors instead of axum's plain-text rejections.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -60,39 +60,63 @@ pub fn error(code: Code, message: impl Into<String>) -> ApiError {
     ApiError(Error::new(code, message))
 }
 
-/// JSON body extractor with our error bodies.
+/// JSON body extractor with our error bodies. The body is read as JSON when it says it
+/// is JSON, and also when it says nothing or what `curl -d` and form posts say
+/// (`application/x-www-form-urlencoded`, `text/plain`): other types are 415.
 pub struct ApiJson<T>(pub T);
+
+fn json_body_allowed(content_type: Option<&str>) -> bool {
+    let Some(ct) = content_type else {
+        return true;
+    };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime.is_empty()
+        || mime == "application/json"
+        || (mime.starts_with("application/") && mime.ends_with("+json"))
+        || mime == "application/x-www-form-urlencoded"
+        || mime == "text/plain"
+}
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rej) => Err(json_rejection(rej)),
+        let ct = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("?"));
+        if !json_body_allowed(ct) {
+            return Err(error(
+                Code::UnsupportedMediaType,
+                "send the body as application/json",
+            ));
         }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rej| {
+                if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    error(Code::BodyTooLarge, "the request body is too large")
+                } else {
+                    error(Code::InvalidBody, rej.body_text())
+                }
+            })?;
+        serde_json::from_slice::<T>(&bytes)
+            .map(ApiJson)
+            .map_err(json_error)
     }
 }
 
-fn json_rejection(rej: JsonRejection) -> ApiError {
-    let text = rej.body_text();
-    if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        return error(Code::BodyTooLarge, "the request body is too large");
-    }
-    match rej {
-        JsonRejection::MissingJsonContentType(_) => error(
-            Code::UnsupportedMediaType,
-            "send the body as application/json",
-        ),
-        JsonRejection::JsonSyntaxError(_) => error(Code::MalformedJson, text),
-        JsonRejection::JsonDataError(_) => {
-            let code = if text.contains("unknown field") {
-                Code::UnknownField
-            } else {
-                Code::InvalidBody
-            };
-            error(code, text)
-        }
+fn json_error(e: serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    let text = e.to_string();
+    match e.classify() {
+        Category::Syntax | Category::Eof => error(Code::MalformedJson, text),
+        Category::Data if text.contains("unknown field") => error(Code::UnknownField, text),
         _ => error(Code::InvalidBody, text),
     }
 }

@@ -14,7 +14,7 @@ pub mod views;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, Request, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -25,7 +25,10 @@ use tower_http::request_id::{
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use yunqiao_core::Code;
 use yunqiao_core::auth::Auth;
+
+use crate::error::ErrorBody;
 
 pub use error::{ApiError, ApiResult};
 
@@ -59,6 +62,7 @@ impl AppState {
         wechat: Arc<dyn yunqiao_core::wechat::WeChat>,
         clock: yunqiao_core::clock::SharedClock,
         auth: yunqiao_core::auth::AuthConfig,
+        scan_limit: usize,
         sockets: Sockets,
     ) -> AppState {
         use yunqiao_core::live::{Live, Push, RateLimiter};
@@ -68,10 +72,10 @@ impl AppState {
             Sockets::Local(h) => (h.clone(), Some(h), RateLimiter::in_memory()),
             Sockets::Remote(p) => (p, None, RateLimiter::InStore),
         };
-        let tables = Arc::new(yunqiao_core::tables::Tables::new(
-            store.clone(),
-            clock.clone(),
-        ));
+        let tables = Arc::new(
+            yunqiao_core::tables::Tables::new(store.clone(), clock.clone())
+                .with_scan_limit(scan_limit),
+        );
         let auth = Arc::new(Auth::new(store.clone(), wechat, clock.clone(), auth));
         AppState {
             kv: Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone())),
@@ -178,13 +182,17 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Liveness.
-#[utoipa::path(get, path = "/v1/health", tag = "meta", responses((status = 200, body = views::Health)))]
-pub async fn health() -> Json<views::Health> {
-    Json(views::Health {
+/// Health: 200 when the store answers a read, else 503 `STORE_UNAVAILABLE`.
+#[utoipa::path(get, path = "/v1/health", tag = "meta", responses((status = 200, body = views::Health), (status = 503, body = ErrorBody)))]
+pub async fn health(State(s): State<AppState>) -> ApiResult<Json<views::Health>> {
+    s.auth.store().get("health", "_").await.map_err(|e| {
+        tracing::warn!(error = %e, "health: the store does not answer");
+        error::error(Code::StoreUnavailable, "the store does not answer")
+    })?;
+    Ok(Json(views::Health {
         status: "ok".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-    })
+    }))
 }
 
 /// This document.

@@ -14,9 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use tokio::sync::mpsc;
-use yunqiao_core::live::{
-    IDLE_TIMEOUT_SECS, MAX_CONNECTION_SECS, MAX_FRAME_BYTES, Push, PushError,
-};
+use yunqiao_core::live::{IDLE_TIMEOUT_SECS, MAX_CONNECTION_SECS, Push, PushError};
 
 use crate::AppState;
 use crate::error::{ApiResult, error};
@@ -24,6 +22,9 @@ use crate::error::{ApiResult, error};
 /// Frames queued for one socket before it counts as too slow and is closed: a client
 /// that stops reading must not hold the server's memory.
 pub const OUTBOX_FRAMES: usize = 1024;
+
+/// API Gateway's WebSocket message limit.
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 
 /// Open local sockets by connection id.
 #[derive(Default)]
@@ -72,6 +73,18 @@ impl Push for LocalHub {
             }
         }
     }
+
+    /// Dropping the socket's sender ends its loop once what is queued has gone out; the
+    /// socket then closes with a close frame and is forgotten as usual.
+    async fn close(&self, connection_id: &str) -> Result<(), PushError> {
+        let had = self
+            .sockets
+            .lock()
+            .map_err(|_| PushError::Failed("hub poisoned".into()))?
+            .remove(connection_id)
+            .is_some();
+        if had { Ok(()) } else { Err(PushError::Gone) }
+    }
 }
 
 pub fn router() -> Router<AppState> {
@@ -107,7 +120,11 @@ pub async fn open(
     }
     let (failed_s, failed_hub, failed_id) = (s.clone(), hub.clone(), id.clone());
     Ok(ws
-        .max_message_size(MAX_FRAME_BYTES * 2)
+        // Messages up to API Gateway's 128 KiB reach the domain, which answers
+        // FRAME_TOO_LARGE above MAX_FRAME_BYTES and keeps the connection; larger ones
+        // close it with 1009, as API Gateway does.
+        .max_message_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_MESSAGE_BYTES)
         .on_failed_upgrade(move |_| {
             failed_hub.unregister(&failed_id);
             tokio::spawn(async move {
@@ -155,13 +172,24 @@ async fn serve(
                         tracing::warn!(connection = %id, error = %e, "frame failed");
                     }
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(Message::Close(_))) => {
+                    // The close reply is queued by the WebSocket layer and written by the
+                    // next read, which then ends the stream.
+                    let _ = tokio::time::timeout(Duration::from_secs(2), socket.recv()).await;
+                    break;
+                }
+                None | Some(Err(_)) => break,
                 // WebSocket-level pings count as activity, as on API Gateway.
                 Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
             },
         }
     }
-    let _ = socket.send(Message::Close(None)).await;
+    let _ = socket
+        .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+            code: 1000,
+            reason: "".into(),
+        })))
+        .await;
     hub.unregister(&id);
     if let Err(e) = s.live.disconnect(&id).await {
         tracing::warn!(connection = %id, error = %e, "could not forget a closed connection");

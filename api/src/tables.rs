@@ -39,7 +39,8 @@ fn table_view(s: &yunqiao_core::tables::Schema) -> Value {
         "fields": s.fields,
         "acl": s.to_def().acl,
         "version": s.version,
-        "pending_indexes": s.pending,
+        // Declared fields only: the per-owner and per-group copies are internal.
+        "pending_indexes": s.pending.iter().filter(|p| !p.contains('@') && !p.starts_with('_')).collect::<Vec<_>>(),
     })
 }
 
@@ -138,14 +139,22 @@ pub async fn list_tables(
     ))
 }
 
-/// One table's schema (anyone: clients build forms from it; it holds no data).
+/// One table's schema. Admins get all of it; users (and anonymous callers, for tables
+/// anyone reads) get the fields they could read, without rules: clients build forms
+/// from it.
 #[utoipa::path(get, path = "/v1/tables/{table}", tag = "tables",
     responses((status = 200, description = "the table"), (status = 404, body = ErrorBody)))]
 pub async fn get_table(
     State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
     Path(table): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(table_view(&s.tables.schema(&table).await?)))
+    let (schema, full) = s.tables.schema_for(&c, &table).await?;
+    Ok(Json(if full {
+        table_view(&schema)
+    } else {
+        json!({ "name": schema.name, "fields": schema.fields, "version": schema.version })
+    }))
 }
 
 /// Create a record; answers it with its system fields.

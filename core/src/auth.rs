@@ -165,6 +165,50 @@ pub struct Auth {
     wechat: Arc<dyn WeChat>,
     clock: SharedClock,
     cfg: AuthConfig,
+    ended: std::sync::OnceLock<std::sync::Weak<dyn SessionListener>>,
+}
+
+/// Hears about sessions that ended by logout (the live-channel service closes their
+/// sockets).
+#[async_trait::async_trait]
+pub trait SessionListener: Send + Sync {
+    /// `sessions` are session keys (as in [`Caller::User`]) of `user_id` that no longer
+    /// exist.
+    async fn sessions_ended(&self, user_id: &str, sessions: &[String]);
+}
+
+/// Sessions a refreshed session remembers having replaced (each still in its grace
+/// period), so that logging out ends them too.
+const MAX_REPLACED: usize = 4;
+
+/// Bidirectional formatting characters: in a name they reorder what is shown around it.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A display name: 1 to 64 characters, not only spaces, no control or bidi characters.
+pub fn valid_nickname(n: &str) -> bool {
+    !n.trim().is_empty()
+        && n.chars().count() <= 64
+        && !n.chars().any(|c| c.is_control() || is_bidi_control(c))
+}
+
+/// An `http(s)://host…` URL of at most 1024 bytes with no spaces or control characters.
+pub fn valid_http_url(u: &str) -> bool {
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    let Some(rest) = rest else {
+        return false;
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    u.len() <= 1024
+        && !host.is_empty()
+        && !host.starts_with(':')
+        && !host.contains('@')
+        && !u
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || is_bidi_control(c))
 }
 
 fn user_pk(id: &str) -> String {
@@ -199,7 +243,21 @@ impl Auth {
             wechat,
             clock,
             cfg,
+            ended: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Who hears about sessions ended by logout.
+    pub fn set_session_listener(&self, l: std::sync::Weak<dyn SessionListener>) {
+        let _ = self.ended.set(l);
+    }
+
+    /// Whether a session (a key as in [`Caller::User`]) still exists and has not
+    /// expired: open sockets check it on every frame.
+    pub async fn session_alive(&self, session: &str) -> Result<bool> {
+        Ok(self.store.get(session, "_").await?.is_some_and(|s| {
+            s.get("expires_at").and_then(Value::as_i64).unwrap_or(0) > self.clock.now_ms()
+        }))
     }
 
     pub fn store(&self) -> &Arc<dyn ItemStore> {
@@ -303,9 +361,23 @@ impl Auth {
         attrs.insert("created_at".into(), json!(now));
         attrs.insert("expires_at".into(), json!(expires_at));
         attrs.insert("session_key".into(), json!(session_key));
+        let mut ops = vec![];
+        if let Some((old, _)) = replacing {
+            // Logging out of the new session ends the ones it replaced (in their grace).
+            let before = self.store.get(old, "_").await?;
+            let mut replaced = vec![json!(old)];
+            if let Some(list) = before
+                .as_ref()
+                .and_then(|b| b.get("replaces"))
+                .and_then(Value::as_array)
+            {
+                replaced.extend(list.iter().take(MAX_REPLACED - 1).cloned());
+            }
+            attrs.insert("replaces".into(), Value::Array(replaced));
+        }
         let item =
             Item::new(session_pk(&token), "_", attrs).expiring_at(expires_at.div_euclid(1000) + 1);
-        let mut ops = vec![WriteOp::put(item, Some(Cond::NotExists))];
+        ops.push(WriteOp::put(item, Some(Cond::NotExists)));
         if let Some((old, old_expires_at)) = replacing {
             // The old token ends after the grace period, never later than it would have.
             let grace_ms = (now + self.cfg.refresh_grace_secs * 1000).min(old_expires_at);
@@ -371,11 +443,37 @@ impl Auth {
         })
     }
 
+    /// Ends the caller's session, the sessions it replaced by refreshing, and (through
+    /// the session listener) every socket opened with any of them.
     pub async fn logout(&self, caller: &Caller) -> Result<()> {
-        match caller {
-            Caller::User { session, .. } => Ok(self.store.delete(session, "_", None).await?),
-            _ => Err(Error::new(Code::Unauthenticated, "log in first")),
+        let Caller::User { session, user } = caller else {
+            return Err(Error::new(Code::Unauthenticated, "log in first"));
+        };
+        let mut ended = vec![session.clone()];
+        if let Some(item) = self.store.get(session, "_").await? {
+            ended.extend(
+                item.get("replaces")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .filter(|s| s.starts_with("session#"))
+                    .map(str::to_string),
+            );
         }
+        let ops = ended
+            .iter()
+            .map(|s| WriteOp::Delete {
+                pk: s.clone(),
+                sk: "_".into(),
+                cond: None,
+            })
+            .collect();
+        self.store.transact(ops).await?;
+        if let Some(l) = self.ended.get().and_then(std::sync::Weak::upgrade) {
+            l.sessions_ended(&user.id, &ended).await;
+        }
+        Ok(())
     }
 
     /// Issues a new token for the caller's session; the old token keeps working for the
@@ -436,22 +534,19 @@ impl Auth {
 
     pub async fn update_profile(&self, user_id: &str, patch: ProfilePatch) -> Result<User> {
         if let Some(Some(n)) = &patch.nickname
-            && (n.trim().is_empty() || n.chars().count() > 64)
+            && !valid_nickname(n)
         {
             return Err(Error::invalid_field(
                 "nickname",
-                "nickname must be 1 to 64 characters",
+                "nickname must be 1 to 64 characters, without control or bidirectional-formatting characters",
             ));
         }
         if let Some(Some(a)) = &patch.avatar_url
-            && (a.len() > 1024
-                || !(a.starts_with("https://")
-                    || a.starts_with("http://")
-                    || a.starts_with("file:")))
+            && !valid_http_url(a)
         {
             return Err(Error::invalid_field(
                 "avatar_url",
-                "avatar_url must be an http(s) URL or a file id, at most 1024 characters",
+                "avatar_url must be an http(s) URL of at most 1024 characters",
             ));
         }
         if let Some(p) = &patch.profile

@@ -41,6 +41,7 @@ pub enum Code {
     UnsupportedMediaType,
     // 429
     RateLimited,
+    TooManyConnections,
     // 502 / 503
     WechatError,
     WechatUnavailable,
@@ -75,6 +76,7 @@ impl Code {
             Code::ItemTooLarge => "ITEM_TOO_LARGE",
             Code::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Code::RateLimited => "RATE_LIMITED",
+            Code::TooManyConnections => "TOO_MANY_CONNECTIONS",
             Code::WechatError => "WECHAT_ERROR",
             Code::WechatUnavailable => "WECHAT_UNAVAILABLE",
             Code::StoreUnavailable => "STORE_UNAVAILABLE",
@@ -102,7 +104,7 @@ impl Code {
             Code::Conflict | Code::UniqueViolation => 409,
             Code::BodyTooLarge | Code::ItemTooLarge => 413,
             Code::UnsupportedMediaType => 415,
-            Code::RateLimited => 429,
+            Code::RateLimited | Code::TooManyConnections => 429,
             Code::WechatError => 502,
             Code::WechatUnavailable | Code::StoreUnavailable => 503,
             Code::Internal => 500,

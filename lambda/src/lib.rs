@@ -16,6 +16,7 @@
 //! | `YUNQIAO_WECHAT_APPID`, `YUNQIAO_WECHAT_SECRET` | the mini-program (auth only) |
 //! | `YUNQIAO_WS_ENDPOINT` | the WebSocket API's management URL (functions that push) |
 //! | `YUNQIAO_SESSION_TTL_SECS` | session lifetime (default 30 days) |
+//! | `YUNQIAO_TABLES_SCAN_LIMIT` | rows a query examines, records an unindexed query scans (default 1,000) |
 //! | `YUNQIAO_LOG` | log filter (default `info`); logs are JSON |
 //! | `YUNQIAO_DYNAMODB_ENDPOINT`, `YUNQIAO_WECHAT_API_BASE` | emulators and mocks, for tests |
 
@@ -44,6 +45,8 @@ pub struct SandboxConfig {
     pub wechat_api_base: String,
     pub ws_endpoint: Option<String>,
     pub session_ttl_secs: i64,
+    /// `YUNQIAO_TABLES_SCAN_LIMIT` (see `yunqiao_core::tables::reads::DEFAULT_SCAN_LIMIT`).
+    pub scan_limit: usize,
     pub body_limit: usize,
 }
 
@@ -73,6 +76,12 @@ impl SandboxConfig {
                 .unwrap_or_else(|| DEFAULT_API_BASE.to_string()),
             ws_endpoint: non_empty("YUNQIAO_WS_ENDPOINT"),
             session_ttl_secs,
+            scan_limit: match non_empty("YUNQIAO_TABLES_SCAN_LIMIT") {
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| "YUNQIAO_TABLES_SCAN_LIMIT must be a number of rows")?,
+                None => yunqiao_core::tables::reads::DEFAULT_SCAN_LIMIT,
+            },
             // API Gateway's own payload limit is 10 MB; keep the local server's default.
             body_limit: 1024 * 1024,
         })
@@ -120,6 +129,7 @@ pub async fn sandbox(cfg: &SandboxConfig) -> Result<AppState, BoxError> {
             admin_key: cfg.admin_key.clone(),
             ..AuthConfig::default()
         },
+        cfg.scan_limit,
         Sockets::Remote(push),
     ))
 }

@@ -2,7 +2,9 @@
 //! measured in the same run on the same machine:
 //! * store writes and reads beside raw redb doing the same durable commits and reads;
 //! * cloud tables (creates with indexes, gets, indexed queries) beside the bare store
-//!   operations they are built from;
+//!   operations they are built from; a table that hides records from some readers
+//!   (per-owner and per-group index copies, merged reads) beside the same table open to
+//!   everyone;
 //! * yunqiao's HTTP stack beside a bare hyper server answering the same JSON;
 //! * live channels: events published to 1,000 WebSocket subscribers of one topic, beside
 //!   a bare tokio-tungstenite server forwarding each frame to the same 1,000 sockets.
@@ -383,6 +385,117 @@ async fn tables_bench() -> Result<(), BoxError> {
         scanned as f64 / queries as f64,
         pct(&base_lat, 0.5),
         pct(&base_lat, 0.99)
+    );
+    Ok(())
+}
+
+/// A user of the app, as the domain sees one.
+fn bench_user(i: usize, groups: &[String]) -> yunqiao_core::auth::Caller {
+    yunqiao_core::auth::Caller::User {
+        user: Box::new(yunqiao_core::auth::User {
+            id: format!("01BENCHUSER{i:015}"),
+            openid: format!("o{i}"),
+            unionid: None,
+            nickname: None,
+            avatar_url: None,
+            phone: None,
+            groups: groups.to_vec(),
+            profile: Default::default(),
+            created_at: 0,
+            updated_at: 0,
+            v: 1,
+        }),
+        session: String::new(),
+    }
+}
+
+/// What the read rules cost: the same records and queries in a table anyone reads and in
+/// one that hides records from other groups (`rwd:r:-`), where every index is kept per
+/// owner and per group too and a user's query merges its owner and group ranges.
+async fn hidden_tables_bench() -> Result<(), BoxError> {
+    use yunqiao_core::auth::Caller;
+    use yunqiao_core::tables::{QuerySpec, TableDef, Tables};
+    let dir = tempfile::tempdir()?;
+    let clock = Arc::new(SystemClock);
+    let store = LocalStore::open(&dir.path().join("hidden.redb"), clock.clone())?;
+    let tables = Arc::new(Tables::new(Arc::new(store), clock));
+    for (name, acl) in [("open_posts", "rwd:r:r"), ("team_posts", "rwd:r:-")] {
+        let def: TableDef = serde_json::from_value(json!({"fields": [
+            {"name": "status", "type": "string", "index": true},
+            {"name": "score", "type": "integer", "index": true},
+            {"name": "title", "type": "string"}
+        ], "acl": {"record": acl}}))?;
+        tables
+            .put_schema(&Caller::AdminKey, name, &def, false)
+            .await?;
+    }
+    let users = 64;
+    let per_user = 400;
+    let groups: Vec<String> = (0..8).map(|g| format!("g{g}")).collect();
+    let callers: Vec<Caller> = (0..users)
+        .map(|i| bench_user(i, &groups[i % 8..i % 8 + 1]))
+        .collect();
+    println!(
+        "\n== tables that hide records: {} records per table, {users} users in 8 groups, embedded store ==",
+        users * per_user
+    );
+    let mut create_rates = Vec::new();
+    for table in ["open_posts", "team_posts"] {
+        let t = Instant::now();
+        let mut tasks = Vec::new();
+        for (i, c) in callers.iter().enumerate() {
+            let (tables, c, g) = (tables.clone(), c.clone(), groups[i % 8].clone());
+            tasks.push(tokio::spawn(async move {
+                for k in 0..per_user {
+                    let rec = json!({"status": format!("s{}", k % 10), "score": k, "title": "t", "_group": g});
+                    tables
+                        .create(&c, table, rec.as_object().cloned().unwrap_or_default())
+                        .await?;
+                }
+                Ok::<_, yunqiao_core::Error>(())
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        create_rates.push(rate(users * per_user, t.elapsed()));
+    }
+    println!(
+        "create, {users} writers   hidden table {}   (3 index copies each: all, owner, group)   open table {}",
+        create_rates[1], create_rates[0]
+    );
+    let queries = 2_000;
+    let mut figures = Vec::new();
+    for (table, as_user) in [("open_posts", false), ("team_posts", true)] {
+        let mut lat = Vec::with_capacity(queries);
+        let mut scanned = 0;
+        for i in 0..queries {
+            let spec: QuerySpec = serde_json::from_value(json!({
+                "where": [["status", "eq", format!("s{}", i % 10)]],
+                "order": [["_id", "desc"]],
+                "limit": 20
+            }))?;
+            let who = if as_user {
+                &callers[i % users]
+            } else {
+                &Caller::AdminKey
+            };
+            let t = Instant::now();
+            let r = tables.query(who, table, spec).await?;
+            lat.push(t.elapsed());
+            scanned += r.scanned;
+            assert_eq!(r.items.len(), 20);
+        }
+        lat.sort();
+        figures.push((
+            pct(&lat, 0.5),
+            pct(&lat, 0.99),
+            scanned as f64 / queries as f64,
+        ));
+    }
+    println!(
+        "query eq+order, 20    a user of the hidden table (owner + group ranges merged) p50 {:.3} ms p99 {:.3} ms, {:.1} rows read   the same query on the open table's index p50 {:.3} ms p99 {:.3} ms, {:.1} rows read",
+        figures[1].0, figures[1].1, figures[1].2, figures[0].0, figures[0].1, figures[0].2
     );
     Ok(())
 }
@@ -807,6 +920,7 @@ fn main() -> Result<(), BoxError> {
         );
         store_bench().await?;
         tables_bench().await?;
+        hidden_tables_bench().await?;
         http_bench().await?;
         fanout_bench().await
     })

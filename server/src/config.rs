@@ -19,6 +19,22 @@ pub struct Config {
     pub log_format: String,
     pub wechat: WeChatSection,
     pub store: StoreSection,
+    pub tables: TablesSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TablesSection {
+    /// Most rows one query examines, and the most records an unindexed query may scan.
+    pub scan_limit: usize,
+}
+
+impl Default for TablesSection {
+    fn default() -> Self {
+        TablesSection {
+            scan_limit: yunqiao_core::tables::reads::DEFAULT_SCAN_LIMIT,
+        }
+    }
 }
 
 /// Where data lives: the embedded store in `data_dir` (default), or a DynamoDB table.
@@ -71,6 +87,7 @@ impl Default for Config {
             log_format: "text".into(),
             wechat: WeChatSection::default(),
             store: StoreSection::default(),
+            tables: TablesSection::default(),
         }
     }
 }
@@ -126,6 +143,11 @@ impl Config {
             cfg.session_ttl_secs = v
                 .parse()
                 .map_err(|_| parse_err("YUNQIAO_SESSION_TTL_SECS", &v))?;
+        }
+        if let Some(v) = env("YUNQIAO_TABLES_SCAN_LIMIT") {
+            cfg.tables.scan_limit = v
+                .parse()
+                .map_err(|_| parse_err("YUNQIAO_TABLES_SCAN_LIMIT", &v))?;
         }
         if let Some(v) = env("YUNQIAO_LOG_FORMAT") {
             cfg.log_format = v;

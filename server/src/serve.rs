@@ -87,6 +87,16 @@ async fn open_store(
                 .await
                 .map_err(|e| format!("cannot create DynamoDB table {}: {e}", dc.table))?;
         }
+        // Say why at start rather than answer 503 to every request later.
+        yunqiao_core::store::ItemStore::get(&store, "health", "_")
+            .await
+            .map_err(|e| {
+                format!(
+                    "cannot read DynamoDB table {} at {}: {e} (does the table exist, and are AWS credentials and region set?)",
+                    dc.table,
+                    dc.endpoint.as_deref().unwrap_or("AWS")
+                )
+            })?;
         println!(
             "store: DynamoDB table {} ({})",
             dc.table,
@@ -179,6 +189,7 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
             admin_key: Some(admin_key(cfg)?),
             ..AuthConfig::default()
         },
+        cfg.tables.scan_limit,
         Sockets::Local(Arc::new(LocalHub::default())),
     );
     let router = yunqiao_api::app(

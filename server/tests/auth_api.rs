@@ -109,7 +109,27 @@ async fn wechat_errors_and_bad_logins_get_stable_codes(s: Server) {
     )
     .await;
     assert_eq!((r.status, r.code()), (400, "MALFORMED_JSON"));
-    let r = common::Answer::from(raw("{\"code\":\"mock:z\"}", None).send().await.unwrap()).await;
+    // JSON is read as JSON without a content type and with curl's default one; other
+    // types are refused.
+    for (i, ct) in [None, Some("application/x-www-form-urlencoded")]
+        .into_iter()
+        .enumerate()
+    {
+        let body: &'static str = if i == 0 {
+            "{\"code\":\"mock:z:1\"}"
+        } else {
+            "{\"code\":\"mock:z:2\"}"
+        };
+        let r = common::Answer::from(raw(body, ct).send().await.unwrap()).await;
+        assert_eq!(r.status, 200, "{ct:?}: {}", r.text);
+    }
+    let r = common::Answer::from(
+        raw("{\"code\":\"mock:z:3\"}", Some("application/xml"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((r.status, r.code()), (415, "UNSUPPORTED_MEDIA_TYPE"));
     let big = format!("{{\"code\":\"{}\"}}", "x".repeat(2 * 1024 * 1024));
     let r = common::Answer::from(

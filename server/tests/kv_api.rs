@@ -1222,8 +1222,17 @@ async fn malformed_inputs_get_stable_4xx_codes(s: Server) {
     )
     .await;
     assert_eq!((r.status, r.code()), (400, "MALFORMED_JSON"));
-    let r = raw(&api, "PUT", "/v1/kv/box/v", None, "{\"value\": 1}").await;
+    let r = raw(
+        &api,
+        "PUT",
+        "/v1/kv/box/v",
+        Some("multipart/form-data; boundary=x"),
+        "{\"value\": 1}",
+    )
+    .await;
     assert_eq!((r.status, r.code()), (415, "UNSUPPORTED_MEDIA_TYPE"));
+    let r = raw(&api, "PUT", "/v1/kv/box/v", None, "{\"value\": 1}").await;
+    assert_eq!(r.status, 200, "no content type: read as JSON: {}", r.text);
     let r = raw(&api, "PUT", "/v1/kv", Some("application/json"), "{}").await;
     assert_eq!((r.status, r.code()), (405, "METHOD_NOT_ALLOWED"));
     let r = raw(&api, "POST", "/v1/kv/box/v", Some("application/json"), "{}").await;

@@ -37,7 +37,7 @@ async fn acl_matrix(s: Server) {
         ("other", Some(&carol), 2),
         ("anon", None, 2),
     ];
-    for (ti, acl) in ["rwd:r:-", "rw:rwd:r", "r:-:rwd", "rwd:-:-"]
+    for (ti, acl) in ["rwd:r:-", "rw:rwd:r", "r:r:rwd", "rwd:-:-"]
         .iter()
         .enumerate()
     {

@@ -115,9 +115,11 @@ impl WeChatClient {
     }
 
     async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, WxError> {
-        let resp = req.send().await.map_err(transport)?;
+        // Without the URL: its query carries the app secret or the access token, and
+        // transport errors end up in log lines.
+        let resp = req.send().await.map_err(|e| transport(e.without_url()))?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(transport)?;
+        let body = resp.bytes().await.map_err(|e| transport(e.without_url()))?;
         if status.is_server_error() {
             return Err(transport(format!("HTTP {status}")));
         }

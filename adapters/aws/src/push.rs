@@ -38,19 +38,30 @@ impl Push for ApiGatewayPush {
             .await;
         match sent {
             Ok(_) => Ok(()),
-            Err(e) => {
-                let gone = match &e {
-                    SdkError::ServiceError(s) => {
-                        s.err().is_gone_exception() || s.raw().status().as_u16() == 410
-                    }
-                    _ => false,
-                };
-                if gone {
-                    Err(PushError::Gone)
-                } else {
-                    Err(PushError::Failed(DisplayErrorContext(&e).to_string()))
-                }
+            Err(SdkError::ServiceError(s))
+                if s.err().is_gone_exception() || s.raw().status().as_u16() == 410 =>
+            {
+                Err(PushError::Gone)
             }
+            Err(e) => Err(PushError::Failed(DisplayErrorContext(&e).to_string())),
+        }
+    }
+
+    async fn close(&self, connection_id: &str) -> Result<(), PushError> {
+        let closed = self
+            .client
+            .delete_connection()
+            .connection_id(connection_id)
+            .send()
+            .await;
+        match closed {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(s))
+                if s.err().is_gone_exception() || s.raw().status().as_u16() == 410 =>
+            {
+                Err(PushError::Gone)
+            }
+            Err(e) => Err(PushError::Failed(DisplayErrorContext(&e).to_string())),
         }
     }
 }

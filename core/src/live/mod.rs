@@ -7,9 +7,11 @@
 //!
 //! # Store layout
 //!
-//! * `conn#<connection>` / `_` — `{user_id?, connected_at, rw, rn}` (`rw`/`rn`: the
-//!   frame-rate window and count where the store counts them)
-//! * `connu#<user>` / `<connection>` — a user's connections, for sending to a user
+//! * `conn#<connection>` / `_` — `{user_id?, session?, connected_at, rw, rn}` (`rw`/`rn`:
+//!   the frame-rate window and count where the store counts them; `session`: the session
+//!   the socket was opened with, checked on every frame)
+//! * `connu#<user>` / `<connection>` — a user's connections `{session}`, for sending to
+//!   a user and for closing a session's sockets at logout
 //! * `online` / `<user>#<connection>` — everyone connected, for app-wide presence
 //! * `csub#<connection>` / `<topic>` — a connection's subscriptions
 //! * `sub#<topic>` / `<connection>` — a topic's subscribers `{user_id?, where?, presence?}`:
@@ -35,7 +37,7 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
-use crate::auth::{Auth, Caller, User};
+use crate::auth::{Auth, Caller, SessionListener, User};
 use crate::clock::SharedClock;
 use crate::store::{Item, ItemStore, Query, SkRange, StoreError, Update, WriteOp};
 use crate::tables::{ChangeListener, RecordChange, Tables};
@@ -54,6 +56,9 @@ pub const MAX_FRAME_BYTES: usize = 32 * 1024;
 pub const MAX_PUSH_BYTES: usize = 96 * 1024;
 /// Most topics one connection may be subscribed to.
 pub const MAX_TOPICS_PER_CONNECTION: usize = 50;
+/// Most connections one user may have open at once (WeChat lets a mini-program open
+/// five sockets; the rest is room for devices and tabs).
+pub const MAX_CONNECTIONS_PER_USER: usize = 10;
 /// How long frames are kept for resumes.
 pub const RETENTION_SECS: i64 = 30 * 60;
 /// Most frames one resume replays; further behind, the client re-fetches.
@@ -79,10 +84,12 @@ pub enum PushError {
     Failed(String),
 }
 
-/// Sends one frame to one open connection.
+/// Sends one frame to one open connection, or closes it.
 #[async_trait]
 pub trait Push: Send + Sync {
     async fn post(&self, connection_id: &str, data: &[u8]) -> std::result::Result<(), PushError>;
+    /// Closes the connection from the server's side (its `$disconnect` follows).
+    async fn close(&self, connection_id: &str) -> std::result::Result<(), PushError>;
 }
 
 /// A push port for processes with no WebSocket side configured: every send fails.
@@ -91,6 +98,12 @@ pub struct NoPush;
 #[async_trait]
 impl Push for NoPush {
     async fn post(&self, _: &str, _: &[u8]) -> std::result::Result<(), PushError> {
+        Err(PushError::Failed(
+            "live channels are not configured here".into(),
+        ))
+    }
+
+    async fn close(&self, _: &str) -> std::result::Result<(), PushError> {
         Err(PushError::Failed(
             "live channels are not configured here".into(),
         ))
@@ -209,6 +222,8 @@ impl Live {
         });
         let listener: std::sync::Weak<dyn ChangeListener> = Arc::downgrade(&live) as _;
         live.tables.set_listener(listener);
+        let sessions: std::sync::Weak<dyn SessionListener> = Arc::downgrade(&live) as _;
+        live.auth.set_session_listener(sessions);
         live
     }
 
@@ -225,31 +240,48 @@ impl Live {
         if !valid_connection_id(connection_id) {
             return Err(Error::invalid("bad connection id"));
         }
-        let user = match caller {
+        let (user, session) = match caller {
             Caller::Anonymous => {
                 return Err(Error::new(
                     Code::Unauthenticated,
                     "live channels need a session token (?token=)",
                 ));
             }
-            Caller::User { user, .. } => Some(user),
-            Caller::AdminKey => None,
+            Caller::User { user, session } => (Some(user), Some(session)),
+            Caller::AdminKey => (None, None),
         };
+        if let Some(u) = user
+            && self.user_connections(&u.id).await?.len() >= MAX_CONNECTIONS_PER_USER
+        {
+            return Err(Error::new(
+                Code::TooManyConnections,
+                format!("a user may have at most {MAX_CONNECTIONS_PER_USER} live connections open"),
+            ));
+        }
         let now = self.clock.now_ms();
         let expires = self.expiry();
         let mut attrs = Map::new();
         attrs.insert("connected_at".into(), json!(now));
+        attrs.insert(
+            "kind".into(),
+            json!(if user.is_some() { "user" } else { "admin" }),
+        );
         let mut ops = Vec::with_capacity(3);
-        if let Some(u) = user {
+        if let (Some(u), Some(session)) = (user, session) {
             attrs.insert("user_id".into(), json!(u.id));
-            let link = obj(json!({"connected_at": now}));
+            attrs.insert("session".into(), json!(session));
+            let link = obj(json!({"connected_at": now, "session": session}));
             ops.push(WriteOp::put(
-                Item::new(user_pk(&u.id), connection_id, link.clone()).expiring_at(expires),
+                Item::new(user_pk(&u.id), connection_id, link).expiring_at(expires),
                 None,
             ));
             ops.push(WriteOp::put(
-                Item::new(ONLINE_PK, format!("{}#{connection_id}", u.id), link)
-                    .expiring_at(expires),
+                Item::new(
+                    ONLINE_PK,
+                    format!("{}#{connection_id}", u.id),
+                    obj(json!({"connected_at": now})),
+                )
+                .expiring_at(expires),
                 None,
             ));
         }
@@ -410,8 +442,24 @@ impl Live {
             )],
             limits::Admit::Open(conn) => match protocol::parse(frame) {
                 Err(refusal) => vec![refusal],
+                Ok((id, req)) if !self.session_holds(&conn, &req).await? => {
+                    // Logged out (or expired) while the socket was open: say so and close.
+                    let f = error_frame(
+                        Code::Unauthenticated.as_str(),
+                        "the session this connection was opened with has ended; log in again",
+                        id.as_ref(),
+                    );
+                    self.deliver(&[connection_id.to_string()], &encode(&f))
+                        .await;
+                    let _ = self.push.close(connection_id).await;
+                    return Ok(Delivery::default());
+                }
                 Ok((id, req)) => {
-                    let user_id = conn.str("user_id").map(str::to_string);
+                    let user_id = match conn.str("kind") {
+                        // Connections recorded before `kind` existed: by their user.
+                        Some("admin") => None,
+                        _ => conn.str("user_id").map(str::to_string),
+                    };
                     match self.handle(connection_id, user_id, req).await {
                         Ok(mut frames) => {
                             if let (Some(id), Some(last)) = (id, frames.last_mut()) {
@@ -437,6 +485,18 @@ impl Live {
             }
         }
         Ok(d)
+    }
+
+    /// Whether the connection's session still stands (pings cost no store read).
+    async fn session_holds(&self, conn: &Item, req: &Request) -> Result<bool> {
+        if matches!(req, Request::Ping | Request::Pong) {
+            return Ok(true);
+        }
+        match conn.str("session") {
+            Some(s) => self.auth.session_alive(s).await,
+            // The admin key has no session; a user connection always has one.
+            None => Ok(conn.str("user_id").is_none()),
+        }
     }
 
     async fn caller_for(&self, user_id: Option<&str>) -> Result<Caller> {
@@ -918,6 +978,7 @@ impl Live {
 
     async fn publish_event(&self, topic: &str, data: Value, from: Value) -> Result<Published> {
         let (subs, state) = self.subscribers(topic).await?;
+        let subs = self.still_allowed(topic, subs).await?;
         let mut frame = json!({"type": "event", "topic": topic, "data": data, "from": from});
         let seq = self
             .sequence(topic, !subs.is_empty(), &state, |seq| {
@@ -930,6 +991,34 @@ impl Live {
         let conns: Vec<String> = subs.into_iter().map(|s| s.connection).collect();
         let delivery = self.deliver(&conns, &encode(&frame)).await;
         Ok(Published { seq, delivery })
+    }
+
+    /// The subscribers the topic's subscribe rule still lets in, judged with their
+    /// groups now (a user removed from a group stops hearing its topics at once).
+    async fn still_allowed(&self, topic: &str, subs: Vec<Sub>) -> Result<Vec<Sub>> {
+        if subs.is_empty() {
+            return Ok(subs);
+        }
+        let rule = self.rule(topic).await?.subscribe;
+        if matches!(rule, topics::Who::Users | topics::Who::Owner) {
+            // Neither depends on anything a user can lose while subscribed.
+            return Ok(subs);
+        }
+        let mut callers: HashMap<Option<String>, bool> = HashMap::new();
+        let mut out = Vec::with_capacity(subs.len());
+        for sub in subs {
+            if !callers.contains_key(&sub.user_id) {
+                let ok = self
+                    .caller_for(sub.user_id.as_deref())
+                    .await
+                    .is_ok_and(|c| rule.allows(&c, topic));
+                callers.insert(sub.user_id.clone(), ok);
+            }
+            if callers.get(&sub.user_id) == Some(&true) {
+                out.push(sub);
+            }
+        }
+        Ok(out)
     }
 
     // ---- presence --------------------------------------------------------------------
@@ -1116,6 +1205,34 @@ struct Forgotten {
     user_id: Option<String>,
     /// Topics whose presence subscribers should hear this connection leave.
     presence_topics: Vec<String>,
+}
+
+#[async_trait]
+impl SessionListener for Live {
+    async fn sessions_ended(&self, user_id: &str, sessions: &[String]) {
+        let links = match self.all_keys(user_pk(user_id)).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list the connections of a logged-out session");
+                return;
+            }
+        };
+        for link in links {
+            if link
+                .str("session")
+                .is_some_and(|s| sessions.iter().any(|x| x == s))
+            {
+                let conn = link.sk;
+                if let Err(e) = self.push.close(&conn).await {
+                    tracing::warn!(connection = %conn, error = %e, "could not close a logged-out connection");
+                }
+                // Its records go now; the socket's own disconnect finds nothing left.
+                if let Err(e) = self.disconnect(&conn).await {
+                    tracing::warn!(connection = %conn, error = %e, "could not forget a logged-out connection");
+                }
+            }
+        }
+    }
 }
 
 #[async_trait]

@@ -3,6 +3,9 @@
 //! * `rec#<t>` / `<id>` — a record (ids sort by creation time, so the partition is also
 //!   the `_id`/`_created` order)
 //! * `ix#<t>#<field>` / `<vkey>.<id>` — an index entry; attrs `id`
+//! * `ix#<t>#<field>@o` / `<owner vkey>.<vkey>.<id>` and `ix#<t>#<field>@g` /
+//!   `<group vkey>.<vkey>.<id>` — the same entries per owner and per group, kept when the
+//!   record rule hides records from some readers (see `Schema::indexes`)
 //! * `uq#<t>#<field>` / `<sha256 of the value>` — a unique guard; attrs `id`
 //! * `cnt#<t>` / `*|<shard>` and `<field>|<vkey>|<shard>` — maintained counts, sharded so
 //!   concurrent writers rarely touch the same counter item
@@ -92,6 +95,12 @@ fn enc_f64(x: f64) -> String {
     let b = x.to_bits();
     let k = if b >> 63 == 1 { !b } else { b | (1 << 63) };
     format!("{k:016x}")
+}
+
+/// The key of a scoped index entry's value: the owner's or group's key first, so one
+/// owner's (or group's) entries are one contiguous range in value order.
+pub fn scoped_key(scope_key: &str, vkey: &str) -> String {
+    format!("{scope_key}.{vkey}")
 }
 
 pub fn ix_sk(vkey: &str, id: &str) -> String {

@@ -3,7 +3,9 @@
 pub mod acl;
 pub mod changes;
 pub mod keys;
+pub mod plan;
 pub mod query;
+pub mod reads;
 pub mod records;
 pub mod schema;
 pub mod write;

@@ -15,14 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value, json};
 
 use super::acl::{Perm, Role};
-use super::keys::{
-    COUNT_SHARDS, cnt_pk, id_of_ix_sk, is_truncated, ix_pk, rec_pk, total_count_prefix,
-    value_count_prefix, vkey,
-};
-use super::query::{
-    Condition, DEFAULT_LIMIT, MAX_ANY, MAX_CONDITIONS, MAX_LIMIT, MAX_PAGE_OFFSET, Op, QuerySpec,
-    parse_condition, parse_order,
-};
+use super::keys::{cnt_pk, ix_pk, rec_pk};
 use super::schema::{CreateRule, FieldType, Schema, TableDef};
 use super::write::{
     IX_ATTR, IXT_ATTR, Tx, TxFailure, UQ_ATTR, desired_keys, explain, unique_error, version_copies,
@@ -32,28 +25,23 @@ use crate::clock::{SharedClock, rfc3339};
 use crate::error::{Code, Error, Result};
 use crate::ids;
 use crate::store::{
-    Cond, Item, ItemStore, MAX_TRANSACTION_OPS, Query, SkRange, StoreError, Update, WriteOp,
-    decode_cursor, encode_cursor,
+    Cond, Item, ItemStore, MAX_TRANSACTION_OPS, Query, StoreError, Update, WriteOp,
 };
 
 pub const SYSTEM_FIELDS: [&str; 6] = ["_id", "_owner", "_group", "_created", "_updated", "_v"];
-/// Most candidate rows one query request examines; past it the page ends early with a
-/// cursor to continue.
-pub const MAX_SCAN: usize = 1000;
-/// Tables up to this size may be queried without an index (a full scan).
-pub const SCAN_LIMIT: u64 = 1000;
-/// Most distinct records one request expands.
-pub const MAX_EXPAND: usize = 200;
 /// Retries of a read-modify-write that lost a race (no `_v` was given).
 const MAX_RETRIES: usize = 25;
 /// How long a schema change back-fills inline before answering (API Gateway waits 30 s).
 const BACKFILL_BUDGET_MS: i64 = 20_000;
 
 pub struct Tables {
-    store: Arc<dyn ItemStore>,
-    clock: SharedClock,
-    cursor_key: OnceLock<Vec<u8>>,
-    listener: super::changes::Listener,
+    pub(super) store: Arc<dyn ItemStore>,
+    pub(super) clock: SharedClock,
+    /// Seals query cursors (see [`super::reads`]).
+    pub(super) cursor_key: OnceLock<Vec<u8>>,
+    pub(super) listener: super::changes::Listener,
+    /// See [`super::reads::DEFAULT_SCAN_LIMIT`].
+    pub(super) scan_limit: usize,
 }
 
 /// 409 for a write conditional on a version the record is no longer at.
@@ -120,23 +108,6 @@ pub fn visible(
         }
     }
     Some(out)
-}
-
-/// Whether every caller who can read a record can also read `field` (so that an index
-/// on it, a count of it or an order by it reveals nothing hidden).
-fn field_open(schema: &Schema, caller: &Caller, field: &str) -> bool {
-    if caller.is_admin() {
-        return true;
-    }
-    let Some((i, _)) = schema.field(field) else {
-        return true;
-    };
-    let Some(facl) = schema.field_acls[i] else {
-        return true;
-    };
-    [Role::Owner, Role::Group, Role::Other]
-        .into_iter()
-        .all(|r| !schema.record_acl.allows(r, Perm::Read) || facl.allows(r, Perm::Read))
 }
 
 fn check_field_writes(schema: &Schema, r: Role, fields: &Map<String, Value>) -> Result<()> {
@@ -217,16 +188,19 @@ impl Patch {
         Ok(p)
     }
 
-    /// Every field the patch writes, for the field ACL.
-    fn touched(&self) -> Map<String, Value> {
-        let mut m = self.plain.clone();
-        for k in self
-            .inc
+    /// Fields changed by an operator (relative to their current value).
+    fn relative(&self) -> impl Iterator<Item = &String> {
+        self.inc
             .iter()
             .map(|x| &x.0)
             .chain(self.append.iter().map(|x| &x.0))
             .chain(self.remove.iter().map(|x| &x.0))
-        {
+    }
+
+    /// Every field the patch writes, for the field ACL.
+    fn touched(&self) -> Map<String, Value> {
+        let mut m = self.plain.clone();
+        for k in self.relative() {
             m.insert(k.clone(), Value::Null);
         }
         m
@@ -279,13 +253,7 @@ impl Patch {
             }
         }
         // Re-check what operators produced (types, ranges, list sizes).
-        for k in self
-            .inc
-            .iter()
-            .map(|x| &x.0)
-            .chain(self.append.iter().map(|x| &x.0))
-            .chain(self.remove.iter().map(|x| &x.0))
-        {
+        for k in self.relative() {
             if let (Some((_, f)), Some(v)) = (schema.field(k), out.get(k)) {
                 super::schema::check_value(f, v)
                     .map_err(|e| e.with_details(json!({ "field": k })))?;
@@ -351,36 +319,6 @@ pub struct Backfill {
     pub updated: usize,
 }
 
-/// How a query reads the store.
-struct Plan {
-    /// `None`: the records themselves, in `_id` order.
-    index: Option<String>,
-    lo: String,
-    hi: String,
-    backwards: bool,
-}
-
-impl Plan {
-    fn query(&self, table: &str) -> Query {
-        let pk = match &self.index {
-            Some(f) => ix_pk(table, f),
-            None => rec_pk(table),
-        };
-        let mut q = Query::partition(pk);
-        if !(self.lo.is_empty() && self.hi == "~") {
-            q = q.range(SkRange::Between(self.lo.clone(), self.hi.clone()));
-        }
-        if self.backwards {
-            q = q.backwards();
-        }
-        q
-    }
-
-    fn name(&self) -> &str {
-        self.index.as_deref().unwrap_or("_id")
-    }
-}
-
 impl Tables {
     pub fn new(store: Arc<dyn ItemStore>, clock: SharedClock) -> Self {
         Tables {
@@ -388,7 +326,15 @@ impl Tables {
             clock,
             cursor_key: OnceLock::new(),
             listener: Default::default(),
+            scan_limit: super::reads::DEFAULT_SCAN_LIMIT,
         }
+    }
+
+    /// Sets the scan limit (at least 10): operators trade query reach for bounded work;
+    /// the tests use a small one so fixtures past it stay small on emulators.
+    pub fn with_scan_limit(mut self, n: usize) -> Self {
+        self.scan_limit = n.max(10);
+        self
     }
 
     /// Who hears about committed record changes (the live-channel service).
@@ -459,26 +405,27 @@ impl Tables {
                 None => reshape |= f.default.is_some(),
             }
         }
-        // Indexes the old schema did not have (ready or pending) wait for the back-fill.
-        let old_ix: BTreeSet<(String, bool)> = old_schema
-            .fields
+        // Indexes the old schema did not have (ready or pending) wait for the back-fill;
+        // a change of the record rule can add or drop scoped ones.
+        let keyed = |s: &Schema| -> BTreeSet<(String, bool)> {
+            s.indexes()
+                .into_iter()
+                .map(|i| {
+                    let unique = s.field(&i.field).is_some_and(|(_, f)| f.unique);
+                    (i.name, unique)
+                })
+                .collect()
+        };
+        let old_ix = keyed(&old_schema);
+        let new_ix = keyed(&schema);
+        let mut pending: Vec<String> = new_ix
             .iter()
-            .filter(|f| f.index || f.unique)
-            .map(|f| (f.name.clone(), f.unique))
-            .collect();
-        let mut pending: Vec<String> = schema
-            .fields
-            .iter()
-            .filter(|f| f.index || f.unique)
-            .filter(|f| {
-                !old_ix.contains(&(f.name.clone(), f.unique))
-                    || old_schema.pending.contains(&f.name)
-            })
-            .map(|f| f.name.clone())
+            .filter(|k| !old_ix.contains(k) || old_schema.pending.contains(&k.0))
+            .map(|k| k.0.clone())
             .collect();
         pending.sort();
-        reshape |= !pending.is_empty()
-            || old_ix.len() != schema.fields.iter().filter(|f| f.index || f.unique).count();
+        pending.dedup();
+        reshape |= !pending.is_empty() || old_ix != new_ix;
         schema.pending = pending;
         schema.version = old_schema.version + 1;
         let created_at = old.get("created_at").and_then(Value::as_i64).unwrap_or(now);
@@ -624,6 +571,47 @@ impl Tables {
             .await?
             .ok_or_else(|| Error::not_found(format!("no table {name:?}")))?;
         decode_schema(name, &item)
+    }
+
+    /// A table's schema as `caller` may see it, and whether that is all of it. Admins
+    /// see everything; others only tables they could read records of, only the fields
+    /// some reader of their kind may read, and no rules (`acl`s, pending indexes).
+    pub async fn schema_for(&self, caller: &Caller, name: &str) -> Result<(Schema, bool)> {
+        let schema = self.schema(name).await?;
+        if caller.is_admin() {
+            return Ok((schema, true));
+        }
+        let acl = schema.record_acl;
+        let roles: &[Role] = match caller.user() {
+            None if acl.other.read => &[Role::Other],
+            None => return Err(Error::not_found(format!("no table {name:?}"))),
+            Some(_) => &[Role::Owner, Role::Group, Role::Other],
+        };
+        let mut out = schema.clone();
+        let keep: Vec<bool> = schema
+            .fields
+            .iter()
+            .zip(&schema.field_acls)
+            .map(|(_, facl)| {
+                roles.iter().any(|r| {
+                    acl.allows(*r, Perm::Read) && facl.is_none_or(|a| a.allows(*r, Perm::Read))
+                })
+            })
+            .collect();
+        out.fields = schema
+            .fields
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(f, _)| {
+                let mut f = f.clone();
+                f.acl = None;
+                f
+            })
+            .collect();
+        out.field_acls = vec![None; out.fields.len()];
+        out.pending.clear();
+        Ok((out, false))
     }
 
     pub async fn list_schemas(&self, caller: &Caller) -> Result<Vec<Schema>> {
@@ -833,6 +821,18 @@ impl Tables {
         let plain = schema.validate(&patch.plain, false)?;
         if !caller.is_admin() {
             check_field_writes(schema, r, &patch.touched())?;
+            // An operator's outcome (a bound crossed, a list full) depends on the current
+            // value: only a reader of the field may apply one.
+            for k in patch.relative() {
+                if let Some((i, _)) = schema.field(k)
+                    && schema.field_acls[i].is_some_and(|a| !a.allows(r, Perm::Read))
+                {
+                    return Err(Error::forbidden(format!(
+                        "you may not read field {k:?}, so you may not change it relative to its value; send a plain value"
+                    ))
+                    .with_details(json!({ "field": k })));
+                }
+            }
         }
         Ok((patch, plain))
     }
@@ -962,26 +962,22 @@ impl Tables {
             };
             let d = n.as_f64().unwrap_or(0.0);
             // The bounds hold after adding `n` iff the current value is within the
-            // bounds shifted by `n`; an absent value counts as 0.
+            // bounds shifted by `n`. An absent value counts as 0: the result is `n`, which
+            // may itself be out of bounds (then the record must have a value).
             let mut c = Vec::new();
             if let Some(max) = f.max {
                 c.push(Cond::Le(k.clone(), json!(max - d)));
-                if d > max {
-                    return Err(super::schema::check_value(f, &json!(d))
-                        .err()
-                        .unwrap_or_else(|| Error::invalid_field(k, "out of range")));
-                }
             }
             if let Some(min) = f.min {
                 c.push(Cond::Ge(k.clone(), json!(min - d)));
-                if d < min {
-                    return Err(super::schema::check_value(f, &json!(d))
-                        .err()
-                        .unwrap_or_else(|| Error::invalid_field(k, "out of range")));
-                }
             }
             if !c.is_empty() {
-                conds.push(Cond::Or(vec![Cond::AttrNotExists(k.clone()), Cond::And(c)]));
+                let absent_ok = f.max.is_none_or(|m| d <= m) && f.min.is_none_or(|m| d >= m);
+                conds.push(if absent_ok {
+                    Cond::Or(vec![Cond::AttrNotExists(k.clone()), Cond::And(c)])
+                } else {
+                    Cond::And(c)
+                });
             }
         }
         upd.add = patch.inc.clone();
@@ -1190,597 +1186,6 @@ impl Tables {
         Err(too_busy())
     }
 
-    // ---- queries -------------------------------------------------------------------
-
-    /// Maintained count under a counter prefix: a few items read, never a scan.
-    async fn read_count(&self, table: &str, prefix: String) -> Result<u64> {
-        let page = self
-            .store
-            .query(
-                Query::partition(cnt_pk(table))
-                    .range(SkRange::Prefix(prefix))
-                    .limit(COUNT_SHARDS as usize * 2),
-            )
-            .await?;
-        let n: i64 = page
-            .items
-            .iter()
-            .filter_map(|i| i.get("n").and_then(Value::as_i64))
-            .sum();
-        Ok(n.max(0) as u64)
-    }
-
-    /// How many records a single equality on an indexed field matches (`None`: the
-    /// total), if the counters can say it.
-    async fn count_for(&self, schema: &Schema, cond: Option<&Condition>) -> Result<Option<u64>> {
-        match cond {
-            None => Ok(Some(
-                self.read_count(&schema.name, total_count_prefix()).await?,
-            )),
-            Some(c) if c.op == Op::Eq && c.path.len() == 1 => {
-                let Some(kind) = schema.ready_index(c.field()) else {
-                    return Ok(None);
-                };
-                if is_truncated(kind, &c.value) {
-                    return Ok(None);
-                }
-                let k = vkey(kind, Some(&c.value));
-                Ok(Some(
-                    self.read_count(&schema.name, value_count_prefix(c.field(), &k))
-                        .await?,
-                ))
-            }
-            _ => Ok(None),
-        }
-    }
-
-    fn cursor_secret(&self) -> Option<&[u8]> {
-        self.cursor_key.get().map(Vec::as_slice)
-    }
-
-    /// The key that signs cursors: made once, kept in the store, so every process (and
-    /// every Lambda sandbox) accepts every other's cursors.
-    async fn ensure_cursor_key(&self) -> Result<&[u8]> {
-        if let Some(k) = self.cursor_secret() {
-            return Ok(k);
-        }
-        let fresh = hex::encode(rand::random::<[u8; 32]>());
-        let item = Item::new(
-            "secret#cursor",
-            "_",
-            json!({ "k": fresh })
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
-        );
-        match self.store.put(item, Some(Cond::NotExists)).await {
-            Ok(()) | Err(StoreError::ConditionFailed) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let stored = self
-            .store
-            .get("secret#cursor", "_")
-            .await?
-            .and_then(|i| i.str("k").and_then(|k| hex::decode(k).ok()))
-            .ok_or_else(|| Error::internal("cursor key unreadable"))?;
-        let _ = self.cursor_key.set(stored);
-        self.cursor_secret()
-            .ok_or_else(|| Error::internal("cursor key unset"))
-    }
-
-    pub async fn query(
-        &self,
-        caller: &Caller,
-        table: &str,
-        spec: QuerySpec,
-    ) -> Result<QueryResult> {
-        let schema = self.schema(table).await?;
-        if spec.where_.len() > MAX_CONDITIONS
-            || spec.any.len() > MAX_ANY
-            || spec
-                .any
-                .iter()
-                .any(|a| a.is_empty() || a.len() > MAX_CONDITIONS)
-        {
-            return Err(Error::new(
-                Code::InvalidQuery,
-                format!(
-                    "at most {MAX_CONDITIONS} conditions in where, and {MAX_ANY} non-empty lists in any"
-                ),
-            ));
-        }
-        let mut conds = spec
-            .where_
-            .iter()
-            .enumerate()
-            .map(|(i, c)| parse_condition(&schema, &format!("where.{i}"), c))
-            .collect::<Result<Vec<_>>>()?;
-        let any = spec
-            .any
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                l.iter()
-                    .enumerate()
-                    .map(|(j, c)| parse_condition(&schema, &format!("any.{i}.{j}"), c))
-                    .collect::<Result<Vec<_>>>()
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let order = parse_order(&schema, &spec.order)?;
-        if let Some(f) = &spec.fields {
-            for (i, name) in f.iter().enumerate() {
-                if schema.kind_of(name).is_none() {
-                    return Err(
-                        Error::new(Code::InvalidQuery, format!("unknown field {name:?}"))
-                            .with_details(json!({"field": format!("fields.{i}")})),
-                    );
-                }
-            }
-        }
-        let paged = spec.page.is_some() || spec.per_page.is_some();
-        if paged && spec.cursor.is_some() {
-            return Err(Error::new(
-                Code::InvalidQuery,
-                "use either cursor or page, not both",
-            ));
-        }
-        let limit = if paged {
-            spec.per_page.unwrap_or(DEFAULT_LIMIT)
-        } else {
-            spec.limit.unwrap_or(DEFAULT_LIMIT)
-        };
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(Error::new(
-                Code::InvalidQuery,
-                format!("limit and per_page are 1 to {MAX_LIMIT}"),
-            )
-            .with_details(json!({"field": if paged {"per_page"} else {"limit"}})));
-        }
-        let page = spec.page.unwrap_or(1);
-        let skip = if paged {
-            if page == 0 {
-                return Err(Error::new(Code::InvalidQuery, "pages count from 1")
-                    .with_details(json!({"field": "page"})));
-            }
-            (page - 1).saturating_mul(limit)
-        } else {
-            0
-        };
-        if skip > MAX_PAGE_OFFSET {
-            return Err(Error::new(
-                Code::InvalidQuery,
-                format!("page-number paging reaches {MAX_PAGE_OFFSET} rows; use the cursor beyond"),
-            )
-            .with_details(json!({"field": "page"})));
-        }
-
-        // Read rules as a filter the planner can use: callers who may read only their own
-        // records query `_owner = me`.
-        let admin = caller.is_admin();
-        let acl = schema.record_acl;
-        let user_cond_count = conds.len() + any.len();
-        if !admin && !acl.other.read {
-            match caller.user() {
-                None => {
-                    return Ok(QueryResult {
-                        items: vec![],
-                        cursor: None,
-                        total: spec.count.then_some(0),
-                        scanned: 0,
-                        page: paged.then_some(page),
-                        per_page: paged.then_some(limit),
-                        last_page: paged.then_some(0),
-                    });
-                }
-                Some(u) if !acl.group.read => conds.push(Condition::eq("_owner", json!(u.id))),
-                Some(_) => {}
-            }
-        }
-
-        // Counts: maintained per table and per indexed value.
-        let total = if spec.count || paged {
-            let countable = any.is_empty()
-                && conds.len() <= 1
-                && conds
-                    .first()
-                    .is_none_or(|c| field_open(&schema, caller, c.field()))
-                && (admin
-                    || acl.other.read
-                    || conds
-                        .first()
-                        .is_some_and(|c| c.field() == "_owner" && acl.owner.read));
-            let n = if countable {
-                self.count_for(&schema, conds.first()).await?
-            } else {
-                None
-            };
-            if spec.count && n.is_none() {
-                return Err(Error::new(
-                    Code::CountUnavailable,
-                    "counts are kept for a whole table and for one equality on an indexed field, over rows the caller may all read",
-                ));
-            }
-            n
-        } else {
-            None
-        };
-
-        let plan = self.plan(&schema, caller, &conds, order.as_ref()).await?;
-        if plan.index.is_none() && plan.lo.is_empty() && plan.hi == "~" && user_cond_count > 0 {
-            let n = self.read_count(&schema.name, total_count_prefix()).await?;
-            if n > SCAN_LIMIT {
-                let suggest = conds.iter().chain(any.iter().flatten()).find(|c| {
-                    c.path.len() == 1
-                        && schema.field(c.field()).is_some_and(|(_, f)| {
-                            !matches!(f.kind, FieldType::Json | FieldType::Text) && !f.many
-                        })
-                });
-                let msg = match suggest {
-                    Some(c) => format!(
-                        "{table} has {n} records and no index serves this query: add \"index\": true to field {:?}",
-                        c.field()
-                    ),
-                    None => format!(
-                        "{table} has {n} records and no index serves this query: add a condition on an indexed field"
-                    ),
-                };
-                return Err(Error::new(Code::IndexRequired, msg).with_details(
-                    json!({ "field": suggest.map(|c| c.field().to_string()), "records": n }),
-                ));
-            }
-        }
-
-        // The cursor is bound to this table, plan and query.
-        let qhash = {
-            use sha2::{Digest, Sha256};
-            let mut h = Sha256::new();
-            h.update(
-                format!(
-                    "{table}|{}|{:?}|{:?}|{:?}|{}",
-                    plan.name(),
-                    conds,
-                    any,
-                    order,
-                    plan.backwards
-                )
-                .as_bytes(),
-            );
-            hex::encode(&h.finalize()[..8])
-        };
-        let key = self.ensure_cursor_key().await?.to_vec();
-        let mut after = match &spec.cursor {
-            None => None,
-            Some(c) => Some(open_cursor(&key, c, &qhash)?),
-        };
-
-        let mut items = Vec::new();
-        let mut scanned = 0usize;
-        let mut matched = 0usize;
-        let mut last_sk: Option<String> = None;
-        let mut more = false;
-        let budget = MAX_SCAN + skip;
-        'read: loop {
-            // Index plans read one record per entry: at most 100 at a time.
-            let want = (limit + skip)
-                .saturating_sub(matched)
-                .min(budget - scanned)
-                .min(if plan.index.is_some() { 100 } else { 999 })
-                .max(1);
-            let page = self
-                .store
-                .query(
-                    plan.query(table)
-                        .limit(want + 1)
-                        .after(after.clone().map(|s| encode_cursor(&s))),
-                )
-                .await?;
-            let has_next = page.cursor.is_some() || page.items.len() > want;
-            let batch: Vec<Item> = page.items.into_iter().take(want).collect();
-            let n_batch = batch.len();
-            let records = self.records_for(&schema, &plan, batch).await?;
-            for (i, (sk, rec)) in records.into_iter().enumerate() {
-                scanned += 1;
-                last_sk = Some(sk);
-                let Some(rec) = rec else { continue };
-                let Some(view) = visible(&schema, caller, &rec) else {
-                    continue;
-                };
-                if !conds.iter().all(|c| c.matches(&view))
-                    || !(any.is_empty() || any.iter().any(|l| l.iter().all(|c| c.matches(&view))))
-                {
-                    continue;
-                }
-                matched += 1;
-                if matched > skip {
-                    items.push(view);
-                }
-                if items.len() == limit {
-                    more = i + 1 < n_batch || has_next;
-                    break 'read;
-                }
-            }
-            if !has_next {
-                break;
-            }
-            if scanned >= budget {
-                more = true;
-                break;
-            }
-            after = last_sk.clone();
-        }
-        let cursor = match (more, &last_sk) {
-            (true, Some(sk)) => Some(seal_cursor(&key, &qhash, sk)),
-            _ => None,
-        };
-        let mut out: Vec<Value> = items
-            .into_iter()
-            .map(|mut m| {
-                if let Some(f) = &spec.fields {
-                    m.retain(|k, _| k == "_id" || f.contains(k) || spec.expand.contains(k));
-                }
-                Value::Object(m)
-            })
-            .collect();
-        self.expand(caller, &schema, &mut out, &spec.expand).await?;
-        Ok(QueryResult {
-            items: out,
-            cursor,
-            total: total.filter(|_| spec.count || paged),
-            scanned,
-            page: paged.then_some(page),
-            per_page: paged.then_some(limit),
-            last_page: if paged {
-                total.map(|t| t.div_ceil(limit as u64))
-            } else {
-                None
-            },
-        })
-    }
-
-    /// Picks how to read: an index that serves the order, else the most selective
-    /// equality (by maintained counts), else a range, else the records in `_id` order.
-    async fn plan(
-        &self,
-        schema: &Schema,
-        caller: &Caller,
-        conds: &[Condition],
-        order: Option<&(String, bool)>,
-    ) -> Result<Plan> {
-        let usable = |f: &str| -> Option<FieldType> {
-            if !field_open(schema, caller, f) {
-                return None;
-            }
-            schema.ready_index(f)
-        };
-        let narrow = |f: &str, kind: FieldType| -> (String, String) {
-            let mut lo = String::new();
-            let mut hi = "~".to_string();
-            for c in conds {
-                if let Some((l, h)) = c.bounds(f, kind) {
-                    lo = lo.max(l);
-                    hi = hi.min(h);
-                }
-            }
-            (lo, hi)
-        };
-        let by_id = || {
-            let mut lo = String::new();
-            let mut hi = "~".to_string();
-            for c in conds {
-                if let Some((l, h)) = c.id_bounds() {
-                    lo = lo.max(l);
-                    hi = hi.min(h);
-                }
-            }
-            (lo, hi)
-        };
-        if let Some((f, desc)) = order {
-            if f == "_id" || f == "_created" {
-                // Entries of one value are in `_id` order: an equality on an index serves
-                // "newest first where x = v" reading only what it returns.
-                let eq = conds.iter().find(|c| {
-                    c.op == Op::Eq
-                        && c.path.len() == 1
-                        && usable(c.field()).is_some_and(|k| !is_truncated(k, &c.value))
-                });
-                if let Some(c) = eq {
-                    let kind = usable(c.field()).unwrap_or(FieldType::String);
-                    let (lo, hi) = narrow(c.field(), kind);
-                    return Ok(Plan {
-                        index: Some(c.field().to_string()),
-                        lo,
-                        hi,
-                        backwards: *desc,
-                    });
-                }
-                let (lo, hi) = by_id();
-                return Ok(Plan {
-                    index: None,
-                    lo,
-                    hi,
-                    backwards: *desc,
-                });
-            }
-            if let Some(kind) = usable(f) {
-                let (lo, hi) = narrow(f, kind);
-                return Ok(Plan {
-                    index: Some(f.clone()),
-                    lo,
-                    hi,
-                    backwards: *desc,
-                });
-            }
-            let why = if !field_open(schema, caller, f) {
-                "is not readable by everyone who reads these records"
-            } else if schema.pending.contains(f) {
-                "has an index that is still being built"
-            } else {
-                "has no index"
-            };
-            let e = if field_open(schema, caller, f) {
-                Error::new(
-                    Code::IndexRequired,
-                    format!("cannot order by {f}: it {why}; add \"index\": true to the field"),
-                )
-            } else {
-                Error::forbidden(format!("cannot order by {f}: it {why}"))
-            };
-            return Err(e.with_details(json!({ "field": f })));
-        }
-        // Equalities on indexes: choose the fewest rows.
-        let eqs: Vec<&Condition> = conds
-            .iter()
-            .filter(|c| c.op == Op::Eq && c.path.len() == 1 && usable(c.field()).is_some())
-            .collect();
-        let pick = match eqs.as_slice() {
-            [] => None,
-            [one] => Some(*one),
-            many => {
-                let mut best: Option<(u64, &Condition)> = None;
-                for c in many {
-                    let unique = schema.field(c.field()).is_some_and(|(_, f)| f.unique);
-                    let n = if unique {
-                        Some(1)
-                    } else {
-                        self.count_for(schema, Some(c)).await?
-                    };
-                    let n = n.unwrap_or(u64::MAX);
-                    if best.is_none_or(|(b, _)| n < b) {
-                        best = Some((n, c));
-                    }
-                }
-                best.map(|(_, c)| c)
-            }
-        };
-        if let Some(c) = pick {
-            let kind = usable(c.field()).unwrap_or(FieldType::String);
-            let (lo, hi) = narrow(c.field(), kind);
-            return Ok(Plan {
-                index: Some(c.field().to_string()),
-                lo,
-                hi,
-                backwards: false,
-            });
-        }
-        for c in conds {
-            if c.path.len() == 1
-                && c.field() != "_id"
-                && let Some(kind) = usable(c.field())
-                && c.bounds(c.field(), kind).is_some()
-            {
-                let (lo, hi) = narrow(c.field(), kind);
-                return Ok(Plan {
-                    index: Some(c.field().to_string()),
-                    lo,
-                    hi,
-                    backwards: false,
-                });
-            }
-        }
-        let (lo, hi) = by_id();
-        Ok(Plan {
-            index: None,
-            lo,
-            hi,
-            backwards: false,
-        })
-    }
-
-    /// The records behind a page of keys: the items themselves on the primary plan, else
-    /// one read per index entry (concurrently).
-    async fn records_for(
-        &self,
-        schema: &Schema,
-        plan: &Plan,
-        batch: Vec<Item>,
-    ) -> Result<Vec<(String, Option<Map<String, Value>>)>> {
-        if plan.index.is_none() {
-            return Ok(batch.into_iter().map(|i| (i.sk, Some(i.attrs))).collect());
-        }
-        let pk = rec_pk(&schema.name);
-        let reads = batch.iter().map(|i| {
-            let pk = pk.clone();
-            let id = id_of_ix_sk(&i.sk).unwrap_or_default().to_string();
-            async move { self.store.get(&pk, &id).await }
-        });
-        let got = futures_util::future::join_all(reads).await;
-        let mut out = Vec::with_capacity(batch.len());
-        for (item, rec) in batch.into_iter().zip(got) {
-            out.push((item.sk, rec?.map(|r| r.attrs)));
-        }
-        Ok(out)
-    }
-
-    /// Replaces ref ids with the referenced records as the caller may see them (`null`
-    /// when missing or unreadable; unreadable entries are left out of lists).
-    async fn expand(
-        &self,
-        caller: &Caller,
-        schema: &Schema,
-        items: &mut [Value],
-        fields: &[String],
-    ) -> Result<()> {
-        for (i, name) in fields.iter().enumerate() {
-            let Some((_, f)) = schema.field(name).filter(|(_, f)| f.kind == FieldType::Ref) else {
-                return Err(
-                    Error::new(Code::InvalidQuery, format!("{name:?} is not a ref field"))
-                        .with_details(json!({"field": format!("expand.{i}")})),
-                );
-            };
-            let target_name = f.table.clone().unwrap_or_default();
-            let mut ids: BTreeSet<String> = BTreeSet::new();
-            for it in items.iter() {
-                match it.get(name) {
-                    Some(Value::String(s)) => {
-                        ids.insert(s.clone());
-                    }
-                    Some(Value::Array(a)) => {
-                        ids.extend(a.iter().filter_map(Value::as_str).map(str::to_string))
-                    }
-                    _ => {}
-                }
-            }
-            if ids.len() > MAX_EXPAND {
-                return Err(Error::new(Code::InvalidQuery, format!("expanding {name} would read {} records; the limit is {MAX_EXPAND} per request", ids.len())).with_details(json!({"field": format!("expand.{i}")})));
-            }
-            let target = match self.schema(&target_name).await {
-                Ok(s) => Some(s),
-                Err(e) if e.code == Code::NotFound => None,
-                Err(e) => return Err(e),
-            };
-            let mut found: HashMap<String, Value> = HashMap::new();
-            if let Some(target) = &target {
-                let pk = rec_pk(&target.name);
-                let reads = ids.iter().map(|id| {
-                    let pk = pk.clone();
-                    async move { (id.clone(), self.store.get(&pk, id).await) }
-                });
-                for (id, got) in futures_util::future::join_all(reads).await {
-                    if let Some(rec) = got?
-                        && let Some(v) = visible(target, caller, &rec.attrs)
-                    {
-                        found.insert(id, Value::Object(v));
-                    }
-                }
-            }
-            for it in items.iter_mut() {
-                let Some(slot) = it.get_mut(name) else {
-                    continue;
-                };
-                *slot = match slot.take() {
-                    Value::String(s) => found.get(&s).cloned().unwrap_or(Value::Null),
-                    Value::Array(a) => Value::Array(
-                        a.iter()
-                            .filter_map(|x| x.as_str().and_then(|s| found.get(s)).cloned())
-                            .collect(),
-                    ),
-                    other => other,
-                };
-            }
-        }
-        Ok(())
-    }
-
     /// Reads every stored index entry, unique guard and count of a table (and of the
     /// formerly indexed `extra` fields), beside what the records say they should be.
     pub async fn audit_indexes(&self, table: &str, extra: &[&str]) -> Result<Audit> {
@@ -1904,41 +1309,4 @@ fn decode_schema(name: &str, item: &Item) -> Result<Schema> {
     s.version = version;
     s.pending = pending;
     Ok(s)
-}
-
-fn hmac16(key: &[u8], msg: &str) -> String {
-    use base64::Engine;
-    use hmac::{Hmac, Mac};
-    let mut m = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| {
-        // HMAC takes keys of any length; this branch cannot be reached.
-        <Hmac<sha2::Sha256> as Mac>::new_from_slice(&[0]).expect("hmac key")
-    });
-    m.update(msg.as_bytes());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&m.finalize().into_bytes()[..16])
-}
-
-fn seal_cursor(key: &[u8], qhash: &str, sk: &str) -> String {
-    let body = encode_cursor(&format!("{qhash}|{sk}"));
-    let sig = hmac16(key, &body);
-    format!("{body}.{sig}")
-}
-
-fn open_cursor(key: &[u8], cursor: &str, qhash: &str) -> Result<String> {
-    let bad = |m: &str| {
-        Error::new(Code::InvalidCursor, m.to_string()).with_details(json!({"field": "cursor"}))
-    };
-    let (body, sig) = cursor
-        .rsplit_once('.')
-        .ok_or_else(|| bad("malformed cursor"))?;
-    if !crate::ids::secret_eq(&hmac16(key, body), sig) {
-        return Err(bad("this cursor was not issued by this server"));
-    }
-    let inner = decode_cursor(body).map_err(|_| bad("malformed cursor"))?;
-    let (h, sk) = inner
-        .split_once('|')
-        .ok_or_else(|| bad("malformed cursor"))?;
-    if h != qhash {
-        return Err(bad("this cursor belongs to a different query"));
-    }
-    Ok(sk.to_string())
 }

@@ -137,6 +137,48 @@ pub struct Schema {
     pub version: i64,
 }
 
+/// Whose records a scoped index partition groups together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScopeKind {
+    /// Entries keyed `<owner key>.<value key>.<id>`.
+    Owner,
+    /// Entries keyed `<group key>.<value key>.<id>`.
+    Group,
+}
+
+impl ScopeKind {
+    /// The system field whose value leads a scoped entry's key.
+    pub fn field(self) -> &'static str {
+        match self {
+            ScopeKind::Owner => "_owner",
+            ScopeKind::Group => "_group",
+        }
+    }
+
+    /// The partition name of `field`'s entries in this scope (`_owner` and `_group` are
+    /// their own scopes).
+    pub fn index_name(self, field: &str) -> String {
+        match (self, field) {
+            (_, "_id") | (ScopeKind::Owner, "_owner") | (ScopeKind::Group, "_group") => {
+                self.field().to_string()
+            }
+            (ScopeKind::Owner, f) => format!("{f}@o"),
+            (ScopeKind::Group, f) => format!("{f}@g"),
+        }
+    }
+}
+
+/// One index partition of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexSpec {
+    /// The partition's name (`ix#<table>#<name>`), also the key in a record's `_ix`.
+    pub name: String,
+    /// The field whose value orders the entries.
+    pub field: String,
+    pub kind: FieldType,
+    pub scope: Option<ScopeKind>,
+}
+
 /// Most ids a `many` ref field holds.
 pub const MAX_MANY_REFS: usize = 100;
 
@@ -267,13 +309,24 @@ impl Schema {
         }
         let record_acl = Acl::parse_record(def.acl.record.as_deref().unwrap_or(DEFAULT_RECORD_ACL))
             .map_err(|m| Error::invalid_field("acl.record", m))?;
+        // Readers are nested (whoever reads as "other" also reads as group member and
+        // owner), so what a caller may read is exactly: its own records, its groups'
+        // records, or all — the sets the index scopes are built from.
+        if (record_acl.other.read && !record_acl.group.read)
+            || (record_acl.group.read && !record_acl.owner.read)
+        {
+            return Err(Error::invalid_field(
+                "acl.record",
+                "read rights must nest: whoever may read as other may read as group, and the group's readers include the owner (e.g. \"rwd:r:-\")",
+            ));
+        }
         let create = CreateRule::parse(def.acl.create.as_deref().unwrap_or("users"))?;
         if let Some(g) = &def.acl.group
             && !crate::auth::valid_group(g)
         {
             return Err(Error::invalid_field("acl.group", "invalid group name"));
         }
-        Ok(Schema {
+        let schema = Schema {
             name: name.to_string(),
             fields: def.fields.clone(),
             record_acl,
@@ -282,33 +335,81 @@ impl Schema {
             default_group: def.acl.group.clone(),
             pending: Vec::new(),
             version: 0,
-        })
+        };
+        // A change of every indexed value of one record must fit one transaction: the
+        // record and the schema check, per index an entry out, one in and two counter
+        // changes, per unique field a guard out and one in.
+        let partitions = schema.indexes().len();
+        let uniques = schema.unique().len();
+        if 2 + 4 * partitions + 2 * uniques > crate::store::MAX_TRANSACTION_OPS {
+            return Err(Error::invalid_field(
+                "fields",
+                format!(
+                    "too many indexed fields for this read rule: a table that hides records from some readers keeps each index per owner and per group too ({partitions} index partitions, {uniques} unique fields)"
+                ),
+            ));
+        }
+        Ok(schema)
     }
 
-    /// Fields with an index entry per record: `_owner`, then every `index`/`unique` field.
-    pub fn indexed(&self) -> Vec<(String, FieldType)> {
-        let mut out = vec![("_owner".to_string(), FieldType::String)];
-        out.extend(
-            self.fields
-                .iter()
-                .filter(|f| f.index || f.unique)
-                .map(|f| (f.name.clone(), f.kind)),
-        );
+    /// Every index partition of the table, each with one entry per record: `_owner`,
+    /// every `index`/`unique` field, and — when the record rule hides records from some
+    /// readers — the same fields again per owner (`<f>@o`) and per group (`<f>@g`, with
+    /// `_group` itself), so a reader's query reads only entries of records it may read.
+    pub fn indexes(&self) -> Vec<IndexSpec> {
+        let plain = |field: &str, kind| IndexSpec {
+            name: field.to_string(),
+            field: field.to_string(),
+            kind,
+            scope: None,
+        };
+        let mut out = vec![plain("_owner", FieldType::String)];
+        let declared: Vec<&Field> = self.fields.iter().filter(|f| f.index || f.unique).collect();
+        out.extend(declared.iter().map(|f| plain(&f.name, f.kind)));
+        let acl = self.record_acl;
+        if acl.other.read {
+            return out;
+        }
+        if acl.group.read {
+            out.push(plain("_group", FieldType::String));
+        }
+        for (on, scope) in [
+            (acl.owner.read, ScopeKind::Owner),
+            (acl.group.read, ScopeKind::Group),
+        ] {
+            if on {
+                out.extend(declared.iter().map(|f| IndexSpec {
+                    name: scope.index_name(&f.name),
+                    field: f.name.clone(),
+                    kind: f.kind,
+                    scope: Some(scope),
+                }));
+            }
+        }
         out
+    }
+
+    /// `(partition name, type)` of every index (see [`Schema::indexes`]).
+    pub fn indexed(&self) -> Vec<(String, FieldType)> {
+        self.indexes()
+            .into_iter()
+            .map(|i| (i.name, i.kind))
+            .collect()
     }
 
     pub fn unique(&self) -> Vec<&Field> {
         self.fields.iter().filter(|f| f.unique).collect()
     }
 
-    /// An index the planner may use: declared (or `_owner`) and back-filled.
-    pub fn ready_index(&self, field: &str) -> Option<FieldType> {
-        if self.pending.iter().any(|p| p == field) {
+    /// An index the planner may use (by partition name, see [`Schema::indexes`]):
+    /// declared (or a system one) and back-filled.
+    pub fn ready_index(&self, name: &str) -> Option<FieldType> {
+        if self.pending.iter().any(|p| p == name) {
             return None;
         }
         self.indexed()
             .into_iter()
-            .find(|(n, _)| n == field)
+            .find(|(n, _)| n == name)
             .map(|(_, k)| k)
     }
 

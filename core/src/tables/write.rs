@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::keys::{COUNT_SHARDS, cnt_pk, ix_pk, ix_sk, rec_pk, unique_key, vkey};
-use super::schema::Schema;
+use super::keys::{COUNT_SHARDS, cnt_pk, ix_pk, ix_sk, rec_pk, scoped_key, unique_key, vkey};
+use super::schema::{FieldType, Schema};
 use crate::error::{Code, Error};
 use crate::store::{Cond, Item, StoreError, Update, WriteOp};
 
@@ -78,8 +78,13 @@ pub fn desired_keys(
     rec: &Map<String, Value>,
 ) -> (Map<String, Value>, Map<String, Value>) {
     let mut ix = Map::new();
-    for (f, kind) in schema.indexed() {
-        ix.insert(f.clone(), json!(vkey(kind, rec.get(&f))));
+    for i in schema.indexes() {
+        let k = vkey(i.kind, rec.get(&i.field));
+        let k = match i.scope {
+            Some(s) => scoped_key(&vkey(FieldType::String, rec.get(s.field())), &k),
+            None => k,
+        };
+        ix.insert(i.name, json!(k));
     }
     let mut uq = Map::new();
     for f in schema.unique() {

@@ -2,6 +2,8 @@
 //! is killed when the handle drops.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -11,6 +13,11 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
+
+/// The scan limit on DynamoDB (moto): small, so that tables past it stay small there —
+/// moto copies a whole table on every transaction. The embedded face keeps the default.
+pub const EMULATOR_SCAN_LIMIT: usize = 50;
+const EMULATOR_SCAN_LIMIT_STR: &str = "50";
 
 pub struct Server {
     /// The HTTP API's base URL.
@@ -24,6 +31,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     /// The Lambda face: functions behind the API Gateway stand-in.
     pub lambda: Option<LambdaFace>,
+    /// Rows a query examines, and records an unindexed query may scan, on this face.
+    pub scan_limit: usize,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -40,12 +49,20 @@ impl Drop for LambdaFace {
     }
 }
 
+/// One of the moto servers `make test` started, in turn, so concurrent tests (and test
+/// binaries) spread over them: each serves one request at a time.
 fn dynamodb_endpoint() -> String {
-    std::env::var("YUNQIAO_TEST_DYNAMODB_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "YUNQIAO_TEST_DYNAMODB_ENDPOINT is not set: run `make test`, which starts moto server"
-        )
-    })
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let all = std::env::var("YUNQIAO_TEST_DYNAMODB_ENDPOINTS")
+        .or_else(|_| std::env::var("YUNQIAO_TEST_DYNAMODB_ENDPOINT"))
+        .unwrap_or_else(|_| {
+            panic!(
+                "YUNQIAO_TEST_DYNAMODB_ENDPOINT is not set: run `make test`, which starts moto server"
+            )
+        });
+    let list: Vec<&str> = all.split(',').filter(|e| !e.is_empty()).collect();
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + std::process::id() as usize;
+    list[n % list.len()].to_string()
 }
 
 fn fresh_table(prefix: &str) -> String {
@@ -141,6 +158,7 @@ impl Server {
             ("YUNQIAO_WECHAT_API_BASE", mock_url.as_str()),
             ("YUNQIAO_WS_ENDPOINT", "{ws_management_url}"),
             ("YUNQIAO_LOG", "warn"),
+            ("YUNQIAO_TABLES_SCAN_LIMIT", EMULATOR_SCAN_LIMIT_STR),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -175,6 +193,7 @@ impl Server {
                 dynamodb_endpoint: endpoint,
                 _wechat_mock: wechat_mock,
             }),
+            scan_limit: EMULATOR_SCAN_LIMIT,
             _tmp: None,
         }
     }
@@ -192,6 +211,7 @@ impl Server {
                 ("YUNQIAO_DYNAMODB_ENDPOINT", &endpoint),
                 ("YUNQIAO_DYNAMODB_TABLE", &table),
                 ("YUNQIAO_DYNAMODB_CREATE_TABLE", "1"),
+                ("YUNQIAO_TABLES_SCAN_LIMIT", EMULATOR_SCAN_LIMIT_STR),
             ],
         )
         .await;
@@ -235,6 +255,11 @@ impl Server {
             child: Some(child),
             data_dir: dir.to_path_buf(),
             lambda: None,
+            scan_limit: env
+                .iter()
+                .find(|(k, _)| *k == "YUNQIAO_TABLES_SCAN_LIMIT")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(yunqiao_core::tables::reads::DEFAULT_SCAN_LIMIT),
             _tmp: None,
         }
     }

@@ -228,7 +228,13 @@ async fn serve(
             Ok(Message::Text(t)) => (t.to_string(), false),
             Ok(Message::Binary(b)) => (base64::engine::general_purpose::STANDARD.encode(&b), true),
             Ok(Message::Close(f)) => {
-                close_code = f.map_or(1005, |f| f.code);
+                close_code = f.as_ref().map_or(1005, |f| f.code);
+                // API Gateway answers a client's close frame with its own.
+                if let Ok(c) = api.conns.lock()
+                    && let Some(c) = c.get(&id)
+                {
+                    let _ = c.tx.send(Message::Close(f));
+                }
                 break;
             }
             Ok(_) => continue,
@@ -257,7 +263,14 @@ async fn serve(
     if let Ok(mut c) = api.conns.lock() {
         c.remove(&id);
     }
-    writer.abort();
+    // Its sender is gone with the entry: the writer sends what is queued (a close
+    // reply) and ends.
+    if tokio::time::timeout(std::time::Duration::from_secs(2), writer)
+        .await
+        .is_err()
+    {
+        eprintln!("standin: a socket writer did not finish");
+    }
     {
         let ev = api.event(
             &id,

@@ -1,0 +1,189 @@
+//! No secret reaches a log line: the app secret and access tokens on WeChat's failure
+//! paths, session tokens, WeChat session keys and the admin key on every request path,
+//! at the most verbose log level.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::Api;
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const ADMIN_KEY: &str = "log-test-admin-key-7f3a9c1e5b2d";
+const APP_SECRET: &str = "s3cr3t-app-secret-0c9f1a7e2b64d";
+
+/// Runs `yunqiao serve` with debug logs in both formats' worth of detail, hands its base
+/// URL to `work`, then answers everything it wrote.
+async fn logs_of<F, Fut>(env: &[(&str, &str)], work: F) -> String
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_yunqiao"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(tmp.path())
+        .current_dir(tmp.path())
+        .env_remove("YUNQIAO_CONFIG")
+        .env("YUNQIAO_ADMIN_KEY", ADMIN_KEY)
+        .env("YUNQIAO_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let err = BufReader::new(child.stderr.take().unwrap());
+    let errs = tokio::spawn(async move {
+        let mut lines = err.lines();
+        let mut all = String::new();
+        while let Ok(Some(l)) = lines.next_line().await {
+            all.push_str(&l);
+            all.push('\n');
+        }
+        all
+    });
+    let mut logged = String::new();
+    let base = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(l) = out.next_line().await.unwrap() {
+            logged.push_str(&l);
+            logged.push('\n');
+            if let Some(u) = l.strip_prefix("yunqiao listening on ") {
+                return u.trim().to_string();
+            }
+        }
+        panic!("yunqiao exited before listening");
+    })
+    .await
+    .expect("listening within 30 s");
+    let outs = tokio::spawn(async move {
+        let mut all = String::new();
+        while let Ok(Some(l)) = out.next_line().await {
+            all.push_str(&l);
+            all.push('\n');
+        }
+        all
+    });
+    work(base).await;
+    // Let the last lines out, then stop.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    logged + &outs.await.unwrap() + &errs.await.unwrap()
+}
+
+#[tokio::test]
+async fn wechat_failures_log_no_app_secret() {
+    // A closed port: every WeChat call fails in transport.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let api_base = format!("http://{closed}");
+    let logs = logs_of(
+        &[
+            ("YUNQIAO_WECHAT_APPID", "wx0123456789abcdef"),
+            ("YUNQIAO_WECHAT_SECRET", APP_SECRET),
+            ("YUNQIAO_WECHAT_API_BASE", &api_base),
+        ],
+        |base| async move {
+            let api = Api::new(&base);
+            let r = api
+                .call(
+                    "POST",
+                    "/v1/auth/login",
+                    None,
+                    Some(json!({"code": "0a1b2c3d"})),
+                )
+                .await;
+            assert_eq!(
+                (r.status, r.code()),
+                (503, "WECHAT_UNAVAILABLE"),
+                "{}",
+                r.text
+            );
+            assert!(!r.text.contains(APP_SECRET), "{}", r.text);
+        },
+    )
+    .await;
+    assert!(
+        logs.contains("jscode2session") || logs.contains("wechat"),
+        "the failure is logged at all:\n{logs}"
+    );
+    assert!(
+        !logs.contains(APP_SECRET),
+        "the app secret is in the logs:\n{logs}"
+    );
+}
+
+#[tokio::test]
+async fn request_paths_log_no_token_or_key() {
+    let mut seen = Vec::new();
+    let logs = logs_of(&[], |base| {
+        let seen = &mut seen;
+        async move {
+            let api = Api::new(&base);
+            let login = api
+                .call(
+                    "POST",
+                    "/v1/auth/login",
+                    None,
+                    Some(json!({"code": "mock:alice"})),
+                )
+                .await;
+            let token = login.body["token"].as_str().unwrap().to_string();
+            seen.push(token.clone());
+            let ws = format!("{}/v1/ws?token={token}", base.replacen("http", "ws", 1));
+            let (mut sock, _) = tokio_tungstenite::connect_async(&ws).await.unwrap();
+            use futures_util::SinkExt;
+            sock.send(tokio_tungstenite::tungstenite::Message::Text(
+                json!({"type": "subscribe", "topic": "room.1", "id": 1})
+                    .to_string()
+                    .into(),
+            ))
+            .await
+            .unwrap();
+            let r = api.call("GET", "/v1/auth/me", Some(&token), None).await;
+            assert_eq!(r.status, 200);
+            let r = api
+                .call("GET", "/v1/admin/users", Some(ADMIN_KEY), None)
+                .await;
+            assert_eq!(r.status, 200);
+            let r = api
+                .call("POST", "/v1/auth/refresh", Some(&token), None)
+                .await;
+            let fresh = r.body["token"].as_str().unwrap().to_string();
+            seen.push(fresh.clone());
+            let r = api
+                .call("POST", "/v1/auth/logout", Some(&fresh), None)
+                .await;
+            assert_eq!(r.status, 204);
+            // Bad and stale tokens on every kind of route.
+            for t in [token.as_str(), fresh.as_str(), "yq_not-a-real-token"] {
+                api.call("GET", "/v1/auth/me", Some(t), None).await;
+                api.call("POST", "/v1/tables/x/query", Some(t), Some(json!({})))
+                    .await;
+            }
+            let _ = tokio_tungstenite::connect_async(&ws).await;
+        }
+    })
+    .await;
+    assert!(
+        logs.contains("request"),
+        "requests are logged at all:\n{logs}"
+    );
+    for secret in seen.iter().map(String::as_str).chain([ADMIN_KEY]) {
+        assert!(!logs.contains(secret), "{secret} is in the logs:\n{logs}");
+    }
+    // Nor the hashes that key the sessions, nor WeChat's session key.
+    assert!(
+        !logs.contains("session#"),
+        "a session key is in the logs:\n{logs}"
+    );
+    assert!(!logs.contains("session_key"), "{logs}");
+}
