@@ -121,10 +121,9 @@ class Server:
         threading.Thread(target=self._drain, daemon=True).start()
         if not self._ready.wait(START_TIMEOUT) or self.port is None:
             self.stop()
-            raise Failure(
-                f"`{' '.join(args)}` did not say it was listening within {START_TIMEOUT:.0f} s"
-                f" (exit {self.proc.returncode}); it printed:\n" + self.output()
-            )
+            what = ("did not say it was listening within " f"{START_TIMEOUT:.0f} s"
+                    if self.proc.returncode in (None, -15) else f"exited {self.proc.returncode}")
+            raise Failure(f"`{' '.join(args)}` {what}; it printed:\n" + self.output())
 
     def _drain(self) -> None:
         assert self.proc.stdout is not None
@@ -134,6 +133,7 @@ class Server:
             if m and self.port is None:
                 self.port = int(m.group(1))
                 self._ready.set()
+        self.proc.wait()
         self._ready.set()  # exited
 
     def output(self) -> str:
@@ -157,9 +157,19 @@ def rewrite(text: str, port: int, data_dir: Path) -> str:
 
 PRELUDE = r"""
 set -Eeuo pipefail
-trap 'rc=$?; echo "%(m)s failed exit=$rc line=$LINENO command: $BASH_COMMAND" >&2; exit $rc' ERR
-# An HTTP error answer fails the command (with --fail-with-body the body is still shown).
-curl() { command curl %(fail)s "$@"; }
+M='%(m)s'
+trap 'rc=$?; printf "\n%%s failed: exit %%s at line %%s: %%s\n" "$M" "$rc" "$LINENO" "$BASH_COMMAND" >&2; exit $rc' ERR
+# An HTTP error answer fails the command (with --fail-with-body its body is still shown).
+curl() {
+  local rc=0
+  command curl %(fail)s "$@" || rc=$?
+  if [ "$rc" -eq 22 ]; then
+    printf "\n%%s curl: the answer was an HTTP error (above): curl %%s\n" "$M" "$*" >&2
+  elif [ "$rc" -ne 0 ]; then
+    printf "\n%%s curl: exit %%s: curl %%s\n" "$M" "$rc" "$*" >&2
+  fi
+  return "$rc"
+}
 """
 
 
@@ -170,18 +180,21 @@ def curl_fail_flag() -> str:
 
 
 def run_sh(doc: str, sh: list[Block], server: Server) -> None:
+    """Runs the blocks in one bash; raises Failure naming the first block that failed."""
     assert server.port is not None
-    parts = [PRELUDE % {"m": MARKER, "fail": curl_fail_flag()}]
+    script = PRELUDE % {"m": MARKER, "fail": curl_fail_flag()}
+    starts = []  # script line (1-based) of each block's first line
     for n, b in enumerate(sh):
-        parts.append(f"printf '\\n%s begin {n}\\n' '{MARKER}'\n")
-        parts.append(rewrite(b.text, server.port, server.data_dir))
-        parts.append(f"printf '\\n%s end {n}\\n' '{MARKER}'\n")
-    script = server.workdir / "readme.sh"
-    script.write_text("".join(parts), encoding="utf-8")
+        script += f"printf '\\n%s begin {n}\\n' \"$M\"\n"
+        starts.append(script.count("\n") + 1)
+        script += rewrite(b.text, server.port, server.data_dir)
+        script += f"printf '\\n%s end {n}\\n' \"$M\"\n"
+    path = server.workdir / "readme.sh"
+    path.write_text(script, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("YUNQIAO_")}
     try:
         proc = subprocess.run(
-            ["bash", str(script)], cwd=server.workdir, env=env, stdin=subprocess.DEVNULL,
+            ["bash", str(path)], cwd=server.workdir, env=env, stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=RUN_TIMEOUT,
             text=True, encoding="utf-8", errors="replace",
         )
@@ -189,39 +202,58 @@ def run_sh(doc: str, sh: list[Block], server: Server) -> None:
     except subprocess.TimeoutExpired as e:
         out = e.stdout if isinstance(e.stdout, str) else (e.stdout or b"").decode("utf-8", "replace")
         rc = None
-    # Split the output by block.
-    current, done, per_block = None, set(), {}
+    # Split the output by block; keep the runner's own reports apart.
+    current, done = None, set()
+    output: dict[int, list[str]] = {}
+    reports: dict[int, list[str]] = {}
     for line in out.splitlines():
-        m = re.search(re.escape(MARKER) + r" (begin|end) (\d+)$", line)
+        m = re.fullmatch(re.escape(MARKER) + r" (begin|end) (\d+)", line)
         if m:
-            if m.group(1) == "begin":
-                current = int(m.group(2))
-                per_block[current] = []
-            else:
+            current = int(m.group(2)) if m.group(1) == "begin" else None
+            if m.group(1) == "end":
                 done.add(int(m.group(2)))
-                current = None
             continue
-        if current is not None:
-            per_block[current].append(line)
+        if current is None:
+            continue
+        if line.startswith(MARKER):
+            reports.setdefault(current, []).append(line[len(MARKER):].strip())
+        elif line or output.get(current):
+            output.setdefault(current, []).append(line)
     if rc == 0 and len(done) == len(sh):
         for n, b in enumerate(sh):
             print(f"  ok   {b.name(doc)}")
             if VERBOSE:
-                print("\n".join("    | " + ln for ln in per_block.get(n, [])))
+                print("\n".join("    | " + ln for ln in output.get(n, [])))
         return
     failed = next((n for n in range(len(sh)) if n not in done), len(sh) - 1)
     b = sh[failed]
-    why = "timed out" if rc is None else f"exited {rc}"
-    lines = per_block.get(failed, [])
-    # The first report is the innermost command (a curl inside `$(…)`, say).
-    reason = next((ln for ln in lines if MARKER + " failed" in ln), None)
-    shown = "\n".join("    | " + ln for ln in lines if MARKER not in ln) or "    | (nothing)"
+
+    def where(n: int) -> str:
+        """A script line as the document's line, and what it says there."""
+        i = max((k for k, st in enumerate(starts) if st <= n), default=None)
+        if i is None:
+            return f"line {n} of the runner's prelude"
+        src = sh[i].text.splitlines()[n - starts[i]] if n - starts[i] < len(sh[i].text.splitlines()) else ""
+        return f"{doc}:{sh[i].line + 1 + n - starts[i]}: {src.strip()}"
+
+    why, seen = [], set()
+    for r in reports.get(failed, []):
+        m = re.fullmatch(r"failed: exit (\d+) at line (\d+): .*", r, flags=re.S)
+        if m:
+            if m.group(2) in seen:
+                continue  # the same line again, from the shell that ran `$(…)`
+            seen.add(m.group(2))
+            r = f"exit {m.group(1)} at {where(int(m.group(2)))}"
+        why.append(r)
+    if rc is None:
+        why.append(f"timed out after {RUN_TIMEOUT:.0f} s")
+    elif not why:
+        why.append(f"bash exited {rc}")
     text = "\n".join("    > " + ln for ln in rewrite(b.text, server.port, server.data_dir).splitlines())
-    msg = f"{b.name(doc)} failed ({why})"
-    if reason:
-        msg += ":\n    " + reason.split(MARKER + " failed ", 1)[1]
+    shown = "\n".join("    | " + ln for ln in output.get(failed, [])) or "    | (nothing)"
     raise Failure(
-        f"{msg}\n  the block as run:\n{text}\n  its output:\n{shown}\n"
+        f"{b.name(doc)} failed:\n" + "\n".join("    " + w for w in why)
+        + f"\n  the block as run:\n{text}\n  its output:\n{shown}\n"
         f"  the server's output:\n{server.output()}"
     )
 
@@ -289,28 +321,43 @@ def check_links(doc: Path) -> None:
     print(f"  ok   {rel}: every relative link leads somewhere")
 
 
-def run_doc(doc: Path, binary: str) -> None:
-    rel = doc.relative_to(ROOT) if doc.is_relative_to(ROOT) else doc
+def run_doc(doc: Path, binary: str) -> list[str]:
+    """Every check of one document; returns the failures."""
+    rel = str(doc.relative_to(ROOT) if doc.is_relative_to(ROOT) else doc)
     print(f"{rel}:")
+    failures: list[str] = []
+
+    def check(f, *args) -> None:
+        try:
+            f(*args)
+        except Failure as e:
+            sys.stdout.flush()
+            print(f"FAIL {e}", file=sys.stderr, flush=True)
+            failures.append(str(e).splitlines()[0])
+
     all_blocks = blocks(doc)
     sh = [b for b in all_blocks if b.lang in ("sh", "bash", "shell") and not b.skip]
-    skipped = [b for b in all_blocks if b.lang in ("sh", "bash", "shell") and b.skip]
-    if not sh:
-        raise Failure(f"{rel}: no ```sh blocks to run")
     t0 = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="yunqiao-readme-") as tmp:
-        server = Server(binary, Path(tmp))
-        try:
-            run_sh(str(rel), sh, server)
-        finally:
-            server.stop()
-    for b in skipped:
-        print(f"  skip {b.name(str(rel))}")
+
+    def run_all() -> None:
+        if not sh:
+            raise Failure(f"{rel}: no ```sh blocks to run")
+        with tempfile.TemporaryDirectory(prefix="yunqiao-readme-") as tmp:
+            server = Server(binary, Path(tmp))
+            try:
+                run_sh(rel, sh, server)
+            finally:
+                server.stop()
+
+    check(run_all)
     for b in all_blocks:
-        if b.lang == "toml" and not b.skip:
-            check_toml(str(rel), b, binary)
-    check_links(doc)
-    print(f"  {len(sh)} blocks run in {time.monotonic() - t0:.1f} s")
+        if b.skip:
+            print(f"  skip {b.name(rel)}")
+        elif b.lang == "toml":
+            check(check_toml, rel, b, binary)
+    check(check_links, doc)
+    print(f"  {len(sh)} blocks run, {time.monotonic() - t0:.1f} s")
+    return failures
 
 
 def main(argv: list[str]) -> int:
@@ -330,18 +377,12 @@ def main(argv: list[str]) -> int:
         print("run_readme: needs bash and curl", file=sys.stderr)
         return 2
     docs = [Path(a).resolve() for a in argv] or [ROOT / d for d in DEFAULT_DOCS]
-    failures = 0
+    failures: list[str] = []
     for doc in docs:
         if not doc.exists():
-            print(f"run_readme: {doc} does not exist", file=sys.stderr)
-            failures += 1
+            failures.append(f"{doc} does not exist")
             continue
-        try:
-            run_doc(doc, binary)
-        except Failure as e:
-            sys.stdout.flush()
-            print(f"FAIL {e}", file=sys.stderr, flush=True)
-            failures += 1
+        failures += run_doc(doc, binary)
     linked = sorted({p for pat in LINKED_DOCS for p in ROOT.glob(pat)} - set(docs))
     if linked:
         print("other documents:")
@@ -351,9 +392,11 @@ def main(argv: list[str]) -> int:
         except Failure as e:
             sys.stdout.flush()
             print(f"FAIL {e}", file=sys.stderr, flush=True)
-            failures += 1
+            failures.append(str(e).splitlines()[0])
     if failures:
-        print(f"run_readme: {failures} check(s) failed", file=sys.stderr)
+        print(f"run_readme: {len(failures)} failure(s):", file=sys.stderr)
+        for f in failures:
+            print(f"  {f}", file=sys.stderr)
         return 1
     print("run_readme: every example ran")
     return 0
