@@ -192,6 +192,9 @@ def run_sh(doc: str, sh: list[Block], server: Server) -> None:
     path = server.workdir / "readme.sh"
     path.write_text(script, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("YUNQIAO_")}
+    # Never through a proxy: the server is on loopback.
+    env["no_proxy"] = env["NO_PROXY"] = ",".join(
+        x for x in ["127.0.0.1", "localhost", env.get("no_proxy", "")] if x)
     try:
         proc = subprocess.run(
             ["bash", str(path)], cwd=server.workdir, env=env, stdin=subprocess.DEVNULL,
