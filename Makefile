@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= $(CURDIR)/.venv
 export YUNQIAO_VENV := $(VENV)
 
-.PHONY: serve test lint unit venv bench bench-lambda fmt clean
+.PHONY: serve test test-clients contract-venv lint unit venv bench bench-lambda fmt clean
 
 serve:
 	$(CARGO) run --release -- serve
@@ -12,9 +12,32 @@ serve:
 ## Every test: formatting, clippy, the template lint, unit tests, the store conformance
 ## suite on the embedded store and on DynamoDB (moto server), the HTTP/WebSocket
 ## acceptance suite on every face (the server, and the Lambda functions behind the API
-## Gateway stand-in), crash tests.
+## Gateway stand-in), crash tests, the README's examples, the JS SDK on both faces.
+## Every part runs even when an earlier one fails; the exit status says whether all passed.
 test: lint venv lint-template
-	infra/with-emulators.sh $(CARGO) test --workspace --no-fail-fast
+	@status=0; \
+	infra/with-emulators.sh $(CARGO) test --workspace --no-fail-fast || status=1; \
+	$(MAKE) --no-print-directory test-clients || status=1; \
+	exit $$status
+
+## What clients see: the README's examples against a fresh server, the API contract
+## (the OpenAPI document validates; schemathesis as admin, user and anonymous finds no
+## answer outside it), and the JS SDK's suite (Node's test runner) against
+## `yunqiao serve` and against the Lambda face (the functions behind the API Gateway
+## stand-in, on moto).
+CONTRACT_VENV ?= $(VENV)-contract
+# On the Lambda face (every frame a Lambda invocation over single-threaded moto) the
+# channel suite takes minutes; these run there in every `make test`.
+SDK_LAMBDA_SUITES ?= test/auth.test.mjs test/tables.test.mjs test/kv.test.mjs test/fn.test.mjs test/build.test.mjs
+test-clients: venv contract-venv
+	$(CARGO) build -p yunqiao -p yunqiao-lambda -p yunqiao-standin --bins
+	cd sdk/js && npm ci --no-audit --no-fund --loglevel=error
+	@status=0; \
+	YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao $(PYTHON) tests/readme/run_readme.py || status=1; \
+	CONTRACT_VENV=$(CONTRACT_VENV) YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao $(PYTHON) tests/contract/run_contract.py || status=1; \
+	(cd sdk/js && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test) || status=1; \
+	infra/with-emulators.sh infra/with-lambda-face.sh $(TARGET_DIR)/debug sh -c 'cd sdk/js && node --test --test-concurrency=1 $(SDK_LAMBDA_SUITES)' || status=1; \
+	exit $$status
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -24,6 +47,13 @@ fmt:
 	$(CARGO) fmt --all
 
 venv: $(VENV)/.installed
+
+contract-venv: $(CONTRACT_VENV)/.installed
+
+$(CONTRACT_VENV)/.installed: infra/requirements-contract.txt
+	$(PYTHON) -m venv $(CONTRACT_VENV)
+	$(CONTRACT_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-contract.txt
+	cp infra/requirements-contract.txt $@
 
 $(VENV)/.installed: infra/requirements-test.txt
 	$(PYTHON) -m venv $(VENV)

@@ -32,12 +32,14 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KeyParams {
     /// In a user-scoped namespace: whose keys (admins; users may name only themselves).
     pub user: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListKeysParams {
     /// Only keys starting with this.
     pub prefix: Option<String>,

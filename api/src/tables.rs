@@ -12,6 +12,10 @@ use yunqiao_core::tables::{BatchOp, QueryResult, QuerySpec, TableDef};
 use crate::AppState;
 use crate::caller::AnyCaller;
 use crate::error::{ApiJson, ApiQuery, ApiResult, ErrorBody, error};
+use crate::views::{
+    BatchAnswerDoc, BatchDoc, QueryAnswerDoc, QueryDoc, RecordDoc, RecordInput, TableDefDoc,
+    TableDoc, TablesDoc,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -28,6 +32,7 @@ pub fn router() -> Router<AppState> {
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PutParams {
     /// `true` to allow a change that drops fields.
     pub drop: Option<String>,
@@ -46,8 +51,8 @@ fn table_view(s: &yunqiao_core::tables::Schema) -> Value {
 
 /// Create or change a table (admins).
 #[utoipa::path(put, path = "/v1/tables/{table}", tag = "tables", security(("bearer" = [])), params(PutParams),
-    request_body(content = Object, description = "{fields: [...], acl: {record, create, group}}"),
-    responses((status = 200, description = "changed"), (status = 201, description = "created"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    request_body = TableDefDoc,
+    responses((status = 200, description = "changed", body = TableDoc), (status = 201, description = "created", body = TableDoc), (status = 202, description = "changed; the back-fill continues with POST /v1/tables/{table}/backfill", body = TableDoc), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn put_table(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
@@ -76,7 +81,7 @@ pub async fn put_table(
 
 /// Continue a schema change's back-fill of existing records (admins).
 #[utoipa::path(post, path = "/v1/tables/{table}/backfill", tag = "tables", security(("bearer" = [])),
-    responses((status = 200, description = "finished"), (status = 202, description = "more to do: call again"), (status = 409, body = ErrorBody)))]
+    responses((status = 200, description = "finished", body = TableDoc), (status = 202, description = "more to do: call again", body = TableDoc), (status = 409, body = ErrorBody)))]
 pub async fn backfill(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
@@ -96,8 +101,8 @@ pub async fn backfill(
 /// Query records: `{where, any, order, limit, cursor, fields, expand, count, page, per_page}`.
 /// Rows the caller may not read are never returned; see the README for the language.
 #[utoipa::path(post, path = "/v1/tables/{table}/query", tag = "tables", security(("bearer" = [])),
-    request_body(content = Object, description = "the query"),
-    responses((status = 200, description = "{items, cursor, total?, scanned}"), (status = 400, body = ErrorBody)))]
+    request_body = QueryDoc,
+    responses((status = 200, description = "a page of records", body = QueryAnswerDoc), (status = 400, body = ErrorBody)))]
 pub async fn query_records(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
@@ -115,8 +120,8 @@ pub struct BatchBody {
 
 /// Creates, updates, deletes and checks across tables in one transaction: all or nothing.
 #[utoipa::path(post, path = "/v1/batch", tag = "tables", security(("bearer" = [])),
-    request_body(content = Object, description = "{ops: [{op: create|update|delete|check, table, id?, data?, _v?}]}"),
-    responses((status = 200, description = "{results: [...]} in the order of ops"), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    request_body = BatchDoc,
+    responses((status = 200, description = "results in the order of ops", body = BatchAnswerDoc), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn batch(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
@@ -128,7 +133,7 @@ pub async fn batch(
 
 /// All tables (admins).
 #[utoipa::path(get, path = "/v1/tables", tag = "tables", security(("bearer" = [])),
-    responses((status = 200, description = "{items: [table]}"), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "every table", body = TablesDoc), (status = 403, body = ErrorBody)))]
 pub async fn list_tables(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
@@ -143,7 +148,7 @@ pub async fn list_tables(
 /// anyone reads) get the fields they could read, without rules: clients build forms
 /// from it.
 #[utoipa::path(get, path = "/v1/tables/{table}", tag = "tables",
-    responses((status = 200, description = "the table"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the table", body = TableDoc), (status = 404, body = ErrorBody)))]
 pub async fn get_table(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
@@ -159,8 +164,8 @@ pub async fn get_table(
 
 /// Create a record; answers it with its system fields.
 #[utoipa::path(post, path = "/v1/tables/{table}/records", tag = "tables", security(("bearer" = [])),
-    request_body(content = Object),
-    responses((status = 201, description = "the record"), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    request_body = RecordInput,
+    responses((status = 201, description = "the record", body = RecordDoc), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create_record(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
@@ -174,13 +179,14 @@ pub async fn create_record(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GetParams {
     /// Comma-separated ref fields to replace with the records they point to.
     pub expand: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/tables/{table}/records/{id}", tag = "tables", security(("bearer" = [])), params(GetParams),
-    responses((status = 200, description = "the record, with the fields the caller may read"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the record, with the fields the caller may read", body = RecordDoc), (status = 404, body = ErrorBody)))]
 pub async fn get_record(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
@@ -202,8 +208,8 @@ pub async fn get_record(
 /// Change fields; `{"field": {"$inc": n}}` increments atomically; `_v` in the body or
 /// `If-Match: <v>` makes the change conditional on that version (409 if stale).
 #[utoipa::path(patch, path = "/v1/tables/{table}/records/{id}", tag = "tables", security(("bearer" = [])),
-    request_body(content = Object),
-    responses((status = 200, description = "the record"), (status = 409, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    request_body = RecordInput,
+    responses((status = 200, description = "the record", body = RecordDoc), (status = 409, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn update_record(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,

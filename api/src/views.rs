@@ -196,3 +196,179 @@ pub struct KvNamespaceDoc {
     /// `shared` (default) or `user`; fixed once created.
     pub scope: Option<String>,
 }
+
+// ---- tables (document shapes: the handlers pass the domain's JSON through) ----------
+
+/// A record: its system fields and the table's own fields (those the caller may read).
+pub struct RecordDoc;
+
+impl utoipa::PartialSchema for RecordDoc {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        let string = || ObjectBuilder::new().schema_type(Type::String);
+        let nullable = || {
+            ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::from_iter([
+                Type::String,
+                Type::Null,
+            ]))
+        };
+        ObjectBuilder::new()
+            .description(Some(
+                "A record: its system fields and the table's own fields (those the caller may read).",
+            ))
+            .property("_id", string().description(Some("time-sortable, unguessable id")))
+            .property("_owner", nullable().description(Some("the creator's user id")))
+            .property("_group", nullable())
+            .property("_created", string().description(Some("RFC 3339")))
+            .property("_updated", string())
+            .property(
+                "_v",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .description(Some("version, bumped by every change")),
+            )
+            .required("_id")
+            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+            .into()
+    }
+}
+
+impl ToSchema for RecordDoc {}
+
+/// A new record, or a change: the table's fields (`null` removes one in a change;
+/// `{"$inc": n}`, `{"$append": [..]}`, `{"$remove": [..]}` are operators), and `_group`
+/// on create, `_v` on a change.
+pub struct RecordInput;
+
+impl utoipa::PartialSchema for RecordInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "The table's fields (`null` removes one in a change; `{\"$inc\": n}`, `{\"$append\": [..]}`, `{\"$remove\": [..]}` are operators), `_group` on create, `_v` on a change.",
+            ))
+            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+            .into()
+    }
+}
+
+impl ToSchema for RecordInput {}
+
+/// A query (see the README for the language).
+#[derive(Serialize, ToSchema)]
+pub struct QueryDoc {
+    /// Conditions that all hold: `[field, op, value]`; `op` is one of `eq ne gt gte lt
+    /// lte in nin prefix contains exists`.
+    #[schema(value_type = Option<Vec<Vec<Object>>>)]
+    pub r#where: Option<Value>,
+    /// Lists of conditions of which one list must hold.
+    #[schema(value_type = Option<Vec<Vec<Vec<Object>>>>)]
+    pub any: Option<Value>,
+    /// `[[field, "asc" | "desc"]]`.
+    #[schema(value_type = Option<Vec<Vec<String>>>)]
+    pub order: Option<Value>,
+    /// 1 to 100, default 20.
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    pub fields: Option<Vec<String>>,
+    pub expand: Option<Vec<String>>,
+    pub count: Option<bool>,
+    pub page: Option<u32>,
+    pub per_page: Option<u32>,
+}
+
+/// A page of records.
+#[derive(Serialize, ToSchema)]
+pub struct QueryAnswerDoc {
+    #[schema(value_type = Vec<RecordDoc>)]
+    pub items: Vec<Value>,
+    /// Present when more may follow: send it back unchanged.
+    pub cursor: Option<String>,
+    pub total: Option<u64>,
+    /// Candidate rows examined.
+    pub scanned: u64,
+    pub page: Option<u64>,
+    pub per_page: Option<u64>,
+    pub last_page: Option<u64>,
+}
+
+/// A field of a table.
+#[derive(Serialize, ToSchema)]
+pub struct FieldDoc {
+    pub name: String,
+    /// `string text integer number boolean datetime json ref file`.
+    pub r#type: String,
+    pub required: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    pub default: Option<Value>,
+    pub length: Option<u32>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub index: Option<bool>,
+    pub unique: Option<bool>,
+    /// `owner:group:other` over `r w`.
+    pub acl: Option<String>,
+    /// The table a ref points into.
+    pub table: Option<String>,
+    pub many: Option<bool>,
+}
+
+/// A table's rules.
+#[derive(Serialize, ToSchema)]
+pub struct TableAclDoc {
+    /// `owner:group:other` over `r w d`, default `rwd:-:-`.
+    pub record: Option<String>,
+    /// `anyone | users | group:<name> | admins`, default `users`.
+    pub create: Option<String>,
+    /// The `_group` of records created without one.
+    pub group: Option<String>,
+}
+
+/// What an admin puts.
+#[derive(Serialize, ToSchema)]
+pub struct TableDefDoc {
+    pub fields: Vec<FieldDoc>,
+    pub acl: Option<TableAclDoc>,
+}
+
+/// A table as an admin sees it (others get `name`, `fields` they could read, `version`).
+#[derive(Serialize, ToSchema)]
+pub struct TableDoc {
+    pub name: String,
+    pub fields: Vec<FieldDoc>,
+    pub acl: Option<TableAclDoc>,
+    pub version: i64,
+    pub pending_indexes: Option<Vec<String>>,
+    #[schema(value_type = Option<Object>)]
+    pub backfill: Option<Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TablesDoc {
+    pub items: Vec<TableDoc>,
+}
+
+/// One batch operation.
+#[derive(Serialize, ToSchema)]
+pub struct BatchOpDoc {
+    /// `create | update | delete | check`.
+    pub op: String,
+    pub table: String,
+    pub id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<Value>,
+    pub _v: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchDoc {
+    pub ops: Vec<BatchOpDoc>,
+}
+
+/// Results in the order of the operations: records, or `null` for deletes and checks.
+#[derive(Serialize, ToSchema)]
+pub struct BatchAnswerDoc {
+    #[schema(value_type = Vec<Object>)]
+    pub results: Vec<Value>,
+}

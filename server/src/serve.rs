@@ -150,7 +150,7 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
         );
         let base = format!("http://{loopback}{MOCK_PREFIX}");
         println!(
-            "WeChat: built-in mock at {base} (no network; log in with codes like \"mock:alice\")"
+            "WeChat: built-in mock at {base} (no network; log in with codes like \"mock:alice:1\"; each code works once)"
         );
         println!(
             "        set wechat.appid and wechat.secret (or YUNQIAO_WECHAT_APPID/SECRET) for real WeChat"

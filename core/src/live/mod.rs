@@ -758,8 +758,9 @@ impl Live {
                 .replay(topic, &state, since, &sub, &from.caller, schema.as_ref())
                 .await?
             {
-                Some(missed) => {
+                Some((missed, upto)) => {
                     ack["replayed"] = json!(missed.len());
+                    ack["seq"] = json!(upto);
                     frames = missed;
                 }
                 None => ack["resync"] = json!(true),
@@ -776,8 +777,12 @@ impl Live {
         Ok(frames)
     }
 
-    /// The frames after `since` this subscriber may see, or `None` when they are not
-    /// all kept (the client must re-fetch).
+    /// The frames after `since` this subscriber may see and the last sequence number
+    /// they cover, or `None` when they are not all kept (the client must re-fetch).
+    ///
+    /// Frames whose number is handed out but whose log entry is not written yet (a
+    /// publish in flight) end the replay early: that publish re-reads the subscribers
+    /// after logging, so it delivers them to this subscription itself.
     async fn replay(
         &self,
         topic: &str,
@@ -786,9 +791,9 @@ impl Live {
         sub: &Sub,
         caller: &Caller,
         schema: Option<&crate::tables::Schema>,
-    ) -> Result<Option<Vec<Value>>> {
+    ) -> Result<Option<(Vec<Value>, u64)>> {
         let (from, to) = match topics::plan_resume(state, since, MAX_REPLAY) {
-            ResumePlan::UpToDate => return Ok(Some(vec![])),
+            ResumePlan::UpToDate => return Ok(Some((vec![], state.seq))),
             ResumePlan::Refetch => return Ok(None),
             ResumePlan::Read { from, to } => (from, to),
         };
@@ -800,9 +805,17 @@ impl Live {
                     .limit((to - from + 1) as usize),
             )
             .await?;
-        if page.items.len() as u64 != to - from + 1 {
+        // Present entries must be `from, from + 1, …`: a hole inside is a gap; a short
+        // tail is publishes in flight.
+        let contiguous = page
+            .items
+            .iter()
+            .enumerate()
+            .all(|(i, it)| it.sk.parse::<u64>().ok() == Some(from + i as u64));
+        if !contiguous {
             return Ok(None);
         }
+        let upto = from + page.items.len() as u64 - 1;
         let mut out = Vec::new();
         for item in page.items {
             let Some(entry) = item.get("e") else {
@@ -829,7 +842,7 @@ impl Live {
                 (None, None) => {}
             }
         }
-        Ok(Some(out))
+        Ok(Some((out, upto.max(since))))
     }
 
     /// Deletes one subscription and notes when its topic was last left. Whether the
@@ -978,7 +991,6 @@ impl Live {
 
     async fn publish_event(&self, topic: &str, data: Value, from: Value) -> Result<Published> {
         let (subs, state) = self.subscribers(topic).await?;
-        let subs = self.still_allowed(topic, subs).await?;
         let mut frame = json!({"type": "event", "topic": topic, "data": data, "from": from});
         let seq = self
             .sequence(topic, !subs.is_empty(), &state, |seq| {
@@ -988,9 +1000,33 @@ impl Live {
             })
             .await?;
         frame["seq"] = json!(seq);
+        let subs = self.with_late_subscribers(topic, subs, seq).await?;
+        let subs = self.still_allowed(topic, subs).await?;
         let conns: Vec<String> = subs.into_iter().map(|s| s.connection).collect();
         let delivery = self.deliver(&conns, &encode(&frame)).await;
         Ok(Published { seq, delivery })
+    }
+
+    /// `subs` and whoever subscribed since they were read, once a frame was logged under
+    /// `seq`: a resume that read the topic's state before the number was handed out
+    /// cannot replay the frame, so the publisher delivers it (a repeat is dropped by its
+    /// `seq`).
+    async fn with_late_subscribers(
+        &self,
+        topic: &str,
+        mut subs: Vec<Sub>,
+        seq: Option<u64>,
+    ) -> Result<Vec<Sub>> {
+        if seq.is_none() {
+            return Ok(subs);
+        }
+        let (now, _) = self.subscribers(topic).await?;
+        for s in now {
+            if !subs.iter().any(|x| x.connection == s.connection) {
+                subs.push(s);
+            }
+        }
+        Ok(subs)
     }
 
     /// The subscribers the topic's subscribe rule still lets in, judged with their
@@ -1171,6 +1207,7 @@ impl Live {
                 |_| json!({"id": change.id, "before": change.before, "after": change.after}),
             )
             .await?;
+        let subs = self.with_late_subscribers(&topic, subs, seq).await?;
         if subs.is_empty() {
             return Ok(Delivery::default());
         }

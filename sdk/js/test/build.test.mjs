@@ -49,7 +49,7 @@ test('miniprogram_dist/index.js runs on wx alone: login, tables, kv, live change
   const { sdk, required } = loadInMiniProgram(shim.wx)
   assert.equal(typeof sdk.createClient, 'function')
   // No adapter named: the global wx is found.
-  const yq = sdk.createClient({ baseUrl: s.baseUrl, mockUser: uniq('mp'), channel: { reconnectBase: 50, reconnectCap: 400 } })
+  const yq = sdk.createClient({ baseUrl: s.baseUrl, wsUrl: s.wsUrl, mockUser: uniq('mp'), channel: { reconnectBase: 50, reconnectCap: 400 } })
   assert.equal(yq.adapter.name, 'wx')
   try {
     await inMiniProgram(yq, shim, sdk, required, notes, ns)
@@ -89,7 +89,7 @@ test('dist/yunqiao.cjs works through require', async () => {
   const s = await server()
   const require = createRequire(import.meta.url)
   const { createClient, memoryStorage, webAdapter } = require('../dist/yunqiao.cjs')
-  const yq = createClient({ baseUrl: s.baseUrl, adapter: webAdapter({ WebSocket, storage: memoryStorage() }) })
+  const yq = createClient({ baseUrl: s.baseUrl, wsUrl: s.wsUrl, adapter: webAdapter({ WebSocket, storage: memoryStorage() }) })
   try {
     const r = await yq.login({ mockUser: uniq('cjs') })
     assert.equal((await yq.auth.me()).id, r.user.id)

@@ -36,18 +36,7 @@ pub struct Server {
     _tmp: Option<tempfile::TempDir>,
 }
 
-pub struct LambdaFace {
-    pub standin: yunqiao_standin::Standin,
-    pub table: String,
-    pub dynamodb_endpoint: String,
-    _wechat_mock: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for LambdaFace {
-    fn drop(&mut self) {
-        self._wechat_mock.abort();
-    }
-}
+pub use yunqiao_standin::LambdaFace;
 
 /// One of the moto servers `make test` started, in turn, so concurrent tests (and test
 /// binaries) spread over them: each serves one request at a time.
@@ -76,20 +65,12 @@ fn fresh_table(prefix: &str) -> String {
 
 /// Where cargo put the Lambda functions' binaries: next to this test's own directory
 /// (`target/<profile>/deps/..`). `cargo test --workspace` builds them.
-fn lambda_bin(name: &str) -> PathBuf {
+fn lambda_bin_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
-    let dir = exe
-        .parent()
+    exe.parent()
         .and_then(|d| d.parent())
         .expect("target dir")
-        .to_path_buf();
-    let p = dir.join(name);
-    assert!(
-        p.exists(),
-        "{} is missing: build the functions (cargo build -p yunqiao-lambda) or run make test",
-        p.display()
-    );
-    p
+        .to_path_buf()
 }
 
 impl Server {
@@ -105,94 +86,26 @@ impl Server {
     /// routed as `template.yaml` routes them by the API Gateway stand-in, on DynamoDB
     /// (moto) in a fresh table, with the WeChat mock.
     pub async fn start_lambda() -> Server {
-        use std::sync::Arc;
-        let endpoint = dynamodb_endpoint();
-        let table = fresh_table("lambda");
-        let clock: yunqiao_core::clock::SharedClock = Arc::new(yunqiao_core::clock::SystemClock);
-        let store = yunqiao_aws::DynamoStore::connect(
-            &yunqiao_aws::DynamoConfig {
-                table: table.clone(),
-                region: "us-east-1".into(),
-                endpoint: Some(endpoint.clone()),
-            },
-            clock.clone(),
-        )
-        .await;
-        store.create_table_if_missing().await.expect("create table");
-
-        let (appid, secret) = (
-            "wx00000000standin".to_string(),
-            format!("{:032x}", rand::random::<u128>()),
-        );
-        let mock = yunqiao_wechat::WeChatMock::new(
-            yunqiao_wechat::MockConfig {
-                appid: appid.clone(),
-                secret: secret.clone(),
-                unionid: true,
-            },
-            clock,
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mock_base = format!("http://{}", listener.local_addr().unwrap());
-        let mock_url = mock_base.clone();
-        let router = mock.router();
-        let wechat_mock = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-
-        let template = yunqiao_standin::Template::load(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
-        )
-        .expect("template.yaml");
-        let env: Vec<(String, String)> = [
-            ("YUNQIAO_DYNAMODB_TABLE", table.as_str()),
-            ("YUNQIAO_DYNAMODB_ENDPOINT", endpoint.as_str()),
-            ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ("AWS_SESSION_TOKEN", "testing"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-            ("YUNQIAO_ADMIN_KEY", ADMIN_KEY),
-            ("YUNQIAO_WECHAT_APPID", appid.as_str()),
-            ("YUNQIAO_WECHAT_SECRET", secret.as_str()),
-            ("YUNQIAO_WECHAT_API_BASE", mock_url.as_str()),
-            ("YUNQIAO_WS_ENDPOINT", "{ws_management_url}"),
-            ("YUNQIAO_LOG", "warn"),
-            ("YUNQIAO_TABLES_SCAN_LIMIT", EMULATOR_SCAN_LIMIT_STR),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        let functions = template
-            .binaries
-            .iter()
-            .map(|b| yunqiao_standin::FunctionSpec {
-                name: b.clone(),
-                exe: lambda_bin(b),
-                env: env.clone(),
-                max_sandboxes: 8,
-            })
-            .collect();
-        let standin = yunqiao_standin::Standin::start(yunqiao_standin::StandinConfig {
-            functions,
-            http_routes: template.http_routes,
-            ws: template.ws_routes,
-            ws_stage: "v1".into(),
+        let face = yunqiao_standin::LambdaFace::start(yunqiao_standin::FaceConfig {
+            dynamodb_endpoint: dynamodb_endpoint(),
+            table: fresh_table("lambda"),
+            template: Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
+            bin_dir: lambda_bin_dir(),
+            admin_key: ADMIN_KEY.into(),
+            env: vec![(
+                "YUNQIAO_TABLES_SCAN_LIMIT".into(),
+                EMULATOR_SCAN_LIMIT_STR.into(),
+            )],
         })
         .await
-        .expect("start the API Gateway stand-in");
+        .expect("start the Lambda face");
         Server {
-            base: standin.http_url.clone(),
-            ws_url: standin.ws_url.clone(),
-            wechat_mock: mock_base,
+            base: face.standin.http_url.clone(),
+            ws_url: face.standin.ws_url.clone(),
+            wechat_mock: face.wechat_mock.clone(),
             child: None,
             data_dir: PathBuf::new(),
-            lambda: Some(LambdaFace {
-                standin,
-                table,
-                dynamodb_endpoint: endpoint,
-                _wechat_mock: wechat_mock,
-            }),
+            lambda: Some(face),
             scan_limit: EMULATOR_SCAN_LIMIT,
             _tmp: None,
         }

@@ -18,6 +18,7 @@
 //!
 //! Everything binds to 127.0.0.1 and stops when the [`Standin`] is dropped.
 
+mod face;
 mod gateway;
 mod runtime;
 mod template;
@@ -27,6 +28,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use face::{FaceConfig, LambdaFace};
 pub use runtime::time_to_first_poll;
 pub use template::{HttpRoute, Template};
 

@@ -1,0 +1,133 @@
+//! The whole AWS face on this machine: the Lambda functions of `template.yaml`, as real
+//! processes behind the API Gateway stand-in, over DynamoDB (an emulator, in a fresh
+//! table) and the WeChat mock. The Rust acceptance tests and the SDK's tests (through
+//! the `lambda-face` binary) use the same one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::{BoxError, FunctionSpec, Standin, StandinConfig, Template};
+
+/// What a face needs from outside.
+#[derive(Debug, Clone)]
+pub struct FaceConfig {
+    /// A DynamoDB endpoint (moto).
+    pub dynamodb_endpoint: String,
+    /// The new table's name.
+    pub table: String,
+    /// `template.yaml`.
+    pub template: PathBuf,
+    /// Where the `yq-*` binaries are.
+    pub bin_dir: PathBuf,
+    pub admin_key: String,
+    /// Extra environment for every function (e.g. `YUNQIAO_TABLES_SCAN_LIMIT`).
+    pub env: Vec<(String, String)>,
+}
+
+/// A running face; dropping it stops everything.
+pub struct LambdaFace {
+    pub standin: Standin,
+    pub table: String,
+    pub dynamodb_endpoint: String,
+    /// The WeChat mock's base URL.
+    pub wechat_mock: String,
+    mock_task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LambdaFace {
+    fn drop(&mut self) {
+        self.mock_task.abort();
+    }
+}
+
+impl LambdaFace {
+    pub async fn start(cfg: FaceConfig) -> Result<LambdaFace, BoxError> {
+        let clock: yunqiao_core::clock::SharedClock = Arc::new(yunqiao_core::clock::SystemClock);
+        let store = yunqiao_aws::DynamoStore::connect(
+            &yunqiao_aws::DynamoConfig {
+                table: cfg.table.clone(),
+                region: "us-east-1".into(),
+                endpoint: Some(cfg.dynamodb_endpoint.clone()),
+            },
+            clock.clone(),
+        )
+        .await;
+        store
+            .create_table_if_missing()
+            .await
+            .map_err(|e| format!("create table {}: {e}", cfg.table))?;
+
+        let appid = "wx00000000standin".to_string();
+        let secret = format!("{:032x}", rand::random::<u128>());
+        let mock = yunqiao_wechat::WeChatMock::new(
+            yunqiao_wechat::MockConfig {
+                appid: appid.clone(),
+                secret: secret.clone(),
+                unionid: true,
+            },
+            clock,
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let wechat_mock = format!("http://{}", listener.local_addr()?);
+        let router = mock.router();
+        let mock_task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+
+        let template = Template::load(&cfg.template)?;
+        let mut env: Vec<(String, String)> = [
+            ("YUNQIAO_DYNAMODB_TABLE", cfg.table.as_str()),
+            ("YUNQIAO_DYNAMODB_ENDPOINT", cfg.dynamodb_endpoint.as_str()),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_SESSION_TOKEN", "testing"),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("YUNQIAO_ADMIN_KEY", cfg.admin_key.as_str()),
+            ("YUNQIAO_WECHAT_APPID", appid.as_str()),
+            ("YUNQIAO_WECHAT_SECRET", secret.as_str()),
+            ("YUNQIAO_WECHAT_API_BASE", wechat_mock.as_str()),
+            ("YUNQIAO_WS_ENDPOINT", "{ws_management_url}"),
+            ("YUNQIAO_LOG", "warn"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        env.extend(cfg.env.iter().cloned());
+        let mut functions = Vec::new();
+        for b in &template.binaries {
+            functions.push(FunctionSpec {
+                name: b.clone(),
+                exe: function_bin(&cfg.bin_dir, b)?,
+                env: env.clone(),
+                max_sandboxes: 8,
+            });
+        }
+        let standin = Standin::start(StandinConfig {
+            functions,
+            http_routes: template.http_routes,
+            ws: template.ws_routes,
+            ws_stage: "v1".into(),
+        })
+        .await?;
+        Ok(LambdaFace {
+            standin,
+            table: cfg.table,
+            dynamodb_endpoint: cfg.dynamodb_endpoint,
+            wechat_mock,
+            mock_task,
+        })
+    }
+}
+
+fn function_bin(dir: &Path, name: &str) -> Result<PathBuf, BoxError> {
+    let p = dir.join(name);
+    if !p.exists() {
+        return Err(format!(
+            "{} is missing: build the functions (cargo build -p yunqiao-lambda) or run make test",
+            p.display()
+        )
+        .into());
+    }
+    Ok(p)
+}
