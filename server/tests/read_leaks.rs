@@ -73,21 +73,7 @@ async fn create_many(api: &Api, token: &str, table: &str, rows: Vec<Value>) {
     } else {
         6
     };
-    for chunk in rows.chunks(per_batch) {
-        let ops: Vec<Value> = chunk
-            .iter()
-            .map(|d| json!({"op": "create", "table": table, "data": d}))
-            .collect();
-        let r = api
-            .call(
-                "POST",
-                "/v1/batch",
-                Some(token),
-                Some(json!({ "ops": ops })),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text);
-    }
+    api.create_many(token, table, &rows, per_batch).await;
 }
 
 /// The questions alice asks. `bob` is bob's user id.

@@ -57,28 +57,9 @@ fn ids(a: &Answer) -> Vec<String> {
         .collect()
 }
 
-/// Creates many records quickly through batches.
+/// Creates many records quickly through batches, with the admin key.
 async fn bulk(api: &Api, table: &str, rows: Vec<Value>, per_batch: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    for chunk in rows.chunks(per_batch) {
-        let ops: Vec<Value> = chunk
-            .iter()
-            .map(|d| json!({"op": "create", "table": table, "data": d}))
-            .collect();
-        let r = api
-            .call(
-                "POST",
-                "/v1/batch",
-                Some(ADMIN_KEY),
-                Some(json!({"ops": ops})),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        for x in r.body["results"].as_array().unwrap() {
-            out.push(x["_id"].as_str().unwrap().to_string());
-        }
-    }
-    out
+    api.create_many(ADMIN_KEY, table, &rows, per_batch).await
 }
 
 fn posts_def() -> Value {

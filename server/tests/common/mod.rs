@@ -235,6 +235,36 @@ impl Api {
         Answer::from(req.send().await.expect("request")).await
     }
 
+    /// Creates records through batches of `per_batch` as `token`; their ids, in order.
+    pub async fn create_many(
+        &self,
+        token: &str,
+        table: &str,
+        rows: &[Value],
+        per_batch: usize,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        for chunk in rows.chunks(per_batch) {
+            let ops: Vec<Value> = chunk
+                .iter()
+                .map(|d| serde_json::json!({"op": "create", "table": table, "data": d}))
+                .collect();
+            let r = self
+                .call(
+                    "POST",
+                    "/v1/batch",
+                    Some(token),
+                    Some(serde_json::json!({ "ops": ops })),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            for x in r.body["results"].as_array().unwrap() {
+                out.push(x["_id"].as_str().unwrap().to_string());
+            }
+        }
+        out
+    }
+
     /// Sets a user's groups with the admin key.
     pub async fn set_groups(&self, user: &Value, groups: &[&str]) {
         let path = format!("/v1/admin/users/{}", user["id"].as_str().unwrap());
