@@ -346,12 +346,12 @@ impl Auth {
         ))
     }
 
-    /// `replacing`: the session being refreshed and when it ends.
+    /// `replacing`: the session being refreshed (its key and its item, as read).
     async fn new_session(
         &self,
         user_id: &str,
         session_key: &str,
-        replacing: Option<(&str, i64)>,
+        replacing: Option<(&str, &Item)>,
     ) -> Result<(String, i64)> {
         let now = self.clock.now_ms();
         let expires_at = now + self.cfg.session_ttl_secs * 1000;
@@ -362,15 +362,10 @@ impl Auth {
         attrs.insert("expires_at".into(), json!(expires_at));
         attrs.insert("session_key".into(), json!(session_key));
         let mut ops = vec![];
-        if let Some((old, _)) = replacing {
+        if let Some((old, before)) = replacing {
             // Logging out of the new session ends the ones it replaced (in their grace).
-            let before = self.store.get(old, "_").await?;
             let mut replaced = vec![json!(old)];
-            if let Some(list) = before
-                .as_ref()
-                .and_then(|b| b.get("replaces"))
-                .and_then(Value::as_array)
-            {
+            if let Some(list) = before.get("replaces").and_then(Value::as_array) {
                 replaced.extend(list.iter().take(MAX_REPLACED - 1).cloned());
             }
             attrs.insert("replaces".into(), Value::Array(replaced));
@@ -378,7 +373,11 @@ impl Auth {
         let item =
             Item::new(session_pk(&token), "_", attrs).expiring_at(expires_at.div_euclid(1000) + 1);
         ops.push(WriteOp::put(item, Some(Cond::NotExists)));
-        if let Some((old, old_expires_at)) = replacing {
+        if let Some((old, before)) = replacing {
+            let old_expires_at = before
+                .get("expires_at")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             // The old token ends after the grace period, never later than it would have.
             let grace_ms = (now + self.cfg.refresh_grace_secs * 1000).min(old_expires_at);
             ops.push(WriteOp::Update {
@@ -488,9 +487,8 @@ impl Auth {
             .await?
             .ok_or_else(|| Error::new(Code::InvalidToken, "the session has ended"))?;
         let key = old.str("session_key").unwrap_or_default().to_string();
-        let old_expires_at = old.get("expires_at").and_then(Value::as_i64).unwrap_or(0);
         let (token, expires_at) = self
-            .new_session(&user.id, &key, Some((session.as_str(), old_expires_at)))
+            .new_session(&user.id, &key, Some((session.as_str(), &old)))
             .await?;
         Ok(Login {
             token,
