@@ -62,9 +62,9 @@ pub async fn get_user(
     responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn set_groups(
     State(s): State<AppState>,
-    _a: AdminCaller,
+    AdminCaller(c): AdminCaller,
     Path(id): Path<String>,
     ApiJson(b): ApiJson<GroupsBody>,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(s.auth.set_groups(&id, b.groups).await?.into()))
+    Ok(Json(s.auth.set_groups(&c, &id, b.groups).await?.into()))
 }

@@ -45,11 +45,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
         let status =
-            StatusCode::from_u16(e.code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
-            tracing::error!(code = e.code.as_str(), message = %e.message, "request failed");
+            tracing::error!(code = e.code_str(), message = %e.message, "request failed");
         }
-        let body = json!({ "error": { "code": e.code.as_str(), "message": e.message, "details": e.details } });
+        let body = json!({ "error": { "code": e.code_str(), "message": e.message, "details": e.details } });
         (status, axum::Json(body)).into_response()
     }
 }

@@ -132,6 +132,20 @@ impl Caller {
             _ => None,
         }
     }
+
+    /// The caller as cloud functions and hooks see it: `{kind: "user", id, nickname,
+    /// avatar_url, groups}`, `{kind: "anonymous"}` or `{kind: "admin"}`. Never the
+    /// session, the openid or the phone.
+    pub fn view(&self) -> Value {
+        match self {
+            Caller::Anonymous => serde_json::json!({"kind": "anonymous"}),
+            Caller::AdminKey => serde_json::json!({"kind": "admin"}),
+            Caller::User { user, .. } => serde_json::json!({
+                "kind": "user", "id": user.id, "nickname": user.nickname,
+                "avatar_url": user.avatar_url, "groups": user.groups,
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -629,7 +643,14 @@ impl Auth {
         Ok((users, page.cursor))
     }
 
-    pub async fn set_groups(&self, user_id: &str, groups: Vec<String>) -> Result<User> {
+    /// Sets a user's groups (admins only).
+    pub async fn set_groups(
+        &self,
+        caller: &Caller,
+        user_id: &str,
+        groups: Vec<String>,
+    ) -> Result<User> {
+        caller.require_admin()?;
         if groups.len() > MAX_GROUPS {
             return Err(Error::invalid_field(
                 "groups",
@@ -651,6 +672,38 @@ impl Auth {
         groups.dedup();
         self.modify_user(user_id, |u| {
             u.groups = groups.clone();
+            Ok(())
+        })
+        .await
+    }
+
+    /// Adds a user to a group, or (`join: false`) takes them out (admins only).
+    pub async fn change_group(
+        &self,
+        caller: &Caller,
+        user_id: &str,
+        group: &str,
+        join: bool,
+    ) -> Result<User> {
+        caller.require_admin()?;
+        if !valid_group(group) {
+            return Err(Error::invalid_field("group", "invalid group name"));
+        }
+        self.modify_user(user_id, |u| {
+            if join {
+                if !u.in_group(group) {
+                    if u.groups.len() >= MAX_GROUPS {
+                        return Err(Error::invalid_field(
+                            "groups",
+                            format!("at most {MAX_GROUPS} groups"),
+                        ));
+                    }
+                    u.groups.push(group.to_string());
+                    u.groups.sort();
+                }
+            } else {
+                u.groups.retain(|g| g != group);
+            }
             Ok(())
         })
         .await

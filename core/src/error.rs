@@ -20,6 +20,7 @@ pub enum Code {
     CountUnavailable,
     BatchTooLarge,
     TooManyTopics,
+    FunctionInvalid,
     // 401
     Unauthenticated,
     InvalidToken,
@@ -27,6 +28,7 @@ pub enum Code {
     // 403
     Forbidden,
     WechatUserBlocked,
+    FunctionForbidden,
     // 404
     NotFound,
     // 405
@@ -44,13 +46,66 @@ pub enum Code {
     TooManyConnections,
     // 502 / 503
     WechatError,
+    FetchFailed,
     WechatUnavailable,
     StoreUnavailable,
+    // 500 / 504: a cloud function that failed or hit a limit
+    FunctionFailed,
+    FunctionOutOfMemory,
+    FunctionStackOverflow,
+    FunctionResultTooLarge,
+    HookDepthExceeded,
+    FunctionTimeout,
+    /// A code a cloud function chose (`FunctionError`); the text and status travel with
+    /// the error.
+    App,
     // 500
     Internal,
 }
 
 impl Code {
+    /// Every code, for lookups by name.
+    pub const ALL: &[Code] = &[
+        Code::MalformedJson,
+        Code::InvalidBody,
+        Code::InvalidArgument,
+        Code::UnknownField,
+        Code::InvalidQuery,
+        Code::InvalidCursor,
+        Code::IndexRequired,
+        Code::CountUnavailable,
+        Code::BatchTooLarge,
+        Code::TooManyTopics,
+        Code::FunctionInvalid,
+        Code::Unauthenticated,
+        Code::InvalidToken,
+        Code::InvalidLoginCode,
+        Code::Forbidden,
+        Code::WechatUserBlocked,
+        Code::FunctionForbidden,
+        Code::NotFound,
+        Code::MethodNotAllowed,
+        Code::Conflict,
+        Code::UniqueViolation,
+        Code::BodyTooLarge,
+        Code::ItemTooLarge,
+        Code::UnsupportedMediaType,
+        Code::RateLimited,
+        Code::TooManyConnections,
+        Code::WechatError,
+        Code::FetchFailed,
+        Code::WechatUnavailable,
+        Code::StoreUnavailable,
+        Code::FunctionFailed,
+        Code::FunctionOutOfMemory,
+        Code::FunctionStackOverflow,
+        Code::FunctionResultTooLarge,
+        Code::HookDepthExceeded,
+        Code::FunctionTimeout,
+        Code::App,
+        Code::Internal,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Code::MalformedJson => "MALFORMED_JSON",
@@ -78,8 +133,18 @@ impl Code {
             Code::RateLimited => "RATE_LIMITED",
             Code::TooManyConnections => "TOO_MANY_CONNECTIONS",
             Code::WechatError => "WECHAT_ERROR",
+            Code::FetchFailed => "FETCH_FAILED",
             Code::WechatUnavailable => "WECHAT_UNAVAILABLE",
             Code::StoreUnavailable => "STORE_UNAVAILABLE",
+            Code::FunctionInvalid => "FUNCTION_INVALID",
+            Code::FunctionForbidden => "FUNCTION_FORBIDDEN",
+            Code::FunctionFailed => "FUNCTION_FAILED",
+            Code::FunctionOutOfMemory => "FUNCTION_OUT_OF_MEMORY",
+            Code::FunctionStackOverflow => "FUNCTION_STACK_OVERFLOW",
+            Code::FunctionResultTooLarge => "FUNCTION_RESULT_TOO_LARGE",
+            Code::HookDepthExceeded => "HOOK_DEPTH_EXCEEDED",
+            Code::FunctionTimeout => "FUNCTION_TIMEOUT",
+            Code::App => "APP_ERROR",
             Code::Internal => "INTERNAL",
         }
     }
@@ -96,28 +161,38 @@ impl Code {
             | Code::IndexRequired
             | Code::CountUnavailable
             | Code::BatchTooLarge
-            | Code::TooManyTopics => 400,
+            | Code::TooManyTopics
+            | Code::FunctionInvalid
+            | Code::App => 400,
             Code::Unauthenticated | Code::InvalidToken | Code::InvalidLoginCode => 401,
-            Code::Forbidden | Code::WechatUserBlocked => 403,
+            Code::Forbidden | Code::WechatUserBlocked | Code::FunctionForbidden => 403,
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
             Code::Conflict | Code::UniqueViolation => 409,
             Code::BodyTooLarge | Code::ItemTooLarge => 413,
             Code::UnsupportedMediaType => 415,
             Code::RateLimited | Code::TooManyConnections => 429,
-            Code::WechatError => 502,
+            Code::WechatError | Code::FetchFailed => 502,
             Code::WechatUnavailable | Code::StoreUnavailable => 503,
-            Code::Internal => 500,
+            Code::FunctionTimeout => 504,
+            Code::FunctionFailed
+            | Code::FunctionOutOfMemory
+            | Code::FunctionStackOverflow
+            | Code::FunctionResultTooLarge
+            | Code::HookDepthExceeded
+            | Code::Internal => 500,
         }
     }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{}: {message}", code.as_str())]
+#[error("{}: {message}", self.code_str())]
 pub struct Error {
     pub code: Code,
     pub message: String,
     pub details: Value,
+    /// With [`Code::App`]: the function's own code and status.
+    pub app: Option<Box<(String, u16)>>,
 }
 
 impl Error {
@@ -126,6 +201,38 @@ impl Error {
             code,
             message: message.into(),
             details: Value::Object(Default::default()),
+            app: None,
+        }
+    }
+
+    /// An error a cloud function raised with its own code (`A_CODE`) and a 4xx status.
+    /// A code that is one of ours keeps our status; anything malformed is
+    /// `APP_ERROR` 400.
+    pub fn app(code: &str, message: &str, status: u16) -> Self {
+        if let Some(c) = Code::ALL.iter().find(|c| c.as_str() == code) {
+            return Error::new(*c, message);
+        }
+        let status = if (400..500).contains(&status) { status } else { 400 };
+        let mut e = Error::new(Code::App, message);
+        if valid_app_code(code) {
+            e.app = Some(Box::new((code.to_string(), status)));
+        }
+        e
+    }
+
+    /// The code as answered.
+    pub fn code_str(&self) -> &str {
+        match &self.app {
+            Some(a) => &a.0,
+            None => self.code.as_str(),
+        }
+    }
+
+    /// The HTTP status answered.
+    pub fn status(&self) -> u16 {
+        match &self.app {
+            Some(a) => a.1,
+            None => self.code.status(),
         }
     }
 
@@ -174,6 +281,15 @@ impl From<StoreError> for Error {
             }
         }
     }
+}
+
+/// `UPPER_SNAKE`, 2 to 64 characters.
+pub fn valid_app_code(code: &str) -> bool {
+    (2..=64).contains(&code.len())
+        && code.starts_with(|c: char| c.is_ascii_uppercase())
+        && code
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -467,7 +467,7 @@ impl Live {
                             }
                             frames
                         }
-                        Err(e) => vec![error_frame(e.code.as_str(), &e.message, id.as_ref())],
+                        Err(e) => vec![error_frame(e.code_str(), &e.message, id.as_ref())],
                     }
                 }
             },

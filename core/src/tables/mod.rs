@@ -2,6 +2,7 @@
 
 pub mod acl;
 pub mod changes;
+pub mod hooks;
 pub mod keys;
 pub mod plan;
 pub mod query;
@@ -12,6 +13,7 @@ pub mod write;
 
 pub use acl::{Acl, Perm, Perms, Role};
 pub use changes::{ChangeListener, RecordChange};
+pub use hooks::HookRunner;
 pub use query::QuerySpec;
 pub use records::{Audit, Backfill, BatchOp, QueryResult, Tables};
 pub use schema::{CreateRule, Field, FieldType, Schema, TableDef};

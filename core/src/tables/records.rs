@@ -42,6 +42,7 @@ pub struct Tables {
     pub(super) listener: super::changes::Listener,
     /// See [`super::reads::DEFAULT_SCAN_LIMIT`].
     pub(super) scan_limit: usize,
+    pub(super) hooks: super::hooks::HookSlot,
 }
 
 /// 409 for a write conditional on a version the record is no longer at.
@@ -327,6 +328,7 @@ impl Tables {
             cursor_key: OnceLock::new(),
             listener: Default::default(),
             scan_limit: super::reads::DEFAULT_SCAN_LIMIT,
+            hooks: Default::default(),
         }
     }
 
@@ -340,6 +342,41 @@ impl Tables {
     /// Who hears about committed record changes (the live-channel service).
     pub fn set_listener(&self, l: std::sync::Weak<dyn super::changes::ChangeListener>) {
         self.listener.set(l);
+    }
+
+    /// Who runs the tables' hooks (the cloud-function service).
+    pub fn set_hooks(&self, r: std::sync::Weak<dyn super::hooks::HookRunner>) {
+        self.hooks.set(r);
+    }
+
+    /// The outbox items of a transaction's changes, added to it; their ids.
+    fn add_outbox(
+        &self,
+        tx: &mut Tx,
+        schema_of: &HashMap<String, Schema>,
+        caller: &Caller,
+        depth: u8,
+    ) -> Result<Vec<String>> {
+        let items = super::hooks::outbox_items(
+            |t| schema_of.get(t),
+            &tx.changes,
+            caller,
+            depth,
+            self.clock.now_ms(),
+        )?;
+        Ok(items
+            .into_iter()
+            .map(|(id, op)| {
+                tx.push_op(op);
+                id
+            })
+            .collect())
+    }
+
+    /// After a commit: change events, then the after-hooks.
+    async fn committed(&self, changes: Vec<super::changes::RecordChange>, outbox: Vec<String>) {
+        self.listener.notify(changes).await;
+        self.hooks.committed(outbox).await;
     }
 
     // ---- schemas -------------------------------------------------------------------
@@ -611,6 +648,7 @@ impl Tables {
             .collect();
         out.field_acls = vec![None; out.fields.len()];
         out.pending.clear();
+        out.hooks.clear();
         Ok((out, false))
     }
 
@@ -709,18 +747,45 @@ impl Tables {
         table: &str,
         input: Map<String, Value>,
     ) -> Result<Value> {
+        self.create_at(caller, table, input, 0).await
+    }
+
+    /// [`Tables::create`] from a hook `depth` hooks deep.
+    pub async fn create_at(
+        &self,
+        caller: &Caller,
+        table: &str,
+        mut input: Map<String, Value>,
+        depth: u8,
+    ) -> Result<Value> {
+        let first = self.schema(table).await?;
+        let mut event = Map::new();
+        event.insert("data".into(), Value::Object(input.clone()));
+        if let Some(data) = self
+            .hooks
+            .before(&first, "create", caller, depth, event)
+            .await?
+        {
+            input = data;
+        }
         let mut attempt = 0;
         let (schema, id, rec) = loop {
             attempt += 1;
-            let schema = self.schema(table).await?;
+            let schema = if attempt == 1 {
+                first.clone()
+            } else {
+                self.schema(table).await?
+            };
             let (id, mut rec) = self.prepare_create(caller, &schema, input.clone())?;
             let mut tx = Tx::new();
             tx.change(0, &schema, &id, None, Some(&mut rec));
+            let outbox =
+                self.add_outbox(&mut tx, &HashMap::from([(schema.name.clone(), schema.clone())]), caller, depth)?;
             let changes = std::mem::take(&mut tx.changes);
             let (ops, parts) = tx.into_ops();
             match self.store.transact(ops).await {
                 Ok(()) => {
-                    self.listener.notify(changes).await;
+                    self.committed(changes, outbox).await;
                     break (schema, id, rec);
                 }
                 Err(e) => match explain(e, &parts) {
@@ -858,8 +923,21 @@ impl Tables {
         caller: &Caller,
         table: &str,
         id: &str,
+        input: Map<String, Value>,
+        expected_v: Option<i64>,
+    ) -> Result<Value> {
+        self.update_at(caller, table, id, input, expected_v, 0).await
+    }
+
+    /// [`Tables::update`] from a hook `depth` hooks deep.
+    pub async fn update_at(
+        &self,
+        caller: &Caller,
+        table: &str,
+        id: &str,
         mut input: Map<String, Value>,
         expected_v: Option<i64>,
+        depth: u8,
     ) -> Result<Value> {
         let mut schema = self.schema(table).await?;
         let body_v = match input.remove("_v") {
@@ -876,6 +954,21 @@ impl Tables {
         if input.is_empty() {
             return Err(Error::invalid("nothing to change"));
         }
+        if schema.hook("before_update").is_some() {
+            let rec = self.load(&schema, id).await?;
+            self.authorize(caller, &schema, &rec, Perm::Write, id)?;
+            let mut event = Map::new();
+            event.insert("id".into(), json!(id));
+            event.insert("data".into(), Value::Object(input.clone()));
+            event.insert("old".into(), Value::Object(super::changes::without_keys(&rec)));
+            if let Some(data) = self.hooks.before(&schema, "update", caller, depth, event).await? {
+                if let Some(k) = data.keys().find(|k| k.starts_with('_')) {
+                    return Err(Error::invalid_field(k, format!("{k} is a system field")));
+                }
+                input = data;
+            }
+        }
+        let has_after = schema.hook("after_update").is_some();
         for _ in 0..MAX_RETRIES {
             let rec = self.load(&schema, id).await?;
             if let Some(v) = expected_v
@@ -885,20 +978,28 @@ impl Tables {
                 return Err(stale_version());
             }
             let (patch, plain) = self.checked_patch(caller, &schema, id, &rec, input.clone())?;
-            if let Some(out) = self
-                .try_atomic_update(caller, &schema, id, &rec, &patch, &plain, expected_v)
-                .await?
+            // The single-item fast path has no room for an outbox item.
+            if !has_after
+                && let Some(out) = self
+                    .try_atomic_update(caller, &schema, id, &rec, &patch, &plain, expected_v)
+                    .await?
             {
                 return Ok(out);
             }
             let mut new = self.updated(&schema, &rec, &patch, &plain)?;
             let mut tx = Tx::new();
             tx.change(0, &schema, id, Some(&rec), Some(&mut new));
+            let outbox = self.add_outbox(
+                &mut tx,
+                &HashMap::from([(schema.name.clone(), schema.clone())]),
+                caller,
+                depth,
+            )?;
             let changes = std::mem::take(&mut tx.changes);
             let (ops, parts) = tx.into_ops();
             match self.store.transact(ops).await {
                 Ok(()) => {
-                    self.listener.notify(changes).await;
+                    self.committed(changes, outbox).await;
                     return Ok(Value::Object(
                         visible(&schema, caller, &new).unwrap_or_default(),
                     ));
@@ -1009,17 +1110,36 @@ impl Tables {
     }
 
     pub async fn delete(&self, caller: &Caller, table: &str, id: &str) -> Result<()> {
+        self.delete_at(caller, table, id, 0).await
+    }
+
+    /// [`Tables::delete`] from a hook `depth` hooks deep.
+    pub async fn delete_at(&self, caller: &Caller, table: &str, id: &str, depth: u8) -> Result<()> {
         let mut schema = self.schema(table).await?;
+        if schema.hook("before_delete").is_some() {
+            let rec = self.load(&schema, id).await?;
+            self.authorize(caller, &schema, &rec, Perm::Delete, id)?;
+            let mut event = Map::new();
+            event.insert("id".into(), json!(id));
+            event.insert("old".into(), Value::Object(super::changes::without_keys(&rec)));
+            self.hooks.before(&schema, "delete", caller, depth, event).await?;
+        }
         for _ in 0..MAX_RETRIES {
             let rec = self.load(&schema, id).await?;
             self.authorize(caller, &schema, &rec, Perm::Delete, id)?;
             let mut tx = Tx::new();
             tx.change(0, &schema, id, Some(&rec), None);
+            let outbox = self.add_outbox(
+                &mut tx,
+                &HashMap::from([(schema.name.clone(), schema.clone())]),
+                caller,
+                depth,
+            )?;
             let changes = std::mem::take(&mut tx.changes);
             let (ops, parts) = tx.into_ops();
             match self.store.transact(ops).await {
                 Ok(()) => {
-                    self.listener.notify(changes).await;
+                    self.committed(changes, outbox).await;
                     return Ok(());
                 }
                 Err(e) => match explain(e, &parts) {
@@ -1038,6 +1158,17 @@ impl Tables {
     /// Runs creates, updates, deletes and checks across tables as one transaction: all
     /// happen or none. Each is checked against its table's ACL first.
     pub async fn batch(&self, caller: &Caller, ops: Vec<BatchOp>) -> Result<Vec<Value>> {
+        self.batch_at(caller, ops, 0).await
+    }
+
+    /// [`Tables::batch`] from a hook `depth` hooks deep. Before-hooks run per operation,
+    /// in order, before the transaction; after-hooks get one outbox item per change.
+    pub async fn batch_at(
+        &self,
+        caller: &Caller,
+        mut ops: Vec<BatchOp>,
+        depth: u8,
+    ) -> Result<Vec<Value>> {
         if ops.is_empty() {
             return Err(Error::new(
                 Code::BatchTooLarge,
@@ -1070,6 +1201,11 @@ impl Tables {
             d.insert("op".into(), json!(i));
             e.with_details(Value::Object(d))
         };
+        for (i, op) in ops.iter_mut().enumerate() {
+            self.batch_before_hook(caller, &schemas, op, depth)
+                .await
+                .map_err(|e| at(i, e))?;
+        }
         'attempt: for _ in 0..MAX_RETRIES {
             let mut tx = Tx::new();
             let mut results = Vec::with_capacity(ops.len());
@@ -1160,11 +1296,18 @@ impl Tables {
                     ),
                 ));
             }
+            let outbox = self.add_outbox(&mut tx, &schemas, caller, depth)?;
+            if tx.len_with_counters() > MAX_TRANSACTION_OPS {
+                return Err(Error::new(
+                    Code::BatchTooLarge,
+                    format!("with its after-hooks this batch needs more than {MAX_TRANSACTION_OPS} store writes"),
+                ));
+            }
             let changes = std::mem::take(&mut tx.changes);
             let (ops_, parts) = tx.into_ops();
             match self.store.transact(ops_).await {
                 Ok(()) => {
-                    self.listener.notify(changes).await;
+                    self.committed(changes, outbox).await;
                     return Ok(results);
                 }
                 Err(e) => match explain(e, &parts) {
@@ -1184,6 +1327,50 @@ impl Tables {
             }
         }
         Err(too_busy())
+    }
+
+    /// A batch operation's before-hook, if its table has one: may replace its data.
+    async fn batch_before_hook(
+        &self,
+        caller: &Caller,
+        schemas: &HashMap<String, Schema>,
+        op: &mut BatchOp,
+        depth: u8,
+    ) -> Result<()> {
+        let mut event = Map::new();
+        let (schema, kind, data) = match op {
+            BatchOp::Create { table, data } => (&schemas[table.as_str()], "create", Some(data)),
+            BatchOp::Update { table, id, data, .. } => {
+                event.insert("id".into(), json!(id));
+                (&schemas[table.as_str()], "update", Some(data))
+            }
+            BatchOp::Delete { table, id, .. } => {
+                event.insert("id".into(), json!(id));
+                (&schemas[table.as_str()], "delete", None)
+            }
+            BatchOp::Check { .. } => return Ok(()),
+        };
+        if schema.hook(&format!("before_{kind}")).is_none() {
+            return Ok(());
+        }
+        if let Some(id) = event.get("id").and_then(Value::as_str).map(str::to_string) {
+            let rec = self.load(schema, &id).await?;
+            let perm = if kind == "delete" { Perm::Delete } else { Perm::Write };
+            self.authorize(caller, schema, &rec, perm, &id)?;
+            event.insert("old".into(), Value::Object(super::changes::without_keys(&rec)));
+        }
+        if let Some(d) = &data {
+            event.insert("data".into(), Value::Object((*d).clone()));
+        }
+        if let Some(new) = self.hooks.before(schema, kind, caller, depth, event).await?
+            && let Some(d) = data
+        {
+            if let Some(k) = new.keys().find(|k| k.starts_with('_')) {
+                return Err(Error::invalid_field(k, format!("{k} is a system field")));
+            }
+            *d = new;
+        }
+        Ok(())
     }
 
     /// Reads every stored index entry, unique guard and count of a table (and of the

@@ -1,5 +1,7 @@
 //! Table schemas and the validation of record values against them.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -119,6 +121,26 @@ pub struct TableDef {
     pub fields: Vec<Field>,
     #[serde(default)]
     pub acl: TableAclDef,
+    /// Cloud-function hooks: `{"before_create": "<module>.<export>", …}`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hooks: BTreeMap<String, String>,
+}
+
+/// The moments a table can run a hook.
+pub const HOOK_EVENTS: [&str; 6] = [
+    "before_create",
+    "before_update",
+    "before_delete",
+    "after_create",
+    "after_update",
+    "after_delete",
+];
+
+/// `<module>.<export>`: the function a hook runs.
+pub fn valid_hook_target(t: &str) -> bool {
+    t.split_once('.').is_some_and(|(m, e)| {
+        super::hooks::valid_module_name(m) && super::hooks::valid_export_name(e)
+    })
 }
 
 /// A validated schema, with its ACLs parsed.
@@ -135,6 +157,8 @@ pub struct Schema {
     pub pending: Vec<String>,
     /// Bumped by every change of the definition.
     pub version: i64,
+    /// Event (`before_create` …) → `<module>.<export>`.
+    pub hooks: BTreeMap<String, String>,
 }
 
 /// Whose records a scoped index partition groups together.
@@ -326,7 +350,22 @@ impl Schema {
         {
             return Err(Error::invalid_field("acl.group", "invalid group name"));
         }
+        for (event, target) in &def.hooks {
+            if !HOOK_EVENTS.contains(&event.as_str()) {
+                return Err(Error::invalid_field(
+                    &format!("hooks.{event}"),
+                    format!("hooks are {}", HOOK_EVENTS.join(", ")),
+                ));
+            }
+            if !valid_hook_target(target) {
+                return Err(Error::invalid_field(
+                    &format!("hooks.{event}"),
+                    "a hook names a cloud function as \"<module>.<export>\"",
+                ));
+            }
+        }
         let schema = Schema {
+            hooks: def.hooks.clone(),
             name: name.to_string(),
             fields: def.fields.clone(),
             record_acl,
@@ -337,11 +376,11 @@ impl Schema {
             version: 0,
         };
         // A change of every indexed value of one record must fit one transaction: the
-        // record and the schema check, per index an entry out, one in and two counter
+        // record, the schema check and an outbox item, per index an entry out, one in and two counter
         // changes, per unique field a guard out and one in.
         let partitions = schema.indexes().len();
         let uniques = schema.unique().len();
-        if 2 + 4 * partitions + 2 * uniques > crate::store::MAX_TRANSACTION_OPS {
+        if 3 + 4 * partitions + 2 * uniques > crate::store::MAX_TRANSACTION_OPS {
             return Err(Error::invalid_field(
                 "fields",
                 format!(
@@ -432,7 +471,13 @@ impl Schema {
                 create: Some(self.create.as_string()),
                 group: self.default_group.clone(),
             },
+            hooks: self.hooks.clone(),
         }
+    }
+
+    /// The hook for `event`, if the table has one.
+    pub fn hook(&self, event: &str) -> Option<&str> {
+        self.hooks.get(event).map(String::as_str)
     }
 
     pub fn field(&self, name: &str) -> Option<(usize, &Field)> {

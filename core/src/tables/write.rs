@@ -279,6 +279,11 @@ impl Tx {
         }
     }
 
+    /// Adds a write that belongs to no record (an outbox item).
+    pub fn push_op(&mut self, op: WriteOp) {
+        self.push(op, Part::Other);
+    }
+
     /// Holds the transaction to record `sk` of `pk` meeting `cond` (batch `check`).
     pub fn push_check(&mut self, n: usize, pk: String, sk: String, cond: Cond) {
         self.push(WriteOp::Check { pk, sk, cond }, Part::Record(n));

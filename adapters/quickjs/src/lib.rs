@@ -1,0 +1,458 @@
+//! Cloud functions on QuickJS-NG. Every call gets a fresh runtime (no state survives a
+//! call) with a memory limit, a stack limit and a deadline: the interrupt handler stops
+//! JavaScript that runs past it, and a timer stops a call waiting on the host past it.
+//!
+//! QuickJS runtimes are not `Send`, so calls run on a small pool of worker threads, one
+//! call per worker at a time: a function stuck in a loop holds one worker until its
+//! deadline and nothing else. Host calls go back to the server's own runtime, where the
+//! store clients live.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use rquickjs::loader::{Loader, Resolver};
+use rquickjs::prelude::{Async, Func};
+use rquickjs::{
+    AsyncContext, AsyncRuntime, CatchResultExt, CaughtError, Ctx, Function, Module, Object,
+    Promise, Value as JsValue,
+};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use yunqiao_core::functions::sandbox::{
+    Failure, Host, Job, Level, Limits, LogLine, MAX_RESULT_BYTES, Outcome, Sandbox,
+};
+
+const PRELUDE: &str = include_str!("prelude.js");
+/// Lines a call may log, and the longest line kept.
+const MAX_LOG_LINES: usize = 100;
+const MAX_LOG_LINE: usize = 2000;
+
+enum Task {
+    Run(Box<Job>, Arc<dyn Host>, oneshot::Sender<Outcome>),
+    Exports(Arc<str>, Limits, oneshot::Sender<Result<Vec<String>, String>>),
+}
+
+/// The sandbox: a pool of worker threads running QuickJS.
+pub struct QuickJs {
+    tasks: Mutex<mpsc::Sender<Task>>,
+}
+
+impl QuickJs {
+    /// Starts `workers` threads. Must be called inside the server's tokio runtime: host
+    /// calls run there.
+    pub fn new(workers: usize) -> std::io::Result<QuickJs> {
+        let (tx, rx) = mpsc::channel::<Task>();
+        let rx = Arc::new(Mutex::new(rx));
+        let server = tokio::runtime::Handle::current();
+        for i in 0..workers.max(1) {
+            let rx = rx.clone();
+            let server = server.clone();
+            std::thread::Builder::new()
+                .name(format!("yq-js-{i}"))
+                .spawn(move || worker(rx, server))?;
+        }
+        Ok(QuickJs {
+            tasks: Mutex::new(tx),
+        })
+    }
+
+    fn submit(&self, task: Task) -> bool {
+        self.tasks
+            .lock()
+            .map(|tx| tx.send(task).is_ok())
+            .unwrap_or(false)
+    }
+}
+
+fn worker(rx: Arc<Mutex<mpsc::Receiver<Task>>>, server: tokio::runtime::Handle) {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    else {
+        tracing::error!("cannot start a function worker");
+        return;
+    };
+    loop {
+        let task = match rx.lock() {
+            Ok(rx) => match rx.recv() {
+                Ok(t) => t,
+                Err(_) => return,
+            },
+            Err(_) => return,
+        };
+        match task {
+            Task::Run(job, host, reply) => {
+                let out = rt.block_on(run(*job, host, server.clone()));
+                let _ = reply.send(out);
+            }
+            Task::Exports(source, limits, reply) => {
+                let _ = reply.send(rt.block_on(exports(source, limits)));
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Sandbox for QuickJs {
+    async fn run(&self, job: Job, host: Arc<dyn Host>) -> Outcome {
+        let (tx, rx) = oneshot::channel();
+        if !self.submit(Task::Run(Box::new(job), host, tx)) {
+            return broken();
+        }
+        rx.await.unwrap_or_else(|_| broken())
+    }
+
+    async fn exports(&self, source: Arc<str>, limits: Limits) -> Result<Vec<String>, String> {
+        let (tx, rx) = oneshot::channel();
+        if !self.submit(Task::Exports(source, limits, tx)) {
+            return Err("the function sandbox is not running".into());
+        }
+        rx.await
+            .unwrap_or_else(|_| Err("the function sandbox stopped".into()))
+    }
+}
+
+fn broken() -> Outcome {
+    Outcome {
+        result: Err(Failure::Exception {
+            message: "the function sandbox stopped".into(),
+            stack: String::new(),
+        }),
+        logs: Vec::new(),
+    }
+}
+
+/// Imports other than `yunqiao` (declared before the app module) do not exist.
+struct NoImports;
+
+impl Resolver for NoImports {
+    fn resolve<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        _base: &str,
+        name: &str,
+        _attributes: Option<rquickjs::loader::ImportAttributes<'js>>,
+    ) -> rquickjs::Result<String> {
+        if name == "yunqiao" {
+            return Ok(name.to_string());
+        }
+        Err(rquickjs::Error::new_resolving_message(
+            "app",
+            name,
+            "a cloud function may import only \"yunqiao\"",
+        ))
+    }
+}
+
+impl Loader for NoImports {
+    fn load<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        name: &str,
+        _attributes: Option<rquickjs::loader::ImportAttributes<'js>>,
+    ) -> rquickjs::Result<Module<'js, rquickjs::module::Declared>> {
+        Err(rquickjs::Error::new_loading_message(
+            name,
+            "a cloud function may import only \"yunqiao\"",
+        ))
+    }
+}
+
+struct Runtime {
+    rt: AsyncRuntime,
+    ctx: AsyncContext,
+    interrupted: Arc<AtomicBool>,
+}
+
+async fn runtime(limits: Limits, deadline: Instant) -> rquickjs::Result<Runtime> {
+    let rt = AsyncRuntime::new()?;
+    rt.set_memory_limit(limits.memory_bytes).await;
+    rt.set_max_stack_size(limits.stack_bytes).await;
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    rt.set_interrupt_handler(Some(Box::new(move || {
+        let late = Instant::now() >= deadline;
+        if late {
+            flag.store(true, Ordering::Relaxed);
+        }
+        late
+    })))
+    .await;
+    rt.set_loader(NoImports, NoImports).await;
+    let ctx = AsyncContext::full(&rt).await?;
+    Ok(Runtime {
+        rt,
+        ctx,
+        interrupted,
+    })
+}
+
+async fn exports(source: Arc<str>, limits: Limits) -> Result<Vec<String>, String> {
+    let deadline = Instant::now() + limits.timeout;
+    let r = runtime(limits, deadline)
+        .await
+        .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+    let logs = Rc::new(RefCell::new(Vec::new()));
+    let fut = r.ctx.async_with(async |ctx| {
+        install(&ctx, json!({}), None, logs.clone()).map_err(|e| explain(&ctx, e))?;
+        let m = load_app(&ctx, &source).await?;
+        let ns = m.namespace().map_err(|e| explain(&ctx, e))?;
+        let mut names = Vec::new();
+        for key in ns.keys::<String>() {
+            let key = key.map_err(|e| explain(&ctx, e))?;
+            let v: JsValue = ns.get(&key).map_err(|e| explain(&ctx, e))?;
+            if v.is_function() {
+                names.push(key);
+            }
+        }
+        names.sort();
+        Ok::<_, Failure>(names)
+    });
+    let out = tokio::time::timeout_at(deadline.into(), fut).await;
+    drop(r.ctx);
+    drop(r.rt);
+    match out {
+        Err(_) => Err("the module's top level ran past the time limit".into()),
+        Ok(Ok(names)) => Ok(names),
+        Ok(Err(Failure::Timeout)) => Err("the module's top level ran past the time limit".into()),
+        Ok(Err(Failure::Invalid(m))) | Ok(Err(Failure::Exception { message: m, .. })) => Err(m),
+        Ok(Err(f)) => Err(format!("the module's top level failed: {f:?}")),
+    }
+}
+
+/// Declares and evaluates the prelude (`yunqiao`) and then the app's module.
+async fn load_app<'js>(
+    ctx: &Ctx<'js>,
+    source: &str,
+) -> Result<Module<'js, rquickjs::module::Evaluated>, Failure> {
+    let (_, p) = Module::declare(ctx.clone(), "yunqiao", PRELUDE)
+        .and_then(|m| m.eval())
+        .map_err(|e| explain(ctx, e))?;
+    p.into_future::<()>().await.map_err(|e| explain(ctx, e))?;
+    let (m, p) = Module::declare(ctx.clone(), "app", source)
+        .and_then(|m| m.eval())
+        .map_err(|e| invalid(ctx, e))?;
+    p.into_future::<()>().await.map_err(|e| invalid(ctx, e))?;
+    Ok(m)
+}
+
+/// Globals the prelude captures and removes: the host door, the log sink, the context.
+fn install<'js>(
+    ctx: &Ctx<'js>,
+    context: Value,
+    host: Option<(Arc<dyn Host>, tokio::runtime::Handle)>,
+    logs: Rc<RefCell<Vec<LogLine>>>,
+) -> rquickjs::Result<()> {
+    let g = ctx.globals();
+    g.set("__yq_context", context.to_string())?;
+    g.set(
+        "__yq_log",
+        Func::from(move |level: String, text: String| {
+            let mut logs = logs.borrow_mut();
+            if logs.len() >= MAX_LOG_LINES {
+                return;
+            }
+            let level = match level.as_str() {
+                "info" => Level::Info,
+                "warn" => Level::Warn,
+                "error" => Level::Error,
+                _ => Level::Log,
+            };
+            let mut message = text;
+            if message.len() > MAX_LOG_LINE {
+                let mut cut = MAX_LOG_LINE;
+                while !message.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                message.truncate(cut);
+                message.push('…');
+            }
+            logs.push(LogLine { level, message });
+        }),
+    )?;
+    g.set(
+        "__yq_host",
+        Func::from(Async(move |op: String, args: String| {
+            let host = host.clone();
+            async move {
+                let Some((host, server)) = host else {
+                    return Ok::<_, rquickjs::Error>(
+                        json!({"error": {"code": "INVALID_ARGUMENT", "message": "no host calls while a module loads", "status": 400}}).to_string(),
+                    );
+                };
+                let answer = server
+                    .spawn(async move {
+                        let args = serde_json::from_str(&args).unwrap_or(Value::Null);
+                        host.call(&op, args).await
+                    })
+                    .await;
+                Ok(match answer {
+                    Ok(Ok(v)) => json!({ "ok": v }).to_string(),
+                    Ok(Err(e)) => json!({"error": {
+                        "code": e.code_str(), "message": e.message,
+                        "status": e.status(), "details": e.details,
+                    }})
+                    .to_string(),
+                    Err(_) => json!({"error": {"code": "INTERNAL", "message": "the host call failed", "status": 500}}).to_string(),
+                })
+            }
+        })),
+    )?;
+    Ok(())
+}
+
+async fn run(job: Job, host: Arc<dyn Host>, server: tokio::runtime::Handle) -> Outcome {
+    let deadline = Instant::now() + job.limits.timeout;
+    let logs = Rc::new(RefCell::new(Vec::new()));
+    let r = match runtime(job.limits, deadline).await {
+        Ok(r) => r,
+        Err(e) => {
+            return Outcome {
+                result: Err(Failure::Exception {
+                    message: format!("cannot start the sandbox: {e}"),
+                    stack: String::new(),
+                }),
+                logs: Vec::new(),
+            };
+        }
+    };
+    let args = Value::Array(job.args).to_string();
+    let fut = r.ctx.async_with(async |ctx| {
+        install(&ctx, job.context, Some((host, server)), logs.clone())
+            .map_err(|e| explain(&ctx, e))?;
+        let m = load_app(&ctx, &job.source).await?;
+        let f: JsValue = m
+            .namespace()
+            .and_then(|ns: Object| ns.get(job.export.as_str()))
+            .map_err(|e| explain(&ctx, e))?;
+        if !f.is_function() {
+            return Err(Failure::Invalid(format!(
+                "the module exports no function {:?}",
+                job.export
+            )));
+        }
+        let invoke: Function = ctx
+            .globals()
+            .get("__yq_invoke")
+            .map_err(|e| explain(&ctx, e))?;
+        let p: Promise = invoke.call((f, args)).map_err(|e| explain(&ctx, e))?;
+        let answer: String = p.into_future().await.map_err(|e| explain(&ctx, e))?;
+        settle(&answer)
+    });
+    let out = tokio::time::timeout_at(deadline.into(), fut).await;
+    let interrupted = r.interrupted.load(Ordering::Relaxed);
+    drop(r.ctx);
+    drop(r.rt);
+    let result = match out {
+        Err(_) => Err(Failure::Timeout),
+        Ok(_) if interrupted => Err(Failure::Timeout),
+        Ok(r) => r,
+    };
+    let logs = Rc::try_unwrap(logs)
+        .map(RefCell::into_inner)
+        .unwrap_or_else(|l| l.borrow().clone());
+    Outcome { result, logs }
+}
+
+/// Reads the glue's answer: `{"ok": v}` or `{"err": {kind, name, message, …}}`.
+fn settle(answer: &str) -> Result<Value, Failure> {
+    if answer.len() > MAX_RESULT_BYTES + 8 {
+        return Err(Failure::ResultTooLarge {
+            bytes: answer.len(),
+        });
+    }
+    let mut v: Value = serde_json::from_str(answer).map_err(|e| Failure::Exception {
+        message: format!("unreadable result: {e}"),
+        stack: String::new(),
+    })?;
+    if let Some(ok) = v.get_mut("ok") {
+        return Ok(ok.take());
+    }
+    let err = v.get("err").cloned().unwrap_or(Value::Null);
+    let s = |k: &str| err.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let message = s("message");
+    let name = s("name");
+    let status = err.get("status").and_then(Value::as_u64);
+    let details = err.get("details").cloned().unwrap_or(json!({}));
+    let code = s("code");
+    match s("kind").as_str() {
+        "refused" => Ok(()),
+        "host" => {
+            return Err(Failure::Host(
+                yunqiao_core::Error::app(&code, &message, status.unwrap_or(500) as u16)
+                    .with_details(details),
+            ));
+        }
+        _ => Err(classify(&name, &message, s("stack"))),
+    }?;
+    let status = status.filter(|s| (400..500).contains(s)).unwrap_or(400) as u16;
+    Err(Failure::Refused {
+        code,
+        message,
+        status,
+        details,
+    })
+}
+
+fn classify(name: &str, message: &str, stack: String) -> Failure {
+    if message.contains("out of memory") {
+        Failure::OutOfMemory
+    } else if message.contains("Maximum call stack size exceeded")
+        || message.starts_with("stack overflow")
+    {
+        Failure::StackOverflow
+    } else {
+        Failure::Exception {
+            message: if name.is_empty() {
+                message.to_string()
+            } else {
+                format!("{name}: {message}")
+            },
+            stack,
+        }
+    }
+}
+
+/// What a failed QuickJS call means.
+fn explain(ctx: &Ctx<'_>, e: rquickjs::Error) -> Failure {
+    match e {
+        rquickjs::Error::Allocation => Failure::OutOfMemory,
+        rquickjs::Error::Exception => match Err::<(), _>(e).catch(ctx) {
+            Err(CaughtError::Exception(ex)) => classify(
+                "",
+                &format!(
+                    "{}{}",
+                    ex.as_object()
+                        .get::<_, String>("name")
+                        .map(|n| format!("{n}: "))
+                        .unwrap_or_default(),
+                    ex.message().unwrap_or_default()
+                ),
+                ex.stack().unwrap_or_default(),
+            ),
+            Err(CaughtError::Value(v)) => classify(
+                "",
+                &format!("uncaught {}", v.type_name()),
+                String::new(),
+            ),
+            Err(CaughtError::Error(e)) => classify("", &e.to_string(), String::new()),
+            Ok(()) => classify("", "unknown error", String::new()),
+        },
+        e => classify("", &e.to_string(), String::new()),
+    }
+}
+
+/// A module that does not load is the deployer's error, not a crash.
+fn invalid(ctx: &Ctx<'_>, e: rquickjs::Error) -> Failure {
+    match explain(ctx, e) {
+        Failure::Exception { message, .. } => Failure::Invalid(message),
+        f => f,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,630 @@
+//! Cloud functions: an app's own server code, one ES module per name, called by clients
+//! (`POST /v1/fn/{module}/{export}`), by table hooks and by schedules.
+//!
+//! The domain decides everything a call may do: who may call which export, the limits,
+//! which secrets and hosts it may use, and the rights of each host call (the caller's by
+//! default; the admin's only through `db.admin()`). The sandbox port runs the code.
+//!
+//! # Store layout
+//!
+//! * `fnmod` / `<module>` — the deployed head: `{version, settings, exports, source_bytes,
+//!   sha256, deployed_at}`
+//! * `fnv#<module>` / `<version, 10 digits>` — every version's source and settings
+//! * `fnlog#<module>` / `<ms>#<random>` — recent calls, expiring after [`LOG_RETENTION_SECS`]
+//! * `outbox` / `<id>` — after-hooks waiting to run (see [`outbox`])
+//! * `fntick#<module>.<export>` / `<tick>` — schedule claims (see [`schedule`])
+
+pub mod host;
+pub mod outbox;
+pub mod sandbox;
+pub mod schedule;
+pub mod settings;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use sha2::Digest;
+
+use crate::auth::{Auth, Caller};
+use crate::clock::SharedClock;
+use crate::keys;
+use crate::kv::Kv;
+use crate::live::Live;
+use crate::store::{Cond, Item, ItemStore, Query, StoreError, WriteOp};
+use crate::tables::Tables;
+use crate::{Code, Error, Result};
+pub use host::{FetchRequest, FetchResponse, Outbound};
+use sandbox::{Failure, Job, Limits, Outcome, Sandbox};
+pub use settings::{Access, ModuleInput, Settings};
+
+/// How long call logs are kept.
+pub const LOG_RETENTION_SECS: i64 = 7 * 24 * 3600;
+/// Stack for a call's JavaScript.
+pub const STACK_BYTES: usize = 1024 * 1024;
+/// Versions of one module kept (older ones are deleted at deploy).
+pub const MAX_VERSIONS: usize = 20;
+
+/// Runs a future in the background (the local server); without one, work that could be
+/// backgrounded is awaited (Lambda, where nothing runs after the answer).
+pub type Spawner = Arc<dyn Fn(futures_util::future::BoxFuture<'static, ()>) + Send + Sync>;
+
+/// Why a function runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Call,
+    Hook,
+    Schedule,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Call => "call",
+            Trigger::Hook => "hook",
+            Trigger::Schedule => "schedule",
+        }
+    }
+}
+
+/// One run of one export.
+pub struct Invocation {
+    pub caller: Caller,
+    pub module: String,
+    pub export: String,
+    pub args: Vec<Value>,
+    pub trigger: Trigger,
+    /// How many hooks deep this run is (0 for calls and schedules).
+    pub depth: u8,
+    pub request_id: String,
+}
+
+/// A module ready to run.
+#[derive(Clone)]
+struct Loaded {
+    version: i64,
+    settings: Arc<Settings>,
+    exports: Arc<Vec<String>>,
+    source: Arc<str>,
+}
+
+pub struct Functions {
+    store: Arc<dyn ItemStore>,
+    clock: SharedClock,
+    pub(crate) auth: Arc<Auth>,
+    pub(crate) tables: Arc<Tables>,
+    pub(crate) kv: Arc<Kv>,
+    pub(crate) live: Arc<Live>,
+    sandbox: Arc<dyn Sandbox>,
+    pub(crate) outbound: Arc<dyn Outbound>,
+    pub(crate) secrets: HashMap<String, String>,
+    /// Sources by (module, version): a version never changes once written.
+    sources: Mutex<HashMap<(String, i64), Arc<str>>>,
+    spawner: Option<Spawner>,
+    me: Weak<Functions>,
+    /// When this process last looked for stranded outbox items (ms).
+    last_sweep: std::sync::atomic::AtomicI64,
+}
+
+/// Everything the service is built from.
+pub struct FunctionsDeps {
+    pub store: Arc<dyn ItemStore>,
+    pub clock: SharedClock,
+    pub auth: Arc<Auth>,
+    pub tables: Arc<Tables>,
+    pub kv: Arc<Kv>,
+    pub live: Arc<Live>,
+    pub sandbox: Arc<dyn Sandbox>,
+    pub outbound: Arc<dyn Outbound>,
+    pub secrets: HashMap<String, String>,
+    pub spawner: Option<Spawner>,
+}
+
+fn module_not_found(m: &str) -> Error {
+    Error::not_found(format!("no function module {m:?}"))
+}
+
+fn versions_pk(m: &str) -> String {
+    format!("{}{m}", keys::FN_VERSIONS)
+}
+
+fn logs_pk(m: &str) -> String {
+    format!("{}{m}", keys::FN_LOGS)
+}
+
+fn version_sk(v: i64) -> String {
+    format!("{v:010}")
+}
+
+impl Functions {
+    /// Builds the service and makes it the tables' hook runner.
+    pub fn new(d: FunctionsDeps) -> Arc<Functions> {
+        let f = Arc::new_cyclic(|me| Functions {
+            store: d.store,
+            clock: d.clock,
+            auth: d.auth,
+            tables: d.tables,
+            kv: d.kv,
+            live: d.live,
+            sandbox: d.sandbox,
+            outbound: d.outbound,
+            secrets: d.secrets,
+            sources: Mutex::new(HashMap::new()),
+            spawner: d.spawner,
+            me: me.clone(),
+            last_sweep: std::sync::atomic::AtomicI64::new(0),
+        });
+        let runner: Arc<dyn crate::tables::HookRunner> = f.clone();
+        f.tables.set_hooks(Arc::downgrade(&runner));
+        f
+    }
+
+    pub(crate) fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn ItemStore> {
+        &self.store
+    }
+
+    /// Runs `fut` in the background if this process can, else awaits it.
+    pub(crate) async fn background(&self, fut: futures_util::future::BoxFuture<'static, ()>) {
+        match &self.spawner {
+            Some(s) => s(fut),
+            None => fut.await,
+        }
+    }
+
+    fn this(&self) -> Result<Arc<Functions>> {
+        self.me
+            .upgrade()
+            .ok_or_else(|| Error::internal("the function service is shutting down"))
+    }
+
+    // ---- deploy ----------------------------------------------------------------------
+
+    /// Deploys a new version of a module (admins): compiled first, so a module that does
+    /// not load is refused and the running version stays.
+    pub async fn deploy(&self, caller: &Caller, module: &str, input: ModuleInput) -> Result<(Value, bool)> {
+        caller.require_admin()?;
+        settings::check_module_name(module)?;
+        let (source, settings) = input.split();
+        if source.len() > sandbox::MAX_SOURCE_BYTES {
+            return Err(Error::new(
+                Code::BodyTooLarge,
+                format!("a module's source is at most {} bytes", sandbox::MAX_SOURCE_BYTES),
+            ));
+        }
+        settings.validate()?;
+        let source: Arc<str> = Arc::from(source);
+        let exports = self
+            .sandbox
+            .exports(source.clone(), limits(&settings))
+            .await
+            .map_err(|m| {
+                Error::new(Code::FunctionInvalid, format!("the module does not load: {m}"))
+                    .with_details(json!({"field": "source"}))
+            })?;
+        for name in settings.exports.keys() {
+            if !exports.contains(name) {
+                return Err(Error::invalid_field(
+                    &format!("exports.{name}"),
+                    format!("the module exports no function {name:?}"),
+                ));
+            }
+        }
+        let sha = hex::encode(sha2::Sha256::digest(source.as_bytes()));
+        let now = self.clock.now_ms();
+        for _ in 0..5 {
+            let head = self.store.get(keys::FN_MODULES, module).await?;
+            let prev = head
+                .as_ref()
+                .and_then(|h| h.get("version"))
+                .and_then(Value::as_i64);
+            let version = prev.unwrap_or(0) + 1;
+            let mut attrs = Map::new();
+            attrs.insert("version".into(), json!(version));
+            attrs.insert("settings".into(), serde_json::to_value(&settings).unwrap_or(json!({})));
+            attrs.insert("exports".into(), json!(exports));
+            attrs.insert("source_bytes".into(), json!(source.len()));
+            attrs.insert("sha256".into(), json!(sha));
+            attrs.insert("deployed_at".into(), json!(now));
+            let mut ver = attrs.clone();
+            ver.insert("source".into(), json!(&*source));
+            let cond = match prev {
+                None => Cond::NotExists,
+                Some(v) => Cond::eq("version", v),
+            };
+            let ops = vec![
+                WriteOp::Put {
+                    item: Item::new(keys::FN_MODULES, module, attrs.clone()),
+                    cond: Some(cond),
+                },
+                WriteOp::Put {
+                    item: Item::new(versions_pk(module), version_sk(version), ver),
+                    cond: Some(Cond::NotExists),
+                },
+            ];
+            match self.store.transact(ops).await {
+                Ok(()) => {
+                    if let Ok(mut c) = self.sources.lock() {
+                        c.insert((module.to_string(), version), source.clone());
+                    }
+                    self.prune_versions(module, version).await;
+                    return Ok((settings::view(module, &attrs), prev.is_none()));
+                }
+                Err(StoreError::ConditionFailed | StoreError::TransactionCanceled { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::new(Code::Conflict, "the module is being deployed concurrently; retry"))
+    }
+
+    async fn prune_versions(&self, module: &str, latest: i64) {
+        let oldest_kept = latest - MAX_VERSIONS as i64;
+        if oldest_kept < 1 {
+            return;
+        }
+        let q = Query::partition(versions_pk(module))
+            .range(crate::store::SkRange::Lt(version_sk(oldest_kept + 1)))
+            .limit(50);
+        if let Ok(page) = self.store.query(q).await {
+            for it in page.items {
+                let _ = self.store.delete(&it.pk, &it.sk, None).await;
+            }
+        }
+    }
+
+    pub async fn list(&self, caller: &Caller) -> Result<Vec<Value>> {
+        caller.require_admin()?;
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .query(Query::partition(keys::FN_MODULES).limit(1000).after(cursor))
+                .await?;
+            out.extend(page.items.iter().map(|it| settings::view(&it.sk, &it.attrs)));
+            cursor = page.cursor;
+            if cursor.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// A module with its source; `version` for an older one.
+    pub async fn get(&self, caller: &Caller, module: &str, version: Option<i64>) -> Result<Value> {
+        caller.require_admin()?;
+        settings::check_module_name(module).map_err(|_| module_not_found(module))?;
+        let head = self
+            .store
+            .get(keys::FN_MODULES, module)
+            .await?
+            .ok_or_else(|| module_not_found(module))?;
+        let v = version.unwrap_or_else(|| head.get("version").and_then(Value::as_i64).unwrap_or(0));
+        let it = self
+            .store
+            .get(&versions_pk(module), &version_sk(v))
+            .await?
+            .ok_or_else(|| Error::not_found(format!("module {module:?} has no version {v}")))?;
+        let mut view = settings::view(module, &it.attrs);
+        view["source"] = it.get("source").cloned().unwrap_or(json!(""));
+        view["current_version"] = head.get("version").cloned().unwrap_or(json!(0));
+        Ok(view)
+    }
+
+    pub async fn versions(&self, caller: &Caller, module: &str) -> Result<Vec<Value>> {
+        caller.require_admin()?;
+        settings::check_module_name(module).map_err(|_| module_not_found(module))?;
+        if self.store.get(keys::FN_MODULES, module).await?.is_none() {
+            return Err(module_not_found(module));
+        }
+        let page = self
+            .store
+            .query(Query::partition(versions_pk(module)).backwards().limit(MAX_VERSIONS))
+            .await?;
+        Ok(page
+            .items
+            .iter()
+            .map(|it| {
+                json!({
+                    "version": it.get("version"), "deployed_at": it.get("deployed_at"),
+                    "source_bytes": it.get("source_bytes"), "sha256": it.get("sha256"),
+                })
+            })
+            .collect())
+    }
+
+    /// Removes a module and its versions (its logs expire on their own).
+    pub async fn delete(&self, caller: &Caller, module: &str) -> Result<()> {
+        caller.require_admin()?;
+        settings::check_module_name(module).map_err(|_| module_not_found(module))?;
+        self.store
+            .delete(keys::FN_MODULES, module, Some(Cond::Exists))
+            .await
+            .map_err(|e| match e {
+                StoreError::ConditionFailed => module_not_found(module),
+                e => e.into(),
+            })?;
+        loop {
+            let page = self
+                .store
+                .query(Query::partition(versions_pk(module)).limit(100))
+                .await?;
+            for it in &page.items {
+                self.store.delete(&it.pk, &it.sk, None).await?;
+            }
+            if page.cursor.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// The most recent calls of a module, newest first.
+    pub async fn logs(&self, caller: &Caller, module: &str, limit: usize) -> Result<Vec<Value>> {
+        caller.require_admin()?;
+        settings::check_module_name(module).map_err(|_| module_not_found(module))?;
+        let page = self
+            .store
+            .query(Query::partition(logs_pk(module)).backwards().limit(limit.clamp(1, 200)))
+            .await?;
+        Ok(page.items.into_iter().map(|it| Value::Object(it.attrs)).collect())
+    }
+
+    // ---- calls -----------------------------------------------------------------------
+
+    async fn load(&self, module: &str) -> Result<Loaded> {
+        if !settings::check_module_name(module).is_ok() {
+            return Err(module_not_found(module));
+        }
+        let head = self
+            .store
+            .get(keys::FN_MODULES, module)
+            .await?
+            .ok_or_else(|| module_not_found(module))?;
+        let version = head.get("version").and_then(Value::as_i64).unwrap_or(0);
+        let settings: Settings = head
+            .get("settings")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        let exports: Vec<String> = head
+            .get("exports")
+            .cloned()
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default();
+        let key = (module.to_string(), version);
+        let cached = self.sources.lock().ok().and_then(|c| c.get(&key).cloned());
+        let source = match cached {
+            Some(s) => s,
+            None => {
+                let it = self
+                    .store
+                    .get(&versions_pk(module), &version_sk(version))
+                    .await?
+                    .ok_or_else(|| Error::internal(format!("module {module} lost version {version}")))?;
+                let s: Arc<str> = Arc::from(it.str("source").unwrap_or_default());
+                if let Ok(mut c) = self.sources.lock() {
+                    // Only current versions are worth keeping.
+                    c.retain(|(m, _), _| m != module);
+                    c.insert(key, s.clone());
+                }
+                s
+            }
+        };
+        Ok(Loaded {
+            version,
+            settings: Arc::new(settings),
+            exports: Arc::new(exports),
+            source,
+        })
+    }
+
+    /// `POST /v1/fn/{module}/{export}`: calls an export with the caller's identity.
+    pub async fn call(
+        &self,
+        caller: &Caller,
+        module: &str,
+        export: &str,
+        args: Vec<Value>,
+        request_id: &str,
+    ) -> Result<Value> {
+        self.invoke(Invocation {
+            caller: caller.clone(),
+            module: module.to_string(),
+            export: export.to_string(),
+            args,
+            trigger: Trigger::Call,
+            depth: 0,
+            request_id: request_id.to_string(),
+        })
+        .await
+    }
+
+    /// Runs one export: access (for calls), limits, host, logs, and the answer.
+    pub async fn invoke(&self, mut inv: Invocation) -> Result<Value> {
+        let m = self.load(&inv.module).await?;
+        if !m.exports.contains(&inv.export) {
+            return Err(Error::not_found(format!(
+                "module {:?} exports no function {:?}",
+                inv.module, inv.export
+            )));
+        }
+        if inv.trigger == Trigger::Call {
+            m.settings.access(&inv.export).check(&inv.caller)?;
+        }
+        let redact: Vec<String> = m
+            .settings
+            .secrets
+            .iter()
+            .filter_map(|n| self.secrets.get(n).cloned())
+            .filter(|v| !v.is_empty())
+            .collect();
+        let host = Arc::new(host::CallHost {
+            fns: self.this()?,
+            caller: inv.caller.clone(),
+            module: inv.module.clone(),
+            settings: m.settings.clone(),
+            depth: inv.depth,
+        });
+        let job = Job {
+            module: inv.module.clone(),
+            version: m.version,
+            source: m.source.clone(),
+            export: inv.export.clone(),
+            args: std::mem::take(&mut inv.args),
+            context: json!({
+                "caller": inv.caller.view(),
+                "request_id": inv.request_id,
+                "module": inv.module,
+                "export": inv.export,
+                "trigger": inv.trigger.as_str(),
+            }),
+            limits: limits(&m.settings),
+            redact: redact.clone(),
+        };
+        let started = self.clock.now_ms();
+        let t0 = std::time::Instant::now();
+        let mut outcome = self.sandbox.run(job, host).await;
+        let duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        scrub(&mut outcome, &redact);
+        let answer = answer(&inv.module, &inv.export, &inv.request_id, &outcome.result);
+        self.write_log(&inv, m.version, started, duration_ms, &outcome, &answer)
+            .await;
+        answer
+    }
+
+    async fn write_log(
+        &self,
+        inv: &Invocation,
+        version: i64,
+        started: i64,
+        duration_ms: f64,
+        outcome: &Outcome,
+        answer: &Result<Value>,
+    ) {
+        let mut entry = Map::new();
+        entry.insert("at".into(), json!(started));
+        entry.insert("request_id".into(), json!(inv.request_id));
+        entry.insert("export".into(), json!(inv.export));
+        entry.insert("version".into(), json!(version));
+        entry.insert("trigger".into(), json!(inv.trigger.as_str()));
+        entry.insert(
+            "caller".into(),
+            match &inv.caller {
+                Caller::User { user, .. } => json!(user.id),
+                Caller::AdminKey => json!("admin"),
+                Caller::Anonymous => json!("anonymous"),
+            },
+        );
+        entry.insert("duration_ms".into(), json!((duration_ms * 1000.0).round() / 1000.0));
+        entry.insert("logs".into(), json!(outcome.logs));
+        match (answer, &outcome.result) {
+            (Ok(_), _) => {
+                entry.insert("outcome".into(), json!("ok"));
+            }
+            (Err(e), r) => {
+                entry.insert("outcome".into(), json!(e.code_str()));
+                let mut msg = e.message.clone();
+                if let Err(Failure::Exception { message, stack }) = r {
+                    msg = format!("{message}\n{stack}");
+                }
+                entry.insert("error".into(), json!(msg));
+            }
+        }
+        let status = if answer.is_ok() { "ok" } else { "failed" };
+        tracing::info!(
+            module = %inv.module, export = %inv.export, trigger = inv.trigger.as_str(),
+            request_id = %inv.request_id, duration_ms, outcome = status, "function ran"
+        );
+        let sk = format!("{started:013}#{:06x}", rand::random::<u32>() & 0xff_ffff);
+        let mut item = Item::new(logs_pk(&inv.module), sk, entry);
+        // A call's log must never be what fails it: trim what does not fit.
+        if serde_json::to_vec(&item.attrs).map_or(0, |v| v.len()) > 32_000 {
+            item.attrs.insert("logs".into(), json!([{"level": "warn", "message": "(logs too long to keep)"}]));
+        }
+        let item = item.expiring_at(started / 1000 + LOG_RETENTION_SECS);
+        if let Err(e) = self.store.put(item, None).await {
+            tracing::warn!(error = %e, "could not keep a function log");
+        }
+    }
+}
+
+fn limits(s: &Settings) -> Limits {
+    Limits {
+        timeout: Duration::from_millis(s.timeout_ms()),
+        memory_bytes: (s.memory_mb() as usize) * 1024 * 1024,
+        stack_bytes: STACK_BYTES,
+    }
+}
+
+/// Secret values never leave in a log line or an error message.
+fn scrub(outcome: &mut Outcome, redact: &[String]) {
+    let clean = |s: &mut String| {
+        for secret in redact {
+            if s.contains(secret.as_str()) {
+                *s = s.replace(secret.as_str(), "[secret]");
+            }
+        }
+    };
+    for l in &mut outcome.logs {
+        clean(&mut l.message);
+    }
+    match &mut outcome.result {
+        Err(Failure::Refused { message, .. }) => clean(message),
+        Err(Failure::Exception { message, stack }) => {
+            clean(message);
+            clean(stack);
+        }
+        Err(Failure::Host(e)) => clean(&mut e.message),
+        Err(Failure::Invalid(m)) => clean(m),
+        Ok(v) => {
+            // A result carrying a secret is the function's own choice to answer with it;
+            // leave it, but never log it (results are not logged).
+            let _ = v;
+        }
+        _ => {}
+    }
+}
+
+/// What the client gets for a run.
+fn answer(module: &str, export: &str, request_id: &str, r: &Result<Value, Failure>) -> Result<Value> {
+    let rid = json!({"request_id": request_id});
+    match r {
+        Ok(v) => Ok(v.clone()),
+        Err(Failure::Refused { code, message, status, details }) => {
+            Err(Error::app(code, message, *status).with_details(details.clone()))
+        }
+        Err(Failure::Host(e)) if (400..500).contains(&e.status()) => Err(e.clone()),
+        Err(Failure::Host(_)) | Err(Failure::Exception { .. }) => Err(Error::new(
+            Code::FunctionFailed,
+            format!("{module}.{export} failed; its logs have the details (request {request_id})"),
+        )
+        .with_details(rid)),
+        Err(Failure::Timeout) => Err(Error::new(
+            Code::FunctionTimeout,
+            format!("{module}.{export} ran past its time limit"),
+        )
+        .with_details(rid)),
+        Err(Failure::OutOfMemory) => Err(Error::new(
+            Code::FunctionOutOfMemory,
+            format!("{module}.{export} ran out of memory"),
+        )
+        .with_details(rid)),
+        Err(Failure::StackOverflow) => Err(Error::new(
+            Code::FunctionStackOverflow,
+            format!("{module}.{export} recursed too deep"),
+        )
+        .with_details(rid)),
+        Err(Failure::ResultTooLarge { bytes }) => Err(Error::new(
+            Code::FunctionResultTooLarge,
+            format!(
+                "{module}.{export} answered {bytes} bytes; the limit is {}",
+                sandbox::MAX_RESULT_BYTES
+            ),
+        )
+        .with_details(rid)),
+        Err(Failure::Invalid(m)) => Err(Error::new(Code::FunctionFailed, m.clone()).with_details(rid)),
+    }
+}

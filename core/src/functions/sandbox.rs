@@ -1,0 +1,98 @@
+//! The sandbox port: where a module's JavaScript runs. The domain decides what runs, with
+//! which limits and which host calls; the adapter (QuickJS) only executes it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::Error;
+
+/// Resource limits of one invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall clock for the whole call, host calls included; also the CPU limit.
+    pub timeout: Duration,
+    pub memory_bytes: usize,
+    pub stack_bytes: usize,
+}
+
+/// One call of one export.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub module: String,
+    pub version: i64,
+    pub source: Arc<str>,
+    pub export: String,
+    pub args: Vec<Value>,
+    /// What the function reads as `context` from the `yunqiao` module: the caller, the
+    /// request id, the module and export names.
+    pub context: Value,
+    pub limits: Limits,
+    /// Values that must never leave the sandbox in a log line or an error message.
+    pub redact: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Log,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LogLine {
+    pub level: Level,
+    pub message: String,
+}
+
+/// How a call ended when it did not return a value.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// `throw new FunctionError(code, message, status)`.
+    Refused {
+        code: String,
+        message: String,
+        status: u16,
+        details: Value,
+    },
+    /// A host call's error the function let through (a 4xx: not found, forbidden, …).
+    Host(Error),
+    /// Any other uncaught exception; `stack` goes to the logs only.
+    Exception { message: String, stack: String },
+    Timeout,
+    OutOfMemory,
+    StackOverflow,
+    ResultTooLarge { bytes: usize },
+    /// The module does not compile, or has no such export.
+    Invalid(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub result: Result<Value, Failure>,
+    pub logs: Vec<LogLine>,
+}
+
+/// The functions a module's code may call, one JSON operation at a time (see
+/// [`super::host`]).
+#[async_trait]
+pub trait Host: Send + Sync {
+    async fn call(&self, op: &str, args: Value) -> Result<Value, Error>;
+}
+
+#[async_trait]
+pub trait Sandbox: Send + Sync {
+    /// Runs one export to its end, within the job's limits. Never panics on user code.
+    async fn run(&self, job: Job, host: Arc<dyn Host>) -> Outcome;
+    /// Compiles a module without running it and names its exported functions.
+    async fn exports(&self, source: Arc<str>, limits: Limits) -> Result<Vec<String>, String>;
+}
+
+/// Largest JSON result a call may answer with.
+pub const MAX_RESULT_BYTES: usize = 1024 * 1024;
+/// Largest module source.
+pub const MAX_SOURCE_BYTES: usize = 256 * 1024;
