@@ -1180,11 +1180,23 @@ function moduleProxy(client, module2) {
     }
   );
 }
+async function post(client, path, body) {
+  const token = await client.auth._token(false);
+  try {
+    return await client.http.request("POST", path, {
+      body,
+      // the token is added here, so that Http does not end the session on every 401
+      auth: false,
+      headers: token ? { authorization: "Bearer " + token } : {}
+    });
+  } catch (e) {
+    if (token && e && e.status === 401 && e.code === "INVALID_TOKEN") client.auth._rejected(token);
+    throw e;
+  }
+}
 function callExport(client, module2, name, args, cb) {
   return call(cb, async () => {
-    const { data } = await client.http.request("POST", `/v1/fn/${seg(module2)}/${seg(name)}`, {
-      body: { args: args || [] }
-    });
+    const { data } = await post(client, `/v1/fn/${seg(module2)}/${seg(name)}`, { args: args || [] });
     return data && typeof data === "object" ? data.result : data;
   });
 }
@@ -1192,9 +1204,7 @@ function callFunction(client, opts) {
   const [cb, o] = splitCallbacks(opts);
   return call(cb, async () => {
     if (!o.name) throw new YunqiaoError("INVALID_ARGUMENT", "callFunction takes {name, data}");
-    const { data, requestId } = await client.http.request("POST", `/v1/fn/${seg(o.name)}`, {
-      body: { data: o.data === void 0 ? null : o.data }
-    });
+    const { data, requestId } = await post(client, `/v1/fn/${seg(o.name)}`, { data: o.data === void 0 ? null : o.data });
     return {
       result: data && typeof data === "object" ? data.result : data,
       requestID: requestId || null,

@@ -32,11 +32,30 @@ export function moduleProxy(client, module) {
   )
 }
 
+/**
+ * POST to a function route with the session's token. A 401 ends the session only when the
+ * server says the token is bad (`INVALID_TOKEN`): any other 401 is the function's own
+ * answer (`FunctionError(code, message, 401)`, a host call's error it lets through, an
+ * export for users called anonymously) and leaves the session alone.
+ */
+async function post(client, path, body) {
+  const token = await client.auth._token(false)
+  try {
+    return await client.http.request('POST', path, {
+      body,
+      // the token is added here, so that Http does not end the session on every 401
+      auth: false,
+      headers: token ? { authorization: 'Bearer ' + token } : {},
+    })
+  } catch (e) {
+    if (token && e && e.status === 401 && e.code === 'INVALID_TOKEN') client.auth._rejected(token)
+    throw e
+  }
+}
+
 export function callExport(client, module, name, args, cb) {
   return call(cb, async () => {
-    const { data } = await client.http.request('POST', `/v1/fn/${seg(module)}/${seg(name)}`, {
-      body: { args: args || [] },
-    })
+    const { data } = await post(client, `/v1/fn/${seg(module)}/${seg(name)}`, { args: args || [] })
     return data && typeof data === 'object' ? data.result : data
   })
 }
@@ -46,9 +65,7 @@ export function callFunction(client, opts) {
   const [cb, o] = splitCallbacks(opts)
   return call(cb, async () => {
     if (!o.name) throw new YunqiaoError('INVALID_ARGUMENT', 'callFunction takes {name, data}')
-    const { data, requestId } = await client.http.request('POST', `/v1/fn/${seg(o.name)}`, {
-      body: { data: o.data === undefined ? null : o.data },
-    })
+    const { data, requestId } = await post(client, `/v1/fn/${seg(o.name)}`, { data: o.data === undefined ? null : o.data })
     return {
       result: data && typeof data === 'object' ? data.result : data,
       requestID: requestId || null,

@@ -527,7 +527,15 @@ export class Channel {
 
 // ---- cloud functions ------------------------------------------------------------------
 
-/** A module's exports as async functions; a last argument of only callbacks is taken as callbacks. */
+/**
+ * A module's exports as async functions; a last argument of only callbacks is taken as callbacks.
+ * A call rejects with a `YunqiaoError`: the function's own `FunctionError` (its code, status
+ * 400-499 and details), a host call's error it let through (e.g. `NOT_FOUND`), or the server's:
+ * `UNAUTHENTICATED` (401, an export for users called anonymously), `FUNCTION_FORBIDDEN` (403),
+ * `NOT_FOUND` (404, no such module or export), `FUNCTION_FAILED` (500, an uncaught exception;
+ * `details.request_id` names it in the logs), `FUNCTION_TIMEOUT` (504). Only `INVALID_TOKEN`
+ * ends the session; a function's own 401 does not.
+ */
 export type FnModule = { readonly [exportName: string]: (...args: any[]) => Promise<any> }
 
 export interface FnFactory {
@@ -537,6 +545,7 @@ export interface FnFactory {
 
 export interface CallFunctionResult<T = any> {
   result: T
+  /** The server's `x-request-id`: the function's `context.request_id`, in its logs. */
   requestID: string | null
   errMsg: 'cloud.callFunction:ok'
 }
