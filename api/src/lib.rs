@@ -6,6 +6,7 @@ pub mod auth;
 pub mod caller;
 pub mod error;
 pub mod events;
+pub mod functions;
 pub mod kv;
 pub mod live;
 pub mod tables;
@@ -18,6 +19,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderName, Request, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -39,6 +41,7 @@ pub struct AppState {
     pub tables: Arc<yunqiao_core::tables::Tables>,
     pub kv: Arc<yunqiao_core::kv::Kv>,
     pub live: Arc<yunqiao_core::live::Live>,
+    pub functions: Arc<yunqiao_core::functions::Functions>,
     /// The local server's open sockets (its push port); `None` where API Gateway holds
     /// the sockets.
     pub hub: Option<Arc<live::LocalHub>>,
@@ -55,8 +58,32 @@ pub enum Sockets {
 /// Fan-outs push to at most this many connections at once.
 pub const PUSH_CONCURRENCY: usize = 32;
 
+/// Where cloud functions run and what they may reach.
+pub struct FunctionsRuntime {
+    pub sandbox: Arc<dyn yunqiao_core::functions::sandbox::Sandbox>,
+    pub outbound: Arc<dyn yunqiao_core::functions::Outbound>,
+    /// Values `secrets.get(name)` answers, for modules that list the name.
+    pub secrets: std::collections::HashMap<String, String>,
+    /// Runs after-hooks and scheduled runs in the background; `None` awaits them
+    /// (Lambda).
+    pub spawner: Option<yunqiao_core::functions::Spawner>,
+}
+
+impl FunctionsRuntime {
+    /// No cloud functions (tools and tests that do not need them).
+    pub fn none() -> FunctionsRuntime {
+        FunctionsRuntime {
+            sandbox: Arc::new(yunqiao_core::functions::sandbox::NoSandbox),
+            outbound: Arc::new(yunqiao_core::functions::host::NoOutbound),
+            secrets: Default::default(),
+            spawner: None,
+        }
+    }
+}
+
 impl AppState {
     /// The domain services over one store, built once per process or Lambda sandbox.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Arc<dyn yunqiao_core::store::ItemStore>,
         wechat: Arc<dyn yunqiao_core::wechat::WeChat>,
@@ -64,6 +91,7 @@ impl AppState {
         auth: yunqiao_core::auth::AuthConfig,
         scan_limit: usize,
         sockets: Sockets,
+        functions: FunctionsRuntime,
     ) -> AppState {
         use yunqiao_core::live::{Live, Push, RateLimiter};
         // A process holding its sockets counts frame rates in memory; Lambda sandboxes
@@ -77,17 +105,32 @@ impl AppState {
                 .with_scan_limit(scan_limit),
         );
         let auth = Arc::new(Auth::new(store.clone(), wechat, clock.clone(), auth));
+        let kv = Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone()));
+        let live = Live::new(
+            store.clone(),
+            clock.clone(),
+            push,
+            auth.clone(),
+            tables.clone(),
+            limiter,
+            PUSH_CONCURRENCY,
+        );
+        let functions = yunqiao_core::functions::Functions::new(yunqiao_core::functions::FunctionsDeps {
+            store,
+            clock,
+            auth: auth.clone(),
+            tables: tables.clone(),
+            kv: kv.clone(),
+            live: live.clone(),
+            sandbox: functions.sandbox,
+            outbound: functions.outbound,
+            secrets: functions.secrets,
+            spawner: functions.spawner,
+        });
         AppState {
-            kv: Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone())),
-            live: Live::new(
-                store,
-                clock,
-                push,
-                auth.clone(),
-                tables.clone(),
-                limiter,
-                PUSH_CONCURRENCY,
-            ),
+            kv,
+            live,
+            functions,
             tables,
             auth,
             hub,
@@ -109,6 +152,8 @@ pub enum Area {
     Events,
     /// `GET /v1/ws` (local sockets only).
     Live,
+    /// `/v1/fn/*` (calls) and `/v1/functions/*` (deploy, logs).
+    Functions,
 }
 
 impl Area {
@@ -120,6 +165,7 @@ impl Area {
         Area::Kv,
         Area::Events,
         Area::Live,
+        Area::Functions,
     ];
 
     fn router(self) -> Router<AppState> {
@@ -133,6 +179,7 @@ impl Area {
             Area::Kv => kv::router(),
             Area::Events => events::publish_router(),
             Area::Live => live::router(),
+            Area::Functions => functions::router(),
         }
     }
 }
@@ -164,6 +211,10 @@ impl Default for HttpConfig {
         kv::list_namespaces, kv::put_namespace, kv::list_keys,
         kv::get_key, kv::head_key, kv::put_key, kv::delete_key,
         events::publish, events::list_rules, events::put_rule, events::delete_rule,
+        functions::call_export, functions::call_main, functions::put_module,
+        functions::list_modules, functions::get_module, functions::delete_module,
+        functions::list_versions, functions::list_logs, functions::list_outbox,
+        functions::retry_outbox,
     ),
     modifiers(&BearerAuth, &Contract),
 )]
@@ -304,6 +355,22 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response<axum::
     axum::response::IntoResponse::into_response(e)
 }
 
+static METHOD_OVERRIDE: HeaderName = HeaderName::from_static("x-http-method-override");
+
+/// `POST` + `X-HTTP-Method-Override: PATCH` is a `PATCH` (only that: other methods wx
+/// sends as they are).
+fn method_override<B>(mut req: Request<B>) -> Request<B> {
+    if req.method() == http::Method::POST
+        && req
+            .headers()
+            .get(&METHOD_OVERRIDE)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"PATCH"))
+    {
+        *req.method_mut() = http::Method::PATCH;
+    }
+    req
+}
+
 /// Every API: the local server.
 pub fn app(state: AppState, cfg: &HttpConfig) -> Router {
     app_for(state, cfg, Area::ALL)
@@ -329,10 +396,14 @@ pub fn app_for(state: AppState, cfg: &HttpConfig, areas: &[Area]) -> Router {
     for a in areas {
         router = router.merge(a.router());
     }
-    router
+    let routed = router
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .with_state(state)
+        .with_state(state);
+    // Before routing: wx.request cannot send PATCH, so the SDK sends POST with
+    // `X-HTTP-Method-Override: PATCH`.
+    Router::new()
+        .fallback_service(tower::util::MapRequestLayer::new(method_override).layer(routed))
         .layer(DefaultBodyLimit::max(cfg.body_limit))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
@@ -350,6 +421,7 @@ mod contract_tests {
             include_str!("admin.rs"),
             include_str!("auth.rs"),
             include_str!("events.rs"),
+            include_str!("functions.rs"),
             include_str!("kv.rs"),
             include_str!("lib.rs"),
             include_str!("live.rs"),

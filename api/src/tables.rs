@@ -46,6 +46,7 @@ fn table_view(s: &yunqiao_core::tables::Schema) -> Value {
         "version": s.version,
         // Declared fields only: the per-owner and per-group copies are internal.
         "pending_indexes": s.pending.iter().filter(|p| !p.contains('@') && !p.starts_with('_')).collect::<Vec<_>>(),
+        "hooks": s.hooks,
     })
 }
 

@@ -330,6 +330,10 @@ pub struct TableAclDoc {
 pub struct TableDefDoc {
     pub fields: Vec<FieldDoc>,
     pub acl: Option<TableAclDoc>,
+    /// `{"before_create": "<module>.<export>", …}`: `before_create`, `before_update`,
+    /// `before_delete`, `after_create`, `after_update`, `after_delete`.
+    #[schema(value_type = Option<Object>)]
+    pub hooks: Option<Value>,
 }
 
 /// A table as an admin sees it (others get `name`, `fields` they could read, `version`).
@@ -342,6 +346,9 @@ pub struct TableDoc {
     pub pending_indexes: Option<Vec<String>>,
     #[schema(value_type = Option<Object>)]
     pub backfill: Option<Value>,
+    /// Admins only.
+    #[schema(value_type = Option<Object>)]
+    pub hooks: Option<Value>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -371,4 +378,154 @@ pub struct BatchDoc {
 pub struct BatchAnswerDoc {
     #[schema(value_type = Vec<Object>)]
     pub results: Vec<Value>,
+}
+
+// ---- cloud functions ------------------------------------------------------------------
+
+#[derive(Serialize, ToSchema)]
+pub struct CallBodyDoc {
+    /// The export's arguments, in order.
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub args: Option<Vec<Value>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CallDataDoc {
+    /// `main`'s one argument.
+    #[schema(value_type = Option<Object>)]
+    pub data: Option<Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CallAnswerDoc {
+    /// Whatever the function returned (`null` for `undefined`).
+    #[schema(value_type = Object)]
+    pub result: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExportSettingsDoc {
+    /// `anyone`, `users`, `group:<g>`, `admins` or `nobody` (hooks and schedules only).
+    pub access: Option<String>,
+    /// Cron, UTC: `minute hour day month weekday`, optionally with seconds first.
+    pub schedule: Option<String>,
+}
+
+/// What an admin deploys.
+#[derive(Serialize, ToSchema)]
+pub struct FunctionModuleInputDoc {
+    /// One ES module; its exported functions are callable. It may import only `yunqiao`.
+    pub source: String,
+    /// Who may call its exports: `anyone`, `users` (default), `group:<g>`, `admins`,
+    /// `nobody`.
+    pub access: Option<String>,
+    /// Per export: `{access, schedule}`.
+    #[schema(value_type = Option<Object>)]
+    pub exports: Option<Value>,
+    /// 10 to 25000, default 5000.
+    pub timeout_ms: Option<u64>,
+    /// 8 to 512, default 64.
+    pub memory_mb: Option<u64>,
+    /// Names of server secrets `secrets.get` may read.
+    pub secrets: Option<Vec<String>>,
+    /// `host` or `host:port` that `http.fetch` may reach.
+    pub hosts: Option<Vec<String>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FunctionExportDoc {
+    pub name: String,
+    pub access: String,
+    pub schedule: Option<String>,
+}
+
+/// A deployed module (with `source` and `current_version` when read one by one).
+#[derive(Serialize, ToSchema)]
+pub struct FunctionModuleDoc {
+    pub name: String,
+    pub version: i64,
+    pub exports: Vec<FunctionExportDoc>,
+    pub access: String,
+    pub timeout_ms: u64,
+    pub memory_mb: u64,
+    pub secrets: Vec<String>,
+    pub hosts: Vec<String>,
+    pub source_bytes: u64,
+    pub sha256: String,
+    /// Epoch milliseconds.
+    pub deployed_at: i64,
+    pub source: Option<String>,
+    pub current_version: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FunctionModuleList {
+    pub items: Vec<FunctionModuleDoc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FunctionVersionDoc {
+    pub version: i64,
+    pub deployed_at: i64,
+    pub source_bytes: u64,
+    pub sha256: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FunctionVersionList {
+    pub items: Vec<FunctionVersionDoc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FunctionLogLineDoc {
+    /// `log`, `info`, `warn` or `error`.
+    pub level: String,
+    pub message: String,
+}
+
+/// One call of a module.
+#[derive(Serialize, ToSchema)]
+pub struct FunctionLogDoc {
+    /// Epoch milliseconds.
+    pub at: i64,
+    pub request_id: String,
+    pub export: String,
+    pub version: i64,
+    /// `call`, `hook` or `schedule`.
+    pub trigger: String,
+    /// A user id, `admin` or `anonymous`.
+    pub caller: String,
+    pub duration_ms: f64,
+    /// `ok` or the error code answered.
+    pub outcome: String,
+    /// The error, with the stack for exceptions (never sent to the caller).
+    pub error: Option<String>,
+    pub logs: Vec<FunctionLogLineDoc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FunctionLogPage {
+    pub items: Vec<FunctionLogDoc>,
+}
+
+/// An after-hook still waiting.
+#[derive(Serialize, ToSchema)]
+pub struct OutboxItemDoc {
+    pub id: String,
+    /// `<module>.<export>`.
+    pub hook: String,
+    /// `create`, `update` or `delete`.
+    pub op: String,
+    pub table: String,
+    pub record_id: String,
+    pub attempts: i64,
+    pub next_at: Option<i64>,
+    pub last_error: Option<String>,
+    /// Gave up after repeated failures; `POST …/retry` starts it again.
+    pub dead: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OutboxPage {
+    pub items: Vec<OutboxItemDoc>,
 }

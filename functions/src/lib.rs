@@ -17,6 +17,8 @@
 //! | `YUNQIAO_WS_ENDPOINT` | the WebSocket API's management URL (functions that push) |
 //! | `YUNQIAO_SESSION_TTL_SECS` | session lifetime (default 30 days) |
 //! | `YUNQIAO_TABLES_SCAN_LIMIT` | rows a query examines, records an unindexed query scans (default 1,000) |
+//! | `YUNQIAO_SECRET_<NAME>` | what cloud functions' `secrets.get(NAME)` answers (from NoEcho parameters or Secrets Manager references, never literals) |
+//! | `YUNQIAO_FUNCTIONS_WORKERS` | QuickJS worker threads (default 2) |
 //! | `YUNQIAO_LOG` | log filter (default `info`); logs are JSON |
 //! | `YUNQIAO_DYNAMODB_ENDPOINT`, `YUNQIAO_WECHAT_API_BASE` | emulators and mocks, for tests |
 
@@ -48,6 +50,9 @@ pub struct SandboxConfig {
     /// `YUNQIAO_TABLES_SCAN_LIMIT` (see `yunqiao_core::tables::reads::DEFAULT_SCAN_LIMIT`).
     pub scan_limit: usize,
     pub body_limit: usize,
+    /// `YUNQIAO_SECRET_<NAME>` values.
+    pub secrets: std::collections::HashMap<String, String>,
+    pub function_workers: usize,
 }
 
 impl SandboxConfig {
@@ -84,8 +89,42 @@ impl SandboxConfig {
             },
             // API Gateway's own payload limit is 10 MB; keep the local server's default.
             body_limit: 1024 * 1024,
+            secrets: secrets_from(&env)?,
+            function_workers: match non_empty("YUNQIAO_FUNCTIONS_WORKERS") {
+                Some(v) => v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .ok_or("YUNQIAO_FUNCTIONS_WORKERS is 1 to 64")?,
+                None => 2,
+            },
         })
     }
+}
+
+/// `YUNQIAO_SECRETS_JSON` (`{"NAME": "value"}`, the template's NoEcho parameter) and any
+/// `YUNQIAO_SECRET_<NAME>` variables.
+fn secrets_from(
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<std::collections::HashMap<String, String>, BoxError> {
+    use yunqiao_core::functions::settings::valid_secret_name;
+    let mut out = std::collections::HashMap::new();
+    if let Some(j) = env("YUNQIAO_SECRETS_JSON").filter(|v| !v.trim().is_empty()) {
+        let m: std::collections::HashMap<String, String> = serde_json::from_str(&j)
+            .map_err(|_| "YUNQIAO_SECRETS_JSON must be a JSON object of strings")?;
+        if let Some(n) = m.keys().find(|n| !valid_secret_name(n)) {
+            return Err(format!("YUNQIAO_SECRETS_JSON: {n:?} is not a secret name").into());
+        }
+        out.extend(m);
+    }
+    for (k, v) in std::env::vars() {
+        if let Some(n) = k.strip_prefix("YUNQIAO_SECRET_")
+            && valid_secret_name(n)
+        {
+            out.insert(n.to_string(), v);
+        }
+    }
+    Ok(out)
 }
 
 /// JSON logs, as CloudWatch wants them.
@@ -131,7 +170,29 @@ pub async fn sandbox(cfg: &SandboxConfig) -> Result<AppState, BoxError> {
         },
         cfg.scan_limit,
         Sockets::Remote(push),
+        // Nothing runs after a Lambda answers: after-hooks run before it does.
+        yunqiao_api::FunctionsRuntime {
+            sandbox: Arc::new(yunqiao_quickjs::QuickJs::new(cfg.function_workers)?),
+            outbound: Arc::new(yunqiao_quickjs::HttpOutbound::new()?),
+            secrets: cfg.secrets.clone(),
+            spawner: None,
+        },
     ))
+}
+
+/// The schedule dispatcher: an EventBridge rule invokes it every minute; it runs the
+/// schedules that are due (each claimed once, whoever else looks) and the outbox items
+/// nobody finished.
+pub async fn run_schedule() -> Result<(), BoxError> {
+    let (state, _) = init().await?;
+    let state = &state;
+    lambda_runtime::run(service_fn(
+        move |_: LambdaEvent<serde_json::Value>| async move {
+            let claimed = state.functions.tick().await?;
+            Ok::<_, BoxError>(serde_json::json!({ "claimed": claimed }))
+        },
+    ))
+    .await
 }
 
 async fn init() -> Result<(AppState, SandboxConfig), BoxError> {

@@ -20,6 +20,28 @@ pub struct Config {
     pub wechat: WeChatSection,
     pub store: StoreSection,
     pub tables: TablesSection,
+    pub functions: FunctionsSection,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FunctionsSection {
+    /// Threads running cloud functions, one call each at a time.
+    pub workers: usize,
+    /// What `secrets.get(name)` answers (also `YUNQIAO_SECRET_<NAME>` in the environment).
+    pub secrets: std::collections::BTreeMap<String, String>,
+    /// Run due schedules (and the outbox sweep) in this process.
+    pub scheduler: bool,
+}
+
+impl Default for FunctionsSection {
+    fn default() -> Self {
+        FunctionsSection {
+            workers: 8,
+            secrets: Default::default(),
+            scheduler: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -88,6 +110,7 @@ impl Default for Config {
             wechat: WeChatSection::default(),
             store: StoreSection::default(),
             tables: TablesSection::default(),
+            functions: FunctionsSection::default(),
         }
     }
 }
@@ -149,6 +172,14 @@ impl Config {
                 .parse()
                 .map_err(|_| parse_err("YUNQIAO_TABLES_SCAN_LIMIT", &v))?;
         }
+        if let Some(v) = env("YUNQIAO_FUNCTIONS_WORKERS") {
+            cfg.functions.workers = v
+                .parse()
+                .map_err(|_| parse_err("YUNQIAO_FUNCTIONS_WORKERS", &v))?;
+        }
+        if let Some(v) = env("YUNQIAO_FUNCTIONS_SCHEDULER") {
+            cfg.functions.scheduler = !matches!(v.as_str(), "0" | "false" | "no");
+        }
         if let Some(v) = env("YUNQIAO_LOG_FORMAT") {
             cfg.log_format = v;
         }
@@ -204,6 +235,19 @@ impl Config {
         }
         if !matches!(self.store.kind.as_str(), "embedded" | "dynamodb") {
             return Err(ConfigError("store.kind is embedded or dynamodb".into()));
+        }
+        if !(1..=256).contains(&self.functions.workers) {
+            return Err(ConfigError("functions.workers is 1 to 256".into()));
+        }
+        if let Some(n) = self
+            .functions
+            .secrets
+            .keys()
+            .find(|n| !yunqiao_core::functions::settings::valid_secret_name(n))
+        {
+            return Err(ConfigError(format!(
+                "functions.secrets: {n:?} is not a secret name (A-Z 0-9 _, starting with a letter)"
+            )));
         }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(ConfigError("log_format is text or json".into()));

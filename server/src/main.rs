@@ -28,6 +28,64 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Cloud functions on a running server.
+    Functions {
+        #[command(subcommand)]
+        command: FunctionsCommand,
+    },
+    /// Apply a project file (tables, KV namespaces, topic rules, function modules) to a
+    /// running server; idempotent.
+    Apply {
+        /// The project file (JSON).
+        file: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Subcommand)]
+enum FunctionsCommand {
+    /// Deploy every DIR/<module>.js (settings from DIR/<module>.json when present).
+    Deploy {
+        dir: PathBuf,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(clap::Args)]
+struct Target {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8787")]
+    url: String,
+    /// Where admin.key is, when YUNQIAO_ADMIN_KEY is not set.
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+}
+
+/// Runs an admin-client command; exit status 1 with the reason on failure.
+fn run_client(
+    target: Target,
+    job: impl AsyncFnOnce(yunqiao::client::Admin) -> Result<(), yunqiao::client::BoxError>,
+) -> std::process::ExitCode {
+    let r = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| -> yunqiao::client::BoxError { e.into() })
+        .and_then(|rt| {
+            rt.block_on(async {
+                let key = yunqiao::client::admin_key(&target.data_dir)?;
+                let admin = yunqiao::client::Admin::new(&target.url, key)?;
+                job(admin).await
+            })
+        });
+    match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("yunqiao: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_logs(format: &str) {
@@ -48,11 +106,19 @@ fn init_logs(format: &str) {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let Command::Serve {
-        addr,
-        data_dir,
-        config,
-    } = cli.command;
+    let (addr, data_dir, config) = match cli.command {
+        Command::Serve {
+            addr,
+            data_dir,
+            config,
+        } => (addr, data_dir, config),
+        Command::Functions {
+            command: FunctionsCommand::Deploy { dir, target },
+        } => return run_client(target, async |a| yunqiao::client::deploy_dir(&a, &dir).await),
+        Command::Apply { file, target } => {
+            return run_client(target, async |a| yunqiao::client::apply(&a, &file).await);
+        }
+    };
     let mut cfg = match Config::load(config.as_deref(), |k| std::env::var(k).ok()) {
         Ok(c) => c,
         Err(e) => {

@@ -68,6 +68,48 @@ pub struct Server {
     /// The embedded store, when it is the one in use (it sweeps expired items itself;
     /// DynamoDB's TTL does that in AWS).
     pub local: Option<LocalStore>,
+    pub functions: Arc<yunqiao_core::functions::Functions>,
+}
+
+/// Cloud functions here: QuickJS workers, outbound HTTP, secrets from the config file and
+/// `YUNQIAO_SECRET_<NAME>`, after-hooks in the background.
+fn functions_runtime(cfg: &Config) -> Result<yunqiao_api::FunctionsRuntime, BoxError> {
+    let mut secrets: std::collections::HashMap<String, String> = cfg
+        .functions
+        .secrets
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for (k, v) in std::env::vars() {
+        if let Some(name) = k.strip_prefix("YUNQIAO_SECRET_")
+            && yunqiao_core::functions::settings::valid_secret_name(name)
+        {
+            secrets.insert(name.to_string(), v);
+        }
+    }
+    let spawner: yunqiao_core::functions::Spawner = Arc::new(|fut| {
+        tokio::spawn(fut);
+    });
+    Ok(yunqiao_api::FunctionsRuntime {
+        sandbox: Arc::new(yunqiao_quickjs::QuickJs::new(cfg.functions.workers)?),
+        outbound: Arc::new(yunqiao_quickjs::HttpOutbound::new()?),
+        secrets,
+        spawner: Some(spawner),
+    })
+}
+
+/// Every second: due schedules, and outbox items nobody finished.
+fn spawn_scheduler(functions: Arc<yunqiao_core::functions::Functions>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            every.tick().await;
+            if let Err(e) = functions.tick().await {
+                tracing::warn!(error = %e, "schedule tick failed");
+            }
+        }
+    })
 }
 
 async fn open_store(
@@ -191,7 +233,9 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
         },
         cfg.tables.scan_limit,
         Sockets::Local(Arc::new(LocalHub::default())),
+        functions_runtime(cfg)?,
     );
+    let functions = state.functions.clone();
     let router = yunqiao_api::app(
         state,
         &HttpConfig {
@@ -204,6 +248,7 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
         addr,
         router,
         local,
+        functions,
     })
 }
 
@@ -213,6 +258,10 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         .local
         .as_ref()
         .map(|s| s.spawn_sweeper(Duration::from_secs(60)));
+    let _scheduler = cfg
+        .functions
+        .scheduler
+        .then(|| spawn_scheduler(server.functions.clone()));
     println!("data: {}", cfg.data_dir.display());
     println!("yunqiao listening on http://{}", server.addr);
     axum::serve(server.listener, server.router)

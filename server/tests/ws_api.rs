@@ -820,6 +820,7 @@ async fn gone_connections_are_forgotten() {
         Default::default(),
         yunqiao_core::tables::reads::DEFAULT_SCAN_LIMIT,
         yunqiao_api::Sockets::Remote(Arc::new(push)),
+        yunqiao_api::FunctionsRuntime::none(),
     );
     let live = state.live.clone();
 

@@ -26,6 +26,10 @@ use yunqiao_core::functions::sandbox::{
     Failure, Host, Job, Level, Limits, LogLine, MAX_RESULT_BYTES, Outcome, Sandbox,
 };
 
+pub mod outbound;
+
+pub use outbound::HttpOutbound;
+
 const PRELUDE: &str = include_str!("prelude.js");
 /// Lines a call may log, and the longest line kept.
 const MAX_LOG_LINES: usize = 100;
@@ -387,6 +391,7 @@ fn settle(answer: &str) -> Result<Value, Failure> {
                     .with_details(details),
             ));
         }
+        "oom" => Err(Failure::OutOfMemory),
         _ => Err(classify(&name, &message, s("stack"))),
     }?;
     let status = status.filter(|s| (400..500).contains(s)).unwrap_or(400) as u16;

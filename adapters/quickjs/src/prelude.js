@@ -137,7 +137,10 @@ globalThis.console = {
 globalThis.FunctionError = FunctionError;
 
 function describe(e) {
-  if (e !== null && typeof e === "object") {
+  // QuickJS at its memory limit cannot even allocate the error it throws: it throws
+  // nothing (null). Nothing else a sane module throws looks like that.
+  if (e === null || e === undefined) return { kind: "oom", name: "InternalError", message: "out of memory", stack: "" };
+  if (typeof e === "object") {
     const kind = e[FN] ? "refused" : e[HOST] ? "host" : "exception";
     return {
       kind,

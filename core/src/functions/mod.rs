@@ -596,7 +596,12 @@ fn answer(module: &str, export: &str, request_id: &str, r: &Result<Value, Failur
         Err(Failure::Refused { code, message, status, details }) => {
             Err(Error::app(code, message, *status).with_details(details.clone()))
         }
-        Err(Failure::Host(e)) if (400..500).contains(&e.status()) => Err(e.clone()),
+        // What the function let through: the rules' refusals, and a hook chain too deep.
+        Err(Failure::Host(e))
+            if (400..500).contains(&e.status()) || e.code == Code::HookDepthExceeded =>
+        {
+            Err(e.clone())
+        }
         Err(Failure::Host(_)) | Err(Failure::Exception { .. }) => Err(Error::new(
             Code::FunctionFailed,
             format!("{module}.{export} failed; its logs have the details (request {request_id})"),

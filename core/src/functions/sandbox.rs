@@ -96,3 +96,20 @@ pub trait Sandbox: Send + Sync {
 pub const MAX_RESULT_BYTES: usize = 1024 * 1024;
 /// Largest module source.
 pub const MAX_SOURCE_BYTES: usize = 256 * 1024;
+
+/// No JavaScript here: every run fails (services built without cloud functions).
+pub struct NoSandbox;
+
+#[async_trait]
+impl Sandbox for NoSandbox {
+    async fn run(&self, _job: Job, _host: Arc<dyn Host>) -> Outcome {
+        Outcome {
+            result: Err(Failure::Invalid("cloud functions are not available here".into())),
+            logs: Vec::new(),
+        }
+    }
+
+    async fn exports(&self, _source: Arc<str>, _limits: Limits) -> Result<Vec<String>, String> {
+        Err("cloud functions are not available here".into())
+    }
+}

@@ -75,9 +75,14 @@ fn lambda_bin_dir() -> PathBuf {
 
 impl Server {
     pub async fn start() -> Server {
+        Server::start_with(&[]).await
+    }
+
+    /// The local server on the embedded store, with extra environment.
+    pub async fn start_with(env: &[(&str, &str)]) -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
-        let mut s = Server::start_in(&dir, &[]).await;
+        let mut s = Server::start_in(&dir, env).await;
         s._tmp = Some(tmp);
         s
     }
@@ -86,16 +91,23 @@ impl Server {
     /// routed as `template.yaml` routes them by the API Gateway stand-in, on DynamoDB
     /// (moto) in a fresh table, with the WeChat mock.
     pub async fn start_lambda() -> Server {
+        Server::start_lambda_with(&[]).await
+    }
+
+    /// The AWS face with extra environment for every function.
+    pub async fn start_lambda_with(extra: &[(&str, &str)]) -> Server {
+        let mut env = vec![(
+            "YUNQIAO_TABLES_SCAN_LIMIT".to_string(),
+            EMULATOR_SCAN_LIMIT_STR.to_string(),
+        )];
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let face = yunqiao_standin::LambdaFace::start(yunqiao_standin::FaceConfig {
             dynamodb_endpoint: dynamodb_endpoint(),
             table: fresh_table("lambda"),
             template: Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
             bin_dir: lambda_bin_dir(),
             admin_key: ADMIN_KEY.into(),
-            env: vec![(
-                "YUNQIAO_TABLES_SCAN_LIMIT".into(),
-                EMULATOR_SCAN_LIMIT_STR.into(),
-            )],
+            env,
         })
         .await
         .expect("start the Lambda face");
@@ -113,23 +125,36 @@ impl Server {
 
     /// The same server on DynamoDB (moto, started by `make test`), in a fresh table.
     pub async fn start_dynamodb() -> Server {
+        Server::start_dynamodb_with(&[]).await
+    }
+
+    /// The server on DynamoDB with extra environment.
+    pub async fn start_dynamodb_with(extra: &[(&str, &str)]) -> Server {
         let endpoint = dynamodb_endpoint();
         let table = fresh_table("accept");
+        Server::start_on_table(&endpoint, &table, extra).await
+    }
+
+    /// Another server process on an existing DynamoDB table (two processes, one store).
+    pub async fn start_on_table(endpoint: &str, table: &str, extra: &[(&str, &str)]) -> Server {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
-        let mut s = Server::start_in(
-            &dir,
-            &[
-                ("YUNQIAO_STORE", "dynamodb"),
-                ("YUNQIAO_DYNAMODB_ENDPOINT", &endpoint),
-                ("YUNQIAO_DYNAMODB_TABLE", &table),
-                ("YUNQIAO_DYNAMODB_CREATE_TABLE", "1"),
-                ("YUNQIAO_TABLES_SCAN_LIMIT", EMULATOR_SCAN_LIMIT_STR),
-            ],
-        )
-        .await;
+        let mut env = vec![
+            ("YUNQIAO_STORE", "dynamodb"),
+            ("YUNQIAO_DYNAMODB_ENDPOINT", endpoint),
+            ("YUNQIAO_DYNAMODB_TABLE", table),
+            ("YUNQIAO_DYNAMODB_CREATE_TABLE", "1"),
+            ("YUNQIAO_TABLES_SCAN_LIMIT", EMULATOR_SCAN_LIMIT_STR),
+        ];
+        env.extend_from_slice(extra);
+        let mut s = Server::start_in(&dir, &env).await;
         s._tmp = Some(tmp);
         s
+    }
+
+    /// A new DynamoDB endpoint and table name, for tests that start several servers.
+    pub fn fresh_dynamodb() -> (String, String) {
+        (dynamodb_endpoint(), fresh_table("shared"))
     }
 
     pub async fn start_in(dir: &Path, env: &[(&str, &str)]) -> Server {

@@ -31,6 +31,8 @@ pub struct LambdaFace {
     pub dynamodb_endpoint: String,
     /// The WeChat mock's base URL.
     pub wechat_mock: String,
+    /// The functions EventBridge schedules invoke.
+    pub scheduled: Vec<String>,
     mock_task: tokio::task::JoinHandle<()>,
 }
 
@@ -111,12 +113,30 @@ impl LambdaFace {
         })
         .await?;
         Ok(LambdaFace {
+            scheduled: template.schedules.iter().map(|(b, _)| b.clone()).collect(),
             standin,
             table: cfg.table,
             dynamodb_endpoint: cfg.dynamodb_endpoint,
             wechat_mock,
             mock_task,
         })
+    }
+}
+
+impl LambdaFace {
+    /// What EventBridge does every minute: invokes each scheduled function with a
+    /// scheduled event. Answers what they answered.
+    pub async fn fire_schedules(&self) -> Result<Vec<serde_json::Value>, BoxError> {
+        let event = serde_json::json!({
+            "version": "0", "id": format!("{:032x}", rand::random::<u128>()),
+            "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "000000000000", "region": "us-east-1", "resources": [], "detail": {},
+        });
+        let mut out = Vec::new();
+        for f in &self.scheduled {
+            out.push(self.standin.invoke(f, &event).await?);
+        }
+        Ok(out)
     }
 }
 

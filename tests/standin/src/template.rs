@@ -81,6 +81,9 @@ pub struct Template {
     pub ws_routes: Option<WsRoutes>,
     /// Every function's binary name.
     pub binaries: Vec<String>,
+    /// Functions an EventBridge schedule invokes (`Schedule` events), with their
+    /// expressions.
+    pub schedules: Vec<(String, String)>,
 }
 
 /// The text of a `!Sub` (or a plain string).
@@ -117,6 +120,7 @@ impl Template {
         let mut http_routes = Vec::new();
         let mut binaries = Vec::new();
         let mut binary_of: HashMap<String, String> = HashMap::new();
+        let mut schedules = Vec::new();
         for (name, r) in resources {
             if r.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
                 continue;
@@ -138,6 +142,15 @@ impl Template {
                 continue;
             };
             for (_, e) in events {
+                if e.get("Type").and_then(Value::as_str) == Some("Schedule") {
+                    let expr = e
+                        .get("Properties")
+                        .and_then(|p| p.get("Schedule"))
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    schedules.push((binary.to_string(), expr.to_string()));
+                    continue;
+                }
                 if e.get("Type").and_then(Value::as_str) != Some("HttpApi") {
                     continue;
                 }
@@ -203,6 +216,7 @@ impl Template {
             http_routes,
             ws_routes,
             binaries,
+            schedules,
         })
     }
 }

@@ -1,0 +1,235 @@
+//! Cloud functions over HTTP: `POST /v1/fn/{module}/{export}` and `/v1/fn/{module}`
+//! (calls), `/v1/functions/…` (deploy, read, logs; admins). The rules are in
+//! [`yunqiao_core::functions`].
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use yunqiao_core::functions::ModuleInput;
+
+use crate::AppState;
+use crate::caller::AnyCaller;
+use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
+use crate::views::{
+    CallAnswerDoc, CallBodyDoc, CallDataDoc, FunctionLogPage, FunctionModuleDoc,
+    FunctionModuleInputDoc, FunctionModuleList, FunctionVersionList, OutboxPage,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/fn/{module}", post(call_main))
+        .route("/v1/fn/{module}/{export}", post(call_export))
+        .route("/v1/functions", get(list_modules))
+        .route("/v1/functions/outbox", get(list_outbox))
+        .route("/v1/functions/outbox/{id}/retry", post(retry_outbox))
+        .route(
+            "/v1/functions/{module}",
+            get(get_module).put(put_module).delete(delete_module),
+        )
+        .route("/v1/functions/{module}/versions", get(list_versions))
+        .route("/v1/functions/{module}/logs", get(list_logs))
+}
+
+fn request_id(h: &HeaderMap) -> String {
+    h.get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_string()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallBody {
+    #[serde(default)]
+    pub args: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallData {
+    #[serde(default)]
+    pub data: Value,
+}
+
+/// Calls an export: `{"args": [...]}` → `{"result": ...}`. The function sees the caller
+/// from the session, never from the body.
+#[utoipa::path(post, path = "/v1/fn/{module}/{export}", tag = "functions", security((), ("bearer" = [])),
+    request_body = CallBodyDoc,
+    responses((status = 200, description = "what the export returned", body = CallAnswerDoc),
+        (status = "4XX", description = "refused: the function's own code (`FunctionError`) or ours", body = ErrorBody),
+        (status = 500, description = "`FUNCTION_FAILED` (with the request id; the stack is in the logs), `FUNCTION_OUT_OF_MEMORY`, `FUNCTION_STACK_OVERFLOW`, `FUNCTION_RESULT_TOO_LARGE`, `HOOK_DEPTH_EXCEEDED`", body = ErrorBody),
+        (status = 504, description = "`FUNCTION_TIMEOUT`", body = ErrorBody)))]
+pub async fn call_export(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    headers: HeaderMap,
+    ApiPath((module, export)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<CallBody>,
+) -> ApiResult<Json<Value>> {
+    let result = s
+        .functions
+        .call(&c, &module, &export, body.args, &request_id(&headers))
+        .await?;
+    Ok(Json(json!({ "result": result })))
+}
+
+/// Calls the module's `main` export with `{"data": ...}` (CloudBase's `callFunction`).
+#[utoipa::path(post, path = "/v1/fn/{module}", tag = "functions", security((), ("bearer" = [])),
+    request_body = CallDataDoc,
+    responses((status = 200, description = "what `main` returned", body = CallAnswerDoc),
+        (status = "4XX", description = "refused: the function's own code or ours", body = ErrorBody),
+        (status = 500, description = "the function failed", body = ErrorBody),
+        (status = 504, description = "`FUNCTION_TIMEOUT`", body = ErrorBody)))]
+pub async fn call_main(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    headers: HeaderMap,
+    ApiPath(module): ApiPath<String>,
+    ApiJson(body): ApiJson<CallData>,
+) -> ApiResult<Json<Value>> {
+    let result = s
+        .functions
+        .call(&c, &module, "main", vec![body.data], &request_id(&headers))
+        .await?;
+    Ok(Json(json!({ "result": result })))
+}
+
+/// Deploys a new version of a module (admins). The source is compiled first: a module
+/// that does not load is `FUNCTION_INVALID` and the running version stays.
+#[utoipa::path(put, path = "/v1/functions/{module}", tag = "functions", security(("bearer" = [])),
+    request_body = FunctionModuleInputDoc,
+    responses((status = 200, description = "a new version", body = FunctionModuleDoc), (status = 201, description = "the first version", body = FunctionModuleDoc)))]
+pub async fn put_module(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiPath(module): ApiPath<String>,
+    ApiJson(input): ApiJson<ModuleInput>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (view, created) = s.functions.deploy(&c, &module, input).await?;
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(view)))
+}
+
+/// Every module (admins), without sources.
+#[utoipa::path(get, path = "/v1/functions", tag = "functions", security(("bearer" = [])),
+    responses((status = 200, body = FunctionModuleList)))]
+pub async fn list_modules(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "items": s.functions.list(&c).await? })))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct VersionParams {
+    /// An older version (default: the current one).
+    pub version: Option<String>,
+}
+
+/// A module with its source (admins).
+#[utoipa::path(get, path = "/v1/functions/{module}", tag = "functions", security(("bearer" = [])), params(VersionParams),
+    responses((status = 200, body = FunctionModuleDoc)))]
+pub async fn get_module(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiPath(module): ApiPath<String>,
+    ApiQuery(p): ApiQuery<VersionParams>,
+) -> ApiResult<Json<Value>> {
+    let version = match p.version {
+        None => None,
+        Some(v) => Some(v.parse::<i64>().map_err(|_| {
+            yunqiao_core::Error::invalid_field("version", "version is a number")
+        })?),
+    };
+    Ok(Json(s.functions.get(&c, &module, version).await?))
+}
+
+/// Removes a module and its versions (admins).
+#[utoipa::path(delete, path = "/v1/functions/{module}", tag = "functions", security(("bearer" = [])),
+    responses((status = 204, description = "removed")))]
+pub async fn delete_module(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiPath(module): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    s.functions.delete(&c, &module).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The versions kept of a module, newest first (admins).
+#[utoipa::path(get, path = "/v1/functions/{module}/versions", tag = "functions", security(("bearer" = [])),
+    responses((status = 200, body = FunctionVersionList)))]
+pub async fn list_versions(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiPath(module): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "items": s.functions.versions(&c, &module).await? })))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LimitParams {
+    /// 1 to 200, default 50.
+    pub limit: Option<String>,
+}
+
+fn limit(p: &LimitParams, default: usize) -> ApiResult<usize> {
+    match &p.limit {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=500).contains(n))
+            .ok_or_else(|| {
+                yunqiao_core::Error::invalid_field("limit", "limit is a number from 1").into()
+            }),
+    }
+}
+
+/// The module's recent calls, newest first (admins): caller, duration, outcome,
+/// `console` output and, for failures, the error with its stack.
+#[utoipa::path(get, path = "/v1/functions/{module}/logs", tag = "functions", security(("bearer" = [])), params(LimitParams),
+    responses((status = 200, body = FunctionLogPage)))]
+pub async fn list_logs(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiPath(module): ApiPath<String>,
+    ApiQuery(p): ApiQuery<LimitParams>,
+) -> ApiResult<Json<Value>> {
+    let n = limit(&p, 50)?;
+    Ok(Json(json!({ "items": s.functions.logs(&c, &module, n).await? })))
+}
+
+/// After-hooks that have not run yet: retrying, or `dead` after repeated failures
+/// (admins).
+#[utoipa::path(get, path = "/v1/functions/outbox", tag = "functions", security(("bearer" = [])), params(LimitParams),
+    responses((status = 200, body = OutboxPage)))]
+pub async fn list_outbox(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiQuery(p): ApiQuery<LimitParams>,
+) -> ApiResult<Json<Value>> {
+    let n = limit(&p, 100)?;
+    Ok(Json(json!({ "items": s.functions.outbox(&c, n).await? })))
+}
+
+/// Runs a waiting or dead after-hook again, from its first attempt (admins).
+#[utoipa::path(post, path = "/v1/functions/outbox/{id}/retry", tag = "functions", security(("bearer" = [])),
+    responses((status = 204, description = "run again (it stays listed if it fails again)")))]
+pub async fn retry_outbox(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    s.functions.retry_outbox(&c, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
