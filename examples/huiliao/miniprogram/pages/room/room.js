@@ -1,0 +1,302 @@
+// A 会聊 room: messages (live, and paged back through history), the members and who of them
+// is here, the notice board, send, leave, destroy.
+//
+// Everything live comes over the SDK's one channel as table events, which the server sends
+// only to users the records' rules let read them when they are delivered (the room's
+// group): new messages (`messages`), the member list and who has the room open
+// (`members`), the room itself — its notice, and whether it was destroyed (`rooms`). The
+// app-wide `presence` topic says who is connected at all. The SDK reconnects, resumes
+// from the last frame seen and drops repeats by itself; the page never handles a reconnect.
+const { joinRoom, describe, roomView, clock } = require('../../utils/rooms.js')
+
+const PAGE_SIZE = 20
+const CLOSED = { destroyed: '房间已被管理员解散', expired: '房间已过期' }
+
+Page({
+  data: {
+    id: '',
+    room: {},
+    messages: [],
+    more: false,
+    loadingOlder: false,
+    members: [],
+    onlineCount: 0,
+    draft: '',
+    editingNotice: false,
+    noticeDraft: '',
+    closed: '',
+    error: '',
+    scrollTo: '',
+    ready: false,
+  },
+
+  onLoad(query) {
+    this.app = getApp()
+    this.msgs = new Map() // _id → message record
+    this.rows = new Map() // member row _id → row
+    this.online = new Set() // user ids with a live connection (app-wide presence)
+    this.live = []
+    this.entered = this.enter(String(query.id || '')).catch((e) => this.setData({ error: describe(e) }))
+  },
+
+  onShow() {
+    if (this.room && !this.data.closed) this.setHere(true)
+  },
+
+  onHide() {
+    if (this.room && !this.data.closed) this.setHere(false)
+  },
+
+  onUnload() {
+    this.unloaded = true
+    if (this.room && !this.data.closed && !this.left) this.setHere(false)
+    this.stopLive()
+  },
+
+  // ---- entering -------------------------------------------------------------------------
+
+  async enter(id) {
+    this.setData({ id })
+    const app = this.app
+    this.me = await app.ready()
+    let info
+    try {
+      info = await app.chatroom.info(id)
+    } catch (e) {
+      // opened from a link or the list of another device: join first (GPS rooms ask for
+      // the location), which refuses expired rooms and people too far away
+      if (e.code !== 'ROOM_NOT_FOUND') throw e
+      await joinRoom(app, id)
+      info = await app.chatroom.info(id)
+    }
+    if (this.unloaded) return
+    this.room = info.room
+    for (const m of info.members) this.rows.set(m._id, m)
+    this.setData({ room: info.room })
+    wx.setNavigationBarTitle({ title: info.room.name })
+    if (info.room.state !== 'open') return this.closeRoom(info.room.state)
+    // live first, then the newest page: whatever is sent in between arrives either way
+    // and is kept once (by _id)
+    await this.startLive()
+    await this.loadNewest()
+    if (this.unloaded) return
+    this.renderMembers()
+    this.setData({ ready: true })
+    await this.setHere(true)
+  },
+
+  async startLive() {
+    const yq = this.app.yq
+    const group = this.room.group
+    const messages = await yq.table('messages').watch({ _group: group })
+    messages.on('create', (m) => this.addMessages([m], true))
+    messages.on('resync', () => this.loadNewest(true))
+
+    const members = await yq.table('members').watch({ _group: group })
+    const put = (r) => {
+      this.rows.set(r._id, r)
+      this.renderMembers()
+    }
+    const drop = (r) => {
+      this.rows.delete(r._id)
+      this.renderMembers()
+    }
+    members.on('create', put).on('update', put).on('enter', put)
+    members.on('delete', drop).on('leave', drop)
+    members.on('resync', () => this.reloadInfo())
+
+    const room = await yq.table('rooms').watch({ _id: this.room.record })
+    room.on('update', (r) => this.roomChanged(r)).on('enter', (r) => this.roomChanged(r))
+    room.on('resync', () => this.reloadInfo())
+
+    const presence = await yq.channel.subscribe('presence', (p) => {
+      if (!p || !p.user) return
+      if (p.state === 'online') this.online.add(p.user.id)
+      else if (p.state === 'offline') this.online.delete(p.user.id)
+      this.renderMembers()
+    })
+    // presence frames are not kept while away: ask again after a reconnect
+    this.onReconnect = () => this.refreshOnline()
+    yq.channel.on('reconnect', this.onReconnect)
+    this.live = [messages, members, room, presence]
+    this.messagesLive = messages
+    if (this.unloaded) return this.stopLive()
+    await this.refreshOnline()
+  },
+
+  stopLive() {
+    const live = this.live
+    this.live = []
+    for (const h of live) h.unsubscribe().catch(() => {})
+    if (this.onReconnect) this.app.yq.channel.off('reconnect', this.onReconnect)
+    this.onReconnect = null
+  },
+
+  async refreshOnline() {
+    const { users } = await this.app.yq.channel.online()
+    this.online = new Set(users.map((u) => u.id))
+    this.renderMembers()
+  },
+
+  async reloadInfo() {
+    try {
+      const info = await this.app.chatroom.info(this.data.id)
+      this.rows = new Map(info.members.map((m) => [m._id, m]))
+      this.room = info.room
+      this.setData({ room: info.room })
+      this.renderMembers()
+    } catch (e) {
+      if (e.code === 'ROOM_NOT_FOUND') this.closeRoom('gone')
+      else this.setData({ error: describe(e) })
+    }
+  },
+
+  setHere(here) {
+    return this.app.chatuser.presence(this.data.id, here).catch(() => {})
+  },
+
+  // ---- members ----------------------------------------------------------------------------
+
+  renderMembers() {
+    if (!this.room) return
+    const admin = this.room.admin
+    const list = Array.from(this.rows.values()).map((m) => ({
+      id: m.user,
+      nickname: m.nickname,
+      admin: m.user === admin,
+      me: !!this.me && m.user === this.me.id,
+      online: !!m.here && this.online.has(m.user),
+    }))
+    list.sort((a, b) => (b.online - a.online) || (b.admin - a.admin) || (a.nickname < b.nickname ? -1 : 1))
+    this.setData({ members: list, onlineCount: list.filter((m) => m.online).length })
+  },
+
+  // ---- messages ---------------------------------------------------------------------------
+
+  addMessages(list, scroll) {
+    for (const m of list) this.msgs.set(m._id, m)
+    const me = this.me && this.me.id
+    const ids = Array.from(this.msgs.keys()).sort()
+    const messages = ids.map((id) => {
+      const m = this.msgs.get(id)
+      return { id, text: m.text, nick: m.nick, from: m.from, mine: m.from === me, time: clock(m._created) }
+    })
+    const patch = { messages }
+    if (scroll && ids.length) patch.scrollTo = 'm-' + ids[ids.length - 1]
+    this.setData(patch)
+  },
+
+  /** The newest page; `reset` forgets what was shown (after frames were not kept). */
+  async loadNewest(reset) {
+    const r = await this.app.history.page(this.data.id, { limit: PAGE_SIZE })
+    if (reset) this.msgs = new Map()
+    this.addMessages(r.items, true)
+    if (reset || !this.paged) this.setData({ more: r.more })
+    this.paged = true
+  },
+
+  loadOlder() {
+    if (!this.data.more || this.data.loadingOlder || !this.msgs.size) return Promise.resolve()
+    const oldest = Array.from(this.msgs.keys()).sort()[0]
+    this.setData({ loadingOlder: true, error: '' })
+    return this.app.history
+      .page(this.data.id, { before: oldest, limit: PAGE_SIZE })
+      .then((r) => {
+        this.addMessages(r.items, false)
+        this.setData({ more: r.more, scrollTo: r.items.length ? 'm-' + r.items[r.items.length - 1]._id : '' })
+      })
+      .catch((e) => this.setData({ error: describe(e) }))
+      .then(() => this.setData({ loadingOlder: false }))
+  },
+
+  onDraft(e) {
+    this.setData({ draft: e.detail.value })
+  },
+
+  send() {
+    const text = String(this.data.draft || '').trim()
+    if (!text || this.data.closed) return Promise.resolve()
+    this.setData({ draft: '', error: '' })
+    return this.app.history
+      .send(this.data.id, text)
+      .then((m) => this.addMessages([m], true))
+      .catch((e) => this.setData({ draft: text, error: describe(e) }))
+  },
+
+  // ---- the room ---------------------------------------------------------------------------
+
+  roomChanged(rec) {
+    const room = roomView(rec, this.me)
+    this.room = room
+    this.setData({ room })
+    if (room.state !== 'open') this.closeRoom(room.state)
+    else this.renderMembers()
+  },
+
+  closeRoom(state) {
+    this.setData({ closed: CLOSED[state] || '你已不在这个房间里', editingNotice: false })
+    this.stopLive()
+  },
+
+  editNotice() {
+    this.setData({ editingNotice: true, noticeDraft: this.data.room.notice || '' })
+  },
+
+  onNoticeInput(e) {
+    this.setData({ noticeDraft: e.detail.value })
+  },
+
+  cancelNotice() {
+    this.setData({ editingNotice: false })
+  },
+
+  saveNotice() {
+    this.setData({ error: '' })
+    return this.app.chatroom
+      .setNotice(this.data.id, this.data.noticeDraft)
+      .then((room) => {
+        this.room = room
+        this.setData({ room, editingNotice: false })
+      })
+      .catch((e) => this.setData({ error: describe(e) }))
+  },
+
+  leave() {
+    return this.app.chatroom
+      .leave(this.data.id)
+      .then(() => {
+        this.left = true
+        this.stopLive()
+        this.back()
+      })
+      .catch((e) => this.setData({ error: describe(e) }))
+  },
+
+  destroy() {
+    return new Promise((resolve) => {
+      wx.showModal({
+        title: '解散房间',
+        content: '解散后所有人都会离开房间，聊天记录不再可见。',
+        confirmText: '解散',
+        confirmColor: '#cf222e',
+        success: (r) => {
+          if (!r.confirm) return resolve()
+          this.app.chatroom
+            .destroy(this.data.id)
+            .then(() => {
+              this.closeRoom('destroyed')
+              this.back()
+            })
+            .catch((e) => this.setData({ error: describe(e) }))
+            .then(resolve)
+        },
+        fail: () => resolve(),
+      })
+    })
+  },
+
+  back() {
+    if (getCurrentPages().length > 1) wx.navigateBack()
+    else wx.reLaunch({ url: '/pages/index/index' })
+  },
+})
