@@ -201,6 +201,10 @@ export class Phone {
   drop() {
     return this.send('drop')
   }
+  /** The phone's network is down for `ms` (its socket dies at once). */
+  offline(ms) {
+    return this.send('offline', { ms })
+  }
   hide() {
     return this.send('hide')
   }

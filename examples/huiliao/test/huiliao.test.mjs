@@ -121,8 +121,12 @@ test('history pages back, page by page, to the first message', async () => {
   const all = ['大家好，欢迎来到会场', '你好 Alice！', ...Array.from({ length: 45 }, (_, i) => `第 ${i + 1} 条`)]
   await bob.until((d) => texts(d).length === 47, 'bob got all 47 live')
 
-  // bob opens the room afresh: the newest page, then back through the history
-  await bob.open(`/pages/room/room?id=${roomId}`)
+  // bob opens the room afresh from his list of rooms on the home page: the newest page,
+  // then back through the history
+  await bob.open('/pages/index/index')
+  await bob.until((d) => d.rooms.some((r) => r.id === roomId && !r.admin), 'the room in bob’s list')
+  await bob.tap(`#room-${roomId}`)
+  await bob.onPage('pages/room/room')
   let b = await bob.until((d) => d.ready && d.messages.length > 0, 'the room reopened')
   assert.deepEqual(texts(b), all.slice(-20))
   assert.equal(b.more, true)
@@ -256,33 +260,46 @@ test('the notice board: only the admin edits it, and a change reaches every memb
 })
 
 test('a dropped connection resumes without losing or doubling a message', async () => {
-  // count what bob's page's live query delivers, beside the page itself
+  // count what bob's page's live query delivers, beside the page itself, and when bob's
+  // channel was down
   await bob.run(({ app, page }) => {
     globalThis.creates = []
-    globalThis.reconnects = 0
+    globalThis.down = null
+    globalThis.up = null
     page.messagesLive.on('create', (m) => globalThis.creates.push(m.text))
-    app.yq.channel.on('reconnect', () => globalThis.reconnects++)
+    app.yq.channel.on('close', () => {
+      if (!globalThis.down) globalThis.down = Date.now()
+    })
+    app.yq.channel.on('reconnect', () => {
+      if (!globalThis.up) globalThis.up = Date.now()
+    })
   })
   const stream = Array.from({ length: 30 }, (_, i) => `stream ${i + 1}`)
   const sending = alice.run(async ({ app, arg }) => {
+    const sentAt = []
     for (const t of arg.stream) {
       await app.history.send(arg.roomId, t)
+      sentAt.push(Date.now())
       await new Promise((r) => setTimeout(r, 40))
     }
+    return sentAt
   }, { roomId, stream })
   await bob.until((d) => texts(d).filter((t) => t.startsWith('stream ')).length >= 5, 'bob hears the stream')
-  const dropped = await bob.drop()
+  // bob's network goes away mid-stream for 700 ms: his socket dies without a close
+  // handshake, and reconnecting fails until the network is back
+  const dropped = await bob.offline(700)
   assert.equal(dropped, 1, 'one socket for the whole app')
-  await sending
+  const sentAt = await sending
 
   const b = await bob.until((d) => texts(d).filter((t) => t.startsWith('stream ')).length === 30, 'bob has the whole stream', 30000)
   assert.deepEqual(texts(b).filter((t) => t.startsWith('stream ')), stream, 'nothing lost, in order')
   await sleep(600) // anything doubled would arrive by now
-  const seen = await bob.run(() => ({ creates: globalThis.creates, reconnects: globalThis.reconnects }))
-  assert.ok(seen.reconnects >= 1, 'the SDK reconnected by itself')
+  const seen = await bob.run(() => ({ creates: globalThis.creates, down: globalThis.down, up: globalThis.up }))
+  assert.ok(seen.down && seen.up && seen.up > seen.down, 'the SDK reconnected by itself')
+  const missed = sentAt.filter((t) => t > seen.down && t < seen.up).length
+  assert.ok(missed >= 3, `messages were sent while bob was away (${missed}): the resume replayed them`)
   const streamed = seen.creates.filter((t) => t.startsWith('stream '))
-  assert.equal(streamed.length, 30, `each message delivered once: ${JSON.stringify(streamed)}`)
-  assert.deepEqual(streamed.slice().sort(), stream.slice().sort())
+  assert.deepEqual(streamed, stream, 'the live query delivered each message once, in order')
   const d = await bob.data()
   assert.equal(new Set(d.messages.map((m) => m.id)).size, d.messages.length, 'no message twice on the page')
   await alice.until((x) => texts(x).filter((t) => t.startsWith('stream ')).length === 30, 'alice has it too')

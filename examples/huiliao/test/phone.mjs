@@ -127,6 +127,34 @@ Object.assign(wx, {
     later(o, true, { errMsg: 'stopPullDownRefresh:ok' })
   },
 })
+// The network can go away (ops.offline): sockets die, new ones fail to open, requests fail,
+// as wx reports them.
+let offline = false
+const realConnect = wx.connectSocket
+const realRequest = wx.request
+wx.connectSocket = (o) => {
+  if (!offline) return realConnect(o)
+  const on = { open: [], message: [], close: [], error: [] }
+  setTimeout(() => {
+    for (const f of on.error) f({ errMsg: 'connectSocket:fail network is down' })
+    for (const f of on.close) f({ code: 1006, reason: 'abnormal closure' })
+  }, 20)
+  later(o, false, { errMsg: 'connectSocket:fail network is down' })
+  return {
+    onOpen: (f) => void on.open.push(f),
+    onMessage: (f) => void on.message.push(f),
+    onClose: (f) => void on.close.push(f),
+    onError: (f) => void on.error.push(f),
+    send: (x) => later(x, false, { errMsg: 'sendSocketMessage:fail WebSocket is not connected' }),
+    close: (x) => later(x, true, { errMsg: 'closeSocket:ok' }),
+  }
+}
+wx.request = (o) => {
+  if (!offline) return realRequest(o)
+  later(o, false, { errMsg: 'request:fail network is down', errno: 600001 })
+  return { abort() {}, onHeadersReceived() {}, offHeadersReceived() {}, onChunkReceived() {}, offChunkReceived() {} }
+}
+
 // The project's settings for this phone: the test server, and who logs in (the mock).
 wx.setStorageSync('huiliao.server', workerData.baseUrl)
 wx.setStorageSync('huiliao.mockUser', workerData.user)
@@ -306,6 +334,15 @@ const ops = {
       s.terminate()
       n++
     }
+    return n
+  },
+  /** The network goes away for `ms`: the sockets die now, and nothing connects until then. */
+  offline: ({ ms }) => {
+    offline = true
+    const n = ops.drop()
+    setTimeout(() => {
+      offline = false
+    }, ms)
     return n
   },
   sockets: () => shim.ctl.openSockets.size,
