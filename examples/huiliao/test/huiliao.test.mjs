@@ -51,6 +51,21 @@ test('yunqiao apply sets the project up, and applying it again changes nothing',
   for (const l of again.lines) assert.match(l, /: unchanged/, again.stdout)
 })
 
+test('the modules are deployed with their settings: users call them, the sweep is an admins-only schedule', async () => {
+  const r = await http(server, 'GET', '/v1/functions/chatroom', { token: server.adminKey })
+  assert.equal(r.status, 200, JSON.stringify(r.data))
+  const byName = Object.fromEntries(r.data.exports.map((e) => [e.name, e]))
+  for (const e of ['createRoom', 'join', 'info', 'listMyRooms', 'leave', 'destroy', 'setNotice']) assert.equal(byName[e].access, 'users', e)
+  assert.equal(byName.sweep.access, 'admins')
+  assert.equal(byName.sweep.schedule, '0 */10 * * * *')
+  assert.equal(r.data.timeout_ms, 20000)
+  for (const m of ['chatuser', 'history']) {
+    const x = await http(server, 'GET', `/v1/functions/${m}`, { token: server.adminKey })
+    assert.equal(x.status, 200)
+    assert.ok(x.data.exports.every((e) => e.access === 'users'), m)
+  }
+})
+
 test('three phones open 会聊, log in (mock users) and set their nicknames', async () => {
   ;[alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((u) => Phone.start(server, u)))
   phones.push(alice, bob, carol)
@@ -424,6 +439,13 @@ test('expiry: an expired room refuses to be joined and is swept by its schedule'
   assert.equal(notMember.code, 'FUNCTION_FORBIDDEN', 'users cannot run the sweep')
 })
 
-test('the mini-program threw nothing uncaught on any phone', async () => {
+test('the mini-program threw nothing uncaught on any phone, and no function failed', async () => {
   for (const p of phones) assert.deepEqual(await p.errors(), [], p.user)
+  for (const m of ['chatroom', 'chatuser', 'history']) {
+    const r = await http(server, 'GET', `/v1/functions/${m}/logs?limit=200`, { token: server.adminKey })
+    assert.equal(r.status, 200)
+    assert.ok(r.data.items.length > 0, `${m} was called`)
+    const failed = r.data.items.filter((x) => /^(FUNCTION_(FAILED|TIMEOUT|OUT_OF_MEMORY|STACK_OVERFLOW|RESULT_TOO_LARGE)|HOOK_DEPTH_EXCEEDED)$/.test(x.outcome))
+    assert.deepEqual(failed, [], `${m}: calls that failed in the function`)
+  }
 })
