@@ -212,7 +212,11 @@ impl Error {
         if let Some(c) = Code::ALL.iter().find(|c| c.as_str() == code) {
             return Error::new(*c, message);
         }
-        let status = if (400..500).contains(&status) { status } else { 400 };
+        let status = if (400..500).contains(&status) {
+            status
+        } else {
+            400
+        };
         let mut e = Error::new(Code::App, message);
         if valid_app_code(code) {
             e.app = Some(Box::new((code.to_string(), status)));

@@ -6,20 +6,40 @@
 /// Partition families: the key is the prefix followed by a name.
 pub const FAMILIES: &[&str] = &[
     // auth
-    USER, SESSION, OPENID,
+    USER,
+    SESSION,
+    OPENID,
     // tables
-    SCHEMA, SCHEMA_VERSION, RECORDS, INDEX, UNIQUE, COUNTS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    RECORDS,
+    INDEX,
+    UNIQUE,
+    COUNTS,
     // kv
-    KV, KV_NAMESPACE,
+    KV,
+    KV_NAMESPACE,
     // live
-    CONNECTION, USER_CONNECTIONS, SUBSCRIBERS, CONNECTION_SUBS, TOPIC_LOG,
+    CONNECTION,
+    USER_CONNECTIONS,
+    SUBSCRIBERS,
+    CONNECTION_SUBS,
+    TOPIC_LOG,
     // functions
-    FN_VERSIONS, FN_LOGS, FN_TICKS,
+    FN_VERSIONS,
+    FN_LOGS,
+    FN_TICKS,
 ];
 
 /// Partitions with a fixed name.
 pub const FIXED: &[&str] = &[
-    USERS, SCHEMAS, KV_NAMESPACES, ONLINE, TOPIC_RULES, FN_MODULES, OUTBOX,
+    USERS,
+    SCHEMAS,
+    KV_NAMESPACES,
+    ONLINE,
+    TOPIC_RULES,
+    FN_MODULES,
+    OUTBOX,
 ];
 
 pub const USER: &str = "user#";

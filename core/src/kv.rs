@@ -431,8 +431,10 @@ fn conflict(message: impl Into<String>, current: Option<i64>) -> Error {
     Error::new(Code::Conflict, message).with_details(json!({ "current_version": current }))
 }
 
+/// A missing key (`details.key`), told apart from a missing namespace.
 fn key_not_found(ns: &str, key: &str) -> Error {
     Error::not_found(format!("no key {key:?} in {ns:?}"))
+        .with_details(serde_json::json!({ "key": key }))
 }
 
 /// The key-value service.

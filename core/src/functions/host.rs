@@ -159,7 +159,11 @@ fn need<T>(v: Option<T>, what: &str) -> Result<T> {
 impl Host for CallHost {
     async fn call(&self, op: &str, a: Value) -> Result<Value> {
         let admin = serde_json::from_value::<Rights>(a.clone()).is_ok_and(|r| r.admin);
-        let caller = if admin { Caller::AdminKey } else { self.caller.clone() };
+        let caller = if admin {
+            Caller::AdminKey
+        } else {
+            self.caller.clone()
+        };
         let f = &self.fns;
         let depth = self.depth;
         match op {
@@ -170,7 +174,9 @@ impl Host for CallHost {
             }
             "db.get" => {
                 let t: TableArgs = args(a)?;
-                f.tables.get(&caller, &t.table, &need(t.id, "id")?, &t.expand).await
+                f.tables
+                    .get(&caller, &t.table, &need(t.id, "id")?, &t.expand)
+                    .await
             }
             "db.update" => {
                 let t: TableArgs = args(a)?;
@@ -181,7 +187,9 @@ impl Host for CallHost {
             }
             "db.delete" => {
                 let t: TableArgs = args(a)?;
-                f.tables.delete_at(&caller, &t.table, &need(t.id, "id")?, depth).await?;
+                f.tables
+                    .delete_at(&caller, &t.table, &need(t.id, "id")?, depth)
+                    .await?;
                 Ok(json!({"deleted": true}))
             }
             "db.query" => {
@@ -256,7 +264,9 @@ impl Host for CallHost {
                     "type": "message", "cmd": s.cmd, "body": s.body,
                     "from": {"function": self.module},
                 });
-                if serde_json::to_vec(&frame).map_or(usize::MAX, |v| v.len()) > crate::live::MAX_PUSH_BYTES {
+                if serde_json::to_vec(&frame).map_or(usize::MAX, |v| v.len())
+                    > crate::live::MAX_PUSH_BYTES
+                {
                     return Err(Error::new(Code::BodyTooLarge, "the message is too large"));
                 }
                 let d = f.live.send_to_user(&s.user, &frame).await?;
@@ -299,7 +309,9 @@ impl CallHost {
                 }
                 Err(e) => Err(e),
             },
-            "kv.exists" => Ok(json!(kv.exists(caller, &k.ns, &need(k.key, "key")?, None).await?)),
+            "kv.exists" => Ok(json!(
+                kv.exists(caller, &k.ns, &need(k.key, "key")?, None).await?
+            )),
             "kv.set" => {
                 let input = PutEntry {
                     value: Some(k.value.unwrap_or(Value::Null)),
@@ -307,11 +319,14 @@ impl CallHost {
                     version: k.v,
                     create_only: false,
                 };
-                let (e, _) = kv.put(caller, &k.ns, &need(k.key, "key")?, None, input).await?;
+                let (e, _) = kv
+                    .put(caller, &k.ns, &need(k.key, "key")?, None, input)
+                    .await?;
                 Ok(entry_view(&e))
             }
             "kv.delete" => {
-                kv.delete(caller, &k.ns, &need(k.key, "key")?, None, k.v).await?;
+                kv.delete(caller, &k.ns, &need(k.key, "key")?, None, k.v)
+                    .await?;
                 Ok(json!({"deleted": true}))
             }
             _ => {
@@ -353,9 +368,15 @@ impl CallHost {
             ))
             .with_details(json!({"host": host, "port": port})));
         }
-        let method = r.method.unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
+        let method = r
+            .method
+            .unwrap_or_else(|| "GET".into())
+            .to_ascii_uppercase();
         if !["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"].contains(&method.as_str()) {
-            return Err(Error::invalid_field("method", "method is GET, POST, PUT, PATCH, DELETE or HEAD"));
+            return Err(Error::invalid_field(
+                "method",
+                "method is GET, POST, PUT, PATCH, DELETE or HEAD",
+            ));
         }
         let req = super::FetchRequest {
             url: r.url,
@@ -365,9 +386,13 @@ impl CallHost {
             timeout: std::time::Duration::from_millis(self.settings.timeout_ms()),
         };
         match self.fns.outbound.fetch(req).await {
-            Ok(resp) => Ok(json!({"status": resp.status, "headers": resp.headers, "body": resp.body})),
-            Err(m) => Err(Error::new(Code::FetchFailed, format!("http.fetch failed: {m}"))
-                .with_details(json!({"host": host}))),
+            Ok(resp) => {
+                Ok(json!({"status": resp.status, "headers": resp.headers, "body": resp.body}))
+            }
+            Err(m) => Err(
+                Error::new(Code::FetchFailed, format!("http.fetch failed: {m}"))
+                    .with_details(json!({"host": host})),
+            ),
         }
     }
 }
@@ -378,8 +403,14 @@ mod tests {
 
     #[test]
     fn authorities_and_allowed_hosts() {
-        assert_eq!(url_authority("https://API.example.com/x?y"), Some(("api.example.com".into(), 443)));
-        assert_eq!(url_authority("http://127.0.0.1:8080"), Some(("127.0.0.1".into(), 8080)));
+        assert_eq!(
+            url_authority("https://API.example.com/x?y"),
+            Some(("api.example.com".into(), 443))
+        );
+        assert_eq!(
+            url_authority("http://127.0.0.1:8080"),
+            Some(("127.0.0.1".into(), 8080))
+        );
         assert_eq!(url_authority("http://user@evil.com/"), None);
         assert_eq!(url_authority("ftp://x.com/"), None);
         assert_eq!(url_authority("file:///etc/passwd"), None);

@@ -186,14 +186,22 @@ impl Functions {
 
     /// Deploys a new version of a module (admins): compiled first, so a module that does
     /// not load is refused and the running version stays.
-    pub async fn deploy(&self, caller: &Caller, module: &str, input: ModuleInput) -> Result<(Value, bool)> {
+    pub async fn deploy(
+        &self,
+        caller: &Caller,
+        module: &str,
+        input: ModuleInput,
+    ) -> Result<(Value, bool)> {
         caller.require_admin()?;
         settings::check_module_name(module)?;
         let (source, settings) = input.split();
         if source.len() > sandbox::MAX_SOURCE_BYTES {
             return Err(Error::new(
                 Code::BodyTooLarge,
-                format!("a module's source is at most {} bytes", sandbox::MAX_SOURCE_BYTES),
+                format!(
+                    "a module's source is at most {} bytes",
+                    sandbox::MAX_SOURCE_BYTES
+                ),
             ));
         }
         settings.validate()?;
@@ -203,8 +211,11 @@ impl Functions {
             .exports(source.clone(), limits(&settings))
             .await
             .map_err(|m| {
-                Error::new(Code::FunctionInvalid, format!("the module does not load: {m}"))
-                    .with_details(json!({"field": "source"}))
+                Error::new(
+                    Code::FunctionInvalid,
+                    format!("the module does not load: {m}"),
+                )
+                .with_details(json!({"field": "source"}))
             })?;
         for name in settings.exports.keys() {
             if !exports.contains(name) {
@@ -225,7 +236,10 @@ impl Functions {
             let version = prev.unwrap_or(0) + 1;
             let mut attrs = Map::new();
             attrs.insert("version".into(), json!(version));
-            attrs.insert("settings".into(), serde_json::to_value(&settings).unwrap_or(json!({})));
+            attrs.insert(
+                "settings".into(),
+                serde_json::to_value(&settings).unwrap_or(json!({})),
+            );
             attrs.insert("exports".into(), json!(exports));
             attrs.insert("source_bytes".into(), json!(source.len()));
             attrs.insert("sha256".into(), json!(sha));
@@ -254,11 +268,16 @@ impl Functions {
                     self.prune_versions(module, version).await;
                     return Ok((settings::view(module, &attrs), prev.is_none()));
                 }
-                Err(StoreError::ConditionFailed | StoreError::TransactionCanceled { .. }) => continue,
+                Err(StoreError::ConditionFailed | StoreError::TransactionCanceled { .. }) => {
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(Error::new(Code::Conflict, "the module is being deployed concurrently; retry"))
+        Err(Error::new(
+            Code::Conflict,
+            "the module is being deployed concurrently; retry",
+        ))
     }
 
     async fn prune_versions(&self, module: &str, latest: i64) {
@@ -285,7 +304,11 @@ impl Functions {
                 .store
                 .query(Query::partition(keys::FN_MODULES).limit(1000).after(cursor))
                 .await?;
-            out.extend(page.items.iter().map(|it| settings::view(&it.sk, &it.attrs)));
+            out.extend(
+                page.items
+                    .iter()
+                    .map(|it| settings::view(&it.sk, &it.attrs)),
+            );
             cursor = page.cursor;
             if cursor.is_none() {
                 return Ok(out);
@@ -322,7 +345,11 @@ impl Functions {
         }
         let page = self
             .store
-            .query(Query::partition(versions_pk(module)).backwards().limit(MAX_VERSIONS))
+            .query(
+                Query::partition(versions_pk(module))
+                    .backwards()
+                    .limit(MAX_VERSIONS),
+            )
             .await?;
         Ok(page
             .items
@@ -367,15 +394,23 @@ impl Functions {
         settings::check_module_name(module).map_err(|_| module_not_found(module))?;
         let page = self
             .store
-            .query(Query::partition(logs_pk(module)).backwards().limit(limit.clamp(1, 200)))
+            .query(
+                Query::partition(logs_pk(module))
+                    .backwards()
+                    .limit(limit.clamp(1, 200)),
+            )
             .await?;
-        Ok(page.items.into_iter().map(|it| Value::Object(it.attrs)).collect())
+        Ok(page
+            .items
+            .into_iter()
+            .map(|it| Value::Object(it.attrs))
+            .collect())
     }
 
     // ---- calls -----------------------------------------------------------------------
 
     async fn load(&self, module: &str) -> Result<Loaded> {
-        if !settings::check_module_name(module).is_ok() {
+        if settings::check_module_name(module).is_err() {
             return Err(module_not_found(module));
         }
         let head = self
@@ -403,7 +438,9 @@ impl Functions {
                     .store
                     .get(&versions_pk(module), &version_sk(version))
                     .await?
-                    .ok_or_else(|| Error::internal(format!("module {module} lost version {version}")))?;
+                    .ok_or_else(|| {
+                        Error::internal(format!("module {module} lost version {version}"))
+                    })?;
                 let s: Arc<str> = Arc::from(it.str("source").unwrap_or_default());
                 if let Ok(mut c) = self.sources.lock() {
                     // Only current versions are worth keeping.
@@ -518,7 +555,10 @@ impl Functions {
                 Caller::Anonymous => json!("anonymous"),
             },
         );
-        entry.insert("duration_ms".into(), json!((duration_ms * 1000.0).round() / 1000.0));
+        entry.insert(
+            "duration_ms".into(),
+            json!((duration_ms * 1000.0).round() / 1000.0),
+        );
         entry.insert("logs".into(), json!(outcome.logs));
         match (answer, &outcome.result) {
             (Ok(_), _) => {
@@ -542,7 +582,10 @@ impl Functions {
         let mut item = Item::new(logs_pk(&inv.module), sk, entry);
         // A call's log must never be what fails it: trim what does not fit.
         if serde_json::to_vec(&item.attrs).map_or(0, |v| v.len()) > 32_000 {
-            item.attrs.insert("logs".into(), json!([{"level": "warn", "message": "(logs too long to keep)"}]));
+            item.attrs.insert(
+                "logs".into(),
+                json!([{"level": "warn", "message": "(logs too long to keep)"}]),
+            );
         }
         let item = item.expiring_at(started / 1000 + LOG_RETENTION_SECS);
         if let Err(e) = self.store.put(item, None).await {
@@ -589,13 +632,21 @@ fn scrub(outcome: &mut Outcome, redact: &[String]) {
 }
 
 /// What the client gets for a run.
-fn answer(module: &str, export: &str, request_id: &str, r: &Result<Value, Failure>) -> Result<Value> {
+fn answer(
+    module: &str,
+    export: &str,
+    request_id: &str,
+    r: &Result<Value, Failure>,
+) -> Result<Value> {
     let rid = json!({"request_id": request_id});
     match r {
         Ok(v) => Ok(v.clone()),
-        Err(Failure::Refused { code, message, status, details }) => {
-            Err(Error::app(code, message, *status).with_details(details.clone()))
-        }
+        Err(Failure::Refused {
+            code,
+            message,
+            status,
+            details,
+        }) => Err(Error::app(code, message, *status).with_details(details.clone())),
         // What the function let through: the rules' refusals, and a hook chain too deep.
         Err(Failure::Host(e))
             if (400..500).contains(&e.status()) || e.code == Code::HookDepthExceeded =>
@@ -630,6 +681,8 @@ fn answer(module: &str, export: &str, request_id: &str, r: &Result<Value, Failur
             ),
         )
         .with_details(rid)),
-        Err(Failure::Invalid(m)) => Err(Error::new(Code::FunctionFailed, m.clone()).with_details(rid)),
+        Err(Failure::Invalid(m)) => {
+            Err(Error::new(Code::FunctionFailed, m.clone()).with_details(rid))
+        }
     }
 }

@@ -210,7 +210,8 @@ impl Functions {
 
     /// Runs every due outbox item this process can claim (stranded or retrying).
     pub async fn sweep(&self) -> usize {
-        self.last_sweep.store(self.clock().now_ms(), Ordering::Relaxed);
+        self.last_sweep
+            .store(self.clock().now_ms(), Ordering::Relaxed);
         let mut n = 0;
         let mut cursor = None;
         for _ in 0..10 {

@@ -62,11 +62,16 @@ pub enum Failure {
     /// A host call's error the function let through (a 4xx: not found, forbidden, …).
     Host(Error),
     /// Any other uncaught exception; `stack` goes to the logs only.
-    Exception { message: String, stack: String },
+    Exception {
+        message: String,
+        stack: String,
+    },
     Timeout,
     OutOfMemory,
     StackOverflow,
-    ResultTooLarge { bytes: usize },
+    ResultTooLarge {
+        bytes: usize,
+    },
     /// The module does not compile, or has no such export.
     Invalid(String),
 }
@@ -104,7 +109,9 @@ pub struct NoSandbox;
 impl Sandbox for NoSandbox {
     async fn run(&self, _job: Job, _host: Arc<dyn Host>) -> Outcome {
         Outcome {
-            result: Err(Failure::Invalid("cloud functions are not available here".into())),
+            result: Err(Failure::Invalid(
+                "cloud functions are not available here".into(),
+            )),
             logs: Vec::new(),
         }
     }

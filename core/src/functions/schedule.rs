@@ -109,7 +109,12 @@ impl Functions {
     }
 
     /// Ticks claimed for one export, newest first (for admins and tests).
-    pub async fn claimed_ticks(&self, caller: &Caller, module: &str, export: &str) -> Result<Vec<Value>> {
+    pub async fn claimed_ticks(
+        &self,
+        caller: &Caller,
+        module: &str,
+        export: &str,
+    ) -> Result<Vec<Value>> {
         caller.require_admin()?;
         let page = self
             .store()
@@ -119,7 +124,11 @@ impl Functions {
                     .limit(100),
             )
             .await?;
-        Ok(page.items.iter().map(|it| json!(it.sk.parse::<i64>().unwrap_or(0))).collect())
+        Ok(page
+            .items
+            .iter()
+            .map(|it| json!(it.sk.parse::<i64>().unwrap_or(0)))
+            .collect())
     }
 }
 

@@ -61,15 +61,18 @@ impl Access {
     pub fn check(&self, caller: &Caller) -> Result<()> {
         let ok = match self {
             Access::Anyone => true,
+            // Hook and schedule exports are never a client's to call, an admin's neither.
+            Access::Nobody => false,
             _ if caller.is_admin() => true,
             Access::Users => caller.user().is_some(),
             Access::Group(g) => caller.user().is_some_and(|u| u.in_group(g)),
-            Access::Admins | Access::Nobody => false,
+            Access::Admins => false,
         };
         if ok {
             return Ok(());
         }
-        if caller.user().is_none() && !matches!(caller, Caller::AdminKey) && *self != Access::Nobody {
+        if caller.user().is_none() && !matches!(caller, Caller::AdminKey) && *self != Access::Nobody
+        {
             return Err(Error::new(
                 Code::Unauthenticated,
                 "log in to call this function",
@@ -206,14 +209,20 @@ impl Settings {
         }
         for (name, e) in &self.exports {
             if !valid_export_name(name) {
-                return Err(Error::invalid_field("exports", format!("{name:?} is not an export name")));
+                return Err(Error::invalid_field(
+                    "exports",
+                    format!("{name:?} is not an export name"),
+                ));
             }
             if let Some(a) = &e.access {
-                Access::parse(a).map_err(|e| e.with_details(json!({"field": format!("exports.{name}.access")})))?;
+                Access::parse(a).map_err(|e| {
+                    e.with_details(json!({"field": format!("exports.{name}.access")}))
+                })?;
             }
             if let Some(s) = &e.schedule {
-                parse_schedule(s)
-                    .map_err(|e| e.with_details(json!({"field": format!("exports.{name}.schedule")})))?;
+                parse_schedule(s).map_err(|e| {
+                    e.with_details(json!({"field": format!("exports.{name}.schedule")}))
+                })?;
             }
         }
         if let Some(t) = self.timeout_ms
@@ -302,4 +311,67 @@ pub fn view(name: &str, attrs: &serde_json::Map<String, Value>) -> Value {
         "sha256": attrs.get("sha256").cloned().unwrap_or(json!("")),
         "deployed_at": attrs.get("deployed_at").cloned().unwrap_or(json!(0)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_rules() {
+        let anon = Caller::Anonymous;
+        let alice = Caller::test_user("01hx0000000000000000000001", &["staff"]);
+        let bob = Caller::test_user("01hx0000000000000000000002", &[]);
+        let admin = Caller::AdminKey;
+        let code = |a: &Access, c: &Caller| a.check(c).err().map(|e| e.code_str().to_string());
+        let staff = Access::parse("group:staff").unwrap();
+        assert_eq!(code(&Access::Anyone, &anon), None);
+        assert_eq!(
+            code(&Access::Users, &anon).as_deref(),
+            Some("UNAUTHENTICATED")
+        );
+        assert_eq!(code(&Access::Users, &bob), None);
+        assert_eq!(code(&staff, &alice), None);
+        assert_eq!(code(&staff, &bob).as_deref(), Some("FUNCTION_FORBIDDEN"));
+        assert_eq!(code(&staff, &admin), None);
+        assert_eq!(
+            code(&Access::Admins, &bob).as_deref(),
+            Some("FUNCTION_FORBIDDEN")
+        );
+        assert_eq!(code(&Access::Admins, &admin), None);
+        for c in [&anon, &bob, &admin] {
+            assert_eq!(
+                code(&Access::Nobody, c).as_deref(),
+                Some("FUNCTION_FORBIDDEN")
+            );
+        }
+        assert!(Access::parse("group:Bad").is_err());
+        assert!(Access::parse("everyone").is_err());
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let ok: Settings = serde_json::from_value(json!({
+            "access": "anyone", "exports": {"tick": {"schedule": "*/5 * * * *", "access": "nobody"}},
+            "timeout_ms": 1000, "memory_mb": 16, "secrets": ["API_KEY"], "hosts": ["api.example.com", "127.0.0.1:8080"],
+        }))
+        .unwrap();
+        assert!(ok.validate().is_ok());
+        assert_eq!(ok.access("tick"), Access::Nobody);
+        assert_eq!(ok.access("other"), Access::Anyone);
+        for bad in [
+            json!({"timeout_ms": 0}),
+            json!({"timeout_ms": 60_000}),
+            json!({"memory_mb": 4}),
+            json!({"secrets": ["lower"]}),
+            json!({"hosts": ["https://x.com"]}),
+            json!({"hosts": ["x.com/path"]}),
+            json!({"exports": {"f": {"schedule": "every minute"}}}),
+            json!({"exports": {"1bad": {}}}),
+            json!({"access": "root"}),
+        ] {
+            let s: Settings = serde_json::from_value(bad.clone()).unwrap();
+            assert!(s.validate().is_err(), "{bad}");
+        }
+    }
 }

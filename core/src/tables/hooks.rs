@@ -84,12 +84,16 @@ impl HookSlot {
             return Err(depth_exceeded());
         }
         let Some(runner) = self.runner() else {
-            return Err(Error::internal("this table has hooks but no function runtime"));
+            return Err(Error::internal(
+                "this table has hooks but no function runtime",
+            ));
         };
         event.insert("op".into(), json!(op));
         event.insert("table".into(), json!(schema.name));
         event.insert("caller".into(), caller.view());
-        runner.before(target, caller, Value::Object(event), depth + 1).await
+        runner
+            .before(target, caller, Value::Object(event), depth + 1)
+            .await
     }
 
     pub async fn committed(&self, outbox: Vec<String>) {
@@ -139,8 +143,7 @@ pub fn outbox_items<'a>(
             (Some(_), None) => "delete",
             (None, None) => continue,
         };
-        let Some(target) = schema_of(&c.table).and_then(|s| s.hook(&format!("after_{op}")))
-        else {
+        let Some(target) = schema_of(&c.table).and_then(|s| s.hook(&format!("after_{op}"))) else {
             continue;
         };
         if depth >= MAX_HOOK_DEPTH {

@@ -779,8 +779,12 @@ impl Tables {
             let (id, mut rec) = self.prepare_create(caller, &schema, input.clone())?;
             let mut tx = Tx::new();
             tx.change(0, &schema, &id, None, Some(&mut rec));
-            let outbox =
-                self.add_outbox(&mut tx, &HashMap::from([(schema.name.clone(), schema.clone())]), caller, depth)?;
+            let outbox = self.add_outbox(
+                &mut tx,
+                &HashMap::from([(schema.name.clone(), schema.clone())]),
+                caller,
+                depth,
+            )?;
             let changes = std::mem::take(&mut tx.changes);
             let (ops, parts) = tx.into_ops();
             match self.store.transact(ops).await {
@@ -926,7 +930,8 @@ impl Tables {
         input: Map<String, Value>,
         expected_v: Option<i64>,
     ) -> Result<Value> {
-        self.update_at(caller, table, id, input, expected_v, 0).await
+        self.update_at(caller, table, id, input, expected_v, 0)
+            .await
     }
 
     /// [`Tables::update`] from a hook `depth` hooks deep.
@@ -960,8 +965,15 @@ impl Tables {
             let mut event = Map::new();
             event.insert("id".into(), json!(id));
             event.insert("data".into(), Value::Object(input.clone()));
-            event.insert("old".into(), Value::Object(super::changes::without_keys(&rec)));
-            if let Some(data) = self.hooks.before(&schema, "update", caller, depth, event).await? {
+            event.insert(
+                "old".into(),
+                Value::Object(super::changes::without_keys(&rec)),
+            );
+            if let Some(data) = self
+                .hooks
+                .before(&schema, "update", caller, depth, event)
+                .await?
+            {
                 if let Some(k) = data.keys().find(|k| k.starts_with('_')) {
                     return Err(Error::invalid_field(k, format!("{k} is a system field")));
                 }
@@ -1121,8 +1133,13 @@ impl Tables {
             self.authorize(caller, &schema, &rec, Perm::Delete, id)?;
             let mut event = Map::new();
             event.insert("id".into(), json!(id));
-            event.insert("old".into(), Value::Object(super::changes::without_keys(&rec)));
-            self.hooks.before(&schema, "delete", caller, depth, event).await?;
+            event.insert(
+                "old".into(),
+                Value::Object(super::changes::without_keys(&rec)),
+            );
+            self.hooks
+                .before(&schema, "delete", caller, depth, event)
+                .await?;
         }
         for _ in 0..MAX_RETRIES {
             let rec = self.load(&schema, id).await?;
@@ -1300,7 +1317,9 @@ impl Tables {
             if tx.len_with_counters() > MAX_TRANSACTION_OPS {
                 return Err(Error::new(
                     Code::BatchTooLarge,
-                    format!("with its after-hooks this batch needs more than {MAX_TRANSACTION_OPS} store writes"),
+                    format!(
+                        "with its after-hooks this batch needs more than {MAX_TRANSACTION_OPS} store writes"
+                    ),
                 ));
             }
             let changes = std::mem::take(&mut tx.changes);
@@ -1340,7 +1359,9 @@ impl Tables {
         let mut event = Map::new();
         let (schema, kind, data) = match op {
             BatchOp::Create { table, data } => (&schemas[table.as_str()], "create", Some(data)),
-            BatchOp::Update { table, id, data, .. } => {
+            BatchOp::Update {
+                table, id, data, ..
+            } => {
                 event.insert("id".into(), json!(id));
                 (&schemas[table.as_str()], "update", Some(data))
             }
@@ -1355,14 +1376,24 @@ impl Tables {
         }
         if let Some(id) = event.get("id").and_then(Value::as_str).map(str::to_string) {
             let rec = self.load(schema, &id).await?;
-            let perm = if kind == "delete" { Perm::Delete } else { Perm::Write };
+            let perm = if kind == "delete" {
+                Perm::Delete
+            } else {
+                Perm::Write
+            };
             self.authorize(caller, schema, &rec, perm, &id)?;
-            event.insert("old".into(), Value::Object(super::changes::without_keys(&rec)));
+            event.insert(
+                "old".into(),
+                Value::Object(super::changes::without_keys(&rec)),
+            );
         }
         if let Some(d) = &data {
             event.insert("data".into(), Value::Object((*d).clone()));
         }
-        if let Some(new) = self.hooks.before(schema, kind, caller, depth, event).await?
+        if let Some(new) = self
+            .hooks
+            .before(schema, kind, caller, depth, event)
+            .await?
             && let Some(d) = data
         {
             if let Some(k) = new.keys().find(|k| k.starts_with('_')) {
