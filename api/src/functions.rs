@@ -143,12 +143,13 @@ pub async fn get_module(
     ApiPath(module): ApiPath<String>,
     ApiQuery(p): ApiQuery<VersionParams>,
 ) -> ApiResult<Json<Value>> {
-    let version = match p.version {
-        None => None,
-        Some(v) => Some(v.parse::<i64>().map_err(|_| {
-            yunqiao_core::Error::invalid_field("version", "version is a number")
-        })?),
-    };
+    let version =
+        match p.version {
+            None => None,
+            Some(v) => Some(v.parse::<i64>().map_err(|_| {
+                yunqiao_core::Error::invalid_field("version", "version is a number")
+            })?),
+        };
     Ok(Json(s.functions.get(&c, &module, version).await?))
 }
 
@@ -172,7 +173,9 @@ pub async fn list_versions(
     AnyCaller(c): AnyCaller,
     ApiPath(module): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "items": s.functions.versions(&c, &module).await? })))
+    Ok(Json(
+        json!({ "items": s.functions.versions(&c, &module).await? }),
+    ))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -206,7 +209,9 @@ pub async fn list_logs(
     ApiQuery(p): ApiQuery<LimitParams>,
 ) -> ApiResult<Json<Value>> {
     let n = limit(&p, 50)?;
-    Ok(Json(json!({ "items": s.functions.logs(&c, &module, n).await? })))
+    Ok(Json(
+        json!({ "items": s.functions.logs(&c, &module, n).await? }),
+    ))
 }
 
 /// After-hooks that have not run yet: retrying, or `dead` after repeated failures

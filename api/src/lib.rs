@@ -115,18 +115,19 @@ impl AppState {
             limiter,
             PUSH_CONCURRENCY,
         );
-        let functions = yunqiao_core::functions::Functions::new(yunqiao_core::functions::FunctionsDeps {
-            store,
-            clock,
-            auth: auth.clone(),
-            tables: tables.clone(),
-            kv: kv.clone(),
-            live: live.clone(),
-            sandbox: functions.sandbox,
-            outbound: functions.outbound,
-            secrets: functions.secrets,
-            spawner: functions.spawner,
-        });
+        let functions =
+            yunqiao_core::functions::Functions::new(yunqiao_core::functions::FunctionsDeps {
+                store,
+                clock,
+                auth: auth.clone(),
+                tables: tables.clone(),
+                kv: kv.clone(),
+                live: live.clone(),
+                sandbox: functions.sandbox,
+                outbound: functions.outbound,
+                secrets: functions.secrets,
+                spawner: functions.spawner,
+            });
         AppState {
             kv,
             live,

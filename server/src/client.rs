@@ -81,7 +81,12 @@ impl Admin {
         })
     }
 
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<(u16, Value), BoxError> {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), BoxError> {
         let mut r = self
             .http
             .request(method, format!("{}{path}", self.base))
@@ -89,14 +94,22 @@ impl Admin {
         if let Some(b) = body {
             r = r.json(b);
         }
-        let resp = r.send().await.map_err(|e| format!("cannot reach {}: {}", self.base, e.without_url()))?;
+        let resp = r
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach {}: {}", self.base, e.without_url()))?;
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
         let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok((status, v))
     }
 
-    async fn ok(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<(u16, Value), BoxError> {
+    async fn ok(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), BoxError> {
         let (status, v) = self.send(method.clone(), path, body).await?;
         if status >= 400 {
             let code = v["error"]["code"].as_str().unwrap_or("?");
@@ -111,7 +124,12 @@ impl Admin {
     }
 
     /// Deploys a module unless exactly this source and these settings are deployed.
-    pub async fn deploy(&self, module: &str, source: &str, settings: &Map<String, Value>) -> Result<(Outcome, Value), BoxError> {
+    pub async fn deploy(
+        &self,
+        module: &str,
+        source: &str,
+        settings: &Map<String, Value>,
+    ) -> Result<(Outcome, Value), BoxError> {
         let path = format!("/v1/functions/{}", seg(module));
         let (status, current) = self.send(reqwest::Method::GET, &path, None).await?;
         let sha = hex::encode(sha2::Sha256::digest(source.as_bytes()));
@@ -120,18 +138,36 @@ impl Admin {
         if status == 200 && current["sha256"] == json!(sha) && same_settings(&current, settings) {
             return Ok((Outcome::Unchanged, current));
         }
-        let (status, v) = self.ok(reqwest::Method::PUT, &path, Some(&Value::Object(body))).await?;
-        Ok((if status == 201 { Outcome::Created } else { Outcome::Changed }, v))
+        let (status, v) = self
+            .ok(reqwest::Method::PUT, &path, Some(&Value::Object(body)))
+            .await?;
+        Ok((
+            if status == 201 {
+                Outcome::Created
+            } else {
+                Outcome::Changed
+            },
+            v,
+        ))
     }
 
     /// `PUT`s a definition, saying whether it was new or changed.
-    async fn put_def(&self, path: &str, def: &Value, same: impl Fn(&Value) -> bool) -> Result<Outcome, BoxError> {
+    async fn put_def(
+        &self,
+        path: &str,
+        def: &Value,
+        same: impl Fn(&Value) -> bool,
+    ) -> Result<Outcome, BoxError> {
         let (status, current) = self.send(reqwest::Method::GET, path, None).await?;
         if status == 200 && same(&current) {
             return Ok(Outcome::Unchanged);
         }
         self.ok(reqwest::Method::PUT, path, Some(def)).await?;
-        Ok(if status == 404 { Outcome::Created } else { Outcome::Changed })
+        Ok(if status == 404 {
+            Outcome::Created
+        } else {
+            Outcome::Changed
+        })
     }
 }
 
@@ -147,24 +183,43 @@ fn same_settings(current: &Value, wanted: &Map<String, Value>) -> bool {
         })
         .unwrap_or_default();
     let default_access = pick("access", json!("users"));
-    let wanted_exports = wanted.get("exports").and_then(Value::as_object).cloned().unwrap_or_default();
+    let wanted_exports = wanted
+        .get("exports")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     for (name, e) in &exports_now {
         let w = wanted_exports.get(name);
-        let access = w.and_then(|w| w.get("access")).cloned().unwrap_or(default_access.clone());
-        let schedule = w.and_then(|w| w.get("schedule")).cloned().unwrap_or(Value::Null);
+        let access = w
+            .and_then(|w| w.get("access"))
+            .cloned()
+            .unwrap_or(default_access.clone());
+        let schedule = w
+            .and_then(|w| w.get("schedule"))
+            .cloned()
+            .unwrap_or(Value::Null);
         if e["access"] != access || e.get("schedule").cloned().unwrap_or(Value::Null) != schedule {
             return false;
         }
     }
     current["access"] == default_access
-        && current["timeout_ms"] == pick("timeout_ms", json!(yunqiao_core::functions::settings::DEFAULT_TIMEOUT_MS))
-        && current["memory_mb"] == pick("memory_mb", json!(yunqiao_core::functions::settings::DEFAULT_MEMORY_MB))
+        && current["timeout_ms"]
+            == pick(
+                "timeout_ms",
+                json!(yunqiao_core::functions::settings::DEFAULT_TIMEOUT_MS),
+            )
+        && current["memory_mb"]
+            == pick(
+                "memory_mb",
+                json!(yunqiao_core::functions::settings::DEFAULT_MEMORY_MB),
+            )
         && current["secrets"] == pick("secrets", json!([]))
         && current["hosts"] == pick("hosts", json!([]))
 }
 
 fn read_json(path: &Path) -> Result<Value, BoxError> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()).into())
 }
 
@@ -182,14 +237,23 @@ pub async fn deploy_dir(admin: &Admin, dir: &Path) -> Result<(), BoxError> {
     }
     let mut failed = 0;
     for f in files {
-        let module = f.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_string();
+        let module = f
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default()
+            .to_string();
         let settings_file = f.with_extension("json");
         let r = async {
-            let source = std::fs::read_to_string(&f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
+            let source = std::fs::read_to_string(&f)
+                .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
             let settings = if settings_file.exists() {
                 match read_json(&settings_file)? {
                     Value::Object(m) => m,
-                    _ => return Err(format!("{} must hold an object", settings_file.display()).into()),
+                    _ => {
+                        return Err(
+                            format!("{} must hold an object", settings_file.display()).into()
+                        );
+                    }
                 }
             } else {
                 Map::new()
@@ -219,7 +283,12 @@ pub async fn deploy_dir(admin: &Admin, dir: &Path) -> Result<(), BoxError> {
 fn export_names(v: &Value) -> String {
     v["exports"]
         .as_array()
-        .map(|a| a.iter().filter_map(|e| e["name"].as_str()).collect::<Vec<_>>().join(", "))
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e["name"].as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
         .unwrap_or_default()
 }
 
@@ -240,8 +309,12 @@ struct Project {
 /// defaults the file may leave out).
 fn covers(have: &Value, want: &Value) -> bool {
     match (have, want) {
-        (Value::Object(h), Value::Object(w)) => w.iter().all(|(k, v)| h.get(k).is_some_and(|hv| covers(hv, v))),
-        (Value::Array(h), Value::Array(w)) => h.len() == w.len() && h.iter().zip(w).all(|(a, b)| covers(a, b)),
+        (Value::Object(h), Value::Object(w)) => w
+            .iter()
+            .all(|(k, v)| h.get(k).is_some_and(|hv| covers(hv, v))),
+        (Value::Array(h), Value::Array(w)) => {
+            h.len() == w.len() && h.iter().zip(w).all(|(a, b)| covers(a, b))
+        }
         (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
         _ => have == want,
     }
@@ -250,8 +323,8 @@ fn covers(have: &Value, want: &Value) -> bool {
 /// `yunqiao apply FILE`: functions, then tables (whose hooks name them), namespaces and
 /// topic rules. Prints one line per item; stops at the first failure.
 pub async fn apply(admin: &Admin, file: &Path) -> Result<(), BoxError> {
-    let project: Project = serde_json::from_value(read_json(file)?)
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let project: Project =
+        serde_json::from_value(read_json(file)?).map_err(|e| format!("{}: {e}", file.display()))?;
     let base = file.parent().unwrap_or(Path::new("."));
     for (module, spec) in &project.functions {
         let mut settings = spec.clone();
@@ -260,9 +333,17 @@ pub async fn apply(admin: &Admin, file: &Path) -> Result<(), BoxError> {
             .and_then(|v| v.as_str().map(str::to_string))
             .ok_or_else(|| format!("functions.{module}: give \"file\": the module's .js path"))?;
         let path = base.join(src);
-        let source = std::fs::read_to_string(&path).map_err(|e| format!("functions.{module}: cannot read {}: {e}", path.display()))?;
-        let (o, v) = admin.deploy(module, &source, &settings).await.map_err(|e| format!("functions.{module}: {e}"))?;
-        println!("function {module}: {} (version {})", o.as_str(), v["version"]);
+        let source = std::fs::read_to_string(&path)
+            .map_err(|e| format!("functions.{module}: cannot read {}: {e}", path.display()))?;
+        let (o, v) = admin
+            .deploy(module, &source, &settings)
+            .await
+            .map_err(|e| format!("functions.{module}: {e}"))?;
+        println!(
+            "function {module}: {} (version {})",
+            o.as_str(),
+            v["version"]
+        );
     }
     for (table, def) in &project.tables {
         let path = format!("/v1/tables/{}", seg(table));
@@ -281,7 +362,9 @@ pub async fn apply(admin: &Admin, file: &Path) -> Result<(), BoxError> {
         println!("kv {ns}: {}", o.as_str());
     }
     if !project.topics.is_empty() {
-        let (_, rules) = admin.ok(reqwest::Method::GET, "/v1/topics/rules", None).await?;
+        let (_, rules) = admin
+            .ok(reqwest::Method::GET, "/v1/topics/rules", None)
+            .await?;
         for (pattern, rule) in &project.topics {
             let current = rules["items"]
                 .as_array()
@@ -295,7 +378,11 @@ pub async fn apply(admin: &Admin, file: &Path) -> Result<(), BoxError> {
                         .ok(reqwest::Method::PUT, &path, Some(rule))
                         .await
                         .map_err(|e| format!("topics.{pattern}: {e}"))?;
-                    if c.is_some() { Outcome::Changed } else { Outcome::Created }
+                    if c.is_some() {
+                        Outcome::Changed
+                    } else {
+                        Outcome::Created
+                    }
                 }
             };
             println!("topic rule {pattern}: {}", o.as_str());

@@ -114,7 +114,11 @@ fn main() -> std::process::ExitCode {
         } => (addr, data_dir, config),
         Command::Functions {
             command: FunctionsCommand::Deploy { dir, target },
-        } => return run_client(target, async |a| yunqiao::client::deploy_dir(&a, &dir).await),
+        } => {
+            return run_client(target, async |a| {
+                yunqiao::client::deploy_dir(&a, &dir).await
+            });
+        }
         Command::Apply { file, target } => {
             return run_client(target, async |a| yunqiao::client::apply(&a, &file).await);
         }

@@ -99,7 +99,9 @@ fn functions_runtime(cfg: &Config) -> Result<yunqiao_api::FunctionsRuntime, BoxE
 }
 
 /// Every second: due schedules, and outbox items nobody finished.
-fn spawn_scheduler(functions: Arc<yunqiao_core::functions::Functions>) -> tokio::task::JoinHandle<()> {
+fn spawn_scheduler(
+    functions: Arc<yunqiao_core::functions::Functions>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(1));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

@@ -52,8 +52,13 @@ on_every_face_with_secret!(
 );
 
 async fn deploy(api: &Api, module: &str, body: Value) -> Answer {
-    api.call("PUT", &format!("/v1/functions/{module}"), Some(ADMIN_KEY), Some(body))
-        .await
+    api.call(
+        "PUT",
+        &format!("/v1/functions/{module}"),
+        Some(ADMIN_KEY),
+        Some(body),
+    )
+    .await
 }
 
 async fn call(api: &Api, token: Option<&str>, module: &str, export: &str, args: Value) -> Answer {
@@ -86,31 +91,97 @@ async fn modules_are_deployed_called_and_run_with_the_callers_rights(s: Server) 
     let body = json!({"source": NOTES, "exports": {"staffOnly": {"access": "group:staff"}, "main": {"access": "anyone"}}});
 
     // Only admins deploy, and only modules that load.
-    let r = api.call("PUT", "/v1/functions/notes", Some(&alice), Some(body.clone())).await;
+    let r = api
+        .call(
+            "PUT",
+            "/v1/functions/notes",
+            Some(&alice),
+            Some(body.clone()),
+        )
+        .await;
     assert_eq!((r.status, r.code()), (403, "FORBIDDEN"));
-    let r = deploy(&api, "notes", json!({"source": "export async function f( {"})).await;
-    assert_eq!((r.status, r.code()), (400, "FUNCTION_INVALID"), "{}", r.text);
-    let r = deploy(&api, "notes", json!({"source": NOTES, "exports": {"nope": {"access": "anyone"}}})).await;
-    assert_eq!((r.status, r.code()), (400, "INVALID_ARGUMENT"), "{}", r.text);
+    let r = deploy(
+        &api,
+        "notes",
+        json!({"source": "export async function f( {"}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "FUNCTION_INVALID"),
+        "{}",
+        r.text
+    );
+    let r = deploy(
+        &api,
+        "notes",
+        json!({"source": NOTES, "exports": {"nope": {"access": "anyone"}}}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "INVALID_ARGUMENT"),
+        "{}",
+        r.text
+    );
     let r = deploy(&api, "notes", json!({"source": NOTES, "timeout_ms": 0})).await;
-    assert_eq!((r.status, r.code()), (400, "INVALID_ARGUMENT"), "{}", r.text);
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "INVALID_ARGUMENT"),
+        "{}",
+        r.text
+    );
     let r = deploy(&api, "notes", body.clone()).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["version"], 1);
-    let names: Vec<&str> = r.body["exports"].as_array().unwrap().iter().filter_map(|e| e["name"].as_str()).collect();
-    assert!(names.contains(&"whoami") && names.contains(&"readAsAdmin"), "{names:?}");
+    let names: Vec<&str> = r.body["exports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"whoami") && names.contains(&"readAsAdmin"),
+        "{names:?}"
+    );
 
     // Both call shapes; the caller is the session's, whatever the body says.
     let r = call(&api, Some(&alice), "notes", "add", json!([2, 3])).await;
-    assert_eq!((r.status, &r.body), (200, &json!({"result": 5})), "{}", r.text);
+    assert_eq!(
+        (r.status, &r.body),
+        (200, &json!({"result": 5})),
+        "{}",
+        r.text
+    );
     let r = api
-        .call("POST", "/v1/fn/notes", None, Some(json!({"data": {"x": 1}})))
+        .call(
+            "POST",
+            "/v1/fn/notes",
+            None,
+            Some(json!({"data": {"x": 1}})),
+        )
         .await;
-    assert_eq!(r.body, json!({"result": {"echo": {"x": 1}, "kind": "anonymous"}}), "{}", r.text);
-    let r = call(&api, Some(&alice), "notes", "whoami", json!([{"kind": "admin", "id": "forged"}])).await;
+    assert_eq!(
+        r.body,
+        json!({"result": {"echo": {"x": 1}, "kind": "anonymous"}}),
+        "{}",
+        r.text
+    );
+    let r = call(
+        &api,
+        Some(&alice),
+        "notes",
+        "whoami",
+        json!([{"kind": "admin", "id": "forged"}]),
+    )
+    .await;
     assert_eq!(r.body["result"]["id"], alice_user["id"]);
     assert_eq!(r.body["result"]["kind"], "user");
-    assert!(r.body["result"].get("openid").is_none(), "no openid inside functions: {}", r.text);
+    assert!(
+        r.body["result"].get("openid").is_none(),
+        "no openid inside functions: {}",
+        r.text
+    );
 
     // Access: users by default, a group-only export, unknown names.
     let r = call(&api, None, "notes", "whoami", json!([])).await;
@@ -119,7 +190,11 @@ async fn modules_are_deployed_called_and_run_with_the_callers_rights(s: Server) 
     assert_eq!((r.status, r.code()), (403, "FUNCTION_FORBIDDEN"));
     api.set_groups(&alice_user, &["staff"]).await;
     let r = call(&api, Some(&alice), "notes", "staffOnly", json!([])).await;
-    assert_eq!((r.status, &r.body["result"]), (200, &json!("staff")), "a group change counts at once");
+    assert_eq!(
+        (r.status, &r.body["result"]),
+        (200, &json!("staff")),
+        "a group change counts at once"
+    );
     let r = call(&api, Some(&alice), "notes", "nothing", json!([])).await;
     assert_eq!((r.status, r.code()), (404, "NOT_FOUND"));
     let r = call(&api, Some(&alice), "nomodule", "x", json!([])).await;
@@ -137,9 +212,16 @@ async fn modules_are_deployed_called_and_run_with_the_callers_rights(s: Server) 
     let r = call(&api, Some(&alice), "notes", "read", json!([id])).await;
     assert_eq!(r.body["result"]["text"], "alice's");
     let r = call(&api, Some(&bob), "notes", "read", json!([id])).await;
-    assert_eq!((r.status, r.code()), (404, "NOT_FOUND"), "bob reads through the same rules");
+    assert_eq!(
+        (r.status, r.code()),
+        (404, "NOT_FOUND"),
+        "bob reads through the same rules"
+    );
     let r = call(&api, Some(&bob), "notes", "readAsAdmin", json!([id])).await;
-    assert_eq!((r.status, &r.body["result"]["text"]), (200, &json!("alice's")));
+    assert_eq!(
+        (r.status, &r.body["result"]["text"]),
+        (200, &json!("alice's"))
+    );
 
     // Errors are answers.
     let r = call(&api, Some(&bob), "notes", "full", json!([])).await;
@@ -147,22 +229,60 @@ async fn modules_are_deployed_called_and_run_with_the_callers_rights(s: Server) 
     assert_eq!(r.body["error"]["details"], json!({"max": 2}));
     let r = call(&api, Some(&bob), "notes", "broken", json!([])).await;
     assert_eq!((r.status, r.code()), (500, "FUNCTION_FAILED"));
-    let rid = r.body["error"]["details"]["request_id"].as_str().unwrap().to_string();
-    assert!(!r.text.contains("null") || !r.text.contains("property"), "no stack or exception text: {}", r.text);
+    let rid = r.body["error"]["details"]["request_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !r.text.contains("null") || !r.text.contains("property"),
+        "no stack or exception text: {}",
+        r.text
+    );
 
     // Logs: the failure with its stack, for admins only.
-    let r = api.call("GET", "/v1/functions/notes/logs", Some(&bob), None).await;
+    let r = api
+        .call("GET", "/v1/functions/notes/logs", Some(&bob), None)
+        .await;
     assert_eq!(r.status, 403);
-    let r = api.call("GET", "/v1/functions/notes/logs?limit=100", Some(ADMIN_KEY), None).await;
-    let failed = r.body["items"].as_array().unwrap().iter().find(|l| l["request_id"] == json!(rid)).cloned().expect("the failure is logged");
+    let r = api
+        .call(
+            "GET",
+            "/v1/functions/notes/logs?limit=100",
+            Some(ADMIN_KEY),
+            None,
+        )
+        .await;
+    let failed = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["request_id"] == json!(rid))
+        .cloned()
+        .expect("the failure is logged");
     assert_eq!(failed["outcome"], "FUNCTION_FAILED");
-    assert!(failed["error"].as_str().unwrap().contains("broken"), "with the stack: {failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("broken"),
+        "with the stack: {failed}"
+    );
 
     // A new version through the CLI; versions kept; delete.
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("notes.js"), NOTES.replace("return a + b", "return a * b")).unwrap();
-    std::fs::write(dir.path().join("notes.json"), json!({"exports": {"staffOnly": {"access": "group:staff"}, "main": {"access": "anyone"}}}).to_string()).unwrap();
-    std::fs::write(dir.path().join("tiny.js"), "export async function ping() { return 'pong' }").unwrap();
+    std::fs::write(
+        dir.path().join("notes.js"),
+        NOTES.replace("return a + b", "return a * b"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("notes.json"),
+        json!({"exports": {"staffOnly": {"access": "group:staff"}, "main": {"access": "anyone"}}})
+            .to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("tiny.js"),
+        "export async function ping() { return 'pong' }",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("tiny.json"), r#"{"access": "anyone"}"#).unwrap();
     let cli = |d: &std::path::Path| {
         std::process::Command::new(env!("CARGO_BIN_EXE_yunqiao"))
@@ -175,26 +295,52 @@ async fn modules_are_deployed_called_and_run_with_the_callers_rights(s: Server) 
     };
     let out = cli(dir.path());
     let report = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{report}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(report.contains("notes: changed (version 2") && report.contains("tiny: created (version 1"), "{report}");
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report.contains("notes: changed (version 2") && report.contains("tiny: created (version 1"),
+        "{report}"
+    );
     let r = call(&api, Some(&alice), "notes", "add", json!([2, 3])).await;
     assert_eq!(r.body["result"], 6, "the new version runs at once");
     let r = call(&api, None, "tiny", "ping", json!([])).await;
     assert_eq!(r.body["result"], "pong");
     let out = cli(dir.path());
     let report = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(report.contains("notes: unchanged (version 2") && report.contains("tiny: unchanged"), "idempotent: {report}");
+    assert!(
+        report.contains("notes: unchanged (version 2") && report.contains("tiny: unchanged"),
+        "idempotent: {report}"
+    );
     std::fs::write(dir.path().join("bad.js"), "export function (").unwrap();
     let out = cli(dir.path());
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("bad: FAILED"), "a clear report per module");
-    let r = api.call("GET", "/v1/functions/notes/versions", Some(ADMIN_KEY), None).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("bad: FAILED"),
+        "a clear report per module"
+    );
+    let r = api
+        .call("GET", "/v1/functions/notes/versions", Some(ADMIN_KEY), None)
+        .await;
     assert_eq!(r.body["items"].as_array().unwrap().len(), 2);
-    let r = api.call("GET", "/v1/functions/notes?version=1", Some(ADMIN_KEY), None).await;
+    let r = api
+        .call(
+            "GET",
+            "/v1/functions/notes?version=1",
+            Some(ADMIN_KEY),
+            None,
+        )
+        .await;
     assert!(r.body["source"].as_str().unwrap().contains("a + b"));
-    let r = api.call("GET", "/v1/functions", Some(ADMIN_KEY), None).await;
+    let r = api
+        .call("GET", "/v1/functions", Some(ADMIN_KEY), None)
+        .await;
     assert_eq!(r.body["items"].as_array().unwrap().len(), 2, "{}", r.text);
-    let r = api.call("DELETE", "/v1/functions/tiny", Some(ADMIN_KEY), None).await;
+    let r = api
+        .call("DELETE", "/v1/functions/tiny", Some(ADMIN_KEY), None)
+        .await;
     assert_eq!(r.status, 204);
     let r = call(&api, None, "tiny", "ping", json!([])).await;
     assert_eq!(r.status, 404);
@@ -214,11 +360,21 @@ export async function leak() { throw new Error("key=" + await secrets.get("PAYME
 export async function refuse() { throw new FunctionError("BAD_KEY", "bad " + await secrets.get("PAYMENT_KEY")) }
 export async function other() { return secrets.get("OTHER") }
 "#;
-    let r = deploy(&api, "pay", json!({"source": src, "secrets": ["PAYMENT_KEY"]})).await;
+    let r = deploy(
+        &api,
+        "pay",
+        json!({"source": src, "secrets": ["PAYMENT_KEY"]}),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(!r.text.contains(SECRET));
     let r = call(&api, Some(&alice), "pay", "sign", json!(["o1"])).await;
-    assert_eq!(r.body["result"], json!({"order": "o1", "keyLength": SECRET.len(), "prefix": "sk-"}), "{}", r.text);
+    assert_eq!(
+        r.body["result"],
+        json!({"order": "o1", "keyLength": SECRET.len(), "prefix": "sk-"}),
+        "{}",
+        r.text
+    );
     let mut answers = vec![r.text.clone()];
     for export in ["leak", "refuse"] {
         let r = call(&api, Some(&alice), "pay", export, json!([])).await;
@@ -226,8 +382,17 @@ export async function other() { return secrets.get("OTHER") }
         answers.push(r.text);
     }
     let r = call(&api, Some(&alice), "pay", "other", json!([])).await;
-    assert_eq!((r.status, r.code()), (403, "FORBIDDEN"), "only listed secrets: {}", r.text);
-    for path in ["/v1/functions/pay/logs", "/v1/functions/pay", "/v1/functions"] {
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "FORBIDDEN"),
+        "only listed secrets: {}",
+        r.text
+    );
+    for path in [
+        "/v1/functions/pay/logs",
+        "/v1/functions/pay",
+        "/v1/functions",
+    ] {
         let r = api.call("GET", path, Some(ADMIN_KEY), None).await;
         assert_eq!(r.status, 200);
         answers.push(r.text);
@@ -235,7 +400,9 @@ export async function other() { return secrets.get("OTHER") }
     for a in &answers {
         assert!(!a.contains(SECRET), "the secret leaked: {a}");
     }
-    let logs = api.call("GET", "/v1/functions/pay/logs", Some(ADMIN_KEY), None).await;
+    let logs = api
+        .call("GET", "/v1/functions/pay/logs", Some(ADMIN_KEY), None)
+        .await;
     assert!(logs.text.contains("signing with [secret]"), "{}", logs.text);
 }
 
@@ -246,14 +413,19 @@ async fn echo_server() -> (String, tokio::task::JoinHandle<()>) {
     let addr = l.local_addr().unwrap().to_string();
     let task = tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = l.accept().await else { return };
+            let Ok((mut sock, _)) = l.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 8192];
                 let n = sock.read(&mut buf).await.unwrap_or(0);
                 let req = String::from_utf8_lossy(&buf[..n]).to_string();
                 let line = req.lines().next().unwrap_or("").to_string();
                 let body = json!({"line": line}).to_string();
-                let resp = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
                 let _ = sock.write_all(resp.as_bytes()).await;
             });
         }
@@ -277,7 +449,14 @@ export async function get(url) {
 "#;
     let r = deploy(&api, "net", json!({"source": src, "hosts": [allowed]})).await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = call(&api, Some(&alice), "net", "get", json!([format!("http://{allowed}/hello?x=1")])).await;
+    let r = call(
+        &api,
+        Some(&alice),
+        "net",
+        "get",
+        json!([format!("http://{allowed}/hello?x=1")]),
+    )
+    .await;
     assert_eq!(r.body["result"]["status"], 200, "{}", r.text);
     assert_eq!(r.body["result"]["body"]["line"], "POST /hello?x=1 HTTP/1.1");
     for url in [
@@ -286,11 +465,30 @@ export async function get(url) {
         "https://example.com/".to_string(),
     ] {
         let r = call(&api, Some(&alice), "net", "get", json!([url])).await;
-        assert_eq!(r.body["result"], json!({"code": "FORBIDDEN", "status": 403}), "{url}: {}", r.text);
+        assert_eq!(
+            r.body["result"],
+            json!({"code": "FORBIDDEN", "status": 403}),
+            "{url}: {}",
+            r.text
+        );
     }
-    let r = call(&api, Some(&alice), "net", "get", json!([format!("http://user@{allowed}/")])).await;
+    let r = call(
+        &api,
+        Some(&alice),
+        "net",
+        "get",
+        json!([format!("http://user@{allowed}/")]),
+    )
+    .await;
     assert_eq!(r.body["result"]["code"], "INVALID_ARGUMENT", "{}", r.text);
-    let r = call(&api, Some(&alice), "net", "get", json!(["file:///etc/passwd"])).await;
+    let r = call(
+        &api,
+        Some(&alice),
+        "net",
+        "get",
+        json!(["file:///etc/passwd"]),
+    )
+    .await;
     assert_eq!(r.body["result"]["code"], "INVALID_ARGUMENT", "{}", r.text);
 }
 
@@ -305,7 +503,12 @@ export async function deep() { const f = (n) => f(n + 1) + 1; return f(0) }
 export async function huge() { return "x".repeat(3 * 1024 * 1024) }
 export async function ping() { return "pong" }
 "#;
-    let r = deploy(&api, "wild", json!({"source": src, "timeout_ms": 8000, "memory_mb": 32})).await;
+    let r = deploy(
+        &api,
+        "wild",
+        json!({"source": src, "timeout_ms": 8000, "memory_mb": 32}),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let spinning = {
         let api = api.clone();
@@ -318,9 +521,17 @@ export async function ping() { return "pong" }
     assert_eq!(r.body["result"], "pong", "{}", r.text);
     let r = api.call("GET", "/v1/auth/me", Some(&alice), None).await;
     assert_eq!(r.status, 200);
-    assert!(!spinning.is_finished(), "the loop runs until its time limit");
+    assert!(
+        !spinning.is_finished(),
+        "the loop runs until its time limit"
+    );
     let r = spinning.await.unwrap();
-    assert_eq!((r.status, r.code()), (504, "FUNCTION_TIMEOUT"), "{}", r.text);
+    assert_eq!(
+        (r.status, r.code()),
+        (504, "FUNCTION_TIMEOUT"),
+        "{}",
+        r.text
+    );
     for (export, status, code) in [
         ("bomb", 500, "FUNCTION_OUT_OF_MEMORY"),
         ("grow", 500, "FUNCTION_OUT_OF_MEMORY"),
@@ -359,51 +570,144 @@ export async function beforeDelete(e) {
         "acl": {"record": "rwd:r:r"},
         "hooks": {"before_create": "posts.beforeCreate", "before_update": "posts.beforeUpdate", "before_delete": "posts.beforeDelete"},
     });
-    let r = api.call("PUT", "/v1/tables/posts", Some(ADMIN_KEY), Some(def)).await;
+    let r = api
+        .call("PUT", "/v1/tables/posts", Some(ADMIN_KEY), Some(def))
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["hooks"]["before_create"], "posts.beforeCreate");
-    let r = api.call("GET", "/v1/tables/posts", Some(&alice), None).await;
-    assert!(r.body.get("hooks").is_none_or(|h| h == &json!({})), "hooks are for admins: {}", r.text);
-    let r = api.call("PUT", "/v1/tables/bad", Some(ADMIN_KEY), Some(json!({"fields": [], "hooks": {"on_read": "posts.x"}}))).await;
+    let r = api
+        .call("GET", "/v1/tables/posts", Some(&alice), None)
+        .await;
+    assert!(
+        r.body.get("hooks").is_none_or(|h| h == &json!({})),
+        "hooks are for admins: {}",
+        r.text
+    );
+    let r = api
+        .call(
+            "PUT",
+            "/v1/tables/bad",
+            Some(ADMIN_KEY),
+            Some(json!({"fields": [], "hooks": {"on_read": "posts.x"}})),
+        )
+        .await;
     assert_eq!(r.status, 400, "{}", r.text);
 
-    let r = api.call("POST", "/v1/tables/posts/records", Some(&alice), Some(json!({"title": "  Hello World "}))).await;
+    let r = api
+        .call(
+            "POST",
+            "/v1/tables/posts/records",
+            Some(&alice),
+            Some(json!({"title": "  Hello World "})),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    assert_eq!((&r.body["title"], &r.body["slug"], &r.body["by"]), (&json!("Hello World"), &json!("hello-world"), &alice_user["id"]));
+    assert_eq!(
+        (&r.body["title"], &r.body["slug"], &r.body["by"]),
+        (
+            &json!("Hello World"),
+            &json!("hello-world"),
+            &alice_user["id"]
+        )
+    );
     let id = r.body["_id"].as_str().unwrap().to_string();
-    let r = api.call("POST", "/v1/tables/posts/records", Some(&alice), Some(json!({"title": "buy spam"}))).await;
+    let r = api
+        .call(
+            "POST",
+            "/v1/tables/posts/records",
+            Some(&alice),
+            Some(json!({"title": "buy spam"})),
+        )
+        .await;
     assert_eq!((r.status, r.code()), (422, "SPAM"), "{}", r.text);
     // Hook exports with "nobody" cannot be called directly.
-    let r = call(&api, Some(&alice), "posts", "beforeCreate", json!([{"data": {"title": "x"}}])).await;
+    let r = call(
+        &api,
+        Some(&alice),
+        "posts",
+        "beforeCreate",
+        json!([{"data": {"title": "x"}}]),
+    )
+    .await;
     assert_eq!((r.status, r.code()), (403, "FUNCTION_FORBIDDEN"));
 
-    let r = api.call("PATCH", &format!("/v1/tables/posts/records/{id}"), Some(&alice), Some(json!({"locked": true}))).await;
+    let r = api
+        .call(
+            "PATCH",
+            &format!("/v1/tables/posts/records/{id}"),
+            Some(&alice),
+            Some(json!({"locked": true})),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = api.call("PATCH", &format!("/v1/tables/posts/records/{id}"), Some(&alice), Some(json!({"title": "changed"}))).await;
+    let r = api
+        .call(
+            "PATCH",
+            &format!("/v1/tables/posts/records/{id}"),
+            Some(&alice),
+            Some(json!({"title": "changed"})),
+        )
+        .await;
     assert_eq!((r.status, r.code()), (409, "LOCKED"), "{}", r.text);
 
     // Batches run the hooks per record: one refusal and nothing is written.
     let r = api
-        .call("POST", "/v1/batch", Some(&alice), Some(json!({"ops": [
-            {"op": "create", "table": "posts", "data": {"title": "A b"}},
-            {"op": "create", "table": "posts", "data": {"title": "spam b"}},
-        ]})))
+        .call(
+            "POST",
+            "/v1/batch",
+            Some(&alice),
+            Some(json!({"ops": [
+                {"op": "create", "table": "posts", "data": {"title": "A b"}},
+                {"op": "create", "table": "posts", "data": {"title": "spam b"}},
+            ]})),
+        )
         .await;
     assert_eq!((r.status, r.code()), (422, "SPAM"), "{}", r.text);
     let r = api
-        .call("POST", "/v1/batch", Some(&alice), Some(json!({"ops": [
-            {"op": "create", "table": "posts", "data": {"title": "A b"}},
-            {"op": "create", "table": "posts", "data": {"title": "keep"}},
-        ]})))
+        .call(
+            "POST",
+            "/v1/batch",
+            Some(&alice),
+            Some(json!({"ops": [
+                {"op": "create", "table": "posts", "data": {"title": "A b"}},
+                {"op": "create", "table": "posts", "data": {"title": "keep"}},
+            ]})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["results"][0]["slug"], "a-b");
     let keep = r.body["results"][1]["_id"].as_str().unwrap().to_string();
-    let r = api.call("POST", "/v1/tables/posts/query", Some(&alice), Some(json!({"limit": 100}))).await;
-    assert_eq!(r.body["items"].as_array().unwrap().len(), 3, "the refused batch wrote nothing: {}", r.text);
-    let r = api.call("DELETE", &format!("/v1/tables/posts/records/{keep}"), Some(&alice), None).await;
+    let r = api
+        .call(
+            "POST",
+            "/v1/tables/posts/query",
+            Some(&alice),
+            Some(json!({"limit": 100})),
+        )
+        .await;
+    assert_eq!(
+        r.body["items"].as_array().unwrap().len(),
+        3,
+        "the refused batch wrote nothing: {}",
+        r.text
+    );
+    let r = api
+        .call(
+            "DELETE",
+            &format!("/v1/tables/posts/records/{keep}"),
+            Some(&alice),
+            None,
+        )
+        .await;
     assert_eq!((r.status, r.code()), (400, "KEEP"));
-    let r = api.call("DELETE", &format!("/v1/tables/posts/records/{id}"), Some(&alice), None).await;
+    let r = api
+        .call(
+            "DELETE",
+            &format!("/v1/tables/posts/records/{id}"),
+            Some(&alice),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 204);
 
     // Hooks whose writes fire hooks stop at a fixed depth, with a clear error.
@@ -411,15 +715,43 @@ export async function beforeDelete(e) {
 import { db } from "yunqiao";
 export async function again(e) { await db.admin().table("echo").create({ n: (e.data.n ?? 0) + 1 }); return e.data }
 "#;
-    assert_eq!(deploy(&api, "echo", json!({"source": src, "access": "nobody"})).await.status, 201);
+    assert_eq!(
+        deploy(&api, "echo", json!({"source": src, "access": "nobody"}))
+            .await
+            .status,
+        201
+    );
     let r = api
         .call("PUT", "/v1/tables/echo", Some(ADMIN_KEY), Some(json!({"fields": [{"name": "n", "type": "integer"}], "acl": {"record": "rwd:r:r"}, "hooks": {"before_create": "echo.again"}})))
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = api.call("POST", "/v1/tables/echo/records", Some(&alice), Some(json!({"n": 0}))).await;
-    assert_eq!((r.status, r.code()), (500, "HOOK_DEPTH_EXCEEDED"), "{}", r.text);
-    let r = api.call("POST", "/v1/tables/echo/query", Some(ADMIN_KEY), Some(json!({}))).await;
-    assert_eq!(r.body["items"], json!([]), "nothing of the chain was written");
+    let r = api
+        .call(
+            "POST",
+            "/v1/tables/echo/records",
+            Some(&alice),
+            Some(json!({"n": 0})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (500, "HOOK_DEPTH_EXCEEDED"),
+        "{}",
+        r.text
+    );
+    let r = api
+        .call(
+            "POST",
+            "/v1/tables/echo/query",
+            Some(ADMIN_KEY),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        r.body["items"],
+        json!([]),
+        "nothing of the chain was written"
+    );
 }
 
 const COUNTER: &str = r#"
@@ -433,14 +765,29 @@ export async function deleted(e) {
 "#;
 
 async fn setup_counted_table(api: &Api, module_src: &str) {
-    assert_eq!(deploy(api, "count", json!({"source": module_src, "access": "nobody"})).await.status, 201);
+    // A generous limit: a hook that times out after its write is run again (the emulated
+    // DynamoDB is slow under 20 concurrent writers).
+    let r = deploy(
+        api,
+        "count",
+        json!({"source": module_src, "access": "nobody", "timeout_ms": 25000}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
     let seen = json!({"fields": [{"name": "source", "type": "string", "index": true}, {"name": "op", "type": "string"},
         {"name": "event", "type": "string"}, {"name": "who", "type": "string"}, {"name": "title", "type": "string"}],
         "acl": {"record": "rwd:r:-"}});
-    assert_eq!(api.call("PUT", "/v1/tables/seen", Some(ADMIN_KEY), Some(seen)).await.status, 201);
+    assert_eq!(
+        api.call("PUT", "/v1/tables/seen", Some(ADMIN_KEY), Some(seen))
+            .await
+            .status,
+        201
+    );
     let items = json!({"fields": [{"name": "title", "type": "string"}], "acl": {"record": "rwd:r:r"},
         "hooks": {"after_create": "count.created", "after_delete": "count.deleted"}});
-    let r = api.call("PUT", "/v1/tables/items", Some(ADMIN_KEY), Some(items)).await;
+    let r = api
+        .call("PUT", "/v1/tables/items", Some(ADMIN_KEY), Some(items))
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
 }
 
@@ -449,9 +796,18 @@ async fn setup_counted_table(api: &Api, module_src: &str) {
 async fn seen_when(api: &Api, n: usize) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let r = api.call("POST", "/v1/tables/seen/query", Some(ADMIN_KEY), Some(json!({"limit": 100}))).await;
+        let r = api
+            .call(
+                "POST",
+                "/v1/tables/seen/query",
+                Some(ADMIN_KEY),
+                Some(json!({"limit": 100})),
+            )
+            .await;
         let items = r.body["items"].as_array().cloned().unwrap_or_default();
-        let outbox = api.call("GET", "/v1/functions/outbox", Some(ADMIN_KEY), None).await;
+        let outbox = api
+            .call("GET", "/v1/functions/outbox", Some(ADMIN_KEY), None)
+            .await;
         let waiting = outbox.body["items"].as_array().map_or(0, |a| a.len());
         if (items.len() >= n && waiting == 0) || tokio::time::Instant::now() > deadline {
             return items;
@@ -469,7 +825,13 @@ async fn after_hooks_run_once_per_committed_change(s: Server) {
         let api = api.clone();
         let alice = alice.clone();
         writes.push(tokio::spawn(async move {
-            api.call("POST", "/v1/tables/items/records", Some(&alice), Some(json!({"title": format!("t{i}")}))).await
+            api.call(
+                "POST",
+                "/v1/tables/items/records",
+                Some(&alice),
+                Some(json!({"title": format!("t{i}")})),
+            )
+            .await
         }));
     }
     let mut ids = Vec::new();
@@ -480,19 +842,36 @@ async fn after_hooks_run_once_per_committed_change(s: Server) {
     }
     // A batch fires one per record; a refused write fires none.
     let r = api
-        .call("POST", "/v1/batch", Some(&alice), Some(json!({"ops": [
-            {"op": "create", "table": "items", "data": {"title": "b1"}},
-            {"op": "delete", "table": "items", "id": ids[0]},
-        ]})))
+        .call(
+            "POST",
+            "/v1/batch",
+            Some(&alice),
+            Some(json!({"ops": [
+                {"op": "create", "table": "items", "data": {"title": "b1"}},
+                {"op": "delete", "table": "items", "id": ids[0]},
+            ]})),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let r = api.call("POST", "/v1/tables/items/records", Some(&alice), Some(json!({"title": 5}))).await;
+    let r = api
+        .call(
+            "POST",
+            "/v1/tables/items/records",
+            Some(&alice),
+            Some(json!({"title": 5})),
+        )
+        .await;
     assert_eq!(r.status, 400);
     let seen = seen_when(&api, 22).await;
     assert_eq!(seen.len(), 22, "one run per committed change: {seen:?}");
     let mut keys: Vec<(String, String)> = seen
         .iter()
-        .map(|r| (r["source"].as_str().unwrap().to_string(), r["op"].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["source"].as_str().unwrap().to_string(),
+                r["op"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     keys.sort();
     keys.dedup();
@@ -501,7 +880,10 @@ async fn after_hooks_run_once_per_committed_change(s: Server) {
         assert!(keys.contains(&(id.clone(), "create".into())), "{id} ran");
     }
     assert!(keys.contains(&(ids[0].clone(), "delete".into())));
-    assert!(seen.iter().all(|r| r["who"] == alice_user["id"]), "hooks see the caller");
+    assert!(
+        seen.iter().all(|r| r["who"] == alice_user["id"]),
+        "hooks see the caller"
+    );
     let deleted = seen.iter().find(|r| r["op"] == "delete").unwrap();
     assert_eq!(deleted["title"], "t0", "the old record");
 }
@@ -520,7 +902,14 @@ async fn an_after_hook_runs_once_after_sigkill_mid_run() {
         "export async function created(e) {\n  const until = Date.now() + 1500; while (Date.now() < until) {}",
     );
     setup_counted_table(&api, &slow).await;
-    let r = api.call("POST", "/v1/tables/items/records", Some(&alice), Some(json!({"title": "crash"}))).await;
+    let r = api
+        .call(
+            "POST",
+            "/v1/tables/items/records",
+            Some(&alice),
+            Some(json!({"title": "crash"})),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let id = r.body["_id"].as_str().unwrap().to_string();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -551,8 +940,20 @@ async fn setup_ticks(api: &Api, schedule: &str) {
 }
 
 async fn ticks(api: &Api) -> Vec<i64> {
-    let r = api.call("POST", "/v1/tables/ticks/query", Some(ADMIN_KEY), Some(json!({"limit": 100}))).await;
-    r.body["items"].as_array().unwrap().iter().filter_map(|t| t["at"].as_i64()).collect()
+    let r = api
+        .call(
+            "POST",
+            "/v1/tables/ticks/query",
+            Some(ADMIN_KEY),
+            Some(json!({"limit": 100})),
+        )
+        .await;
+    r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["at"].as_i64())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -574,18 +975,29 @@ async fn a_schedule_fires_once_per_tick_with_two_processes_on_one_store() {
     distinct.sort();
     distinct.dedup();
     assert_eq!(distinct.len(), seen.len(), "each tick ran once: {seen:?}");
-    assert!(distinct.iter().all(|t| t % 2000 == 0), "ticks fall on the schedule: {distinct:?}");
+    assert!(
+        distinct.iter().all(|t| t % 2000 == 0),
+        "ticks fall on the schedule: {distinct:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lambda_dispatcher_claims_each_tick_once() {
     let s = Server::start_lambda().await;
     let face = s.lambda.as_ref().unwrap();
-    assert_eq!(face.scheduled, vec!["yq-schedule".to_string()], "EventBridge invokes the dispatcher");
+    assert_eq!(
+        face.scheduled,
+        vec!["yq-schedule".to_string()],
+        "EventBridge invokes the dispatcher"
+    );
     let api = Api::new(&s.base);
     setup_ticks(&api, "* * * * *").await;
     // EventBridge may deliver twice and sandboxes overlap: three dispatches at once.
-    let (a, b, c) = tokio::join!(face.fire_schedules(), face.fire_schedules(), face.fire_schedules());
+    let (a, b, c) = tokio::join!(
+        face.fire_schedules(),
+        face.fire_schedules(),
+        face.fire_schedules()
+    );
     let claimed: i64 = [a, b, c]
         .into_iter()
         .map(|r| r.expect("dispatch")[0]["claimed"].as_i64().unwrap_or(0))
@@ -596,5 +1008,8 @@ async fn the_lambda_dispatcher_claims_each_tick_once() {
     distinct.dedup();
     assert_eq!(distinct.len(), seen.len(), "each tick ran once: {seen:?}");
     assert_eq!(seen.len() as i64, claimed, "a run for every claim");
-    assert!((1..=2).contains(&seen.len()), "this minute's tick (and the next, at a boundary): {seen:?}");
+    assert!(
+        (1..=2).contains(&seen.len()),
+        "this minute's tick (and the next, at a boundary): {seen:?}"
+    );
 }

@@ -37,34 +37,58 @@ const MAX_LOG_LINE: usize = 2000;
 
 enum Task {
     Run(Box<Job>, Arc<dyn Host>, oneshot::Sender<Outcome>),
-    Exports(Arc<str>, Limits, oneshot::Sender<Result<Vec<String>, String>>),
+    Exports(
+        Arc<str>,
+        Limits,
+        oneshot::Sender<Result<Vec<String>, String>>,
+    ),
 }
+
+/// Most worker threads a sandbox grows to. Calls nest (a function's write runs a hook,
+/// which runs a function), and a worker waits for the calls it makes: a fixed pool
+/// could wait on itself. The pool grows when every worker is busy, up to this.
+pub const MAX_WORKERS: usize = 64;
 
 /// The sandbox: a pool of worker threads running QuickJS.
 pub struct QuickJs {
     tasks: Mutex<mpsc::Sender<Task>>,
+    pool: Arc<Pool>,
+}
+
+struct Pool {
+    rx: Mutex<mpsc::Receiver<Task>>,
+    idle: std::sync::atomic::AtomicUsize,
+    total: std::sync::atomic::AtomicUsize,
+    server: tokio::runtime::Handle,
 }
 
 impl QuickJs {
-    /// Starts `workers` threads. Must be called inside the server's tokio runtime: host
-    /// calls run there.
+    /// Starts `workers` threads (more start when all are busy, up to [`MAX_WORKERS`]).
+    /// Must be called inside the server's tokio runtime: host calls run there.
     pub fn new(workers: usize) -> std::io::Result<QuickJs> {
         let (tx, rx) = mpsc::channel::<Task>();
-        let rx = Arc::new(Mutex::new(rx));
-        let server = tokio::runtime::Handle::current();
-        for i in 0..workers.max(1) {
-            let rx = rx.clone();
-            let server = server.clone();
-            std::thread::Builder::new()
-                .name(format!("yq-js-{i}"))
-                .spawn(move || worker(rx, server))?;
+        let pool = Arc::new(Pool {
+            rx: Mutex::new(rx),
+            idle: Default::default(),
+            total: Default::default(),
+            server: tokio::runtime::Handle::current(),
+        });
+        for _ in 0..workers.clamp(1, MAX_WORKERS) {
+            spawn_worker(&pool)?;
         }
         Ok(QuickJs {
             tasks: Mutex::new(tx),
+            pool,
         })
     }
 
     fn submit(&self, task: Task) -> bool {
+        if self.pool.idle.load(Ordering::SeqCst) == 0
+            && self.pool.total.load(Ordering::SeqCst) < MAX_WORKERS
+            && let Err(e) = spawn_worker(&self.pool)
+        {
+            tracing::warn!(error = %e, "cannot start another function worker");
+        }
         self.tasks
             .lock()
             .map(|tx| tx.send(task).is_ok())
@@ -72,25 +96,40 @@ impl QuickJs {
     }
 }
 
-fn worker(rx: Arc<Mutex<mpsc::Receiver<Task>>>, server: tokio::runtime::Handle) {
+fn spawn_worker(pool: &Arc<Pool>) -> std::io::Result<()> {
+    let n = pool.total.fetch_add(1, Ordering::SeqCst);
+    let p = pool.clone();
+    std::thread::Builder::new()
+        .name(format!("yq-js-{n}"))
+        // QuickJS checks its own stack limit against this thread's stack.
+        .stack_size(8 * 1024 * 1024)
+        .spawn(move || worker(p))
+        .map(|_| ())
+        .inspect_err(|_| {
+            pool.total.fetch_sub(1, Ordering::SeqCst);
+        })
+}
+
+fn worker(pool: Arc<Pool>) {
     let Ok(rt) = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
     else {
         tracing::error!("cannot start a function worker");
+        pool.total.fetch_sub(1, Ordering::SeqCst);
         return;
     };
     loop {
-        let task = match rx.lock() {
-            Ok(rx) => match rx.recv() {
-                Ok(t) => t,
-                Err(_) => return,
-            },
-            Err(_) => return,
+        pool.idle.fetch_add(1, Ordering::SeqCst);
+        let task = pool.rx.lock().ok().and_then(|rx| rx.recv().ok());
+        pool.idle.fetch_sub(1, Ordering::SeqCst);
+        let Some(task) = task else {
+            pool.total.fetch_sub(1, Ordering::SeqCst);
+            return;
         };
         match task {
             Task::Run(job, host, reply) => {
-                let out = rt.block_on(run(*job, host, server.clone()));
+                let out = rt.block_on(run(*job, host, pool.server.clone()));
                 let _ = reply.send(out);
             }
             Task::Exports(source, limits, reply) => {
@@ -439,11 +478,9 @@ fn explain(ctx: &Ctx<'_>, e: rquickjs::Error) -> Failure {
                 ),
                 ex.stack().unwrap_or_default(),
             ),
-            Err(CaughtError::Value(v)) => classify(
-                "",
-                &format!("uncaught {}", v.type_name()),
-                String::new(),
-            ),
+            Err(CaughtError::Value(v)) => {
+                classify("", &format!("uncaught {}", v.type_name()), String::new())
+            }
             Err(CaughtError::Error(e)) => classify("", &e.to_string(), String::new()),
             Ok(()) => classify("", "unknown error", String::new()),
         },

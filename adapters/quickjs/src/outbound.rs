@@ -27,7 +27,8 @@ impl HttpOutbound {
 #[async_trait]
 impl Outbound for HttpOutbound {
     async fn fetch(&self, req: FetchRequest) -> Result<FetchResponse, String> {
-        let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| e.to_string())?;
+        let method =
+            reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|e| e.to_string())?;
         let mut r = self.client.request(method, &req.url).timeout(req.timeout);
         for (k, v) in &req.headers {
             r = r.header(k, v);
@@ -41,12 +42,22 @@ impl Outbound for HttpOutbound {
         let headers: BTreeMap<String, String> = resp
             .headers()
             .iter()
-            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+            .filter_map(|(k, v)| {
+                v.to_str()
+                    .ok()
+                    .map(|v| (k.as_str().to_string(), v.to_string()))
+            })
             .collect();
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| e.without_url().to_string())? {
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| e.without_url().to_string())?
+        {
             if body.len() + chunk.len() > MAX_FETCH_BYTES {
-                return Err(format!("the response is larger than {MAX_FETCH_BYTES} bytes"));
+                return Err(format!(
+                    "the response is larger than {MAX_FETCH_BYTES} bytes"
+                ));
             }
             body.extend_from_slice(&chunk);
         }

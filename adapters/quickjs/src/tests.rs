@@ -13,7 +13,9 @@ struct Echo;
 impl Host for Echo {
     async fn call(&self, op: &str, args: Value) -> Result<Value, yunqiao_core::Error> {
         match op {
-            "db.get" => Ok(json!({"_id": args["id"], "table": args["table"], "admin": args["admin"]})),
+            "db.get" => {
+                Ok(json!({"_id": args["id"], "table": args["table"], "admin": args["admin"]}))
+            }
             _ => Err(yunqiao_core::Error::not_found("nothing here")),
         }
     }
@@ -41,13 +43,21 @@ fn job(source: &str, export: &str, args: Vec<Value>) -> Job {
 }
 
 async fn run(sb: &QuickJs, source: &str, export: &str, args: Vec<Value>) -> Result<Value, Failure> {
-    sb.run(job(source, export, args), Arc::new(Echo)).await.result
+    sb.run(job(source, export, args), Arc::new(Echo))
+        .await
+        .result
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_limits_and_errors() {
     let sb = QuickJs::new(2).unwrap();
-    let r = run(&sb, "export async function add(a, b) { return a + b }", "add", vec![json!(2), json!(3)]).await;
+    let r = run(
+        &sb,
+        "export async function add(a, b) { return a + b }",
+        "add",
+        vec![json!(2), json!(3)],
+    )
+    .await;
     assert_eq!(r.unwrap(), json!(5));
 
     let src = r#"import { db, context } from "yunqiao";
@@ -58,7 +68,10 @@ async fn calls_limits_and_errors() {
         run(&sb, src, "get", vec![json!("a1")]).await.unwrap(),
         json!({"r": {"_id": "a1", "table": "t", "admin": false}, "kind": "anonymous"})
     );
-    assert_eq!(run(&sb, src, "admin", vec![json!("a1")]).await.unwrap()["admin"], json!(true));
+    assert_eq!(
+        run(&sb, src, "admin", vec![json!("a1")]).await.unwrap()["admin"],
+        json!(true)
+    );
     match run(&sb, src, "missing", vec![]).await {
         Err(Failure::Host(e)) => assert_eq!(e.code_str(), "NOT_FOUND"),
         r => panic!("{r:?}"),
@@ -72,14 +85,37 @@ async fn calls_limits_and_errors() {
         export async function huge() { return "x".repeat(2 * 1024 * 1024) }
         export async function logs() { console.log("hi", {a: 1}); console.error("bad"); return 1 }"#;
     match run(&sb, src, "no", vec![]).await {
-        Err(Failure::Refused { code, status, .. }) => assert_eq!((code.as_str(), status), ("ROOM_FULL", 409)),
+        Err(Failure::Refused { code, status, .. }) => {
+            assert_eq!((code.as_str(), status), ("ROOM_FULL", 409))
+        }
         r => panic!("{r:?}"),
     }
-    assert!(matches!(run(&sb, src, "boom", vec![]).await, Err(Failure::Exception { .. })));
-    assert!(matches!(run(&sb, src, "spin", vec![]).await, Err(Failure::Timeout)));
-    assert!(matches!(run(&sb, src, "bomb", vec![]).await, Err(Failure::OutOfMemory)), "memory");
-    assert!(matches!(run(&sb, src, "deep", vec![]).await, Err(Failure::StackOverflow)), "stack");
-    assert!(matches!(run(&sb, src, "huge", vec![]).await, Err(Failure::ResultTooLarge { .. })));
+    assert!(matches!(
+        run(&sb, src, "boom", vec![]).await,
+        Err(Failure::Exception { .. })
+    ));
+    assert!(matches!(
+        run(&sb, src, "spin", vec![]).await,
+        Err(Failure::Timeout)
+    ));
+    assert!(
+        matches!(
+            run(&sb, src, "bomb", vec![]).await,
+            Err(Failure::OutOfMemory)
+        ),
+        "memory"
+    );
+    assert!(
+        matches!(
+            run(&sb, src, "deep", vec![]).await,
+            Err(Failure::StackOverflow)
+        ),
+        "stack"
+    );
+    assert!(matches!(
+        run(&sb, src, "huge", vec![]).await,
+        Err(Failure::ResultTooLarge { .. })
+    ));
     let out = sb.run(job(src, "logs", vec![]), Arc::new(Echo)).await;
     assert_eq!(out.logs.len(), 2);
     assert_eq!(out.logs[0].message, r#"hi {"a":1}"#);
@@ -91,15 +127,36 @@ async fn calls_limits_and_errors() {
 async fn exports_and_refused_imports() {
     let sb = QuickJs::new(1).unwrap();
     let names = sb
-        .exports(Arc::from("export async function a() {}\nexport function b() {}\nexport const c = 1"), limits())
+        .exports(
+            Arc::from("export async function a() {}\nexport function b() {}\nexport const c = 1"),
+            limits(),
+        )
         .await
         .unwrap();
     assert_eq!(names, vec!["a", "b"]);
-    let e = sb.exports(Arc::from("export async function a( {"), limits()).await.unwrap_err();
+    let e = sb
+        .exports(Arc::from("export async function a( {"), limits())
+        .await
+        .unwrap_err();
     assert!(e.contains("SyntaxError"), "{e}");
-    let e = sb.exports(Arc::from("import fs from 'fs'; export function a() {}"), limits()).await.unwrap_err();
+    let e = sb
+        .exports(
+            Arc::from("import fs from 'fs'; export function a() {}"),
+            limits(),
+        )
+        .await
+        .unwrap_err();
     assert!(e.contains("only \"yunqiao\""), "{e}");
     // No filesystem, no network, no process: none of those globals exist.
     let r = run(&sb, "export function g() { return [typeof require, typeof process, typeof fetch, typeof std, typeof os] }", "g", vec![]).await;
-    assert_eq!(r.unwrap(), json!(["undefined", "undefined", "undefined", "undefined", "undefined"]));
+    assert_eq!(
+        r.unwrap(),
+        json!([
+            "undefined",
+            "undefined",
+            "undefined",
+            "undefined",
+            "undefined"
+        ])
+    );
 }
