@@ -24,7 +24,8 @@ test: lint venv lint-template
 ## (the OpenAPI document validates; schemathesis as admin, user and anonymous finds no
 ## answer outside it), and the JS SDK's suite (Node's test runner) against
 ## `yunqiao serve` and against the Lambda face (the functions behind the API Gateway
-## stand-in, on moto).
+## stand-in, on moto), and the 会聊 example's pages under miniprogram-simulate against
+## `yunqiao serve`.
 CONTRACT_VENV ?= $(VENV)-contract
 # On the Lambda face (every frame a Lambda invocation over single-threaded moto) the
 # channel suite takes minutes; these run there in every `make test`.
@@ -36,6 +37,7 @@ test-clients: venv contract-venv
 	YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao $(PYTHON) tests/readme/run_readme.py || status=1; \
 	CONTRACT_VENV=$(CONTRACT_VENV) YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao $(PYTHON) tests/contract/run_contract.py || status=1; \
 	(cd sdk/js && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test) || status=1; \
+	(cd examples/huiliao && npm ci --no-audit --no-fund --loglevel=error && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test) || status=1; \
 	infra/with-emulators.sh infra/with-lambda-face.sh $(TARGET_DIR)/debug sh -c 'cd sdk/js && node --test --test-concurrency=1 $(SDK_LAMBDA_SUITES)' || status=1; \
 	exit $$status
 
