@@ -92,6 +92,7 @@ impl AppState {
         scan_limit: usize,
         sockets: Sockets,
         functions: FunctionsRuntime,
+        freshness: yunqiao_core::cache::Freshness,
     ) -> AppState {
         use yunqiao_core::live::{Live, Push, RateLimiter};
         // A process holding its sockets counts frame rates in memory; Lambda sandboxes
@@ -102,9 +103,11 @@ impl AppState {
         };
         let tables = Arc::new(
             yunqiao_core::tables::Tables::new(store.clone(), clock.clone())
-                .with_scan_limit(scan_limit),
+                .with_scan_limit(scan_limit)
+                .with_cache(freshness),
         );
-        let auth = Arc::new(Auth::new(store.clone(), wechat, clock.clone(), auth));
+        let auth =
+            Arc::new(Auth::new(store.clone(), wechat, clock.clone(), auth).with_cache(freshness));
         let kv = Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone()));
         let live = Live::new(
             store.clone(),
@@ -127,6 +130,7 @@ impl AppState {
                 outbound: functions.outbound,
                 secrets: functions.secrets,
                 spawner: functions.spawner,
+                freshness,
             });
         AppState {
             kv,

@@ -180,6 +180,10 @@ pub struct Auth {
     clock: SharedClock,
     cfg: AuthConfig,
     ended: std::sync::OnceLock<std::sync::Weak<dyn SessionListener>>,
+    /// Session key → (user id, expires at ms); see [`crate::cache`].
+    sessions: crate::cache::Cache<(String, i64)>,
+    /// Users as sessions see them.
+    users: crate::cache::Cache<User>,
 }
 
 /// Hears about sessions that ended by logout (the live-channel service closes their
@@ -258,7 +262,16 @@ impl Auth {
             clock,
             cfg,
             ended: std::sync::OnceLock::new(),
+            sessions: crate::cache::Cache::new(crate::cache::Freshness::None, 10_000),
+            users: crate::cache::Cache::new(crate::cache::Freshness::None, 10_000),
         }
+    }
+
+    /// Caches sessions and users (see [`crate::cache`]).
+    pub fn with_cache(mut self, f: crate::cache::Freshness) -> Self {
+        self.sessions = crate::cache::Cache::new(f, 10_000);
+        self.users = crate::cache::Cache::new(f, 10_000);
+        self
     }
 
     /// Who hears about sessions ended by logout.
@@ -434,22 +447,37 @@ impl Auth {
             return Err(invalid());
         }
         let session_pk = session_pk(token);
-        let session = self
-            .store
-            .get(&session_pk, "_")
-            .await?
-            .ok_or_else(invalid)?;
+        let now = self.clock.now_ms();
+        let (user_id, expires_at) = match self.sessions.get(&session_pk, now) {
+            Some(s) => s,
+            None => {
+                let session = self
+                    .store
+                    .get(&session_pk, "_")
+                    .await?
+                    .ok_or_else(invalid)?;
+                let user_id = session.str("user_id").ok_or_else(invalid)?.to_string();
+                let expires_at = session
+                    .get("expires_at")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                self.sessions
+                    .put(&session_pk, (user_id.clone(), expires_at), now);
+                (user_id, expires_at)
+            }
+        };
         // The store hides items past their TTL second; this is the millisecond check.
-        if session
-            .get("expires_at")
-            .and_then(Value::as_i64)
-            .unwrap_or(0)
-            <= self.clock.now_ms()
-        {
+        if expires_at <= now {
             return Err(invalid());
         }
-        let user_id = session.str("user_id").ok_or_else(invalid)?;
-        let user = self.get_user(user_id).await.map_err(|_| invalid())?;
+        let user = match self.users.get(&user_id, now) {
+            Some(u) => u,
+            None => {
+                let u = self.get_user(&user_id).await.map_err(|_| invalid())?;
+                self.users.put(&user_id, u.clone(), now);
+                u
+            }
+        };
         Ok(Caller::User {
             user: Box::new(user),
             session: session_pk,
@@ -482,7 +510,11 @@ impl Auth {
                 cond: None,
             })
             .collect();
-        self.store.transact(ops).await?;
+        let r = self.store.transact(ops).await;
+        for s in &ended {
+            self.sessions.forget(s);
+        }
+        r?;
         if let Some(l) = self.ended.get().and_then(std::sync::Weak::upgrade) {
             l.sessions_ended(&user.id, &ended).await;
         }
@@ -501,9 +533,12 @@ impl Auth {
             .await?
             .ok_or_else(|| Error::new(Code::InvalidToken, "the session has ended"))?;
         let key = old.str("session_key").unwrap_or_default().to_string();
-        let (token, expires_at) = self
+        let r = self
             .new_session(&user.id, &key, Some((session.as_str(), &old)))
-            .await?;
+            .await;
+        // The old session now ends sooner.
+        self.sessions.forget(session);
+        let (token, expires_at) = r?;
         Ok(Login {
             token,
             expires_at,
@@ -532,7 +567,10 @@ impl Auth {
             user.v = v + 1;
             user.updated_at = self.clock.now_ms().max(user.updated_at);
             let item = Item::new(user_pk(id), "_", to_attrs(&user)?);
-            match self.store.put(item, Some(Cond::eq("v", v))).await {
+            let r = self.store.put(item, Some(Cond::eq("v", v))).await;
+            // Whatever happened, the next session check reads the user again.
+            self.users.forget(id);
+            match r {
                 Ok(()) => return Ok(user),
                 Err(StoreError::ConditionFailed) => continue,
                 Err(e) => return Err(e.into()),

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod blob;
+pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod functions;

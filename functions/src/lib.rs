@@ -177,6 +177,8 @@ pub async fn sandbox(cfg: &SandboxConfig) -> Result<AppState, BoxError> {
             secrets: cfg.secrets.clone(),
             spawner: None,
         },
+        // Many sandboxes share the store: what another changed shows within a second.
+        yunqiao_core::cache::Freshness::SHARED,
     ))
 }
 

@@ -6,6 +6,9 @@
 //!   (per-owner and per-group index copies, merged reads) beside the same table open to
 //!   everyone;
 //! * yunqiao's HTTP stack beside a bare hyper server answering the same JSON;
+//! * the hot path: get-by-id (anonymous, with a token) and cloud-function calls (a trivial
+//!   export, one doing a get) at 64 connections beside a bare hyper server, with the
+//!   server's CPU per request; a module's cold start;
 //! * live channels: events published to 1,000 WebSocket subscribers of one topic, beside
 //!   a bare tokio-tungstenite server forwarding each frame to the same 1,000 sockets.
 //!
@@ -535,6 +538,317 @@ async fn http_bench() -> Result<(), BoxError> {
     Ok(())
 }
 
+// ---- the hot path: get-by-id and cloud functions over HTTP ------------------------------
+
+/// CPU time (user + system) of this process's threads whose names start with `prefix`,
+/// from `/proc/self/task/*/stat` (Linux; zero elsewhere).
+fn thread_cpu(prefix: &str) -> Duration {
+    let ticks_per_sec = 100.0; // USER_HZ on Linux
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let mut ticks = 0u64;
+    for t in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if !stat[open + 1..close].starts_with(prefix) {
+            continue;
+        }
+        let rest: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        // Fields 14 and 15 (utime, stime) are 12 and 13 after the state field.
+        ticks += rest
+            .get(11)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            + rest
+                .get(12)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+    }
+    Duration::from_secs_f64(ticks as f64 / ticks_per_sec)
+}
+
+#[derive(Clone)]
+struct Req {
+    method: hyper::Method,
+    path: String,
+    token: Option<String>,
+    body: Option<Bytes>,
+}
+
+impl Req {
+    fn get(path: impl Into<String>) -> Req {
+        Req {
+            method: hyper::Method::GET,
+            path: path.into(),
+            token: None,
+            body: None,
+        }
+    }
+
+    fn post(path: impl Into<String>, body: serde_json::Value) -> Req {
+        Req {
+            method: hyper::Method::POST,
+            path: path.into(),
+            token: None,
+            body: Some(Bytes::from(body.to_string())),
+        }
+    }
+
+    fn with_token(mut self, t: &str) -> Req {
+        self.token = Some(t.to_string());
+        self
+    }
+}
+
+/// `conns` keep-alive connections sending `req` for `dur`.
+async fn load_req(addr: &str, req: &Req, conns: usize, dur: Duration) -> Result<Load, BoxError> {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let addr = addr.to_string();
+        let req = req.clone();
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(&addr).await?;
+            stream.set_nodelay(true)?;
+            let (mut send, conn) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(conn);
+            let mut lat = Vec::new();
+            while start.elapsed() < dur {
+                let mut b = hyper::Request::builder()
+                    .method(req.method.clone())
+                    .uri(&req.path)
+                    .header("host", &addr)
+                    .header("content-type", "application/json");
+                if let Some(t) = &req.token {
+                    b = b.header("authorization", format!("Bearer {t}"));
+                }
+                let r = b.body(Full::new(req.body.clone().unwrap_or_default()))?;
+                let t = Instant::now();
+                let resp = send.send_request(r).await?;
+                let status = resp.status();
+                let body = resp.into_body().collect().await?.to_bytes();
+                if status != 200 {
+                    return Err::<Vec<Duration>, BoxError>(
+                        format!(
+                            "{} {}: {status} {}",
+                            req.method,
+                            req.path,
+                            String::from_utf8_lossy(&body)
+                        )
+                        .into(),
+                    );
+                }
+                lat.push(t.elapsed());
+            }
+            Ok(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let elapsed = start.elapsed();
+    all.sort();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+    };
+    Ok(Load {
+        requests: all.len(),
+        elapsed,
+        p50: pct(0.50).unwrap_or_default(),
+        p99: pct(0.99).unwrap_or_default(),
+    })
+}
+
+/// One request through a fresh connection; the answer's JSON.
+async fn once(addr: &str, req: &Req) -> Result<serde_json::Value, BoxError> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let mut b = hyper::Request::builder()
+        .method(req.method.clone())
+        .uri(&req.path)
+        .header("host", addr)
+        .header("content-type", "application/json");
+    if let Some(t) = &req.token {
+        b = b.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = send
+        .send_request(b.body(Full::new(req.body.clone().unwrap_or_default()))?)
+        .await?;
+    let status = resp.status();
+    let body = resp.into_body().collect().await?.to_bytes();
+    if !status.is_success() {
+        return Err(format!(
+            "{} {}: {status} {}",
+            req.method,
+            req.path,
+            String::from_utf8_lossy(&body)
+        )
+        .into());
+    }
+    Ok(serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+}
+
+const BENCH_ADMIN_KEY: &str = "bench-admin-key-0000000000";
+const BENCH_MODULE: &str = r#"
+import { db } from "yunqiao";
+export async function noop() { return 1 }
+export async function get(id) { return db.table("bench").get(id) }
+"#;
+
+/// Get-by-id and cloud functions over HTTP, each beside a bare hyper server answering a
+/// small JSON body, at 64 keep-alive connections. The server runs on its own runtime
+/// (threads `yq-srv*`, functions `yq-js-*`), so its CPU time per request is read apart
+/// from the load generator's.
+async fn api_bench() -> Result<(), BoxError> {
+    let dir = tempfile::tempdir()?;
+    let mut cfg = yunqiao::config::Config::load(None, |_| None)?;
+    cfg.addr = "127.0.0.1:0".parse()?;
+    cfg.data_dir = dir.path().to_path_buf();
+    cfg.admin_key = Some(BENCH_ADMIN_KEY.into());
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("yq-srv")
+        .enable_all()
+        .build()?;
+    let (ours, bare) = server_rt
+        .spawn(async move {
+            let server = yunqiao::serve::build(&cfg).await?;
+            let ours = server.addr.to_string();
+            tokio::spawn(async move { axum::serve(server.listener, server.router).await });
+            let bare = bare_hyper().await?;
+            Ok::<_, BoxError>((ours, bare))
+        })
+        .await??;
+    let admin = BENCH_ADMIN_KEY;
+    once(&ours, &Req { method: hyper::Method::PUT, ..Req::post("/v1/tables/bench", json!({"fields": [{"name": "title", "type": "string"}, {"name": "n", "type": "integer"}], "acl": {"record": "rwd:r:r"}})) }.with_token(admin)).await?;
+    let mut ids = Vec::new();
+    for b in 0..40 {
+        let ops: Vec<_> = (0..25)
+            .map(|i| json!({"op": "create", "table": "bench", "data": {"title": format!("record {}", b * 25 + i), "n": b * 25 + i}}))
+            .collect();
+        let r = once(
+            &ours,
+            &Req::post("/v1/batch", json!({"ops": ops})).with_token(admin),
+        )
+        .await?;
+        for v in r["results"].as_array().cloned().unwrap_or_default() {
+            ids.push(v["_id"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    let login = once(
+        &ours,
+        &Req::post("/v1/auth/login", json!({"code": "mock:bench"})),
+    )
+    .await?;
+    let token = login["token"].as_str().unwrap_or_default().to_string();
+    once(
+        &ours,
+        &Req {
+            method: hyper::Method::PUT,
+            ..Req::post(
+                "/v1/functions/bench",
+                json!({"source": BENCH_MODULE, "access": "anyone"}),
+            )
+        }
+        .with_token(admin),
+    )
+    .await?;
+    let id = ids.get(ids.len() / 2).cloned().unwrap_or_default();
+    let record = format!("/v1/tables/bench/records/{id}");
+    let conns = 64;
+    let dur = Duration::from_secs(3);
+    println!(
+        "\n== HTTP hot path: {} records, {conns} keep-alive connections, {}s each, loopback ==",
+        ids.len(),
+        dur.as_secs()
+    );
+    let cases: Vec<(&str, String, Req)> = vec![
+        ("bare hyper (baseline)", bare.clone(), Req::get("/")),
+        (
+            "get-by-id, anonymous",
+            ours.clone(),
+            Req::get(record.clone()),
+        ),
+        (
+            "get-by-id, user token",
+            ours.clone(),
+            Req::get(record.clone()).with_token(&token),
+        ),
+        (
+            "fn: trivial export",
+            ours.clone(),
+            Req::post("/v1/fn/bench/noop", json!({"args": []})).with_token(&token),
+        ),
+        (
+            "fn: export doing db get",
+            ours.clone(),
+            Req::post("/v1/fn/bench/get", json!({"args": [id]})).with_token(&token),
+        ),
+    ];
+    let mut base_rate = 0.0;
+    for (name, addr, req) in &cases {
+        load_req(addr, req, 4, Duration::from_millis(300)).await?;
+        let cpu0 = thread_cpu("yq-srv") + thread_cpu("yq-js");
+        let l = load_req(addr, req, conns, dur).await?;
+        let cpu = thread_cpu("yq-srv") + thread_cpu("yq-js") - cpu0;
+        let per_sec = l.requests as f64 / l.elapsed.as_secs_f64();
+        if base_rate == 0.0 {
+            base_rate = per_sec;
+        }
+        println!(
+            "{name:<26} {}  ({:.2}x bare)   p50 {:>7.3} ms   p99 {:>7.3} ms   server CPU {:>6.1} µs/req",
+            rate(l.requests, l.elapsed),
+            per_sec / base_rate,
+            l.p50.as_secs_f64() * 1e3,
+            l.p99.as_secs_f64() * 1e3,
+            cpu.as_secs_f64() * 1e6 / l.requests.max(1) as f64,
+        );
+    }
+    // Cold start: a new module's first call compiles it; a warm call runs it again.
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    for i in 0..5 {
+        let m = format!("cold{i}");
+        once(
+            &ours,
+            &Req {
+                method: hyper::Method::PUT,
+                ..Req::post(
+                    format!("/v1/functions/{m}"),
+                    json!({"source": BENCH_MODULE, "access": "anyone"}),
+                )
+            }
+            .with_token(admin),
+        )
+        .await?;
+        let call = Req::post(format!("/v1/fn/{m}/noop"), json!({"args": []}));
+        let t = Instant::now();
+        once(&ours, &call).await?;
+        cold.push(t.elapsed());
+        let t = Instant::now();
+        once(&ours, &call).await?;
+        warm.push(t.elapsed());
+    }
+    cold.sort();
+    warm.sort();
+    println!(
+        "fn cold start (deploy, then first call, new connection): median {:.3} ms; the second call {:.3} ms",
+        pct(&cold, 0.5),
+        pct(&warm, 0.5)
+    );
+    server_rt.shutdown_background();
+    Ok(())
+}
+
 // ---- live channels ---------------------------------------------------------------------
 
 const TOPIC: &str = "bench.room";
@@ -918,10 +1232,25 @@ fn main() -> Result<(), BoxError> {
                 .map(|n| n.get())
                 .unwrap_or(1)
         );
-        store_bench().await?;
-        tables_bench().await?;
-        hidden_tables_bench().await?;
-        http_bench().await?;
-        fanout_bench().await
+        // `YUNQIAO_BENCH=api,fanout` runs only those parts.
+        let only = std::env::var("YUNQIAO_BENCH").unwrap_or_default();
+        let on = |name: &str| only.is_empty() || only.split(',').any(|p| p.trim() == name);
+        if on("store") {
+            store_bench().await?;
+        }
+        if on("tables") {
+            tables_bench().await?;
+            hidden_tables_bench().await?;
+        }
+        if on("http") {
+            http_bench().await?;
+        }
+        if on("api") {
+            api_bench().await?;
+        }
+        if on("fanout") {
+            fanout_bench().await?;
+        }
+        Ok(())
     })
 }

@@ -236,6 +236,12 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
         cfg.tables.scan_limit,
         Sockets::Local(Arc::new(LocalHub::default())),
         functions_runtime(cfg)?,
+        // The embedded store has one writer, this process; DynamoDB may have several.
+        if local.is_some() {
+            yunqiao_core::cache::Freshness::OwnWrites
+        } else {
+            yunqiao_core::cache::Freshness::SHARED
+        },
     );
     let functions = state.functions.clone();
     let router = yunqiao_api::app(

@@ -187,3 +187,43 @@ async fn request_paths_log_no_token_or_key() {
     );
     assert!(!logs.contains("session_key"), "{logs}");
 }
+
+#[tokio::test]
+async fn cloud_functions_log_no_secret() {
+    const FN_SECRET: &str = "fn-secret-9d4e1b7c3a0f";
+    let logs = logs_of(&[("YUNQIAO_SECRET_API_KEY", FN_SECRET)], |base| async move {
+        let api = Api::new(&base);
+        let src = r#"
+import { secrets } from "yunqiao";
+export async function shout() { const k = await secrets.get("API_KEY"); console.log("the key is", k); console.error(k); return k.length }
+export async function crash() { throw new Error("crashed holding " + await secrets.get("API_KEY")) }
+export async function refuse() { throw new FunctionError("NOPE", "no, " + await secrets.get("API_KEY"), 403) }
+"#;
+        let r = api
+            .call(
+                "PUT",
+                "/v1/functions/keys",
+                Some(ADMIN_KEY),
+                Some(json!({"source": src, "access": "anyone", "secrets": ["API_KEY"]})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        for export in ["shout", "crash", "refuse"] {
+            let r = api
+                .call("POST", &format!("/v1/fn/keys/{export}"), None, Some(json!({"args": []})))
+                .await;
+            assert!(!r.text.contains(FN_SECRET), "{export}: {}", r.text);
+        }
+        let r = api
+            .call("GET", "/v1/functions/keys/logs", Some(ADMIN_KEY), None)
+            .await;
+        assert!(r.text.contains("the key is [secret]"), "{}", r.text);
+        assert!(!r.text.contains(FN_SECRET), "{}", r.text);
+    })
+    .await;
+    assert!(logs.contains("function ran"), "calls are logged:\n{logs}");
+    assert!(
+        !logs.contains(FN_SECRET),
+        "a function secret is in the logs:\n{logs}"
+    );
+}

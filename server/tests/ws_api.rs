@@ -821,6 +821,7 @@ async fn gone_connections_are_forgotten() {
         yunqiao_core::tables::reads::DEFAULT_SCAN_LIMIT,
         yunqiao_api::Sockets::Remote(Arc::new(push)),
         yunqiao_api::FunctionsRuntime::none(),
+        yunqiao_core::cache::Freshness::SHARED,
     );
     let live = state.live.clone();
 

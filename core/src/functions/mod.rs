@@ -105,6 +105,8 @@ pub struct Functions {
     me: Weak<Functions>,
     /// When this process last looked for stranded outbox items (ms).
     last_sweep: std::sync::atomic::AtomicI64,
+    /// Deployed heads by module (see [`crate::cache`]).
+    heads: crate::cache::Cache<Option<Item>>,
 }
 
 /// Everything the service is built from.
@@ -119,6 +121,7 @@ pub struct FunctionsDeps {
     pub outbound: Arc<dyn Outbound>,
     pub secrets: HashMap<String, String>,
     pub spawner: Option<Spawner>,
+    pub freshness: crate::cache::Freshness,
 }
 
 fn module_not_found(m: &str) -> Error {
@@ -154,6 +157,7 @@ impl Functions {
             spawner: d.spawner,
             me: me.clone(),
             last_sweep: std::sync::atomic::AtomicI64::new(0),
+            heads: crate::cache::Cache::new(d.freshness, 1024),
         });
         let runner: Arc<dyn crate::tables::HookRunner> = f.clone();
         f.tables.set_hooks(Arc::downgrade(&runner));
@@ -260,7 +264,9 @@ impl Functions {
                     cond: Some(Cond::NotExists),
                 },
             ];
-            match self.store.transact(ops).await {
+            let r = self.store.transact(ops).await;
+            self.heads.forget(module);
+            match r {
                 Ok(()) => {
                     if let Ok(mut c) = self.sources.lock() {
                         c.insert((module.to_string(), version), source.clone());
@@ -367,13 +373,15 @@ impl Functions {
     pub async fn delete(&self, caller: &Caller, module: &str) -> Result<()> {
         caller.require_admin()?;
         settings::check_module_name(module).map_err(|_| module_not_found(module))?;
-        self.store
+        let r = self
+            .store
             .delete(keys::FN_MODULES, module, Some(Cond::Exists))
-            .await
-            .map_err(|e| match e {
-                StoreError::ConditionFailed => module_not_found(module),
-                e => e.into(),
-            })?;
+            .await;
+        self.heads.forget(module);
+        r.map_err(|e| match e {
+            StoreError::ConditionFailed => module_not_found(module),
+            e => e.into(),
+        })?;
         loop {
             let page = self
                 .store
@@ -413,11 +421,16 @@ impl Functions {
         if settings::check_module_name(module).is_err() {
             return Err(module_not_found(module));
         }
-        let head = self
-            .store
-            .get(keys::FN_MODULES, module)
-            .await?
-            .ok_or_else(|| module_not_found(module))?;
+        let now = self.clock.now_ms();
+        let head = match self.heads.get(module, now) {
+            Some(h) => h,
+            None => {
+                let h = self.store.get(keys::FN_MODULES, module).await?;
+                self.heads.put(module, h.clone(), now);
+                h
+            }
+        }
+        .ok_or_else(|| module_not_found(module))?;
         let version = head.get("version").and_then(Value::as_i64).unwrap_or(0);
         let settings: Settings = head
             .get("settings")

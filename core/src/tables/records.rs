@@ -43,6 +43,8 @@ pub struct Tables {
     /// See [`super::reads::DEFAULT_SCAN_LIMIT`].
     pub(super) scan_limit: usize,
     pub(super) hooks: super::hooks::HookSlot,
+    /// Schemas by table name (see [`crate::cache`]).
+    schemas: crate::cache::Cache<Schema>,
 }
 
 /// 409 for a write conditional on a version the record is no longer at.
@@ -329,7 +331,15 @@ impl Tables {
             listener: Default::default(),
             scan_limit: super::reads::DEFAULT_SCAN_LIMIT,
             hooks: Default::default(),
+            schemas: crate::cache::Cache::new(crate::cache::Freshness::None, 1024),
         }
+    }
+
+    /// Caches schemas: `OwnWrites` where this process is the store's only writer,
+    /// `Bounded` where others write too.
+    pub fn with_cache(mut self, f: crate::cache::Freshness) -> Self {
+        self.schemas = crate::cache::Cache::new(f, 1024);
+        self
     }
 
     /// Sets the scan limit (at least 10): operators trade query reach for bounded work;
@@ -392,6 +402,18 @@ impl Tables {
         allow_drop: bool,
     ) -> Result<(Schema, bool, Option<Backfill>)> {
         caller.require_admin()?;
+        let r = self.change_schema(name, def, allow_drop).await;
+        // Forgotten after the write: a read that cached the old one meanwhile is undone.
+        self.schemas.forget(name);
+        r
+    }
+
+    async fn change_schema(
+        &self,
+        name: &str,
+        def: &TableDef,
+        allow_drop: bool,
+    ) -> Result<(Schema, bool, Option<Backfill>)> {
         let mut schema = Schema::from_def(name, def)?;
         let existing = self.store.get(&schema_pk(name), "_").await?;
         let now = self.clock.now_ms();
@@ -500,17 +522,19 @@ impl Tables {
         if !reshape {
             return Ok((schema, false, None));
         }
-        let report = self.run_backfill(&schema).await?;
+        let report = self.run_backfill(&schema).await;
+        self.schemas.forget(name);
         let schema = self.schema(name).await?;
-        Ok((schema, false, Some(report)))
+        Ok((schema, false, Some(report?)))
     }
 
     /// Continues an unfinished back-fill (admins).
     pub async fn backfill(&self, caller: &Caller, name: &str) -> Result<(Schema, Backfill)> {
         caller.require_admin()?;
-        let schema = self.schema(name).await?;
-        let report = self.run_backfill(&schema).await?;
-        Ok((self.schema(name).await?, report))
+        let schema = self.fresh_schema(name).await?;
+        let report = self.run_backfill(&schema).await;
+        self.schemas.forget(name);
+        Ok((self.schema(name).await?, report?))
     }
 
     /// Brings every record to the schema: defaults of new fields, dropped fields removed,
@@ -598,16 +622,29 @@ impl Tables {
         Ok(report)
     }
 
+    /// A table's schema, from the cache when it is fresh.
     pub async fn schema(&self, name: &str) -> Result<Schema> {
         if !super::schema::valid_name(name) {
             return Err(Error::not_found(format!("no table {name:?}")));
+        }
+        let now = self.clock.now_ms();
+        if let Some(s) = self.schemas.get(name, now) {
+            return Ok(s);
         }
         let item = self
             .store
             .get(&schema_pk(name), "_")
             .await?
             .ok_or_else(|| Error::not_found(format!("no table {name:?}")))?;
-        decode_schema(name, &item)
+        let s = decode_schema(name, &item)?;
+        self.schemas.put(name, s.clone(), now);
+        Ok(s)
+    }
+
+    /// The schema as stored now: after a write found the cached one outdated.
+    pub async fn fresh_schema(&self, name: &str) -> Result<Schema> {
+        self.schemas.forget(name);
+        self.schema(name).await
     }
 
     /// A table's schema as `caller` may see it, and whether that is all of it. Admins
@@ -774,7 +811,7 @@ impl Tables {
             let schema = if attempt == 1 {
                 first.clone()
             } else {
-                self.schema(table).await?
+                self.fresh_schema(table).await?
             };
             let (id, mut rec) = self.prepare_create(caller, &schema, input.clone())?;
             let mut tx = Tx::new();
@@ -1017,7 +1054,7 @@ impl Tables {
                     ));
                 }
                 Err(e) => match explain(e, &parts) {
-                    TxFailure::SchemaChanged => schema = self.schema(table).await?,
+                    TxFailure::SchemaChanged => schema = self.fresh_schema(table).await?,
                     TxFailure::Changed(_) if expected_v.is_some() => return Err(stale_version()),
                     TxFailure::Changed(_) => continue,
                     TxFailure::Unique { field, .. } => return Err(unique_error(&field)),
@@ -1160,7 +1197,7 @@ impl Tables {
                     return Ok(());
                 }
                 Err(e) => match explain(e, &parts) {
-                    TxFailure::SchemaChanged => schema = self.schema(table).await?,
+                    TxFailure::SchemaChanged => schema = self.fresh_schema(table).await?,
                     TxFailure::Changed(_) => continue,
                     TxFailure::Unique { field, .. } => return Err(unique_error(&field)),
                     TxFailure::Error(e) => return Err(e),
@@ -1336,7 +1373,7 @@ impl Tables {
                     TxFailure::Changed(_) => continue 'attempt,
                     TxFailure::SchemaChanged => {
                         for (name, sc) in schemas.iter_mut() {
-                            *sc = self.schema(name).await?;
+                            *sc = self.fresh_schema(name).await?;
                         }
                         continue 'attempt;
                     }
