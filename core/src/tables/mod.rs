@@ -1,6 +1,8 @@
 //! Cloud tables: schemas, ACLs, records, indexes, queries and batches.
 
 pub mod acl;
+mod audit;
+mod batch;
 pub mod changes;
 pub mod hooks;
 pub mod keys;
@@ -9,11 +11,15 @@ pub mod query;
 pub mod reads;
 pub mod records;
 pub mod schema;
+mod schemas;
 pub mod write;
 
 pub use acl::{Acl, Perm, Perms, Role};
+pub use audit::Audit;
+pub use batch::BatchOp;
 pub use changes::{ChangeListener, RecordChange};
 pub use hooks::HookRunner;
 pub use query::QuerySpec;
-pub use records::{Audit, Backfill, BatchOp, QueryResult, Tables};
+pub use records::{QueryResult, Tables};
 pub use schema::{CreateRule, Field, FieldType, Schema, TableDef};
+pub use schemas::Backfill;

@@ -1,4 +1,5 @@
-//! The tables service: schemas, records, queries and batches, all under the table ACL.
+//! The tables service and its records (create, get, update, delete), under the table
+//! ACL; schemas, batches, queries and audits are in their own files.
 //!
 //! Store layout: see [`super::keys`]. Besides the records, a table has index entries,
 //! unique guards and counters, always written in the record's own transaction
@@ -8,31 +9,25 @@
 //! query; unreadable fields are absent (and conditions see them as absent); writing a
 //! field the caller may not write is a 403 naming the field.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Number, Value, json};
 
 use super::acl::{Perm, Role};
-use super::keys::{cnt_pk, ix_pk, rec_pk};
-use super::schema::{CreateRule, FieldType, Schema, TableDef};
-use super::write::{
-    IX_ATTR, IXT_ATTR, Tx, TxFailure, UQ_ATTR, desired_keys, explain, unique_error, version_copies,
-};
+use super::keys::rec_pk;
+use super::schema::{CreateRule, FieldType, Schema};
+use super::write::{IX_ATTR, IXT_ATTR, Tx, TxFailure, UQ_ATTR, explain, unique_error};
 use crate::auth::Caller;
 use crate::clock::{SharedClock, rfc3339};
 use crate::error::{Code, Error, Result};
 use crate::ids;
-use crate::store::{
-    Cond, Item, ItemStore, MAX_TRANSACTION_OPS, Query, StoreError, Update, WriteOp,
-};
+use crate::store::{Cond, ItemStore, StoreError, Update};
 
 pub const SYSTEM_FIELDS: [&str; 6] = ["_id", "_owner", "_group", "_created", "_updated", "_v"];
 /// Retries of a read-modify-write that lost a race (no `_v` was given).
-const MAX_RETRIES: usize = 25;
-/// How long a schema change back-fills inline before answering (API Gateway waits 30 s).
-const BACKFILL_BUDGET_MS: i64 = 20_000;
+pub(super) const MAX_RETRIES: usize = 25;
 
 pub struct Tables {
     pub(super) store: Arc<dyn ItemStore>,
@@ -44,11 +39,11 @@ pub struct Tables {
     pub(super) scan_limit: usize,
     pub(super) hooks: super::hooks::HookSlot,
     /// Schemas by table name (see [`crate::cache`]).
-    schemas: crate::cache::Cache<Schema>,
+    pub(super) schemas: crate::cache::Cache<Schema>,
 }
 
 /// 409 for a write conditional on a version the record is no longer at.
-fn stale_version() -> Error {
+pub(super) fn stale_version() -> Error {
     Error::new(
         Code::Conflict,
         "the record has changed since the version you sent",
@@ -57,16 +52,16 @@ fn stale_version() -> Error {
 }
 
 /// 409 when a read-modify-write kept losing races.
-fn too_busy() -> Error {
+pub(super) fn too_busy() -> Error {
     Error::new(Code::Conflict, "the record is changing too fast; retry")
 }
 
-fn not_found(table: &str, id: &str) -> Error {
+pub(super) fn not_found(table: &str, id: &str) -> Error {
     Error::not_found(format!("no record {id:?} in {table:?}"))
 }
 
 /// The caller's role for one record.
-fn role(caller: &Caller, record: &Map<String, Value>) -> Role {
+pub(super) fn role(caller: &Caller, record: &Map<String, Value>) -> Role {
     let Some(user) = caller.user() else {
         return Role::Other;
     };
@@ -79,7 +74,7 @@ fn role(caller: &Caller, record: &Map<String, Value>) -> Role {
     }
 }
 
-fn public_copy(record: &Map<String, Value>) -> Map<String, Value> {
+pub(super) fn public_copy(record: &Map<String, Value>) -> Map<String, Value> {
     let mut out = record.clone();
     out.remove(IX_ATTR);
     out.remove(UQ_ATTR);
@@ -113,7 +108,11 @@ pub fn visible(
     Some(out)
 }
 
-fn check_field_writes(schema: &Schema, r: Role, fields: &Map<String, Value>) -> Result<()> {
+pub(super) fn check_field_writes(
+    schema: &Schema,
+    r: Role,
+    fields: &Map<String, Value>,
+) -> Result<()> {
     for k in fields.keys() {
         if let Some((i, _)) = schema.field(k)
             && schema.field_acls[i].is_some_and(|a| !a.allows(r, Perm::Write))
@@ -127,7 +126,7 @@ fn check_field_writes(schema: &Schema, r: Role, fields: &Map<String, Value>) -> 
 
 /// A patch: plain values (`null` removes), and operators.
 #[derive(Default)]
-struct Patch {
+pub(super) struct Patch {
     plain: Map<String, Value>,
     inc: Vec<(String, Number)>,
     append: Vec<(String, Vec<Value>)>,
@@ -135,7 +134,7 @@ struct Patch {
 }
 
 impl Patch {
-    fn parse(schema: &Schema, input: Map<String, Value>) -> Result<Patch> {
+    pub(super) fn parse(schema: &Schema, input: Map<String, Value>) -> Result<Patch> {
         let mut p = Patch::default();
         for (k, v) in input {
             match v {
@@ -192,7 +191,7 @@ impl Patch {
     }
 
     /// Fields changed by an operator (relative to their current value).
-    fn relative(&self) -> impl Iterator<Item = &String> {
+    pub(super) fn relative(&self) -> impl Iterator<Item = &String> {
         self.inc
             .iter()
             .map(|x| &x.0)
@@ -201,7 +200,7 @@ impl Patch {
     }
 
     /// Every field the patch writes, for the field ACL.
-    fn touched(&self) -> Map<String, Value> {
+    pub(super) fn touched(&self) -> Map<String, Value> {
         let mut m = self.plain.clone();
         for k in self.relative() {
             m.insert(k.clone(), Value::Null);
@@ -210,7 +209,7 @@ impl Patch {
     }
 
     /// Applies to a copy of the record, checking every resulting value.
-    fn apply(
+    pub(super) fn apply(
         &self,
         schema: &Schema,
         plain: &Map<String, Value>,
@@ -266,36 +265,6 @@ impl Patch {
     }
 }
 
-/// A batch operation (`POST /v1/batch`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
-pub enum BatchOp {
-    Create {
-        table: String,
-        data: Map<String, Value>,
-    },
-    Update {
-        table: String,
-        id: String,
-        data: Map<String, Value>,
-        #[serde(rename = "_v")]
-        v: Option<i64>,
-    },
-    Delete {
-        table: String,
-        id: String,
-        #[serde(rename = "_v")]
-        v: Option<i64>,
-    },
-    /// Holds the batch to a record existing (and at version `_v`, if given).
-    Check {
-        table: String,
-        id: String,
-        #[serde(rename = "_v")]
-        v: Option<i64>,
-    },
-}
-
 /// What a query answers.
 #[derive(Debug, Clone, Serialize)]
 pub struct QueryResult {
@@ -312,14 +281,6 @@ pub struct QueryResult {
     pub per_page: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_page: Option<u64>,
-}
-
-/// How far a back-fill got.
-#[derive(Debug, Clone, Serialize)]
-pub struct Backfill {
-    pub done: bool,
-    pub scanned: usize,
-    pub updated: usize,
 }
 
 impl Tables {
@@ -360,7 +321,7 @@ impl Tables {
     }
 
     /// The outbox items of a transaction's changes, added to it; their ids.
-    fn add_outbox(
+    pub(super) fn add_outbox(
         &self,
         tx: &mut Tx,
         schema_of: &HashMap<String, Schema>,
@@ -384,340 +345,18 @@ impl Tables {
     }
 
     /// After a commit: change events, then the after-hooks.
-    async fn committed(&self, changes: Vec<super::changes::RecordChange>, outbox: Vec<String>) {
+    pub(super) async fn committed(
+        &self,
+        changes: Vec<super::changes::RecordChange>,
+        outbox: Vec<String>,
+    ) {
         self.listener.notify(changes).await;
         self.hooks.committed(outbox).await;
     }
 
-    // ---- schemas -------------------------------------------------------------------
-
-    /// Creates or changes a table. Dropping fields needs `allow_drop`, so a typo cannot
-    /// hide data. A change that adds an index, a default or drops a field back-fills the
-    /// existing records (inline, up to a time budget; [`Tables::backfill`] continues).
-    pub async fn put_schema(
-        &self,
-        caller: &Caller,
-        name: &str,
-        def: &TableDef,
-        allow_drop: bool,
-    ) -> Result<(Schema, bool, Option<Backfill>)> {
-        caller.require_admin()?;
-        let r = self.change_schema(name, def, allow_drop).await;
-        // Forgotten after the write: a read that cached the old one meanwhile is undone.
-        self.schemas.forget(name);
-        r
-    }
-
-    async fn change_schema(
-        &self,
-        name: &str,
-        def: &TableDef,
-        allow_drop: bool,
-    ) -> Result<(Schema, bool, Option<Backfill>)> {
-        let mut schema = Schema::from_def(name, def)?;
-        let existing = self.store.get(&schema_pk(name), "_").await?;
-        let now = self.clock.now_ms();
-        let Some(old) = existing else {
-            schema.version = 1;
-            let ops = vec![
-                WriteOp::put(
-                    Item::new(schema_pk(name), "_", schema_attrs(&schema, now, now)?),
-                    Some(Cond::NotExists),
-                ),
-                WriteOp::put(Item::new("schemas", name, Map::new()), None),
-            ]
-            .into_iter()
-            .chain(version_copies(name, 1))
-            .collect();
-            return match self.store.transact(ops).await {
-                Ok(()) => Ok((schema, true, None)),
-                Err(StoreError::TransactionCanceled { .. }) => Err(Error::new(
-                    Code::Conflict,
-                    "the table was created concurrently; retry",
-                )),
-                Err(e) => Err(e.into()),
-            };
-        };
-        let old_schema = decode_schema(name, &old)?;
-        let dropped: Vec<&str> = old_schema
-            .fields
-            .iter()
-            .filter(|f| schema.field(&f.name).is_none())
-            .map(|f| f.name.as_str())
-            .collect();
-        if !dropped.is_empty() && !allow_drop {
-            return Err(Error::invalid_field(
-                dropped[0],
-                format!("this change drops fields {dropped:?}; send ?drop=true to drop them"),
-            ));
-        }
-        let mut reshape = !dropped.is_empty();
-        for f in &schema.fields {
-            match old_schema.field(&f.name) {
-                Some((_, o)) if o.kind != f.kind || o.many != f.many => {
-                    return Err(Error::invalid_field(
-                        &f.name,
-                        "a field's type cannot change; add a new field",
-                    ));
-                }
-                Some(_) => {}
-                None => reshape |= f.default.is_some(),
-            }
-        }
-        // Indexes the old schema did not have (ready or pending) wait for the back-fill;
-        // a change of the record rule can add or drop scoped ones.
-        let keyed = |s: &Schema| -> BTreeSet<(String, bool)> {
-            s.indexes()
-                .into_iter()
-                .map(|i| {
-                    let unique = s.field(&i.field).is_some_and(|(_, f)| f.unique);
-                    (i.name, unique)
-                })
-                .collect()
-        };
-        let old_ix = keyed(&old_schema);
-        let new_ix = keyed(&schema);
-        let mut pending: Vec<String> = new_ix
-            .iter()
-            .filter(|k| !old_ix.contains(k) || old_schema.pending.contains(&k.0))
-            .map(|k| k.0.clone())
-            .collect();
-        pending.sort();
-        pending.dedup();
-        reshape |= !pending.is_empty() || old_ix != new_ix;
-        schema.pending = pending;
-        schema.version = old_schema.version + 1;
-        let created_at = old.get("created_at").and_then(Value::as_i64).unwrap_or(now);
-        match self
-            .store
-            .put(
-                Item::new(
-                    schema_pk(name),
-                    "_",
-                    schema_attrs(&schema, created_at, now)?,
-                ),
-                Some(Cond::eq("v", old_schema.version)),
-            )
-            .await
-        {
-            Ok(()) => {}
-            Err(StoreError::ConditionFailed) => {
-                return Err(Error::new(
-                    Code::Conflict,
-                    "the table changed concurrently; retry",
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        // From here on, writers holding the old schema fail their version check and
-        // redo their work under this one.
-        match self
-            .store
-            .transact(version_copies(name, schema.version))
-            .await
-        {
-            Ok(()) | Err(StoreError::TransactionCanceled { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        if !reshape {
-            return Ok((schema, false, None));
-        }
-        let report = self.run_backfill(&schema).await;
-        self.schemas.forget(name);
-        let schema = self.schema(name).await?;
-        Ok((schema, false, Some(report?)))
-    }
-
-    /// Continues an unfinished back-fill (admins).
-    pub async fn backfill(&self, caller: &Caller, name: &str) -> Result<(Schema, Backfill)> {
-        caller.require_admin()?;
-        let schema = self.fresh_schema(name).await?;
-        let report = self.run_backfill(&schema).await;
-        self.schemas.forget(name);
-        Ok((self.schema(name).await?, report?))
-    }
-
-    /// Brings every record to the schema: defaults of new fields, dropped fields removed,
-    /// index entries, unique guards and counts added or removed. Each record is its own
-    /// transaction, conditional on its version, so writers never wait and never lose.
-    async fn run_backfill(&self, schema: &Schema) -> Result<Backfill> {
-        let deadline = self.clock.now_ms() + BACKFILL_BUDGET_MS;
-        let mut report = Backfill {
-            done: false,
-            scanned: 0,
-            updated: 0,
-        };
-        let mut cursor = None;
-        loop {
-            if self.clock.now_ms() > deadline {
-                return Ok(report);
-            }
-            let page = self
-                .store
-                .query(
-                    Query::partition(rec_pk(&schema.name))
-                        .limit(100)
-                        .after(cursor),
-                )
-                .await?;
-            for item in page.items {
-                report.scanned += 1;
-                let mut rec = item.attrs;
-                for _ in 0..MAX_RETRIES {
-                    let Some(mut new) = migrate(schema, &rec) else {
-                        break;
-                    };
-                    let mut tx = Tx::new();
-                    tx.change(0, schema, &item.sk, Some(&rec), Some(&mut new));
-                    let (ops, parts) = tx.into_ops();
-                    match self.store.transact(ops).await {
-                        Ok(()) => {
-                            report.updated += 1;
-                            break;
-                        }
-                        Err(e) => match explain(e, &parts) {
-                            // A newer change runs its own back-fill.
-                            TxFailure::SchemaChanged => return Ok(report),
-                            TxFailure::Changed(_) => {
-                                match self.store.get(&rec_pk(&schema.name), &item.sk).await? {
-                                    Some(it) => rec = it.attrs,
-                                    None => break,
-                                }
-                            }
-                            TxFailure::Unique { field, .. } => {
-                                return Err(unique_error(&field).with_details(json!({
-                                    "field": field,
-                                    "record": item.sk,
-                                    "message": "existing records share this value; fix them and continue with POST /v1/tables/{table}/backfill",
-                                })));
-                            }
-                            TxFailure::Error(e) => return Err(e),
-                        },
-                    }
-                }
-            }
-            match page.cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
-        report.done = true;
-        if !schema.pending.is_empty() {
-            let upd = Update::default().remove("pending");
-            match self
-                .store
-                .update(
-                    &schema_pk(&schema.name),
-                    "_",
-                    upd,
-                    Some(Cond::eq("v", schema.version)),
-                )
-                .await
-            {
-                // A newer change runs its own back-fill.
-                Ok(_) | Err(StoreError::ConditionFailed) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(report)
-    }
-
-    /// A table's schema, from the cache when it is fresh.
-    pub async fn schema(&self, name: &str) -> Result<Schema> {
-        if !super::schema::valid_name(name) {
-            return Err(Error::not_found(format!("no table {name:?}")));
-        }
-        let now = self.clock.now_ms();
-        if let Some(s) = self.schemas.get(name, now) {
-            return Ok(s);
-        }
-        let item = self
-            .store
-            .get(&schema_pk(name), "_")
-            .await?
-            .ok_or_else(|| Error::not_found(format!("no table {name:?}")))?;
-        let s = decode_schema(name, &item)?;
-        self.schemas.put(name, s.clone(), now);
-        Ok(s)
-    }
-
-    /// The schema as stored now: after a write found the cached one outdated.
-    pub async fn fresh_schema(&self, name: &str) -> Result<Schema> {
-        self.schemas.forget(name);
-        self.schema(name).await
-    }
-
-    /// A table's schema as `caller` may see it, and whether that is all of it. Admins
-    /// see everything; others only tables they could read records of, only the fields
-    /// some reader of their kind may read, and no rules (`acl`s, pending indexes).
-    pub async fn schema_for(&self, caller: &Caller, name: &str) -> Result<(Schema, bool)> {
-        let schema = self.schema(name).await?;
-        if caller.is_admin() {
-            return Ok((schema, true));
-        }
-        let acl = schema.record_acl;
-        let roles: &[Role] = match caller.user() {
-            None if acl.other.read => &[Role::Other],
-            None => return Err(Error::not_found(format!("no table {name:?}"))),
-            Some(_) => &[Role::Owner, Role::Group, Role::Other],
-        };
-        let mut out = schema.clone();
-        let keep: Vec<bool> = schema
-            .fields
-            .iter()
-            .zip(&schema.field_acls)
-            .map(|(_, facl)| {
-                roles.iter().any(|r| {
-                    acl.allows(*r, Perm::Read) && facl.is_none_or(|a| a.allows(*r, Perm::Read))
-                })
-            })
-            .collect();
-        out.fields = schema
-            .fields
-            .iter()
-            .zip(&keep)
-            .filter(|(_, k)| **k)
-            .map(|(f, _)| {
-                let mut f = f.clone();
-                f.acl = None;
-                f
-            })
-            .collect();
-        out.field_acls = vec![None; out.fields.len()];
-        out.pending.clear();
-        out.hooks.clear();
-        Ok((out, false))
-    }
-
-    pub async fn list_schemas(&self, caller: &Caller) -> Result<Vec<Schema>> {
-        caller.require_admin()?;
-        let mut out = Vec::new();
-        for it in self.read_partition("schemas").await? {
-            out.push(self.schema(&it.sk).await?);
-        }
-        Ok(out)
-    }
-
-    /// Every item of a partition (admin listings, audits).
-    async fn read_partition(&self, pk: &str) -> Result<Vec<Item>> {
-        let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = self
-                .store
-                .query(Query::partition(pk).limit(1000).after(cursor))
-                .await?;
-            out.extend(page.items);
-            match page.cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(out),
-            }
-        }
-    }
-
     // ---- records -------------------------------------------------------------------
 
-    fn prepare_create(
+    pub(super) fn prepare_create(
         &self,
         caller: &Caller,
         schema: &Schema,
@@ -849,7 +488,7 @@ impl Tables {
         ))
     }
 
-    async fn load(&self, schema: &Schema, id: &str) -> Result<Map<String, Value>> {
+    pub(super) async fn load(&self, schema: &Schema, id: &str) -> Result<Map<String, Value>> {
         if !ids::is_id(id) {
             return Err(not_found(&schema.name, id));
         }
@@ -878,7 +517,7 @@ impl Tables {
     }
 
     /// Checks that the caller may `perm` this record; unreadable records are not found.
-    fn authorize(
+    pub(super) fn authorize(
         &self,
         caller: &Caller,
         schema: &Schema,
@@ -900,7 +539,7 @@ impl Tables {
     }
 
     /// The new version of a record after a patch (full read-modify-write).
-    fn prepare_update(
+    pub(super) fn prepare_update(
         &self,
         caller: &Caller,
         schema: &Schema,
@@ -914,7 +553,7 @@ impl Tables {
 
     /// A patch the caller may apply to this record: parsed, with its plain values
     /// validated against the schema and every field it touches checked against the ACL.
-    fn checked_patch(
+    pub(super) fn checked_patch(
         &self,
         caller: &Caller,
         schema: &Schema,
@@ -944,7 +583,7 @@ impl Tables {
     }
 
     /// The record after a checked patch, at its next version.
-    fn updated(
+    pub(super) fn updated(
         &self,
         schema: &Schema,
         rec: &Map<String, Value>,
@@ -1069,7 +708,7 @@ impl Tables {
     /// conditional store update: concurrent increments never retry. `Ok(None)`: not
     /// eligible (or lost a race on the record's shape) — take the read-modify-write path.
     #[allow(clippy::too_many_arguments)]
-    async fn try_atomic_update(
+    pub(super) async fn try_atomic_update(
         &self,
         caller: &Caller,
         schema: &Schema,
@@ -1206,362 +845,4 @@ impl Tables {
         }
         Err(too_busy())
     }
-
-    // ---- batch ---------------------------------------------------------------------
-
-    /// Runs creates, updates, deletes and checks across tables as one transaction: all
-    /// happen or none. Each is checked against its table's ACL first.
-    pub async fn batch(&self, caller: &Caller, ops: Vec<BatchOp>) -> Result<Vec<Value>> {
-        self.batch_at(caller, ops, 0).await
-    }
-
-    /// [`Tables::batch`] from a hook `depth` hooks deep. Before-hooks run per operation,
-    /// in order, before the transaction; after-hooks get one outbox item per change.
-    pub async fn batch_at(
-        &self,
-        caller: &Caller,
-        mut ops: Vec<BatchOp>,
-        depth: u8,
-    ) -> Result<Vec<Value>> {
-        if ops.is_empty() {
-            return Err(Error::new(
-                Code::BatchTooLarge,
-                "a batch holds at least one operation",
-            ));
-        }
-        if ops.len() > MAX_TRANSACTION_OPS {
-            return Err(Error::new(
-                Code::BatchTooLarge,
-                format!("a batch holds at most {MAX_TRANSACTION_OPS} operations"),
-            ));
-        }
-        let mut schemas: HashMap<String, Schema> = HashMap::new();
-        for op in &ops {
-            let t = match op {
-                BatchOp::Create { table, .. }
-                | BatchOp::Update { table, .. }
-                | BatchOp::Delete { table, .. }
-                | BatchOp::Check { table, .. } => table,
-            };
-            if !schemas.contains_key(t) {
-                schemas.insert(t.clone(), self.schema(t).await?);
-            }
-        }
-        let at = |i: usize, e: Error| {
-            let mut d = match e.details.clone() {
-                Value::Object(m) => m,
-                _ => Map::new(),
-            };
-            d.insert("op".into(), json!(i));
-            e.with_details(Value::Object(d))
-        };
-        for (i, op) in ops.iter_mut().enumerate() {
-            self.batch_before_hook(caller, &schemas, op, depth)
-                .await
-                .map_err(|e| at(i, e))?;
-        }
-        'attempt: for _ in 0..MAX_RETRIES {
-            let mut tx = Tx::new();
-            let mut results = Vec::with_capacity(ops.len());
-            let mut client_v = vec![false; ops.len()];
-            let mut seen = BTreeSet::new();
-            for (i, op) in ops.iter().enumerate() {
-                let one = async {
-                    match op {
-                        BatchOp::Create { table, data } => {
-                            let schema = &schemas[table];
-                            let (id, mut rec) =
-                                self.prepare_create(caller, schema, data.clone())?;
-                            tx.change(i, schema, &id, None, Some(&mut rec));
-                            Ok(Value::Object(
-                                visible(schema, caller, &rec).unwrap_or_default(),
-                            ))
-                        }
-                        BatchOp::Update { table, id, data, v } => {
-                            let schema = &schemas[table];
-                            if !seen.insert((table.clone(), id.clone())) {
-                                return Err(Error::invalid("a record appears twice in the batch"));
-                            }
-                            let rec = self.load(schema, id).await?;
-                            if v.is_some_and(|v| rec.get("_v").and_then(Value::as_i64) != Some(v)) {
-                                self.authorize(caller, schema, &rec, Perm::Write, id)?;
-                                return Err(stale_version());
-                            }
-                            if let Some(k) = data.keys().find(|k| k.starts_with('_')) {
-                                return Err(Error::invalid_field(
-                                    k,
-                                    format!("{k} is a system field"),
-                                ));
-                            }
-                            let mut new =
-                                self.prepare_update(caller, schema, id, &rec, data.clone())?;
-                            tx.change(i, schema, id, Some(&rec), Some(&mut new));
-                            client_v[i] = v.is_some();
-                            Ok(Value::Object(
-                                visible(schema, caller, &new).unwrap_or_default(),
-                            ))
-                        }
-                        BatchOp::Delete { table, id, v } => {
-                            let schema = &schemas[table];
-                            if !seen.insert((table.clone(), id.clone())) {
-                                return Err(Error::invalid("a record appears twice in the batch"));
-                            }
-                            let rec = self.load(schema, id).await?;
-                            self.authorize(caller, schema, &rec, Perm::Delete, id)?;
-                            if v.is_some_and(|v| rec.get("_v").and_then(Value::as_i64) != Some(v)) {
-                                return Err(stale_version());
-                            }
-                            tx.change(i, schema, id, Some(&rec), None);
-                            client_v[i] = v.is_some();
-                            Ok(json!({"_id": id, "deleted": true}))
-                        }
-                        BatchOp::Check { table, id, v } => {
-                            let schema = &schemas[table];
-                            if !seen.insert((table.clone(), id.clone())) {
-                                return Err(Error::invalid("a record appears twice in the batch"));
-                            }
-                            let rec = self.load(schema, id).await?;
-                            if visible(schema, caller, &rec).is_none() {
-                                return Err(not_found(table, id));
-                            }
-                            let cur = rec.get("_v").cloned().unwrap_or(Value::Null);
-                            if v.is_some_and(|v| cur.as_i64() != Some(v)) {
-                                return Err(stale_version());
-                            }
-                            tx.push_check(i, rec_pk(table), id.clone(), Cond::Eq("_v".into(), cur));
-                            client_v[i] = v.is_some();
-                            Ok(json!({"_id": id, "checked": true}))
-                        }
-                    }
-                }
-                .await
-                .map_err(|e| at(i, e))?;
-                results.push(one);
-            }
-            if let Some((op, field)) = tx.clash.take() {
-                return Err(at(op, unique_error(&field)));
-            }
-            let n = tx.len_with_counters();
-            if n > MAX_TRANSACTION_OPS {
-                return Err(Error::new(
-                    Code::BatchTooLarge,
-                    format!(
-                        "this batch needs {n} store writes (records, index entries, unique guards, counters); the limit is {MAX_TRANSACTION_OPS}"
-                    ),
-                ));
-            }
-            let outbox = self.add_outbox(&mut tx, &schemas, caller, depth)?;
-            if tx.len_with_counters() > MAX_TRANSACTION_OPS {
-                return Err(Error::new(
-                    Code::BatchTooLarge,
-                    format!(
-                        "with its after-hooks this batch needs more than {MAX_TRANSACTION_OPS} store writes"
-                    ),
-                ));
-            }
-            let changes = std::mem::take(&mut tx.changes);
-            let (ops_, parts) = tx.into_ops();
-            match self.store.transact(ops_).await {
-                Ok(()) => {
-                    self.committed(changes, outbox).await;
-                    return Ok(results);
-                }
-                Err(e) => match explain(e, &parts) {
-                    TxFailure::Changed(i) if client_v.get(i).copied().unwrap_or(false) => {
-                        return Err(at(i, stale_version()));
-                    }
-                    TxFailure::Changed(_) => continue 'attempt,
-                    TxFailure::SchemaChanged => {
-                        for (name, sc) in schemas.iter_mut() {
-                            *sc = self.fresh_schema(name).await?;
-                        }
-                        continue 'attempt;
-                    }
-                    TxFailure::Unique { op, field } => return Err(at(op, unique_error(&field))),
-                    TxFailure::Error(e) => return Err(e),
-                },
-            }
-        }
-        Err(too_busy())
-    }
-
-    /// A batch operation's before-hook, if its table has one: may replace its data.
-    async fn batch_before_hook(
-        &self,
-        caller: &Caller,
-        schemas: &HashMap<String, Schema>,
-        op: &mut BatchOp,
-        depth: u8,
-    ) -> Result<()> {
-        let mut event = Map::new();
-        let (schema, kind, data) = match op {
-            BatchOp::Create { table, data } => (&schemas[table.as_str()], "create", Some(data)),
-            BatchOp::Update {
-                table, id, data, ..
-            } => {
-                event.insert("id".into(), json!(id));
-                (&schemas[table.as_str()], "update", Some(data))
-            }
-            BatchOp::Delete { table, id, .. } => {
-                event.insert("id".into(), json!(id));
-                (&schemas[table.as_str()], "delete", None)
-            }
-            BatchOp::Check { .. } => return Ok(()),
-        };
-        if schema.hook(&format!("before_{kind}")).is_none() {
-            return Ok(());
-        }
-        if let Some(id) = event.get("id").and_then(Value::as_str).map(str::to_string) {
-            let rec = self.load(schema, &id).await?;
-            let perm = if kind == "delete" {
-                Perm::Delete
-            } else {
-                Perm::Write
-            };
-            self.authorize(caller, schema, &rec, perm, &id)?;
-            event.insert(
-                "old".into(),
-                Value::Object(super::changes::without_keys(&rec)),
-            );
-        }
-        if let Some(d) = &data {
-            event.insert("data".into(), Value::Object((*d).clone()));
-        }
-        if let Some(new) = self
-            .hooks
-            .before(schema, kind, caller, depth, event)
-            .await?
-            && let Some(d) = data
-        {
-            if let Some(k) = new.keys().find(|k| k.starts_with('_')) {
-                return Err(Error::invalid_field(k, format!("{k} is a system field")));
-            }
-            *d = new;
-        }
-        Ok(())
-    }
-
-    /// Reads every stored index entry, unique guard and count of a table (and of the
-    /// formerly indexed `extra` fields), beside what the records say they should be.
-    pub async fn audit_indexes(&self, table: &str, extra: &[&str]) -> Result<Audit> {
-        let schema = self.schema(table).await?;
-        let mut a = Audit::default();
-        for it in self.read_partition(&rec_pk(table)).await? {
-            let (ix, uq) = desired_keys(&schema, &it.attrs);
-            *a.counts_want.entry("*".into()).or_default() += 1;
-            for (f, k) in ix {
-                let k = k.as_str().unwrap_or_default().to_string();
-                *a.counts_want.entry(format!("{f}|{k}")).or_default() += 1;
-                a.entries_want.push((f, super::keys::ix_sk(&k, &it.sk)));
-            }
-            for (f, h) in uq {
-                a.uniques_want
-                    .push((f, h.as_str().unwrap_or_default().to_string(), it.sk.clone()));
-            }
-        }
-        let mut fields: Vec<String> = schema.indexed().into_iter().map(|(f, _)| f).collect();
-        fields.extend(extra.iter().map(|f| f.to_string()));
-        fields.sort();
-        fields.dedup();
-        for f in &fields {
-            for it in self.read_partition(&ix_pk(table, f)).await? {
-                a.entries_have.push((f.clone(), it.sk));
-            }
-            for it in self.read_partition(&super::keys::uq_pk(table, f)).await? {
-                let id = it.str("id").unwrap_or_default().to_string();
-                a.uniques_have.push((f.clone(), it.sk, id));
-            }
-        }
-        for it in self.read_partition(&cnt_pk(table)).await? {
-            let what = it
-                .sk
-                .rsplit_once('|')
-                .map(|(w, _)| w.to_string())
-                .unwrap_or_default();
-            *a.counts_have.entry(what).or_default() +=
-                it.get("n").and_then(Value::as_i64).unwrap_or(0);
-        }
-        a.counts_have.retain(|_, n| *n != 0);
-        a.entries_want.sort();
-        a.entries_have.sort();
-        a.uniques_want.sort();
-        a.uniques_have.sort();
-        Ok(a)
-    }
-}
-
-/// What [`Tables::audit_indexes`] found.
-#[derive(Debug, Default, PartialEq)]
-pub struct Audit {
-    pub entries_want: Vec<(String, String)>,
-    pub entries_have: Vec<(String, String)>,
-    pub uniques_want: Vec<(String, String, String)>,
-    pub uniques_have: Vec<(String, String, String)>,
-    pub counts_want: HashMap<String, i64>,
-    pub counts_have: HashMap<String, i64>,
-}
-
-/// The record as the current schema wants it, or `None` when it already is.
-fn migrate(schema: &Schema, rec: &Map<String, Value>) -> Option<Map<String, Value>> {
-    let mut new = rec.clone();
-    let mut data_changed = false;
-    for f in &schema.fields {
-        if !new.contains_key(&f.name)
-            && let Some(d) = &f.default
-            && let Ok(v) = super::schema::check_value(f, d)
-        {
-            new.insert(f.name.clone(), v);
-            data_changed = true;
-        }
-    }
-    let before = new.len();
-    new.retain(|k, _| k.starts_with('_') || schema.field(k).is_some());
-    data_changed |= new.len() != before;
-    let (ix, uq) = desired_keys(schema, &new);
-    let keys_changed = rec.get(IX_ATTR) != Some(&Value::Object(ix))
-        || rec.get(UQ_ATTR) != Some(&Value::Object(uq));
-    if !data_changed && !keys_changed {
-        return None;
-    }
-    if data_changed {
-        let v = rec.get("_v").and_then(Value::as_i64).unwrap_or(0);
-        new.insert("_v".into(), json!(v + 1));
-    }
-    Some(new)
-}
-
-fn schema_pk(t: &str) -> String {
-    format!("schema#{t}")
-}
-
-fn schema_attrs(schema: &Schema, created_at: i64, now: i64) -> Result<Map<String, Value>> {
-    let mut attrs = match serde_json::to_value(schema.to_def()) {
-        Ok(Value::Object(m)) => m,
-        _ => return Err(Error::internal("cannot encode schema")),
-    };
-    attrs.insert("created_at".into(), json!(created_at));
-    attrs.insert("updated_at".into(), json!(now));
-    attrs.insert("v".into(), json!(schema.version));
-    if !schema.pending.is_empty() {
-        attrs.insert("pending".into(), json!(schema.pending));
-    }
-    Ok(attrs)
-}
-
-fn decode_schema(name: &str, item: &Item) -> Result<Schema> {
-    let mut attrs = item.attrs.clone();
-    let version = attrs.remove("v").and_then(|v| v.as_i64()).unwrap_or(1);
-    let pending: Vec<String> = attrs
-        .remove("pending")
-        .and_then(|p| serde_json::from_value(p).ok())
-        .unwrap_or_default();
-    for k in ["created_at", "updated_at"] {
-        attrs.remove(k);
-    }
-    let def: TableDef = serde_json::from_value(Value::Object(attrs))
-        .map_err(|e| Error::internal(format!("corrupt schema {name}: {e}")))?;
-    let mut s = Schema::from_def(name, &def)?;
-    s.version = version;
-    s.pending = pending;
-    Ok(s)
 }

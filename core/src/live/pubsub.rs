@@ -1,0 +1,467 @@
+//! Topics: rules, subscriptions, resumes and publishing.
+
+use super::*;
+
+impl Live {
+    /// Every topic rule, by pattern.
+    pub async fn rules(&self) -> Result<Vec<(String, TopicRule)>> {
+        let page = self
+            .store
+            .query(Query::partition(topics::RULES_PK).limit(MAX_RULES))
+            .await?;
+        Ok(page
+            .items
+            .into_iter()
+            .filter_map(|i| {
+                let r = serde_json::from_value(Value::Object(i.attrs)).ok()?;
+                Some((i.sk, r))
+            })
+            .collect())
+    }
+
+    pub async fn put_rule(&self, caller: &Caller, pattern: &str, rule: TopicRule) -> Result<()> {
+        caller.require_admin()?;
+        if !topics::valid_pattern(pattern) {
+            return Err(Error::invalid_field(
+                "pattern",
+                "a pattern is a topic name, \"presence\", \"direct\", or a prefix ending in *",
+            ));
+        }
+        let existing = self.rules().await?;
+        if existing.len() >= MAX_RULES && !existing.iter().any(|(p, _)| p == pattern) {
+            return Err(Error::invalid(format!("at most {MAX_RULES} topic rules")));
+        }
+        let attrs = obj(serde_json::to_value(&rule).map_err(|e| Error::internal(e.to_string()))?);
+        self.store
+            .put(Item::new(topics::RULES_PK, pattern, attrs), None)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_rule(&self, caller: &Caller, pattern: &str) -> Result<()> {
+        caller.require_admin()?;
+        if !topics::valid_pattern(pattern) {
+            return Err(Error::not_found("no such rule"));
+        }
+        match self
+            .store
+            .delete(topics::RULES_PK, pattern, Some(crate::store::Cond::Exists))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::ConditionFailed) => Err(Error::not_found("no such rule")),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn list_rules(&self, caller: &Caller) -> Result<Vec<(String, TopicRule)>> {
+        caller.require_admin()?;
+        self.rules().await
+    }
+
+    pub(super) async fn rule(&self, topic: &str) -> Result<TopicRule> {
+        Ok(topics::rule_for(topic, &self.rules().await?))
+    }
+
+    /// A topic's subscribers and state: one partition read.
+    pub(super) async fn subscribers(&self, topic: &str) -> Result<(Vec<Sub>, TopicState)> {
+        let mut subs = Vec::new();
+        let mut state = TopicState::default();
+        for item in self.all_keys(topics::sub_pk(topic)).await? {
+            if item.sk == topics::STATE_SK {
+                state = TopicState::from_item(&item);
+            } else {
+                subs.push(Sub::from_item(&item));
+            }
+        }
+        Ok((subs, state))
+    }
+
+    pub(super) async fn subscribe(
+        &self,
+        from: &Origin,
+        topic: &str,
+        since: Option<u64>,
+        filter: Option<Map<String, Value>>,
+        presence: bool,
+    ) -> Result<Vec<Value>> {
+        let kind = topics::parse(topic)?;
+        let schema = match kind {
+            Topic::Table(t) => {
+                let schema = self.tables.schema(t).await?;
+                if let Some(f) = &filter {
+                    changes::check_filter(&schema, f)?;
+                }
+                Some(schema)
+            }
+            Topic::Plain(_) | Topic::Presence => {
+                if filter.is_some() {
+                    return Err(Error::invalid_field(
+                        "where",
+                        "only table topics take a filter",
+                    ));
+                }
+                if !self
+                    .rule(topic)
+                    .await?
+                    .subscribe
+                    .allows(&from.caller, topic)
+                {
+                    return Err(Error::forbidden(format!(
+                        "you may not subscribe to {topic:?}"
+                    )));
+                }
+                None
+            }
+        };
+        let mine = self.connection_topics(&from.connection).await?;
+        let again = mine.iter().any(|t| t == topic);
+        if !again && mine.len() >= MAX_TOPICS_PER_CONNECTION {
+            return Err(Error::new(
+                Code::TooManyTopics,
+                format!("a connection may subscribe to at most {MAX_TOPICS_PER_CONNECTION} topics"),
+            ));
+        }
+        let sub = Sub {
+            connection: from.connection.clone(),
+            user_id: from.user_id().map(str::to_string),
+            filter,
+            presence,
+        };
+        let expires = self.expiry();
+        self.store
+            .transact(vec![
+                WriteOp::put(
+                    Item::new(topics::sub_pk(topic), &from.connection, sub.attrs())
+                        .expiring_at(expires),
+                    None,
+                ),
+                WriteOp::put(
+                    Item::new(topics::conn_subs_pk(&from.connection), topic, Map::new())
+                        .expiring_at(expires),
+                    None,
+                ),
+            ])
+            .await?;
+        let state = self
+            .store
+            .get(&topics::sub_pk(topic), topics::STATE_SK)
+            .await?
+            .map(|i| TopicState::from_item(&i))
+            .unwrap_or_default();
+        let mut frames = Vec::new();
+        let mut ack = json!({"type": "ack", "topic": topic, "seq": state.seq});
+        if let Some(since) = since {
+            match self
+                .replay(topic, &state, since, &sub, &from.caller, schema.as_ref())
+                .await?
+            {
+                Some((missed, upto)) => {
+                    ack["replayed"] = json!(missed.len());
+                    ack["seq"] = json!(upto);
+                    frames = missed;
+                }
+                None => ack["resync"] = json!(true),
+            }
+        }
+        if !again
+            && matches!(kind, Topic::Plain(_))
+            && let Some(u) = from.caller.user()
+        {
+            self.topic_presence(topic, &from.connection, u, "join")
+                .await;
+        }
+        frames.push(ack);
+        Ok(frames)
+    }
+
+    /// The frames after `since` this subscriber may see and the last sequence number
+    /// they cover, or `None` when they are not all kept (the client must re-fetch).
+    ///
+    /// Frames whose number is handed out but whose log entry is not written yet (a
+    /// publish in flight) end the replay early: that publish re-reads the subscribers
+    /// after logging, so it delivers them to this subscription itself.
+    pub(super) async fn replay(
+        &self,
+        topic: &str,
+        state: &TopicState,
+        since: u64,
+        sub: &Sub,
+        caller: &Caller,
+        schema: Option<&crate::tables::Schema>,
+    ) -> Result<Option<(Vec<Value>, u64)>> {
+        let (from, to) = match topics::plan_resume(state, since, MAX_REPLAY) {
+            ResumePlan::UpToDate => return Ok(Some((vec![], state.seq))),
+            ResumePlan::Refetch => return Ok(None),
+            ResumePlan::Read { from, to } => (from, to),
+        };
+        let page = self
+            .store
+            .query(
+                Query::partition(topics::log_pk(topic))
+                    .range(SkRange::Between(topics::seq_key(from), topics::seq_key(to)))
+                    .limit((to - from + 1) as usize),
+            )
+            .await?;
+        // Present entries must be `from, from + 1, …`: a hole inside is a gap; a short
+        // tail is publishes in flight.
+        let contiguous = page
+            .items
+            .iter()
+            .enumerate()
+            .all(|(i, it)| it.sk.parse::<u64>().ok() == Some(from + i as u64));
+        if !contiguous {
+            return Ok(None);
+        }
+        let upto = from + page.items.len() as u64 - 1;
+        let mut out = Vec::new();
+        for item in page.items {
+            let Some(entry) = item.get("e") else {
+                return Ok(None);
+            };
+            let seq = item.sk.parse::<u64>().unwrap_or(0);
+            match (entry.get("frame"), schema) {
+                (Some(frame), _) => out.push(frame.clone()),
+                (None, Some(schema)) => {
+                    let id = entry.get("id").and_then(Value::as_str).unwrap_or("");
+                    let side = |k: &str| entry.get(k).and_then(Value::as_object);
+                    if let Some(mut f) = changes::change_frame(
+                        schema,
+                        caller,
+                        sub.filter.as_ref(),
+                        id,
+                        side("before"),
+                        side("after"),
+                    ) {
+                        f["seq"] = json!(seq);
+                        out.push(fit_change(f));
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        Ok(Some((out, upto.max(since))))
+    }
+
+    /// Deletes one subscription and notes when its topic was last left. Whether the
+    /// subscription wanted presence (so others hear it leave).
+    pub(super) async fn drop_subscription(&self, connection: &str, topic: &str) -> Result<bool> {
+        let pk = topics::sub_pk(topic);
+        let sub = self.store.get(&pk, connection).await?;
+        let now = self.clock.now_ms();
+        self.store
+            .transact(vec![
+                WriteOp::Delete {
+                    pk: pk.clone(),
+                    sk: connection.into(),
+                    cond: None,
+                },
+                WriteOp::Delete {
+                    pk: topics::conn_subs_pk(connection),
+                    sk: topic.into(),
+                    cond: None,
+                },
+                WriteOp::Update {
+                    pk,
+                    sk: topics::STATE_SK.into(),
+                    update: Update::default().set("left_at", now).upsert(),
+                    cond: None,
+                },
+            ])
+            .await?;
+        Ok(sub.is_some() && matches!(topics::parse(topic), Ok(Topic::Plain(_))))
+    }
+
+    pub(super) async fn unsubscribe(&self, from: &Origin, topic: &str) -> Result<()> {
+        topics::parse(topic)?;
+        let subscribed = self
+            .store
+            .get(&topics::sub_pk(topic), &from.connection)
+            .await?
+            .is_some();
+        if !subscribed {
+            return Ok(());
+        }
+        if self.drop_subscription(&from.connection, topic).await?
+            && let Some(u) = from.caller.user()
+        {
+            self.topic_presence(topic, &from.connection, u, "leave")
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Hands out the next sequence number of a topic when someone may want the frame
+    /// (subscribed now, or left within the retention window) and keeps `entry` in the
+    /// log under it; otherwise notes that the log has a gap. Gaps make resumes re-fetch.
+    pub(super) async fn sequence(
+        &self,
+        topic: &str,
+        subscribed: bool,
+        state: &TopicState,
+        entry: impl FnOnce(u64) -> Value,
+    ) -> Result<Option<u64>> {
+        let now = self.clock.now_ms();
+        let pk = topics::sub_pk(topic);
+        if !subscribed && state.left_at + RETENTION_SECS * 1000 <= now {
+            if state.gap != Some(state.seq) {
+                self.store
+                    .update(
+                        &pk,
+                        topics::STATE_SK,
+                        Update::default().set("gap", state.seq).upsert(),
+                        None,
+                    )
+                    .await?;
+            }
+            return Ok(None);
+        }
+        let item = self
+            .store
+            .update(
+                &pk,
+                topics::STATE_SK,
+                Update::default().add("seq", 1).upsert(),
+                None,
+            )
+            .await?;
+        let seq = item.get("seq").and_then(Value::as_u64).unwrap_or(0);
+        let log = Item::new(
+            topics::log_pk(topic),
+            topics::seq_key(seq),
+            obj(json!({"e": entry(seq)})),
+        )
+        .expiring_at(now / 1000 + RETENTION_SECS);
+        match self.store.put(log, None).await {
+            Ok(()) => {}
+            Err(StoreError::ItemTooLarge { .. } | StoreError::Invalid(_)) => {
+                // Too large to keep: whoever resumes from before it re-fetches.
+                self.store
+                    .update(
+                        &pk,
+                        topics::STATE_SK,
+                        Update::default().set("gap", seq - 1).upsert(),
+                        None,
+                    )
+                    .await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Some(seq))
+    }
+
+    pub(super) async fn publish_from(
+        &self,
+        from: &Origin,
+        topic: &str,
+        data: Value,
+    ) -> Result<Published> {
+        match topics::parse(topic)? {
+            Topic::Table(_) => Err(Error::forbidden(
+                "table topics carry record changes; write the records instead",
+            )),
+            Topic::Plain(_) | Topic::Presence => {
+                if !self.rule(topic).await?.publish.allows(&from.caller, topic) {
+                    return Err(Error::forbidden(format!(
+                        "you may not publish to {topic:?}"
+                    )));
+                }
+                self.publish_event(topic, data, from.sender()).await
+            }
+        }
+    }
+
+    /// `POST /v1/events/{topic}`: the server (admins, cloud functions) publishes.
+    pub async fn publish(&self, caller: &Caller, topic: &str, data: Value) -> Result<Published> {
+        caller.require_admin()?;
+        match topics::parse(topic)? {
+            Topic::Table(_) => Err(Error::invalid_field(
+                "topic",
+                "table topics carry record changes; write the records instead",
+            )),
+            Topic::Plain(_) | Topic::Presence => {
+                let size = serde_json::to_vec(&data).map_or(usize::MAX, |v| v.len());
+                if size > MAX_PUSH_BYTES {
+                    return Err(Error::new(
+                        Code::BodyTooLarge,
+                        format!("event data is at most {MAX_PUSH_BYTES} bytes"),
+                    ));
+                }
+                self.publish_event(topic, data, Value::Null).await
+            }
+        }
+    }
+
+    pub(super) async fn publish_event(
+        &self,
+        topic: &str,
+        data: Value,
+        from: Value,
+    ) -> Result<Published> {
+        let (subs, state) = self.subscribers(topic).await?;
+        let mut frame = json!({"type": "event", "topic": topic, "data": data, "from": from});
+        let seq = self
+            .sequence(topic, !subs.is_empty(), &state, |seq| {
+                let mut f = frame.clone();
+                f["seq"] = json!(seq);
+                json!({"frame": f})
+            })
+            .await?;
+        frame["seq"] = json!(seq);
+        let subs = self.with_late_subscribers(topic, subs, seq).await?;
+        let subs = self.still_allowed(topic, subs).await?;
+        let conns: Vec<String> = subs.into_iter().map(|s| s.connection).collect();
+        let delivery = self.deliver(&conns, &encode(&frame)).await;
+        Ok(Published { seq, delivery })
+    }
+
+    /// `subs` and whoever subscribed since they were read, once a frame was logged under
+    /// `seq`: a resume that read the topic's state before the number was handed out
+    /// cannot replay the frame, so the publisher delivers it (a repeat is dropped by its
+    /// `seq`).
+    pub(super) async fn with_late_subscribers(
+        &self,
+        topic: &str,
+        mut subs: Vec<Sub>,
+        seq: Option<u64>,
+    ) -> Result<Vec<Sub>> {
+        if seq.is_none() {
+            return Ok(subs);
+        }
+        let (now, _) = self.subscribers(topic).await?;
+        for s in now {
+            if !subs.iter().any(|x| x.connection == s.connection) {
+                subs.push(s);
+            }
+        }
+        Ok(subs)
+    }
+
+    /// The subscribers the topic's subscribe rule still lets in, judged with their
+    /// groups now (a user removed from a group stops hearing its topics at once).
+    pub(super) async fn still_allowed(&self, topic: &str, subs: Vec<Sub>) -> Result<Vec<Sub>> {
+        if subs.is_empty() {
+            return Ok(subs);
+        }
+        let rule = self.rule(topic).await?.subscribe;
+        if matches!(rule, topics::Who::Users | topics::Who::Owner) {
+            // Neither depends on anything a user can lose while subscribed.
+            return Ok(subs);
+        }
+        let mut callers: HashMap<Option<String>, bool> = HashMap::new();
+        let mut out = Vec::with_capacity(subs.len());
+        for sub in subs {
+            if !callers.contains_key(&sub.user_id) {
+                let ok = self
+                    .caller_for(sub.user_id.as_deref())
+                    .await
+                    .is_ok_and(|c| rule.allows(&c, topic));
+                callers.insert(sub.user_id.clone(), ok);
+            }
+            if callers.get(&sub.user_id) == Some(&true) {
+                out.push(sub);
+            }
+        }
+        Ok(out)
+    }
+}
