@@ -230,11 +230,11 @@ pub fn valid_http_url(u: &str) -> bool {
 }
 
 fn user_pk(id: &str) -> String {
-    format!("user#{id}")
+    format!("{}{id}", crate::keys::USER)
 }
 
 fn session_pk(token: &str) -> String {
-    format!("session#{}", ids::token_hash(token))
+    format!("{}{}", crate::keys::SESSION, ids::token_hash(token))
 }
 
 fn to_attrs<T: Serialize>(v: &T) -> Result<Map<String, Value>> {
@@ -316,7 +316,7 @@ impl Auth {
     }
 
     async fn find_or_create_user(&self, openid: &str, unionid: Option<&str>) -> Result<User> {
-        let index_pk = format!("openid#{openid}");
+        let index_pk = format!("{}{openid}", crate::keys::OPENID);
         // Two first logins may race; the loser of the create finds the winner's user.
         for _ in 0..3 {
             if let Some(ix) = self.store.get(&index_pk, "_").await? {
@@ -356,7 +356,10 @@ impl Auth {
                     Item::new(user_pk(&user.id), "_", to_attrs(&user)?),
                     Some(Cond::NotExists),
                 ),
-                WriteOp::put(Item::new("users", &user.id, listing), Some(Cond::NotExists)),
+                WriteOp::put(
+                    Item::new(crate::keys::USERS, &user.id, listing),
+                    Some(Cond::NotExists),
+                ),
             ];
             match self.store.transact(ops).await {
                 Ok(()) => {
@@ -498,7 +501,7 @@ impl Auth {
                     .into_iter()
                     .flatten()
                     .filter_map(Value::as_str)
-                    .filter(|s| s.starts_with("session#"))
+                    .filter(|s| s.starts_with(crate::keys::SESSION))
                     .map(str::to_string),
             );
         }
@@ -669,7 +672,7 @@ impl Auth {
         let page = self
             .store
             .query(
-                Query::partition("users")
+                Query::partition(crate::keys::USERS)
                     .limit(limit.clamp(1, 100))
                     .after(cursor),
             )

@@ -82,7 +82,7 @@ const MAX_NUMBER: f64 = 1e126;
 const MIN_NUMBER: f64 = 1e-130;
 /// Attempts of an unconditional write that keeps losing races.
 const MAX_RETRIES: usize = 10;
-const LISTING_PK: &str = "kvns";
+const LISTING_PK: &str = crate::keys::KV_NAMESPACES;
 
 /// Whether keys are shared by everybody or private to each user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -361,15 +361,15 @@ pub fn allows(rule: &CreateRule, caller: &Caller) -> bool {
 }
 
 fn shared_pk(ns: &str) -> String {
-    format!("kv#{ns}")
+    format!("{}{ns}", crate::keys::KV)
 }
 
-fn user_pk(ns: &str, user_id: &str) -> String {
-    format!("kv#{ns}#{user_id}")
+fn user_scoped_pk(ns: &str, user_id: &str) -> String {
+    format!("{}{ns}#{user_id}", crate::keys::KV)
 }
 
 fn ns_pk(ns: &str) -> String {
-    format!("kvns#{ns}")
+    format!("{}{ns}", crate::keys::KV_NAMESPACE)
 }
 
 /// The partition a caller reaches in a namespace, after the namespace's rule for
@@ -413,10 +413,10 @@ pub fn partition(
         Scope::User => {
             let own = caller.user().map(|u| u.id.as_str());
             match (user, own) {
-                (Some(u), _) if caller.is_admin() => Ok(Some(user_pk(&ns.name, u))),
-                (Some(u), Some(me)) if u == me => Ok(Some(user_pk(&ns.name, me))),
+                (Some(u), _) if caller.is_admin() => Ok(Some(user_scoped_pk(&ns.name, u))),
+                (Some(u), Some(me)) if u == me => Ok(Some(user_scoped_pk(&ns.name, me))),
                 (Some(_), Some(_)) => Err(Error::forbidden("you may only reach your own keys")),
-                (None, Some(me)) => Ok(Some(user_pk(&ns.name, me))),
+                (None, Some(me)) => Ok(Some(user_scoped_pk(&ns.name, me))),
                 (_, None) if matches!(caller, Caller::Anonymous) => Err(Error::new(
                     Code::Unauthenticated,
                     format!("log in to use your keys in {:?}", ns.name),

@@ -73,7 +73,7 @@ pub const MAX_RULES: usize = 200;
 pub const IDLE_TIMEOUT_SECS: u64 = 10 * 60;
 pub const MAX_CONNECTION_SECS: u64 = 2 * 3600;
 const CONNECTION_TTL_SECS: i64 = MAX_CONNECTION_SECS as i64 + 600;
-const ONLINE_PK: &str = "online";
+const ONLINE_PK: &str = crate::keys::ONLINE;
 
 /// Why a push did not arrive.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -141,11 +141,11 @@ pub struct Live {
 }
 
 pub(super) fn conn_pk(id: &str) -> String {
-    format!("conn#{id}")
+    format!("{}{id}", crate::keys::CONNECTION)
 }
 
-pub(super) fn user_pk(user_id: &str) -> String {
-    format!("connu#{user_id}")
+pub(super) fn user_connections_pk(user_id: &str) -> String {
+    format!("{}{user_id}", crate::keys::USER_CONNECTIONS)
 }
 
 /// Connection ids come from the gateway; keep them to what a key and a URL path hold.
@@ -273,7 +273,7 @@ impl Live {
             attrs.insert("session".into(), json!(session));
             let link = obj(json!({"connected_at": now, "session": session}));
             ops.push(WriteOp::put(
-                Item::new(user_pk(&u.id), connection_id, link).expiring_at(expires),
+                Item::new(user_connections_pk(&u.id), connection_id, link).expiring_at(expires),
                 None,
             ));
             ops.push(WriteOp::put(
@@ -346,7 +346,7 @@ impl Live {
         }];
         if let Some(u) = &user_id {
             ops.push(WriteOp::Delete {
-                pk: user_pk(u),
+                pk: user_connections_pk(u),
                 sk: connection_id.into(),
                 cond: None,
             });
@@ -395,7 +395,7 @@ impl Live {
     /// Every open connection of a user.
     pub async fn user_connections(&self, user_id: &str) -> Result<Vec<String>> {
         Ok(self
-            .all_keys(user_pk(user_id))
+            .all_keys(user_connections_pk(user_id))
             .await?
             .into_iter()
             .map(|i| i.sk)
@@ -812,7 +812,7 @@ pub(super) struct Forgotten {
 #[async_trait]
 impl SessionListener for Live {
     async fn sessions_ended(&self, user_id: &str, sessions: &[String]) {
-        let links = match self.all_keys(user_pk(user_id)).await {
+        let links = match self.all_keys(user_connections_pk(user_id)).await {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(error = %e, "could not list the connections of a logged-out session");

@@ -187,21 +187,21 @@ pub fn rule_for(topic: &str, rules: &[(String, TopicRule)]) -> TopicRule {
 
 // ---- store records ---------------------------------------------------------------------
 
-pub const RULES_PK: &str = "topicrule";
+pub const RULES_PK: &str = crate::keys::TOPIC_RULES;
 /// Sort key of a topic's state item, in the subscribers' partition; after every
 /// connection id.
 pub const STATE_SK: &str = "~";
 
 pub fn sub_pk(topic: &str) -> String {
-    format!("sub#{topic}")
+    format!("{}{topic}", crate::keys::SUBSCRIBERS)
 }
 
 pub fn conn_subs_pk(connection: &str) -> String {
-    format!("csub#{connection}")
+    format!("{}{connection}", crate::keys::CONNECTION_SUBS)
 }
 
 pub fn log_pk(topic: &str) -> String {
-    format!("log#{topic}")
+    format!("{}{topic}", crate::keys::TOPIC_LOG)
 }
 
 /// Sequence numbers as sort keys that order like numbers.

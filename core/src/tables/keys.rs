@@ -23,19 +23,19 @@ pub const COUNT_SHARDS: u32 = 8;
 pub const INDEXED_PREFIX_BYTES: usize = 400;
 
 pub fn rec_pk(t: &str) -> String {
-    format!("rec#{t}")
+    format!("{}{t}", crate::keys::RECORDS)
 }
 
 pub fn ix_pk(t: &str, f: &str) -> String {
-    format!("ix#{t}#{f}")
+    format!("{}{t}#{f}", crate::keys::INDEX)
 }
 
 pub fn uq_pk(t: &str, f: &str) -> String {
-    format!("uq#{t}#{f}")
+    format!("{}{t}#{f}", crate::keys::UNIQUE)
 }
 
 pub fn cnt_pk(t: &str) -> String {
-    format!("cnt#{t}")
+    format!("{}{t}", crate::keys::COUNTS)
 }
 
 pub fn total_count_prefix() -> String {

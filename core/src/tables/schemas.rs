@@ -61,7 +61,7 @@ impl Tables {
                     Item::new(schema_pk(name), "_", schema_attrs(&schema, now, now)?),
                     Some(Cond::NotExists),
                 ),
-                WriteOp::put(Item::new("schemas", name, Map::new()), None),
+                WriteOp::put(Item::new(crate::keys::SCHEMAS, name, Map::new()), None),
             ]
             .into_iter()
             .chain(version_copies(name, 1))
@@ -329,7 +329,7 @@ impl Tables {
     pub async fn list_schemas(&self, caller: &Caller) -> Result<Vec<Schema>> {
         caller.require_admin()?;
         let mut out = Vec::new();
-        for it in self.read_partition("schemas").await? {
+        for it in self.read_partition(crate::keys::SCHEMAS).await? {
             out.push(self.schema(&it.sk).await?);
         }
         Ok(out)
@@ -383,7 +383,7 @@ pub(super) fn migrate(schema: &Schema, rec: &Map<String, Value>) -> Option<Map<S
 }
 
 pub(super) fn schema_pk(t: &str) -> String {
-    format!("schema#{t}")
+    format!("{}{t}", crate::keys::SCHEMA)
 }
 
 pub(super) fn schema_attrs(

@@ -21,7 +21,7 @@ pub const UQ_ATTR: &str = "_uq";
 pub const IXT_ATTR: &str = "_ixt";
 
 pub fn sv_pk(t: &str) -> String {
-    format!("sv#{t}")
+    format!("{}{t}", crate::keys::SCHEMA_VERSION)
 }
 
 /// Writes the schema version into every copy, never moving one backwards.
