@@ -56,6 +56,7 @@ pub struct QuickJs {
 }
 
 struct Pool {
+    code: CodeCache,
     rx: Mutex<mpsc::Receiver<Task>>,
     idle: std::sync::atomic::AtomicUsize,
     total: std::sync::atomic::AtomicUsize,
@@ -68,6 +69,7 @@ impl QuickJs {
     pub fn new(workers: usize) -> std::io::Result<QuickJs> {
         let (tx, rx) = mpsc::channel::<Task>();
         let pool = Arc::new(Pool {
+            code: CodeCache::default(),
             rx: Mutex::new(rx),
             idle: Default::default(),
             total: Default::default(),
@@ -129,7 +131,7 @@ fn worker(pool: Arc<Pool>) {
         };
         match task {
             Task::Run(job, host, reply) => {
-                let out = rt.block_on(run(*job, host, pool.server.clone()));
+                let out = rt.block_on(run(*job, host, pool.server.clone(), &pool.code));
                 let _ = reply.send(out);
             }
             Task::Exports(source, limits, reply) => {
@@ -166,6 +168,38 @@ fn broken() -> Outcome {
             stack: String::new(),
         }),
         logs: Vec::new(),
+    }
+}
+
+/// A module version's bytecode is known by its name, version and source (a module
+/// deleted and deployed again starts at version 1 with other code).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct CodeKey(String, i64, u64);
+
+impl CodeKey {
+    fn of(job: &Job) -> CodeKey {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        job.source.hash(&mut h);
+        CodeKey(job.module.clone(), job.version, h.finish())
+    }
+}
+
+#[derive(Default)]
+struct CodeCache(Mutex<std::collections::HashMap<CodeKey, Bytecode>>);
+
+impl CodeCache {
+    fn get(&self, k: &CodeKey) -> Option<Bytecode> {
+        self.0.lock().ok()?.get(k).cloned()
+    }
+
+    fn put(&self, k: CodeKey, code: Bytecode) {
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() >= 256 {
+                m.clear();
+            }
+            m.insert(k, code);
+        }
     }
 }
 
@@ -242,7 +276,7 @@ async fn exports(source: Arc<str>, limits: Limits) -> Result<Vec<String>, String
     let logs = Rc::new(RefCell::new(Vec::new()));
     let fut = r.ctx.async_with(async |ctx| {
         install(&ctx, json!({}), None, logs.clone()).map_err(|e| explain(&ctx, e))?;
-        let m = load_app(&ctx, &source).await?;
+        let (m, _) = load_app(&ctx, &source, None).await?;
         let ns = m.namespace().map_err(|e| explain(&ctx, e))?;
         let mut names = Vec::new();
         for key in ns.keys::<String>() {
@@ -267,20 +301,54 @@ async fn exports(source: Arc<str>, limits: Limits) -> Result<Vec<String>, String
     }
 }
 
-/// Declares and evaluates the prelude (`yunqiao`) and then the app's module.
+/// The prelude's bytecode, compiled once per process.
+static PRELUDE_CODE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+
+/// A module's bytecode, compiled once per process and version: loading bytecode skips
+/// the parse that is most of a warm call's cost.
+pub(crate) type Bytecode = Arc<Vec<u8>>;
+
+/// Declares a module from bytecode when there is some, else compiles it (and hands back
+/// its bytecode for next time).
+fn declare<'js>(
+    ctx: &Ctx<'js>,
+    name: &str,
+    source: &str,
+    code: Option<&[u8]>,
+) -> rquickjs::Result<(Module<'js>, Option<Vec<u8>>)> {
+    if let Some(b) = code {
+        // SAFETY: the bytes are our own `Module::write` output of this same QuickJS
+        // build, and outlive the runtime (the caller holds them until it is dropped).
+        return Ok((unsafe { Module::load(ctx.clone(), b)? }, None));
+    }
+    let m = Module::declare(ctx.clone(), name, source)?;
+    let written = m.write(rquickjs::WriteOptions::default()).ok();
+    Ok((m, written))
+}
+
+/// Declares and evaluates the prelude (`yunqiao`) and then the app's module. `app_code`
+/// is the app's bytecode from an earlier call; the newly compiled one is answered.
 async fn load_app<'js>(
     ctx: &Ctx<'js>,
     source: &str,
-) -> Result<Module<'js, rquickjs::module::Evaluated>, Failure> {
-    let (_, p) = Module::declare(ctx.clone(), "yunqiao", PRELUDE)
-        .and_then(|m| m.eval())
-        .map_err(|e| explain(ctx, e))?;
+    app_code: Option<&[u8]>,
+) -> Result<(Module<'js, rquickjs::module::Evaluated>, Option<Vec<u8>>), Failure> {
+    let (prelude, written) = declare(
+        ctx,
+        "yunqiao",
+        PRELUDE,
+        PRELUDE_CODE.get().map(Vec::as_slice),
+    )
+    .map_err(|e| explain(ctx, e))?;
+    if let Some(w) = written {
+        let _ = PRELUDE_CODE.set(w);
+    }
+    let (_, p) = prelude.eval().map_err(|e| explain(ctx, e))?;
     p.into_future::<()>().await.map_err(|e| explain(ctx, e))?;
-    let (m, p) = Module::declare(ctx.clone(), "app", source)
-        .and_then(|m| m.eval())
-        .map_err(|e| invalid(ctx, e))?;
+    let (app, written) = declare(ctx, "app", source, app_code).map_err(|e| invalid(ctx, e))?;
+    let (m, p) = app.eval().map_err(|e| invalid(ctx, e))?;
     p.into_future::<()>().await.map_err(|e| invalid(ctx, e))?;
-    Ok(m)
+    Ok((m, written))
 }
 
 /// Globals the prelude captures and removes: the host door, the log sink, the context.
@@ -348,8 +416,16 @@ fn install<'js>(
     Ok(())
 }
 
-async fn run(job: Job, host: Arc<dyn Host>, server: tokio::runtime::Handle) -> Outcome {
+async fn run(
+    job: Job,
+    host: Arc<dyn Host>,
+    server: tokio::runtime::Handle,
+    cache: &CodeCache,
+) -> Outcome {
     let deadline = Instant::now() + job.limits.timeout;
+    let key = CodeKey::of(&job);
+    // Held until the runtime is gone: loaded bytecode is read in place.
+    let code = cache.get(&key);
     let logs = Rc::new(RefCell::new(Vec::new()));
     let r = match runtime(job.limits, deadline).await {
         Ok(r) => r,
@@ -367,7 +443,10 @@ async fn run(job: Job, host: Arc<dyn Host>, server: tokio::runtime::Handle) -> O
     let fut = r.ctx.async_with(async |ctx| {
         install(&ctx, job.context, Some((host, server)), logs.clone())
             .map_err(|e| explain(&ctx, e))?;
-        let m = load_app(&ctx, &job.source).await?;
+        let (m, written) = load_app(&ctx, &job.source, code.as_deref().map(Vec::as_slice)).await?;
+        if let Some(w) = written {
+            cache.put(key.clone(), Arc::new(w));
+        }
         let f: JsValue = m
             .namespace()
             .and_then(|ns: Object| ns.get(job.export.as_str()))

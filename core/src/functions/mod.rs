@@ -43,6 +43,8 @@ pub use settings::{Access, ModuleInput, Settings};
 pub const LOG_RETENTION_SECS: i64 = 7 * 24 * 3600;
 /// Stack for a call's JavaScript.
 pub const STACK_BYTES: usize = 1024 * 1024;
+/// Call logs held for writing at most (past it, under a flood, logs are dropped).
+const MAX_PENDING_LOGS: usize = 10_000;
 /// Versions of one module kept (older ones are deleted at deploy).
 pub const MAX_VERSIONS: usize = 20;
 
@@ -107,6 +109,9 @@ pub struct Functions {
     last_sweep: std::sync::atomic::AtomicI64,
     /// Deployed heads by module (see [`crate::cache`]).
     heads: crate::cache::Cache<Option<Item>>,
+    /// Call logs waiting to be written, and whether a writer is at it.
+    pending_logs: Mutex<Vec<Item>>,
+    log_writer: Mutex<bool>,
 }
 
 /// Everything the service is built from.
@@ -158,6 +163,8 @@ impl Functions {
             me: me.clone(),
             last_sweep: std::sync::atomic::AtomicI64::new(0),
             heads: crate::cache::Cache::new(d.freshness, 1024),
+            pending_logs: Mutex::new(Vec::new()),
+            log_writer: Mutex::new(false),
         });
         let runner: Arc<dyn crate::tables::HookRunner> = f.clone();
         f.tables.set_hooks(Arc::downgrade(&runner));
@@ -400,19 +407,24 @@ impl Functions {
     pub async fn logs(&self, caller: &Caller, module: &str, limit: usize) -> Result<Vec<Value>> {
         caller.require_admin()?;
         settings::check_module_name(module).map_err(|_| module_not_found(module))?;
+        let limit = limit.clamp(1, 200);
+        let pk = logs_pk(module);
+        // Logs this process has not written yet count too: a call's log reads at once.
+        let pending: Vec<Item> = self
+            .pending_logs
+            .lock()
+            .map(|q| q.iter().filter(|it| it.pk == pk).cloned().collect())
+            .unwrap_or_default();
         let page = self
             .store
-            .query(
-                Query::partition(logs_pk(module))
-                    .backwards()
-                    .limit(limit.clamp(1, 200)),
-            )
+            .query(Query::partition(&pk).backwards().limit(limit))
             .await?;
-        Ok(page
-            .items
-            .into_iter()
-            .map(|it| Value::Object(it.attrs))
-            .collect())
+        let mut all: Vec<Item> = page.items;
+        all.extend(pending);
+        all.sort_by(|a, b| b.sk.cmp(&a.sk));
+        all.dedup_by(|a, b| a.sk == b.sk);
+        all.truncate(limit);
+        Ok(all.into_iter().map(|it| Value::Object(it.attrs)).collect())
     }
 
     // ---- calls -----------------------------------------------------------------------
@@ -601,8 +613,69 @@ impl Functions {
             );
         }
         let item = item.expiring_at(started / 1000 + LOG_RETENTION_SECS);
-        if let Err(e) = self.store.put(item, None).await {
-            tracing::warn!(error = %e, "could not keep a function log");
+        if self.spawner.is_none() {
+            // Lambda: nothing runs after the answer.
+            if let Err(e) = self.store.put(item, None).await {
+                tracing::warn!(error = %e, "could not keep a function log");
+            }
+            return;
+        }
+        // In the background, many calls' logs per write: what accumulates while one write
+        // runs goes in the next.
+        let pushed = match self.pending_logs.lock() {
+            Ok(mut q) => {
+                if q.len() < MAX_PENDING_LOGS {
+                    q.push(item);
+                }
+                true
+            }
+            Err(_) => false,
+        };
+        // Locks are taken one at a time here; the writer takes `log_writer` first.
+        let start = pushed
+            && !std::mem::replace(
+                &mut *self.log_writer.lock().unwrap_or_else(|p| p.into_inner()),
+                true,
+            );
+        if start && let Ok(me) = self.this() {
+            let job = async move { me.drain_logs().await };
+            self.background(futures_util::FutureExt::boxed(job)).await;
+        }
+    }
+
+    async fn drain_logs(&self) {
+        loop {
+            // Copied, not taken: until written they stay readable (see `logs`).
+            let batch: Vec<Item> = match self.pending_logs.lock() {
+                Ok(q) => q[..q.len().min(crate::store::MAX_TRANSACTION_OPS)].to_vec(),
+                Err(_) => Vec::new(),
+            };
+            let n = batch.len();
+            if batch.is_empty() {
+                // Checked again under the flag's lock: a log pushed meanwhile is drained.
+                let mut writing = self.log_writer.lock().unwrap_or_else(|p| p.into_inner());
+                if self
+                    .pending_logs
+                    .lock()
+                    .map(|q| q.is_empty())
+                    .unwrap_or(true)
+                {
+                    *writing = false;
+                    return;
+                }
+                continue;
+            }
+            let ops = batch
+                .into_iter()
+                .map(|item| WriteOp::Put { item, cond: None })
+                .collect();
+            if let Err(e) = self.store.transact(ops).await {
+                tracing::warn!(error = %e, "could not keep function logs");
+            }
+            if let Ok(mut q) = self.pending_logs.lock() {
+                let n = n.min(q.len());
+                q.drain(..n);
+            }
         }
     }
 }
