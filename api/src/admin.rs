@@ -30,7 +30,7 @@ pub struct ListParams {
     responses((status = 200, body = UserPage), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list_users(
     State(s): State<AppState>,
-    _a: AdminCaller,
+    AdminCaller(c): AdminCaller,
     ApiQuery(p): ApiQuery<ListParams>,
 ) -> ApiResult<Json<UserPage>> {
     let limit = match p.limit.as_deref() {
@@ -40,7 +40,7 @@ pub async fn list_users(
             _ => return Err(error(Code::InvalidArgument, "limit must be 1 to 100")),
         },
     };
-    let (users, cursor) = s.auth.list_users(limit, p.cursor).await?;
+    let (users, cursor) = s.auth.list_users(&c, limit, p.cursor).await?;
     Ok(Json(UserPage {
         items: users.into_iter().map(Into::into).collect(),
         cursor,
@@ -51,10 +51,10 @@ pub async fn list_users(
     responses((status = 200, body = UserView), (status = 404, body = ErrorBody)))]
 pub async fn get_user(
     State(s): State<AppState>,
-    _a: AdminCaller,
+    AdminCaller(c): AdminCaller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(s.auth.get_user(&id).await?.into()))
+    Ok(Json(s.auth.user_for_admin(&c, &id).await?.into()))
 }
 
 /// Set a user's groups (what table ACLs use; `admin` makes an admin).

@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 use yunqiao_core::{Code, Error};
 
 /// An error as answered: `{"error": {"code", "message", "details"}}`.
@@ -48,8 +48,7 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(code = e.code_str(), message = %e.message, "request failed");
         }
-        let body = json!({ "error": { "code": e.code_str(), "message": e.message, "details": e.details } });
-        (status, axum::Json(body)).into_response()
+        (status, axum::Json(e.body())).into_response()
     }
 }
 

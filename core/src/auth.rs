@@ -664,11 +664,20 @@ impl Auth {
         .await
     }
 
+    /// A user's whole record (admins; others see public profiles).
+    pub async fn user_for_admin(&self, caller: &Caller, id: &str) -> Result<User> {
+        caller.require_admin()?;
+        self.get_user(id).await
+    }
+
+    /// Every user, oldest first (admins).
     pub async fn list_users(
         &self,
+        caller: &Caller,
         limit: usize,
         cursor: Option<String>,
     ) -> Result<(Vec<User>, Option<String>)> {
+        caller.require_admin()?;
         let page = self
             .store
             .query(

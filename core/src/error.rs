@@ -224,6 +224,13 @@ impl Error {
         e
     }
 
+    /// The error as every API answers it: `{"error": {"code", "message", "details"}}`.
+    pub fn body(&self) -> Value {
+        serde_json::json!({"error": {
+            "code": self.code_str(), "message": self.message, "details": self.details,
+        }})
+    }
+
     /// The code as answered.
     pub fn code_str(&self) -> &str {
         match &self.app {

@@ -246,8 +246,7 @@ fn ws_response(status: u16, body: Option<String>) -> ApiGatewayProxyResponse {
 }
 
 fn error_response(e: &DomainError) -> ApiGatewayProxyResponse {
-    let body = serde_json::json!({"error": {"code": e.code_str(), "message": e.message}});
-    ws_response(e.status(), Some(body.to_string()))
+    ws_response(e.status(), Some(e.body().to_string()))
 }
 
 /// One WebSocket event. A refused `$connect` (its status ≥ 400) makes API Gateway refuse
