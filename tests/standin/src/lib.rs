@@ -127,9 +127,19 @@ impl Standin {
 
     /// Invokes a function with an event, as an AWS service would (EventBridge for a
     /// schedule): its answer, or the error it reported.
-    pub async fn invoke(&self, function: &str, event: &serde_json::Value) -> Result<serde_json::Value, BoxError> {
-        match self.inner.invoke(function, event.to_string().into_bytes()).await {
-            runtime::Outcome::Response(b) => Ok(serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null)),
+    pub async fn invoke(
+        &self,
+        function: &str,
+        event: &serde_json::Value,
+    ) -> Result<serde_json::Value, BoxError> {
+        match self
+            .inner
+            .invoke(function, event.to_string().into_bytes())
+            .await
+        {
+            runtime::Outcome::Response(b) => {
+                Ok(serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null))
+            }
             runtime::Outcome::Error(e) => Err(e.into()),
         }
     }
