@@ -109,7 +109,7 @@ pub async fn open(
             "live channels are served by the WebSocket API here",
         ));
     };
-    let caller = s.auth.authenticate(q.token.as_deref()).await?;
+    let caller = s.auth.authenticate_fresh(q.token.as_deref()).await?;
     let id = yunqiao_core::ids::new_id(s.auth.clock().now_ms());
     // In the hub before its records exist, so a push in between is queued, not taken
     // for a gone connection.

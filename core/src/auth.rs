@@ -436,7 +436,18 @@ impl Auth {
     }
 
     /// Resolves an `Authorization: Bearer` value.
+    /// Who a bearer token is, read from the store whatever the caches hold: for opening
+    /// a socket, which then lives for hours.
+    pub async fn authenticate_fresh(&self, bearer: Option<&str>) -> Result<Caller> {
+        self.identify(bearer, false).await
+    }
+
+    /// Who a bearer token is; sessions and users may come from the cache.
     pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Caller> {
+        self.identify(bearer, true).await
+    }
+
+    async fn identify(&self, bearer: Option<&str>, cached: bool) -> Result<Caller> {
         let Some(token) = bearer else {
             return Ok(Caller::Anonymous);
         };
@@ -451,7 +462,7 @@ impl Auth {
         }
         let session_pk = session_pk(token);
         let now = self.clock.now_ms();
-        let (user_id, expires_at) = match self.sessions.get(&session_pk, now) {
+        let (user_id, expires_at) = match self.sessions.get(&session_pk, now).filter(|_| cached) {
             Some(s) => s,
             None => {
                 let session = self
@@ -473,7 +484,7 @@ impl Auth {
         if expires_at <= now {
             return Err(invalid());
         }
-        let user = match self.users.get(&user_id, now) {
+        let user = match self.users.get(&user_id, now).filter(|_| cached) {
             Some(u) => u,
             None => {
                 let u = self.get_user(&user_id).await.map_err(|_| invalid())?;

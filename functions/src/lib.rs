@@ -19,6 +19,7 @@
 //! | `YUNQIAO_TABLES_SCAN_LIMIT` | rows a query examines, records an unindexed query scans (default 1,000) |
 //! | `YUNQIAO_SECRET_<NAME>` | what cloud functions' `secrets.get(NAME)` answers (from NoEcho parameters or Secrets Manager references, never literals) |
 //! | `YUNQIAO_FUNCTIONS_WORKERS` | QuickJS worker threads (default 2) |
+//! | `YUNQIAO_CACHE_BOUND_MS` | how long a cached session, user, schema or module is trusted (default 1,000; 0: no caching) |
 //! | `YUNQIAO_LOG` | log filter (default `info`); logs are JSON |
 //! | `YUNQIAO_DYNAMODB_ENDPOINT`, `YUNQIAO_WECHAT_API_BASE` | emulators and mocks, for tests |
 
@@ -53,6 +54,9 @@ pub struct SandboxConfig {
     /// `YUNQIAO_SECRET_<NAME>` values.
     pub secrets: std::collections::HashMap<String, String>,
     pub function_workers: usize,
+    /// `YUNQIAO_CACHE_BOUND_MS`: how long a cached session, user, schema or module is
+    /// trusted (default 1,000; 0 turns the caches off).
+    pub cache_bound_ms: i64,
 }
 
 impl SandboxConfig {
@@ -90,6 +94,14 @@ impl SandboxConfig {
             // API Gateway's own payload limit is 10 MB; keep the local server's default.
             body_limit: 1024 * 1024,
             secrets: secrets_from(&env)?,
+            cache_bound_ms: match non_empty("YUNQIAO_CACHE_BOUND_MS") {
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| (0..=60_000).contains(n))
+                    .ok_or("YUNQIAO_CACHE_BOUND_MS is 0 to 60000 milliseconds")?,
+                None => 1_000,
+            },
             function_workers: match non_empty("YUNQIAO_FUNCTIONS_WORKERS") {
                 Some(v) => v
                     .parse::<usize>()
@@ -177,8 +189,11 @@ pub async fn sandbox(cfg: &SandboxConfig) -> Result<AppState, BoxError> {
             secrets: cfg.secrets.clone(),
             spawner: None,
         },
-        // Many sandboxes share the store: what another changed shows within a second.
-        yunqiao_core::cache::Freshness::SHARED,
+        // Many sandboxes share the store: what another changed shows within the bound.
+        match cfg.cache_bound_ms {
+            0 => yunqiao_core::cache::Freshness::None,
+            ms => yunqiao_core::cache::Freshness::Bounded(ms),
+        },
     ))
 }
 
@@ -266,7 +281,7 @@ pub async fn handle_ws(
                 .query_string_parameters
                 .first("token")
                 .map(str::to_string);
-            let caller = match state.auth.authenticate(token.as_deref()).await {
+            let caller = match state.auth.authenticate_fresh(token.as_deref()).await {
                 Ok(c) => c,
                 Err(e) => return error_response(&e),
             };

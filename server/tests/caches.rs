@@ -4,7 +4,34 @@
 
 mod common;
 
-on_every_face!(
+/// Every face, the Lambda one with its real cache bound (the stand-in's default for
+/// other tests is no caching).
+macro_rules! on_every_face_cached {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::Server::start().await).await }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::Server::start_dynamodb().await).await }
+            )*
+        }
+        mod lambda {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Server::start_lambda_with(&[("YUNQIAO_CACHE_BOUND_MS", "1000")]).await).await
+                }
+            )*
+        }
+    };
+}
+
+on_every_face_cached!(
     changes_count_at_once_or_within_the_bound,
     patch_is_tunnelled_through_post_for_wx,
 );
@@ -18,6 +45,7 @@ use serde_json::json;
 /// after the bound where it may have been another sandbox.
 async fn settle(s: &Server) {
     if s.lambda.is_some() {
+        // The bound this face runs with (YUNQIAO_CACHE_BOUND_MS above), the default.
         let bound = match yunqiao_core::cache::Freshness::SHARED {
             yunqiao_core::cache::Freshness::Bounded(ms) => ms as u64,
             _ => 0,

@@ -288,10 +288,11 @@ impl Tables {
     /// see everything; others only tables they could read records of, only the fields
     /// some reader of their kind may read, and no rules (`acl`s, pending indexes).
     pub async fn schema_for(&self, caller: &Caller, name: &str) -> Result<(Schema, bool)> {
-        let schema = self.schema(name).await?;
         if caller.is_admin() {
-            return Ok((schema, true));
+            // Admins read back what they just changed, whichever process changed it.
+            return Ok((self.fresh_schema(name).await?, true));
         }
+        let schema = self.schema(name).await?;
         let acl = schema.record_acl;
         let roles: &[Role] = match caller.user() {
             None if acl.other.read => &[Role::Other],
@@ -330,7 +331,7 @@ impl Tables {
         caller.require_admin()?;
         let mut out = Vec::new();
         for it in self.read_partition(crate::keys::SCHEMAS).await? {
-            out.push(self.schema(&it.sk).await?);
+            out.push(self.fresh_schema(&it.sk).await?);
         }
         Ok(out)
     }

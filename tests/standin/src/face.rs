@@ -91,6 +91,10 @@ impl LambdaFace {
             ("YUNQIAO_WECHAT_API_BASE", wechat_mock.as_str()),
             ("YUNQIAO_WS_ENDPOINT", "{ws_management_url}"),
             ("YUNQIAO_LOG", "warn"),
+            // Tests change a rule in one function and read in another at once: the
+            // caches' cross-sandbox bound is tested on its own (server/tests/caches.rs
+            // sets it back), not by every test.
+            ("YUNQIAO_CACHE_BOUND_MS", "0"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
