@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Full};
+use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -213,49 +213,7 @@ async fn load(
     conns: usize,
     dur: Duration,
 ) -> Result<Load, BoxError> {
-    let start = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..conns {
-        let addr = addr.to_string();
-        tasks.push(tokio::spawn(async move {
-            let stream = tokio::net::TcpStream::connect(&addr).await?;
-            stream.set_nodelay(true)?;
-            let (mut send, conn) =
-                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-            tokio::spawn(conn);
-            let mut lat = Vec::new();
-            while start.elapsed() < dur {
-                let req = hyper::Request::get(path)
-                    .header("host", &addr)
-                    .body(Empty::<Bytes>::new())?;
-                let t = Instant::now();
-                let resp = send.send_request(req).await?;
-                let status = resp.status();
-                resp.into_body().collect().await?;
-                if status != 200 {
-                    return Err::<Vec<Duration>, BoxError>(format!("status {status}").into());
-                }
-                lat.push(t.elapsed());
-            }
-            Ok(lat)
-        }));
-    }
-    let mut all = Vec::new();
-    for t in tasks {
-        all.extend(t.await??);
-    }
-    let elapsed = start.elapsed();
-    all.sort();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-    };
-    Ok(Load {
-        requests: all.len(),
-        elapsed,
-        p50: pct(0.50).unwrap_or_default(),
-        p99: pct(0.99).unwrap_or_default(),
-    })
+    load_req(addr, &Req::get(path), conns, dur).await
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {

@@ -36,23 +36,8 @@ on_every_face_cached!(
     patch_is_tunnelled_through_post_for_wx,
 );
 
-use std::time::Duration;
-
 use common::{ADMIN_KEY, Api, Server};
 use serde_json::json;
-
-/// After a change: at once where the change was made in the process that answers;
-/// after the bound where it may have been another sandbox.
-async fn settle(s: &Server) {
-    if s.lambda.is_some() {
-        // The bound this face runs with (YUNQIAO_CACHE_BOUND_MS above), the default.
-        let bound = match yunqiao_core::cache::Freshness::SHARED {
-            yunqiao_core::cache::Freshness::Bounded(ms) => ms as u64,
-            _ => 0,
-        };
-        tokio::time::sleep(Duration::from_millis(bound + 50)).await;
-    }
-}
 
 async fn changes_count_at_once_or_within_the_bound(s: Server) {
     let api = Api::new(&s.base);
@@ -93,7 +78,7 @@ async fn changes_count_at_once_or_within_the_bound(s: Server) {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    settle(&s).await;
+    s.settle().await;
     let r = api.call("GET", &path, Some(&bob), None).await;
     assert_eq!(
         r.status, 404,
@@ -120,19 +105,19 @@ async fn changes_count_at_once_or_within_the_bound(s: Server) {
     };
     assert_eq!(team().await.status, 403);
     api.set_groups(&bob_user, &["team"]).await;
-    settle(&s).await;
+    s.settle().await;
     assert_eq!(team().await.status, 200, "bob's session sees his new group");
     let r = api.call("GET", "/v1/auth/me", Some(&bob), None).await;
     assert_eq!(r.body["groups"], json!(["team"]), "{}", r.text);
     api.set_groups(&bob_user, &[]).await;
-    settle(&s).await;
+    s.settle().await;
     assert_eq!(team().await.status, 403, "and sees it gone");
     let _ = alice_user;
 
     // A logout.
     let r = api.call("POST", "/v1/auth/logout", Some(&bob), None).await;
     assert_eq!(r.status, 204, "{}", r.text);
-    settle(&s).await;
+    s.settle().await;
     let r = api.call("GET", &path, Some(&bob), None).await;
     assert_eq!((r.status, r.code()), (401, "INVALID_TOKEN"), "{}", r.text);
     let r = api.call("GET", "/v1/auth/me", Some(&bob), None).await;
@@ -155,7 +140,7 @@ async fn changes_count_at_once_or_within_the_bound(s: Server) {
             .status,
         200
     );
-    settle(&s).await;
+    s.settle().await;
     assert_eq!(call().await.body["result"], 2);
 }
 

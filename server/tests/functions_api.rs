@@ -51,16 +51,6 @@ on_every_face_with_secret!(
     after_hooks_run_once_per_committed_change,
 );
 
-/// On the Lambda face another sandbox may hold what changed for the caches' bound
-/// (`Freshness::SHARED`); locally a change counts at once.
-async fn settle(s: &Server) {
-    if s.lambda.is_some()
-        && let yunqiao_core::cache::Freshness::Bounded(ms) = yunqiao_core::cache::Freshness::SHARED
-    {
-        tokio::time::sleep(Duration::from_millis(ms as u64 + 50)).await;
-    }
-}
-
 async fn deploy(api: &Api, module: &str, body: Value) -> Answer {
     api.call(
         "PUT",
@@ -199,7 +189,7 @@ async fn modules_are_deployed_called_and_run_with_the_callers_rights(s: Server) 
     let r = call(&api, Some(&alice), "notes", "staffOnly", json!([])).await;
     assert_eq!((r.status, r.code()), (403, "FUNCTION_FORBIDDEN"));
     api.set_groups(&alice_user, &["staff"]).await;
-    settle(&s).await;
+    s.settle().await;
     let r = call(&api, Some(&alice), "notes", "staffOnly", json!([])).await;
     assert_eq!(
         (r.status, &r.body["result"]),
@@ -315,7 +305,7 @@ async fn modules_are_deployed_called_and_run_with_the_callers_rights(s: Server) 
         report.contains("notes: changed (version 2") && report.contains("tiny: created (version 1"),
         "{report}"
     );
-    settle(&s).await;
+    s.settle().await;
     let r = call(&api, Some(&alice), "notes", "add", json!([2, 3])).await;
     assert_eq!(r.body["result"], 6, "the new version runs at once");
     let r = call(&api, None, "tiny", "ping", json!([])).await;
@@ -354,7 +344,7 @@ async fn modules_are_deployed_called_and_run_with_the_callers_rights(s: Server) 
         .call("DELETE", "/v1/functions/tiny", Some(ADMIN_KEY), None)
         .await;
     assert_eq!(r.status, 204);
-    settle(&s).await;
+    s.settle().await;
     let r = call(&api, None, "tiny", "ping", json!([])).await;
     assert_eq!(r.status, 404);
 }

@@ -202,6 +202,17 @@ impl Server {
         }
     }
 
+    /// After a change: at once locally; on the Lambda face another sandbox may hold
+    /// what changed for the caches' bound (`Freshness::SHARED`), so wait it out.
+    pub async fn settle(&self) {
+        if self.lambda.is_some()
+            && let yunqiao_core::cache::Freshness::Bounded(ms) =
+                yunqiao_core::cache::Freshness::SHARED
+        {
+            tokio::time::sleep(Duration::from_millis(ms as u64 + 50)).await;
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
