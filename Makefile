@@ -27,9 +27,9 @@ test: lint venv lint-template
 ## stand-in, on moto), and the 会聊 example's pages under miniprogram-simulate against
 ## `yunqiao serve`.
 CONTRACT_VENV ?= $(VENV)-contract
-# On the Lambda face (every frame a Lambda invocation over single-threaded moto) the
-# channel suite takes minutes; these run there in every `make test`.
-SDK_LAMBDA_SUITES ?= test/auth.test.mjs test/tables.test.mjs test/kv.test.mjs test/fn.test.mjs test/build.test.mjs
+# The SDK's suites on the Lambda face, in two groups (`--`) that run side by side, each on
+# its own face over its own moto server: the channel suite, and the rest.
+SDK_LAMBDA_SUITES ?= test/channel.test.mjs -- test/auth.test.mjs test/tables.test.mjs test/kv.test.mjs test/fn.test.mjs test/build.test.mjs
 test-clients: venv contract-venv
 	$(CARGO) build -p yunqiao -p yunqiao-lambda -p yunqiao-standin --bins
 	cd sdk/js && npm ci --no-audit --no-fund --loglevel=error
@@ -38,7 +38,7 @@ test-clients: venv contract-venv
 	CONTRACT_VENV=$(CONTRACT_VENV) YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao $(PYTHON) tests/contract/run_contract.py || status=1; \
 	(cd sdk/js && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test) || status=1; \
 	(cd examples/huiliao && npm ci --no-audit --no-fund --loglevel=error && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test) || status=1; \
-	infra/with-emulators.sh infra/with-lambda-face.sh $(TARGET_DIR)/debug sh -c 'cd sdk/js && node --test --test-concurrency=1 $(SDK_LAMBDA_SUITES)' || status=1; \
+	infra/with-emulators.sh infra/sdk-on-lambda.sh $(TARGET_DIR)/debug $(SDK_LAMBDA_SUITES) || status=1; \
 	exit $$status
 
 lint:
