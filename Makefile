@@ -25,11 +25,14 @@ test: lint venv lint-template
 ## answer outside it), and the JS SDK's suite (Node's test runner) against
 ## `yunqiao serve` and against the Lambda face (the functions behind the API Gateway
 ## stand-in, on moto), and the 会聊 example's pages under miniprogram-simulate against
-## `yunqiao serve`.
+## both faces too.
 CONTRACT_VENV ?= $(VENV)-contract
-# The SDK's suites on the Lambda face, in two groups (`--`) that run side by side, each on
-# its own face over its own moto server: the channel suite, and the rest.
-SDK_LAMBDA_SUITES ?= test/channel.test.mjs -- test/auth.test.mjs test/tables.test.mjs test/kv.test.mjs test/fn.test.mjs test/build.test.mjs
+# What runs on the Lambda face, in groups (`--`, each a package directory and its test
+# files) that run side by side, each on its own face over its own moto server: the SDK's
+# channel suite, the SDK's other suites, and 会聊 (applied there with `yunqiao apply`).
+LAMBDA_JS_SUITES ?= sdk/js test/channel.test.mjs -- \
+	sdk/js test/auth.test.mjs test/tables.test.mjs test/kv.test.mjs test/fn.test.mjs test/build.test.mjs -- \
+	examples/huiliao test/huiliao.test.mjs
 test-clients: venv contract-venv
 	$(CARGO) build -p yunqiao -p yunqiao-lambda -p yunqiao-standin --bins
 	cd sdk/js && npm ci --no-audit --no-fund --loglevel=error
@@ -38,7 +41,7 @@ test-clients: venv contract-venv
 	CONTRACT_VENV=$(CONTRACT_VENV) YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao $(PYTHON) tests/contract/run_contract.py || status=1; \
 	(cd sdk/js && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test) || status=1; \
 	(cd examples/huiliao && npm ci --no-audit --no-fund --loglevel=error && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test) || status=1; \
-	infra/with-emulators.sh infra/sdk-on-lambda.sh $(TARGET_DIR)/debug $(SDK_LAMBDA_SUITES) || status=1; \
+	YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao infra/with-emulators.sh infra/js-on-lambda.sh $(TARGET_DIR)/debug $(LAMBDA_JS_SUITES) || status=1; \
 	exit $$status
 
 lint:

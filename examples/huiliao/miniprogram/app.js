@@ -7,7 +7,8 @@ App({
   onLaunch() {
     const baseUrl = wx.getStorageSync('huiliao.server') || config.baseUrl
     const mockUser = wx.getStorageSync('huiliao.mockUser') || config.mockUser || undefined
-    const yq = createClient({ baseUrl, wsUrl: config.wsUrl || undefined, mockUser })
+    const wsUrl = wx.getStorageSync('huiliao.ws') || config.wsUrl || undefined
+    const yq = createClient({ baseUrl, wsUrl, mockUser })
     this.yq = yq
     this.chatroom = yq.fn('chatroom')
     this.chatuser = yq.fn('chatuser')

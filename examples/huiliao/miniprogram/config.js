@@ -3,7 +3,8 @@
 // Local development (WeChat DevTools' simulator): `yunqiao serve` on this machine, and the
 // server's built-in WeChat mock logs in as `mockUser`. To play a second person, open the
 // project in a second DevTools window and set the storage key `huiliao.mockUser` (Storage
-// panel) to another name, e.g. "bob"; `huiliao.server` overrides `baseUrl` the same way.
+// panel) to another name, e.g. "bob"; `huiliao.server` and `huiliao.ws` override `baseUrl`
+// and `wsUrl` the same way.
 //
 // Production: set baseUrl to the AWS stack's HttpApiUrl, wsUrl to its WebSocketUrl, and
 // mockUser to '' (login() then uses wx.login()).

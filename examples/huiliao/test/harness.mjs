@@ -19,8 +19,22 @@ function bin() {
   return b
 }
 
-/** Starts `yunqiao serve` on a free port with a fresh data dir → {baseUrl, adminKey, stop}. */
+/**
+ * The server under test → {baseUrl, wsUrl?, adminKey, stop}: with YUNQIAO_TEST_BASE_URL
+ * set, that one (the Lambda face: YUNQIAO_TEST_WS_URL, YUNQIAO_TEST_ADMIN_KEY, from
+ * infra/with-lambda-face.sh); otherwise `yunqiao serve` on a free port, fresh data dir.
+ */
 export async function startServer() {
+  const given = process.env.YUNQIAO_TEST_BASE_URL
+  if (given) {
+    return {
+      baseUrl: given.replace(/\/+$/, ''),
+      wsUrl: process.env.YUNQIAO_TEST_WS_URL || undefined,
+      adminKey: process.env.YUNQIAO_TEST_ADMIN_KEY || '',
+      stop: async () => {},
+      stderr: () => '',
+    }
+  }
   const dir = mkdtempSync(join(tmpdir(), 'huiliao-'))
   const adminKey = 'huiliao-test-admin-' + Math.random().toString(36).slice(2) + '-0123456789'
   const env = Object.assign({}, process.env, { YUNQIAO_ADMIN_KEY: adminKey, YUNQIAO_LOG: process.env.YUNQIAO_LOG || 'warn' })
@@ -105,9 +119,13 @@ export async function http(server, method, path, { token, body } = {}) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-/** Polls `check` until it answers truthy (→ that value), or fails after `ms`. */
+// Every call on the Lambda face is a function invocation over a single-threaded DynamoDB
+// emulator: waits there are longer (a slow answer is not a wrong one).
+const PATIENCE = process.env.YUNQIAO_TEST_BASE_URL ? 3 : 1
+
+/** Polls `check` until it answers truthy (→ that value), or fails after `ms` (× PATIENCE). */
 export async function until(check, what, ms = 15000) {
-  const end = Date.now() + ms
+  const end = Date.now() + ms * PATIENCE
   let last
   for (;;) {
     try {
@@ -131,7 +149,7 @@ export class Phone {
 
   constructor(server, user) {
     this.user = user
-    this.worker = new Worker(join(here, 'phone.mjs'), { workerData: { baseUrl: server.baseUrl, user } })
+    this.worker = new Worker(join(here, 'phone.mjs'), { workerData: { baseUrl: server.baseUrl, wsUrl: server.wsUrl, user } })
     this.pending = new Map()
     this.seq = 0
     this.started = new Promise((resolve, reject) => {

@@ -157,6 +157,7 @@ wx.request = (o) => {
 
 // The project's settings for this phone: the test server, and who logs in (the mock).
 wx.setStorageSync('huiliao.server', workerData.baseUrl)
+if (workerData.wsUrl) wx.setStorageSync('huiliao.ws', workerData.wsUrl)
 wx.setStorageSync('huiliao.mockUser', workerData.user)
 globalThis.wx = wx
 
