@@ -34,9 +34,20 @@ use crate::error::ErrorBody;
 
 pub use error::{ApiError, ApiResult};
 
-/// Everything a handler can reach; built once per process (or Lambda sandbox).
+/// Everything a handler can reach; built once per process (or Lambda sandbox). One `Arc`,
+/// so that handing it to a request is one reference count, not one per service.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The domain services of a process.
+pub struct Services {
     pub auth: Arc<Auth>,
     pub tables: Arc<yunqiao_core::tables::Tables>,
     pub kv: Arc<yunqiao_core::kv::Kv>,
@@ -132,14 +143,14 @@ impl AppState {
                 spawner: functions.spawner,
                 freshness,
             });
-        AppState {
+        AppState(Arc::new(Services {
             kv,
             live,
             functions,
             tables,
             auth,
             hub,
-        }
+        }))
     }
 }
 
@@ -381,9 +392,23 @@ pub fn app(state: AppState, cfg: &HttpConfig) -> Router {
     app_for(state, cfg, Area::ALL)
 }
 
+/// What a server runs: a router of [`app_for`] behind the one step that must come before
+/// routing (`X-HTTP-Method-Override`). A wrapper, not a second router: a router per
+/// request would clone and box every layer twice.
+pub type Served<B = axum::body::Body> =
+    tower::util::MapRequest<Router, fn(Request<B>) -> Request<B>>;
+
+/// `router` with `POST` + `X-HTTP-Method-Override: PATCH` routed as `PATCH` (wx.request
+/// cannot send PATCH, so the SDK sends that).
+pub fn served<B>(router: Router) -> Served<B> {
+    tower::util::MapRequestLayer::new(method_override::<B> as fn(Request<B>) -> Request<B>)
+        .layer(router)
+}
+
 /// Some APIs, with the layers every request goes through: request ids (taken from
 /// `x-request-id` or made, echoed back, logged), tracing, body limit, panic guard.
-/// Paths outside `areas` get the same JSON 404 as unknown paths.
+/// Paths outside `areas` get the same JSON 404 as unknown paths. Serve it through
+/// [`served`].
 pub fn app_for(state: AppState, cfg: &HttpConfig, areas: &[Area]) -> Router {
     let trace = TraceLayer::new_for_http()
         .make_span_with(|req: &Request<axum::body::Body>| {
@@ -401,14 +426,10 @@ pub fn app_for(state: AppState, cfg: &HttpConfig, areas: &[Area]) -> Router {
     for a in areas {
         router = router.merge(a.router());
     }
-    let routed = router
+    router
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
-        .with_state(state);
-    // Before routing: wx.request cannot send PATCH, so the SDK sends POST with
-    // `X-HTTP-Method-Override: PATCH`.
-    Router::new()
-        .fallback_service(tower::util::MapRequestLayer::new(method_override).layer(routed))
+        .with_state(state)
         .layer(DefaultBodyLimit::max(cfg.body_limit))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))

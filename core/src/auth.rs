@@ -75,7 +75,8 @@ impl User {
 pub enum Caller {
     Anonymous,
     User {
-        user: Box<User>,
+        /// Shared with the session cache: handing a caller on copies no profile.
+        user: std::sync::Arc<User>,
         session: String,
     },
     /// Holder of the configured admin key.
@@ -87,7 +88,7 @@ impl Caller {
     /// A logged-in user with these groups, for tests.
     pub(crate) fn test_user(id: &str, groups: &[&str]) -> Caller {
         Caller::User {
-            user: Box::new(User {
+            user: std::sync::Arc::new(User {
                 id: id.into(),
                 openid: format!("o-{id}"),
                 unionid: None,
@@ -183,7 +184,7 @@ pub struct Auth {
     /// Session key → (user id, expires at ms); see [`crate::cache`].
     sessions: crate::cache::Cache<(String, i64)>,
     /// Users as sessions see them.
-    users: crate::cache::Cache<User>,
+    users: crate::cache::Cache<std::sync::Arc<User>>,
 }
 
 /// Hears about sessions that ended by logout (the live-channel service closes their
@@ -487,13 +488,13 @@ impl Auth {
         let user = match self.users.get(&user_id, now).filter(|_| cached) {
             Some(u) => u,
             None => {
-                let u = self.get_user(&user_id).await.map_err(|_| invalid())?;
+                let u = std::sync::Arc::new(self.get_user(&user_id).await.map_err(|_| invalid())?);
                 self.users.put(&user_id, u.clone(), now);
                 u
             }
         };
         Ok(Caller::User {
-            user: Box::new(user),
+            user,
             session: session_pk,
         })
     }

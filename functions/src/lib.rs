@@ -230,7 +230,7 @@ pub async fn run_http(areas: &'static [Area]) -> Result<(), BoxError> {
         },
         areas,
     );
-    lambda_http::run(app).await
+    lambda_http::run(yunqiao_api::served::<lambda_http::Body>(app)).await
 }
 
 /// Which WebSocket route a function serves.

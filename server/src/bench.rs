@@ -353,7 +353,7 @@ async fn tables_bench() -> Result<(), BoxError> {
 /// A user of the app, as the domain sees one.
 fn bench_user(i: usize, groups: &[String]) -> yunqiao_core::auth::Caller {
     yunqiao_core::auth::Caller::User {
-        user: Box::new(yunqiao_core::auth::User {
+        user: std::sync::Arc::new(yunqiao_core::auth::User {
             id: format!("01BENCHUSER{i:015}"),
             openid: format!("o{i}"),
             unionid: None,
@@ -469,7 +469,9 @@ async fn http_bench() -> Result<(), BoxError> {
     cfg.admin_key = Some("bench-admin-key-0000000000".into());
     let server = yunqiao::serve::build(&cfg).await?;
     let ours = server.addr.to_string();
-    tokio::spawn(async move { axum::serve(server.listener, server.router).await });
+    tokio::spawn(async move {
+        axum::serve(server.listener, yunqiao::serve::make_service(server.router)).await
+    });
     let bare = bare_hyper().await?;
     let conns = 32;
     let dur = Duration::from_secs(3);
@@ -681,7 +683,9 @@ async fn api_bench() -> Result<(), BoxError> {
         .spawn(async move {
             let server = yunqiao::serve::build(&cfg).await?;
             let ours = server.addr.to_string();
-            tokio::spawn(async move { axum::serve(server.listener, server.router).await });
+            tokio::spawn(async move {
+                axum::serve(server.listener, yunqiao::serve::make_service(server.router)).await
+            });
             let bare = bare_hyper().await?;
             Ok::<_, BoxError>((ours, bare))
         })
@@ -723,7 +727,16 @@ async fn api_bench() -> Result<(), BoxError> {
     let id = ids.get(ids.len() / 2).cloned().unwrap_or_default();
     let record = format!("/v1/tables/bench/records/{id}");
     let conns = 64;
-    let dur = Duration::from_secs(3);
+    // `YUNQIAO_BENCH_SECS` (default 3) per case; `YUNQIAO_BENCH_CASES=anonymous,token`
+    // runs only the cases whose names contain one of those (and the baseline): for
+    // profiling one path.
+    let dur = Duration::from_secs(
+        std::env::var("YUNQIAO_BENCH_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3),
+    );
+    let wanted = std::env::var("YUNQIAO_BENCH_CASES").unwrap_or_default();
     println!(
         "\n== HTTP hot path: {} records, {conns} keep-alive connections, {}s each, loopback ==",
         ids.len(),
@@ -753,7 +766,15 @@ async fn api_bench() -> Result<(), BoxError> {
         ),
     ];
     let mut base_rate = 0.0;
-    for (name, addr, req) in &cases {
+    for (i, (name, addr, req)) in cases.iter().enumerate() {
+        if i > 0
+            && !wanted.is_empty()
+            && !wanted
+                .split(',')
+                .any(|w| !w.is_empty() && name.contains(w.trim()))
+        {
+            continue;
+        }
         load_req(addr, req, 4, Duration::from_millis(300)).await?;
         let cpu0 = thread_cpu("yq-srv") + thread_cpu("yq-js");
         let l = load_req(addr, req, conns, dur).await?;
@@ -1141,8 +1162,9 @@ async fn fanout_bench() -> Result<(), BoxError> {
     raw_server.abort();
     let raw = raw?;
 
-    let ours_server =
-        tokio::spawn(async move { axum::serve(server.listener, server.router).await });
+    let ours_server = tokio::spawn(async move {
+        axum::serve(server.listener, yunqiao::serve::make_service(server.router)).await
+    });
     let stream = tokio::net::TcpStream::connect(&addr).await?;
     stream.set_nodelay(true)?;
     let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;

@@ -61,6 +61,11 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
 }
 
 /// A server bound to its port, ready to run.
+/// What `axum::serve` takes: the router behind [`yunqiao_api::served`].
+pub fn make_service(router: Router) -> axum::routing::IntoMakeService<yunqiao_api::Served> {
+    axum::ServiceExt::<axum::extract::Request>::into_make_service(yunqiao_api::served(router))
+}
+
 pub struct Server {
     pub listener: tokio::net::TcpListener,
     pub addr: SocketAddr,
@@ -272,7 +277,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         .then(|| spawn_scheduler(server.functions.clone()));
     println!("data: {}", cfg.data_dir.display());
     println!("yunqiao listening on http://{}", server.addr);
-    axum::serve(server.listener, server.router)
+    axum::serve(server.listener, make_service(server.router))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     println!("yunqiao stopped");

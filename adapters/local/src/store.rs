@@ -65,18 +65,22 @@ fn encode(item: &Item) -> Vec<u8> {
     serde_json::to_vec(&Value::Object(m)).unwrap_or_default()
 }
 
+/// The stored form `encode` writes, read straight into its parts (no map around them).
+#[derive(serde::Deserialize)]
+struct Stored {
+    a: Attrs,
+    #[serde(default)]
+    t: Option<i64>,
+}
+
 fn decode(pk: &str, sk: &str, bytes: &[u8]) -> Result<Item, StoreError> {
-    let mut v: serde_json::Map<String, Value> = serde_json::from_slice(bytes)
+    let v: Stored = serde_json::from_slice(bytes)
         .map_err(|e| unavailable(format!("corrupt item {pk}/{sk}: {e}")))?;
-    let attrs: Attrs = match v.remove("a") {
-        Some(Value::Object(m)) => m,
-        _ => return Err(unavailable(format!("corrupt item {pk}/{sk}"))),
-    };
     Ok(Item {
         pk: pk.to_string(),
         sk: sk.to_string(),
-        attrs,
-        expires_at: v.get("t").and_then(Value::as_i64),
+        attrs: v.a,
+        expires_at: v.t,
     })
 }
 

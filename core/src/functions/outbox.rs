@@ -93,7 +93,7 @@ impl Functions {
             Some("user") => match event["caller"]["id"].as_str() {
                 Some(id) => match self.auth.get_user(id).await {
                     Ok(user) => Caller::User {
-                        user: Box::new(user),
+                        user: std::sync::Arc::new(user),
                         session: String::new(),
                     },
                     Err(_) => Caller::Anonymous,

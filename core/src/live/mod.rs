@@ -505,7 +505,7 @@ impl Live {
             None => Ok(Caller::AdminKey),
             Some(u) => match self.auth.get_user(u).await {
                 Ok(user) => Ok(Caller::User {
-                    user: Box::new(user),
+                    user: std::sync::Arc::new(user),
                     session: String::new(),
                 }),
                 Err(e) if e.code == Code::NotFound => Err(Error::new(
