@@ -27,10 +27,12 @@ test: lint venv lint-template
 ## stand-in, on moto), and the 会聊 example's pages under miniprogram-simulate against
 ## both faces too.
 CONTRACT_VENV ?= $(VENV)-contract
-# What runs on the Lambda face, in groups (`--`, each a package directory and its test
-# files) that run side by side, each on its own face over its own moto server: the SDK's
-# channel suite, the SDK's other suites, and 会聊 (applied there with `yunqiao apply`).
-LAMBDA_JS_SUITES ?= sdk/js test/channel.test.mjs -- \
+# What runs on the Lambda face, in groups (`--`, each a package directory, settings and
+# test files) that run side by side, each on its own face over its own moto server: the
+# SDK's channel suite (web and wx apart: moto slows as a table grows), the SDK's other
+# suites, and 会聊 (applied there with `yunqiao apply`).
+LAMBDA_JS_SUITES ?= sdk/js YUNQIAO_TEST_PLATFORMS=web test/channel.test.mjs -- \
+	sdk/js YUNQIAO_TEST_PLATFORMS=wx test/channel.test.mjs -- \
 	sdk/js test/auth.test.mjs test/tables.test.mjs test/kv.test.mjs test/fn.test.mjs test/build.test.mjs -- \
 	examples/huiliao test/huiliao.test.mjs
 test-clients: venv contract-venv

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs JavaScript suites (Node's test runner) on the AWS face: each group gets its own face
 # (infra/with-lambda-face.sh) over its own moto server, and the groups run side by side,
-# because one moto server answers one request at a time. A group is a package directory
-# and test files in it; groups are separated by `--`:
-#   infra/with-emulators.sh infra/js-on-lambda.sh <target dir> sdk/js test/a.mjs -- examples/x test/b.mjs
+# because one moto server answers one request at a time (and slows as its tables grow).
+# A group is a package directory, optional NAME=value settings for its tests, and test
+# files in it; groups are separated by `--`:
+#   infra/with-emulators.sh infra/js-on-lambda.sh <target dir> sdk/js A=1 test/a.mjs -- examples/x test/b.mjs
 # Each group's output is printed whole when it ends; the exit status says whether all passed.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,12 +27,20 @@ done
 logs=()
 pids=()
 for i in "${!groups[@]}"; do
-  read -r dir files <<<"${groups[$i]}"
+  read -r dir rest <<<"${groups[$i]}"
+  settings=""
+  files=""
+  for w in $rest; do
+    case $w in
+      [A-Z]*=*) settings="$settings $w" ;;
+      *) files="$files $w" ;;
+    esac
+  done
   log=$(mktemp -t js-lambda.XXXXXX)
   logs+=("$log")
   endpoint=${endpoints[$((i % ${#endpoints[@]}))]}
   YUNQIAO_TEST_DYNAMODB_ENDPOINT=$endpoint "$here/infra/with-lambda-face.sh" "$bin_dir" \
-    sh -c "cd '$here/$dir' && exec node --test --test-concurrency=1 $files" >"$log" 2>&1 &
+    sh -c "cd '$here/$dir' && exec env $settings node --test --test-concurrency=1 $files" >"$log" 2>&1 &
   pids+=("$!")
 done
 

@@ -16,6 +16,8 @@ const FUNCTIONS: &[&str] = &[
     "yq-ws-connect",
     "yq-ws-message",
     "yq-ws-disconnect",
+    "yq-fn",
+    "yq-schedule",
 ];
 
 fn env() -> Vec<(String, String)> {
