@@ -60,12 +60,12 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// A server bound to its port, ready to run.
 /// What `axum::serve` takes: the router behind [`yunqiao_api::served`].
 pub fn make_service(router: Router) -> axum::routing::IntoMakeService<yunqiao_api::Served> {
     axum::ServiceExt::<axum::extract::Request>::into_make_service(yunqiao_api::served(router))
 }
 
+/// A server bound to its port, ready to run.
 pub struct Server {
     pub listener: tokio::net::TcpListener,
     pub addr: SocketAddr,
