@@ -300,9 +300,10 @@ test('a dropped connection resumes without losing or doubling a message', async 
     return sentAt
   }, { roomId, stream })
   await bob.until((d) => texts(d).filter((t) => t.startsWith('stream ')).length >= 5, 'bob hears the stream')
-  // bob's network goes away mid-stream for 700 ms: his socket dies without a close
-  // handshake, and reconnecting fails until the network is back
-  const dropped = await bob.offline(700)
+  // bob's network goes away mid-stream (700 ms; 2 s on the Lambda face, where one send
+  // takes a few hundred ms): his socket dies without a close handshake, and reconnecting
+  // fails until the network is back
+  const dropped = await bob.offline(process.env.YUNQIAO_TEST_BASE_URL ? 2000 : 700)
   assert.equal(dropped, 1, 'one socket for the whole app')
   const sentAt = await sending
 
@@ -312,7 +313,8 @@ test('a dropped connection resumes without losing or doubling a message', async 
   const seen = await bob.run(() => ({ creates: globalThis.creates, down: globalThis.down, up: globalThis.up }))
   assert.ok(seen.down && seen.up && seen.up > seen.down, 'the SDK reconnected by itself')
   const missed = sentAt.filter((t) => t > seen.down && t < seen.up).length
-  assert.ok(missed >= 3, `messages were sent while bob was away (${missed}): the resume replayed them`)
+  // How many depends on the machine's speed; that any were, and all arrived once, does not.
+  assert.ok(missed >= 1, `messages were sent while bob was away (${missed}): the resume replayed them`)
   const streamed = seen.creates.filter((t) => t.startsWith('stream '))
   assert.deepEqual(streamed, stream, 'the live query delivered each message once, in order')
   const d = await bob.data()
