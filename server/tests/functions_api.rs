@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 /// A secret configured on every face; no answer and no log may ever contain it.
 const SECRET: &str = "sk-live-7f3a9c1e5b2d4086";
+/// The mock servers these tests fetch from are on 127.0.0.1: let modules list them.
+const PRIVATE_HOSTS: (&str, &str) = ("YUNQIAO_FUNCTIONS_ALLOW_PRIVATE_HOSTS", "1");
 
 macro_rules! on_every_face_with_secret {
     ($($name:ident),* $(,)?) => {
@@ -19,7 +21,7 @@ macro_rules! on_every_face_with_secret {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(super::Server::start_with(&[("YUNQIAO_SECRET_PAYMENT_KEY", super::SECRET)]).await).await
+                    super::$name(super::Server::start_with(&[("YUNQIAO_SECRET_PAYMENT_KEY", super::SECRET), super::PRIVATE_HOSTS]).await).await
                 }
             )*
         }
@@ -27,7 +29,7 @@ macro_rules! on_every_face_with_secret {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(super::Server::start_dynamodb_with(&[("YUNQIAO_SECRET_PAYMENT_KEY", super::SECRET)]).await).await
+                    super::$name(super::Server::start_dynamodb_with(&[("YUNQIAO_SECRET_PAYMENT_KEY", super::SECRET), super::PRIVATE_HOSTS]).await).await
                 }
             )*
         }
@@ -35,7 +37,7 @@ macro_rules! on_every_face_with_secret {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    super::$name(super::Server::start_lambda_with(&[("YUNQIAO_SECRETS_JSON", &format!("{{\"PAYMENT_KEY\": \"{}\"}}", super::SECRET))]).await).await
+                    super::$name(super::Server::start_lambda_with(&[("YUNQIAO_SECRETS_JSON", &format!("{{\"PAYMENT_KEY\": \"{}\"}}", super::SECRET)), super::PRIVATE_HOSTS]).await).await
                 }
             )*
         }
@@ -450,6 +452,23 @@ export async function get(url) {
   } catch (e) { return { code: e.code, status: e.status } }
 }
 "#;
+    // Metadata and link-local addresses never, whatever the server allows; nor names
+    // that are no DNS name.
+    for bad in [
+        "169.254.169.254",
+        "169.254.169.254:80",
+        "metadata.google.internal",
+        "..",
+        "-",
+    ] {
+        let r = deploy(&api, "net", json!({"source": src, "hosts": [bad]})).await;
+        assert_eq!(
+            (r.status, r.code(), &r.body["error"]["details"]["field"]),
+            (400, "INVALID_ARGUMENT", &json!("hosts")),
+            "{bad}: {}",
+            r.text
+        );
+    }
     let r = deploy(&api, "net", json!({"source": src, "hosts": [allowed]})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     let r = call(
@@ -892,6 +911,49 @@ async fn after_hooks_run_once_per_committed_change(s: Server) {
 }
 
 // ---- process-level: crash between commit and hook, schedules across processes -------
+
+/// Without the server allowing private hosts, a module may not list the server itself or
+/// its network; a 7-field cron is refused too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_hosts_and_seven_field_crons_are_refused_at_deploy() {
+    let s = Server::start().await;
+    let api = Api::new(&s.base);
+    let src = "export async function f() { return 1 }";
+    for bad in [
+        "localhost",
+        "localhost:8787",
+        "127.0.0.1",
+        "10.1.2.3:80",
+        "192.168.0.1",
+    ] {
+        let r = deploy(&api, "near", json!({"source": src, "hosts": [bad]})).await;
+        assert_eq!(
+            (r.status, r.code(), &r.body["error"]["details"]["field"]),
+            (400, "INVALID_ARGUMENT", &json!("hosts")),
+            "{bad}: {}",
+            r.text
+        );
+    }
+    let r = deploy(
+        &api,
+        "near",
+        json!({"source": src, "access": "nobody", "exports": {"f": {"schedule": "0 0 0 1 1 * 2030"}}}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, &r.body["error"]["details"]["field"]),
+        (400, &json!("exports.f.schedule")),
+        "{}",
+        r.text
+    );
+    let r = deploy(
+        &api,
+        "near",
+        json!({"source": src, "hosts": ["api.example.com:443"]}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_after_hook_runs_once_after_sigkill_mid_run() {

@@ -160,24 +160,199 @@ pub fn valid_secret_name(n: &str) -> bool {
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// `host` or `host:port`, lower case, no scheme or path.
+/// Where the process's default for [`Settings::validate`] comes from until the server's
+/// configuration passes it explicitly (see [`Settings::validate_with`]): `1` or `true`
+/// lets modules list loopback and private-network hosts (tests against local mock
+/// servers, a deployment that calls services on its own network).
+pub const ALLOW_PRIVATE_HOSTS_ENV: &str = "YUNQIAO_FUNCTIONS_ALLOW_PRIVATE_HOSTS";
+
+/// Whether [`ALLOW_PRIVATE_HOSTS_ENV`] is set to `1` or `true`.
+pub fn allow_private_hosts_from_env() -> bool {
+    std::env::var(ALLOW_PRIVATE_HOSTS_ENV)
+        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}
+
+/// `host` or `host:port`, lower case, no scheme or path. The host is a DNS name (labels
+/// of 1 to 63 of `a-z 0-9 -`, not starting or ending with `-`, at most 253 bytes, the
+/// last label not all digits) or an IPv4 address in dotted-decimal; the port is 1 to
+/// 65535. Says nothing about where the host is: that is [`check_host_reach`].
 pub fn valid_host(h: &str) -> bool {
     let (host, port) = match h.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
         None => (h, None),
     };
-    !host.is_empty()
-        && host.len() <= 253
-        && host
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-        && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u16>().is_ok_and(|p| p > 0)
+    });
+    port_ok && (ipv4_literal(host).is_some() || valid_dns_name(host))
 }
 
+/// A dotted-decimal IPv4 address: four decimal octets, no leading zeros (`010` would be
+/// octal to some resolvers).
+fn ipv4_literal(host: &str) -> Option<std::net::Ipv4Addr> {
+    let parts: Vec<&str> = host.split('.').collect();
+    if parts.len() != 4
+        || parts.iter().any(|p| {
+            p.is_empty()
+                || p.len() > 3
+                || !p.bytes().all(|b| b.is_ascii_digit())
+                || (p.len() > 1 && p.starts_with('0'))
+        })
+    {
+        return None;
+    }
+    host.parse().ok()
+}
+
+fn valid_dns_name(host: &str) -> bool {
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(label_ok)
+        // `1.2.3` or `999.1.1.1` is no name, and no address either.
+        && host
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Why `ip` is no place for `http.fetch`, if it is not: link-local addresses (the cloud
+/// metadata services at 169.254.169.254 and fd00:ec2::254 among them), unspecified,
+/// broadcast and multicast addresses always; loopback, private, shared (100.64/10) and
+/// unique-local addresses unless `allow_private`. Also meant for the addresses a name
+/// resolves to when `http.fetch` connects.
+pub fn forbidden_address(ip: std::net::IpAddr, allow_private: bool) -> Option<&'static str> {
+    use std::net::IpAddr;
+    let ip = match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        },
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(a) => {
+            let [o0, o1, ..] = a.octets();
+            if a.is_link_local() {
+                Some("a link-local address (cloud metadata services live there)")
+            } else if a.is_unspecified() || o0 == 0 || a.is_broadcast() || a.is_multicast() {
+                Some("not an address a request can go to")
+            } else if allow_private {
+                None
+            } else if a.is_loopback() {
+                Some("the server itself (loopback)")
+            } else if a.is_private() || (o0 == 100 && (64..128).contains(&o1)) {
+                Some("a private-network address")
+            } else {
+                None
+            }
+        }
+        IpAddr::V6(a) => {
+            let seg = a.segments();
+            if (seg[0] & 0xffc0) == 0xfe80
+                || a == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+            {
+                Some("a link-local address (cloud metadata services live there)")
+            } else if a.is_unspecified() || a.is_multicast() {
+                Some("not an address a request can go to")
+            } else if allow_private {
+                None
+            } else if a.is_loopback() {
+                Some("the server itself (loopback)")
+            } else if (seg[0] & 0xfe00) == 0xfc00 {
+                Some("a private-network address")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+/// Names that always mean the machine itself or its cloud's metadata service.
+fn forbidden_name(name: &str, allow_private: bool) -> Option<&'static str> {
+    const METADATA: &[&str] = &["metadata.google.internal", "metadata", "instance-data"];
+    if METADATA.contains(&name) || name.ends_with(".metadata.google.internal") {
+        return Some("a cloud metadata service");
+    }
+    if !allow_private && (name == "localhost" || name.ends_with(".localhost")) {
+        return Some("the server itself (loopback)");
+    }
+    None
+}
+
+/// Whether a `hosts` entry (already [`valid_host`]) may be listed: link-local and
+/// metadata addresses and names never; loopback and private networks only when
+/// `allow_private`. The error says why.
+pub fn check_host_reach(entry: &str, allow_private: bool) -> std::result::Result<(), String> {
+    let host = entry.rsplit_once(':').map_or(entry, |(h, _)| h);
+    let why = |allow| match ipv4_literal(host) {
+        Some(ip) => forbidden_address(ip.into(), allow),
+        None => forbidden_name(host, allow),
+    };
+    if let Some(why) = why(true) {
+        return Err(format!(
+            "{entry:?} is {why}: never reachable from functions"
+        ));
+    }
+    match why(allow_private) {
+        Some(why) => Err(format!(
+            "{entry:?} is {why}: listed only where the server allows private hosts"
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Checks a module's `hosts`: at most [`MAX_HOSTS`] entries, each [`valid_host`] and
+/// allowed by [`check_host_reach`]. `INVALID_ARGUMENT` with `details.field = "hosts"`.
+pub fn validate_hosts(hosts: &[String], allow_private: bool) -> Result<()> {
+    if hosts.len() > MAX_HOSTS {
+        return Err(Error::invalid_field(
+            "hosts",
+            format!("at most {MAX_HOSTS} hosts"),
+        ));
+    }
+    for h in hosts {
+        if !valid_host(h) {
+            return Err(Error::invalid_field(
+                "hosts",
+                format!(
+                    "{:?} is not `host` or `host:port` (a lower-case DNS name or an IPv4 address, port 1 to 65535)",
+                    h.chars().take(260).collect::<String>()
+                ),
+            ));
+        }
+        check_host_reach(h, allow_private).map_err(|m| Error::invalid_field("hosts", m))?;
+    }
+    Ok(())
+}
+
+/// A cron pattern: 5 fields (minute hour day month weekday) or 6 (seconds first), or
+/// one of the nicknames (`@hourly`, `@daily`, …). Seven fields (a year) are refused.
 pub fn parse_schedule(s: &str) -> Result<croner::Cron> {
-    s.parse::<croner::Cron>().map_err(|e| {
+    let fields = s.split_whitespace().count();
+    let nickname = fields == 1 && s.trim_start().starts_with('@');
+    let parsed = if (5..=6).contains(&fields) || nickname {
+        croner::parser::CronParser::builder()
+            .year(croner::parser::Year::Disallowed)
+            .build()
+            .parse(s)
+            .map_err(|e| e.to_string())
+    } else {
+        Err(format!("{fields} fields where 5 or 6 are expected"))
+    };
+    parsed.map_err(|e| {
         Error::invalid(format!(
-            "invalid schedule {s:?}: {e} (cron: minute hour day month weekday, optionally seconds first)"
+            "invalid schedule {:?}: {e} (cron: minute hour day month weekday, optionally seconds first)",
+            s.chars().take(200).collect::<String>()
         ))
     })
 }
@@ -202,8 +377,15 @@ impl Settings {
         Access::parse(s).unwrap_or(Access::Nobody)
     }
 
-    /// Checks everything but the export names (which need the compiled module).
+    /// Checks everything but the export names (which need the compiled module), with
+    /// private hosts allowed as [`ALLOW_PRIVATE_HOSTS_ENV`] says.
     pub fn validate(&self) -> Result<()> {
+        self.validate_with(allow_private_hosts_from_env())
+    }
+
+    /// [`Settings::validate`] with the private-hosts policy given: `allow_private_hosts`
+    /// lets `hosts` name loopback and private networks (never link-local or metadata).
+    pub fn validate_with(&self, allow_private_hosts: bool) -> Result<()> {
         if let Some(a) = &self.access {
             Access::parse(a)?;
         }
@@ -247,13 +429,7 @@ impl Settings {
                 format!("at most {MAX_SECRETS} names of A-Z 0-9 _, starting with a letter"),
             ));
         }
-        if self.hosts.len() > MAX_HOSTS || self.hosts.iter().any(|h| !valid_host(h)) {
-            return Err(Error::invalid_field(
-                "hosts",
-                format!("at most {MAX_HOSTS} hosts, each `host` or `host:port` in lower case"),
-            ));
-        }
-        Ok(())
+        validate_hosts(&self.hosts, allow_private_hosts)
     }
 
     /// The schedules of the module's exports.
@@ -356,7 +532,12 @@ mod tests {
             "timeout_ms": 1000, "memory_mb": 16, "secrets": ["API_KEY"], "hosts": ["api.example.com", "127.0.0.1:8080"],
         }))
         .unwrap();
-        assert!(ok.validate().is_ok());
+        assert!(ok.validate_with(true).is_ok());
+        assert_eq!(
+            ok.validate_with(false).unwrap_err().details["field"],
+            "hosts",
+            "127.0.0.1 needs private hosts allowed"
+        );
         assert_eq!(ok.access("tick"), Access::Nobody);
         assert_eq!(ok.access("other"), Access::Anyone);
         for bad in [
@@ -373,5 +554,154 @@ mod tests {
             let s: Settings = serde_json::from_value(bad.clone()).unwrap();
             assert!(s.validate().is_err(), "{bad}");
         }
+    }
+
+    fn field_of(s: &Settings, allow_private: bool) -> Option<String> {
+        s.validate_with(allow_private)
+            .err()
+            .map(|e| e.details["field"].as_str().unwrap_or("").to_string())
+    }
+
+    fn hosts(h: &[&str]) -> Settings {
+        Settings {
+            hosts: h.iter().map(|s| s.to_string()).collect(),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn hosts_are_dns_names_or_ipv4_addresses() {
+        for good in [
+            "api.example.com",
+            "api.example.com:8443",
+            "x-1.example.cn",
+            "xn--fiqs8s.cn",
+            "8.8.8.8",
+            "8.8.8.8:53",
+            "a",
+        ] {
+            assert!(valid_host(good), "{good}");
+            assert_eq!(field_of(&hosts(&[good]), false), None, "{good}");
+        }
+        for bad in [
+            "..",
+            "-",
+            ".",
+            "a..b",
+            ".example.com",
+            "example.com.",
+            "-a.example.com",
+            "a-.example.com",
+            "API.example.com",
+            "a_b.example.com",
+            "1.2.3",
+            "999.1.1.1",
+            "01.2.3.4",
+            "1.2.3.4.5",
+            "example.com:0",
+            "example.com:65536",
+            "example.com:",
+            "example.com:+80",
+            ":80",
+            "[::1]",
+            "::1",
+            &"a".repeat(64),
+            &format!("{}.com", vec!["a".repeat(60); 5].join(".")),
+        ] {
+            assert!(!valid_host(bad), "{bad}");
+            assert_eq!(
+                field_of(&hosts(&[bad]), true).as_deref(),
+                Some("hosts"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn metadata_and_link_local_hosts_are_never_allowed_private_ones_only_when_asked() {
+        for never in [
+            "169.254.169.254",
+            "169.254.169.254:80",
+            "169.254.0.1",
+            "0.0.0.0",
+            "0.1.2.3",
+            "255.255.255.255",
+            "224.0.0.1",
+            "metadata.google.internal",
+            "metadata",
+        ] {
+            for allow in [false, true] {
+                let e = hosts(&[never]).validate_with(allow).unwrap_err();
+                assert_eq!(e.code_str(), "INVALID_ARGUMENT");
+                assert_eq!(e.details["field"], "hosts", "{never}");
+            }
+        }
+        for private in [
+            "localhost",
+            "localhost:8787",
+            "api.localhost",
+            "127.0.0.1",
+            "127.1.2.3:9000",
+            "10.0.0.1",
+            "172.16.5.4",
+            "192.168.1.1",
+            "100.64.0.1",
+        ] {
+            assert_eq!(
+                field_of(&hosts(&[private]), false).as_deref(),
+                Some("hosts"),
+                "{private}"
+            );
+            assert_eq!(field_of(&hosts(&[private]), true), None, "{private}");
+        }
+        for public in [
+            "172.32.0.1",
+            "100.128.0.1",
+            "1.1.1.1",
+            "localhost.example.com",
+        ] {
+            assert_eq!(field_of(&hosts(&[public]), false), None, "{public}");
+        }
+        use std::net::IpAddr;
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(forbidden_address(ip("fd00:ec2::254"), true).is_some());
+        assert!(forbidden_address(ip("fe80::1"), true).is_some());
+        assert!(forbidden_address(ip("::ffff:169.254.169.254"), true).is_some());
+        assert!(forbidden_address(ip("::1"), false).is_some());
+        assert!(forbidden_address(ip("::1"), true).is_none());
+        assert!(forbidden_address(ip("fd12::1"), false).is_some());
+        assert!(forbidden_address(ip("2001:db8::1"), false).is_none());
+    }
+
+    #[test]
+    fn schedules_have_five_or_six_fields() {
+        for good in [
+            "*/5 * * * *",
+            "0 */10 * * * *",
+            "0 0 1 1 *",
+            "@hourly",
+            "@daily",
+        ] {
+            assert!(parse_schedule(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "0 0 0 1 1 * 2030",
+            "* * * * * * *",
+            "* * * *",
+            "*",
+            "",
+            "@sometimes",
+        ] {
+            let e = parse_schedule(bad).unwrap_err();
+            assert_eq!(e.code_str(), "INVALID_ARGUMENT", "{bad}");
+        }
+        let seven: Settings = serde_json::from_value(json!({
+            "exports": {"tick": {"schedule": "0 0 0 1 1 * 2030"}}
+        }))
+        .unwrap();
+        assert_eq!(
+            seven.validate_with(false).unwrap_err().details["field"],
+            "exports.tick.schedule"
+        );
     }
 }
