@@ -33,8 +33,11 @@ pub fn router() -> Router<AppState> {
         .route("/v1/functions/{module}/logs", get(list_logs))
 }
 
+/// The request's id, as the request-id layer set it (a client's own only when it is
+/// short and plain: [`crate::valid_request_id`]).
 fn request_id(h: &HeaderMap) -> String {
     h.get("x-request-id")
+        .filter(|v| crate::valid_request_id(v.as_bytes()))
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_string()

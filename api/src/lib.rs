@@ -356,6 +356,34 @@ pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// Longest request id taken from a client.
+pub const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Whether a client's `x-request-id` may be used as the request's id (echoed, logged,
+/// `context.request_id`): 1 to [`MAX_REQUEST_ID_LEN`] of `A-Z a-z 0-9 . _ -`. Anything
+/// else is replaced by a fresh id.
+pub fn valid_request_id(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_LEN).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Drops a client's `x-request-id` that is not [`valid_request_id`] (too long, odd
+/// characters, sent twice), so that [`SetRequestIdLayer`] makes one instead.
+fn drop_unsafe_request_id(mut req: Request<axum::body::Body>) -> Request<axum::body::Body> {
+    let mut ids = req.headers().get_all(&REQUEST_ID).iter();
+    let keep = match (ids.next(), ids.next()) {
+        (None, _) => true,
+        (Some(v), None) => valid_request_id(v.as_bytes()),
+        (Some(_), Some(_)) => false,
+    };
+    if !keep {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    req
+}
+
 #[derive(Clone, Default)]
 struct RandomRequestId;
 
@@ -406,7 +434,7 @@ pub fn served<B>(router: Router) -> Served<B> {
 }
 
 /// Some APIs, with the layers every request goes through: request ids (taken from
-/// `x-request-id` or made, echoed back, logged), tracing, body limit, panic guard.
+/// `x-request-id` when [`valid_request_id`], else made; echoed back, logged), tracing, body limit, panic guard.
 /// Paths outside `areas` get the same JSON 404 as unknown paths. Serve it through
 /// [`served`].
 pub fn app_for(state: AppState, cfg: &HttpConfig, areas: &[Area]) -> Router {
@@ -435,6 +463,9 @@ pub fn app_for(state: AppState, cfg: &HttpConfig, areas: &[Area]) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(trace)
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), RandomRequestId))
+        .layer(tower::util::MapRequestLayer::new(
+            drop_unsafe_request_id as fn(Request<axum::body::Body>) -> Request<axum::body::Body>,
+        ))
 }
 
 #[cfg(test)]

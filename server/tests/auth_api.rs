@@ -435,6 +435,49 @@ async fn routes_errors_request_ids_and_openapi(s: Server) {
     )
     .await;
     assert_eq!(r.headers["x-request-id"], "trace-me-123");
+    // A client's id that is long or not plain is not taken: the server makes its own.
+    for bad in [
+        "x".repeat(8 * 1024),
+        "x".repeat(65),
+        "a b".into(),
+        "id\"<script>".into(),
+        "évé".into(),
+    ] {
+        let r = common::Answer::from(
+            api.http
+                .get(s.url("/v1/health"))
+                .header("x-request-id", bad.as_bytes())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let id = r.headers["x-request-id"].to_str().unwrap();
+        assert_ne!(id, bad);
+        assert!(
+            (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')),
+            "{id}"
+        );
+    }
+    let longest = "A.b_c-9".repeat(9) + "z";
+    let r = common::Answer::from(
+        api.http
+            .get(s.url("/v1/health"))
+            .header("x-request-id", &longest)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        r.headers["x-request-id"],
+        longest.as_str(),
+        "64 plain characters are kept"
+    );
     let r = api.call("GET", "/v1/nothing-here", None, None).await;
     assert_eq!((r.status, r.code()), (404, "NOT_FOUND"));
     let r = api.call("DELETE", "/v1/health", None, None).await;
