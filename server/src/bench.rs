@@ -470,7 +470,13 @@ async fn http_bench() -> Result<(), BoxError> {
     let server = yunqiao::serve::build(&cfg).await?;
     let ours = server.addr.to_string();
     tokio::spawn(async move {
-        axum::serve(server.listener, yunqiao::serve::make_service(server.router)).await
+        yunqiao::serve::serve_http(
+            server.listener,
+            server.router,
+            yunqiao::serve::HttpLimits::default(),
+            std::future::pending(),
+        )
+        .await
     });
     let bare = bare_hyper().await?;
     let conns = 32;
@@ -684,7 +690,13 @@ async fn api_bench() -> Result<(), BoxError> {
             let server = yunqiao::serve::build(&cfg).await?;
             let ours = server.addr.to_string();
             tokio::spawn(async move {
-                axum::serve(server.listener, yunqiao::serve::make_service(server.router)).await
+                yunqiao::serve::serve_http(
+                    server.listener,
+                    server.router,
+                    yunqiao::serve::HttpLimits::default(),
+                    std::future::pending(),
+                )
+                .await
             });
             let bare = bare_hyper().await?;
             Ok::<_, BoxError>((ours, bare))
@@ -1163,7 +1175,13 @@ async fn fanout_bench() -> Result<(), BoxError> {
     let raw = raw?;
 
     let ours_server = tokio::spawn(async move {
-        axum::serve(server.listener, yunqiao::serve::make_service(server.router)).await
+        yunqiao::serve::serve_http(
+            server.listener,
+            server.router,
+            yunqiao::serve::HttpLimits::default(),
+            std::future::pending(),
+        )
+        .await
     });
     let stream = tokio::net::TcpStream::connect(&addr).await?;
     stream.set_nodelay(true)?;

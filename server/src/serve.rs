@@ -60,9 +60,96 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// What `axum::serve` takes: the router behind [`yunqiao_api::served`].
-pub fn make_service(router: Router) -> axum::routing::IntoMakeService<yunqiao_api::Served> {
-    axum::ServiceExt::<axum::extract::Request>::into_make_service(yunqiao_api::served(router))
+/// How long a client has to send a request's headers, from its first byte (or, on a
+/// kept-alive connection, from the end of the previous answer); a connection that takes
+/// longer is closed. Slow-header clients (one byte every few seconds) cannot hold
+/// connections open.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
+/// Most HTTP connections served at once; more wait in the listen backlog until one
+/// closes. WebSockets stop counting once upgraded (their limits are per user).
+pub const MAX_CONNECTIONS: usize = 8192;
+
+/// Limits on the HTTP connections [`serve_http`] serves.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
+        }
+    }
+}
+
+/// Serves `router` (behind [`yunqiao_api::served`]) on `listener` over HTTP/1.1 with
+/// upgrades (WebSockets), under `limits`, until `shutdown` completes; then stops
+/// accepting, lets requests in flight finish and returns. `axum::serve` sets no header
+/// timeout and no connection cap, hence this loop.
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: HttpLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let service = yunqiao_api::served::<hyper::body::Incoming>(router);
+    let max = limits
+        .max_connections
+        .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+    let permits = Arc::new(tokio::sync::Semaphore::new(max));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            p = permits.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let stream = tokio::select! {
+            _ = &mut shutdown => break,
+            r = listener.accept() => match r {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(service.clone());
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout);
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                _ = stop.wait_for(|s| *s) => conn.as_mut().graceful_shutdown(),
+            }
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    // Every connection holds a permit until it ends.
+    let _ = permits.acquire_many(max as u32).await;
+    Ok(())
 }
 
 /// A server bound to its port, ready to run.
@@ -277,9 +364,13 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         .then(|| spawn_scheduler(server.functions.clone()));
     println!("data: {}", cfg.data_dir.display());
     println!("yunqiao listening on http://{}", server.addr);
-    axum::serve(server.listener, make_service(server.router))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    serve_http(
+        server.listener,
+        server.router,
+        HttpLimits::default(),
+        shutdown_signal(),
+    )
+    .await?;
     println!("yunqiao stopped");
     Ok(())
 }
@@ -304,4 +395,113 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn start(limits: HttpLimits) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let router = Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve_http(listener, router, limits, async {
+            let _ = rx.await;
+        }));
+        (addr, tx)
+    }
+
+    /// Reads until the server closes the connection (EOF or reset); what it sent.
+    async fn read_to_close(sock: &mut tokio::net::TcpStream) -> String {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1024];
+        loop {
+            match sock.read(&mut buf).await {
+                Ok(0) | Err(_) => return String::from_utf8_lossy(&out).into_owned(),
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+            }
+        }
+    }
+
+    const GET: &[u8] = b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+
+    #[tokio::test]
+    async fn a_client_that_sends_headers_slowly_is_cut_off() {
+        let (addr, _stop) = start(HttpLimits {
+            header_read_timeout: Duration::from_millis(300),
+            ..HttpLimits::default()
+        })
+        .await;
+        // A whole request is answered.
+        let mut ok = tokio::net::TcpStream::connect(addr).await.unwrap();
+        ok.write_all(GET).await.unwrap();
+        assert!(read_to_close(&mut ok).await.starts_with("HTTP/1.1 200"));
+
+        // One header byte at a time, forever: the server closes the connection.
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        let drip = async {
+            loop {
+                if slow.write_all(b"x").await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(30), drip)
+            .await
+            .expect("the slow client is cut off");
+        // A client that connects and sends nothing is closed too.
+        let mut silent = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let said = tokio::time::timeout(Duration::from_secs(30), read_to_close(&mut silent))
+            .await
+            .expect("the silent client is cut off");
+        assert!(!said.starts_with("HTTP/1.1 200"), "{said}");
+    }
+
+    #[tokio::test]
+    async fn connections_beyond_the_cap_wait_for_one_to_close() {
+        let (addr, _stop) = start(HttpLimits {
+            header_read_timeout: Duration::from_secs(60),
+            max_connections: 1,
+        })
+        .await;
+        let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+        first
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n")
+            .await
+            .unwrap();
+        let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+        second.write_all(GET).await.unwrap();
+        let mut buf = [0u8; 64];
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), second.read(&mut buf))
+                .await
+                .is_err(),
+            "the second connection is not served while the first holds the only slot"
+        );
+        drop(first);
+        let answer = tokio::time::timeout(Duration::from_secs(30), read_to_close(&mut second))
+            .await
+            .expect("served once the first closed");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn shutdown_stops_accepting_and_returns() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let router = Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(serve_http(listener, router, HttpLimits::default(), async {
+            let _ = rx.await;
+        }));
+        let _ = tx.send(());
+        tokio::time::timeout(Duration::from_secs(30), served)
+            .await
+            .expect("returns after shutdown")
+            .unwrap()
+            .unwrap();
+    }
 }
