@@ -22,6 +22,7 @@ pub const FAMILIES: &[&str] = &[
     // live
     CONNECTION,
     USER_CONNECTIONS,
+    CONNECTION_SLOTS,
     SUBSCRIBERS,
     CONNECTION_SUBS,
     TOPIC_LOG,
@@ -61,6 +62,9 @@ pub const KV_NAMESPACES: &str = "kvns";
 
 pub const CONNECTION: &str = "conn#";
 pub const USER_CONNECTIONS: &str = "connu#";
+/// A user's connection slots: `connslot#<user>` / `<n>` `{connection}`, one per open
+/// connection, claimed with a conditional put (the per-user limit).
+pub const CONNECTION_SLOTS: &str = "connslot#";
 pub const SUBSCRIBERS: &str = "sub#";
 pub const CONNECTION_SUBS: &str = "csub#";
 pub const TOPIC_LOG: &str = "log#";

@@ -2,14 +2,20 @@
 //! [`RATE_LIMIT`] frames. The local server counts in memory; Lambda sandboxes share
 //! nothing, so there the count lives on the connection's record, one conditional update
 //! per frame. Both count the same way.
+//!
+//! Connections per user: a user has `MAX_CONNECTIONS_PER_USER` slots,
+//! `connslot#<user>` / `<n>`, and a connection is recorded only once it holds one,
+//! claimed with a put conditioned on the slot being free. Concurrent handshakes cannot
+//! both win a slot, on the embedded store or on DynamoDB; a slot expires with its
+//! connection, so one whose `$disconnect` never came frees itself.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use serde_json::json;
 
-use crate::store::{Cond, ItemStore, StoreError, Update};
-use crate::{Error, Result};
+use crate::store::{Cond, Item, ItemStore, Query, StoreError, Update};
+use crate::{Code, Error, Result};
 
 pub const RATE_WINDOW_SECS: i64 = 10;
 pub const RATE_LIMIT: i64 = 100;
@@ -95,5 +101,71 @@ impl RateLimiter {
         {
             m.remove(connection);
         }
+    }
+}
+
+fn slots_pk(user_id: &str) -> String {
+    format!("{}{user_id}", crate::keys::CONNECTION_SLOTS)
+}
+
+/// Claims a free slot of `user_id`'s `max` for `connection`, expiring with it at
+/// `expires` (epoch seconds): the slot's number, or 429 `TOO_MANY_CONNECTIONS` when every
+/// slot is held.
+pub async fn claim_connection_slot(
+    store: &dyn ItemStore,
+    user_id: &str,
+    connection: &str,
+    max: usize,
+    expires: i64,
+) -> Result<u64> {
+    let pk = slots_pk(user_id);
+    let held: std::collections::HashSet<String> = store
+        .query(Query::partition(pk.clone()).limit(max.clamp(1, 1000)))
+        .await?
+        .items
+        .into_iter()
+        .map(|i| i.sk)
+        .collect();
+    // Handshakes racing for slots start at different ones.
+    let start = connection
+        .bytes()
+        .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+    for k in 0..max {
+        let n = ((start + k) % max) as u64;
+        if held.contains(&n.to_string()) {
+            continue;
+        }
+        let mut attrs = serde_json::Map::new();
+        attrs.insert("connection".into(), json!(connection));
+        let slot = Item::new(pk.clone(), n.to_string(), attrs).expiring_at(expires);
+        match store.put(slot, Some(Cond::NotExists)).await {
+            Ok(()) => return Ok(n),
+            Err(StoreError::ConditionFailed) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::new(
+        Code::TooManyConnections,
+        format!("a user may have at most {max} live connections open"),
+    ))
+}
+
+/// Frees `slot` of `user_id` if `connection` still holds it.
+pub async fn release_connection_slot(
+    store: &dyn ItemStore,
+    user_id: &str,
+    slot: u64,
+    connection: &str,
+) -> Result<()> {
+    match store
+        .delete(
+            &slots_pk(user_id),
+            &slot.to_string(),
+            Some(Cond::eq("connection", connection)),
+        )
+        .await
+    {
+        Ok(()) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }

@@ -251,17 +251,26 @@ impl Live {
             Caller::User { user, session } => (Some(user), Some(session)),
             Caller::AdminKey => (None, None),
         };
-        if let Some(u) = user
-            && self.user_connections(&u.id).await?.len() >= MAX_CONNECTIONS_PER_USER
-        {
-            return Err(Error::new(
-                Code::TooManyConnections,
-                format!("a user may have at most {MAX_CONNECTIONS_PER_USER} live connections open"),
-            ));
-        }
         let now = self.clock.now_ms();
         let expires = self.expiry();
         let mut attrs = Map::new();
+        // The per-user limit: a slot claimed atomically (see `limits`).
+        let slot = match user {
+            Some(u) => Some(
+                limits::claim_connection_slot(
+                    self.store.as_ref(),
+                    &u.id,
+                    connection_id,
+                    MAX_CONNECTIONS_PER_USER,
+                    expires,
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        if let Some(n) = slot {
+            attrs.insert("slot".into(), json!(n));
+        }
         attrs.insert("connected_at".into(), json!(now));
         attrs.insert(
             "kind".into(),
@@ -290,7 +299,14 @@ impl Live {
             Item::new(conn_pk(connection_id), "_", attrs).expiring_at(expires),
             None,
         ));
-        self.store.transact(ops).await?;
+        if let Err(e) = self.store.transact(ops).await {
+            if let (Some(u), Some(n)) = (user, slot) {
+                let _ =
+                    limits::release_connection_slot(self.store.as_ref(), &u.id, n, connection_id)
+                        .await;
+            }
+            return Err(e.into());
+        }
         if let Some(u) = user
             && self.user_connections(&u.id).await?.len() == 1
         {
@@ -357,6 +373,9 @@ impl Live {
             });
         }
         self.store.transact(ops).await?;
+        if let (Some(u), Some(n)) = (&user_id, item.get("slot").and_then(Value::as_u64)) {
+            limits::release_connection_slot(self.store.as_ref(), u, n, connection_id).await?;
+        }
         Ok(Some(Forgotten {
             user_id,
             presence_topics,
