@@ -23,8 +23,22 @@ use crate::error::{ApiResult, error};
 /// that stops reading must not hold the server's memory.
 pub const OUTBOX_FRAMES: usize = 1024;
 
-/// API Gateway's WebSocket message limit.
+/// API Gateway's WebSocket message limit: a larger message closes the socket with 1009.
 pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+/// API Gateway's WebSocket frame limit: a larger frame closes the socket with 1009 (a
+/// longer message must come in several frames).
+pub const MAX_WIRE_FRAME_BYTES: usize = 32 * 1024;
+/// The close code for a frame or message over the limits ("message too big").
+pub const CLOSE_TOO_BIG: u16 = 1009;
+
+/// Whether a WebSocket read failed on a frame or message over the limits.
+fn too_big(e: axum::Error) -> bool {
+    matches!(
+        e.into_inner()
+            .downcast_ref::<tokio_tungstenite::tungstenite::Error>(),
+        Some(tokio_tungstenite::tungstenite::Error::Capacity(_))
+    )
+}
 
 /// Open local sockets by connection id.
 #[derive(Default)]
@@ -120,11 +134,11 @@ pub async fn open(
     }
     let (failed_s, failed_hub, failed_id) = (s.clone(), hub.clone(), id.clone());
     Ok(ws
-        // Messages up to API Gateway's 128 KiB reach the domain, which answers
-        // FRAME_TOO_LARGE above MAX_FRAME_BYTES and keeps the connection; larger ones
-        // close it with 1009, as API Gateway does.
+        // As on API Gateway: frames up to 32 KiB, messages up to 128 KiB reach the
+        // domain, which answers FRAME_TOO_LARGE above MAX_FRAME_BYTES and keeps the
+        // connection; a larger frame or message closes it with 1009.
         .max_message_size(MAX_MESSAGE_BYTES)
-        .max_frame_size(MAX_MESSAGE_BYTES)
+        .max_frame_size(MAX_WIRE_FRAME_BYTES)
         .on_failed_upgrade(move |_| {
             failed_hub.unregister(&failed_id);
             tokio::spawn(async move {
@@ -149,6 +163,7 @@ async fn serve(
     tokio::pin!(lifetime);
     let idle = Duration::from_secs(IDLE_TIMEOUT_SECS);
     let mut last_heard = tokio::time::Instant::now();
+    let mut close_code = 1000;
     loop {
         tokio::select! {
             _ = &mut lifetime => break,
@@ -178,7 +193,13 @@ async fn serve(
                     let _ = tokio::time::timeout(Duration::from_secs(2), socket.recv()).await;
                     break;
                 }
-                None | Some(Err(_)) => break,
+                Some(Err(e)) => {
+                    if too_big(e) {
+                        close_code = CLOSE_TOO_BIG;
+                    }
+                    break;
+                }
+                None => break,
                 // WebSocket-level pings count as activity, as on API Gateway.
                 Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
             },
@@ -186,8 +207,12 @@ async fn serve(
     }
     let _ = socket
         .send(Message::Close(Some(axum::extract::ws::CloseFrame {
-            code: 1000,
-            reason: "".into(),
+            code: close_code,
+            reason: if close_code == CLOSE_TOO_BIG {
+                "message too big".into()
+            } else {
+                "".into()
+            },
         })))
         .await;
     hub.unregister(&id);

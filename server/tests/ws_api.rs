@@ -697,8 +697,22 @@ async fn limits_answer_with_clear_errors(s: Server) {
     let api = Api::new(&s.base);
     let (t, _) = api.login("mock:busy").await;
     let mut c = Client::open(&s, &t).await;
+    // Over 32 KiB: in several frames, as API Gateway wants (one larger frame closes the
+    // socket with 1009; see ws_rights.rs).
     let big = json!({"type": "publish", "topic": "room.big", "data": "x".repeat(40 * 1024)});
-    send(&mut c.ws, &big.to_string()).await;
+    let big = big.to_string();
+    for (i, chunk) in big.as_bytes().chunks(16 * 1024).enumerate() {
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        let op = if i == 0 { Data::Text } else { Data::Continue };
+        let last = (i + 1) * 16 * 1024 >= big.len();
+        c.ws.send(tokio_tungstenite::tungstenite::Message::Frame(
+            Frame::message(chunk.to_vec(), OpCode::Data(op), last),
+        ))
+        .await
+        .unwrap();
+    }
     assert_eq!(c.next().await["code"], "FRAME_TOO_LARGE");
 
     for n in 0..50 {

@@ -13,13 +13,44 @@ use futures_util::StreamExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+
+/// API Gateway's WebSocket frame size quota: longer messages come in several frames.
+const GATEWAY_FRAME: usize = 32 * 1024;
+
+/// Sends `text` as one message in frames of at most `frame` bytes, as API Gateway
+/// wants messages over 32 KiB.
+async fn send_fragmented(c: &mut Client, text: &str, frame: usize) {
+    use futures_util::SinkExt;
+    let bytes = text.as_bytes();
+    let chunks: Vec<&[u8]> = bytes.chunks(frame).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let op = if i == 0 { Data::Text } else { Data::Continue };
+        let f = Frame::message(chunk.to_vec(), OpCode::Data(op), i + 1 == chunks.len());
+        c.ws.send(Message::Frame(f)).await.expect("send a frame");
+    }
+}
+
+/// The close code the server closed the socket with (data frames before it skipped).
+async fn close_code(c: &mut Client) -> Option<CloseCode> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(15), c.ws.next()).await {
+            Err(_) => panic!("the socket is still open after 15 s"),
+            Ok(Some(Ok(Message::Close(f)))) => return f.map(|f| f.code),
+            Ok(None) | Ok(Some(Err(_))) => return None,
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+}
 
 on_every_face!(
     a_group_removal_stops_group_topics_at_once,
     logout_closes_the_sessions_sockets,
     one_user_has_a_bounded_number_of_sockets,
+    concurrent_handshakes_of_one_user_stay_within_the_limit,
     oversized_frames_are_answered_and_the_socket_stays,
+    frames_and_messages_over_the_gateways_limits_close_with_1009,
     a_clients_close_is_answered_with_a_close,
 );
 
@@ -161,6 +192,73 @@ async fn one_user_has_a_bounded_number_of_sockets(s: Server) {
     assert_eq!(refused(&url).await, 429);
 }
 
+async fn concurrent_handshakes_of_one_user_stay_within_the_limit(s: Server) {
+    let api = Api::new(&s.base);
+    let (alice, _) = api.login("mock:crowd").await;
+    let max = yunqiao_core::live::MAX_CONNECTIONS_PER_USER;
+    let url = format!("{}?token={alice}", s.ws_url);
+    let tries: Vec<_> = (0..100)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { tokio_tungstenite::connect_async(url).await })
+        })
+        .collect();
+    let (mut open_ones, mut refused_ones) = (Vec::new(), 0);
+    for t in tries {
+        match t.await.unwrap() {
+            Ok((ws, _)) => open_ones.push(ws),
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status().as_u16(), 429, "the documented refusal");
+                refused_ones += 1;
+            }
+            Err(e) => panic!("a handshake failed otherwise: {e}"),
+        }
+    }
+    assert!(
+        (1..=max).contains(&open_ones.len()),
+        "{} sockets open, {refused_ones} refused; the limit is {max}",
+        open_ones.len()
+    );
+    assert_eq!(open_ones.len() + refused_ones, 100);
+    // The slots are really held: nothing more opens until one closes.
+    let held = open_ones.len();
+    for _ in held..max {
+        open_ones.push(open(&s, &alice).await);
+    }
+    assert_eq!(refused(&url).await, 429);
+    let mut first = open_ones.remove(0);
+    first.close(None).await.expect("close");
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_secs(10), first.next()).await {}
+    // `$disconnect` may arrive a moment after the close on the Lambda face.
+    let mut again = None;
+    for _ in 0..50 {
+        if let Ok((ws, _)) = tokio_tungstenite::connect_async(&url).await {
+            again = Some(ws);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(again.is_some(), "a closed socket frees its slot");
+    assert_eq!(refused(&url).await, 429);
+}
+
+async fn frames_and_messages_over_the_gateways_limits_close_with_1009(s: Server) {
+    let api = Api::new(&s.base);
+    let (t, _) = api.login("mock:huge").await;
+    // One frame over 32 KiB.
+    let mut c = Client::open(&s, &t).await;
+    c.quiet().await;
+    let big = json!({"type": "publish", "topic": "room.big", "data": "x".repeat(40 * 1024)});
+    send(&mut c.ws, &big.to_string()).await;
+    assert_eq!(close_code(&mut c).await, Some(CloseCode::Size));
+    // A message over 128 KiB, in frames the gateway accepts.
+    let mut c = Client::open(&s, &t).await;
+    c.quiet().await;
+    let huge = json!({"type": "publish", "topic": "room.big", "data": "x".repeat(130 * 1024)});
+    send_fragmented(&mut c, &huge.to_string(), GATEWAY_FRAME).await;
+    assert_eq!(close_code(&mut c).await, Some(CloseCode::Size));
+}
+
 async fn oversized_frames_are_answered_and_the_socket_stays(s: Server) {
     let api = Api::new(&s.base);
     let (t, _) = api.login("mock:big").await;
@@ -168,7 +266,7 @@ async fn oversized_frames_are_answered_and_the_socket_stays(s: Server) {
     for size in [33 * 1024, 70 * 1024, 120 * 1024] {
         let big =
             json!({"type": "publish", "topic": "room.big", "id": "b", "data": "x".repeat(size)});
-        send(&mut c.ws, &big.to_string()).await;
+        send_fragmented(&mut c, &big.to_string(), GATEWAY_FRAME).await;
         let e = c.next().await;
         assert_eq!(
             (e["type"].as_str(), e["code"].as_str()),

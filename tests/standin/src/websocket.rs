@@ -23,6 +23,9 @@ use crate::runtime::{Functions, Outcome};
 
 /// API Gateway's largest message.
 const MAX_MESSAGE: usize = 128 * 1024;
+/// API Gateway's frame size quota: a longer message comes in several frames; a larger
+/// frame (or message) closes the connection with 1009.
+const MAX_FRAME: usize = 32 * 1024;
 
 struct Conn {
     tx: mpsc::UnboundedSender<Message>,
@@ -187,6 +190,7 @@ async fn open(
         .unwrap_or("")
         .to_string();
     ws.max_message_size(MAX_MESSAGE)
+        .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| serve(socket, api, id, connected_at, peer, user_agent))
         .into_response()
 }
@@ -238,7 +242,25 @@ async fn serve(
                 break;
             }
             Ok(_) => continue,
-            Err(_) => break,
+            Err(e) => {
+                if matches!(
+                    e.into_inner()
+                        .downcast_ref::<tokio_tungstenite::tungstenite::Error>(),
+                    Some(tokio_tungstenite::tungstenite::Error::Capacity(_))
+                ) {
+                    close_code = 1009;
+                    if let Ok(c) = api.conns.lock()
+                        && let Some(c) = c.get(&id)
+                    {
+                        let _ =
+                            c.tx.send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                                code: 1009,
+                                reason: "Message too big".into(),
+                            })));
+                    }
+                }
+                break;
+            }
         };
         if let Ok(mut c) = api.conns.lock()
             && let Some(c) = c.get_mut(&id)
