@@ -78,6 +78,9 @@ pub struct FunctionsRuntime {
     /// Runs after-hooks and scheduled runs in the background; `None` awaits them
     /// (Lambda).
     pub spawner: Option<yunqiao_core::functions::Spawner>,
+    /// Who gets a worker and who waits (workers, lanes, per-caller and per-module
+    /// limits, the memory budget).
+    pub admission: yunqiao_core::functions::admission::AdmissionConfig,
 }
 
 impl FunctionsRuntime {
@@ -88,6 +91,7 @@ impl FunctionsRuntime {
             outbound: Arc::new(yunqiao_core::functions::host::NoOutbound),
             secrets: Default::default(),
             spawner: None,
+            admission: yunqiao_core::functions::admission::AdmissionConfig::for_workers(1, 1024),
         }
     }
 }
@@ -141,6 +145,7 @@ impl AppState {
                 outbound: functions.outbound,
                 secrets: functions.secrets,
                 spawner: functions.spawner,
+                admission: functions.admission,
                 freshness,
             });
         AppState(Arc::new(Services {

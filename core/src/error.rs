@@ -44,6 +44,7 @@ pub enum Code {
     // 429
     RateLimited,
     TooManyConnections,
+    FunctionBusy,
     // 502 / 503
     WechatError,
     FetchFailed,
@@ -92,6 +93,7 @@ impl Code {
         Code::UnsupportedMediaType,
         Code::RateLimited,
         Code::TooManyConnections,
+        Code::FunctionBusy,
         Code::WechatError,
         Code::FetchFailed,
         Code::WechatUnavailable,
@@ -131,6 +133,7 @@ impl Code {
             Code::ItemTooLarge => "ITEM_TOO_LARGE",
             Code::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             Code::RateLimited => "RATE_LIMITED",
+            Code::FunctionBusy => "FUNCTION_BUSY",
             Code::TooManyConnections => "TOO_MANY_CONNECTIONS",
             Code::WechatError => "WECHAT_ERROR",
             Code::FetchFailed => "FETCH_FAILED",
@@ -171,7 +174,7 @@ impl Code {
             Code::Conflict | Code::UniqueViolation => 409,
             Code::BodyTooLarge | Code::ItemTooLarge => 413,
             Code::UnsupportedMediaType => 415,
-            Code::RateLimited | Code::TooManyConnections => 429,
+            Code::RateLimited | Code::TooManyConnections | Code::FunctionBusy => 429,
             Code::WechatError | Code::FetchFailed => 502,
             Code::WechatUnavailable | Code::StoreUnavailable => 503,
             Code::FunctionTimeout => 504,

@@ -53,7 +53,9 @@ pub struct SandboxConfig {
     pub body_limit: usize,
     /// `YUNQIAO_SECRET_<NAME>` values.
     pub secrets: std::collections::HashMap<String, String>,
-    pub function_workers: usize,
+    /// `YUNQIAO_FUNCTIONS_WORKERS` (default 2) and the rest of the function limits,
+    /// under the same names and limits as `yunqiao serve`'s.
+    pub function_admission: yunqiao_core::functions::admission::AdmissionConfig,
     /// `YUNQIAO_CACHE_BOUND_MS`: how long a cached session, user, schema or module is
     /// trusted (default 1,000; 0 turns the caches off).
     pub cache_bound_ms: i64,
@@ -102,16 +104,36 @@ impl SandboxConfig {
                     .ok_or("YUNQIAO_CACHE_BOUND_MS is 0 to 60000 milliseconds")?,
                 None => 1_000,
             },
-            function_workers: match non_empty("YUNQIAO_FUNCTIONS_WORKERS") {
-                Some(v) => v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=64).contains(n))
-                    .ok_or("YUNQIAO_FUNCTIONS_WORKERS is 1 to 64")?,
-                None => 2,
-            },
+            function_admission: admission_from(&non_empty)?,
         })
     }
+}
+
+/// The function limits from `YUNQIAO_FUNCTIONS_*`: workers (default 2: a Lambda
+/// sandbox serves one request at a time), the memory budget (default half the
+/// function's memory), per caller, per module, the queue.
+fn admission_from(
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<yunqiao_core::functions::admission::AdmissionConfig, BoxError> {
+    let num = |k: &str| -> Result<Option<usize>, BoxError> {
+        env(k)
+            .map(|v| v.parse::<usize>().map_err(|_| format!("{k} must be a number").into()))
+            .transpose()
+    };
+    let lambda_mb = num("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")?.unwrap_or(2048);
+    let a = yunqiao_core::functions::admission::AdmissionConfig::for_workers(
+        num("YUNQIAO_FUNCTIONS_WORKERS")?.unwrap_or(2),
+        num("YUNQIAO_FUNCTIONS_MEMORY_MB")?.unwrap_or((lambda_mb / 2).max(64)),
+    )
+    .with_overrides(
+        num("YUNQIAO_FUNCTIONS_PER_CALLER")?,
+        num("YUNQIAO_FUNCTIONS_PER_CALLER_QUEUED")?,
+        num("YUNQIAO_FUNCTIONS_PER_MODULE")?,
+        num("YUNQIAO_FUNCTIONS_QUEUE")?,
+    );
+    a.validate()
+        .map_err(|e| format!("YUNQIAO_FUNCTIONS_*: {e}"))?;
+    Ok(a)
 }
 
 /// `YUNQIAO_SECRETS_JSON` (`{"NAME": "value"}`, the template's NoEcho parameter) and any
@@ -184,10 +206,13 @@ pub async fn sandbox(cfg: &SandboxConfig) -> Result<AppState, BoxError> {
         Sockets::Remote(push),
         // Nothing runs after a Lambda answers: after-hooks run before it does.
         yunqiao_api::FunctionsRuntime {
-            sandbox: Arc::new(yunqiao_quickjs::QuickJs::new(cfg.function_workers)?),
+            sandbox: Arc::new(yunqiao_quickjs::QuickJs::with_current_exe(
+                cfg.function_admission.workers,
+            )?),
             outbound: Arc::new(yunqiao_quickjs::HttpOutbound::new()?),
             secrets: cfg.secrets.clone(),
             spawner: None,
+            admission: cfg.function_admission,
         },
         // Many sandboxes share the store: what another changed shows within the bound.
         match cfg.cache_bound_ms {
@@ -201,6 +226,8 @@ pub async fn sandbox(cfg: &SandboxConfig) -> Result<AppState, BoxError> {
 /// schedules that are due (each claimed once, whoever else looks) and the outbox items
 /// nobody finished.
 pub async fn run_schedule() -> Result<(), BoxError> {
+    // This executable is also the sandbox's worker process (see yunqiao_quickjs).
+    yunqiao_quickjs::enter_if_worker();
     let (state, _) = init().await?;
     let state = &state;
     lambda_runtime::run(service_fn(
@@ -222,6 +249,8 @@ async fn init() -> Result<(AppState, SandboxConfig), BoxError> {
 /// An HTTP function: the shared routers of `areas`, behind API Gateway (HTTP API,
 /// payload format 2.0).
 pub async fn run_http(areas: &'static [Area]) -> Result<(), BoxError> {
+    // This executable is also the sandbox's worker process (see yunqiao_quickjs).
+    yunqiao_quickjs::enter_if_worker();
     let (state, cfg) = init().await?;
     let app = yunqiao_api::app_for(
         state,
@@ -243,6 +272,8 @@ pub enum WsRoute {
 
 /// A WebSocket function (`$connect`, `$default` or `$disconnect`).
 pub async fn run_ws(route: WsRoute) -> Result<(), BoxError> {
+    // This executable is also the sandbox's worker process (see yunqiao_quickjs).
+    yunqiao_quickjs::enter_if_worker();
     let (state, _) = init().await?;
     let state = &state;
     lambda_runtime::run(service_fn(

@@ -26,8 +26,20 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FunctionsSection {
-    /// Threads running cloud functions, one call each at a time.
+    /// Worker processes running cloud functions, one call each at a time (exactly this
+    /// many: the pool never grows past it).
     pub workers: usize,
+    /// The server-wide budget: the `memory_mb` of the calls running at once never adds
+    /// up to more than this.
+    pub memory_mb: usize,
+    /// Client calls one caller may run at once (default: a third of the workers not kept
+    /// for hooks), and may have waiting.
+    pub per_caller: Option<usize>,
+    pub per_caller_queued: Option<usize>,
+    /// Client calls of one module running at once (default: three quarters of them).
+    pub per_module: Option<usize>,
+    /// Client calls waiting for a worker, in all (default 256).
+    pub queue: Option<usize>,
     /// What `secrets.get(name)` answers (also `YUNQIAO_SECRET_<NAME>` in the environment).
     pub secrets: std::collections::BTreeMap<String, String>,
     /// Run due schedules (and the outbox sweep) in this process.
@@ -38,9 +50,29 @@ impl Default for FunctionsSection {
     fn default() -> Self {
         FunctionsSection {
             workers: 8,
+            memory_mb: 1024,
+            per_caller: None,
+            per_caller_queued: None,
+            per_module: None,
+            queue: None,
             secrets: Default::default(),
             scheduler: true,
         }
+    }
+}
+
+impl FunctionsSection {
+    pub fn admission(&self) -> yunqiao_core::functions::admission::AdmissionConfig {
+        yunqiao_core::functions::admission::AdmissionConfig::for_workers(
+            self.workers,
+            self.memory_mb,
+        )
+        .with_overrides(
+            self.per_caller,
+            self.per_caller_queued,
+            self.per_module,
+            self.queue,
+        )
     }
 }
 
@@ -177,6 +209,24 @@ impl Config {
                 .parse()
                 .map_err(|_| parse_err("YUNQIAO_FUNCTIONS_WORKERS", &v))?;
         }
+        if let Some(v) = env("YUNQIAO_FUNCTIONS_MEMORY_MB") {
+            cfg.functions.memory_mb = v
+                .parse()
+                .map_err(|_| parse_err("YUNQIAO_FUNCTIONS_MEMORY_MB", &v))?;
+        }
+        for (name, slot) in [
+            ("YUNQIAO_FUNCTIONS_PER_CALLER", &mut cfg.functions.per_caller),
+            (
+                "YUNQIAO_FUNCTIONS_PER_CALLER_QUEUED",
+                &mut cfg.functions.per_caller_queued,
+            ),
+            ("YUNQIAO_FUNCTIONS_PER_MODULE", &mut cfg.functions.per_module),
+            ("YUNQIAO_FUNCTIONS_QUEUE", &mut cfg.functions.queue),
+        ] {
+            if let Some(v) = env(name) {
+                *slot = Some(v.parse().map_err(|_| parse_err(name, &v))?);
+            }
+        }
         if let Some(v) = env("YUNQIAO_FUNCTIONS_SCHEDULER") {
             cfg.functions.scheduler = !matches!(v.as_str(), "0" | "false" | "no");
         }
@@ -236,9 +286,10 @@ impl Config {
         if !matches!(self.store.kind.as_str(), "embedded" | "dynamodb") {
             return Err(ConfigError("store.kind is embedded or dynamodb".into()));
         }
-        if !(1..=256).contains(&self.functions.workers) {
-            return Err(ConfigError("functions.workers is 1 to 256".into()));
-        }
+        self.functions
+            .admission()
+            .validate()
+            .map_err(|e| ConfigError(format!("functions.{e}")))?;
         if let Some(n) = self
             .functions
             .secrets

@@ -105,6 +105,8 @@ fn init_logs(format: &str) {
 }
 
 fn main() -> std::process::ExitCode {
+    // This executable is also the cloud-function sandbox's worker process.
+    yunqiao_quickjs::enter_if_worker();
     let cli = Cli::parse();
     let (addr, data_dir, config) = match cli.command {
         Command::Serve {

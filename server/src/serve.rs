@@ -183,10 +183,13 @@ fn functions_runtime(cfg: &Config) -> Result<yunqiao_api::FunctionsRuntime, BoxE
         tokio::spawn(fut);
     });
     Ok(yunqiao_api::FunctionsRuntime {
-        sandbox: Arc::new(yunqiao_quickjs::QuickJs::new(cfg.functions.workers)?),
+        sandbox: Arc::new(yunqiao_quickjs::QuickJs::with_current_exe(
+            cfg.functions.workers,
+        )?),
         outbound: Arc::new(yunqiao_quickjs::HttpOutbound::new()?),
         secrets,
         spawner: Some(spawner),
+        admission: cfg.functions.admission(),
     })
 }
 

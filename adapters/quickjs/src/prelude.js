@@ -1,11 +1,52 @@
 // The `yunqiao` module every cloud function imports. It talks to the server through one
 // native call, `__yq_host(op, json)`, which answers `{"ok": …}` or `{"error": …}`.
+//
+// It runs before the app's module, so it captures the built-ins it uses now: a module
+// that later pollutes `Object.prototype`, replaces `JSON.stringify` or an iterator cannot
+// change what a host call sends. Options are read as own properties only, and host
+// arguments are copied into prototype-free objects before they are serialized.
 const host = globalThis.__yq_host;
 const log = globalThis.__yq_log;
-const ctxJson = globalThis.__yq_context;
+const firstContext = globalThis.__yq_context;
 delete globalThis.__yq_host;
 delete globalThis.__yq_log;
 delete globalThis.__yq_context;
+
+const { stringify, parse } = JSON;
+const { hasOwn, keys, freeze, defineProperty, getPrototypeOf, setPrototypeOf } = Object;
+const { isArray } = Array;
+const { apply } = Reflect;
+const DateProto = Date.prototype;
+const toISOString = DateProto.toISOString;
+const StringCtor = String;
+const ErrorCtor = Error;
+
+const own = (o, k) => (o !== null && typeof o === "object" && hasOwn(o, k) ? o[k] : undefined);
+
+/** A JSON-safe copy with no prototypes: own enumerable keys only, dates as ISO strings. */
+function plain(v, depth = 0) {
+  if (depth > 200) throw new TypeError("a host call's value is nested too deeply");
+  if (v === null || typeof v !== "object") {
+    if (typeof v === "bigint") throw new TypeError("a BigInt is not JSON");
+    return typeof v === "function" || typeof v === "symbol" ? undefined : v;
+  }
+  if (getPrototypeOf(v) === DateProto) return apply(toISOString, v, []);
+  if (isArray(v)) {
+    const out = setPrototypeOf([], null);
+    for (let i = 0; i < v.length; i++) {
+      const x = plain(v[i], depth + 1);
+      defineProperty(out, i, { value: x === undefined ? null : x, enumerable: true, writable: true, configurable: true });
+    }
+    return out;
+  }
+  const out = { __proto__: null };
+  const ks = keys(v);
+  for (let i = 0; i < ks.length; i++) {
+    const x = plain(v[ks[i]], depth + 1);
+    if (x !== undefined) defineProperty(out, ks[i], { value: x, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
 
 const FN = Symbol("FunctionError");
 const HOST = Symbol("YunqiaoError");
@@ -15,7 +56,7 @@ export class FunctionError extends Error {
   constructor(code, message, status = 400, details = {}) {
     super(message ?? code);
     this.name = "FunctionError";
-    this.code = String(code);
+    this.code = StringCtor(code);
     this.status = status;
     this.details = details;
     this[FN] = true;
@@ -35,52 +76,59 @@ export class YunqiaoError extends Error {
 }
 
 async function call(op, args) {
-  const out = JSON.parse(await host(op, JSON.stringify(args)));
-  if (out.error) {
+  const out = parse(await host(op, stringify(plain(args))));
+  if (hasOwn(out, "error")) {
     const e = out.error;
     throw new YunqiaoError(e.code, e.message, e.status, e.details);
   }
   return out.ok;
 }
 
+const opt = (o, k, d) => {
+  const v = own(o, k);
+  return v === undefined ? d : v;
+};
+
 function table(name, admin) {
-  return {
+  return freeze({
     create: (data) => call("db.create", { admin, table: name, data }),
-    get: (id, opts = {}) => call("db.get", { admin, table: name, id, expand: opts.expand ?? [] }),
-    update: (id, patch, opts = {}) =>
-      call("db.update", { admin, table: name, id, patch, v: opts.v ?? null }),
+    get: (id, opts) => call("db.get", { admin, table: name, id, expand: opt(opts, "expand", []) }),
+    update: (id, patch, opts) => call("db.update", { admin, table: name, id, patch, v: opt(opts, "v", null) }),
     remove: (id) => call("db.delete", { admin, table: name, id }),
-    query: (query = {}) => call("db.query", { admin, table: name, query }),
-  };
+    query: (query) => call("db.query", { admin, table: name, query: query === undefined ? {} : query }),
+  });
 }
 
 function kvOf(ns, admin) {
-  return {
+  return freeze({
     get: (key) => call("kv.get", { admin, ns, key }),
     exists: (key) => call("kv.exists", { admin, ns, key }),
-    set: (key, value, opts = {}) =>
-      call("kv.set", { admin, ns, key, value, ttl: opts.ttl ?? null, v: opts.v ?? null }),
+    set: (key, value, opts) =>
+      call("kv.set", { admin, ns, key, value, ttl: opt(opts, "ttl", null), v: opt(opts, "v", null) }),
     remove: (key) => call("kv.delete", { admin, ns, key }),
-    list: (opts = {}) => call("kv.list", { admin, ns, prefix: opts.prefix ?? null, limit: opts.limit ?? null, cursor: opts.cursor ?? null }),
-  };
+    list: (opts) =>
+      call("kv.list", {
+        admin, ns, prefix: opt(opts, "prefix", null), limit: opt(opts, "limit", null), cursor: opt(opts, "cursor", null),
+      }),
+  });
 }
 
 function usersOf(admin) {
-  return {
+  return freeze({
     get: (id) => call("users.get", { admin, id }),
     addToGroup: (id, group) => call("users.addToGroup", { admin, id, group }),
     removeFromGroup: (id, group) => call("users.removeFromGroup", { admin, id, group }),
-  };
+  });
 }
 
 function dbOf(admin) {
-  return {
+  return freeze({
     table: (name) => table(name, admin),
     batch: (ops) => call("db.batch", { admin, ops }),
     kv: (ns) => kvOf(ns, admin),
     users: usersOf(admin),
     admin: () => dbOf(true),
-  };
+  });
 }
 
 /** Tables with the caller's rights; `db.admin()` for the admin's. */
@@ -88,19 +136,19 @@ export const db = dbOf(false);
 /** A KV namespace with the caller's rights. */
 export const kv = (ns) => kvOf(ns, false);
 export const users = usersOf(false);
-export const events = {
+export const events = freeze({
   publish: (topic, data) => call("events.publish", { topic, data }),
   send: (user, cmd, body) => call("events.send", { user, cmd, body }),
-};
-export const secrets = { get: (name) => call("secrets.get", { name }) };
-export const http = {
-  async fetch(url, init = {}) {
-    let body = init.body ?? null;
-    if (body !== null && typeof body !== "string") body = JSON.stringify(body);
+});
+export const secrets = freeze({ get: (name) => call("secrets.get", { name }) });
+export const http = freeze({
+  async fetch(url, init) {
+    let body = opt(init, "body", null);
+    if (body !== null && typeof body !== "string") body = stringify(plain(body));
     const r = await call("http.fetch", {
-      url: String(url),
-      method: init.method ?? "GET",
-      headers: init.headers ?? {},
+      url: StringCtor(url),
+      method: opt(init, "method", "GET"),
+      headers: opt(init, "headers", {}),
       body,
     });
     return {
@@ -108,25 +156,40 @@ export const http = {
       ok: r.status >= 200 && r.status < 300,
       headers: r.headers,
       text: async () => r.body,
-      json: async () => JSON.parse(r.body),
+      json: async () => parse(r.body),
     };
   },
-};
-/** Who called, and for which request: `{caller: {kind, id?, nickname?, groups?}, request_id, module, export}`. */
-export const context = JSON.parse(ctxJson);
-export default { db, kv, users, events, secrets, http, context, FunctionError, YunqiaoError };
+});
+
+// The run's context: the same object for the module's life, its values those of the
+// call being served.
+let current = parse(firstContext);
+const contextField = (k) => ({ get: () => current[k], enumerable: true });
+/** Who called, and for which request: `{caller: {kind, id?, nickname?, groups?}, request_id, module, export, trigger}`. */
+export const context = Object.defineProperties({}, {
+  caller: contextField("caller"),
+  request_id: contextField("request_id"),
+  module: contextField("module"),
+  export: contextField("export"),
+  trigger: contextField("trigger"),
+});
+export default freeze({ db, kv, users, events, secrets, http, context, FunctionError, YunqiaoError });
 
 function show(v) {
   if (typeof v === "string") return v;
-  if (v instanceof Error) return `${v.name}: ${v.message}`;
+  if (v instanceof ErrorCtor) return `${v.name}: ${v.message}`;
   try {
-    const s = JSON.stringify(v);
-    return s === undefined ? String(v) : s;
+    const s = stringify(v);
+    return s === undefined ? StringCtor(v) : s;
   } catch {
-    return String(v);
+    return StringCtor(v);
   }
 }
-const write = (level) => (...args) => log(level, args.map(show).join(" "));
+const write = (level) => (...args) => {
+  let line = "";
+  for (let i = 0; i < args.length; i++) line += (i ? " " : "") + show(args[i]);
+  log(level, line);
+};
 globalThis.console = {
   log: write("log"),
   info: write("info"),
@@ -141,32 +204,40 @@ function describe(e) {
   // nothing (null). Nothing else a sane module throws looks like that.
   if (e === null || e === undefined) return { kind: "oom", name: "InternalError", message: "out of memory", stack: "" };
   if (typeof e === "object") {
-    const kind = e[FN] ? "refused" : e[HOST] ? "host" : "exception";
+    const kind = own(e, FN) ? "refused" : own(e, HOST) ? "host" : "exception";
     return {
       kind,
-      name: String(e.name ?? "Error"),
-      message: String(e.message ?? ""),
-      code: e.code == null ? null : String(e.code),
+      name: StringCtor(e.name ?? "Error"),
+      message: StringCtor(e.message ?? ""),
+      code: e.code == null ? null : StringCtor(e.code),
       status: typeof e.status === "number" ? e.status : null,
       details: e.details ?? {},
-      stack: String(e.stack ?? ""),
+      stack: StringCtor(e.stack ?? ""),
     };
   }
-  return { kind: "exception", name: "Error", message: String(e), stack: "" };
+  return { kind: "exception", name: "Error", message: StringCtor(e), stack: "" };
 }
 
-globalThis.__yq_invoke = async (fn, argsJson) => {
+// The answer is built on prototype-free objects, so a module's own pollution cannot
+// turn it into something else.
+globalThis.__yq_invoke = async (fn, argsJson, contextJson) => {
+  current = parse(contextJson);
   let r;
   try {
-    r = await fn(...JSON.parse(argsJson));
+    r = await apply(fn, undefined, parse(argsJson));
   } catch (e) {
-    return JSON.stringify({ err: describe(e) });
+    try {
+      return stringify({ __proto__: null, err: plain(describe(e)) });
+    } catch {
+      return stringify({ __proto__: null, err: { __proto__: null, kind: "exception", name: "Error", message: "the error is not JSON", stack: "" } });
+    }
   }
   try {
-    return JSON.stringify({ ok: r === undefined ? null : r }) ?? '{"ok":null}';
+    return stringify({ __proto__: null, ok: r === undefined ? null : r }) ?? '{"ok":null}';
   } catch (e) {
-    return JSON.stringify({
-      err: { kind: "exception", name: "TypeError", message: `the result is not JSON: ${e.message}`, stack: "" },
+    return stringify({
+      __proto__: null,
+      err: { __proto__: null, kind: "exception", name: "TypeError", message: `the result is not JSON: ${e.message}`, stack: "" },
     });
   }
 };

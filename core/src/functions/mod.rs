@@ -14,8 +14,10 @@
 //! * `outbox` / `<id>` — after-hooks waiting to run (see [`outbox`])
 //! * `fntick#<module>.<export>` / `<tick>` — schedule claims (see [`schedule`])
 
+pub mod admission;
 pub mod host;
 pub mod outbox;
+pub mod redact;
 pub mod sandbox;
 pub mod schedule;
 pub mod settings;
@@ -89,6 +91,7 @@ struct Loaded {
     settings: Arc<Settings>,
     exports: Arc<Vec<String>>,
     source: Arc<str>,
+    source_hash: u64,
 }
 
 pub struct Functions {
@@ -101,8 +104,10 @@ pub struct Functions {
     sandbox: Arc<dyn Sandbox>,
     pub(crate) outbound: Arc<dyn Outbound>,
     pub(crate) secrets: HashMap<String, String>,
-    /// Sources by (module, version): a version never changes once written.
-    sources: Mutex<HashMap<(String, i64), Arc<str>>>,
+    /// Sources (and their hashes) by (module, version): a version never changes once
+    /// written.
+    sources: Mutex<HashMap<(String, i64), (Arc<str>, u64)>>,
+    admission: Arc<admission::Admission>,
     spawner: Option<Spawner>,
     me: Weak<Functions>,
     /// When this process last looked for stranded outbox items (ms).
@@ -126,6 +131,7 @@ pub struct FunctionsDeps {
     pub outbound: Arc<dyn Outbound>,
     pub secrets: HashMap<String, String>,
     pub spawner: Option<Spawner>,
+    pub admission: admission::AdmissionConfig,
     pub freshness: crate::cache::Freshness,
 }
 
@@ -159,6 +165,7 @@ impl Functions {
             outbound: d.outbound,
             secrets: d.secrets,
             sources: Mutex::new(HashMap::new()),
+            admission: admission::Admission::new(d.admission),
             spawner: d.spawner,
             me: me.clone(),
             last_sweep: std::sync::atomic::AtomicI64::new(0),
@@ -217,9 +224,18 @@ impl Functions {
         }
         settings.validate()?;
         let source: Arc<str> = Arc::from(source);
+        let lim = limits(&settings);
+        let _permit = self
+            .admission
+            .acquire(
+                admission::Lane::System,
+                settings.memory_mb() as usize,
+                std::time::Instant::now() + lim.timeout,
+            )
+            .await?;
         let exports = self
             .sandbox
-            .exports(source.clone(), limits(&settings))
+            .exports(source.clone(), lim)
             .await
             .map_err(|m| {
                 Error::new(
@@ -276,7 +292,10 @@ impl Functions {
             match r {
                 Ok(()) => {
                     if let Ok(mut c) = self.sources.lock() {
-                        c.insert((module.to_string(), version), source.clone());
+                        c.insert(
+                            (module.to_string(), version),
+                            (source.clone(), hash_of(&source)),
+                        );
                     }
                     self.prune_versions(module, version).await;
                     return Ok((settings::view(module, &attrs), prev.is_none()));
@@ -456,7 +475,7 @@ impl Functions {
             .unwrap_or_default();
         let key = (module.to_string(), version);
         let cached = self.sources.lock().ok().and_then(|c| c.get(&key).cloned());
-        let source = match cached {
+        let (source, source_hash) = match cached {
             Some(s) => s,
             None => {
                 let it = self
@@ -467,12 +486,13 @@ impl Functions {
                         Error::internal(format!("module {module} lost version {version}"))
                     })?;
                 let s: Arc<str> = Arc::from(it.str("source").unwrap_or_default());
+                let h = hash_of(&s);
                 if let Ok(mut c) = self.sources.lock() {
                     // Only current versions are worth keeping.
                     c.retain(|(m, _), _| m != module);
-                    c.insert(key, s.clone());
+                    c.insert(key, (s.clone(), h));
                 }
-                s
+                (s, h)
             }
         };
         Ok(Loaded {
@@ -480,6 +500,7 @@ impl Functions {
             settings: Arc::new(settings),
             exports: Arc::new(exports),
             source,
+            source_hash,
         })
     }
 
@@ -504,7 +525,8 @@ impl Functions {
         .await
     }
 
-    /// Runs one export: access (for calls), limits, host, logs, and the answer.
+    /// Runs one export: access (for calls), a place in the queue, limits, host, logs,
+    /// and the answer.
     pub async fn invoke(&self, mut inv: Invocation) -> Result<Value> {
         let m = self.load(&inv.module).await?;
         if !m.exports.contains(&inv.export) {
@@ -516,13 +538,28 @@ impl Functions {
         if inv.trigger == Trigger::Call {
             m.settings.access(&inv.export).check(&inv.caller)?;
         }
-        let redact: Vec<String> = m
-            .settings
-            .secrets
-            .iter()
-            .filter_map(|n| self.secrets.get(n).cloned())
-            .filter(|v| !v.is_empty())
-            .collect();
+        let lim = limits(&m.settings);
+        let t0 = std::time::Instant::now();
+        let deadline = t0 + lim.timeout;
+        // Client calls count against their caller's and module's limits; hooks and
+        // schedules go first (a flood of calls never starves a hooked write).
+        let lane = match inv.trigger {
+            Trigger::Call => admission::Lane::Client {
+                caller: caller_key(&inv.caller),
+                module: inv.module.clone(),
+            },
+            Trigger::Hook | Trigger::Schedule => admission::Lane::System,
+        };
+        let _permit = self
+            .admission
+            .acquire(lane, m.settings.memory_mb() as usize, deadline)
+            .await?;
+        let redactor = redact::Redactor::new(
+            m.settings
+                .secrets
+                .iter()
+                .filter_map(|n| self.secrets.get(n).map(String::as_str)),
+        );
         let host = Arc::new(host::CallHost {
             fns: self.this()?,
             caller: inv.caller.clone(),
@@ -534,6 +571,7 @@ impl Functions {
             module: inv.module.clone(),
             version: m.version,
             source: m.source.clone(),
+            source_hash: m.source_hash,
             export: inv.export.clone(),
             args: std::mem::take(&mut inv.args),
             context: json!({
@@ -543,14 +581,17 @@ impl Functions {
                 "export": inv.export,
                 "trigger": inv.trigger.as_str(),
             }),
-            limits: limits(&m.settings),
-            redact: redact.clone(),
+            // Time spent waiting for a worker counts against the call's limit.
+            limits: Limits {
+                timeout: deadline.saturating_duration_since(std::time::Instant::now()),
+                ..lim
+            },
+            instance: instance_key(&inv.caller),
         };
         let started = self.clock.now_ms();
-        let t0 = std::time::Instant::now();
         let mut outcome = self.sandbox.run(job, host).await;
         let duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
-        scrub(&mut outcome, &redact);
+        scrub(&mut outcome, &redactor);
         let answer = answer(&inv.module, &inv.export, &inv.request_id, &outcome.result);
         self.write_log(&inv, m.version, started, duration_ms, &outcome, &answer)
             .await;
@@ -591,10 +632,19 @@ impl Functions {
             }
             (Err(e), r) => {
                 entry.insert("outcome".into(), json!(e.code_str()));
-                let mut msg = e.message.clone();
-                if let Err(Failure::Exception { message, stack }) = r {
-                    msg = format!("{message}\n{stack}");
-                }
+                // The log keeps the cause the client is not shown (already redacted).
+                let msg = match r {
+                    Err(Failure::Exception { message, stack }) => format!("{message}\n{stack}"),
+                    Err(Failure::Host(h)) => {
+                        let mut m = format!("uncaught {}: {}", h.code_str(), h.message);
+                        if h.details.as_object().is_some_and(|d| !d.is_empty()) {
+                            m.push_str(&format!(" {}", h.details));
+                        }
+                        m
+                    }
+                    Err(Failure::Invalid(m)) => m.clone(),
+                    _ => e.message.clone(),
+                };
                 entry.insert("error".into(), json!(msg));
             }
         }
@@ -680,6 +730,13 @@ impl Functions {
     }
 }
 
+fn hash_of(source: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    source.hash(&mut h);
+    h.finish()
+}
+
 fn limits(s: &Settings) -> Limits {
     Limits {
         timeout: Duration::from_millis(s.timeout_ms()),
@@ -688,31 +745,60 @@ fn limits(s: &Settings) -> Limits {
     }
 }
 
-/// Secret values never leave in a log line or an error message.
-fn scrub(outcome: &mut Outcome, redact: &[String]) {
-    let clean = |s: &mut String| {
-        for secret in redact {
-            if s.contains(secret.as_str()) {
-                *s = s.replace(secret.as_str(), "[secret]");
-            }
-        }
-    };
+/// Who a client call counts against: a user, the admin, or every anonymous caller
+/// together.
+fn caller_key(c: &Caller) -> String {
+    match c {
+        Caller::User { user, .. } => format!("user:{}", user.id),
+        Caller::AdminKey => "admin".into(),
+        Caller::Anonymous => "anonymous".into(),
+    }
+}
+
+/// Which evaluated module may serve a call: only the same caller's own (its module
+/// state is that caller's alone); anonymous callers cannot be told apart, so each of
+/// their calls gets a fresh one.
+fn instance_key(c: &Caller) -> Option<String> {
+    match c {
+        Caller::Anonymous => None,
+        c => Some(caller_key(c)),
+    }
+}
+
+/// Longest log line kept (after redaction, so a cut never splits a secret past it).
+const MAX_LOG_LINE: usize = 2000;
+
+/// Secret values never leave in an answer, an error (its message and details) or a log
+/// line, in any of the forms [`redact`] knows.
+fn scrub(outcome: &mut Outcome, r: &redact::Redactor) {
     for l in &mut outcome.logs {
-        clean(&mut l.message);
+        r.clean(&mut l.message);
+        redact::cut(&mut l.message, MAX_LOG_LINE);
+    }
+    if r.is_empty() {
+        return;
     }
     match &mut outcome.result {
-        Err(Failure::Refused { message, .. }) => clean(message),
+        Err(Failure::Refused {
+            message,
+            details,
+            code,
+            ..
+        }) => {
+            r.clean(message);
+            r.clean(code);
+            r.clean_value(details);
+        }
         Err(Failure::Exception { message, stack }) => {
-            clean(message);
-            clean(stack);
+            r.clean(message);
+            r.clean(stack);
         }
-        Err(Failure::Host(e)) => clean(&mut e.message),
-        Err(Failure::Invalid(m)) => clean(m),
-        Ok(v) => {
-            // A result carrying a secret is the function's own choice to answer with it;
-            // leave it, but never log it (results are not logged).
-            let _ = v;
+        Err(Failure::Host(e)) => {
+            r.clean(&mut e.message);
+            r.clean_value(&mut e.details);
         }
+        Err(Failure::Invalid(m)) => r.clean(m),
+        Ok(v) => r.clean_value(v),
         _ => {}
     }
 }
@@ -767,8 +853,11 @@ fn answer(
             ),
         )
         .with_details(rid)),
-        Err(Failure::Invalid(m)) => {
-            Err(Error::new(Code::FunctionFailed, m.clone()).with_details(rid))
-        }
+        // The module's own top level failed (or it lost an export): the log has why.
+        Err(Failure::Invalid(_)) => Err(Error::new(
+            Code::FunctionFailed,
+            format!("{module}.{export} failed; its logs have the details (request {request_id})"),
+        )
+        .with_details(rid)),
     }
 }

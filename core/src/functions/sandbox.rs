@@ -10,6 +10,9 @@ use serde_json::Value;
 use crate::Error;
 
 /// Resource limits of one invocation.
+///
+/// `memory_bytes` covers everything the call causes: three quarters for its JavaScript
+/// heap, the rest for what its pending host calls hold in the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Wall clock for the whole call, host calls included; also the CPU limit.
@@ -24,14 +27,19 @@ pub struct Job {
     pub module: String,
     pub version: i64,
     pub source: Arc<str>,
+    /// Identifies `source` (a module deleted and deployed again starts at version 1 with
+    /// other code), so a worker can keep it between calls.
+    pub source_hash: u64,
     pub export: String,
     pub args: Vec<Value>,
     /// What the function reads as `context` from the `yunqiao` module: the caller, the
     /// request id, the module and export names.
     pub context: Value,
     pub limits: Limits,
-    /// Values that must never leave the sandbox in a log line or an error message.
-    pub redact: Vec<String>,
+    /// Calls with the same key may be served by one evaluated module (module-level
+    /// state survives between them); `None`: a fresh runtime for this call only. The
+    /// domain keys it by caller, so no caller ever shares state with another.
+    pub instance: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

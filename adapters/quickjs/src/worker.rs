@@ -1,0 +1,722 @@
+//! The worker process: runs cloud functions on QuickJS, one call at a time, and asks the
+//! server for every host call. It is a process of its own so that the server can kill
+//! it: QuickJS's interrupt handler stops JavaScript, but not a native loop inside the
+//! engine (`Array.prototype.join` on a huge sparse array, a huge BigInt's `toString`).
+//!
+//! A caller's own instance (runtime, context and evaluated module) may serve that
+//! caller's next call of the same module version; nothing of it is ever shown to another
+//! caller (the server keys instances by caller), and an instance is dropped after any
+//! failure, timeout or cancellation, or when work it started is still pending.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::io::Write;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use rquickjs::loader::{Loader, Resolver};
+use rquickjs::prelude::{Async, Func};
+use rquickjs::{
+    AsyncContext, AsyncRuntime, CatchResultExt, CaughtError, Ctx, Function, Module, Object,
+    Persistent, Promise, Value as JsValue,
+};
+use tokio::sync::{Notify, oneshot};
+
+use crate::frame::{self, Ended, FromWorker, RunLimits, ToWorker};
+
+/// Set (to anything) in a worker process's environment.
+pub const WORKER_ENV: &str = "YUNQIAO_SANDBOX_WORKER";
+
+const PRELUDE: &str = include_str!("prelude.js");
+/// Lines a call may log, and the longest line kept here (the server redacts secrets and
+/// then cuts lines to their final length).
+const MAX_LOG_LINES: usize = 100;
+const MAX_LOG_LINE: usize = 16 * 1024;
+/// Largest host call a function may make (its JSON arguments): the server holds it.
+pub const MAX_HOST_ARGS: usize = 2 * 1024 * 1024;
+/// Instances kept per worker, and the memory they may hold together.
+const MAX_INSTANCES: usize = 16;
+const MAX_INSTANCE_BYTES: i64 = 48 * 1024 * 1024;
+/// Sources kept per worker (the server resends one this worker dropped).
+const MAX_SOURCES: usize = 64;
+
+/// If this process is a sandbox worker, runs it and exits; otherwise returns at once.
+/// Every binary that runs cloud functions calls this first thing in `main`.
+pub fn enter_if_worker() {
+    if std::env::var_os(WORKER_ENV).is_none() {
+        return;
+    }
+    // SAFETY-free hardening: no core dumps of user memory.
+    std::process::exit(run_worker());
+}
+
+struct Shared {
+    /// Host calls waiting for the server's answer, by (call, id).
+    pending: Mutex<HashMap<(u64, u32), oneshot::Sender<String>>>,
+    /// The call the server asked to stop.
+    cancelled: AtomicU64,
+    cancel: Notify,
+    out: Mutex<std::io::BufWriter<std::io::Stdout>>,
+}
+
+impl Shared {
+    fn send(&self, msg: &FromWorker) {
+        let bytes = frame::encode(msg);
+        let Ok(mut out) = self.out.lock() else {
+            std::process::exit(3);
+        };
+        if out.write_all(&bytes).and_then(|_| out.flush()).is_err() {
+            // The server is gone.
+            std::process::exit(0);
+        }
+    }
+}
+
+fn run_worker() -> i32 {
+    let shared = Arc::new(Shared {
+        pending: Mutex::new(HashMap::new()),
+        cancelled: AtomicU64::new(0),
+        cancel: Notify::new(),
+        out: Mutex::new(std::io::BufWriter::new(std::io::stdout())),
+    });
+    let (jobs, inbox) = std::sync::mpsc::channel::<ToWorker>();
+    let reader = shared.clone();
+    let spawned = std::thread::Builder::new()
+        .name("yq-js-io".into())
+        .spawn(move || {
+            let mut input = std::io::stdin().lock();
+            while let Some(body) = frame::read_blocking(&mut input) {
+                match frame::decode::<ToWorker>(&body) {
+                    Some(ToWorker::Host { call, id, answer }) => {
+                        let tx = reader.pending.lock().ok().and_then(|mut p| p.remove(&(call, id)));
+                        if let Some(tx) = tx {
+                            let _ = tx.send(answer);
+                        }
+                    }
+                    Some(ToWorker::Cancel { call }) => {
+                        reader.cancelled.store(call, Ordering::SeqCst);
+                        reader.cancel.notify_waiters();
+                    }
+                    Some(job) => {
+                        if jobs.send(job).is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                }
+            }
+            // The server closed our input (it stopped, or let this worker go).
+            std::process::exit(0);
+        });
+    if spawned.is_err() {
+        return 2;
+    }
+    // QuickJS checks its stack limit against this thread's stack.
+    let engine = std::thread::Builder::new()
+        .name("yq-js".into())
+        .stack_size(8 * 1024 * 1024)
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+            else {
+                return 2;
+            };
+            let mut engine = Engine::new(shared);
+            while let Ok(job) = inbox.recv() {
+                rt.block_on(engine.handle(job));
+            }
+            0
+        });
+    match engine.map(|h| h.join()) {
+        Ok(Ok(code)) => code,
+        _ => 2,
+    }
+}
+
+fn base() -> Instant {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    *BASE.get_or_init(Instant::now)
+}
+
+/// The run an instance is serving now: the interrupt handler reads it.
+#[derive(Default)]
+struct RunCell {
+    call: AtomicU64,
+    /// Nanoseconds after [`base`]; 0 while no run is on.
+    deadline: AtomicU64,
+}
+
+impl RunCell {
+    fn set(&self, call: u64, deadline: Instant) {
+        self.call.store(call, Ordering::SeqCst);
+        let ns = deadline.saturating_duration_since(base()).as_nanos() as u64;
+        self.deadline.store(ns.max(1), Ordering::SeqCst);
+    }
+
+    fn late(&self, shared: &Shared) -> bool {
+        let d = self.deadline.load(Ordering::Relaxed);
+        if d == 0 {
+            return false;
+        }
+        let call = self.call.load(Ordering::Relaxed);
+        base().elapsed().as_nanos() as u64 >= d || shared.cancelled.load(Ordering::Relaxed) == call
+    }
+}
+
+/// The host door of one instance: which call its host calls belong to.
+struct Link {
+    shared: Arc<Shared>,
+    call: Cell<u64>,
+    next_id: Cell<u32>,
+    /// Host calls this instance started that have not been answered.
+    open: Cell<u32>,
+}
+
+type Logs = Rc<RefCell<Vec<(u8, String)>>>;
+
+struct Instance {
+    // Persistent values must go before the runtime they live in.
+    invoke: Persistent<Function<'static>>,
+    ns: Persistent<Object<'static>>,
+    ctx: AsyncContext,
+    rt: AsyncRuntime,
+    cell: Arc<RunCell>,
+    link: Rc<Link>,
+    logs: Logs,
+    key: String,
+}
+
+struct Source {
+    text: Arc<str>,
+    bytecode: Option<Arc<Vec<u8>>>,
+}
+
+struct Engine {
+    shared: Arc<Shared>,
+    sources: HashMap<(String, i64, u64), Source>,
+    instances: Vec<Instance>,
+}
+
+/// Imports other than `yunqiao` (declared before the app module) do not exist.
+struct NoImports;
+
+impl Resolver for NoImports {
+    fn resolve<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        _base: &str,
+        name: &str,
+        _attributes: Option<rquickjs::loader::ImportAttributes<'js>>,
+    ) -> rquickjs::Result<String> {
+        if name == "yunqiao" {
+            return Ok(name.to_string());
+        }
+        Err(rquickjs::Error::new_resolving_message(
+            "app",
+            name,
+            "a cloud function may import only \"yunqiao\"",
+        ))
+    }
+}
+
+impl Loader for NoImports {
+    fn load<'js>(
+        &mut self,
+        _ctx: &Ctx<'js>,
+        name: &str,
+        _attributes: Option<rquickjs::loader::ImportAttributes<'js>>,
+    ) -> rquickjs::Result<Module<'js, rquickjs::module::Declared>> {
+        Err(rquickjs::Error::new_loading_message(
+            name,
+            "a cloud function may import only \"yunqiao\"",
+        ))
+    }
+}
+
+/// The prelude's bytecode, compiled once per process.
+static PRELUDE_CODE: OnceLock<Vec<u8>> = OnceLock::new();
+
+/// Declares a module from bytecode when there is some, else compiles it (and hands back
+/// its bytecode for next time).
+fn declare<'js>(
+    ctx: &Ctx<'js>,
+    name: &str,
+    source: &str,
+    code: Option<&[u8]>,
+) -> rquickjs::Result<(Module<'js>, Option<Vec<u8>>)> {
+    if let Some(b) = code {
+        // SAFETY: the bytes are our own `Module::write` output of this same QuickJS
+        // build, in this same process.
+        return Ok((unsafe { Module::load(ctx.clone(), b)? }, None));
+    }
+    let m = Module::declare(ctx.clone(), name, source)?;
+    let written = m.write(rquickjs::WriteOptions::default()).ok();
+    Ok((m, written))
+}
+
+fn answer_error(code: &str, message: &str, status: u16) -> String {
+    serde_json::json!({"error": {"code": code, "message": message, "status": status}}).to_string()
+}
+
+/// The globals the prelude captures and removes: the host door, the log sink, the
+/// context of the first call.
+fn install<'js>(
+    ctx: &Ctx<'js>,
+    context: &str,
+    link: Option<Rc<Link>>,
+    logs: Logs,
+) -> rquickjs::Result<()> {
+    let g = ctx.globals();
+    g.set("__yq_context", context)?;
+    g.set(
+        "__yq_log",
+        Func::from(move |level: String, text: String| {
+            let mut logs = logs.borrow_mut();
+            if logs.len() >= MAX_LOG_LINES {
+                return;
+            }
+            let level = match level.as_str() {
+                "info" => 1,
+                "warn" => 2,
+                "error" => 3,
+                _ => 0,
+            };
+            let mut message = text;
+            if message.len() > MAX_LOG_LINE {
+                let mut cut = MAX_LOG_LINE;
+                while !message.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                message.truncate(cut);
+            }
+            logs.push((level, message));
+        }),
+    )?;
+    g.set(
+        "__yq_host",
+        Func::from(Async(move |op: String, args: String| {
+            let link = link.clone();
+            async move {
+                let Some(link) = link else {
+                    return Ok::<_, rquickjs::Error>(answer_error(
+                        "INVALID_ARGUMENT",
+                        "no host calls while a module loads for deployment",
+                        400,
+                    ));
+                };
+                if args.len() > MAX_HOST_ARGS {
+                    return Ok(answer_error(
+                        "BODY_TOO_LARGE",
+                        &format!("a host call's arguments are at most {MAX_HOST_ARGS} bytes"),
+                        413,
+                    ));
+                }
+                let call = link.call.get();
+                let id = link.next_id.get().wrapping_add(1);
+                link.next_id.set(id);
+                let (tx, rx) = oneshot::channel();
+                if let Ok(mut p) = link.shared.pending.lock() {
+                    p.insert((call, id), tx);
+                }
+                link.open.set(link.open.get() + 1);
+                link.shared.send(&FromWorker::Host { call, id, op, args });
+                let answer = rx.await;
+                link.open.set(link.open.get().saturating_sub(1));
+                Ok(answer.unwrap_or_else(|_| {
+                    answer_error("FUNCTION_FAILED", "the call has ended", 500)
+                }))
+            }
+        })),
+    )?;
+    Ok(())
+}
+
+fn classify(message: &str, stack: String) -> Ended {
+    if message.contains("out of memory") {
+        Ended::OutOfMemory
+    } else if message.contains("Maximum call stack size exceeded")
+        || message.starts_with("stack overflow")
+    {
+        Ended::StackOverflow
+    } else {
+        Ended::Exception {
+            message: message.to_string(),
+            stack,
+        }
+    }
+}
+
+/// What a failed QuickJS call means.
+fn explain(ctx: &Ctx<'_>, e: rquickjs::Error) -> Ended {
+    match e {
+        rquickjs::Error::Allocation => Ended::OutOfMemory,
+        rquickjs::Error::Exception => match Err::<(), _>(e).catch(ctx) {
+            Err(CaughtError::Exception(ex)) => classify(
+                &format!(
+                    "{}{}",
+                    ex.as_object()
+                        .get::<_, String>("name")
+                        .map(|n| format!("{n}: "))
+                        .unwrap_or_default(),
+                    ex.message().unwrap_or_default()
+                ),
+                ex.stack().unwrap_or_default(),
+            ),
+            Err(CaughtError::Value(v)) => {
+                if v.is_null() || v.is_undefined() {
+                    // QuickJS at its memory limit cannot allocate the error it throws.
+                    Ended::OutOfMemory
+                } else {
+                    classify(&format!("uncaught {}", v.type_name()), String::new())
+                }
+            }
+            Err(CaughtError::Error(e)) => classify(&e.to_string(), String::new()),
+            Ok(()) => classify("unknown error", String::new()),
+        },
+        e => classify(&e.to_string(), String::new()),
+    }
+}
+
+/// A module whose top level fails while loading.
+fn invalid(ctx: &Ctx<'_>, e: rquickjs::Error) -> Ended {
+    match explain(ctx, e) {
+        Ended::Exception { message, .. } => Ended::Invalid(message),
+        f => f,
+    }
+}
+
+/// Declares and evaluates the prelude (`yunqiao`) and then the app's module.
+async fn load_app<'js>(
+    ctx: &Ctx<'js>,
+    source: &str,
+    app_code: Option<&[u8]>,
+) -> Result<(Module<'js, rquickjs::module::Evaluated>, Option<Vec<u8>>), Ended> {
+    let (prelude, written) = declare(
+        ctx,
+        "yunqiao",
+        PRELUDE,
+        PRELUDE_CODE.get().map(Vec::as_slice),
+    )
+    .map_err(|e| explain(ctx, e))?;
+    if let Some(w) = written {
+        let _ = PRELUDE_CODE.set(w);
+    }
+    let (_, p) = prelude.eval().map_err(|e| explain(ctx, e))?;
+    p.into_future::<()>().await.map_err(|e| explain(ctx, e))?;
+    let (app, written) = declare(ctx, "app", source, app_code).map_err(|e| invalid(ctx, e))?;
+    let (m, p) = app.eval().map_err(|e| invalid(ctx, e))?;
+    p.into_future::<()>().await.map_err(|e| invalid(ctx, e))?;
+    Ok((m, written))
+}
+
+async fn new_runtime(
+    shared: &Arc<Shared>,
+    limits: RunLimits,
+) -> rquickjs::Result<(AsyncRuntime, AsyncContext, Arc<RunCell>)> {
+    let rt = AsyncRuntime::new()?;
+    rt.set_memory_limit(limits.heap_bytes).await;
+    rt.set_max_stack_size(limits.stack_bytes).await;
+    let cell = Arc::new(RunCell::default());
+    let (c, s) = (cell.clone(), shared.clone());
+    rt.set_interrupt_handler(Some(Box::new(move || c.late(&s))))
+        .await;
+    rt.set_loader(NoImports, NoImports).await;
+    let ctx = AsyncContext::full(&rt).await?;
+    Ok((rt, ctx, cell))
+}
+
+impl Engine {
+    fn new(shared: Arc<Shared>) -> Engine {
+        Engine {
+            shared,
+            sources: HashMap::new(),
+            instances: Vec::new(),
+        }
+    }
+
+    async fn handle(&mut self, job: ToWorker) {
+        match job {
+            ToWorker::Run {
+                call,
+                module,
+                version,
+                hash,
+                source,
+                export,
+                args,
+                context,
+                limits,
+                instance,
+            } => {
+                let key = (module, version, hash);
+                if let Some(s) = source {
+                    if self.sources.len() >= MAX_SOURCES {
+                        self.sources.clear();
+                    }
+                    self.sources.insert(
+                        key.clone(),
+                        Source {
+                            text: Arc::from(s),
+                            bytecode: None,
+                        },
+                    );
+                }
+                if !self.sources.contains_key(&key) {
+                    self.shared.send(&FromWorker::NeedSource { call });
+                    return;
+                }
+                let (ended, logs) = self
+                    .run(call, &key, &export, &args, &context, limits, instance)
+                    .await;
+                self.shared.send(&FromWorker::Done { call, ended, logs });
+            }
+            ToWorker::Exports {
+                call,
+                source,
+                limits,
+            } => {
+                let result = self.exports(call, &source, limits).await;
+                self.shared.send(&FromWorker::Exports { call, result });
+            }
+            // Answers and cancellations are handled by the reader thread.
+            ToWorker::Host { .. } | ToWorker::Cancel { .. } => {}
+        }
+    }
+
+    /// Waits for `fut` until the deadline passes or the server cancels `call`.
+    async fn bounded<T>(
+        &self,
+        call: u64,
+        deadline: Instant,
+        fut: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        let cancelled = async {
+            loop {
+                let n = self.shared.cancel.notified();
+                if self.shared.cancelled.load(Ordering::SeqCst) == call {
+                    return;
+                }
+                n.await;
+            }
+        };
+        tokio::select! {
+            v = fut => Some(v),
+            _ = tokio::time::sleep_until(deadline.into()) => None,
+            _ = cancelled => None,
+        }
+    }
+
+    async fn exports(
+        &mut self,
+        call: u64,
+        source: &str,
+        limits: RunLimits,
+    ) -> Result<Vec<String>, String> {
+        let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
+        let (rt, ctx, cell) = new_runtime(&self.shared, limits)
+            .await
+            .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+        cell.set(call, deadline);
+        let logs: Logs = Rc::default();
+        let fut = ctx.async_with(async |ctx| {
+            install(&ctx, "{}", None, logs.clone()).map_err(|e| explain(&ctx, e))?;
+            let (m, _) = load_app(&ctx, source, None).await?;
+            let ns = m.namespace().map_err(|e| explain(&ctx, e))?;
+            let mut names = Vec::new();
+            for key in ns.keys::<String>() {
+                let key = key.map_err(|e| explain(&ctx, e))?;
+                let v: JsValue = ns.get(&key).map_err(|e| explain(&ctx, e))?;
+                if v.is_function() {
+                    names.push(key);
+                }
+            }
+            names.sort();
+            Ok::<_, Ended>(names)
+        });
+        let out = self.bounded(call, deadline, fut).await;
+        let late = cell.late(&self.shared);
+        drop(ctx);
+        drop(rt);
+        let limit = "the module's top level ran past the time limit".to_string();
+        match out {
+            None => Err(limit),
+            Some(_) if late => Err(limit),
+            Some(Ok(names)) => Ok(names),
+            Some(Err(Ended::Timeout)) => Err(limit),
+            Some(Err(Ended::Invalid(m))) | Some(Err(Ended::Exception { message: m, .. })) => {
+                Err(m)
+            }
+            Some(Err(Ended::OutOfMemory)) => {
+                Err("the module's top level ran out of memory".into())
+            }
+            Some(Err(f)) => Err(format!("the module's top level failed: {f:?}")),
+        }
+    }
+
+    /// A new instance: runtime, context, prelude and the app module evaluated.
+    async fn instance(
+        &mut self,
+        key: &(String, i64, u64),
+        context: &str,
+        limits: RunLimits,
+        call: u64,
+        deadline: Instant,
+        instance_key: String,
+    ) -> Result<Instance, Ended> {
+        let (rt, ctx, cell) = new_runtime(&self.shared, limits)
+            .await
+            .map_err(|e| Ended::Exception {
+                message: format!("cannot start the sandbox: {e}"),
+                stack: String::new(),
+            })?;
+        cell.set(call, deadline);
+        let link = Rc::new(Link {
+            shared: self.shared.clone(),
+            call: Cell::new(call),
+            next_id: Cell::new(0),
+            open: Cell::new(0),
+        });
+        let logs: Logs = Rc::default();
+        let code = self.sources.get(key).and_then(|s| s.bytecode.clone());
+        let text = self
+            .sources
+            .get(key)
+            .map(|s| s.text.clone())
+            .unwrap_or_else(|| Arc::from(""));
+        let fut = ctx.async_with(async |ctx| {
+            install(&ctx, context, Some(link.clone()), logs.clone())
+                .map_err(|e| explain(&ctx, e))?;
+            let (m, written) = load_app(&ctx, &text, code.as_deref().map(Vec::as_slice)).await?;
+            let ns = m.namespace().map_err(|e| explain(&ctx, e))?;
+            let invoke: Function = ctx
+                .globals()
+                .get("__yq_invoke")
+                .map_err(|e| explain(&ctx, e))?;
+            Ok::<_, Ended>((
+                Persistent::save(&ctx, ns),
+                Persistent::save(&ctx, invoke),
+                written,
+            ))
+        });
+        let out = self.bounded(call, deadline, fut).await;
+        if cell.late(&self.shared) {
+            return Err(Ended::Timeout);
+        }
+        let (ns, invoke, written) = out.ok_or(Ended::Timeout)??;
+        if let (Some(w), Some(s)) = (written, self.sources.get_mut(key)) {
+            s.bytecode = Some(Arc::new(w));
+        }
+        Ok(Instance {
+            invoke,
+            ns,
+            ctx,
+            rt,
+            cell,
+            link,
+            logs,
+            key: instance_key,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run(
+        &mut self,
+        call: u64,
+        key: &(String, i64, u64),
+        export: &str,
+        args: &str,
+        context: &str,
+        limits: RunLimits,
+        instance: Option<String>,
+    ) -> (Ended, Vec<(u8, String)>) {
+        let deadline = Instant::now() + Duration::from_millis(limits.timeout_ms);
+        // Limits are part of the key: a module redeployed with other limits is another version
+        // anyway, but the heap limit is set when the runtime starts.
+        let full_key = instance.map(|k| {
+            format!(
+                "{k}\u{0}{}\u{0}{}\u{0}{}\u{0}{}\u{0}{}",
+                key.0, key.1, key.2, limits.heap_bytes, limits.stack_bytes
+            )
+        });
+        let cached = full_key
+            .as_ref()
+            .and_then(|k| self.instances.iter().position(|i| &i.key == k))
+            .map(|at| self.instances.remove(at));
+        let inst = match cached {
+            Some(i) => {
+                i.cell.set(call, deadline);
+                i.link.call.set(call);
+                i
+            }
+            None => {
+                match self
+                    .instance(key, context, limits, call, deadline, full_key.clone().unwrap_or_default())
+                    .await
+                {
+                    Ok(i) => i,
+                    Err(e) => return (e, Vec::new()),
+                }
+            }
+        };
+        let fut = inst.ctx.async_with(async |ctx| {
+            let ns = inst.ns.clone().restore(&ctx).map_err(|e| explain(&ctx, e))?;
+            let f: JsValue = ns.get(export).map_err(|e| explain(&ctx, e))?;
+            if !f.is_function() {
+                return Err(Ended::Invalid(format!(
+                    "the module exports no function {export:?}"
+                )));
+            }
+            let invoke = inst
+                .invoke
+                .clone()
+                .restore(&ctx)
+                .map_err(|e| explain(&ctx, e))?;
+            let p: Promise = invoke
+                .call((f, args, context))
+                .map_err(|e| explain(&ctx, e))?;
+            let answer: String = p.into_future().await.map_err(|e| explain(&ctx, e))?;
+            Ok::<_, Ended>(answer)
+        });
+        let out = self.bounded(call, deadline, fut).await;
+        let late = inst.cell.late(&self.shared);
+        inst.cell.deadline.store(0, Ordering::SeqCst);
+        let logs = std::mem::take(&mut *inst.logs.borrow_mut());
+        let ended = match out {
+            None => Ended::Timeout,
+            Some(_) if late => Ended::Timeout,
+            Some(Ok(a)) => Ended::Answer(a),
+            Some(Err(e)) => e,
+        };
+        // Kept for this caller's next call only when the run ended cleanly and left
+        // nothing behind.
+        let clean = matches!(&ended, Ended::Answer(a) if a.starts_with("{\"ok\"") || a.contains("\"kind\":\"refused\""));
+        if full_key.is_some()
+            && clean
+            && inst.link.open.get() == 0
+            && !inst.rt.is_job_pending().await
+        {
+            self.keep(inst).await;
+        }
+        (ended, logs)
+    }
+
+    async fn keep(&mut self, inst: Instance) {
+        self.instances.push(inst);
+        if self.instances.len() > MAX_INSTANCES {
+            self.instances.remove(0);
+        }
+        let mut total = 0i64;
+        let mut cut = 0;
+        for (i, inst) in self.instances.iter().enumerate().rev() {
+            total += inst.rt.memory_usage().await.malloc_size;
+            if total > MAX_INSTANCE_BYTES {
+                cut = i + 1;
+                break;
+            }
+        }
+        self.instances.drain(..cut);
+    }
+}
