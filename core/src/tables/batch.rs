@@ -83,18 +83,17 @@ impl Tables {
                 schemas.insert(t.clone(), self.schema(t).await?);
             }
         }
-        let at = |i: usize, e: Error| {
-            let mut d = match e.details.clone() {
-                Value::Object(m) => m,
-                _ => Map::new(),
-            };
-            d.insert("op".into(), json!(i));
-            e.with_details(Value::Object(d))
-        };
-        for (i, op) in ops.iter_mut().enumerate() {
-            self.batch_before_hook(caller, &schemas, op, depth)
-                .await
-                .map_err(|e| at(i, e))?;
+        let at = op_error;
+        if ops.iter().any(|op| before_hook(&schemas, op).is_some()) {
+            // Everything that does not depend on what the hooks answer is judged before
+            // any of them runs: a batch that is refused anyway runs no hook.
+            let mut loaded = self.batch_precheck(caller, &schemas, &ops).await?;
+            for (i, op) in ops.iter_mut().enumerate() {
+                let rec = loaded.get_mut(i).and_then(Option::take);
+                self.batch_before_hook(caller, &schemas, op, rec, depth)
+                    .await
+                    .map_err(|e| at(i, e))?;
+            }
         }
         'attempt: for _ in 0..MAX_RETRIES {
             let mut tx = Tx::new();
@@ -221,40 +220,137 @@ impl Tables {
         Err(too_busy())
     }
 
+    /// The rights, shape and size of a batch as sent, judged before any before-hook runs
+    /// (the transaction judges them again with what the hooks answered): each
+    /// operation's create rule or record rights and field rights, records named twice,
+    /// system fields, stale versions, and the fewest store writes the batch can take.
+    /// The records read, by operation, for the hooks' events.
+    async fn batch_precheck(
+        &self,
+        caller: &Caller,
+        schemas: &HashMap<String, Schema>,
+        ops: &[BatchOp],
+    ) -> Result<Vec<Option<Map<String, Value>>>> {
+        let at = op_error;
+        let mut loaded = Vec::with_capacity(ops.len());
+        let mut seen = BTreeSet::new();
+        // Store writes the batch needs whatever the hooks answer: one per record and per
+        // after-hook, one schema check per table written, a count per table whose record
+        // count changes, an index entry per index of a new or deleted record.
+        let mut writes = 0;
+        let mut written = BTreeSet::new();
+        let mut net: HashMap<&str, i64> = HashMap::new();
+        for (i, op) in ops.iter().enumerate() {
+            let (table, id, after) = match op {
+                BatchOp::Create { table, .. } => (table, None, "after_create"),
+                BatchOp::Update { table, id, .. } => (table, Some(id), "after_update"),
+                BatchOp::Delete { table, id, .. } => (table, Some(id), "after_delete"),
+                BatchOp::Check { table, id, .. } => (table, Some(id), ""),
+            };
+            let schema = &schemas[table.as_str()];
+            if let Some(id) = id
+                && !seen.insert((table.clone(), id.clone()))
+            {
+                return Err(at(i, Error::invalid("a record appears twice in the batch")));
+            }
+            writes += 1;
+            if !matches!(op, BatchOp::Check { .. }) {
+                written.insert(table.as_str());
+                writes += usize::from(schema.hook(after).is_some());
+            }
+            let rec = match op {
+                BatchOp::Create { data, .. } => {
+                    self.create_precheck(caller, schema, data)
+                        .map_err(|e| at(i, e))?;
+                    *net.entry(table).or_default() += 1;
+                    writes += schema.indexes().len();
+                    None
+                }
+                BatchOp::Update { id, data, v, .. } => {
+                    let rec = self.load(schema, id).await.map_err(|e| at(i, e))?;
+                    let r = self
+                        .authorize(caller, schema, &rec, Perm::Write, id)
+                        .map_err(|e| at(i, e))?;
+                    if v.is_some_and(|v| rec.get("_v").and_then(Value::as_i64) != Some(v)) {
+                        return Err(at(i, stale_version()));
+                    }
+                    if let Some(k) = data.keys().find(|k| k.starts_with('_')) {
+                        return Err(at(
+                            i,
+                            Error::invalid_field(k, format!("{k} is a system field")),
+                        ));
+                    }
+                    Self::patch_precheck(caller, schema, r, data).map_err(|e| at(i, e))?;
+                    Some(rec)
+                }
+                BatchOp::Delete { id, v, .. } => {
+                    let rec = self.load(schema, id).await.map_err(|e| at(i, e))?;
+                    self.authorize(caller, schema, &rec, Perm::Delete, id)
+                        .map_err(|e| at(i, e))?;
+                    if v.is_some_and(|v| rec.get("_v").and_then(Value::as_i64) != Some(v)) {
+                        return Err(at(i, stale_version()));
+                    }
+                    *net.entry(table).or_default() -= 1;
+                    writes += rec
+                        .get(super::write::IX_ATTR)
+                        .and_then(Value::as_object)
+                        .map_or(0, Map::len);
+                    Some(rec)
+                }
+                BatchOp::Check { id, v, .. } => {
+                    let rec = self.load(schema, id).await.map_err(|e| at(i, e))?;
+                    if visible(schema, caller, &rec).is_none() {
+                        return Err(at(i, not_found(table, id)));
+                    }
+                    if v.is_some_and(|v| rec.get("_v").and_then(Value::as_i64) != Some(v)) {
+                        return Err(at(i, stale_version()));
+                    }
+                    None
+                }
+            };
+            loaded.push(rec);
+        }
+        writes += written.len() + net.values().filter(|n| **n != 0).count();
+        if writes > MAX_TRANSACTION_OPS {
+            return Err(Error::new(
+                Code::BatchTooLarge,
+                format!(
+                    "this batch needs at least {writes} store writes (records, index entries, counters, after-hooks); the limit is {MAX_TRANSACTION_OPS}"
+                ),
+            ));
+        }
+        Ok(loaded)
+    }
+
     /// A batch operation's before-hook, if its table has one: may replace its data.
+    /// `rec`: the record it names, read (and its rights checked) by the precheck.
     pub(super) async fn batch_before_hook(
         &self,
         caller: &Caller,
         schemas: &HashMap<String, Schema>,
         op: &mut BatchOp,
+        rec: Option<Map<String, Value>>,
         depth: u8,
     ) -> Result<()> {
+        let Some(kind) = before_hook(schemas, op) else {
+            return Ok(());
+        };
         let mut event = Map::new();
-        let (schema, kind, data) = match op {
-            BatchOp::Create { table, data } => (&schemas[table.as_str()], "create", Some(data)),
+        let (schema, data) = match op {
+            BatchOp::Create { table, data } => (&schemas[table.as_str()], Some(data)),
             BatchOp::Update {
                 table, id, data, ..
             } => {
                 event.insert("id".into(), json!(id));
-                (&schemas[table.as_str()], "update", Some(data))
+                (&schemas[table.as_str()], Some(data))
             }
             BatchOp::Delete { table, id, .. } => {
                 event.insert("id".into(), json!(id));
-                (&schemas[table.as_str()], "delete", None)
+                (&schemas[table.as_str()], None)
             }
             BatchOp::Check { .. } => return Ok(()),
         };
-        if schema.hook(&format!("before_{kind}")).is_none() {
-            return Ok(());
-        }
-        if let Some(id) = event.get("id").and_then(Value::as_str).map(str::to_string) {
-            let rec = self.load(schema, &id).await?;
-            let perm = if kind == "delete" {
-                Perm::Delete
-            } else {
-                Perm::Write
-            };
-            self.authorize(caller, schema, &rec, perm, &id)?;
+        if let Some(rec) = rec {
             event.insert(
                 "old".into(),
                 Value::Object(super::changes::without_keys(&rec)),
@@ -276,4 +372,27 @@ impl Tables {
         }
         Ok(())
     }
+}
+
+/// The kind of before-hook (`create`, `update`, `delete`) an operation runs, if its table
+/// has one.
+fn before_hook(schemas: &HashMap<String, Schema>, op: &BatchOp) -> Option<&'static str> {
+    let (table, kind) = match op {
+        BatchOp::Create { table, .. } => (table, "create"),
+        BatchOp::Update { table, .. } => (table, "update"),
+        BatchOp::Delete { table, .. } => (table, "delete"),
+        BatchOp::Check { .. } => return None,
+    };
+    let schema = schemas.get(table.as_str())?;
+    schema.hook(&format!("before_{kind}")).map(|_| kind)
+}
+
+/// An error of batch operation `i`: its details name the operation.
+fn op_error(i: usize, e: Error) -> Error {
+    let mut d = match e.details.clone() {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    d.insert("op".into(), json!(i));
+    e.with_details(Value::Object(d))
 }

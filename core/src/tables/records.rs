@@ -134,6 +134,13 @@ fn readable(schema: &Schema, r: Role, k: &str) -> bool {
     }
 }
 
+fn relative_unreadable(k: &str) -> Error {
+    Error::forbidden(format!(
+        "you may not read field {k:?}, so you may not change it relative to its value; send a plain value"
+    ))
+    .with_details(json!({ "field": k }))
+}
+
 pub(super) fn check_field_writes(
     schema: &Schema,
     r: Role,
@@ -382,12 +389,14 @@ impl Tables {
 
     // ---- records -------------------------------------------------------------------
 
-    pub(super) fn prepare_create(
+    /// The rights a create needs whatever its field values: the table's create rule, the
+    /// `_group` asked for (and no other system field). The group to write.
+    pub(super) fn create_rights(
         &self,
         caller: &Caller,
         schema: &Schema,
-        mut input: Map<String, Value>,
-    ) -> Result<(String, Map<String, Value>)> {
+        input: &Map<String, Value>,
+    ) -> Result<Option<String>> {
         let table = schema.name.as_str();
         let allowed = match &schema.create {
             CreateRule::Anyone => true,
@@ -405,14 +414,14 @@ impl Tables {
                 _ => Error::forbidden(format!("you may not create records in {table:?}")),
             });
         }
-        let group = match input.remove("_group") {
+        let group = match input.get("_group") {
             None | Some(Value::Null) => schema.default_group.clone(),
             Some(Value::String(g)) => {
-                if !(caller.is_admin() || caller.user().is_some_and(|u| u.in_group(&g))) {
+                if !(caller.is_admin() || caller.user().is_some_and(|u| u.in_group(g))) {
                     return Err(Error::forbidden("_group must be a group you belong to")
                         .with_details(json!({"field": "_group"})));
                 }
-                Some(g)
+                Some(g.clone())
             }
             Some(_) => {
                 return Err(Error::invalid_field(
@@ -421,9 +430,63 @@ impl Tables {
                 ));
             }
         };
-        if let Some(k) = input.keys().find(|k| k.starts_with('_')) {
+        if let Some(k) = input.keys().find(|k| k.starts_with('_') && *k != "_group") {
             return Err(Error::invalid_field(k, format!("{k} is a system field")));
         }
+        Ok(group)
+    }
+
+    /// Everything about a create that can be judged before its before-hook runs (the
+    /// hook's answer is judged again in full): an anonymous write to a `create: users`
+    /// table never reaches a hook, which may write as admin or call out.
+    pub(super) fn create_precheck(
+        &self,
+        caller: &Caller,
+        schema: &Schema,
+        input: &Map<String, Value>,
+    ) -> Result<()> {
+        self.create_rights(caller, schema, input)?;
+        if !caller.is_admin() {
+            check_field_writes(schema, Role::Owner, input)?;
+        }
+        Ok(())
+    }
+
+    /// Write rights on every field a patch sends, and read rights on those it changes
+    /// relative to their value (`$inc` …), judged on the raw input before a before-hook
+    /// runs; [`Tables::checked_patch`] judges the hook's answer.
+    pub(super) fn patch_precheck(
+        caller: &Caller,
+        schema: &Schema,
+        r: Role,
+        input: &Map<String, Value>,
+    ) -> Result<()> {
+        if caller.is_admin() {
+            return Ok(());
+        }
+        check_field_writes(schema, r, input)?;
+        for (k, v) in input {
+            let relative = v
+                .as_object()
+                .is_some_and(|m| m.keys().any(|x| x.starts_with('$')));
+            if relative
+                && let Some((i, _)) = schema.field(k)
+                && schema.field_acls[i].is_some_and(|a| !a.allows(r, Perm::Read))
+            {
+                return Err(relative_unreadable(k));
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn prepare_create(
+        &self,
+        caller: &Caller,
+        schema: &Schema,
+        mut input: Map<String, Value>,
+    ) -> Result<(String, Map<String, Value>)> {
+        let group = self.create_rights(caller, schema, &input)?;
+        input.remove("_group");
         let fields = schema.validate(&input, true)?;
         if !caller.is_admin() {
             check_field_writes(schema, Role::Owner, &input)?;
@@ -461,14 +524,17 @@ impl Tables {
         depth: u8,
     ) -> Result<Value> {
         let first = self.schema(table).await?;
-        let mut event = Map::new();
-        event.insert("data".into(), Value::Object(input.clone()));
-        if let Some(data) = self
-            .hooks
-            .before(&first, "create", caller, depth, event)
-            .await?
-        {
-            input = data;
+        if first.hook("before_create").is_some() {
+            self.create_precheck(caller, &first, &input)?;
+            let mut event = Map::new();
+            event.insert("data".into(), Value::Object(input.clone()));
+            if let Some(data) = self
+                .hooks
+                .before(&first, "create", caller, depth, event)
+                .await?
+            {
+                input = data;
+            }
         }
         let mut attempt = 0;
         let (schema, id, rec) = loop {
@@ -598,10 +664,7 @@ impl Tables {
                 if let Some((i, _)) = schema.field(k)
                     && schema.field_acls[i].is_some_and(|a| !a.allows(r, Perm::Read))
                 {
-                    return Err(Error::forbidden(format!(
-                        "you may not read field {k:?}, so you may not change it relative to its value; send a plain value"
-                    ))
-                    .with_details(json!({ "field": k })));
+                    return Err(relative_unreadable(k));
                 }
             }
         }
@@ -662,8 +725,15 @@ impl Tables {
             return Err(Error::invalid("nothing to change"));
         }
         if schema.hook("before_update").is_some() {
+            // Rights first: a caller who may not make this change never runs the hook.
             let rec = self.load(&schema, id).await?;
-            self.authorize(caller, &schema, &rec, Perm::Write, id)?;
+            let r = self.authorize(caller, &schema, &rec, Perm::Write, id)?;
+            Self::patch_precheck(caller, &schema, r, &input)?;
+            if let Some(v) = expected_v
+                && rec.get("_v").and_then(Value::as_i64) != Some(v)
+            {
+                return Err(stale_version());
+            }
             let mut event = Map::new();
             event.insert("id".into(), json!(id));
             event.insert("data".into(), Value::Object(input.clone()));
