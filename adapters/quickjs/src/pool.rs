@@ -35,8 +35,9 @@ pub const KILL_GRACE: Duration = Duration::from_millis(200);
 pub const MAX_HOST_IN_FLIGHT: usize = 16;
 /// How long an ended call's store writes already under way are awaited.
 const DRAIN_GRACE: Duration = Duration::from_secs(5);
-/// Largest resident size a worker may reach between calls before it is replaced.
-const MAX_WORKER_RSS: u64 = 512 * 1024 * 1024;
+/// Largest resident size a worker may keep between calls before it is replaced (the
+/// heap a big call grew is not always given back to the system).
+const MAX_WORKER_RSS: u64 = 192 * 1024 * 1024;
 
 /// Which program runs the workers: the server's own executable by default (every binary
 /// that runs functions calls [`crate::enter_if_worker`] first in `main`).
@@ -176,8 +177,8 @@ impl Pool {
         });
     }
 
-    fn give_back(&self, p: Proc) {
-        if p.calls % 32 == 0 && rss(p.child.id()).is_some_and(|r| r > MAX_WORKER_RSS) {
+    fn give_back(&self, p: Proc, big: bool) {
+        if (big || p.calls % 32 == 0) && rss(p.child.id()).is_some_and(|r| r > MAX_WORKER_RSS) {
             self.retire(p);
             return;
         }
@@ -189,7 +190,11 @@ impl Pool {
 
     pub(crate) async fn run(self: &Arc<Self>, job: Job, host: Arc<dyn Host>) -> Outcome {
         let deadline = Instant::now() + job.limits.timeout;
-        match self.submit(Request::Run(Box::new(job), host), deadline).await {
+        let nested = job.nested;
+        match self
+            .submit(Request::Run(Box::new(job), host), deadline, nested)
+            .await
+        {
             Some(Reply::Run(o)) => o,
             Some(Reply::Exports(_)) => failed("the function sandbox answered out of turn"),
             None => Outcome {
@@ -205,7 +210,10 @@ impl Pool {
         limits: Limits,
     ) -> Result<Vec<String>, String> {
         let deadline = Instant::now() + limits.timeout;
-        match self.submit(Request::Exports(source, limits), deadline).await {
+        match self
+            .submit(Request::Exports(source, limits), deadline, false)
+            .await
+        {
             Some(Reply::Exports(r)) => r,
             Some(Reply::Run(_)) => Err("the function sandbox answered out of turn".into()),
             None => Err("the function sandbox is busy; try again".into()),
@@ -215,11 +223,20 @@ impl Pool {
     /// Takes a worker (waiting for one until the deadline), and drives the request on it
     /// in a task of its own: a caller that goes away cancels the call, and the worker is
     /// stopped (or killed) and given back whatever happens to the caller.
-    async fn submit(self: &Arc<Self>, req: Request, deadline: Instant) -> Option<Reply> {
-        let permit = tokio::time::timeout_at(deadline.into(), self.slots.clone().acquire_owned())
-            .await
-            .ok()?
-            .ok()?;
+    /// A nested run (a hook of a write its caller's run is waiting on) never waits: when
+    /// every worker is busy it gets one more, let go when it ends.
+    async fn submit(self: &Arc<Self>, req: Request, deadline: Instant, nested: bool) -> Option<Reply> {
+        let permit = if nested {
+            self.slots.clone().try_acquire_owned().ok()
+        } else {
+            Some(
+                tokio::time::timeout_at(deadline.into(), self.slots.clone().acquire_owned())
+                    .await
+                    .ok()?
+                    .ok()?,
+            )
+        };
+        let extra = permit.is_none();
         let idle = self.idle.lock().ok().and_then(|mut i| i.pop());
         let proc = match idle {
             Some(p) => p,
@@ -236,13 +253,19 @@ impl Pool {
                 }
             },
         };
+        let big = match &req {
+            Request::Run(job, _) => job.limits.memory_bytes > 64 * 1024 * 1024,
+            Request::Exports(_, l) => l.memory_bytes > 64 * 1024 * 1024,
+        };
         let (mut tx, rx) = oneshot::channel();
         let pool = self.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let (reply, proc) = drive(proc, req, deadline, &pool, tx.closed()).await;
-            if let Some(p) = proc {
-                pool.give_back(p);
+            match proc {
+                Some(p) if !extra => pool.give_back(p, big),
+                Some(p) => pool.retire(p),
+                None => {}
             }
             let _ = tx.send(reply);
         });

@@ -52,6 +52,7 @@ fn job(source: &str, export: &str, args: Vec<Value>) -> Job {
             h.finish()
         },
         instance: None,
+        nested: false,
     }
 }
 

@@ -81,7 +81,11 @@ impl AdmissionConfig {
 
     /// Defaults derived from the worker count and memory budget.
     pub fn for_workers(workers: usize, memory_mb: usize) -> AdmissionConfig {
-        let reserve = if workers >= 2 { (workers / 4).max(1) } else { 0 };
+        let reserve = if workers >= 2 {
+            (workers / 4).max(1)
+        } else {
+            0
+        };
         let client = workers.saturating_sub(reserve).max(1);
         AdmissionConfig {
             workers,
@@ -102,6 +106,10 @@ pub enum Lane {
     Client { caller: String, module: String },
     /// Hooks, schedules, deploys.
     System,
+    /// A hook of a write a running function made: its caller holds a worker and waits
+    /// for it, so it is let in at once (there are at most `MAX_HOOK_DEPTH` of these per
+    /// running call); it still counts against the memory budget.
+    Nested,
 }
 
 #[derive(Default)]
@@ -113,6 +121,8 @@ struct Counts {
 #[derive(Default)]
 struct State {
     running: usize,
+    /// Nested runs (outside `running`: they use no place of their own).
+    nested: usize,
     client_running: usize,
     memory: usize,
     callers: HashMap<String, Counts>,
@@ -218,7 +228,7 @@ impl Admission {
         let mem_ok = st.memory + memory <= self.cfg.memory_mb;
         let slot_ok = st.running < self.cfg.workers
             && match lane {
-                Lane::System => true,
+                Lane::System | Lane::Nested => true,
                 Lane::Client { caller, module } => {
                     st.client_running < self.cfg.workers - self.cfg.reserve
                         && st.callers.get(caller).map_or(0, |c| c.running) < self.cfg.per_caller
@@ -240,8 +250,13 @@ impl Admission {
 
     fn release(&self, lane: &Lane, memory: usize) {
         let mut st = self.lock();
-        st.running -= 1;
         st.memory -= memory;
+        if *lane == Lane::Nested {
+            st.nested -= 1;
+            self.dispatch(&mut st);
+            return;
+        }
+        st.running -= 1;
         if let Lane::Client { caller, module } = lane {
             st.client_running -= 1;
             if let Some(c) = st.callers.get_mut(caller) {
@@ -304,6 +319,15 @@ impl Admission {
         let memory = memory_mb.min(self.cfg.memory_mb);
         let rx = {
             let mut st = self.lock();
+            if lane == Lane::Nested {
+                st.memory += memory;
+                st.nested += 1;
+                return Ok(Permit {
+                    adm: self.clone(),
+                    lane,
+                    memory,
+                });
+            }
             let ahead = st
                 .waiters
                 .iter()
@@ -374,10 +398,10 @@ impl Admission {
         }
     }
 
-    /// Runs now, waiting, and the memory in use (for tests and metrics).
+    /// Runs now (nested ones included), waiting, and the memory in use.
     pub fn load(&self) -> (usize, usize, usize) {
         let st = self.lock();
-        (st.running, st.queued, st.memory)
+        (st.running + st.nested, st.queued, st.memory)
     }
 }
 

@@ -158,6 +158,13 @@ fn need<T>(v: Option<T>, what: &str) -> Result<T> {
 #[async_trait]
 impl Host for CallHost {
     async fn call(&self, op: &str, a: Value) -> Result<Value> {
+        // Hooks this call fires are nested in the run that made it (see `Lane::Nested`).
+        super::INSIDE_A_RUN.scope((), self.serve(op, a)).await
+    }
+}
+
+impl CallHost {
+    async fn serve(&self, op: &str, a: Value) -> Result<Value> {
         let admin = serde_json::from_value::<Rights>(a.clone()).is_ok_and(|r| r.admin);
         let caller = if admin {
             Caller::AdminKey
@@ -296,9 +303,7 @@ impl Host for CallHost {
             _ => Err(Error::invalid(format!("no host operation {op:?}"))),
         }
     }
-}
 
-impl CallHost {
     async fn kv(&self, op: &str, caller: &Caller, k: KvArgs) -> Result<Value> {
         let kv = &self.fns.kv;
         match op {

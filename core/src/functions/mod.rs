@@ -539,6 +539,7 @@ impl Functions {
             m.settings.access(&inv.export).check(&inv.caller)?;
         }
         let lim = limits(&m.settings);
+        let nested = INSIDE_A_RUN.try_with(|_| ()).is_ok();
         let t0 = std::time::Instant::now();
         let deadline = t0 + lim.timeout;
         // Client calls count against their caller's and module's limits; hooks and
@@ -548,6 +549,7 @@ impl Functions {
                 caller: caller_key(&inv.caller),
                 module: inv.module.clone(),
             },
+            Trigger::Hook if nested => admission::Lane::Nested,
             Trigger::Hook | Trigger::Schedule => admission::Lane::System,
         };
         let _permit = self
@@ -587,6 +589,7 @@ impl Functions {
                 ..lim
             },
             instance: instance_key(&inv.caller),
+            nested,
         };
         let started = self.clock.now_ms();
         let mut outcome = self.sandbox.run(job, host).await;
@@ -743,6 +746,11 @@ fn limits(s: &Settings) -> Limits {
         memory_bytes: (s.memory_mb() as usize) * 1024 * 1024,
         stack_bytes: STACK_BYTES,
     }
+}
+
+tokio::task_local! {
+    /// Set while a run's host call is served: a hook fired from inside it is nested.
+    pub(crate) static INSIDE_A_RUN: ();
 }
 
 /// Who a client call counts against: a user, the admin, or every anonymous caller

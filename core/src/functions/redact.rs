@@ -56,7 +56,9 @@ pub fn forms(secret: &str) -> Vec<String> {
     ];
     // JSON-escaped twice: a log line of an object holding an object's JSON.
     let once = v[1].clone();
-    v.push(strip_quotes(serde_json::to_string(&once).unwrap_or_default()));
+    v.push(strip_quotes(
+        serde_json::to_string(&once).unwrap_or_default(),
+    ));
     v.retain(|s| !s.is_empty());
     v
 }

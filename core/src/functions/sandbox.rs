@@ -40,6 +40,9 @@ pub struct Job {
     /// state survives between them); `None`: a fresh runtime for this call only. The
     /// domain keys it by caller, so no caller ever shares state with another.
     pub instance: Option<String>,
+    /// Runs inside a host call of another run (a hook of a function's write), whose
+    /// worker waits for it: it must never wait for a worker itself.
+    pub nested: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -15,9 +15,10 @@
 //! * `online` / `<user>#<connection>` — everyone connected, for app-wide presence
 //! * `csub#<connection>` / `<topic>` — a connection's subscriptions
 //! * `sub#<topic>` / `<connection>` — a topic's subscribers `{user_id?, where?, presence?}`:
-//!   fan-out reads exactly these
+//!   fan-out reads exactly these; a table watch also keeps its own frame number `n` (and
+//!   `gap`, the number up to which a resume answers `resync`)
 //! * `sub#<topic>` / `~` — the topic's state `{seq, left_at, gap?}` (never expires)
-//! * `log#<topic>` / `<seq, 20 digits>` — frames kept for resumes, expiring after
+//! * `log#<topic>` / `<seq, 20 digits>` — plain topics' frames kept for resumes, expiring after
 //!   [`RETENTION_SECS`]
 //! * `topicrule` / `<pattern>` — who may subscribe and publish
 //!
@@ -40,7 +41,7 @@ use serde_json::{Map, Value, json};
 
 use crate::auth::{Auth, Caller, SessionListener, User};
 use crate::clock::SharedClock;
-use crate::store::{Item, ItemStore, Query, SkRange, StoreError, Update, WriteOp};
+use crate::store::{Cond, Item, ItemStore, Query, SkRange, StoreError, Update, WriteOp};
 use crate::tables::{ChangeListener, RecordChange, Tables};
 use crate::{Code, Error, Result};
 pub use limits::{RATE_LIMIT, RATE_WINDOW_SECS, RateLimiter};
@@ -66,6 +67,9 @@ pub const RETENTION_SECS: i64 = 30 * 60;
 pub const MAX_REPLAY: u64 = 500;
 /// Most users an `online` answer lists.
 pub const MAX_ONLINE: usize = 100;
+/// Tries at renumbering a table watch that frames keep numbering meanwhile, and at a
+/// table resume that writes keep overtaking, before it answers `resync`.
+const MAX_RENUMBER_TRIES: usize = 10;
 /// Most topic rules an app may set.
 pub const MAX_RULES: usize = 200;
 /// API Gateway closes a connection after 10 idle minutes and every connection after two
@@ -734,11 +738,6 @@ impl Live {
         self.push_all(frames).await
     }
 
-    /// Pushes a different frame to each connection.
-    pub(super) async fn deliver_each(&self, frames: Vec<(String, Vec<u8>)>) -> Delivery {
-        self.push_all(frames).await
-    }
-
     pub(super) async fn push_all<D: AsRef<[u8]> + Send + Sync>(
         &self,
         frames: Vec<(String, D)>,
@@ -780,10 +779,15 @@ impl Live {
 
     /// Turns one committed record change into `change` frames for the table's
     /// subscribers, each judged by the table's rules for that subscriber now.
+    ///
+    /// The change is logged under the topic's next position (for resumes), but frames
+    /// carry the watch's own numbers (`seq` 1, 2, …; see [`Live::number`]): a topic-wide
+    /// number would grow with every write a subscriber may not see, and so tell it how
+    /// many there were.
     pub(super) async fn table_changed(&self, change: RecordChange) -> Result<Delivery> {
         let topic = format!("{}{}", topics::TABLE_PREFIX, change.table);
         let (subs, state) = self.subscribers(&topic).await?;
-        let seq = self
+        let pos = self
             .sequence(
                 &topic,
                 !subs.is_empty(),
@@ -791,7 +795,7 @@ impl Live {
                 |_| json!({"id": change.id, "before": change.before, "after": change.after}),
             )
             .await?;
-        let subs = self.with_late_subscribers(&topic, subs, seq).await?;
+        let subs = self.with_late_subscribers(&topic, subs, pos).await?;
         if subs.is_empty() {
             return Ok(Delivery::default());
         }
@@ -806,7 +810,7 @@ impl Live {
             let Some(Some(caller)) = callers.get(&sub.user_id) else {
                 continue;
             };
-            if let Some(mut f) = changes::change_frame(
+            if let Some(f) = changes::change_frame(
                 &schema,
                 caller,
                 sub.filter.as_ref(),
@@ -814,11 +818,77 @@ impl Live {
                 change.before.as_ref(),
                 change.after.as_ref(),
             ) {
-                f["seq"] = json!(seq);
-                frames.push((sub.connection, encode(&fit_change(f))));
+                frames.push((sub.connection, f));
             }
         }
-        Ok(self.deliver_each(frames).await)
+        let pk = topics::sub_pk(&topic);
+        let pk = pk.as_str();
+        let results: Vec<_> = futures_util::stream::iter(frames)
+            .map(|(c, mut f)| async move {
+                let r = match self.number(pk, &c, pos).await {
+                    Ok(Some(n)) => {
+                        f["seq"] = json!(n);
+                        Some(self.push.post(&c, &encode(&fit_change(f))).await)
+                    }
+                    // Unsubscribed since, or its subscribe replayed this change.
+                    Ok(None) => None,
+                    Err(e) => Some(Err(PushError::Failed(e.to_string()))),
+                };
+                (c, r)
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        Ok(self
+            .tally(
+                results
+                    .into_iter()
+                    .filter_map(|(c, r)| r.map(|r| (c, r)))
+                    .collect(),
+            )
+            .await)
+    }
+
+    /// The watch's next number for the change at topic position `pos` (one atomic add on
+    /// its record), or `None` when it is gone or its subscribe already replayed the
+    /// change (positions up to `r`). `p` keeps the last position numbered in order, where
+    /// a resume from the watch's last number picks up.
+    pub(super) async fn number(
+        &self,
+        pk: &str,
+        connection: &str,
+        pos: Option<u64>,
+    ) -> std::result::Result<Option<u64>, StoreError> {
+        let n_of = |item: Item| item.get("n").and_then(Value::as_u64);
+        let after = |attr: &str, q: u64| {
+            Cond::Or(vec![
+                Cond::AttrNotExists(attr.into()),
+                Cond::Lt(attr.into(), json!(q)),
+            ])
+        };
+        if let Some(q) = pos {
+            let upd = Update::default().add("n", 1).set("p", q);
+            let cond = Cond::And(vec![Cond::Exists, after("p", q)]);
+            match self.store.update(pk, connection, upd, Some(cond)).await {
+                Ok(item) => return Ok(n_of(item)),
+                Err(StoreError::ConditionFailed) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // Gone, or out of order (a later change was numbered first): still new to the
+        // watch unless its subscribe covered it.
+        let mut conds = vec![Cond::Exists];
+        conds.extend(pos.map(|q| after("r", q)));
+        let upd = Update::default().add("n", 1);
+        match self
+            .store
+            .update(pk, connection, upd, Some(Cond::And(conds)))
+            .await
+        {
+            Ok(item) => Ok(n_of(item)),
+            Err(StoreError::ConditionFailed) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 

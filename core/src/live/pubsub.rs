@@ -128,6 +128,11 @@ impl Live {
             filter,
             presence,
         };
+        if let Some(schema) = &schema {
+            return self
+                .subscribe_table(from, topic, sub, again, since, schema)
+                .await;
+        }
         let expires = self.expiry();
         self.store
             .transact(vec![
@@ -152,10 +157,7 @@ impl Live {
         let mut frames = Vec::new();
         let mut ack = json!({"type": "ack", "topic": topic, "seq": state.seq});
         if let Some(since) = since {
-            match self
-                .replay(topic, &state, since, &sub, &from.caller, schema.as_ref())
-                .await?
-            {
+            match self.replay(topic, &state, since).await? {
                 Some((missed, upto)) => {
                     ack["replayed"] = json!(missed.len());
                     ack["seq"] = json!(upto);
@@ -175,6 +177,307 @@ impl Live {
         Ok(frames)
     }
 
+    /// A table watch. Its `seq` numbers are its own (see [`Live::table_changed`]): they
+    /// count the frames this subscription was sent, so no number says anything about
+    /// writes the subscriber may not see.
+    ///
+    /// A resume with `since` on a new connection finds where the watch it continues
+    /// stopped (see [`Live::resume_point`]), replays what it may see of the changes
+    /// after, numbered on from `since`, and starts the new watch after them in one
+    /// transaction that holds only if no change was logged meanwhile (so none falls
+    /// between the replay and the live frames). Otherwise it answers `resync`, and
+    /// numbering still goes on from `since`, so a client dropping repeats by `seq` drops
+    /// nothing new.
+    async fn subscribe_table(
+        &self,
+        from: &Origin,
+        topic: &str,
+        sub: Sub,
+        again: bool,
+        since: Option<u64>,
+        schema: &crate::tables::Schema,
+    ) -> Result<Vec<Value>> {
+        let pk = topics::sub_pk(topic);
+        let expires = self.expiry();
+        if again {
+            return self
+                .resubscribe_table(from, topic, sub, since, schema)
+                .await;
+        }
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let state = self
+                .store
+                .get(&pk, topics::STATE_SK)
+                .await?
+                .map(|i| TopicState::from_item(&i))
+                .unwrap_or_default();
+            let replay = match since {
+                Some(s) if tries <= super::MAX_RENUMBER_TRIES => {
+                    match self.resume_point(topic, from, &sub, s).await? {
+                        Some(p) => {
+                            self.replay_table(topic, &state, p, &sub, &from.caller, schema)
+                                .await?
+                        }
+                        None => None,
+                    }
+                }
+                _ => None,
+            };
+            let start = since.unwrap_or(0);
+            let n = start + replay.as_ref().map_or(0, |r| r.len() as u64);
+            let mut attrs = sub.attrs();
+            attrs.insert("n".into(), json!(n));
+            // Changes up to here are the replay's (or missed, with `resync`).
+            attrs.insert("p".into(), json!(state.seq));
+            attrs.insert("r".into(), json!(state.seq));
+            if since.is_some() && replay.is_none() {
+                attrs.insert("gap".into(), json!(n));
+            }
+            let mut ops = vec![
+                WriteOp::put(
+                    Item::new(pk.clone(), &from.connection, attrs).expiring_at(expires),
+                    None,
+                ),
+                WriteOp::put(
+                    Item::new(topics::conn_subs_pk(&from.connection), topic, Map::new())
+                        .expiring_at(expires),
+                    None,
+                ),
+            ];
+            if replay.is_some() {
+                ops.push(WriteOp::Check {
+                    pk: pk.clone(),
+                    sk: topics::STATE_SK.into(),
+                    cond: same_number_at("seq", state.seq),
+                });
+            }
+            match self.store.transact(ops).await {
+                Ok(()) => {}
+                // A change was logged since the state was read: replay again.
+                Err(StoreError::TransactionCanceled { .. } | StoreError::ConditionFailed)
+                    if replay.is_some() =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            let mut ack = json!({"type": "ack", "topic": topic, "seq": n});
+            let mut frames = Vec::new();
+            match (since, replay) {
+                (None, _) => {}
+                (Some(_), None) => ack["resync"] = json!(true),
+                (Some(s), Some(missed)) => {
+                    ack["replayed"] = json!(missed.len());
+                    for (i, mut f) in missed.into_iter().enumerate() {
+                        f["seq"] = json!(s + 1 + i as u64);
+                        frames.push(fit_change(f));
+                    }
+                }
+            }
+            frames.push(ack);
+            return Ok(frames);
+        }
+    }
+
+    /// Subscribing again on the same connection (a new filter, or a client making sure):
+    /// the watch keeps its numbers; `since` equal to its number misses nothing, any other
+    /// answers `resync`.
+    async fn resubscribe_table(
+        &self,
+        from: &Origin,
+        topic: &str,
+        sub: Sub,
+        since: Option<u64>,
+        schema: &crate::tables::Schema,
+    ) -> Result<Vec<Value>> {
+        let pk = topics::sub_pk(topic);
+        let mut upd = Update::default();
+        let attrs = sub.attrs();
+        for (k, v) in &attrs {
+            upd = upd.set(k, v.clone());
+        }
+        for k in ["user_id", "where", "presence"] {
+            if !attrs.contains_key(k) {
+                upd = upd.remove(k);
+            }
+        }
+        upd.expires_at = Some(Some(self.expiry()));
+        let item = match self
+            .store
+            .update(&pk, &from.connection, upd, Some(Cond::Exists))
+            .await
+        {
+            Ok(item) => item,
+            // Unsubscribed in between (a disconnect): subscribe afresh.
+            Err(StoreError::ConditionFailed) => {
+                return Box::pin(self.subscribe_table(from, topic, sub, false, since, schema))
+                    .await;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (cur, gap) = (
+            item.get("n").and_then(Value::as_u64).unwrap_or(0),
+            item.get("gap").and_then(Value::as_u64),
+        );
+        let (n, resync) = match since {
+            None => (cur, false),
+            Some(s) if s == cur && gap.is_none_or(|g| s > g) => (cur, false),
+            Some(s) => (
+                self.renumber_from(&pk, &from.connection, cur, s).await?,
+                true,
+            ),
+        };
+        let mut ack = json!({"type": "ack", "topic": topic, "seq": n});
+        if since.is_some() {
+            if resync {
+                ack["resync"] = json!(true);
+            } else {
+                ack["replayed"] = json!(0);
+            }
+        }
+        Ok(vec![ack])
+    }
+
+    /// Where the watch a resume from `since` continues stopped: the topic position of
+    /// its frame numbered `since`, from the watches of the caller that ended there (kept
+    /// for the retention window) or that are still open on another connection, with the
+    /// same filter. `None` when there is none, or several that disagree.
+    pub(super) async fn resume_point(
+        &self,
+        topic: &str,
+        from: &Origin,
+        sub: &Sub,
+        since: u64,
+    ) -> Result<Option<u64>> {
+        let filter = sub.filter.clone().map(Value::Object);
+        let mut found = std::collections::BTreeSet::new();
+        let ended = self
+            .store
+            .query(
+                Query::partition(topics::log_pk(topic))
+                    .range(SkRange::Prefix(topics::resume_prefix(
+                        from.user_id(),
+                        since,
+                    )))
+                    .limit(50),
+            )
+            .await?;
+        for item in ended.items {
+            if item.get("where").cloned() == filter
+                && let Some(p) = item.get("p").and_then(Value::as_u64)
+            {
+                found.insert(p);
+            }
+        }
+        if let Some(uid) = from.user_id() {
+            for conn in self.user_connections(uid).await? {
+                if conn == from.connection {
+                    continue;
+                }
+                let Some(item) = self.store.get(&topics::sub_pk(topic), &conn).await? else {
+                    continue;
+                };
+                let open = Sub::from_item(&item);
+                if open.filter == sub.filter
+                    && item.get("n").and_then(Value::as_u64) == Some(since)
+                    && let Some(p) = item.get("p").and_then(Value::as_u64)
+                {
+                    found.insert(p);
+                }
+            }
+        }
+        Ok(match (found.len(), found.first()) {
+            (1, Some(p)) => Some(*p),
+            _ => None,
+        })
+    }
+
+    /// The change frames (without `seq`) after topic position `after` this subscriber
+    /// may see now, or `None` when they are not all kept or not all logged yet.
+    async fn replay_table(
+        &self,
+        topic: &str,
+        state: &TopicState,
+        after: u64,
+        sub: &Sub,
+        caller: &Caller,
+        schema: &crate::tables::Schema,
+    ) -> Result<Option<Vec<Value>>> {
+        let (lo, hi) = match topics::plan_resume(state, after, MAX_REPLAY) {
+            ResumePlan::UpToDate => return Ok(Some(vec![])),
+            ResumePlan::Refetch => return Ok(None),
+            ResumePlan::Read { from, to } => (from, to),
+        };
+        let page = self
+            .store
+            .query(
+                Query::partition(topics::log_pk(topic))
+                    .range(SkRange::Between(topics::seq_key(lo), topics::seq_key(hi)))
+                    .limit((hi - lo + 1) as usize),
+            )
+            .await?;
+        // Every position up to the state's must be there: the new watch takes over live
+        // delivery only after it.
+        let whole = page.items.len() as u64 == hi - lo + 1
+            && page
+                .items
+                .iter()
+                .enumerate()
+                .all(|(i, it)| it.sk.parse::<u64>().ok() == Some(lo + i as u64));
+        if !whole {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for item in page.items {
+            let Some(entry) = item.get("e") else {
+                return Ok(None);
+            };
+            let id = entry.get("id").and_then(Value::as_str).unwrap_or("");
+            let side = |k: &str| entry.get(k).and_then(Value::as_object);
+            if let Some(f) = changes::change_frame(
+                schema,
+                caller,
+                sub.filter.as_ref(),
+                id,
+                side("before"),
+                side("after"),
+            ) {
+                out.push(f);
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// After a resume this subscription cannot answer: its numbers go on from at least
+    /// `since`, and a resume from any number up to there answers `resync` again (so a
+    /// client that asks twice before believing a `resync` still hears it).
+    async fn renumber_from(&self, pk: &str, connection: &str, cur: u64, since: u64) -> Result<u64> {
+        let mut cur = cur;
+        for _ in 0..super::MAX_RENUMBER_TRIES {
+            let n = cur.max(since);
+            let upd = Update::default().set("n", n).set("gap", n);
+            match self
+                .store
+                .update(pk, connection, upd, Some(same_number(cur)))
+                .await
+            {
+                Ok(_) => return Ok(n),
+                // A frame was numbered meanwhile: read the number again.
+                Err(StoreError::ConditionFailed) => match self.store.get(pk, connection).await? {
+                    Some(item) => cur = item.get("n").and_then(Value::as_u64).unwrap_or(0),
+                    None => return Err(Error::new(Code::Conflict, "unsubscribed meanwhile")),
+                },
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::new(
+            Code::Conflict,
+            "the table is changing too fast to resubscribe; retry",
+        ))
+    }
+
     /// The frames after `since` this subscriber may see and the last sequence number
     /// they cover, or `None` when they are not all kept (the client must re-fetch).
     ///
@@ -186,9 +489,6 @@ impl Live {
         topic: &str,
         state: &TopicState,
         since: u64,
-        sub: &Sub,
-        caller: &Caller,
-        schema: Option<&crate::tables::Schema>,
     ) -> Result<Option<(Vec<Value>, u64)>> {
         let (from, to) = match topics::plan_resume(state, since, MAX_REPLAY) {
             ResumePlan::UpToDate => return Ok(Some((vec![], state.seq))),
@@ -216,28 +516,10 @@ impl Live {
         let upto = from + page.items.len() as u64 - 1;
         let mut out = Vec::new();
         for item in page.items {
-            let Some(entry) = item.get("e") else {
-                return Ok(None);
-            };
-            let seq = item.sk.parse::<u64>().unwrap_or(0);
-            match (entry.get("frame"), schema) {
-                (Some(frame), _) => out.push(frame.clone()),
-                (None, Some(schema)) => {
-                    let id = entry.get("id").and_then(Value::as_str).unwrap_or("");
-                    let side = |k: &str| entry.get(k).and_then(Value::as_object);
-                    if let Some(mut f) = changes::change_frame(
-                        schema,
-                        caller,
-                        sub.filter.as_ref(),
-                        id,
-                        side("before"),
-                        side("after"),
-                    ) {
-                        f["seq"] = json!(seq);
-                        out.push(fit_change(f));
-                    }
-                }
-                (None, None) => {}
+            // Plain topics log whole frames (table topics keep no log).
+            match item.get("e").and_then(|e| e.get("frame")) {
+                Some(frame) => out.push(frame.clone()),
+                None => return Ok(None),
             }
         }
         Ok(Some((out, upto.max(since))))
@@ -249,26 +531,47 @@ impl Live {
         let pk = topics::sub_pk(topic);
         let sub = self.store.get(&pk, connection).await?;
         let now = self.clock.now_ms();
-        self.store
-            .transact(vec![
-                WriteOp::Delete {
-                    pk: pk.clone(),
-                    sk: connection.into(),
-                    cond: None,
-                },
-                WriteOp::Delete {
-                    pk: topics::conn_subs_pk(connection),
-                    sk: topic.into(),
-                    cond: None,
-                },
-                WriteOp::Update {
-                    pk,
-                    sk: topics::STATE_SK.into(),
-                    update: Update::default().set("left_at", now).upsert(),
-                    cond: None,
-                },
-            ])
-            .await?;
+        let mut ops = vec![
+            WriteOp::Delete {
+                pk: pk.clone(),
+                sk: connection.into(),
+                cond: None,
+            },
+            WriteOp::Delete {
+                pk: topics::conn_subs_pk(connection),
+                sk: topic.into(),
+                cond: None,
+            },
+        ];
+        // A table watch leaves where it stopped, for a resume from its last number.
+        if let (Ok(Topic::Table(_)), Some(item)) = (topics::parse(topic), &sub)
+            && let (Some(n), Some(p)) = (
+                item.get("n").and_then(Value::as_u64),
+                item.get("p").and_then(Value::as_u64),
+            )
+        {
+            let mut attrs = Map::new();
+            attrs.insert("p".into(), json!(p));
+            if let Some(w) = item.get("where") {
+                attrs.insert("where".into(), w.clone());
+            }
+            let sk = format!(
+                "{}{connection}",
+                topics::resume_prefix(item.str("user_id"), n)
+            );
+            ops.push(WriteOp::put(
+                Item::new(topics::log_pk(topic), sk, attrs)
+                    .expiring_at(now / 1000 + RETENTION_SECS),
+                None,
+            ));
+        }
+        ops.push(WriteOp::Update {
+            pk,
+            sk: topics::STATE_SK.into(),
+            update: Update::default().set("left_at", now).upsert(),
+            cond: None,
+        });
+        self.store.transact(ops).await?;
         Ok(sub.is_some() && matches!(topics::parse(topic), Ok(Topic::Plain(_))))
     }
 
@@ -463,5 +766,21 @@ impl Live {
             }
         }
         Ok(out)
+    }
+}
+
+/// A subscription still at number `n` (records written before numbers were kept have
+/// none: number 0).
+fn same_number(n: u64) -> Cond {
+    same_number_at("n", n)
+}
+
+/// Counter `attr` is at `n` (an absent counter, or item, is at 0).
+fn same_number_at(attr: &str, n: u64) -> Cond {
+    let is = Cond::eq(attr, n);
+    if n == 0 {
+        Cond::Or(vec![is, Cond::AttrNotExists(attr.into())])
+    } else {
+        is
     }
 }

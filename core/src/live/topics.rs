@@ -204,6 +204,13 @@ pub fn log_pk(topic: &str) -> String {
     format!("{}{topic}", crate::keys::TOPIC_LOG)
 }
 
+/// Where table watches that ended at number `n` are kept in their topic's log partition
+/// (after every position key): `r#<user id, or - for the admin key>#<n, 20 digits>#`,
+/// then the connection.
+pub fn resume_prefix(user_id: Option<&str>, n: u64) -> String {
+    format!("r#{}#{n:020}#", user_id.unwrap_or("-"))
+}
+
 /// Sequence numbers as sort keys that order like numbers.
 pub fn seq_key(seq: u64) -> String {
     format!("{seq:020}")
