@@ -136,7 +136,14 @@ async fn refused_writes_run_no_hook(s: Server) {
             403,
             "FORBIDDEN",
         ),
-        ("DELETE", rec.clone(), Some(&bob), Value::Null, 403, "FORBIDDEN"),
+        (
+            "DELETE",
+            rec.clone(),
+            Some(&bob),
+            Value::Null,
+            403,
+            "FORBIDDEN",
+        ),
         (
             "POST",
             "/v1/batch".into(),
