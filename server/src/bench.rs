@@ -538,6 +538,30 @@ fn thread_cpu(prefix: &str) -> Duration {
     Duration::from_secs_f64(ticks as f64 / ticks_per_sec)
 }
 
+/// CPU time (user + system) of this process's children: the function worker processes.
+fn children_cpu() -> Duration {
+    let me = std::process::id().to_string();
+    let mut ticks = 0u64;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    for e in dir.flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let rest: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        if rest.get(1) != Some(&me.as_str()) {
+            continue;
+        }
+        ticks += rest.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            + rest.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    }
+    Duration::from_secs_f64(ticks as f64 / 100.0)
+}
+
 #[derive(Clone)]
 struct Req {
     method: hyper::Method,
@@ -680,6 +704,12 @@ async fn api_bench() -> Result<(), BoxError> {
     cfg.addr = "127.0.0.1:0".parse()?;
     cfg.data_dir = dir.path().to_path_buf();
     cfg.admin_key = Some(BENCH_ADMIN_KEY.into());
+    // One user drives every connection: let it use every worker (by default one caller
+    // runs a third of them).
+    cfg.functions.per_caller = Some(cfg.functions.workers);
+    cfg.functions.per_caller_queued = Some(10_000);
+    cfg.functions.per_module = Some(cfg.functions.workers);
+    cfg.functions.queue = Some(10_000);
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("yq-srv")
@@ -788,9 +818,9 @@ async fn api_bench() -> Result<(), BoxError> {
             continue;
         }
         load_req(addr, req, 4, Duration::from_millis(300)).await?;
-        let cpu0 = thread_cpu("yq-srv") + thread_cpu("yq-js");
+        let cpu0 = thread_cpu("yq-srv") + children_cpu();
         let l = load_req(addr, req, conns, dur).await?;
-        let cpu = thread_cpu("yq-srv") + thread_cpu("yq-js") - cpu0;
+        let cpu = thread_cpu("yq-srv") + children_cpu() - cpu0;
         let per_sec = l.requests as f64 / l.elapsed.as_secs_f64();
         if base_rate == 0.0 {
             base_rate = per_sec;
@@ -1220,6 +1250,7 @@ async fn fanout_bench() -> Result<(), BoxError> {
 }
 
 fn main() -> Result<(), BoxError> {
+    yunqiao_quickjs::enter_if_worker();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
