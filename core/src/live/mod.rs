@@ -15,11 +15,14 @@
 //! * `online` / `<user>#<connection>` — everyone connected, for app-wide presence
 //! * `csub#<connection>` / `<topic>` — a connection's subscriptions
 //! * `sub#<topic>` / `<connection>` — a topic's subscribers `{user_id?, where?, presence?}`:
-//!   fan-out reads exactly these; a table watch also keeps its own frame number `n` (and
-//!   `gap`, the number up to which a resume answers `resync`)
+//!   fan-out reads exactly these; a table watch also keeps its own frame number `n`, the
+//!   last topic position it numbered `p`, the position its subscribe covered `r`, and
+//!   `gap` (the number up to which a resume on this connection answers `resync`)
 //! * `sub#<topic>` / `~` — the topic's state `{seq, left_at, gap?}` (never expires)
-//! * `log#<topic>` / `<seq, 20 digits>` — plain topics' frames kept for resumes, expiring after
+//! * `log#<topic>` / `<seq, 20 digits>` — frames (table changes) kept for resumes, expiring after
 //!   [`RETENTION_SECS`]
+//! * `log#<topic>` / `r#<user or ->#<n, 20 digits>#<connection>` — where a table watch
+//!   that ended at number `n` stopped `{p, where?}`, for a resume on a new connection
 //! * `topicrule` / `<pattern>` — who may subscribe and publish
 //!
 //! Connection records expire a little after API Gateway's two-hour connection limit, so
