@@ -63,6 +63,7 @@ pub struct CallData {
     request_body = CallBodyDoc,
     responses((status = 200, description = "what the export returned", body = CallAnswerDoc),
         (status = "4XX", description = "refused: the function's own code (`FunctionError`) or ours", body = ErrorBody),
+        (status = 429, description = "`FUNCTION_BUSY`: the caller, the module or the queue is at its limit, or no worker freed up within the call's time limit (`details.reason`)", body = ErrorBody),
         (status = 500, description = "`FUNCTION_FAILED` (with the request id; the stack is in the logs), `FUNCTION_OUT_OF_MEMORY`, `FUNCTION_STACK_OVERFLOW`, `FUNCTION_RESULT_TOO_LARGE`, `HOOK_DEPTH_EXCEEDED`", body = ErrorBody),
         (status = 504, description = "`FUNCTION_TIMEOUT`", body = ErrorBody)))]
 pub async fn call_export(
@@ -84,6 +85,7 @@ pub async fn call_export(
     request_body = CallDataDoc,
     responses((status = 200, description = "what `main` returned", body = CallAnswerDoc),
         (status = "4XX", description = "refused: the function's own code or ours", body = ErrorBody),
+        (status = 429, description = "`FUNCTION_BUSY` (see the call of an export)", body = ErrorBody),
         (status = 500, description = "the function failed", body = ErrorBody),
         (status = 504, description = "`FUNCTION_TIMEOUT`", body = ErrorBody)))]
 pub async fn call_main(

@@ -81,6 +81,8 @@ pub struct FunctionsRuntime {
     /// Who gets a worker and who waits (workers, lanes, per-caller and per-module
     /// limits, the memory budget).
     pub admission: yunqiao_core::functions::admission::AdmissionConfig,
+    /// Modules may list and reach loopback and private-network hosts.
+    pub allow_private_hosts: bool,
 }
 
 impl FunctionsRuntime {
@@ -92,6 +94,7 @@ impl FunctionsRuntime {
             secrets: Default::default(),
             spawner: None,
             admission: yunqiao_core::functions::admission::AdmissionConfig::for_workers(1, 1024),
+            allow_private_hosts: false,
         }
     }
 }
@@ -146,6 +149,7 @@ impl AppState {
                 secrets: functions.secrets,
                 spawner: functions.spawner,
                 admission: functions.admission,
+                allow_private_hosts: functions.allow_private_hosts,
                 freshness,
             });
         AppState(Arc::new(Services {

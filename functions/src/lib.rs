@@ -56,6 +56,8 @@ pub struct SandboxConfig {
     /// `YUNQIAO_FUNCTIONS_WORKERS` (default 2) and the rest of the function limits,
     /// under the same names and limits as `yunqiao serve`'s.
     pub function_admission: yunqiao_core::functions::admission::AdmissionConfig,
+    /// `YUNQIAO_FUNCTIONS_ALLOW_PRIVATE_HOSTS`: modules may reach private networks.
+    pub allow_private_hosts: bool,
     /// `YUNQIAO_CACHE_BOUND_MS`: how long a cached session, user, schema or module is
     /// trusted (default 1,000; 0 turns the caches off).
     pub cache_bound_ms: i64,
@@ -105,6 +107,8 @@ impl SandboxConfig {
                 None => 1_000,
             },
             function_admission: admission_from(&non_empty)?,
+            allow_private_hosts: non_empty("YUNQIAO_FUNCTIONS_ALLOW_PRIVATE_HOSTS")
+                .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
         })
     }
 }
@@ -209,10 +213,11 @@ pub async fn sandbox(cfg: &SandboxConfig) -> Result<AppState, BoxError> {
             sandbox: Arc::new(yunqiao_quickjs::QuickJs::with_current_exe(
                 cfg.function_admission.workers,
             )?),
-            outbound: Arc::new(yunqiao_quickjs::HttpOutbound::new()?),
+            outbound: Arc::new(yunqiao_quickjs::HttpOutbound::new(cfg.allow_private_hosts)?),
             secrets: cfg.secrets.clone(),
             spawner: None,
             admission: cfg.function_admission,
+            allow_private_hosts: cfg.allow_private_hosts,
         },
         // Many sandboxes share the store: what another changed shows within the bound.
         match cfg.cache_bound_ms {

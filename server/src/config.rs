@@ -40,6 +40,9 @@ pub struct FunctionsSection {
     pub per_module: Option<usize>,
     /// Client calls waiting for a worker, in all (default 256).
     pub queue: Option<usize>,
+    /// Let modules list and reach loopback and private-network hosts (services on the
+    /// server's own network, local mocks). Link-local and metadata addresses never.
+    pub allow_private_hosts: bool,
     /// What `secrets.get(name)` answers (also `YUNQIAO_SECRET_<NAME>` in the environment).
     pub secrets: std::collections::BTreeMap<String, String>,
     /// Run due schedules (and the outbox sweep) in this process.
@@ -55,6 +58,7 @@ impl Default for FunctionsSection {
             per_caller_queued: None,
             per_module: None,
             queue: None,
+            allow_private_hosts: false,
             secrets: Default::default(),
             scheduler: true,
         }
@@ -226,6 +230,9 @@ impl Config {
             if let Some(v) = env(name) {
                 *slot = Some(v.parse().map_err(|_| parse_err(name, &v))?);
             }
+        }
+        if let Some(v) = env("YUNQIAO_FUNCTIONS_ALLOW_PRIVATE_HOSTS") {
+            cfg.functions.allow_private_hosts = matches!(v.as_str(), "1" | "true" | "yes");
         }
         if let Some(v) = env("YUNQIAO_FUNCTIONS_SCHEDULER") {
             cfg.functions.scheduler = !matches!(v.as_str(), "0" | "false" | "no");

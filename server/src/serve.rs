@@ -186,10 +186,13 @@ fn functions_runtime(cfg: &Config) -> Result<yunqiao_api::FunctionsRuntime, BoxE
         sandbox: Arc::new(yunqiao_quickjs::QuickJs::with_current_exe(
             cfg.functions.workers,
         )?),
-        outbound: Arc::new(yunqiao_quickjs::HttpOutbound::new()?),
+        outbound: Arc::new(yunqiao_quickjs::HttpOutbound::new(
+            cfg.functions.allow_private_hosts,
+        )?),
         secrets,
         spawner: Some(spawner),
         admission: cfg.functions.admission(),
+        allow_private_hosts: cfg.functions.allow_private_hosts,
     })
 }
 

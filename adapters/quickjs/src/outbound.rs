@@ -6,15 +6,42 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use yunqiao_core::functions::host::MAX_FETCH_BYTES;
+use yunqiao_core::functions::settings::forbidden_address;
 use yunqiao_core::functions::{FetchRequest, FetchResponse, Outbound};
 
 pub struct HttpOutbound {
     client: reqwest::Client,
 }
 
+/// Resolves names as the system does, then drops every address a function may not reach
+/// (link-local and metadata always; loopback and private networks unless allowed): a
+/// listed name that resolves there (or is made to, by its DNS) reaches nothing.
+struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = self.allow_private;
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let ok: Vec<std::net::SocketAddr> = found
+                .filter(|a| forbidden_address(a.ip(), allow).is_none())
+                .collect();
+            if ok.is_empty() {
+                return Err(format!("{host} resolves to no address a function may reach").into());
+            }
+            Ok(Box::new(ok.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 impl HttpOutbound {
-    pub fn new() -> Result<HttpOutbound, String> {
+    /// `allow_private`: loopback and private-network addresses are reachable too.
+    pub fn new(allow_private: bool) -> Result<HttpOutbound, String> {
         let client = reqwest::Client::builder()
+            .dns_resolver(std::sync::Arc::new(GuardedResolver { allow_private }))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .user_agent("yunqiao-functions")

@@ -273,7 +273,8 @@ impl Pool {
     }
 }
 
-async fn read_frames(mut stdout: ChildStdout, tx: mpsc::Sender<Vec<u8>>) {
+async fn read_frames(stdout: ChildStdout, tx: mpsc::Sender<Vec<u8>>) {
+    let mut stdout = tokio::io::BufReader::with_capacity(64 * 1024, stdout);
     while let Some(body) = frame::read_async(&mut stdout).await {
         if tx.send(body).await.is_err() {
             return;
@@ -317,7 +318,7 @@ async fn drive(
     let call = pool.next_call.fetch_add(1, Ordering::Relaxed);
     proc.calls += 1;
     let remaining = deadline.saturating_duration_since(Instant::now());
-    let (first, host, host_budget, source) = match req {
+    let (mut first, host, host_budget, source) = match req {
         Request::Run(job, host) => {
             let key = (job.module.clone(), job.version, job.source_hash);
             let known = proc.sources.contains(&key);
@@ -356,31 +357,6 @@ async fn drive(
             None,
         ),
     };
-    let resend = match &first {
-        ToWorker::Run {
-            module,
-            version,
-            hash,
-            export,
-            args,
-            context,
-            limits,
-            instance,
-            ..
-        } => Some(ToWorker::Run {
-            call,
-            module: module.clone(),
-            version: *version,
-            hash: *hash,
-            source: source.as_ref().map(|s| s.to_string()),
-            export: export.clone(),
-            args: args.clone(),
-            context: context.clone(),
-            limits: *limits,
-            instance: instance.clone(),
-        }),
-        _ => None,
-    };
     let is_run = matches!(first, ToWorker::Run { .. });
     if !write(&mut proc.stdin, &first).await {
         pool.retire(proc);
@@ -393,7 +369,7 @@ async fn drive(
     });
     let (answers_tx, mut answers) = mpsc::unbounded_channel::<(u32, String, usize)>();
     let mut tasks: Vec<(bool, tokio::task::JoinHandle<()>)> = Vec::new();
-    let mut resend = resend;
+    let mut resent = false;
     let mut stop_at: Option<Instant> = None;
     let mut over_memory = false;
     let mut gone = false;
@@ -450,9 +426,15 @@ async fn drive(
                     }
                     Some(FromWorker::Host { .. }) => {}
                     Some(FromWorker::NeedSource { call: c }) if c == call => {
-                        match resend.take() {
-                            Some(m) if write(&mut proc.stdin, &m).await => {}
-                            _ => break None,
+                        // The worker let this version go: send it again, whole.
+                        if let (ToWorker::Run { source: s, .. }, Some(text), false) = (&mut first, &source, resent) {
+                            *s = Some(text.to_string());
+                            resent = true;
+                            if !write(&mut proc.stdin, &first).await {
+                                break None;
+                            }
+                        } else {
+                            break None;
                         }
                     }
                     Some(FromWorker::NeedSource { .. }) => {}

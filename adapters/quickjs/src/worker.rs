@@ -36,9 +36,14 @@ const MAX_LOG_LINES: usize = 100;
 const MAX_LOG_LINE: usize = 16 * 1024;
 /// Largest host call a function may make (its JSON arguments): the server holds it.
 pub const MAX_HOST_ARGS: usize = 2 * 1024 * 1024;
-/// Instances kept per worker, and the memory they may hold together.
+/// Instances kept per worker, and how big the worker may be while it keeps any.
 const MAX_INSTANCES: usize = 16;
-const MAX_INSTANCE_BYTES: i64 = 48 * 1024 * 1024;
+const MAX_KEPT_RESIDENT: u64 = 128 * 1024 * 1024;
+
+fn resident_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    Some(s.split_whitespace().nth(1)?.parse::<u64>().ok()? * 4096)
+}
 /// Sources kept per worker (the server resends one this worker dropped).
 const MAX_SOURCES: usize = 64;
 
@@ -86,7 +91,7 @@ fn run_worker() -> i32 {
     let spawned = std::thread::Builder::new()
         .name("yq-js-io".into())
         .spawn(move || {
-            let mut input = std::io::stdin().lock();
+            let mut input = std::io::BufReader::with_capacity(64 * 1024, std::io::stdin().lock());
             while let Some(body) = frame::read_blocking(&mut input) {
                 match frame::decode::<ToWorker>(&body) {
                     Some(ToWorker::Host { call, id, answer }) => {
@@ -198,6 +203,7 @@ struct Engine {
     shared: Arc<Shared>,
     sources: HashMap<(String, i64, u64), Source>,
     instances: Vec<Instance>,
+    kept: u64,
 }
 
 /// Imports other than `yunqiao` (declared before the app module) do not exist.
@@ -434,6 +440,7 @@ impl Engine {
             shared,
             sources: HashMap::new(),
             instances: Vec::new(),
+            kept: 0,
         }
     }
 
@@ -698,25 +705,23 @@ impl Engine {
             && inst.link.open.get() == 0
             && !inst.rt.is_job_pending().await
         {
-            self.keep(inst).await;
+            self.keep(inst);
         }
         (ended, logs)
     }
 
-    async fn keep(&mut self, inst: Instance) {
+    /// Keeps an instance for its caller's next call: the most recent
+    /// [`MAX_INSTANCES`] (each within its own heap limit; the server replaces a worker
+    /// whose memory grows past its bound).
+    fn keep(&mut self, inst: Instance) {
         self.instances.push(inst);
         if self.instances.len() > MAX_INSTANCES {
             self.instances.remove(0);
         }
-        let mut total = 0i64;
-        let mut cut = 0;
-        for (i, inst) in self.instances.iter().enumerate().rev() {
-            total += inst.rt.memory_usage().await.malloc_size;
-            if total > MAX_INSTANCE_BYTES {
-                cut = i + 1;
-                break;
-            }
+        // Kept heaps add up: now and then, let them all go when this process is big.
+        self.kept += 1;
+        if self.kept % 4 == 0 && resident_bytes().is_some_and(|b| b > MAX_KEPT_RESIDENT) {
+            self.instances.clear();
         }
-        self.instances.drain(..cut);
     }
 }

@@ -367,6 +367,21 @@ impl CallHost {
                 "http.fetch takes an http:// or https:// URL without user info",
             ));
         };
+        // An address literal is checked here; a name where it resolves (the outbound
+        // adapter's resolver).
+        if let Ok(ip) = host.parse::<std::net::IpAddr>()
+            && let Some(why) =
+                super::settings::forbidden_address(ip, self.fns.allow_private_hosts)
+        {
+            return Err(Error::forbidden(format!("http.fetch may not reach {host}: {why}"))
+                .with_details(json!({"host": host, "port": port})));
+        }
+        if r.body.as_ref().is_some_and(|b| b.len() > MAX_FETCH_BYTES) {
+            return Err(Error::new(
+                Code::BodyTooLarge,
+                format!("an http.fetch body is at most {MAX_FETCH_BYTES} bytes"),
+            ));
+        }
         if !host_allowed(&self.settings.hosts, &host, port) {
             return Err(Error::forbidden(format!(
                 "this module may not reach {host}:{port}; list it in the module's hosts"

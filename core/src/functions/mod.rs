@@ -104,10 +104,12 @@ pub struct Functions {
     sandbox: Arc<dyn Sandbox>,
     pub(crate) outbound: Arc<dyn Outbound>,
     pub(crate) secrets: HashMap<String, String>,
-    /// Sources (and their hashes) by (module, version): a version never changes once
+    /// Modules ready to run by (module, version, sha256): a version never changes once
     /// written.
-    sources: Mutex<HashMap<(String, i64), (Arc<str>, u64)>>,
+    loaded: Mutex<HashMap<(String, i64, String), Loaded>>,
     admission: Arc<admission::Admission>,
+    /// Modules may list (and reach) loopback and private-network hosts.
+    pub(crate) allow_private_hosts: bool,
     spawner: Option<Spawner>,
     me: Weak<Functions>,
     /// When this process last looked for stranded outbox items (ms).
@@ -132,6 +134,7 @@ pub struct FunctionsDeps {
     pub secrets: HashMap<String, String>,
     pub spawner: Option<Spawner>,
     pub admission: admission::AdmissionConfig,
+    pub allow_private_hosts: bool,
     pub freshness: crate::cache::Freshness,
 }
 
@@ -164,8 +167,9 @@ impl Functions {
             sandbox: d.sandbox,
             outbound: d.outbound,
             secrets: d.secrets,
-            sources: Mutex::new(HashMap::new()),
+            loaded: Mutex::new(HashMap::new()),
             admission: admission::Admission::new(d.admission),
+            allow_private_hosts: d.allow_private_hosts,
             spawner: d.spawner,
             me: me.clone(),
             last_sweep: std::sync::atomic::AtomicI64::new(0),
@@ -222,7 +226,7 @@ impl Functions {
                 ),
             ));
         }
-        settings.validate()?;
+        settings.validate_with(self.allow_private_hosts)?;
         let source: Arc<str> = Arc::from(source);
         let lim = limits(&settings);
         let _permit = self
@@ -291,12 +295,6 @@ impl Functions {
             self.heads.forget(module);
             match r {
                 Ok(()) => {
-                    if let Ok(mut c) = self.sources.lock() {
-                        c.insert(
-                            (module.to_string(), version),
-                            (source.clone(), hash_of(&source)),
-                        );
-                    }
                     self.prune_versions(module, version).await;
                     return Ok((settings::view(module, &attrs), prev.is_none()));
                 }
@@ -463,6 +461,14 @@ impl Functions {
         }
         .ok_or_else(|| module_not_found(module))?;
         let version = head.get("version").and_then(Value::as_i64).unwrap_or(0);
+        // A version's source, settings and exports never change, but a module deleted
+        // and deployed again starts at version 1 with other code: its hash tells them
+        // apart.
+        let sha = head.str("sha256").unwrap_or_default().to_string();
+        let key = (module.to_string(), version, sha);
+        if let Some(l) = self.loaded.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(l);
+        }
         let settings: Settings = head
             .get("settings")
             .cloned()
@@ -473,35 +479,25 @@ impl Functions {
             .cloned()
             .and_then(|v| serde_json::from_value(v).ok())
             .unwrap_or_default();
-        let key = (module.to_string(), version);
-        let cached = self.sources.lock().ok().and_then(|c| c.get(&key).cloned());
-        let (source, source_hash) = match cached {
-            Some(s) => s,
-            None => {
-                let it = self
-                    .store
-                    .get(&versions_pk(module), &version_sk(version))
-                    .await?
-                    .ok_or_else(|| {
-                        Error::internal(format!("module {module} lost version {version}"))
-                    })?;
-                let s: Arc<str> = Arc::from(it.str("source").unwrap_or_default());
-                let h = hash_of(&s);
-                if let Ok(mut c) = self.sources.lock() {
-                    // Only current versions are worth keeping.
-                    c.retain(|(m, _), _| m != module);
-                    c.insert(key, (s.clone(), h));
-                }
-                (s, h)
-            }
-        };
-        Ok(Loaded {
+        let it = self
+            .store
+            .get(&versions_pk(module), &version_sk(version))
+            .await?
+            .ok_or_else(|| Error::internal(format!("module {module} lost version {version}")))?;
+        let source: Arc<str> = Arc::from(it.str("source").unwrap_or_default());
+        let loaded = Loaded {
             version,
             settings: Arc::new(settings),
             exports: Arc::new(exports),
+            source_hash: hash_of(&source),
             source,
-            source_hash,
-        })
+        };
+        if let Ok(mut c) = self.loaded.lock() {
+            // Only current versions are worth keeping.
+            c.retain(|(m, _, _), _| m != module);
+            c.insert(key, loaded.clone());
+        }
+        Ok(loaded)
     }
 
     /// `POST /v1/fn/{module}/{export}`: calls an export with the caller's identity.

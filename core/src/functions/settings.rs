@@ -160,17 +160,6 @@ pub fn valid_secret_name(n: &str) -> bool {
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// Where the process's default for [`Settings::validate`] comes from until the server's
-/// configuration passes it explicitly (see [`Settings::validate_with`]): `1` or `true`
-/// lets modules list loopback and private-network hosts (tests against local mock
-/// servers, a deployment that calls services on its own network).
-pub const ALLOW_PRIVATE_HOSTS_ENV: &str = "YUNQIAO_FUNCTIONS_ALLOW_PRIVATE_HOSTS";
-
-/// Whether [`ALLOW_PRIVATE_HOSTS_ENV`] is set to `1` or `true`.
-pub fn allow_private_hosts_from_env() -> bool {
-    std::env::var(ALLOW_PRIVATE_HOSTS_ENV)
-        .is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
-}
 
 /// `host` or `host:port`, lower case, no scheme or path. The host is a DNS name (labels
 /// of 1 to 63 of `a-z 0-9 -`, not starting or ending with `-`, at most 253 bytes, the
@@ -378,9 +367,9 @@ impl Settings {
     }
 
     /// Checks everything but the export names (which need the compiled module), with
-    /// private hosts allowed as [`ALLOW_PRIVATE_HOSTS_ENV`] says.
+    /// private hosts refused.
     pub fn validate(&self) -> Result<()> {
-        self.validate_with(allow_private_hosts_from_env())
+        self.validate_with(false)
     }
 
     /// [`Settings::validate`] with the private-hosts policy given: `allow_private_hosts`
