@@ -227,3 +227,54 @@ export async function refuse() { throw new FunctionError("NOPE", "no, " + await 
         "a function secret is in the logs:\n{logs}"
     );
 }
+
+/// A secret with a quote and a backslash, escaped every way a log or an error carries it
+/// (a store error's quoted table name, an object logged as JSON, the end of an overlong
+/// line, a `FunctionError`'s details): not one form of it in the server's log at trace
+/// level, nor in any answer.
+#[tokio::test]
+async fn cloud_functions_log_no_secret_in_any_encoding() {
+    const FN_SECRET: &str = "sk-live-Ab3\"q\\zZ9";
+    let forms = yunqiao_core::functions::redact::forms(FN_SECRET);
+    let answers = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let seen = answers.clone();
+    let logs = logs_of(&[("YUNQIAO_SECRET_API_KEY", FN_SECRET)], |base| async move {
+        let api = Api::new(&base);
+        let src = r#"
+import { secrets, db, FunctionError } from "yunqiao";
+const key = () => secrets.get("API_KEY");
+export async function storeError() { return db.table(await key()).get("x") }
+export async function inObject() { console.log({ nested: { key: await key() } }); return 1 }
+export async function longLine() { console.log("x".repeat(1995) + await key()); return 1 }
+export async function inDetails() { throw new FunctionError("BAD", "bad", 400, { key: await key() }) }
+"#;
+        let r = api
+            .call(
+                "PUT",
+                "/v1/functions/enc",
+                Some(ADMIN_KEY),
+                Some(json!({"source": src, "access": "anyone", "secrets": ["API_KEY"]})),
+            )
+            .await;
+        assert!(r.status < 300, "{}", r.text);
+        let mut all = String::new();
+        for export in ["storeError", "inObject", "longLine", "inDetails"] {
+            let r = api
+                .call("POST", &format!("/v1/fn/enc/{export}"), None, Some(json!({"args": []})))
+                .await;
+            all.push_str(&r.text);
+        }
+        let r = api
+            .call("GET", "/v1/functions/enc/logs", Some(ADMIN_KEY), None)
+            .await;
+        all.push_str(&r.text);
+        *seen.lock().unwrap() = all;
+    })
+    .await;
+    let answers = answers.lock().unwrap().clone();
+    assert!(logs.contains("function ran"), "calls are logged:\n{logs}");
+    for f in &forms {
+        assert!(!logs.contains(f.as_str()), "the secret as {f:?} is in the logs:\n{logs}");
+        assert!(!answers.contains(f.as_str()), "the secret as {f:?} was answered:\n{answers}");
+    }
+}
