@@ -821,7 +821,7 @@ impl Live {
                 change.before.as_ref(),
                 change.after.as_ref(),
             ) {
-                frames.push((sub.connection, f));
+                frames.push((sub, f));
             }
         }
         let pk = topics::sub_pk(&topic);
@@ -831,13 +831,13 @@ impl Live {
                 let r = match self.number(pk, &c, pos).await {
                     Ok(Some(n)) => {
                         f["seq"] = json!(n);
-                        Some(self.push.post(&c, &encode(&fit_change(f))).await)
+                        Some(self.push.post(&c.connection, &encode(&fit_change(f))).await)
                     }
                     // Unsubscribed since, or its subscribe replayed this change.
                     Ok(None) => None,
                     Err(e) => Some(Err(PushError::Failed(e.to_string()))),
                 };
-                (c, r)
+                (c.connection, r)
             })
             .buffer_unordered(self.concurrency)
             .collect()
@@ -852,46 +852,72 @@ impl Live {
             .await)
     }
 
-    /// The watch's next number for the change at topic position `pos` (one atomic add on
-    /// its record), or `None` when it is gone or its subscribe already replayed the
-    /// change (positions up to `r`). `p` keeps the last position numbered in order, where
-    /// a resume from the watch's last number picks up.
+    /// The watch's next number for the change at topic position `pos`: one conditional
+    /// write on its record, from the number and positions its record had when the
+    /// subscribers were read (read again if another change numbered it meanwhile). `None`
+    /// when it is gone or its subscribe covered the change (positions up to `r`).
+    ///
+    /// `p` is the highest position numbered; the ring (`h<m mod WATCH_RING>` =
+    /// `[m, p]`) lets a resume start from any of the latest numbers.
     pub(super) async fn number(
         &self,
         pk: &str,
-        connection: &str,
+        sub: &Sub,
         pos: Option<u64>,
     ) -> std::result::Result<Option<u64>, StoreError> {
-        let n_of = |item: Item| item.get("n").and_then(Value::as_u64);
-        let after = |attr: &str, q: u64| {
-            Cond::Or(vec![
-                Cond::AttrNotExists(attr.into()),
-                Cond::Lt(attr.into(), json!(q)),
-            ])
+        let Some(q) = pos else {
+            // Not logged (cannot happen with subscribers): numbered, not resumable.
+            let upd = Update::default().add("n", 1);
+            return match self
+                .store
+                .update(pk, &sub.connection, upd, Some(Cond::Exists))
+                .await
+            {
+                Ok(item) => Ok(item.get("n").and_then(Value::as_u64)),
+                Err(StoreError::ConditionFailed) => Ok(None),
+                Err(e) => Err(e),
+            };
         };
-        if let Some(q) = pos {
-            let upd = Update::default().add("n", 1).set("p", q);
-            let cond = Cond::And(vec![Cond::Exists, after("p", q)]);
-            match self.store.update(pk, connection, upd, Some(cond)).await {
-                Ok(item) => return Ok(n_of(item)),
-                Err(StoreError::ConditionFailed) => {}
+        let (mut n, mut p, mut r) = (sub.n, sub.p, sub.r);
+        for _ in 0..MAX_RENUMBER_TRIES {
+            if q <= r {
+                return Ok(None);
+            }
+            let (next, high) = (n + 1, p.max(q));
+            let upd = Update::default()
+                .set("n", next)
+                .set("p", high)
+                .set(&topics::ring_attr(next), json!([next, high]));
+            let cond = Cond::And(vec![Cond::Exists, same_count("n", n), same_count("p", p)]);
+            match self
+                .store
+                .update(pk, &sub.connection, upd, Some(cond))
+                .await
+            {
+                Ok(_) => return Ok(Some(next)),
+                Err(StoreError::ConditionFailed) => {
+                    let Some(item) = self.store.get(pk, &sub.connection).await? else {
+                        return Ok(None);
+                    };
+                    let now = Sub::from_item(&item);
+                    (n, p, r) = (now.n, now.p, now.r);
+                }
                 Err(e) => return Err(e),
             }
         }
-        // Gone, or out of order (a later change was numbered first): still new to the
-        // watch unless its subscribe covered it.
-        let mut conds = vec![Cond::Exists];
-        conds.extend(pos.map(|q| after("r", q)));
-        let upd = Update::default().add("n", 1);
-        match self
-            .store
-            .update(pk, connection, upd, Some(Cond::And(conds)))
-            .await
-        {
-            Ok(item) => Ok(n_of(item)),
-            Err(StoreError::ConditionFailed) => Ok(None),
-            Err(e) => Err(e),
-        }
+        Err(StoreError::Invalid(
+            "a watch kept changing while its frame was numbered".into(),
+        ))
+    }
+}
+
+/// Counter `attr` is at `n` (an absent counter, or item, is at 0).
+pub(super) fn same_count(attr: &str, n: u64) -> Cond {
+    let is = Cond::eq(attr, n);
+    if n == 0 {
+        Cond::Or(vec![is, Cond::AttrNotExists(attr.into())])
+    } else {
+        is
     }
 }
 

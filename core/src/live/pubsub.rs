@@ -127,6 +127,9 @@ impl Live {
             user_id: from.user_id().map(str::to_string),
             filter,
             presence,
+            n: 0,
+            p: 0,
+            r: 0,
         };
         if let Some(schema) = &schema {
             return self
@@ -216,10 +219,15 @@ impl Live {
             let replay = match since {
                 Some(s) if tries <= super::MAX_RENUMBER_TRIES => {
                     match self.resume_point(topic, from, &sub, s).await? {
-                        Some(p) => {
-                            self.replay_table(topic, &state, p, &sub, &from.caller, schema)
-                                .await?
-                        }
+                        Some(p) => match self
+                            .replay_table(topic, &state, p, &sub, &from.caller, schema)
+                            .await?
+                        {
+                            Replayed::Frames(f) => Some(f),
+                            Replayed::Missing => None,
+                            // A change is being logged: read the state again.
+                            Replayed::InFlight => continue,
+                        },
                         None => None,
                     }
                 }
@@ -229,6 +237,18 @@ impl Live {
             let n = start + replay.as_ref().map_or(0, |r| r.len() as u64);
             let mut attrs = sub.attrs();
             attrs.insert("n".into(), json!(n));
+            // A later resume may start from any of the numbers given here.
+            let replayed = replay.as_deref().unwrap_or(&[]);
+            for (i, (q, _)) in replayed
+                .iter()
+                .enumerate()
+                .rev()
+                .take(topics::WATCH_RING as usize)
+            {
+                let m = start + 1 + i as u64;
+                attrs.insert(topics::ring_attr(m), json!([m, q]));
+            }
+            attrs.insert(topics::ring_attr(n), json!([n, state.seq]));
             // Changes up to here are the replay's (or missed, with `resync`).
             attrs.insert("p".into(), json!(state.seq));
             attrs.insert("r".into(), json!(state.seq));
@@ -250,7 +270,7 @@ impl Live {
                 ops.push(WriteOp::Check {
                     pk: pk.clone(),
                     sk: topics::STATE_SK.into(),
-                    cond: same_number_at("seq", state.seq),
+                    cond: super::same_count("seq", state.seq),
                 });
             }
             match self.store.transact(ops).await {
@@ -270,7 +290,7 @@ impl Live {
                 (Some(_), None) => ack["resync"] = json!(true),
                 (Some(s), Some(missed)) => {
                     ack["replayed"] = json!(missed.len());
-                    for (i, mut f) in missed.into_iter().enumerate() {
+                    for (i, (_, mut f)) in missed.into_iter().enumerate() {
                         f["seq"] = json!(s + 1 + i as u64);
                         frames.push(fit_change(f));
                     }
@@ -282,8 +302,8 @@ impl Live {
     }
 
     /// Subscribing again on the same connection (a new filter, or a client making sure):
-    /// the watch keeps its numbers; `since` equal to its number misses nothing, any other
-    /// answers `resync`.
+    /// the watch keeps its numbers; `since` up to its number misses nothing; past it, or
+    /// up to where it answered `resync`, answers `resync`.
     async fn resubscribe_table(
         &self,
         from: &Origin,
@@ -323,7 +343,9 @@ impl Live {
         );
         let (n, resync) = match since {
             None => (cur, false),
-            Some(s) if s == cur && gap.is_none_or(|g| s > g) => (cur, false),
+            // Frames numbered after `s` went to this socket, which is still open: they
+            // arrive in order, nothing to replay.
+            Some(s) if s <= cur && gap.is_none_or(|g| s > g) => (cur, false),
             Some(s) => (
                 self.renumber_from(&pk, &from.connection, cur, s).await?,
                 true,
@@ -340,10 +362,11 @@ impl Live {
         Ok(vec![ack])
     }
 
-    /// Where the watch a resume from `since` continues stopped: the topic position of
-    /// its frame numbered `since`, from the watches of the caller that ended there (kept
-    /// for the retention window) or that are still open on another connection, with the
-    /// same filter. `None` when there is none, or several that disagree.
+    /// Where the watch a resume from `since` continues stopped: the topic position a
+    /// resume from its number `since` picks up after ([`topics::watch_point`]), from the
+    /// caller's watches with the same filter that ended within the retention window or
+    /// are still open on another connection. `None` when there is none, or several that
+    /// disagree.
     pub(super) async fn resume_point(
         &self,
         topic: &str,
@@ -357,16 +380,13 @@ impl Live {
             .store
             .query(
                 Query::partition(topics::log_pk(topic))
-                    .range(SkRange::Prefix(topics::resume_prefix(
-                        from.user_id(),
-                        since,
-                    )))
-                    .limit(50),
+                    .range(SkRange::Prefix(topics::ended_prefix(from.user_id())))
+                    .limit(100),
             )
             .await?;
         for item in ended.items {
             if item.get("where").cloned() == filter
-                && let Some(p) = item.get("p").and_then(Value::as_u64)
+                && let Some(p) = topics::watch_point(&item, since)
             {
                 found.insert(p);
             }
@@ -379,10 +399,8 @@ impl Live {
                 let Some(item) = self.store.get(&topics::sub_pk(topic), &conn).await? else {
                     continue;
                 };
-                let open = Sub::from_item(&item);
-                if open.filter == sub.filter
-                    && item.get("n").and_then(Value::as_u64) == Some(since)
-                    && let Some(p) = item.get("p").and_then(Value::as_u64)
+                if Sub::from_item(&item).filter == sub.filter
+                    && let Some(p) = topics::watch_point(&item, since)
                 {
                     found.insert(p);
                 }
@@ -404,10 +422,10 @@ impl Live {
         sub: &Sub,
         caller: &Caller,
         schema: &crate::tables::Schema,
-    ) -> Result<Option<Vec<Value>>> {
+    ) -> Result<Replayed> {
         let (lo, hi) = match topics::plan_resume(state, after, MAX_REPLAY) {
-            ResumePlan::UpToDate => return Ok(Some(vec![])),
-            ResumePlan::Refetch => return Ok(None),
+            ResumePlan::UpToDate => return Ok(Replayed::Frames(vec![])),
+            ResumePlan::Refetch => return Ok(Replayed::Missing),
             ResumePlan::Read { from, to } => (from, to),
         };
         let page = self
@@ -418,21 +436,23 @@ impl Live {
                     .limit((hi - lo + 1) as usize),
             )
             .await?;
-        // Every position up to the state's must be there: the new watch takes over live
-        // delivery only after it.
-        let whole = page.items.len() as u64 == hi - lo + 1
-            && page
-                .items
-                .iter()
-                .enumerate()
-                .all(|(i, it)| it.sk.parse::<u64>().ok() == Some(lo + i as u64));
-        if !whole {
-            return Ok(None);
+        // Every position up to the state's must be there (the new watch takes over live
+        // delivery only after it): a hole is a gap; a short tail, changes being logged.
+        let contiguous = page
+            .items
+            .iter()
+            .enumerate()
+            .all(|(i, it)| it.sk.parse::<u64>().ok() == Some(lo + i as u64));
+        if !contiguous {
+            return Ok(Replayed::Missing);
+        }
+        if (page.items.len() as u64) < hi - lo + 1 {
+            return Ok(Replayed::InFlight);
         }
         let mut out = Vec::new();
-        for item in page.items {
+        for (i, item) in page.items.into_iter().enumerate() {
             let Some(entry) = item.get("e") else {
-                return Ok(None);
+                return Ok(Replayed::Missing);
             };
             let id = entry.get("id").and_then(Value::as_str).unwrap_or("");
             let side = |k: &str| entry.get(k).and_then(Value::as_object);
@@ -444,10 +464,10 @@ impl Live {
                 side("before"),
                 side("after"),
             ) {
-                out.push(f);
+                out.push((lo + i as u64, f));
             }
         }
-        Ok(Some(out))
+        Ok(Replayed::Frames(out))
     }
 
     /// After a resume this subscription cannot answer: its numbers go on from at least
@@ -460,7 +480,7 @@ impl Live {
             let upd = Update::default().set("n", n).set("gap", n);
             match self
                 .store
-                .update(pk, connection, upd, Some(same_number(cur)))
+                .update(pk, connection, upd, Some(super::same_count("n", cur)))
                 .await
             {
                 Ok(_) => return Ok(n),
@@ -543,22 +563,17 @@ impl Live {
                 cond: None,
             },
         ];
-        // A table watch leaves where it stopped, for a resume from its last number.
+        // A table watch leaves where it stopped, for a resume on a new connection.
         if let (Ok(Topic::Table(_)), Some(item)) = (topics::parse(topic), &sub)
-            && let (Some(n), Some(p)) = (
-                item.get("n").and_then(Value::as_u64),
-                item.get("p").and_then(Value::as_u64),
-            )
+            && item.get("p").is_some()
         {
             let mut attrs = Map::new();
-            attrs.insert("p".into(), json!(p));
-            if let Some(w) = item.get("where") {
-                attrs.insert("where".into(), w.clone());
+            for (k, v) in &item.attrs {
+                if k == "n" || k == "p" || k == "where" || k.starts_with('h') {
+                    attrs.insert(k.clone(), v.clone());
+                }
             }
-            let sk = format!(
-                "{}{connection}",
-                topics::resume_prefix(item.str("user_id"), n)
-            );
+            let sk = format!("{}{connection}", topics::ended_prefix(item.str("user_id")));
             ops.push(WriteOp::put(
                 Item::new(topics::log_pk(topic), sk, attrs)
                     .expiring_at(now / 1000 + RETENTION_SECS),
@@ -769,18 +784,13 @@ impl Live {
     }
 }
 
-/// A subscription still at number `n` (records written before numbers were kept have
-/// none: number 0).
-fn same_number(n: u64) -> Cond {
-    same_number_at("n", n)
-}
-
-/// Counter `attr` is at `n` (an absent counter, or item, is at 0).
-fn same_number_at(attr: &str, n: u64) -> Cond {
-    let is = Cond::eq(attr, n);
-    if n == 0 {
-        Cond::Or(vec![is, Cond::AttrNotExists(attr.into())])
-    } else {
-        is
-    }
+/// What a table resume can replay.
+enum Replayed {
+    /// What the subscriber may see now of the changes after its point (without `seq`),
+    /// with their positions.
+    Frames(Vec<(u64, Value)>),
+    /// Not all kept: `resync`.
+    Missing,
+    /// A change has its position but is not logged yet: try again.
+    InFlight,
 }

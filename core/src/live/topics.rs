@@ -204,11 +204,38 @@ pub fn log_pk(topic: &str) -> String {
     format!("{}{topic}", crate::keys::TOPIC_LOG)
 }
 
-/// Where table watches that ended at number `n` are kept in their topic's log partition
-/// (after every position key): `r#<user id, or - for the admin key>#<n, 20 digits>#`,
-/// then the connection.
-pub fn resume_prefix(user_id: Option<&str>, n: u64) -> String {
-    format!("r#{}#{n:020}#", user_id.unwrap_or("-"))
+/// How many of its latest numbers a table watch remembers the topic position of: a
+/// resume may start from any of them (the client may not have got the last few frames
+/// sent before its connection dropped).
+pub const WATCH_RING: u64 = 8;
+
+/// The attribute holding `[m, position]` for a watch's number `m`.
+pub fn ring_attr(m: u64) -> String {
+    format!("h{}", m % WATCH_RING)
+}
+
+/// Where table watches that ended are kept for resumes, in their topic's log partition
+/// (after every position key): `r#<user id, or - for the admin key>#`, then the
+/// connection.
+pub fn ended_prefix(user_id: Option<&str>) -> String {
+    format!("r#{}#", user_id.unwrap_or("-"))
+}
+
+/// The topic position a resume from number `since` of this watch (or ended watch)
+/// picks up after: every change it numbered up to `since` is at or before it.
+pub fn watch_point(item: &Item, since: u64) -> Option<u64> {
+    let n = item.get("n").and_then(Value::as_u64)?;
+    if since == n {
+        return item.get("p").and_then(Value::as_u64);
+    }
+    let h = item.get(&ring_attr(since))?.as_array()?;
+    match (
+        h.first().and_then(Value::as_u64),
+        h.get(1).and_then(Value::as_u64),
+    ) {
+        (Some(m), Some(p)) if m == since && since < n => Some(p),
+        _ => None,
+    }
 }
 
 /// Sequence numbers as sort keys that order like numbers.
@@ -225,6 +252,11 @@ pub struct Sub {
     pub filter: Option<Map<String, Value>>,
     /// Hears others join and leave.
     pub presence: bool,
+    /// A table watch's last number, the last topic position it numbered, and the
+    /// position its subscribe covered (see `Live::number`).
+    pub n: u64,
+    pub p: u64,
+    pub r: u64,
 }
 
 impl Sub {
@@ -248,6 +280,9 @@ impl Sub {
             user_id: item.str("user_id").map(str::to_string),
             filter: item.get("where").and_then(Value::as_object).cloned(),
             presence: item.get("presence").and_then(Value::as_bool) == Some(true),
+            n: item.get("n").and_then(Value::as_u64).unwrap_or(0),
+            p: item.get("p").and_then(Value::as_u64).unwrap_or(0),
+            r: item.get("r").and_then(Value::as_u64).unwrap_or(0),
         }
     }
 }
@@ -368,6 +403,28 @@ mod tests {
         assert!("everyone".parse::<Who>().is_err());
         assert!(valid_pattern("room.*") && valid_pattern("*") && valid_pattern("direct"));
         assert!(!valid_pattern("room*x") && !valid_pattern("**") && !valid_pattern("a b*"));
+    }
+
+    #[test]
+    fn a_watch_resumes_from_its_latest_numbers() {
+        let watch = |attrs: Value| {
+            Item::new(
+                "sub#table:t",
+                "c1",
+                attrs.as_object().cloned().unwrap_or_default(),
+            )
+        };
+        let w = watch(
+            json!({"n": 10, "p": 40, "h2": [10, 40], "h1": [9, 33], "h0": [8, 30], "h7": [7, 21]}),
+        );
+        assert_eq!(watch_point(&w, 10), Some(40));
+        assert_eq!(watch_point(&w, 9), Some(33));
+        assert_eq!(watch_point(&w, 7), Some(21));
+        // Not remembered (slot 6 holds nothing; 2 would be slot 2, which holds 10).
+        assert_eq!(watch_point(&w, 6), None);
+        assert_eq!(watch_point(&w, 2), None);
+        assert_eq!(watch_point(&w, 11), None);
+        assert_eq!(watch_point(&watch(json!({"n": 0, "p": 5})), 0), Some(5));
     }
 
     #[test]
