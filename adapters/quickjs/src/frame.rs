@@ -52,7 +52,10 @@ pub enum Ended {
     Timeout,
     OutOfMemory,
     StackOverflow,
-    Exception { message: String, stack: String },
+    Exception {
+        message: String,
+        stack: String,
+    },
     Invalid(String),
 }
 

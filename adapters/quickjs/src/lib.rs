@@ -127,4 +127,3 @@ fn classify(name: &str, message: &str, stack: String) -> Failure {
         }
     }
 }
-

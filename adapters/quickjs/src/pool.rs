@@ -178,7 +178,9 @@ impl Pool {
     }
 
     fn give_back(&self, p: Proc, big: bool) {
-        if (big || p.calls % 32 == 0) && rss(p.child.id()).is_some_and(|r| r > MAX_WORKER_RSS) {
+        if (big || p.calls.is_multiple_of(32))
+            && rss(p.child.id()).is_some_and(|r| r > MAX_WORKER_RSS)
+        {
             self.retire(p);
             return;
         }
@@ -225,7 +227,12 @@ impl Pool {
     /// stopped (or killed) and given back whatever happens to the caller.
     /// A nested run (a hook of a write its caller's run is waiting on) never waits: when
     /// every worker is busy it gets one more, let go when it ends.
-    async fn submit(self: &Arc<Self>, req: Request, deadline: Instant, nested: bool) -> Option<Reply> {
+    async fn submit(
+        self: &Arc<Self>,
+        req: Request,
+        deadline: Instant,
+        nested: bool,
+    ) -> Option<Reply> {
         let permit = if nested {
             self.slots.clone().try_acquire_owned().ok()
         } else {
@@ -237,7 +244,14 @@ impl Pool {
             )
         };
         let extra = permit.is_none();
-        let idle = self.idle.lock().ok().and_then(|mut i| i.pop());
+        let mut idle = self.idle.lock().ok().and_then(|mut i| i.pop());
+        // A worker that died while idle (killed from outside, say) is replaced.
+        if let Some(mut p) = idle.take() {
+            match p.child.try_wait() {
+                Ok(None) => idle = Some(p),
+                _ => self.retire(p),
+            }
+        }
         let proc = match idle {
             Some(p) => p,
             None => match self.spawn() {
@@ -287,6 +301,13 @@ fn rss(pid: Option<u32>) -> Option<u64> {
     let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
 }
+
+/// How a request ended: the run's end and logs, or a deploy's exports.
+type Finished = (
+    Ended,
+    Vec<(u8, String)>,
+    Option<Result<Vec<String>, String>>,
+);
 
 /// One call's state shared with its host-call tasks.
 struct CallState {
@@ -374,7 +395,7 @@ async fn drive(
     let mut over_memory = false;
     let mut gone = false;
     tokio::pin!(caller_gone);
-    let ended: Option<(Ended, Vec<(u8, String)>, Option<Result<Vec<String>, String>>)> = loop {
+    let ended: Option<Finished> = loop {
         let kill_at = stop_at.map(|s| s + KILL_GRACE);
         tokio::select! {
             body = proc.frames.recv() => {
@@ -493,9 +514,7 @@ async fn drive(
                 logs: Vec::new(),
             })
         } else {
-            Reply::Exports(Err(
-                "the module's top level ran past the time limit".into()
-            ))
+            Reply::Exports(Err("the module's top level ran past the time limit".into()))
         };
         return (reply, None);
     };

@@ -95,7 +95,11 @@ fn run_worker() -> i32 {
             while let Some(body) = frame::read_blocking(&mut input) {
                 match frame::decode::<ToWorker>(&body) {
                     Some(ToWorker::Host { call, id, answer }) => {
-                        let tx = reader.pending.lock().ok().and_then(|mut p| p.remove(&(call, id)));
+                        let tx = reader
+                            .pending
+                            .lock()
+                            .ok()
+                            .and_then(|mut p| p.remove(&(call, id)));
                         if let Some(tx) = tx {
                             let _ = tx.send(answer);
                         }
@@ -331,9 +335,8 @@ fn install<'js>(
                 link.shared.send(&FromWorker::Host { call, id, op, args });
                 let answer = rx.await;
                 link.open.set(link.open.get().saturating_sub(1));
-                Ok(answer.unwrap_or_else(|_| {
-                    answer_error("FUNCTION_FAILED", "the call has ended", 500)
-                }))
+                Ok(answer
+                    .unwrap_or_else(|_| answer_error("FUNCTION_FAILED", "the call has ended", 500)))
             }
         })),
     )?;
@@ -553,12 +556,8 @@ impl Engine {
             Some(_) if late => Err(limit),
             Some(Ok(names)) => Ok(names),
             Some(Err(Ended::Timeout)) => Err(limit),
-            Some(Err(Ended::Invalid(m))) | Some(Err(Ended::Exception { message: m, .. })) => {
-                Err(m)
-            }
-            Some(Err(Ended::OutOfMemory)) => {
-                Err("the module's top level ran out of memory".into())
-            }
+            Some(Err(Ended::Invalid(m))) | Some(Err(Ended::Exception { message: m, .. })) => Err(m),
+            Some(Err(Ended::OutOfMemory)) => Err("the module's top level ran out of memory".into()),
             Some(Err(f)) => Err(format!("the module's top level failed: {f:?}")),
         }
     }
@@ -573,12 +572,13 @@ impl Engine {
         deadline: Instant,
         instance_key: String,
     ) -> Result<Instance, Ended> {
-        let (rt, ctx, cell) = new_runtime(&self.shared, limits)
-            .await
-            .map_err(|e| Ended::Exception {
-                message: format!("cannot start the sandbox: {e}"),
-                stack: String::new(),
-            })?;
+        let (rt, ctx, cell) =
+            new_runtime(&self.shared, limits)
+                .await
+                .map_err(|e| Ended::Exception {
+                    message: format!("cannot start the sandbox: {e}"),
+                    stack: String::new(),
+                })?;
         cell.set(call, deadline);
         let link = Rc::new(Link {
             shared: self.shared.clone(),
@@ -660,7 +660,14 @@ impl Engine {
             }
             None => {
                 match self
-                    .instance(key, context, limits, call, deadline, full_key.clone().unwrap_or_default())
+                    .instance(
+                        key,
+                        context,
+                        limits,
+                        call,
+                        deadline,
+                        full_key.clone().unwrap_or_default(),
+                    )
                     .await
                 {
                     Ok(i) => i,
@@ -669,7 +676,11 @@ impl Engine {
             }
         };
         let fut = inst.ctx.async_with(async |ctx| {
-            let ns = inst.ns.clone().restore(&ctx).map_err(|e| explain(&ctx, e))?;
+            let ns = inst
+                .ns
+                .clone()
+                .restore(&ctx)
+                .map_err(|e| explain(&ctx, e))?;
             let f: JsValue = ns.get(export).map_err(|e| explain(&ctx, e))?;
             if !f.is_function() {
                 return Err(Ended::Invalid(format!(
@@ -720,7 +731,7 @@ impl Engine {
         }
         // Kept heaps add up: now and then, let them all go when this process is big.
         self.kept += 1;
-        if self.kept % 4 == 0 && resident_bytes().is_some_and(|b| b > MAX_KEPT_RESIDENT) {
+        if self.kept.is_multiple_of(4) && resident_bytes().is_some_and(|b| b > MAX_KEPT_RESIDENT) {
             self.instances.clear();
         }
     }

@@ -189,9 +189,11 @@ impl Host for Recorder {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
         }
-        self.calls
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.last.lock().unwrap().insert(op.to_string(), args.clone());
+        self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.last
+            .lock()
+            .unwrap()
+            .insert(op.to_string(), args.clone());
         Ok(json!({"status": 200, "headers": {}, "body": "{}"}))
     }
 }
@@ -220,17 +222,28 @@ async fn native_loops_end_at_the_deadline_and_the_pool_recovers() {
         export function ok() { return 1 }"#;
     for export in ["sparse", "chain", "bigint"] {
         let t0 = std::time::Instant::now();
-        let out = sb.run(job_with(src, export, 100, None), Arc::new(Echo)).await;
+        let out = sb
+            .run(job_with(src, export, 100, None), Arc::new(Echo))
+            .await;
         let took = t0.elapsed();
-        assert!(matches!(out.result, Err(Failure::Timeout)), "{export}: {:?}", out.result);
+        assert!(
+            matches!(out.result, Err(Failure::Timeout)),
+            "{export}: {:?}",
+            out.result
+        );
         // Not a timing assertion on speed: a bound on a stuck call (the old sandbox ran
         // these for 5 s to over a minute).
         assert!(took < Duration::from_secs(4), "{export} took {took:?}");
-        let again = sb.run(job_with(src, "ok", 2000, None), Arc::new(Echo)).await;
+        let again = sb
+            .run(job_with(src, "ok", 2000, None), Arc::new(Echo))
+            .await;
         assert_eq!(again.result.unwrap(), json!(1), "after {export}");
     }
     assert!(sb.killed() >= 1, "a stuck worker was killed");
-    assert!(sb.worker_pids().len() <= 1, "the pool never grows past its size");
+    assert!(
+        sb.worker_pids().len() <= 1,
+        "the pool never grows past its size"
+    );
 }
 
 /// The same caller's calls may share one evaluated module; another caller's and an
@@ -250,15 +263,23 @@ async fn instances_are_per_caller() {
     };
     assert_eq!(r(Some("user:a")).await, json!(1));
     assert_eq!(r(Some("user:a")).await, json!(2));
-    assert_eq!(r(Some("user:b")).await, json!(1), "bob never sees alice's state");
+    assert_eq!(
+        r(Some("user:b")).await,
+        json!(1),
+        "bob never sees alice's state"
+    );
     assert_eq!(r(None).await, json!(1));
     assert_eq!(r(None).await, json!(1), "anonymous calls start fresh");
     assert_eq!(r(Some("user:a")).await, json!(3));
     // A failed run is not kept: its state may be half-changed.
-    let bad = "let n = 0; export function f(fail) { n += 1; if (fail) throw new Error('x'); return n }";
+    let bad =
+        "let n = 0; export function f(fail) { n += 1; if (fail) throw new Error('x'); return n }";
     let mut j = job_with(bad, "f", 2000, Some("user:a"));
     j.args = vec![json!(false)];
-    assert_eq!(sb.run(j.clone(), Arc::new(Echo)).await.result.unwrap(), json!(1));
+    assert_eq!(
+        sb.run(j.clone(), Arc::new(Echo)).await.result.unwrap(),
+        json!(1)
+    );
     j.args = vec![json!(true)];
     assert!(sb.run(j.clone(), Arc::new(Echo)).await.result.is_err());
     j.args = vec![json!(false)];
@@ -282,7 +303,9 @@ async fn polluted_prototypes_change_no_host_call() {
         }"#;
     let rec = Arc::new(Recorder::default());
     let mut j = job_with(src, "go", 3000, None);
-    j.args = vec![json!(r#"{"__proto__": {"method": "DELETE", "headers": {"authorization": "Bearer evil"}, "body": "x", "admin": true, "expand": ["secret"]}}"#)];
+    j.args = vec![json!(
+        r#"{"__proto__": {"method": "DELETE", "headers": {"authorization": "Bearer evil"}, "body": "x", "admin": true, "expand": ["secret"]}}"#
+    )];
     let out = sb.run(j, rec.clone()).await;
     assert_eq!(out.result.unwrap(), json!("done"));
     let last = rec.last.lock().unwrap().clone();
@@ -308,7 +331,11 @@ async fn nothing_lands_after_the_deadline() {
         ..Default::default()
     });
     let out = sb.run(job_with(src, "flood", 300, None), rec.clone()).await;
-    assert!(matches!(out.result, Err(Failure::Timeout)), "{:?}", out.result);
+    assert!(
+        matches!(out.result, Err(Failure::Timeout)),
+        "{:?}",
+        out.result
+    );
     let at_answer = rec.calls.load(std::sync::atomic::Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let later = rec.calls.load(std::sync::atomic::Ordering::SeqCst);
@@ -345,7 +372,11 @@ async fn host_side_memory_counts_against_the_limit() {
     j.limits.memory_bytes = 64 * 1024 * 1024;
     let out = sb.run(j.clone(), rec.clone()).await;
     assert!(
-        matches!(&out.result, Err(Failure::OutOfMemory)) || out.result.as_ref().is_ok_and(|v| v.as_str().is_some_and(|s| s.contains("out of memory"))),
+        matches!(&out.result, Err(Failure::OutOfMemory))
+            || out
+                .result
+                .as_ref()
+                .is_ok_and(|v| v.as_str().is_some_and(|s| s.contains("out of memory"))),
         "{:?}",
         out.result
     );
@@ -356,7 +387,11 @@ async fn host_side_memory_counts_against_the_limit() {
     j.limits.memory_bytes = 64 * 1024 * 1024;
     j.export = "many".into();
     let out = sb.run(j, rec.clone()).await;
-    assert!(matches!(out.result, Err(Failure::OutOfMemory)), "{:?}", out.result);
+    assert!(
+        matches!(out.result, Err(Failure::OutOfMemory)),
+        "{:?}",
+        out.result
+    );
 }
 
 /// A caller that goes away stops its call: the worker is free for the next one.
@@ -379,7 +414,9 @@ async fn a_gone_caller_frees_the_worker() {
     h.abort();
     let _ = h.await;
     // With one worker, this call runs only once the abandoned one has stopped.
-    let out = sb.run(job_with(src, "ok", 20_000, None), Arc::new(Echo)).await;
+    let out = sb
+        .run(job_with(src, "ok", 20_000, None), Arc::new(Echo))
+        .await;
     assert_eq!(out.result.unwrap(), json!(2));
     let n = rec.calls.load(std::sync::atomic::Ordering::SeqCst);
     tokio::time::sleep(Duration::from_millis(200)).await;
