@@ -121,7 +121,10 @@ fn admission_from(
 ) -> Result<yunqiao_core::functions::admission::AdmissionConfig, BoxError> {
     let num = |k: &str| -> Result<Option<usize>, BoxError> {
         env(k)
-            .map(|v| v.parse::<usize>().map_err(|_| format!("{k} must be a number").into()))
+            .map(|v| {
+                v.parse::<usize>()
+                    .map_err(|_| format!("{k} must be a number").into())
+            })
             .transpose()
     };
     let lambda_mb = num("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")?.unwrap_or(2048);

@@ -556,8 +556,14 @@ fn children_cpu() -> Duration {
         if rest.get(1) != Some(&me.as_str()) {
             continue;
         }
-        ticks += rest.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
-            + rest.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        ticks += rest
+            .get(11)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            + rest
+                .get(12)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
     }
     Duration::from_secs_f64(ticks as f64 / 100.0)
 }

@@ -219,12 +219,18 @@ impl Config {
                 .map_err(|_| parse_err("YUNQIAO_FUNCTIONS_MEMORY_MB", &v))?;
         }
         for (name, slot) in [
-            ("YUNQIAO_FUNCTIONS_PER_CALLER", &mut cfg.functions.per_caller),
+            (
+                "YUNQIAO_FUNCTIONS_PER_CALLER",
+                &mut cfg.functions.per_caller,
+            ),
             (
                 "YUNQIAO_FUNCTIONS_PER_CALLER_QUEUED",
                 &mut cfg.functions.per_caller_queued,
             ),
-            ("YUNQIAO_FUNCTIONS_PER_MODULE", &mut cfg.functions.per_module),
+            (
+                "YUNQIAO_FUNCTIONS_PER_MODULE",
+                &mut cfg.functions.per_module,
+            ),
             ("YUNQIAO_FUNCTIONS_QUEUE", &mut cfg.functions.queue),
         ] {
             if let Some(v) = env(name) {

@@ -127,7 +127,10 @@ async fn native_loops_end_at_their_deadline_and_leave_the_pool_usable(s: Server)
         let (export, r, took) = c.await.unwrap();
         // Its own deadline, or (waiting behind the others for a worker) refused as busy.
         assert!(
-            matches!((r.status, r.code()), (504, "FUNCTION_TIMEOUT") | (429, "FUNCTION_BUSY")),
+            matches!(
+                (r.status, r.code()),
+                (504, "FUNCTION_TIMEOUT") | (429, "FUNCTION_BUSY")
+            ),
             "{export}: {}",
             r.text
         );
@@ -178,7 +181,9 @@ async fn nothing_lands_after_the_deadline(s: Server) {
             "PUT",
             "/v1/tables/rows",
             Some(ADMIN_KEY),
-            Some(json!({"fields": [{"name": "i", "type": "number"}], "acl": {"record": "rwd:r:r"}})),
+            Some(
+                json!({"fields": [{"name": "i", "type": "number"}], "acl": {"record": "rwd:r:r"}}),
+            ),
         )
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
@@ -191,7 +196,12 @@ async fn nothing_lands_after_the_deadline(s: Server) {
     )
     .await;
     let r = call(&api, Some(ADMIN_KEY), "flood", "flood", json!([])).await;
-    assert_eq!((r.status, r.code()), (504, "FUNCTION_TIMEOUT"), "{}", r.text);
+    assert_eq!(
+        (r.status, r.code()),
+        (504, "FUNCTION_TIMEOUT"),
+        "{}",
+        r.text
+    );
     let at_answer = count(&api, "rows").await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let later = count(&api, "rows").await;
@@ -272,16 +282,28 @@ async fn secrets_never_leave_in_any_encoding(s: Server) {
     assert!(r.status < 300);
     let r = call(&api, Some(&alice), "toplevel", "f", json!([])).await;
     assert_eq!((r.status, r.code()), (500, "FUNCTION_FAILED"), "{}", r.text);
-    assert!(r.body["error"]["details"]["request_id"].is_string(), "{}", r.text);
+    assert!(
+        r.body["error"]["details"]["request_id"].is_string(),
+        "{}",
+        r.text
+    );
     assert!(!r.text.contains("top level"), "{}", r.text);
     let logs = api
-        .call("GET", "/v1/functions/leaky/logs?limit=50", Some(ADMIN_KEY), None)
+        .call(
+            "GET",
+            "/v1/functions/leaky/logs?limit=50",
+            Some(ADMIN_KEY),
+            None,
+        )
         .await;
     assert_eq!(logs.status, 200);
     texts.push(("logs".into(), logs.text.clone()));
     for (what, t) in &texts {
         for f in &forms {
-            assert!(!t.contains(f.as_str()), "{what} holds the secret as {f:?}: {t}");
+            assert!(
+                !t.contains(f.as_str()),
+                "{what} holds the secret as {f:?}: {t}"
+            );
         }
         assert!(!t.contains("sk-live"), "{what}: {t}");
     }
@@ -289,7 +311,11 @@ async fn secrets_never_leave_in_any_encoding(s: Server) {
     let r = api
         .call("GET", "/v1/functions/toplevel/logs", Some(ADMIN_KEY), None)
         .await;
-    assert!(r.text.contains("top level"), "the log keeps the cause: {}", r.text);
+    assert!(
+        r.text.contains("top level"),
+        "the log keeps the cause: {}",
+        r.text
+    );
 }
 
 /// A tiny HTTP server on 127.0.0.1 that answers every request at once and records its
@@ -313,7 +339,9 @@ async fn recording_server() -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
                     .unwrap()
                     .push(String::from_utf8_lossy(&buf[..n]).to_string());
                 let _ = sock
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+                    )
                     .await;
             });
         }
@@ -378,7 +406,9 @@ async fn holding_server() -> Holding {
                 seen.fetch_add(1, Ordering::SeqCst);
                 release.notified().await;
                 let _ = sock
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+                    )
                     .await;
             });
         }

@@ -274,7 +274,13 @@ export async function inDetails() { throw new FunctionError("BAD", "bad", 400, {
     let answers = answers.lock().unwrap().clone();
     assert!(logs.contains("function ran"), "calls are logged:\n{logs}");
     for f in &forms {
-        assert!(!logs.contains(f.as_str()), "the secret as {f:?} is in the logs:\n{logs}");
-        assert!(!answers.contains(f.as_str()), "the secret as {f:?} was answered:\n{answers}");
+        assert!(
+            !logs.contains(f.as_str()),
+            "the secret as {f:?} is in the logs:\n{logs}"
+        );
+        assert!(
+            !answers.contains(f.as_str()),
+            "the secret as {f:?} was answered:\n{answers}"
+        );
     }
 }

@@ -370,11 +370,12 @@ impl CallHost {
         // An address literal is checked here; a name where it resolves (the outbound
         // adapter's resolver).
         if let Ok(ip) = host.parse::<std::net::IpAddr>()
-            && let Some(why) =
-                super::settings::forbidden_address(ip, self.fns.allow_private_hosts)
+            && let Some(why) = super::settings::forbidden_address(ip, self.fns.allow_private_hosts)
         {
-            return Err(Error::forbidden(format!("http.fetch may not reach {host}: {why}"))
-                .with_details(json!({"host": host, "port": port})));
+            return Err(
+                Error::forbidden(format!("http.fetch may not reach {host}: {why}"))
+                    .with_details(json!({"host": host, "port": port})),
+            );
         }
         if r.body.as_ref().is_some_and(|b| b.len() > MAX_FETCH_BYTES) {
             return Err(Error::new(

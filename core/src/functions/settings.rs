@@ -160,7 +160,6 @@ pub fn valid_secret_name(n: &str) -> bool {
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
-
 /// `host` or `host:port`, lower case, no scheme or path. The host is a DNS name (labels
 /// of 1 to 63 of `a-z 0-9 -`, not starting or ending with `-`, at most 253 bytes, the
 /// last label not all digits) or an IPv4 address in dotted-decimal; the port is 1 to
