@@ -789,16 +789,12 @@ impl Live {
     /// many there were.
     pub(super) async fn table_changed(&self, change: RecordChange) -> Result<Delivery> {
         let topic = format!("{}{}", topics::TABLE_PREFIX, change.table);
-        let (subs, state) = self.subscribers(&topic).await?;
-        let pos = self
-            .sequence(
+        let (subs, pos) = self
+            .sequenced(
                 &topic,
-                !subs.is_empty(),
-                &state,
                 |_| json!({"id": change.id, "before": change.before, "after": change.after}),
             )
             .await?;
-        let subs = self.with_late_subscribers(&topic, subs, pos).await?;
         if subs.is_empty() {
             return Ok(Delivery::default());
         }

@@ -716,43 +716,54 @@ impl Live {
         data: Value,
         from: Value,
     ) -> Result<Published> {
-        let (subs, state) = self.subscribers(topic).await?;
         let mut frame = json!({"type": "event", "topic": topic, "data": data, "from": from});
-        let seq = self
-            .sequence(topic, !subs.is_empty(), &state, |seq| {
+        let (subs, seq) = self
+            .sequenced(topic, |seq| {
                 let mut f = frame.clone();
                 f["seq"] = json!(seq);
                 json!({"frame": f})
             })
             .await?;
         frame["seq"] = json!(seq);
-        let subs = self.with_late_subscribers(topic, subs, seq).await?;
         let subs = self.still_allowed(topic, subs).await?;
         let conns: Vec<String> = subs.into_iter().map(|s| s.connection).collect();
         let delivery = self.deliver(&conns, &encode(&frame)).await;
         Ok(Published { seq, delivery })
     }
 
-    /// `subs` and whoever subscribed since they were read, once a frame was logged under
-    /// `seq`: a resume that read the topic's state before the number was handed out
-    /// cannot replay the frame, so the publisher delivers it (a repeat is dropped by its
-    /// `seq`).
-    pub(super) async fn with_late_subscribers(
+    /// Logs a frame under the topic's next number when someone may want it (see
+    /// [`Live::sequence`]), then reads the subscribers to deliver it to: reading them
+    /// after the number is handed out includes whoever subscribed meanwhile (a resume
+    /// that read the topic's state before the number cannot replay the frame, so the
+    /// publisher must deliver it). One read of the subscribers per frame: fan-out cost.
+    pub(super) async fn sequenced(
         &self,
         topic: &str,
-        mut subs: Vec<Sub>,
-        seq: Option<u64>,
-    ) -> Result<Vec<Sub>> {
-        if seq.is_none() {
-            return Ok(subs);
+        entry: impl FnOnce(u64) -> Value,
+    ) -> Result<(Vec<Sub>, Option<u64>)> {
+        let pk = topics::sub_pk(topic);
+        let state = self
+            .store
+            .get(&pk, topics::STATE_SK)
+            .await?
+            .map(|i| TopicState::from_item(&i))
+            .unwrap_or_default();
+        // Connection ids sort before the state's key.
+        let anyone = !self
+            .store
+            .query(
+                Query::partition(pk)
+                    .range(SkRange::Lt(topics::STATE_SK.into()))
+                    .limit(1),
+            )
+            .await?
+            .items
+            .is_empty();
+        let seq = self.sequence(topic, anyone, &state, entry).await?;
+        if seq.is_none() && !anyone {
+            return Ok((vec![], None));
         }
-        let (now, _) = self.subscribers(topic).await?;
-        for s in now {
-            if !subs.iter().any(|x| x.connection == s.connection) {
-                subs.push(s);
-            }
-        }
-        Ok(subs)
+        Ok((self.subscribers(topic).await?.0, seq))
     }
 
     /// The subscribers the topic's subscribe rule still lets in, judged with their
