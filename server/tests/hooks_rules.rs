@@ -19,6 +19,9 @@ export async function beforeUpdate(e) { await trace("update"); return e.data }
 export async function beforeDelete(e) { await trace("delete") }
 "#;
 
+/// A write that must be refused: method, path, token, body, status, code.
+type Refusal<'a> = (&'a str, String, Option<&'a str>, Value, u16, &'a str);
+
 async fn admin(api: &Api, method: &str, path: &str, body: Value) -> Answer {
     let r = api.call(method, path, Some(ADMIN_KEY), Some(body)).await;
     assert!(r.status < 300, "{method} {path}: {}", r.text);
@@ -92,7 +95,7 @@ async fn refused_writes_run_no_hook(s: Server) {
     let rec = format!("/v1/tables/guarded/records/{id}");
 
     let create = json!({"title": "anon"});
-    let refusals: Vec<(&str, String, Option<&str>, Value, u16, &str)> = vec![
+    let refusals: Vec<Refusal> = vec![
         // An anonymous create in a `create: users` table.
         (
             "POST",

@@ -134,7 +134,7 @@ async fn transcript(
     let mut names = Names::default();
     let mut out = Vec::new();
     let mut m = Client::open(s, mallory).await;
-    let mut got = |m: &mut Client, out: &mut Vec<Value>, names: &mut Names| {
+    let got = |m: &mut Client, out: &mut Vec<Value>, names: &mut Names| {
         assert!(
             m.backlog.iter().all(|f| f["topic"] == json!(topic)),
             "{:?}",
