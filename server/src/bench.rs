@@ -506,66 +506,54 @@ async fn http_bench() -> Result<(), BoxError> {
 
 // ---- the hot path: get-by-id and cloud functions over HTTP ------------------------------
 
-/// CPU time (user + system) of this process's threads whose names start with `prefix`,
-/// from `/proc/self/task/*/stat` (Linux; zero elsewhere).
+/// A `/proc/<pid>/stat` (or task stat) line's name, parent pid and CPU ticks (user +
+/// system).
+fn proc_stat(path: &std::path::Path) -> Option<(String, String, u64)> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let rest: Vec<&str> = stat.get(close + 2..)?.split_whitespace().collect();
+    // Fields 14 and 15 (utime, stime) are 12 and 13 after the state field.
+    let tick = |i: usize| rest.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Some((
+        stat[open + 1..close].to_string(),
+        rest.get(1)?.to_string(),
+        tick(11) + tick(12),
+    ))
+}
+
+fn ticks(t: u64) -> Duration {
+    Duration::from_secs_f64(t as f64 / 100.0) // USER_HZ on Linux
+}
+
+/// CPU time of this process's threads whose names start with `prefix` (Linux; zero
+/// elsewhere).
 fn thread_cpu(prefix: &str) -> Duration {
-    let ticks_per_sec = 100.0; // USER_HZ on Linux
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
         return Duration::ZERO;
     };
-    let mut ticks = 0u64;
-    for t in tasks.flatten() {
-        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        if !stat[open + 1..close].starts_with(prefix) {
-            continue;
-        }
-        let rest: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        // Fields 14 and 15 (utime, stime) are 12 and 13 after the state field.
-        ticks += rest
-            .get(11)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-            + rest
-                .get(12)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-    }
-    Duration::from_secs_f64(ticks as f64 / ticks_per_sec)
+    ticks(
+        tasks
+            .flatten()
+            .filter_map(|t| proc_stat(&t.path().join("stat")))
+            .filter(|(name, _, _)| name.starts_with(prefix))
+            .map(|(_, _, t)| t)
+            .sum(),
+    )
 }
 
-/// CPU time (user + system) of this process's children: the function worker processes.
+/// CPU time of this process's children: the function worker processes.
 fn children_cpu() -> Duration {
     let me = std::process::id().to_string();
-    let mut ticks = 0u64;
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Duration::ZERO;
     };
-    for e in dir.flatten() {
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let rest: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        if rest.get(1) != Some(&me.as_str()) {
-            continue;
-        }
-        ticks += rest
-            .get(11)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-            + rest
-                .get(12)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0);
-    }
-    Duration::from_secs_f64(ticks as f64 / 100.0)
+    ticks(
+        dir.flatten()
+            .filter_map(|e| proc_stat(&e.path().join("stat")))
+            .filter(|(_, ppid, _)| *ppid == me)
+            .map(|(_, _, t)| t)
+            .sum(),
+    )
 }
 
 #[derive(Clone)]
@@ -808,6 +796,11 @@ async fn api_bench() -> Result<(), BoxError> {
             Req::post("/v1/fn/bench/noop", json!({"args": []})).with_token(&token),
         ),
         (
+            "fn: trivial export, anonymous",
+            ours.clone(),
+            Req::post("/v1/fn/bench/noop", json!({"args": []})),
+        ),
+        (
             "fn: export doing db get",
             ours.clone(),
             Req::post("/v1/fn/bench/get", json!({"args": [id]})).with_token(&token),
@@ -1029,9 +1022,11 @@ async fn subscriber(
 enum Publisher {
     /// The baseline: a WebSocket client sending the event frame itself.
     Ws(Box<Ws>),
-    /// yunqiao: `POST /v1/events/{topic}` with the admin key, on a keep-alive connection.
+    /// yunqiao: `POST /v1/events/{topic}` with the admin key, on a keep-alive connection
+    /// (opened at the first publish, and again if the server closed it while a thousand
+    /// subscribers connected: an idle connection is closed after the header timeout).
     Http {
-        send: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+        send: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
         host: String,
         key: String,
     },
@@ -1056,7 +1051,19 @@ impl Publisher {
                     .header("authorization", format!("Bearer {key}"))
                     .header("content-type", "application/json")
                     .body(Full::new(Bytes::from(body)))?;
-                let resp = send.send_request(req).await?;
+                if send.as_mut().is_none_or(|s| s.is_closed()) {
+                    let stream = tokio::net::TcpStream::connect(host.as_str()).await?;
+                    stream.set_nodelay(true)?;
+                    let (s, conn) =
+                        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                    tokio::spawn(conn);
+                    *send = Some(s);
+                }
+                let Some(s) = send.as_mut() else {
+                    return Err("no connection".into());
+                };
+                s.ready().await?;
+                let resp = s.send_request(req).await?;
                 let status = resp.status();
                 let body = resp.into_body().collect().await?.to_bytes();
                 if status != 200 {
@@ -1219,15 +1226,11 @@ async fn fanout_bench() -> Result<(), BoxError> {
         )
         .await
     });
-    let stream = tokio::net::TcpStream::connect(&addr).await?;
-    stream.set_nodelay(true)?;
-    let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
     let ours = fanout(
         &format!("ws://{addr}/v1/ws?token={key}"),
         clients,
         Publisher::Http {
-            send,
+            send: None,
             host: addr.clone(),
             key,
         },

@@ -466,6 +466,21 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_nested_run_never_waits() {
+        let a = Admission::new(AdmissionConfig {
+            workers: 1,
+            reserve: 0,
+            ..cfg()
+        });
+        let outer = a.acquire(client("a", "m"), 64, soon()).await.unwrap();
+        // Its hook runs though the only worker is taken (by the run waiting for it).
+        let hook = a.acquire(Lane::Nested, 64, Instant::now()).await.unwrap();
+        assert_eq!(a.load(), (2, 0, 128));
+        drop((hook, outer));
+        assert_eq!(a.load(), (0, 0, 0));
+    }
+
+    #[tokio::test]
     async fn system_lane_goes_first_and_memory_is_a_budget() {
         let a = Admission::new(AdmissionConfig {
             memory_mb: 128,
