@@ -225,8 +225,13 @@ impl Live {
                         {
                             Replayed::Frames(f) => Some(f),
                             Replayed::Missing => None,
-                            // A change is being logged: read the state again.
-                            Replayed::InFlight => continue,
+                            // A change is being logged: read the state again once its
+                            // writer has had a chance to finish (on a busy machine it
+                            // may not get one between back-to-back reads).
+                            Replayed::InFlight => {
+                                retry_pause(tries).await;
+                                continue;
+                            }
                         },
                         None => None,
                     }
@@ -249,6 +254,10 @@ impl Live {
                 attrs.insert(topics::ring_attr(m), json!([m, q]));
             }
             attrs.insert(topics::ring_attr(n), json!([n, state.seq]));
+            // Where the watch started, kept for its whole life (the ring moves on): the
+            // client resumes from the answer's number until it has settled the resume,
+            // however many frames it is sent meanwhile.
+            attrs.insert(topics::WATCH_START.into(), json!([n, state.seq]));
             // Changes up to here are the replay's (or missed, with `resync`).
             attrs.insert("p".into(), json!(state.seq));
             attrs.insert("r".into(), json!(state.seq));
@@ -279,6 +288,7 @@ impl Live {
                 Err(StoreError::TransactionCanceled { .. } | StoreError::ConditionFailed)
                     if replay.is_some() =>
                 {
+                    retry_pause(tries).await;
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -569,7 +579,12 @@ impl Live {
         {
             let mut attrs = Map::new();
             for (k, v) in &item.attrs {
-                if k == "n" || k == "p" || k == "where" || k.starts_with('h') {
+                if k == "n"
+                    || k == "p"
+                    || k == "where"
+                    || k == topics::WATCH_START
+                    || k.starts_with('h')
+                {
                     attrs.insert(k.clone(), v.clone());
                 }
             }
@@ -793,6 +808,13 @@ impl Live {
         }
         Ok(out)
     }
+}
+
+/// A pause before a resume tries again, growing with the tries (1 ms, 2 ms, … up to
+/// 64 ms): the changes it waits for are being written by other tasks.
+async fn retry_pause(tries: usize) {
+    let ms = 1u64 << (tries.saturating_sub(1)).min(6);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
 }
 
 /// What a table resume can replay.

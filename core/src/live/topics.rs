@@ -209,6 +209,10 @@ pub fn log_pk(topic: &str) -> String {
 /// sent before its connection dropped).
 pub const WATCH_RING: u64 = 8;
 
+/// The attribute holding `[number, position]` where a table watch started (the number
+/// its subscribe answered): a resume from it is always possible, ring or not.
+pub const WATCH_START: &str = "b";
+
 /// The attribute holding `[m, position]` for a watch's number `m`.
 pub fn ring_attr(m: u64) -> String {
     format!("h{}", m % WATCH_RING)
@@ -228,14 +232,17 @@ pub fn watch_point(item: &Item, since: u64) -> Option<u64> {
     if since == n {
         return item.get("p").and_then(Value::as_u64);
     }
-    let h = item.get(&ring_attr(since))?.as_array()?;
-    match (
-        h.first().and_then(Value::as_u64),
-        h.get(1).and_then(Value::as_u64),
-    ) {
-        (Some(m), Some(p)) if m == since && since < n => Some(p),
-        _ => None,
-    }
+    let pair = |attr: &str| {
+        let h = item.get(attr)?.as_array()?;
+        match (
+            h.first().and_then(Value::as_u64),
+            h.get(1).and_then(Value::as_u64),
+        ) {
+            (Some(m), Some(p)) if m == since && since < n => Some(p),
+            _ => None,
+        }
+    };
+    pair(&ring_attr(since)).or_else(|| pair(WATCH_START))
 }
 
 /// Sequence numbers as sort keys that order like numbers.
@@ -425,6 +432,10 @@ mod tests {
         assert_eq!(watch_point(&w, 2), None);
         assert_eq!(watch_point(&w, 11), None);
         assert_eq!(watch_point(&watch(json!({"n": 0, "p": 5})), 0), Some(5));
+        // Where it started, however far the ring has moved on.
+        let w = watch(json!({"n": 20, "p": 30, "b": [11, 11], "h3": [19, 29]}));
+        assert_eq!(watch_point(&w, 11), Some(11));
+        assert_eq!(watch_point(&w, 12), None);
     }
 
     #[test]
