@@ -533,7 +533,8 @@ export class Channel {
  * 400-499 and details), a host call's error it let through (e.g. `NOT_FOUND`), or the server's:
  * `UNAUTHENTICATED` (401, an export for users called anonymously), `FUNCTION_FORBIDDEN` (403),
  * `NOT_FOUND` (404, no such module or export), `FUNCTION_FAILED` (500, an uncaught exception;
- * `details.request_id` names it in the logs), `FUNCTION_TIMEOUT` (504). Only `INVALID_TOKEN`
+ * `details.request_id` names it in the logs), `FUNCTION_TIMEOUT` (504), `FUNCTION_BUSY` (429,
+ * too many calls running and waiting; retry later). Only `INVALID_TOKEN`
  * ends the session; a function's own 401 does not.
  */
 export type FnModule = { readonly [exportName: string]: (...args: any[]) => Promise<any> }
