@@ -220,7 +220,7 @@ function describe(e) {
 
 // The answer is built on prototype-free objects, so a module's own pollution cannot
 // turn it into something else.
-globalThis.__yq_invoke = async (fn, argsJson, contextJson) => {
+defineProperty(globalThis, "__yq_invoke", { writable: false, configurable: false, enumerable: false, value: async (fn, argsJson, contextJson) => {
   current = parse(contextJson);
   let r;
   try {
@@ -240,4 +240,4 @@ globalThis.__yq_invoke = async (fn, argsJson, contextJson) => {
       err: { __proto__: null, kind: "exception", name: "TypeError", message: `the result is not JSON: ${e.message}`, stack: "" },
     });
   }
-};
+} });

@@ -291,6 +291,7 @@ async fn instances_are_per_caller() {
 async fn polluted_prototypes_change_no_host_call() {
     let sb = sandbox(1);
     let src = r#"import { http, db } from "yunqiao";
+        try { globalThis.__yq_invoke = async () => '{"ok":"forged"}' } catch {}
         function merge(t, s) { for (const k of Object.keys(s)) { if (typeof s[k] === "object") { t[k] ??= {}; merge(t[k], s[k]) } else t[k] = s[k] } return t }
         export async function go(input) {
             merge({}, JSON.parse(input));
