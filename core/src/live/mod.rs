@@ -73,6 +73,10 @@ pub const MAX_ONLINE: usize = 100;
 /// Tries at renumbering a table watch that frames keep numbering meanwhile, and at a
 /// table resume that writes keep overtaking, before it answers `resync`.
 const MAX_RENUMBER_TRIES: usize = 10;
+/// Tries at a table resume while changes keep coming (each after a pause growing to
+/// 64 ms: about 2 s in all): a steady stream of writes must not turn every resume into a
+/// `resync`; past this, one does.
+const MAX_RESUME_TRIES: usize = 40;
 /// Most topic rules an app may set.
 pub const MAX_RULES: usize = 200;
 /// API Gateway closes a connection after 10 idle minutes and every connection after two

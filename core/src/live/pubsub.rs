@@ -217,7 +217,7 @@ impl Live {
                 .map(|i| TopicState::from_item(&i))
                 .unwrap_or_default();
             let replay = match since {
-                Some(s) if tries <= super::MAX_RENUMBER_TRIES => {
+                Some(s) if tries <= super::MAX_RESUME_TRIES => {
                     match self.resume_point(topic, from, &sub, s).await? {
                         Some(p) => match self
                             .replay_table(topic, &state, p, &sub, &from.caller, schema)
