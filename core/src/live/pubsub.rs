@@ -224,7 +224,14 @@ impl Live {
                             .await?
                         {
                             Replayed::Frames(f) => Some(f),
-                            Replayed::Missing => None,
+                            Replayed::Missing => {
+                                tracing::info!(
+                                    topic,
+                                    since = s,
+                                    "table resume: changes not all kept; resync"
+                                );
+                                None
+                            }
                             // A change is being logged: read the state again once its
                             // writer has had a chance to finish (on a busy machine it
                             // may not get one between back-to-back reads).
@@ -233,10 +240,26 @@ impl Live {
                                 continue;
                             }
                         },
-                        None => None,
+                        None => {
+                            tracing::info!(
+                                topic,
+                                since = s,
+                                "table resume: no watch stopped at since; resync"
+                            );
+                            None
+                        }
                     }
                 }
-                _ => None,
+                Some(s) => {
+                    tracing::info!(
+                        topic,
+                        since = s,
+                        tries,
+                        "table resume: writes kept overtaking it; resync"
+                    );
+                    None
+                }
+                None => None,
             };
             let start = since.unwrap_or(0);
             let n = start + replay.as_ref().map_or(0, |r| r.len() as u64);
@@ -385,7 +408,11 @@ impl Live {
         since: u64,
     ) -> Result<Option<u64>> {
         let filter = sub.filter.clone().map(Value::Object);
-        let mut found = std::collections::BTreeSet::new();
+        // (where the watch started, the point it gives): several watches of one client
+        // may have handed out `since` (an old one kept numbering into a socket that was
+        // already dropping while its resume started the next); the client's number is the
+        // latest one's.
+        let mut found: Vec<((u64, u64), u64)> = Vec::new();
         let ended = self
             .store
             .query(
@@ -398,7 +425,7 @@ impl Live {
             if item.get("where").cloned() == filter
                 && let Some(p) = topics::watch_point(&item, since)
             {
-                found.insert(p);
+                found.push((topics::watch_start(&item), p));
             }
         }
         if let Some(uid) = from.user_id() {
@@ -412,11 +439,19 @@ impl Live {
                 if Sub::from_item(&item).filter == sub.filter
                     && let Some(p) = topics::watch_point(&item, since)
                 {
-                    found.insert(p);
+                    found.push((topics::watch_start(&item), p));
                 }
             }
         }
-        Ok(match (found.len(), found.first()) {
+        let Some(latest) = found.iter().map(|(start, _)| *start).max() else {
+            return Ok(None);
+        };
+        let points: std::collections::BTreeSet<u64> = found
+            .iter()
+            .filter(|(start, _)| *start == latest)
+            .map(|(_, p)| *p)
+            .collect();
+        Ok(match (points.len(), points.first()) {
             (1, Some(p)) => Some(*p),
             _ => None,
         })

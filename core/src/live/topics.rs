@@ -245,6 +245,18 @@ pub fn watch_point(item: &Item, since: u64) -> Option<u64> {
     pair(&ring_attr(since)).or_else(|| pair(WATCH_START))
 }
 
+/// Where a watch started: its first number and the topic position then (`(0, 0)` for a
+/// record written before watches kept it).
+pub fn watch_start(item: &Item) -> (u64, u64) {
+    let b = item.get(WATCH_START).and_then(Value::as_array);
+    let at = |i: usize| {
+        b.and_then(|b| b.get(i))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    (at(0), at(1))
+}
+
 /// Sequence numbers as sort keys that order like numbers.
 pub fn seq_key(seq: u64) -> String {
     format!("{seq:020}")
