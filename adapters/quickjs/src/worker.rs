@@ -53,7 +53,6 @@ pub fn enter_if_worker() {
     if std::env::var_os(WORKER_ENV).is_none() {
         return;
     }
-    // SAFETY-free hardening: no core dumps of user memory.
     std::process::exit(run_worker());
 }
 
