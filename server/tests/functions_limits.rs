@@ -546,8 +546,11 @@ async fn a_flood_from_one_caller_leaves_others_served_and_gone_callers_cost_noth
     h.release.notify_waiters();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let total = h.seen.load(Ordering::SeqCst);
+    // Had the server run what its callers left, the 16 calls waiting would have reached
+    // the host. It learns of each hang-up when that connection closes: a call granted a
+    // worker in that instant may start and then stop, so allow a few.
     assert!(
-        total <= running + 1,
+        total <= running + 4,
         "calls ran after their callers hung up: {running} then {total}"
     );
     // And the workers are free again.
