@@ -1507,6 +1507,14 @@ var EMPTY = Object.freeze({
   page: null,
   per_page: null
 });
+function parseQueryJSON(json) {
+  if (typeof json !== "string") return json;
+  try {
+    return JSON.parse(json);
+  } catch (e) {
+    throw new YunqiaoError("INVALID_QUERY", `a serialised query is JSON: ${e.message}`);
+  }
+}
 var Query = class _Query {
   constructor(client, table, state) {
     this._client = client;
@@ -1515,6 +1523,7 @@ var Query = class _Query {
     Object.freeze(this);
   }
   static from(client, json) {
+    json = parseQueryJSON(json);
     if (!json || typeof json.table !== "string") {
       throw new YunqiaoError("INVALID_QUERY", "a serialised query names its table");
     }
@@ -1776,9 +1785,9 @@ var Table = class {
       return true;
     });
   }
-  /** An empty query on this table (XpmJS' `table.query()`), or one rebuilt from JSON. */
+  /** An empty query on this table (XpmJS' `table.query()`), or one rebuilt from JSON (an object or its string). */
   query(json) {
-    if (json) return Query.from(this._client, Object.assign({}, json, { table: this.name }));
+    if (json) return Query.from(this._client, Object.assign({}, parseQueryJSON(json), { table: this.name }));
     return new Query(this._client, this.name);
   }
   where(...args) {
@@ -2187,7 +2196,7 @@ var Client = class {
     if (typeof name !== "string" || !name) throw new YunqiaoError("INVALID_ARGUMENT", "table takes a table name");
     return new Table(this, name);
   }
-  /** A query rebuilt from `query.toJSON()`. */
+  /** A query rebuilt from `query.toJSON()`, or from the string `JSON.stringify(query)` made. */
   query(json) {
     return Query.from(this, json);
   }

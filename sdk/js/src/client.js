@@ -60,7 +60,7 @@ export class Client {
     return new Table(this, name)
   }
 
-  /** A query rebuilt from `query.toJSON()`. */
+  /** A query rebuilt from `query.toJSON()`, or from the string `JSON.stringify(query)` made. */
   query(json) {
     return Query.from(this, json)
   }

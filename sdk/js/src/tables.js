@@ -63,6 +63,16 @@ const EMPTY = Object.freeze({
   per_page: null,
 })
 
+/** A serialised query as `JSON.stringify(query)` wrote it, or the object `query.toJSON()` gave. */
+function parseQueryJSON(json) {
+  if (typeof json !== 'string') return json
+  try {
+    return JSON.parse(json)
+  } catch (e) {
+    throw new YunqiaoError('INVALID_QUERY', `a serialised query is JSON: ${e.message}`)
+  }
+}
+
 /**
  * An immutable query: every builder method returns a new query; `toJSON()` gives a plain
  * object that `client.query(json)` turns back into a query.
@@ -78,6 +88,7 @@ export class Query {
   }
 
   static from(client, json) {
+    json = parseQueryJSON(json)
     if (!json || typeof json.table !== 'string') {
       throw new YunqiaoError('INVALID_QUERY', 'a serialised query names its table')
     }
@@ -382,9 +393,9 @@ export class Table {
     })
   }
 
-  /** An empty query on this table (XpmJS' `table.query()`), or one rebuilt from JSON. */
+  /** An empty query on this table (XpmJS' `table.query()`), or one rebuilt from JSON (an object or its string). */
   query(json) {
-    if (json) return Query.from(this._client, Object.assign({}, json, { table: this.name }))
+    if (json) return Query.from(this._client, Object.assign({}, parseQueryJSON(json), { table: this.name }))
     return new Query(this._client, this.name)
   }
 

@@ -69,6 +69,19 @@ test('queries are immutable and round-trip through JSON', () => {
   assert.deepEqual(c.table('t').query({ where: [['x', 'eq', 1]] }).toJSON(), { table: 't', where: [['x', 'eq', 1]] })
 })
 
+test('a query rebuilds from the string JSON.stringify made, as the README says', () => {
+  const c = offline()
+  const q = c.table('t').where('s', 'open').where('n', '>=', 10).orWhere('p', true).orderBy('n', 'desc').limit(20).expand('a')
+  const json = JSON.stringify(q)
+  assert.equal(typeof json, 'string')
+  const back = c.query(json)
+  assert.ok(back instanceof Query)
+  assert.deepEqual(back.toJSON(), q.toJSON())
+  assert.deepEqual(c.table('u').query(JSON.stringify({ where: [['x', 'eq', 1]] })).toJSON(), { table: 'u', where: [['x', 'eq', 1]] })
+  assert.throws(() => c.query('{not json'), (e) => e instanceof YunqiaoError && e.code === 'INVALID_QUERY')
+  assert.throws(() => c.query('{"where": []}'), (e) => e instanceof YunqiaoError && e.code === 'INVALID_QUERY')
+})
+
 test('batches are immutable and name their tables', () => {
   const c = offline()
   const b0 = c.batch()

@@ -162,8 +162,8 @@ export class Client {
   login(opts?: LoginOptions): Promise<LoginAnswer>
   logout(opts?: Callbacks<true>): Promise<true>
   table<R extends Record<string, any> = Record<string, any>>(name: string): Table<R>
-  /** A query rebuilt from `query.toJSON()`. */
-  query<R extends Record<string, any> = Record<string, any>>(json: QueryJSON): Query<R>
+  /** A query rebuilt from `query.toJSON()`, or from the string `JSON.stringify(query)` made. */
+  query<R extends Record<string, any> = Record<string, any>>(json: QueryJSON | string): Query<R>
   batch(): Batch
   kv(ns: string): Kv
   /** CloudBase's shape: POST /v1/fn/{name} `{data}`. */
@@ -304,7 +304,7 @@ type FieldsOrCallbacks = (string | string[] | Callbacks<any>)[]
 /** Immutable: every builder method returns a new query. `where(a).where(b).orWhere(c)` is `(a AND b) OR c`. */
 export class Query<R extends Record<string, any> = Record<string, any>> {
   readonly table: string
-  static from<R extends Record<string, any> = Record<string, any>>(client: Client, json: QueryJSON): Query<R>
+  static from<R extends Record<string, any> = Record<string, any>>(client: Client, json: QueryJSON | string): Query<R>
   where(field: string, op: Operator, value: any): Query<R>
   where(field: string, value: any): Query<R>
   where(equalities: Partial<R> & Record<string, any>): Query<R>
@@ -361,7 +361,7 @@ export class Table<R extends Record<string, any> = Record<string, any>> {
   update(id: string, data: Patch<R> & Callbacks<Rec<R>>, opts?: { _v?: number } & Callbacks<Rec<R>>): Promise<Rec<R>>
   inc(id: string, field: keyof R & string, n?: number, opts?: { _v?: number } & Callbacks<Rec<R>>): Promise<Rec<R>>
   remove(id: string, opts?: { _v?: number } & Callbacks<true>): Promise<true>
-  query(json?: Omit<QueryJSON, 'table'>): Query<R>
+  query(json?: Omit<QueryJSON, 'table'> | string): Query<R>
   where(field: string, op: Operator, value: any): Query<R>
   where(field: string, value: any): Query<R>
   where(equalities: Partial<R> & Record<string, any>): Query<R>

@@ -40,6 +40,8 @@ async function app(): Promise<void> {
   if (first) first.title.toUpperCase()
   const json = posts.where('status', 'open').paginate(20, 2).toJSON()
   await yq.query<Post>(json).fetch({ success: (r) => r.items, fail: (e) => e.code })
+  const again: QueryResult<Post> = await yq.query<Post>(JSON.stringify(posts.where('status', 'open'))).fetch()
+  await posts.query(JSON.stringify({ where: [['status', 'eq', 'open']] })).fetch()
   const results = await yq.batch().create('posts', { title: 'b' }).update('posts', p._id, { title: 'c' }, { _v: 2 }).remove('posts', p._id).commit()
   await posts.batch().create({ title: 'd' }).check(p._id, { _v: 3 }).commit()
   await posts.remove(p._id, { _v: 4 })
