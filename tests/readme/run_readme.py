@@ -3,7 +3,8 @@
 
     YUNQIAO_BIN=target/debug/yunqiao python3 tests/readme/run_readme.py [README.md ...]
 
-For each document (default: README.md and README.zh-CN.md at the repository root):
+For each document (default: README.md and README.zh-CN.md at the repository root, the
+SDK's README in both languages, docs/functions.md in both languages):
 
 1. starts `$YUNQIAO_BIN serve --addr 127.0.0.1:0 --data-dir <fresh temp dir>` with no
    YUNQIAO_* variables in its environment (so it writes `<data dir>/admin.key` itself and
@@ -28,6 +29,7 @@ output. Python 3.11 standard library only.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -40,9 +42,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DOCS = ["README.md", "README.zh-CN.md"]
+DEFAULT_DOCS = ["README.md", "README.zh-CN.md", "sdk/js/README.md", "sdk/js/README.zh-CN.md"]
+# Documents whose ```js blocks are SDK code that runs (in Node, through run_js.mjs).
+JS_DOCS = {"sdk/js/README.md", "sdk/js/README.zh-CN.md"}
+# A ```js block whose first line is a comment naming a file under cloud/ (`// cloud/rooms.js`)
+# is that file (a cloud-function module): written there before the shell blocks run.
+FILE_BLOCK = re.compile(r"^//\s*(cloud/[\w./-]+\.js)\s*$")
 LINKED_DOCS = ["docs/*.md", "sdk/js/README*.md"]  # links checked too
 VERBOSE = False
+BINARY = "yunqiao"  # $YUNQIAO_BIN
 SKIP_MARK = "<!-- readme-test: skip -->"
 MARKER = "::readme-test::"
 START_TIMEOUT = 30.0
@@ -170,6 +178,16 @@ curl() {
   fi
   return "$rc"
 }
+# `yunqiao apply` / `yunqiao functions …` talk to --url, default http://127.0.0.1:8787: here,
+# the test's server (unless the block names a --url, which is then rewritten like curl's).
+yunqiao() {
+  case "${1:-}" in
+    apply|functions)
+      case " $* " in *" --url "*|*" --url="*) command "$YQ_BIN" "$@" ;;
+        *) command "$YQ_BIN" "$@" --url "$YQ_URL" ;; esac ;;
+    *) command "$YQ_BIN" "$@" ;;
+  esac
+}
 """
 
 
@@ -192,6 +210,8 @@ def run_sh(doc: str, sh: list[Block], server: Server) -> None:
     path = server.workdir / "readme.sh"
     path.write_text(script, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("YUNQIAO_")}
+    env["YQ_BIN"] = str(Path(BINARY).resolve()) if Path(BINARY).is_file() else BINARY
+    env["YQ_URL"] = f"http://127.0.0.1:{server.port}"
     # Never through a proxy: the server is on loopback.
     env["no_proxy"] = env["NO_PROXY"] = ",".join(
         x for x in ["127.0.0.1", "localhost", env.get("no_proxy", "")] if x)
@@ -257,6 +277,89 @@ def run_sh(doc: str, sh: list[Block], server: Server) -> None:
     raise Failure(
         f"{b.name(doc)} failed:\n" + "\n".join("    " + w for w in why)
         + f"\n  the block as run:\n{text}\n  its output:\n{shown}\n"
+        f"  the server's output:\n{server.output()}"
+    )
+
+
+def file_blocks(rel: str, blocks_: list[Block]) -> list[tuple[Block, str]]:
+    """The ```js (and ```json) blocks that are files, with their paths."""
+    out = []
+    for b in blocks_:
+        first = b.text.split("\n", 1)[0].strip()
+        m = FILE_BLOCK.match(first)
+        if m and b.lang in ("js", "javascript") and not b.skip:
+            out.append((b, m.group(1)))
+    return out
+
+
+def write_files(files: list[tuple[Block, str]], workdir: Path) -> None:
+    for b, path in files:
+        dest = workdir / path
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_text(b.text, encoding="utf-8")
+
+
+def run_js(doc: str, js: list[Block], server: Server) -> None:
+    """Runs the SDK blocks in one Node process (run_js.mjs); raises Failure naming the block."""
+    assert server.port is not None
+    node = shutil.which("node")
+    if node is None:
+        raise Failure(f"{doc}: needs node (20 or later) to run its js blocks")
+    if not (ROOT / "sdk/js/node_modules/typescript").exists():
+        raise Failure(f"{doc}: run `npm ci` in sdk/js first (the js blocks need its packages)")
+    path = server.workdir / "blocks.json"
+    path.write_text(json.dumps([{"line": b.line, "code": rewrite(b.text, server.port, server.data_dir)}
+                                for b in js]), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YUNQIAO_")}
+    env["no_proxy"] = env["NO_PROXY"] = ",".join(
+        x for x in ["127.0.0.1", "localhost", env.get("no_proxy", "")] if x)
+    try:
+        proc = subprocess.run(
+            [node, str(ROOT / "tests/readme/run_js.mjs"), str(path)], cwd=server.workdir, env=env,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            timeout=RUN_TIMEOUT, text=True, encoding="utf-8", errors="replace")
+        out, rc = proc.stdout, proc.returncode
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout if isinstance(e.stdout, str) else (e.stdout or b"").decode("utf-8", "replace")
+        rc = None
+    current, done = None, set()
+    output: dict[int, list[str]] = {}
+    failed_at, why = None, []
+    for line in out.splitlines():
+        m = re.fullmatch(re.escape(MARKER) + r" (begin|end) (\d+)", line)
+        if m:
+            current = int(m.group(2)) if m.group(1) == "begin" else None
+            if m.group(1) == "end":
+                done.add(int(m.group(2)))
+            continue
+        m = re.match(re.escape(MARKER) + r" failed (-?\d+): (.*)", line)
+        if m:
+            failed_at = int(m.group(1))
+            why.append(m.group(2))
+            continue
+        if line.startswith(MARKER + " ") and failed_at is not None:
+            why.append(line[len(MARKER) + 1:])
+            continue
+        if current is not None and (line or output.get(current)):
+            output.setdefault(current, []).append(line)
+    if rc == 0 and len(done) == len(js):
+        for n, b in enumerate(js):
+            print(f"  ok   {b.name(doc)} (node)")
+            if VERBOSE:
+                print("\n".join("    | " + ln for ln in output.get(n, [])))
+        return
+    n = failed_at if failed_at is not None and failed_at >= 0 else next(
+        (k for k in range(len(js)) if k not in done), len(js) - 1)
+    b = js[n]
+    if rc is None:
+        why.append(f"timed out after {RUN_TIMEOUT:.0f} s")
+    elif not why:
+        why.append(f"node exited {rc}:\n" + out[-3000:])
+    text = "\n".join("    > " + ln for ln in b.text.splitlines())
+    shown = "\n".join("    | " + ln for ln in output.get(n, [])) or "    | (nothing)"
+    raise Failure(
+        f"{b.name(doc)} failed (node):\n" + "\n".join("    " + w for w in why)
+        + f"\n  the block:\n{text}\n  its output:\n{shown}\n"
         f"  the server's output:\n{server.output()}"
     )
 
@@ -340,15 +443,23 @@ def run_doc(doc: Path, binary: str) -> list[str]:
 
     all_blocks = blocks(doc)
     sh = [b for b in all_blocks if b.lang in ("sh", "bash", "shell") and not b.skip]
+    files = file_blocks(rel, all_blocks)
+    file_ids = {id(b) for b, _ in files}
+    js = [b for b in all_blocks if b.lang in ("js", "javascript") and not b.skip
+          and id(b) not in file_ids] if rel in JS_DOCS else []
     t0 = time.monotonic()
 
     def run_all() -> None:
-        if not sh:
-            raise Failure(f"{rel}: no ```sh blocks to run")
+        if not sh and not js:
+            raise Failure(f"{rel}: no ```sh or ```js blocks to run")
         with tempfile.TemporaryDirectory(prefix="yunqiao-readme-") as tmp:
             server = Server(binary, Path(tmp))
             try:
-                run_sh(rel, sh, server)
+                write_files(files, Path(tmp))
+                if sh:
+                    run_sh(rel, sh, server)
+                if js:
+                    run_js(rel, js, server)
             finally:
                 server.stop()
 
@@ -359,12 +470,14 @@ def run_doc(doc: Path, binary: str) -> list[str]:
         elif b.lang == "toml":
             check(check_toml, rel, b, binary)
     check(check_links, doc)
-    print(f"  {len(sh)} blocks run, {time.monotonic() - t0:.1f} s")
+    for b, path in files:
+        print(f"  file {b.name(rel)} → {path}")
+    print(f"  {len(sh) + len(js)} blocks run, {time.monotonic() - t0:.1f} s")
     return failures
 
 
 def main(argv: list[str]) -> int:
-    global VERBOSE
+    global VERBOSE, BINARY
     if "-v" in argv:
         VERBOSE = True
         argv = [a for a in argv if a != "-v"]
@@ -373,6 +486,7 @@ def main(argv: list[str]) -> int:
         print("run_readme: set YUNQIAO_BIN to the yunqiao binary (e.g. target/debug/yunqiao)",
               file=sys.stderr)
         return 2
+    BINARY = binary
     if not (Path(binary).is_file() or shutil.which(binary)):
         print(f"run_readme: YUNQIAO_BIN={binary} is not a file", file=sys.stderr)
         return 2

@@ -47,21 +47,30 @@ function check(name, files) {
   return { status: r.status, out: (r.stdout || '') + (r.stderr || '') }
 }
 
-/** The modules the READMEs write with `cat > functions/<name>.js <<'EOF'`. */
+/**
+ * The modules a document writes: with `cat > cloud/<name>.js <<'EOF'`, or as a ```js block
+ * whose first line names its file (`// cloud/<name>.js`, which tests/readme/run_readme.py
+ * writes there before the document's shell blocks deploy it).
+ */
 function readmeModules(readme) {
   const text = readFileSync(join(repo, readme), 'utf8')
   const out = []
-  for (const m of text.matchAll(/cat > functions\/([\w-]+)\.js <<'EOF'\n([\s\S]*?)\nEOF\n/g)) {
+  for (const m of text.matchAll(/cat > cloud\/([\w-]+)\.js <<'EOF'\n([\s\S]*?)\nEOF\n/g)) {
     out.push({ name: m[1], source: m[2] + '\n' })
+  }
+  for (const m of text.matchAll(/^( *)```js\n\1\/\/ *cloud\/([\w-]+)\.js *\n([\s\S]*?)\n\1```/gm)) {
+    const source = m[3].split('\n').map((l) => l.slice(m[1].length)).join('\n')
+    out.push({ name: m[2], source: source + '\n' })
   }
   return out
 }
 
 test('the example module and the READMEs\' modules type-check against yunqiao.d.ts', () => {
   const files = [example]
-  for (const readme of ['README.md', 'README.zh-CN.md']) {
+  const docs = ['README.md', 'README.zh-CN.md', 'sdk/js/README.md', 'sdk/js/README.zh-CN.md']
+  for (const readme of docs) {
     const mods = readmeModules(readme)
-    assert.ok(mods.length >= 1, `${readme} writes a cloud function module (cat > functions/<name>.js <<'EOF')`)
+    assert.ok(mods.length >= 1, `${readme} writes a cloud function module (cat > cloud/<name>.js <<'EOF', or a js block starting // cloud/<name>.js)`)
     for (const m of mods) {
       const f = `${readme.replace(/\W/g, '_')}.${m.name}.js`
       writeFileSync(join(work, f), m.source)
