@@ -12,8 +12,16 @@ SDK's README in both languages, docs/functions.md in both languages):
 2. takes every ```sh block, except those right after a `<!-- readme-test: skip -->` line,
    rewrites `localhost:8787` / `127.0.0.1:8787` to the server's port and `data/` to the
    temp data dir, and runs them in ONE `bash` process (`set -Eeuo pipefail`, so variables
-   and functions carry over from block to block); `curl` is wrapped with
-   `--fail-with-body`, so an HTTP error answer fails the block like a failing command;
+   and functions carry over from block to block), in the temp dir; `curl` is wrapped
+   with `--fail-with-body`, so an HTTP error answer fails the block like a failing
+   command, and `yunqiao` is $YUNQIAO_BIN with its `apply` and `functions` commands aimed
+   at the server; among them, every ```js block whose first line names a file under
+   `cloud/` (`// cloud/rooms.js`: a cloud-function module the document then deploys) is
+   written there, where it stands, as a reader saves it;
+2b. for the SDK's READMEs (JS_DOCS), runs every other ```js block (not marked skip), as
+   written and in order, in one Node process against the same server (run_js.mjs: the
+   mini-program's globals over the SDK's `wx` shim, `require('yunqiao')` the SDK's build,
+   top-level declarations carried from block to block);
 3. starts a second fresh server with each ```toml block (not marked skip) as its
    `--config`: a configuration example must be safe to paste — the server starts and
    still serves the built-in WeChat mock;
@@ -32,6 +40,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -42,11 +51,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DOCS = ["README.md", "README.zh-CN.md", "sdk/js/README.md", "sdk/js/README.zh-CN.md"]
+DEFAULT_DOCS = ["README.md", "README.zh-CN.md", "sdk/js/README.md", "sdk/js/README.zh-CN.md",
+                "docs/functions.md", "docs/functions.zh-CN.md"]
 # Documents whose ```js blocks are SDK code that runs (in Node, through run_js.mjs).
 JS_DOCS = {"sdk/js/README.md", "sdk/js/README.zh-CN.md"}
 # A ```js block whose first line is a comment naming a file under cloud/ (`// cloud/rooms.js`)
-# is that file (a cloud-function module): written there before the shell blocks run.
+# is that file (a cloud-function module): written there, in order among the shell blocks.
 FILE_BLOCK = re.compile(r"^//\s*(cloud/[\w./-]+\.js)\s*$")
 LINKED_DOCS = ["docs/*.md", "sdk/js/README*.md"]  # links checked too
 VERBOSE = False
@@ -204,8 +214,14 @@ def run_sh(doc: str, sh: list[Block], server: Server) -> None:
     starts = []  # script line (1-based) of each block's first line
     for n, b in enumerate(sh):
         script += f"printf '\\n%s begin {n}\\n' \"$M\"\n"
+        if b.lang == "file":  # a ```js block naming its file: written where it stands
+            path = FILE_BLOCK.match(b.text.split("\n", 1)[0].strip()).group(1)
+            script += f"mkdir -p {shlex.quote(str(Path(path).parent))}\n"
+            script += f"cat > {shlex.quote(path)} <<'__YQ_FILE_END__'\n"
         starts.append(script.count("\n") + 1)
-        script += rewrite(b.text, server.port, server.data_dir)
+        script += rewrite(b.text, server.port, server.data_dir) if b.lang != "file" else b.text
+        if b.lang == "file":
+            script += "__YQ_FILE_END__\n"
         script += f"printf '\\n%s end {n}\\n' \"$M\"\n"
     path = server.workdir / "readme.sh"
     path.write_text(script, encoding="utf-8")
@@ -290,13 +306,6 @@ def file_blocks(rel: str, blocks_: list[Block]) -> list[tuple[Block, str]]:
         if m and b.lang in ("js", "javascript") and not b.skip:
             out.append((b, m.group(1)))
     return out
-
-
-def write_files(files: list[tuple[Block, str]], workdir: Path) -> None:
-    for b, path in files:
-        dest = workdir / path
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(b.text, encoding="utf-8")
 
 
 def run_js(doc: str, js: list[Block], server: Server) -> None:
@@ -442,9 +451,12 @@ def run_doc(doc: Path, binary: str) -> list[str]:
             failures.append(str(e).splitlines()[0])
 
     all_blocks = blocks(doc)
-    sh = [b for b in all_blocks if b.lang in ("sh", "bash", "shell") and not b.skip]
     files = file_blocks(rel, all_blocks)
     file_ids = {id(b) for b, _ in files}
+    # Shell blocks, and the file blocks among them (written where they stand), in order.
+    sh = [Block("file", b.line, b.heading, b.text, b.skip) if id(b) in file_ids else b
+          for b in all_blocks
+          if (b.lang in ("sh", "bash", "shell") and not b.skip) or id(b) in file_ids]
     js = [b for b in all_blocks if b.lang in ("js", "javascript") and not b.skip
           and id(b) not in file_ids] if rel in JS_DOCS else []
     t0 = time.monotonic()
@@ -455,7 +467,6 @@ def run_doc(doc: Path, binary: str) -> list[str]:
         with tempfile.TemporaryDirectory(prefix="yunqiao-readme-") as tmp:
             server = Server(binary, Path(tmp))
             try:
-                write_files(files, Path(tmp))
                 if sh:
                     run_sh(rel, sh, server)
                 if js:
@@ -470,8 +481,6 @@ def run_doc(doc: Path, binary: str) -> list[str]:
         elif b.lang == "toml":
             check(check_toml, rel, b, binary)
     check(check_links, doc)
-    for b, path in files:
-        print(f"  file {b.name(rel)} → {path}")
     print(f"  {len(sh) + len(js)} blocks run, {time.monotonic() - t0:.1f} s")
     return failures
 

@@ -67,7 +67,7 @@ function readmeModules(readme) {
 
 test('the example module and the READMEs\' modules type-check against yunqiao.d.ts', () => {
   const files = [example]
-  const docs = ['README.md', 'README.zh-CN.md', 'sdk/js/README.md', 'sdk/js/README.zh-CN.md']
+  const docs = ['README.md', 'README.zh-CN.md', 'docs/functions.md', 'docs/functions.zh-CN.md', 'sdk/js/README.md', 'sdk/js/README.zh-CN.md']
   for (const readme of docs) {
     const mods = readmeModules(readme)
     assert.ok(mods.length >= 1, `${readme} writes a cloud function module (cat > cloud/<name>.js <<'EOF', or a js block starting // cloud/<name>.js)`)
