@@ -4,7 +4,8 @@
 #   make lint-template   cfn-lint + sam validate on template.yaml (offline), as it is, with
 #                        custom domains, and as a China-partition stack; the admin's
 #                        outputs (infra/check_template.py); the sam-local env file covers
-#                        every variable and function (infra/check_sam_local_env.py)
+#                        every variable and function (infra/check_sam_local_env.py); the
+#                        deploy guides' cost tables add up (infra/check_cost_table.py)
 #   make build-lambda    every yunqiao-lambda binary as target/lambda/<bin>/bootstrap.zip
 #   make deploy          sam build + sam deploy (--guided the first time)
 #   make sam-local       sam local start-api over a local DynamoDB and the WeChat mock
@@ -58,6 +59,7 @@ lint-template: $(VENV)/.installed
 	YUNQIAO_VENV="$(VENV)" infra/lint-template.sh
 	$(PYTHON) infra/check_template.py
 	$(PYTHON) infra/check_sam_local_env.py
+	$(PYTHON) infra/check_cost_table.py
 
 $(CARGO_LAMBDA_STAMP): $(VENV)/.installed
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check \
