@@ -12,6 +12,7 @@ pub mod ids;
 pub mod keys;
 pub mod kv;
 pub mod live;
+pub mod memory_store;
 pub mod store;
 pub mod tables;
 pub mod wechat;

@@ -541,6 +541,11 @@ fn thread_cpu(prefix: &str) -> Duration {
     )
 }
 
+/// The server's CPU time: its runtime, its store writer, its function workers.
+fn server_cpu() -> Duration {
+    thread_cpu("yq-srv") + thread_cpu("yunqiao-store") + children_cpu()
+}
+
 /// CPU time of this process's children: the function worker processes.
 fn children_cpu() -> Duration {
     let me = std::process::id().to_string();
@@ -690,8 +695,8 @@ export async function get(id) { return db.table("bench").get(id) }
 
 /// Get-by-id and cloud functions over HTTP, each beside a bare hyper server answering a
 /// small JSON body, at 64 keep-alive connections. The server runs on its own runtime
-/// (threads `yq-srv*`, functions `yq-js-*`), so its CPU time per request is read apart
-/// from the load generator's.
+/// (threads `yq-srv*`, the store's writer `yunqiao-store-w*`, function worker processes),
+/// so its CPU time per request is read apart from the load generator's.
 async fn api_bench() -> Result<(), BoxError> {
     let dir = tempfile::tempdir()?;
     let mut cfg = yunqiao::config::Config::load(None, |_| None)?;
@@ -817,9 +822,9 @@ async fn api_bench() -> Result<(), BoxError> {
             continue;
         }
         load_req(addr, req, 4, Duration::from_millis(300)).await?;
-        let cpu0 = thread_cpu("yq-srv") + children_cpu();
+        let cpu0 = server_cpu();
         let l = load_req(addr, req, conns, dur).await?;
-        let cpu = thread_cpu("yq-srv") + children_cpu() - cpu0;
+        let cpu = server_cpu() - cpu0;
         let per_sec = l.requests as f64 / l.elapsed.as_secs_f64();
         if base_rate == 0.0 {
             base_rate = per_sec;

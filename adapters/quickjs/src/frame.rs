@@ -97,29 +97,55 @@ pub fn decode<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Option<T> {
     serde_json::from_slice(body).ok()
 }
 
-/// Reads one frame (blocking); `None` at the end of the stream or on a bad frame.
-pub fn read_blocking(r: &mut impl std::io::Read) -> Option<Vec<u8>> {
-    let mut len = [0u8; 4];
-    r.read_exact(&mut len).ok()?;
-    let len = u32::from_le_bytes(len) as usize;
+/// Takes one whole frame off the front of `buf`: `Ok(None)` while it is incomplete,
+/// `Err(())` for a frame over [`MAX_FRAME`].
+#[allow(clippy::result_unit_err)]
+pub fn split_frame(buf: &mut Vec<u8>) -> Result<Option<Vec<u8>>, ()> {
+    let Some(head) = buf.get(..4) else {
+        return Ok(None);
+    };
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
     if len > MAX_FRAME {
-        return None;
+        return Err(());
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).ok()?;
-    Some(body)
+    if buf.len() < 4 + len {
+        return Ok(None);
+    }
+    let body = buf[4..4 + len].to_vec();
+    buf.drain(..4 + len);
+    Ok(Some(body))
 }
 
-/// Reads one frame; `None` at the end of the stream or on a frame over [`MAX_FRAME`].
-pub async fn read_async(r: &mut (impl tokio::io::AsyncRead + Unpin)) -> Option<Vec<u8>> {
-    use tokio::io::AsyncReadExt;
-    let mut len = [0u8; 4];
-    r.read_exact(&mut len).await.ok()?;
-    let len = u32::from_le_bytes(len) as usize;
-    if len > MAX_FRAME {
-        return None;
+/// Frames read from a stream, buffered here so that [`FrameReader::next`] is
+/// cancel-safe (it may sit in a `select!`): a frame is never half read.
+pub struct FrameReader<R> {
+    stream: R,
+    buf: Vec<u8>,
+}
+
+impl<R: tokio::io::AsyncRead + Unpin> FrameReader<R> {
+    pub fn new(stream: R) -> Self {
+        FrameReader {
+            stream,
+            buf: Vec::with_capacity(64 * 1024),
+        }
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).await.ok()?;
-    Some(body)
+
+    /// The next frame; `None` at the end of the stream or on a frame over [`MAX_FRAME`].
+    pub async fn next(&mut self) -> Option<Vec<u8>> {
+        use tokio::io::AsyncReadExt;
+        loop {
+            match split_frame(&mut self.buf) {
+                Ok(Some(body)) => return Some(body),
+                Ok(None) => {}
+                Err(()) => return None,
+            }
+            self.buf.reserve(64 * 1024);
+            // `read_buf` is cancel-safe: what it read is in `buf`.
+            match self.stream.read_buf(&mut self.buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
 }

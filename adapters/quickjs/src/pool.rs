@@ -53,9 +53,9 @@ impl WorkerProgram {
 struct Proc {
     child: Child,
     stdin: ChildStdin,
-    /// The worker's frames, read by a task of their own (a read is not cancel-safe, so
-    /// it must not sit in the driver's `select!`).
-    frames: mpsc::Receiver<Vec<u8>>,
+    /// The worker's frames, read by the call's driver (cancel-safe). A worker writes
+    /// only during a call, and never blocks on its output: reading only then is enough.
+    frames: frame::FrameReader<ChildStdout>,
     /// Module versions this worker has been sent the source of.
     sources: HashSet<(String, i64, u64)>,
     calls: u64,
@@ -156,8 +156,7 @@ impl Pool {
         if let (Some(pid), Ok(mut p)) = (child.id(), self.pids.lock()) {
             p.insert(pid);
         }
-        let (tx, frames) = mpsc::channel(4);
-        tokio::spawn(read_frames(stdout, tx));
+        let frames = frame::FrameReader::new(stdout);
         Ok(Proc {
             child,
             stdin,
@@ -287,15 +286,6 @@ impl Pool {
     }
 }
 
-async fn read_frames(stdout: ChildStdout, tx: mpsc::Sender<Vec<u8>>) {
-    let mut stdout = tokio::io::BufReader::with_capacity(64 * 1024, stdout);
-    while let Some(body) = frame::read_async(&mut stdout).await {
-        if tx.send(body).await.is_err() {
-            return;
-        }
-    }
-}
-
 fn rss(pid: Option<u32>) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{}/statm", pid?)).ok()?;
     let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
@@ -398,7 +388,7 @@ async fn drive(
     let ended: Option<Finished> = loop {
         let kill_at = stop_at.map(|s| s + KILL_GRACE);
         tokio::select! {
-            body = proc.frames.recv() => {
+            body = proc.frames.next() => {
                 let Some(body) = body else { break None };
                 match frame::decode::<FromWorker>(&body) {
                     Some(FromWorker::Host { call: c, id, op, args }) if c == call => {

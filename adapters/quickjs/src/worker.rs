@@ -10,7 +10,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::io::Write;
+use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -22,6 +22,7 @@ use rquickjs::{
     AsyncContext, AsyncRuntime, CatchResultExt, CaughtError, Ctx, Function, Module, Object,
     Persistent, Promise, Value as JsValue,
 };
+use tokio::net::unix::pipe;
 use tokio::sync::{Notify, oneshot};
 
 use crate::frame::{self, Ended, FromWorker, RunLimits, ToWorker};
@@ -62,81 +63,153 @@ struct Shared {
     /// The call the server asked to stop.
     cancelled: AtomicU64,
     cancel: Notify,
-    out: Mutex<std::io::BufWriter<std::io::Stdout>>,
+    out: Output,
+}
+
+/// The worker's stdout, written without ever blocking the thread (it also reads the
+/// server's frames): what the pipe does not take now waits in `queued` for the writer.
+struct Output {
+    pipe: pipe::Sender,
+    queued: Mutex<Vec<u8>>,
+    more: Notify,
 }
 
 impl Shared {
     fn send(&self, msg: &FromWorker) {
         let bytes = frame::encode(msg);
-        let Ok(mut out) = self.out.lock() else {
+        let Ok(mut queued) = self.out.queued.lock() else {
             std::process::exit(3);
         };
-        if out.write_all(&bytes).and_then(|_| out.flush()).is_err() {
-            // The server is gone.
-            std::process::exit(0);
+        let mut written = 0;
+        if queued.is_empty() {
+            match self.out.pipe.try_write(&bytes) {
+                Ok(n) => written = n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                // The server is gone.
+                Err(_) => std::process::exit(0),
+            }
+        }
+        if written < bytes.len() {
+            queued.extend_from_slice(&bytes[written..]);
+            self.out.more.notify_one();
         }
     }
 }
 
-fn run_worker() -> i32 {
-    let shared = Arc::new(Shared {
-        pending: Mutex::new(HashMap::new()),
-        cancelled: AtomicU64::new(0),
-        cancel: Notify::new(),
-        out: Mutex::new(std::io::BufWriter::new(std::io::stdout())),
-    });
-    let (jobs, inbox) = std::sync::mpsc::channel::<ToWorker>();
-    let reader = shared.clone();
-    let spawned = std::thread::Builder::new()
-        .name("yq-js-io".into())
-        .spawn(move || {
-            let mut input = std::io::BufReader::with_capacity(64 * 1024, std::io::stdin().lock());
-            while let Some(body) = frame::read_blocking(&mut input) {
-                match frame::decode::<ToWorker>(&body) {
-                    Some(ToWorker::Host { call, id, answer }) => {
-                        let tx = reader
-                            .pending
-                            .lock()
-                            .ok()
-                            .and_then(|mut p| p.remove(&(call, id)));
-                        if let Some(tx) = tx {
-                            let _ = tx.send(answer);
-                        }
-                    }
-                    Some(ToWorker::Cancel { call }) => {
-                        reader.cancelled.store(call, Ordering::SeqCst);
-                        reader.cancel.notify_waiters();
-                    }
-                    Some(job) => {
-                        if jobs.send(job).is_err() {
-                            break;
-                        }
-                    }
-                    None => break,
+/// Writes what [`Shared::send`] could not, as the pipe takes it.
+async fn write_queued(shared: Arc<Shared>) {
+    loop {
+        shared.out.more.notified().await;
+        loop {
+            if shared.out.pipe.writable().await.is_err() {
+                std::process::exit(0);
+            }
+            let Ok(mut queued) = shared.out.queued.lock() else {
+                std::process::exit(3);
+            };
+            if queued.is_empty() {
+                break;
+            }
+            match shared.out.pipe.try_write(&queued) {
+                Ok(n) => {
+                    queued.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => std::process::exit(0),
+            }
+            if queued.is_empty() {
+                break;
+            }
+        }
+    }
+}
+
+/// Reads the server's frames: answers and cancellations take effect here, runs go to
+/// the engine.
+async fn read_input(
+    mut input: frame::FrameReader<pipe::Receiver>,
+    shared: Arc<Shared>,
+    jobs: tokio::sync::mpsc::UnboundedSender<ToWorker>,
+) {
+    while let Some(body) = input.next().await {
+        match frame::decode::<ToWorker>(&body) {
+            Some(ToWorker::Host { call, id, answer }) => {
+                let tx = shared
+                    .pending
+                    .lock()
+                    .ok()
+                    .and_then(|mut p| p.remove(&(call, id)));
+                if let Some(tx) = tx {
+                    let _ = tx.send(answer);
                 }
             }
-            // The server closed our input (it stopped, or let this worker go).
-            std::process::exit(0);
-        });
-    if spawned.is_err() {
-        return 2;
+            Some(ToWorker::Cancel { call }) => {
+                shared.cancelled.store(call, Ordering::SeqCst);
+                shared.cancel.notify_waiters();
+            }
+            Some(job) => {
+                if jobs.send(job).is_err() {
+                    break;
+                }
+            }
+            None => break,
+        }
     }
+    // The server closed our input (it stopped, or let this worker go).
+    std::process::exit(0);
+}
+
+/// One thread does everything (reading frames, running JavaScript, writing frames), so
+/// a frame from the server wakes exactly one thread.
+fn run_worker() -> i32 {
     // QuickJS checks its stack limit against this thread's stack.
     let engine = std::thread::Builder::new()
         .name("yq-js".into())
         .stack_size(8 * 1024 * 1024)
         .spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
                 .enable_time()
                 .build()
             else {
                 return 2;
             };
-            let mut engine = Engine::new(shared);
-            while let Ok(job) = inbox.recv() {
-                rt.block_on(engine.handle(job));
-            }
-            0
+            let local = tokio::task::LocalSet::new();
+            local.block_on(&rt, async move {
+                let pipes = (|| {
+                    let input = std::io::stdin().as_fd().try_clone_to_owned()?;
+                    let output = std::io::stdout().as_fd().try_clone_to_owned()?;
+                    Ok::<_, std::io::Error>((
+                        pipe::Receiver::from_owned_fd(input)?,
+                        pipe::Sender::from_owned_fd(output)?,
+                    ))
+                })();
+                let Ok((input, output)) = pipes else {
+                    return 2;
+                };
+                let shared = Arc::new(Shared {
+                    pending: Mutex::new(HashMap::new()),
+                    cancelled: AtomicU64::new(0),
+                    cancel: Notify::new(),
+                    out: Output {
+                        pipe: output,
+                        queued: Mutex::new(Vec::new()),
+                        more: Notify::new(),
+                    },
+                });
+                let (jobs, mut inbox) = tokio::sync::mpsc::unbounded_channel::<ToWorker>();
+                tokio::task::spawn_local(read_input(
+                    frame::FrameReader::new(input),
+                    shared.clone(),
+                    jobs,
+                ));
+                tokio::task::spawn_local(write_queued(shared.clone()));
+                let mut engine = Engine::new(shared);
+                while let Some(job) = inbox.recv().await {
+                    engine.handle(job).await;
+                }
+                0
+            })
         });
     match engine.map(|h| h.join()) {
         Ok(Ok(code)) => code,

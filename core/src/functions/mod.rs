@@ -15,6 +15,7 @@
 //! * `fntick#<module>.<export>` / `<tick>` — schedule claims (see [`schedule`])
 
 pub mod admission;
+pub mod call_log;
 pub mod host;
 pub mod outbox;
 pub mod redact;
@@ -45,8 +46,6 @@ pub use settings::{Access, ModuleInput, Settings};
 pub const LOG_RETENTION_SECS: i64 = 7 * 24 * 3600;
 /// Stack for a call's JavaScript.
 pub const STACK_BYTES: usize = 1024 * 1024;
-/// Call logs held for writing at most (past it, under a flood, logs are dropped).
-const MAX_PENDING_LOGS: usize = 10_000;
 /// Versions of one module kept (older ones are deleted at deploy).
 pub const MAX_VERSIONS: usize = 20;
 
@@ -116,9 +115,7 @@ pub struct Functions {
     last_sweep: std::sync::atomic::AtomicI64,
     /// Deployed heads by module (see [`crate::cache`]).
     heads: crate::cache::Cache<Option<Item>>,
-    /// Call logs waiting to be written, and whether a writer is at it.
-    pending_logs: Mutex<Vec<Item>>,
-    log_writer: Mutex<bool>,
+    call_log: Arc<call_log::CallLog>,
 }
 
 /// Everything the service is built from.
@@ -158,6 +155,7 @@ impl Functions {
     /// Builds the service and makes it the tables' hook runner.
     pub fn new(d: FunctionsDeps) -> Arc<Functions> {
         let f = Arc::new_cyclic(|me| Functions {
+            call_log: call_log::CallLog::new(d.store.clone()),
             store: d.store,
             clock: d.clock,
             auth: d.auth,
@@ -174,8 +172,6 @@ impl Functions {
             me: me.clone(),
             last_sweep: std::sync::atomic::AtomicI64::new(0),
             heads: crate::cache::Cache::new(d.freshness, 1024),
-            pending_logs: Mutex::new(Vec::new()),
-            log_writer: Mutex::new(false),
         });
         let runner: Arc<dyn crate::tables::HookRunner> = f.clone();
         f.tables.set_hooks(Arc::downgrade(&runner));
@@ -427,11 +423,7 @@ impl Functions {
         let limit = limit.clamp(1, 200);
         let pk = logs_pk(module);
         // Logs this process has not written yet count too: a call's log reads at once.
-        let pending: Vec<Item> = self
-            .pending_logs
-            .lock()
-            .map(|q| q.iter().filter(|it| it.pk == pk).cloned().collect())
-            .unwrap_or_default();
+        let pending = self.call_log.pending_for(&pk);
         let page = self
             .store
             .query(Query::partition(&pk).backwards().limit(limit))
@@ -662,69 +654,8 @@ impl Functions {
             );
         }
         let item = item.expiring_at(started / 1000 + LOG_RETENTION_SECS);
-        if self.spawner.is_none() {
-            // Lambda: nothing runs after the answer.
-            if let Err(e) = self.store.put(item, None).await {
-                tracing::warn!(error = %e, "could not keep a function log");
-            }
-            return;
-        }
-        // In the background, many calls' logs per write: what accumulates while one write
-        // runs goes in the next.
-        let pushed = match self.pending_logs.lock() {
-            Ok(mut q) => {
-                if q.len() < MAX_PENDING_LOGS {
-                    q.push(item);
-                }
-                true
-            }
-            Err(_) => false,
-        };
-        // Locks are taken one at a time here; the writer takes `log_writer` first.
-        let start = pushed
-            && !std::mem::replace(
-                &mut *self.log_writer.lock().unwrap_or_else(|p| p.into_inner()),
-                true,
-            );
-        if start && let Ok(me) = self.this() {
-            let job = async move { me.drain_logs().await };
-            self.background(futures_util::FutureExt::boxed(job)).await;
-        }
-    }
-
-    async fn drain_logs(&self) {
-        loop {
-            // Copied, not taken: until written they stay readable (see `logs`).
-            let batch: Vec<Item> = match self.pending_logs.lock() {
-                Ok(q) => q[..q.len().min(crate::store::MAX_TRANSACTION_OPS)].to_vec(),
-                Err(_) => Vec::new(),
-            };
-            let n = batch.len();
-            if batch.is_empty() {
-                // Checked again under the flag's lock: a log pushed meanwhile is drained.
-                let mut writing = self.log_writer.lock().unwrap_or_else(|p| p.into_inner());
-                if self
-                    .pending_logs
-                    .lock()
-                    .map(|q| q.is_empty())
-                    .unwrap_or(true)
-                {
-                    *writing = false;
-                    return;
-                }
-                continue;
-            }
-            let ops = batch
-                .into_iter()
-                .map(|item| WriteOp::Put { item, cond: None })
-                .collect();
-            if let Err(e) = self.store.transact(ops).await {
-                tracing::warn!(error = %e, "could not keep function logs");
-            }
-            if let Ok(mut q) = self.pending_logs.lock() {
-                let n = n.min(q.len());
-                q.drain(..n);
-            }
+        if let Some(writer) = self.call_log.keep(item, self.spawner.is_some()).await {
+            self.background(writer).await;
         }
     }
 }
