@@ -4,7 +4,8 @@
     YUNQIAO_BIN=target/debug/yunqiao python3 tests/readme/run_readme.py [README.md ...]
 
 For each document (default: README.md and README.zh-CN.md at the repository root, the
-SDK's README in both languages, docs/functions.md in both languages):
+SDK's README in both languages, docs/functions.md and docs/live-protocol.md in both
+languages):
 
 1. starts `$YUNQIAO_BIN serve --addr 127.0.0.1:0 --data-dir <fresh temp dir>` with no
    YUNQIAO_* variables in its environment (so it writes `<data dir>/admin.key` itself and
@@ -29,6 +30,13 @@ SDK's README in both languages, docs/functions.md in both languages):
    sdk/js/README*.md — leads to a file that exists, and that `#anchors` into Markdown
    files name a heading there.
 
+Then (with no documents named, or alone with `--twins`, which needs no server) checks
+that the manual has both languages in step: every user document X.md (README.md,
+sdk/js/README.md, docs/*.md) has its Chinese twin X.zh-CN.md and every twin its original;
+a twin has as many ```sh, ```js and ```toml blocks as its original (counted apart: those
+that run, and those marked skip) and as many `## ` sections; and the figures in the tables
+of README's "Performance" section are those of the Chinese "性能" section, row by row.
+
 `-v` prints each block's output as well.
 
 Fails (exit 1) with a message naming the block (its heading and line) and showing its
@@ -52,13 +60,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DOCS = ["README.md", "README.zh-CN.md", "sdk/js/README.md", "sdk/js/README.zh-CN.md",
-                "docs/functions.md", "docs/functions.zh-CN.md"]
+                "docs/functions.md", "docs/functions.zh-CN.md",
+                "docs/live-protocol.md", "docs/live-protocol.zh-CN.md"]
 # Documents whose ```js blocks are SDK code that runs (in Node, through run_js.mjs).
 JS_DOCS = {"sdk/js/README.md", "sdk/js/README.zh-CN.md"}
 # A ```js block whose first line is a comment naming a file under cloud/ (`// cloud/rooms.js`)
 # is that file (a cloud-function module): written there, in order among the shell blocks.
 FILE_BLOCK = re.compile(r"^//\s*(cloud/[\w./-]+\.js)\s*$")
 LINKED_DOCS = ["docs/*.md", "sdk/js/README*.md"]  # links checked too
+# The user manual: each of these (English) has a Chinese twin, X.zh-CN.md, kept in step.
+USER_DOCS = ["README.md", "sdk/js/README.md", "docs/*.md"]
+TWIN_SUFFIX = ".zh-CN.md"
+# Sections whose tables' figures the twin must repeat exactly: (doc, heading) → twin's heading.
+FIGURE_SECTIONS = {("README.md", "Performance"): "性能"}
 VERBOSE = False
 BINARY = "yunqiao"  # $YUNQIAO_BIN
 SKIP_MARK = "<!-- readme-test: skip -->"
@@ -485,11 +499,139 @@ def run_doc(doc: Path, binary: str) -> list[str]:
     return failures
 
 
+# --- The two languages in step ------------------------------------------------------------
+
+BLOCK_KINDS = {"sh": "sh", "bash": "sh", "shell": "sh", "js": "js", "javascript": "js",
+               "toml": "toml"}
+
+
+def block_counts(doc: Path) -> dict[str, int]:
+    """```sh/js/toml blocks, as `sh` (run) or `sh (skip)` (marked skip), and so on."""
+    out: dict[str, int] = {}
+    for b in blocks(doc):
+        kind = BLOCK_KINDS.get(b.lang)
+        if kind:
+            key = f"{kind} (skip)" if b.skip else kind
+            out[key] = out.get(key, 0) + 1
+    return out
+
+
+def headings(doc: Path) -> list[tuple[int, str, int]]:
+    """(level, text, line) of every heading outside fenced blocks."""
+    out = []
+    fence = None
+    for n, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1):
+        m = FENCE.match(line)
+        if fence is None and m:
+            fence = m.group(2)
+            continue
+        if fence is not None:
+            if line.strip().startswith(fence):
+                fence = None
+            continue
+        h = re.match(r"(#{1,6})\s+(.*?)\s*#*\s*$", line)
+        if h:
+            out.append((len(h.group(1)), h.group(2), n))
+    return out
+
+
+def section_figures(doc: Path, heading: str) -> list[tuple[int, list[str]]]:
+    """(line, sorted numbers) of each table row in the section under `heading`, its
+    subsections included."""
+    lines = doc.read_text(encoding="utf-8").splitlines()
+    hs = headings(doc)
+    start = next(((lv, n) for lv, text, n in hs if text == heading), None)
+    if start is None:
+        raise Failure(f"{doc.relative_to(ROOT)}: no section “{heading}”")
+    level, first = start
+    end = next((n for lv, _, n in hs if n > first and lv <= level), len(lines) + 1)
+    rows = []
+    for n in range(first, end - 1):
+        line = lines[n].strip()
+        if not line.startswith("|") or re.fullmatch(r"[|\s:-]+", line):
+            continue
+        rows.append((n + 1, sorted(re.findall(r"\d+(?:[.,]\d+)*", line))))
+    return rows[1:] if rows else rows  # the header row names columns, not figures
+
+
+def twin_docs() -> list[tuple[Path, Path]]:
+    """(original, twin) of every user document; raises Failure naming the missing ones."""
+    originals = sorted({p for pat in USER_DOCS for p in ROOT.glob(pat)
+                        if not p.name.endswith(TWIN_SUFFIX)})
+    twins = sorted({p for pat in USER_DOCS for p in ROOT.glob(pat.replace(".md", TWIN_SUFFIX))})
+    missing = [f"{p.relative_to(ROOT)} has no Chinese twin {p.name[:-3]}{TWIN_SUFFIX}"
+               for p in originals if not p.with_name(p.name[:-3] + TWIN_SUFFIX).exists()]
+    missing += [f"{t.relative_to(ROOT)} has no original {t.name[:-len(TWIN_SUFFIX)]}.md"
+                for t in twins if not t.with_name(t.name[:-len(TWIN_SUFFIX)] + ".md").exists()]
+    if missing:
+        raise Failure("the manual's two languages:\n" + "\n".join("    " + m for m in missing))
+    return [(p, p.with_name(p.name[:-3] + TWIN_SUFFIX)) for p in originals]
+
+
+def check_twin(en: Path, zh: Path) -> None:
+    """The same blocks and second-level sections in both; the same figures where asked."""
+    ren, rzh = en.relative_to(ROOT), zh.relative_to(ROOT)
+    bad = []
+    ce, cz = block_counts(en), block_counts(zh)
+    for kind in sorted(set(ce) | set(cz)):
+        if ce.get(kind, 0) != cz.get(kind, 0):
+            bad.append(f"```{kind} blocks: {ce.get(kind, 0)} in {ren}, {cz.get(kind, 0)} in {rzh}")
+    he = [h for h in headings(en) if h[0] == 2]
+    hz = [h for h in headings(zh) if h[0] == 2]
+    if len(he) != len(hz):
+        bad.append(f"`## ` sections: {len(he)} in {ren} ({', '.join(t for _, t, _ in he)}); "
+                   f"{len(hz)} in {rzh} ({', '.join(t for _, t, _ in hz)})")
+    for (doc, heading), twin_heading in FIGURE_SECTIONS.items():
+        if str(ren) != doc:
+            continue
+        fe, fz = section_figures(en, heading), section_figures(zh, twin_heading)
+        if len(fe) != len(fz):
+            bad.append(f"“{heading}”: {len(fe)} table rows in {ren}, {len(fz)} in {rzh}")
+        for (le, a), (lz, b) in zip(fe, fz):
+            if a != b:
+                only_en = sorted(set(a) - set(b)) or a
+                only_zh = sorted(set(b) - set(a)) or b
+                bad.append(f"“{heading}” figures differ: {ren}:{le} has {', '.join(only_en)}; "
+                           f"{rzh}:{lz} has {', '.join(only_zh)}")
+    if bad:
+        raise Failure(f"{rzh} is out of step with {ren}:\n" + "\n".join("    " + b for b in bad))
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(ce.items()))
+    print(f"  ok   {rzh} twins {ren}: {counts or 'no'} blocks, {len(he)} sections")
+
+
+def check_twins() -> list[str]:
+    """Every check of the manual's two languages; returns the failures."""
+    print("the manual in two languages:")
+    failures = []
+    try:
+        pairs = twin_docs()
+    except Failure as e:
+        sys.stdout.flush()
+        print(f"FAIL {e}", file=sys.stderr, flush=True)
+        failures.append(str(e).splitlines()[0] + " " + str(e).splitlines()[1].strip())
+        pairs = [(p, t) for p in sorted({p for pat in USER_DOCS for p in ROOT.glob(pat)})
+                 if not p.name.endswith(TWIN_SUFFIX)
+                 for t in [p.with_name(p.name[:-3] + TWIN_SUFFIX)] if t.exists()]
+    for en, zh in pairs:
+        try:
+            check_twin(en, zh)
+        except Failure as e:
+            sys.stdout.flush()
+            print(f"FAIL {e}", file=sys.stderr, flush=True)
+            failures.append(str(e).splitlines()[0])
+    return failures
+
+
 def main(argv: list[str]) -> int:
     global VERBOSE, BINARY
     if "-v" in argv:
         VERBOSE = True
         argv = [a for a in argv if a != "-v"]
+    if "--twins" in argv:  # the static check of the two languages alone: no server
+        failures = check_twins()
+        print("run_readme: the twins are in step" if not failures
+              else f"run_readme: {len(failures)} failure(s)", file=sys.stderr if failures else sys.stdout)
+        return 1 if failures else 0
     binary = os.environ.get("YUNQIAO_BIN")
     if not binary:
         print("run_readme: set YUNQIAO_BIN to the yunqiao binary (e.g. target/debug/yunqiao)",
@@ -503,7 +645,7 @@ def main(argv: list[str]) -> int:
         print("run_readme: needs bash and curl", file=sys.stderr)
         return 2
     docs = [Path(a).resolve() for a in argv] or [ROOT / d for d in DEFAULT_DOCS]
-    failures: list[str] = []
+    failures: list[str] = [] if argv else check_twins()
     for doc in docs:
         if not doc.exists():
             failures.append(f"{doc} does not exist")
