@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::Router;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use bytes::Bytes;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use yunqiao_core::live::{IDLE_TIMEOUT_SECS, MAX_CONNECTION_SECS, Push, PushError};
@@ -43,11 +44,11 @@ fn too_big(e: axum::Error) -> bool {
 /// Open local sockets by connection id.
 #[derive(Default)]
 pub struct LocalHub {
-    sockets: Mutex<HashMap<String, mpsc::Sender<Vec<u8>>>>,
+    sockets: Mutex<HashMap<String, mpsc::Sender<Bytes>>>,
 }
 
 impl LocalHub {
-    fn register(&self, id: &str) -> mpsc::Receiver<Vec<u8>> {
+    fn register(&self, id: &str) -> mpsc::Receiver<Bytes> {
         let (tx, rx) = mpsc::channel(OUTBOX_FRAMES);
         if let Ok(mut m) = self.sockets.lock() {
             m.insert(id.to_string(), tx);
@@ -59,6 +60,19 @@ impl LocalHub {
         if let Ok(mut m) = self.sockets.lock() {
             m.remove(id);
         }
+    }
+}
+
+/// Queues a frame for a socket. A full queue means the client is not reading: the
+/// caller drops the sender, which ends the socket's loop once it has sent what is
+/// queued; the connection then closes and is forgotten as usual.
+fn queue(tx: &mpsc::Sender<Bytes>, frame: Bytes) -> Result<(), PushError> {
+    match tx.try_send(frame) {
+        Ok(()) => Ok(()),
+        Err(mpsc::error::TrySendError::Closed(_)) => Err(PushError::Gone),
+        Err(mpsc::error::TrySendError::Full(_)) => Err(PushError::Failed(
+            "the client is not reading; closing".into(),
+        )),
     }
 }
 
@@ -74,18 +88,40 @@ impl Push for LocalHub {
         let Some(tx) = tx else {
             return Err(PushError::Gone);
         };
-        match tx.try_send(data.to_vec()) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Err(PushError::Gone),
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                // Dropping the sender ends the socket's loop once it has sent what is
-                // queued; the connection then closes and is forgotten as usual.
-                self.unregister(connection_id);
-                Err(PushError::Failed(
-                    "the client is not reading; closing".into(),
-                ))
-            }
+        let r = queue(&tx, Bytes::copy_from_slice(data));
+        if matches!(r, Err(PushError::Failed(_))) {
+            self.unregister(connection_id);
         }
+        r
+    }
+
+    /// One lock and one copy of the frame for the whole fan-out.
+    async fn post_to_all(
+        &self,
+        connections: &[String],
+        data: &[u8],
+        _concurrency: usize,
+    ) -> Vec<Result<(), PushError>> {
+        let frame = Bytes::copy_from_slice(data);
+        let Ok(mut sockets) = self.sockets.lock() else {
+            return connections
+                .iter()
+                .map(|_| Err(PushError::Failed("hub poisoned".into())))
+                .collect();
+        };
+        connections
+            .iter()
+            .map(|c| {
+                let Some(tx) = sockets.get(c) else {
+                    return Err(PushError::Gone);
+                };
+                let r = queue(tx, frame.clone());
+                if matches!(r, Err(PushError::Failed(_))) {
+                    sockets.remove(c);
+                }
+                r
+            })
+            .collect()
     }
 
     /// Dropping the socket's sender ends its loop once what is queued has gone out; the
@@ -157,22 +193,25 @@ async fn serve(
     s: AppState,
     hub: Arc<LocalHub>,
     id: String,
-    mut outbox: mpsc::Receiver<Vec<u8>>,
+    mut outbox: mpsc::Receiver<Bytes>,
 ) {
     let lifetime = tokio::time::sleep(Duration::from_secs(MAX_CONNECTION_SECS));
     tokio::pin!(lifetime);
     let idle = Duration::from_secs(IDLE_TIMEOUT_SECS);
-    let mut last_heard = tokio::time::Instant::now();
+    // One idle timer, moved on when the client is heard (not one per loop turn: a
+    // fan-out's frames would each register and cancel a timer per socket).
+    let idle_timer = tokio::time::sleep(idle);
+    tokio::pin!(idle_timer);
     let mut close_code = 1000;
     loop {
         tokio::select! {
             _ = &mut lifetime => break,
-            _ = tokio::time::sleep_until(last_heard + idle) => break,
+            _ = &mut idle_timer => break,
             out = outbox.recv() => match out {
                 Some(data) => {
-                    let msg = match String::from_utf8(data) {
-                        Ok(t) => Message::Text(t.into()),
-                        Err(e) => Message::Binary(e.into_bytes().into()),
+                    let msg = match Utf8Bytes::try_from(data.clone()) {
+                        Ok(t) => Message::Text(t),
+                        Err(_) => Message::Binary(data),
                     };
                     if socket.send(msg).await.is_err() {
                         break;
@@ -182,7 +221,7 @@ async fn serve(
             },
             inc = socket.recv() => match inc {
                 Some(Ok(m @ (Message::Text(_) | Message::Binary(_)))) => {
-                    last_heard = tokio::time::Instant::now();
+                    idle_timer.as_mut().reset(tokio::time::Instant::now() + idle);
                     if let Err(e) = s.live.on_frame(&id, &m.into_data()).await {
                         tracing::warn!(connection = %id, error = %e, "frame failed");
                     }
@@ -201,7 +240,7 @@ async fn serve(
                 }
                 None => break,
                 // WebSocket-level pings count as activity, as on API Gateway.
-                Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
+                Some(Ok(_)) => idle_timer.as_mut().reset(tokio::time::Instant::now() + idle),
             },
         }
     }

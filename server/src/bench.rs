@@ -1208,20 +1208,6 @@ async fn fanout_bench() -> Result<(), BoxError> {
         );
     }
 
-    let (raw_url, raw_server) = raw_fanout_server().await?;
-    let (ws, _) =
-        tokio_tungstenite::connect_async_with_config(raw_url.as_str(), None, true).await?;
-    let raw = fanout(
-        &raw_url,
-        clients,
-        Publisher::Ws(Box::new(ws)),
-        warmup,
-        rounds,
-    )
-    .await;
-    raw_server.abort();
-    let raw = raw?;
-
     let ours_server = tokio::spawn(async move {
         yunqiao::serve::serve_http(
             server.listener,
@@ -1231,21 +1217,49 @@ async fn fanout_bench() -> Result<(), BoxError> {
         )
         .await
     });
-    let ours = fanout(
-        &format!("ws://{addr}/v1/ws?token={key}"),
-        clients,
-        Publisher::Http {
-            send: None,
-            host: addr.clone(),
-            key,
-        },
-        warmup,
-        rounds,
-    )
-    .await;
+    // Raw and ours take turns, three times each: this machine's state drifts between
+    // runs more than the two differ, so each side's median run is what is compared.
+    let mut raws = Vec::new();
+    let mut ourses = Vec::new();
+    for _ in 0..3 {
+        let (raw_url, raw_server) = raw_fanout_server().await?;
+        let (ws, _) =
+            tokio_tungstenite::connect_async_with_config(raw_url.as_str(), None, true).await?;
+        let raw = fanout(
+            &raw_url,
+            clients,
+            Publisher::Ws(Box::new(ws)),
+            warmup,
+            rounds,
+        )
+        .await;
+        raw_server.abort();
+        raws.push(raw?);
+        let ours = fanout(
+            &format!("ws://{addr}/v1/ws?token={key}"),
+            clients,
+            Publisher::Http {
+                send: None,
+                host: addr.clone(),
+                key: key.clone(),
+            },
+            warmup,
+            rounds,
+        )
+        .await;
+        ourses.push(ours?);
+    }
     ours_server.abort();
-    let ours = ours?;
-
+    let median = |runs: &mut Vec<Fanout>| {
+        runs.sort_by(|a, b| a.p99.total_cmp(&b.p99));
+        runs.swap_remove(runs.len() / 2)
+    };
+    let runs: Vec<String> = raws
+        .iter()
+        .zip(&ourses)
+        .map(|(r, o)| format!("{:.2}x", o.p99 / r.p99))
+        .collect();
+    let (raw, ours) = (median(&mut raws), median(&mut ourses));
     for (name, f) in [
         ("raw tokio-tungstenite fan-out", &raw),
         ("yunqiao topic publish", &ours),
@@ -1257,6 +1271,11 @@ async fn fanout_bench() -> Result<(), BoxError> {
             f.deliveries as f64 / f.elapsed.as_secs_f64()
         );
     }
+    println!(
+        "   p99 yunqiao/raw {:.2}x (median runs of three each; run by run {})",
+        ours.p99 / raw.p99,
+        runs.join(", ")
+    );
     println!(
         "   (latency: publish call -> frame read by the subscriber; yunqiao publishes with POST /v1/events/{TOPIC}, the baseline with a WebSocket frame)"
     );

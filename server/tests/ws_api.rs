@@ -275,6 +275,47 @@ async fn topics_fan_out_to_their_subscribers(s: Server) {
         .await;
     assert_eq!((r.status, r.code()), (413, "BODY_TOO_LARGE"), "{}", r.text);
 
+    // Publishers racing for the topic's next number (one commit each when uncontended,
+    // number then log when another took it): every publish gets its own number, and
+    // every subscriber hears each once under it.
+    let before = seq + 1;
+    let racing = (0..12).map(|i| {
+        let api = Api::new(&s.base);
+        async move {
+            api.call(
+                "POST",
+                "/v1/events/room.1",
+                Some(ADMIN_KEY),
+                Some(json!({"data": {"race": i}})),
+            )
+            .await
+        }
+    });
+    let mut numbers: Vec<u64> = futures_util::future::join_all(racing)
+        .await
+        .into_iter()
+        .map(|r| {
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.body["seq"].as_u64().expect("a number")
+        })
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (before + 1..=before + 12).collect::<Vec<_>>());
+    for (_, c) in clients.iter_mut() {
+        let mut heard = Vec::new();
+        for _ in 0..12 {
+            let e = c.next().await;
+            heard.push((e["seq"].as_u64().expect("seq"), e["data"]["race"].as_u64()));
+        }
+        heard.sort_unstable();
+        assert_eq!(
+            heard.iter().map(|h| h.0).collect::<Vec<_>>(),
+            numbers,
+            "each number heard once"
+        );
+        c.quiet().await;
+    }
+
     // Unsubscribed connections hear nothing more.
     let (_, mut carol) = clients.pop().unwrap();
     carol

@@ -100,6 +100,24 @@ pub enum PushError {
 #[async_trait]
 pub trait Push: Send + Sync {
     async fn post(&self, connection_id: &str, data: &[u8]) -> std::result::Result<(), PushError>;
+    /// Sends the same frame to many connections (a topic's fan-out); answers in the
+    /// order given. By default `post` to each, at most `concurrency` at a time; a
+    /// process that holds its sockets does it in one pass with one copy of the frame.
+    async fn post_to_all(
+        &self,
+        connections: &[String],
+        data: &[u8],
+        concurrency: usize,
+    ) -> Vec<std::result::Result<(), PushError>> {
+        let mut done: Vec<(usize, std::result::Result<(), PushError>)> =
+            futures_util::stream::iter(connections.iter().cloned().enumerate())
+                .map(|(i, c)| async move { (i, self.post(&c, data).await) })
+                .buffer_unordered(concurrency.max(1))
+                .collect()
+                .await;
+        done.sort_by_key(|(i, _)| *i);
+        done.into_iter().map(|(_, r)| r).collect()
+    }
     /// Closes the connection from the server's side (its `$disconnect` follows).
     async fn close(&self, connection_id: &str) -> std::result::Result<(), PushError>;
 }
@@ -741,24 +759,12 @@ impl Live {
     /// Pushes `data` to each connection, at most `concurrency` at a time. Connections found
     /// gone are forgotten.
     pub async fn deliver(&self, connections: &[String], data: &[u8]) -> Delivery {
-        let frames: Vec<(String, &[u8])> = connections.iter().map(|c| (c.clone(), data)).collect();
-        self.push_all(frames).await
-    }
-
-    pub(super) async fn push_all<D: AsRef<[u8]> + Send + Sync>(
-        &self,
-        frames: Vec<(String, D)>,
-    ) -> Delivery {
-        let results: Vec<(String, std::result::Result<(), PushError>)> =
-            futures_util::stream::iter(frames)
-                .map(|(c, data)| async move {
-                    let r = self.push.post(&c, data.as_ref()).await;
-                    (c, r)
-                })
-                .buffer_unordered(self.concurrency)
-                .collect()
-                .await;
-        self.tally(results).await
+        let results = self
+            .push
+            .post_to_all(connections, data, self.concurrency)
+            .await;
+        self.tally(connections.iter().cloned().zip(results).collect())
+            .await
     }
 
     pub(super) async fn tally(

@@ -667,7 +667,7 @@ impl Live {
         topic: &str,
         subscribed: bool,
         state: &TopicState,
-        entry: impl FnOnce(u64) -> Value,
+        entry: impl Fn(u64) -> Value,
     ) -> Result<Option<u64>> {
         let now = self.clock.now_ms();
         let pk = topics::sub_pk(topic);
@@ -683,6 +683,35 @@ impl Live {
                     .await?;
             }
             return Ok(None);
+        }
+        // One commit for the number and its log entry, when no other publisher took the
+        // next number since `state` was read (the usual case); else number first, then log.
+        let next = state.seq + 1;
+        let log = Item::new(
+            topics::log_pk(topic),
+            topics::seq_key(next),
+            obj(json!({"e": entry(next)})),
+        )
+        .expiring_at(now / 1000 + RETENTION_SECS);
+        let unchanged = if state.seq == 0 {
+            Cond::AttrNotExists("seq".into())
+        } else {
+            Cond::eq("seq", state.seq)
+        };
+        let together = vec![
+            WriteOp::Update {
+                pk: pk.clone(),
+                sk: topics::STATE_SK.into(),
+                update: Update::default().set("seq", next).upsert(),
+                cond: Some(unchanged),
+            },
+            WriteOp::Put {
+                item: log,
+                cond: None,
+            },
+        ];
+        if self.store.transact(together).await.is_ok() {
+            return Ok(Some(next));
         }
         let item = self
             .store
@@ -789,7 +818,7 @@ impl Live {
     pub(super) async fn sequenced(
         &self,
         topic: &str,
-        entry: impl FnOnce(u64) -> Value,
+        entry: impl Fn(u64) -> Value,
     ) -> Result<(Vec<Sub>, Option<u64>)> {
         let pk = topics::sub_pk(topic);
         let state = self
