@@ -206,6 +206,33 @@ fn is_bidi_control(c: char) -> bool {
 }
 
 /// A display name: 1 to 64 characters, not only spaces, no control or bidi characters.
+/// Whether a configured admin key may be used: at least 16 characters, and not a
+/// documentation placeholder pasted as is (`replace-me-…`, `changeme`, one repeated
+/// character). Both faces refuse to start with such a key.
+pub fn check_admin_key(key: &str) -> std::result::Result<(), String> {
+    if key.chars().count() < 16 {
+        return Err("the admin key must be at least 16 characters".into());
+    }
+    let lower = key.to_ascii_lowercase();
+    let placeholder = [
+        "replace-me",
+        "replace_me",
+        "changeme",
+        "change-me",
+        "your-admin-key",
+    ]
+    .iter()
+    .any(|p| lower.contains(p));
+    let mut chars = key.chars();
+    let first = chars.next();
+    if placeholder || chars.all(|c| Some(c) == first) {
+        return Err(
+            "the admin key is a placeholder; generate one with `openssl rand -hex 32`".into(),
+        );
+    }
+    Ok(())
+}
+
 pub fn valid_nickname(n: &str) -> bool {
     !n.trim().is_empty()
         && n.chars().count() <= 64
@@ -779,6 +806,25 @@ pub fn valid_group(g: &str) -> bool {
         && b[0].is_ascii_lowercase()
         && b.iter()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_' || *c == b'-')
+}
+
+#[cfg(test)]
+mod admin_key_tests {
+    use super::check_admin_key;
+
+    #[test]
+    fn placeholders_and_short_keys_are_refused() {
+        for bad in [
+            "short",
+            "replace-me-with-the-output-of-openssl-rand-hex-32",
+            "REPLACE-ME-0123456789abcdef",
+            "changeme-changeme-changeme",
+            "aaaaaaaaaaaaaaaaaaaaaaaa",
+        ] {
+            assert!(check_admin_key(bad).is_err(), "{bad}");
+        }
+        assert!(check_admin_key("3f9c2b7e41d08a6c5e1f2a9b7c4d6e80").is_ok());
+    }
 }
 
 #[cfg(test)]

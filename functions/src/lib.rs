@@ -68,9 +68,9 @@ impl SandboxConfig {
         let non_empty = |k: &str| env(k).filter(|v| !v.is_empty());
         let admin_key = non_empty("YUNQIAO_ADMIN_KEY");
         if let Some(k) = &admin_key
-            && k.len() < 16
+            && let Err(e) = yunqiao_core::auth::check_admin_key(k)
         {
-            return Err("YUNQIAO_ADMIN_KEY must be at least 16 characters".into());
+            return Err(format!("YUNQIAO_ADMIN_KEY: {e}").into());
         }
         let session_ttl_secs = match non_empty("YUNQIAO_SESSION_TTL_SECS") {
             Some(v) => v

@@ -290,11 +290,9 @@ impl Config {
             ));
         }
         if let Some(k) = &self.admin_key
-            && k.len() < 16
+            && let Err(e) = yunqiao_core::auth::check_admin_key(k)
         {
-            return Err(ConfigError(
-                "admin_key must be at least 16 characters".into(),
-            ));
+            return Err(ConfigError(format!("admin_key: {e}")));
         }
         if !matches!(self.store.kind.as_str(), "embedded" | "dynamodb") {
             return Err(ConfigError("store.kind is embedded or dynamodb".into()));

@@ -41,6 +41,72 @@ fn bad_configuration_exits_with_a_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("YUNQIAO_ADDR"));
 }
 
+/// A DynamoDB store that cannot be reached says so in a few lines, not in pages of the
+/// SDK's request dumps.
+#[test]
+fn an_unreachable_dynamodb_is_explained_briefly() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = yunqiao()
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(tmp.path())
+        .current_dir(tmp.path())
+        .env("YUNQIAO_STORE", "dynamodb")
+        .env("YUNQIAO_DYNAMODB_TABLE", "nowhere")
+        .env(
+            "YUNQIAO_DYNAMODB_ENDPOINT",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot read DynamoDB table nowhere"), "{err}");
+    assert!(err.contains("does the table exist"), "{err}");
+    assert!(err.len() < 600, "{} bytes: {err}", err.len());
+}
+
+/// The README's commented-out `admin_key = "replace-me-…"`, pasted as is, is not a key.
+#[test]
+fn refuses_a_placeholder_admin_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("yunqiao.toml");
+    std::fs::write(
+        &cfg,
+        "admin_key = \"replace-me-with-the-output-of-openssl-rand-hex-32\"\n",
+    )
+    .unwrap();
+    for (how, extra) in [
+        (
+            "file",
+            vec!["--config".to_string(), cfg.display().to_string()],
+        ),
+        ("env", vec![]),
+    ] {
+        let mut c = yunqiao();
+        c.args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(tmp.path())
+            .args(&extra)
+            .current_dir(tmp.path());
+        if how == "env" {
+            c.env("YUNQIAO_ADMIN_KEY", "changeme-changeme-changeme");
+        }
+        let out = c.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{how}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("placeholder"), "{how}: {err}");
+    }
+}
+
 #[tokio::test]
 async fn creates_the_data_dir_and_a_private_admin_key() {
     let tmp = tempfile::tempdir().unwrap();

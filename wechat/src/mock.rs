@@ -9,7 +9,8 @@
 //! * `POST /cgi-bin/stable_token` — access tokens valid 7200 s, renewed in their last
 //!   5 minutes or on `force_refresh`.
 //! * `POST /wxa/business/getuserphonenumber?access_token=` — for codes issued by
-//!   `POST /mock/phone-code` or of the form `mock-phone:<digits>`; single use.
+//!   `POST /mock/phone-code` or of the form `mock-phone:<digits>` or
+//!   `mock-phone:<digits>:<nonce>`; every code works once (40029 after), as WeChat's do.
 //! * `POST /mock/expire-access-tokens` — expires every token (the next call gets 42001),
 //!   to exercise clients' refresh.
 //!
@@ -312,7 +313,10 @@ async fn phone_number(
     let phone = if let Some((phone, at)) = st.phone_codes.get(&code) {
         (now - at <= CODE_TTL_MS).then(|| phone.clone())
     } else {
+        // `mock-phone:<digits>` or `mock-phone:<digits>:<nonce>` (each nonce a new code,
+        // as `mock:<name>:<nonce>` is for logins).
         code.strip_prefix("mock-phone:")
+            .map(|rest| rest.split_once(':').map_or(rest, |(d, _)| d))
             .filter(|d| !d.is_empty() && d.len() <= 15 && d.bytes().all(|c| c.is_ascii_digit()))
             .map(str::to_string)
     };

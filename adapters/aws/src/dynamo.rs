@@ -71,7 +71,7 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 fn map_err<E, R>(e: SdkError<E, R>) -> StoreError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: Debug,
+    R: Debug + 'static,
 {
     if let SdkError::ServiceError(se) = &e {
         let err = se.err();
@@ -91,7 +91,47 @@ where
             _ => {}
         }
     }
-    unavailable(DisplayErrorContext(e))
+    // The SDK's full context (request and response dumps) goes to the debug log; the
+    // error says what happened in a line.
+    tracing::debug!(error = %DisplayErrorContext(&e), "DynamoDB call failed");
+    unavailable(describe(&e))
+}
+
+/// One line for an SDK failure: the service's code and message, or the root cause of a
+/// failure to reach it.
+fn describe<E, R>(e: &SdkError<E, R>) -> String
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: Debug + 'static,
+{
+    let root = |e: &(dyn std::error::Error + 'static)| {
+        let mut cur = e;
+        while let Some(next) = cur.source() {
+            cur = next;
+        }
+        cur.to_string()
+    };
+    let line = match e {
+        SdkError::ServiceError(se) => format!(
+            "{}: {}",
+            se.err().code().unwrap_or("service error"),
+            se.err().message().unwrap_or_default()
+        ),
+        SdkError::TimeoutError(_) => "the request timed out".to_string(),
+        SdkError::DispatchFailure(_) => format!("cannot reach DynamoDB: {}", root(e)),
+        SdkError::ConstructionFailure(_) => format!("cannot build the request: {}", root(e)),
+        _ => format!("unexpected answer: {}", root(e)),
+    };
+    let mut line: String = line.lines().next().unwrap_or_default().to_string();
+    if line.len() > 300 {
+        let mut cut = 300;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        line.push('…');
+    }
+    line
 }
 
 pub fn json_to_av(v: &Value) -> Av {

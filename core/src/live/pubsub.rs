@@ -821,23 +821,27 @@ impl Live {
         entry: impl Fn(u64) -> Value,
     ) -> Result<(Vec<Sub>, Option<u64>)> {
         let pk = topics::sub_pk(topic);
-        let state = self
-            .store
-            .get(&pk, topics::STATE_SK)
-            .await?
-            .map(|i| TopicState::from_item(&i))
-            .unwrap_or_default();
+        // Subscribers first, then the state: a subscriber that leaves notes `left_at` in
+        // the same commit that drops it, so finding nobody means the state read next shows
+        // the leave (read the other way round, a leave between the two reads looked like
+        // nobody for long, and the frame was not kept for its resume).
         // Connection ids sort before the state's key.
         let anyone = !self
             .store
             .query(
-                Query::partition(pk)
+                Query::partition(pk.clone())
                     .range(SkRange::Lt(topics::STATE_SK.into()))
                     .limit(1),
             )
             .await?
             .items
             .is_empty();
+        let state = self
+            .store
+            .get(&pk, topics::STATE_SK)
+            .await?
+            .map(|i| TopicState::from_item(&i))
+            .unwrap_or_default();
         let seq = self.sequence(topic, anyone, &state, entry).await?;
         if seq.is_none() && !anyone {
             return Ok((vec![], None));

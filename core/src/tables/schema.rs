@@ -46,9 +46,17 @@ pub struct Field {
     /// Longest string/text, in characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_as_integer"
+    )]
     pub min: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_as_integer"
+    )]
     pub max: Option<f64>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unique: bool,
@@ -63,6 +71,18 @@ pub struct Field {
     /// Field ACL `owner:group:other` over `r w`; absent: the record ACL decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<String>,
+}
+
+/// A bound is shown as it was most likely written: `0`, not `0.0`, for a whole number.
+fn whole_as_integer<S: serde::Serializer>(
+    v: &Option<f64>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match v {
+        Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => s.serialize_some(&(*x as i64)),
+        Some(x) => s.serialize_some(x),
+        None => s.serialize_none(),
+    }
 }
 
 /// Who may create records.
@@ -732,6 +752,18 @@ mod tests {
         assert_eq!(s.record_acl.to_string(), "rwd:r:r");
         assert_eq!(s.create, CreateRule::Group("editors".into()));
         assert_eq!(s.to_def().acl.record.as_deref(), Some("rwd:r:r"));
+        // Bounds come back as written: whole numbers as integers.
+        let shown = serde_json::to_value(s.to_def()).unwrap();
+        let score = &shown["fields"][1];
+        assert_eq!(
+            (score["min"].as_i64(), score["max"].as_i64()),
+            (Some(0), Some(100))
+        );
+        assert_eq!(
+            serde_json::to_string(&score["min"]).unwrap(),
+            "0",
+            "not 0.0"
+        );
         let bad = [
             json!({"fields": [{"name": "Title", "type": "string"}]}),
             json!({"fields": [{"name": "a", "type": "string"}, {"name": "a", "type": "text"}]}),
