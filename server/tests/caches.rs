@@ -17,13 +17,21 @@ macro_rules! on_every_face_cached {
         mod dynamodb {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::Server::start_dynamodb().await).await }
+                async fn $name() {
+                    if !super::common::emulators_for("DynamoDB") {
+                        return;
+                    }
+                    super::$name(super::Server::start_dynamodb().await).await
+                }
             )*
         }
         mod lambda {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
+                    if !super::common::emulators_for("Lambda") {
+                        return;
+                    }
                     super::$name(super::Server::start_lambda_with(&[("YUNQIAO_CACHE_BOUND_MS", "1000")]).await).await
                 }
             )*

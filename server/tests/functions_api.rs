@@ -29,6 +29,9 @@ macro_rules! on_every_face_with_secret {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
+                    if !super::common::emulators_for("DynamoDB") {
+                        return;
+                    }
                     super::$name(super::Server::start_dynamodb_with(&[("YUNQIAO_SECRET_PAYMENT_KEY", super::SECRET), super::PRIVATE_HOSTS]).await).await
                 }
             )*
@@ -37,6 +40,9 @@ macro_rules! on_every_face_with_secret {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
+                    if !super::common::emulators_for("Lambda") {
+                        return;
+                    }
                     super::$name(super::Server::start_lambda_with(&[("YUNQIAO_SECRETS_JSON", &format!("{{\"PAYMENT_KEY\": \"{}\"}}", super::SECRET)), super::PRIVATE_HOSTS]).await).await
                 }
             )*
@@ -1023,6 +1029,9 @@ async fn ticks(api: &Api) -> Vec<i64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_fires_once_per_tick_with_two_processes_on_one_store() {
+    if !common::emulators_for("DynamoDB") {
+        return;
+    }
     let (endpoint, table) = Server::fresh_dynamodb();
     let one = Server::start_on_table(&endpoint, &table, &[]).await;
     let two = Server::start_on_table(&endpoint, &table, &[]).await;
@@ -1048,6 +1057,9 @@ async fn a_schedule_fires_once_per_tick_with_two_processes_on_one_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_lambda_dispatcher_claims_each_tick_once() {
+    if !common::emulators_for("Lambda") {
+        return;
+    }
     let s = Server::start_lambda().await;
     let face = s.lambda.as_ref().unwrap();
     assert_eq!(

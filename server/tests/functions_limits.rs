@@ -30,6 +30,9 @@ macro_rules! server_faces {
         mod dynamodb { $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
+                if !super::common::emulators_for("DynamoDB") {
+                    return;
+                }
                 super::$name(super::Server::start_dynamodb_with(&[("YUNQIAO_SECRET_PAYMENT_KEY", super::SECRET), super::PRIVATE_HOSTS]).await).await
             }
         )* }
@@ -41,6 +44,9 @@ macro_rules! lambda_face {
         mod lambda { $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
+                if !super::common::emulators_for("Lambda") {
+                    return;
+                }
                 super::$name(super::Server::start_lambda_with(&[("YUNQIAO_SECRETS_JSON", &super::secrets_json()), super::PRIVATE_HOSTS]).await).await
             }
         )* }

@@ -871,6 +871,9 @@ async fn live_channels_need_a_session_and_answer_frames(s: Server) {
 /// through `$disconnect`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gone_connections_are_forgotten() {
+    if !common::emulators_for("Lambda") {
+        return;
+    }
     let s = Server::start_lambda().await;
     let face = s.lambda.as_ref().unwrap();
     let api = Api::new(&s.base);

@@ -38,6 +38,28 @@ pub struct Server {
 
 pub use yunqiao_standin::LambdaFace;
 
+/// Whether the emulators `make test` starts are here (moto, for the DynamoDB and Lambda
+/// faces). Without them a face's tests pass as skipped, and the first says so on the
+/// terminal (past the test harness's capture), once per test binary and face.
+pub fn emulators_for(face: &str) -> bool {
+    use std::io::Write;
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let here = std::env::var("YUNQIAO_TEST_DYNAMODB_ENDPOINTS")
+        .or_else(|_| std::env::var("YUNQIAO_TEST_DYNAMODB_ENDPOINT"))
+        .is_ok_and(|v| !v.is_empty());
+    if !here
+        && let Ok(mut said) = SAID.lock()
+        && !said.iter().any(|f| f == face)
+    {
+        said.push(face.to_string());
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: the {face} face's tests need the emulators `make test` starts (moto server)"
+        );
+    }
+    here
+}
+
 /// One of the moto servers `make test` started, in turn, so concurrent tests (and test
 /// binaries) spread over them: each serves one request at a time.
 fn dynamodb_endpoint() -> String {
@@ -365,6 +387,9 @@ macro_rules! on_every_face {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
+                    if !$crate::common::emulators_for("DynamoDB") {
+                        return;
+                    }
                     super::$name($crate::common::Server::start_dynamodb().await).await
                 }
             )*
@@ -373,6 +398,9 @@ macro_rules! on_every_face {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
+                    if !$crate::common::emulators_for("Lambda") {
+                        return;
+                    }
                     super::$name($crate::common::Server::start_lambda().await).await
                 }
             )*
