@@ -150,25 +150,6 @@ impl Admin {
             v,
         ))
     }
-
-    /// `PUT`s a definition, saying whether it was new or changed.
-    async fn put_def(
-        &self,
-        path: &str,
-        def: &Value,
-        same: impl Fn(&Value) -> bool,
-    ) -> Result<Outcome, BoxError> {
-        let (status, current) = self.send(reqwest::Method::GET, path, None).await?;
-        if status == 200 && same(&current) {
-            return Ok(Outcome::Unchanged);
-        }
-        self.ok(reqwest::Method::PUT, path, Some(def)).await?;
-        Ok(if status == 404 {
-            Outcome::Created
-        } else {
-            Outcome::Changed
-        })
-    }
 }
 
 /// Settings as the server shows them (defaults filled in) against the file's.
@@ -320,12 +301,45 @@ fn covers(have: &Value, want: &Value) -> bool {
     }
 }
 
-/// `yunqiao apply FILE`: functions, then tables (whose hooks name them), namespaces and
-/// topic rules. Prints one line per item; stops at the first failure.
-pub async fn apply(admin: &Admin, file: &Path) -> Result<(), BoxError> {
+/// How `yunqiao apply` runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    /// Print what would change; change nothing.
+    pub dry_run: bool,
+    /// Allow table changes that drop fields (their values are lost).
+    pub drop: bool,
+}
+
+/// One item of a project and what applying it does.
+struct Step {
+    label: String,
+    outcome: Outcome,
+    /// Why it cannot be applied as it is (found before anything changes).
+    refused: Option<String>,
+    kind: StepKind,
+}
+
+enum StepKind {
+    Function {
+        module: String,
+        source: String,
+        settings: Map<String, Value>,
+    },
+    Put {
+        path: String,
+        def: Value,
+    },
+}
+
+/// `yunqiao apply FILE`: reads every item's current state first, prints the plan, and
+/// changes nothing when any item would be refused (a dropped field without `--drop`, an
+/// unreadable module file); then functions, tables (whose hooks name them), namespaces
+/// and topic rules, in that order. `--dry-run` stops after the plan.
+pub async fn apply(admin: &Admin, file: &Path, opts: ApplyOptions) -> Result<(), BoxError> {
     let project: Project =
         serde_json::from_value(read_json(file)?).map_err(|e| format!("{}: {e}", file.display()))?;
     let base = file.parent().unwrap_or(Path::new("."));
+    let mut steps = Vec::new();
     for (module, spec) in &project.functions {
         let mut settings = spec.clone();
         let src = settings
@@ -335,31 +349,94 @@ pub async fn apply(admin: &Admin, file: &Path) -> Result<(), BoxError> {
         let path = base.join(src);
         let source = std::fs::read_to_string(&path)
             .map_err(|e| format!("functions.{module}: cannot read {}: {e}", path.display()))?;
-        let (o, v) = admin
-            .deploy(module, &source, &settings)
-            .await
-            .map_err(|e| format!("functions.{module}: {e}"))?;
-        println!(
-            "function {module}: {} (version {})",
-            o.as_str(),
-            v["version"]
-        );
+        let (status, current) = admin
+            .send(
+                reqwest::Method::GET,
+                &format!("/v1/functions/{}", seg(module)),
+                None,
+            )
+            .await?;
+        let sha = hex::encode(sha2::Sha256::digest(source.as_bytes()));
+        let outcome = if status == 404 {
+            Outcome::Created
+        } else if current["sha256"] == json!(sha) && same_settings(&current, &settings) {
+            Outcome::Unchanged
+        } else {
+            Outcome::Changed
+        };
+        steps.push(Step {
+            label: format!("function {module}"),
+            outcome,
+            refused: None,
+            kind: StepKind::Function {
+                module: module.clone(),
+                source,
+                settings,
+            },
+        });
     }
     for (table, def) in &project.tables {
         let path = format!("/v1/tables/{}", seg(table));
-        let o = admin
-            .put_def(&path, def, |cur| covers(cur, def))
-            .await
-            .map_err(|e| format!("tables.{table}: {e}"))?;
-        println!("table {table}: {}", o.as_str());
+        let (status, current) = admin.send(reqwest::Method::GET, &path, None).await?;
+        let (outcome, refused) = if status == 404 {
+            (Outcome::Created, None)
+        } else if covers(&current, def) {
+            (Outcome::Unchanged, None)
+        } else {
+            let names = |v: &Value| -> Vec<String> {
+                v["fields"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|f| f["name"].as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let wanted = names(def);
+            let dropped: Vec<String> = names(&current)
+                .into_iter()
+                .filter(|n| !wanted.contains(n))
+                .collect();
+            let refused = (!dropped.is_empty() && !opts.drop).then(|| {
+                format!(
+                    "drops fields {dropped:?} (their values are lost); run again with --drop to allow it"
+                )
+            });
+            (Outcome::Changed, refused)
+        };
+        let path = if opts.drop {
+            format!("{path}?drop=true")
+        } else {
+            path
+        };
+        steps.push(Step {
+            label: format!("table {table}"),
+            outcome,
+            refused,
+            kind: StepKind::Put {
+                path,
+                def: def.clone(),
+            },
+        });
     }
     for (ns, def) in &project.kv {
         let path = format!("/v1/kv/{}", seg(ns));
-        let o = admin
-            .put_def(&path, def, |cur| covers(cur, def))
-            .await
-            .map_err(|e| format!("kv.{ns}: {e}"))?;
-        println!("kv {ns}: {}", o.as_str());
+        let (status, current) = admin.send(reqwest::Method::GET, &path, None).await?;
+        let outcome = match status {
+            404 => Outcome::Created,
+            _ if covers(&current, def) => Outcome::Unchanged,
+            _ => Outcome::Changed,
+        };
+        steps.push(Step {
+            label: format!("kv {ns}"),
+            outcome,
+            refused: None,
+            kind: StepKind::Put {
+                path,
+                def: def.clone(),
+            },
+        });
     }
     if !project.topics.is_empty() {
         let (_, rules) = admin
@@ -370,23 +447,85 @@ pub async fn apply(admin: &Admin, file: &Path) -> Result<(), BoxError> {
                 .as_array()
                 .and_then(|a| a.iter().find(|r| r["pattern"] == json!(pattern)))
                 .cloned();
-            let o = match current {
+            let outcome = match current {
                 Some(c) if covers(&c, rule) => Outcome::Unchanged,
-                c => {
-                    let path = format!("/v1/topics/rules/{}", seg(pattern));
-                    admin
-                        .ok(reqwest::Method::PUT, &path, Some(rule))
-                        .await
-                        .map_err(|e| format!("topics.{pattern}: {e}"))?;
-                    if c.is_some() {
-                        Outcome::Changed
-                    } else {
-                        Outcome::Created
-                    }
-                }
+                Some(_) => Outcome::Changed,
+                None => Outcome::Created,
             };
-            println!("topic rule {pattern}: {}", o.as_str());
+            steps.push(Step {
+                label: format!("topic rule {pattern}"),
+                outcome,
+                refused: None,
+                kind: StepKind::Put {
+                    path: format!("/v1/topics/rules/{}", seg(pattern)),
+                    def: rule.clone(),
+                },
+            });
+        }
+    }
+
+    let refused: Vec<&Step> = steps.iter().filter(|s| s.refused.is_some()).collect();
+    if !refused.is_empty() {
+        for s in &refused {
+            println!(
+                "{}: refused: {}",
+                s.label,
+                s.refused.as_deref().unwrap_or_default()
+            );
+        }
+        return Err(format!("{} item(s) refused; nothing was changed", refused.len()).into());
+    }
+    if opts.dry_run {
+        for s in &steps {
+            println!("{}: {}", s.label, would(s.outcome));
+        }
+        println!("dry run: nothing was changed");
+        return Ok(());
+    }
+    let mut done = Vec::new();
+    for s in &steps {
+        let r = match (&s.kind, s.outcome) {
+            (_, Outcome::Unchanged) => Ok(String::new()),
+            (
+                StepKind::Function {
+                    module,
+                    source,
+                    settings,
+                },
+                _,
+            ) => admin
+                .deploy(module, source, settings)
+                .await
+                .map(|(_, v)| format!(" (version {})", v["version"])),
+            (StepKind::Put { path, def }, _) => admin
+                .ok(reqwest::Method::PUT, path, Some(def))
+                .await
+                .map(|_| String::new()),
+        };
+        match r {
+            Ok(extra) => {
+                println!("{}: {}{extra}", s.label, s.outcome.as_str());
+                if s.outcome != Outcome::Unchanged {
+                    done.push(s.label.clone());
+                }
+            }
+            Err(e) => {
+                let before = if done.is_empty() {
+                    "nothing before it was changed".to_string()
+                } else {
+                    format!("changed before it: {}", done.join(", "))
+                };
+                return Err(format!("{}: {e}; {before}; fix it and apply again", s.label).into());
+            }
         }
     }
     Ok(())
+}
+
+fn would(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Created => "would be created",
+        Outcome::Changed => "would change",
+        Outcome::Unchanged => "unchanged",
+    }
 }

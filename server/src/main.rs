@@ -34,10 +34,17 @@ enum Command {
         command: FunctionsCommand,
     },
     /// Apply a project file (tables, KV namespaces, topic rules, function modules) to a
-    /// running server; idempotent.
+    /// running server; idempotent. Reads everything first and changes nothing when an
+    /// item would be refused.
     Apply {
         /// The project file (JSON).
         file: PathBuf,
+        /// Print what would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Allow table changes that drop fields (their values are lost).
+        #[arg(long)]
+        drop: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -121,8 +128,16 @@ fn main() -> std::process::ExitCode {
                 yunqiao::client::deploy_dir(&a, &dir).await
             });
         }
-        Command::Apply { file, target } => {
-            return run_client(target, async |a| yunqiao::client::apply(&a, &file).await);
+        Command::Apply {
+            file,
+            dry_run,
+            drop,
+            target,
+        } => {
+            let opts = yunqiao::client::ApplyOptions { dry_run, drop };
+            return run_client(target, async |a| {
+                yunqiao::client::apply(&a, &file, opts).await
+            });
         }
     };
     let mut cfg = match Config::load(config.as_deref(), |k| std::env::var(k).ok()) {

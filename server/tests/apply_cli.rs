@@ -1,0 +1,144 @@
+//! `yunqiao apply`: a plan first, nothing changed when an item would be refused,
+//! `--dry-run` changes nothing, `--drop` allows dropping fields, and applying again
+//! changes nothing.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{ADMIN_KEY, Api, Server};
+use serde_json::{Value, json};
+
+fn apply(s: &Server, file: &Path, flags: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_yunqiao"))
+        .arg("apply")
+        .arg(file)
+        .args(flags)
+        .args(["--url", &s.base])
+        .env("YUNQIAO_ADMIN_KEY", ADMIN_KEY)
+        .env_remove("YUNQIAO_CONFIG")
+        .output()
+        .expect("run yunqiao apply");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn project(dir: &Path, fields: Value, source: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("notes.js"), source).unwrap();
+    let file = dir.join("yunqiao.json");
+    std::fs::write(
+        &file,
+        json!({
+            "functions": {"notes": {"file": "notes.js", "access": "users"}},
+            "tables": {"notes": {"fields": fields, "acl": {"record": "rwd:r:-", "create": "users"}}},
+            "kv": {"prefs": {"scope": "user"}},
+            "topics": {"room.*": {"subscribe": "users", "publish": "users"}}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    file
+}
+
+async fn fields(api: &Api) -> Vec<String> {
+    let r = api
+        .call("GET", "/v1/tables/notes", Some(ADMIN_KEY), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn module_sha(api: &Api) -> Value {
+    api.call("GET", "/v1/functions/notes", Some(ADMIN_KEY), None)
+        .await
+        .body["sha256"]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_plans_first_and_changes_all_or_nothing() {
+    let s = Server::start().await;
+    let api = Api::new(&s.base);
+    let dir = tempfile::tempdir().unwrap();
+    let two = json!([{"name": "title", "type": "string"}, {"name": "body", "type": "text"}]);
+    let v1 = "export function count() { return 1 }\n";
+    let file = project(dir.path(), two.clone(), v1);
+
+    // A dry run on an empty server: the plan, and nothing made.
+    let (ok, out) = apply(&s, &file, &["--dry-run"]);
+    assert!(ok, "{out}");
+    for line in [
+        "function notes: would be created",
+        "table notes: would be created",
+        "kv prefs: would be created",
+        "topic rule room.*: would be created",
+        "dry run: nothing was changed",
+    ] {
+        assert!(out.contains(line), "{line:?} in {out}");
+    }
+    let r = api
+        .call("GET", "/v1/tables/notes", Some(ADMIN_KEY), None)
+        .await;
+    assert_eq!(r.status, 404, "a dry run creates nothing");
+
+    let (ok, out) = apply(&s, &file, &[]);
+    assert!(ok, "{out}");
+    assert!(out.contains("table notes: created"), "{out}");
+    let sha1 = module_sha(&api).await;
+    let (ok, out) = apply(&s, &file, &[]);
+    assert!(ok, "{out}");
+    assert_eq!(out.matches("unchanged").count(), 4, "applying again: {out}");
+
+    // A new module version and a table losing a field: without --drop, refused before
+    // anything changes (the module stays as it was).
+    let file = project(
+        dir.path(),
+        json!([{"name": "title", "type": "string"}]),
+        "export function count() { return 2 }\n",
+    );
+    let (ok, out) = apply(&s, &file, &[]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("drops fields [\"body\"]"), "{out}");
+    assert!(out.contains("nothing was changed"), "{out}");
+    assert_eq!(module_sha(&api).await, sha1, "the module is untouched");
+    assert_eq!(fields(&api).await, ["title", "body"]);
+
+    let (ok, out) = apply(&s, &file, &["--dry-run", "--drop"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("function notes: would change"), "{out}");
+    assert!(out.contains("table notes: would change"), "{out}");
+    assert_eq!(module_sha(&api).await, sha1);
+    assert_eq!(fields(&api).await, ["title", "body"]);
+
+    let (ok, out) = apply(&s, &file, &["--drop"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("function notes: changed (version 2)"), "{out}");
+    assert_eq!(fields(&api).await, ["title"]);
+    assert_ne!(module_sha(&api).await, sha1);
+
+    // A module the server refuses (it does not load) stops the apply and says what was
+    // changed before it (here nothing: functions go first).
+    let file = project(
+        dir.path(),
+        json!([{"name": "title", "type": "string"}, {"name": "tags", "type": "json"}]),
+        "export function count( {\n",
+    );
+    let (ok, out) = apply(&s, &file, &[]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("nothing before it was changed"), "{out}");
+    assert_eq!(
+        fields(&api).await,
+        ["title"],
+        "the table waits for the module"
+    );
+}
