@@ -142,3 +142,29 @@ async fn apply_plans_first_and_changes_all_or_nothing() {
         "the table waits for the module"
     );
 }
+
+/// The repository's two example projects (会聊 and the functions example) share one
+/// server without changing anything of each other: each applies as all `created` after
+/// the other, and applying the first again changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_projects_do_not_trample_each_other() {
+    let s = Server::start().await;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let huiliao = root.join("examples/huiliao/yunqiao.json");
+    let example = root.join("sdk/functions/example/yunqiao.json");
+    let (ok, out) = apply(&s, &huiliao, &[]);
+    assert!(ok, "{out}");
+    let (ok, out) = apply(&s, &example, &[]);
+    assert!(ok, "{out}");
+    assert!(
+        out.lines()
+            .all(|l| l.ends_with("created") || l.contains("created (version")),
+        "the example only adds: {out}"
+    );
+    let (ok, out) = apply(&s, &huiliao, &[]);
+    assert!(ok, "{out}");
+    assert!(
+        out.lines().all(|l| l.ends_with("unchanged")),
+        "会聊 is as it was: {out}"
+    );
+}

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url'
 const here = dirname(fileURLToPath(import.meta.url))
 const repo = join(here, '..', '..', '..')
 const dts = join(repo, 'sdk/functions/yunqiao.d.ts')
-const example = join(repo, 'sdk/functions/example/chatroom.js')
+const example = join(repo, 'sdk/functions/example/lobby.js')
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc')
 
 const work = mkdtempSync(join(tmpdir(), 'yq-fn-types-'))
@@ -84,15 +84,15 @@ test('the example module and the READMEs\' modules type-check against yunqiao.d.
 
 test("the example's project file names the module's file and exports", () => {
   const project = JSON.parse(readFileSync(join(repo, 'sdk/functions/example/yunqiao.json'), 'utf8'))
-  const fn = project.functions.chatroom
+  const fn = project.functions.lobby
   assert.equal(join(repo, 'sdk/functions/example', fn.file), example)
   const exported = new Set([...readFileSync(example, 'utf8').matchAll(/^export (?:async )?function (\w+)/gm)].map((m) => m[1]))
-  for (const name of Object.keys(fn.exports)) assert.ok(exported.has(name), `chatroom.js exports ${name}`)
+  for (const name of Object.keys(fn.exports)) assert.ok(exported.has(name), `lobby.js exports ${name}`)
   for (const [table, def] of Object.entries(project.tables)) {
     for (const target of Object.values(def.hooks || {})) {
       const [module, name] = target.split('.')
-      assert.equal(module, 'chatroom', `${table}'s hook ${target}`)
-      assert.ok(exported.has(name), `chatroom.js exports ${name} (a hook of ${table})`)
+      assert.equal(module, 'lobby', `${table}'s hook ${target}`)
+      assert.ok(exported.has(name), `lobby.js exports ${name} (a hook of ${table})`)
     }
   }
 })

@@ -1,14 +1,15 @@
-// chatroom: chat rooms with a member limit, messages checked before they are written,
+// lobby: chat rooms with a member limit, messages checked before they are written,
 // and rooms that close by themselves. From a mini-program:
-//   const room = await yq.fn('chatroom').createRoom('会聊', { ttl: 3600 })
+//   const room = await yq.fn('lobby').createRoom('会聊', { ttl: 3600 })
 //
-// yunqiao.json beside it is the project file that sets it all up — the rooms table (only
-// this module touches it, through db.admin()), the messages table (users write; the
+// yunqiao.json beside it is the project file that sets it all up — the lobby_rooms table
+// (only this module touches it, through db.admin()), lobby_messages (users write; the
 // hooks check and count), the KV namespaces, the topic rule and this module's settings:
 //   yunqiao apply sdk/functions/example/yunqiao.json --url http://127.0.0.1:8787
 //
-// Clients subscribe to `room.<id>` for joins, leaves and closings, and to
-// `table:messages` with `where: {room: <id>}` for the messages.
+// Clients subscribe to `lobby.<id>` for joins, leaves and closings, and to
+// `table:lobby_messages` with `where: {room: <id>}` for the messages. Its names are its
+// own (lobby…), so it can live on one server beside 会聊 (rooms, messages, chatroom).
 
 import { context, db, events, FunctionError, http, kv, secrets, users, YunqiaoError } from 'yunqiao'
 
@@ -16,7 +17,7 @@ import { context, db, events, FunctionError, http, kv, secrets, users, YunqiaoEr
 /** @typedef {{ room: string, text: string, author: string }} Message */
 
 const admin = db.admin()
-const rooms = /** @type {import('yunqiao').Table<Room>} */ (admin.table('rooms'))
+const rooms = /** @type {import('yunqiao').Table<Room>} */ (admin.table('lobby_rooms'))
 const limits = admin.kv('chat_limits')
 
 /** The calling user; 401 for the admin key, which passes every access rule but is no user. */
@@ -66,7 +67,7 @@ export async function join(roomId) {
     throw new FunctionError('ROOM_FULL', 'the room is full', 409, { max: room.max })
   }
   await rooms.update(roomId, { members: { $append: [user.id] } }, { v: room._v })
-  await events.publish(`room.${roomId}`, { type: 'join', user: { id: user.id, nickname: user.nickname } })
+  await events.publish(`lobby.${roomId}`, { type: 'join', user: { id: user.id, nickname: user.nickname } })
   return { joined: true }
 }
 
@@ -74,13 +75,13 @@ export async function join(roomId) {
 export async function leave(roomId) {
   const user = me()
   await rooms.update(roomId, { members: { $remove: [user.id] } })
-  await events.publish(`room.${roomId}`, { type: 'leave', user: { id: user.id, nickname: user.nickname } })
+  await events.publish(`lobby.${roomId}`, { type: 'leave', user: { id: user.id, nickname: user.nickname } })
   return { left: true }
 }
 
 /**
  * The room's owner only: removes a member and tells them (a direct message from the
- * function: `from: {function: "chatroom"}`).
+ * function: `from: {function: "lobby"}`).
  * @param {string} roomId
  * @param {string} userId
  */
@@ -95,7 +96,7 @@ export async function kick(roomId, userId) {
 }
 
 /**
- * before_create on messages: only members write, at most 5 messages per 10 seconds, and
+ * before_create on lobby_messages: only members write, at most 5 messages per 10 seconds, and
  * the author's name is the server's. Returning an object writes it instead of `data`.
  * @param {import('yunqiao').BeforeCreateEvent<Message>} event
  * @returns {Promise<Message>}
@@ -113,7 +114,7 @@ export async function checkMessage({ data, caller }) {
 }
 
 /**
- * after_create on messages: counts them. Runs once per committed message (retried if it
+ * after_create on lobby_messages: counts them. Runs once per committed message (retried if it
  * fails; `event.id` stays the same across retries).
  * @param {import('yunqiao').AfterCreateEvent<Message>} event
  */
