@@ -7,7 +7,7 @@ under `sam local start-api`, against what the functions read:
 * every environment variable the template gives a function (Globals and its own
   Environment) has a value there (its section or "Parameters");
 * every YUNQIAO_* variable the Lambda side's Rust code reads (functions/, api/, core/,
-  adapters/, wechat/: their src/, tests excluded) is in "Parameters", unless it is listed
+  adapters/ (wechat included): their src/, tests excluded) is in "Parameters", unless it is listed
   below as not the deployment's to set;
 * every YUNQIAO_* variable server/src/config.rs reads is either there too or listed
   below as the local server's own.
@@ -38,7 +38,7 @@ SERVER_ONLY = {
     "YUNQIAO_WECHAT_MOCK_ON_PUBLIC_ADDRESS": "the local server's built-in mock",
     "YUNQIAO_DYNAMODB_CREATE_TABLE": "the local server creating its table (the stack creates it)",
 }
-LAMBDA_SIDE = ["functions", "api", "core", "adapters", "wechat"]
+LAMBDA_SIDE = ["functions", "api", "core", "adapters"]
 NAME = re.compile(r'"(YUNQIAO_[A-Z0-9_]*)"')
 
 

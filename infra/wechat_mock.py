@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A stand-alone WeChat mock for `make sam-local`: the three WeChat server calls the
-functions make, answered as yunqiao's built-in mock (wechat/src/mock.rs) answers them,
+functions make, answered as yunqiao's built-in mock (adapters/wechat/src/mock.rs) answers them,
 for one app whose AppID and AppSecret are given on the command line (the values in
 infra/sam-local-env.json). Standard library only.
 

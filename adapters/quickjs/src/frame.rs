@@ -136,7 +136,13 @@ impl<R: tokio::io::AsyncRead + Unpin> FrameReader<R> {
         use tokio::io::AsyncReadExt;
         loop {
             match split_frame(&mut self.buf) {
-                Ok(Some(body)) => return Some(body),
+                Ok(Some(body)) => {
+                    // A large answer's buffer is not kept for the worker's life.
+                    if self.buf.capacity() > 1024 * 1024 && self.buf.len() < 64 * 1024 {
+                        self.buf.shrink_to(64 * 1024);
+                    }
+                    return Some(body);
+                }
                 Ok(None) => {}
                 Err(()) => return None,
             }

@@ -151,12 +151,7 @@ impl Live {
                 ),
             ])
             .await?;
-        let state = self
-            .store
-            .get(&topics::sub_pk(topic), topics::STATE_SK)
-            .await?
-            .map(|i| TopicState::from_item(&i))
-            .unwrap_or_default();
+        let state = self.topic_state(topic).await?;
         let mut frames = Vec::new();
         let mut ack = json!({"type": "ack", "topic": topic, "seq": state.seq});
         if let Some(since) = since {
@@ -210,12 +205,7 @@ impl Live {
         let mut tries = 0;
         loop {
             tries += 1;
-            let state = self
-                .store
-                .get(&pk, topics::STATE_SK)
-                .await?
-                .map(|i| TopicState::from_item(&i))
-                .unwrap_or_default();
+            let state = self.topic_state(topic).await?;
             let replay = match since {
                 Some(s) if tries <= super::MAX_RESUME_TRIES => {
                     match self.resume_point(topic, from, &sub, s).await? {
@@ -810,6 +800,16 @@ impl Live {
         Ok(Published { seq, delivery })
     }
 
+    /// A topic's numbering state (all zero for a topic never published to).
+    pub(super) async fn topic_state(&self, topic: &str) -> Result<TopicState> {
+        Ok(self
+            .store
+            .get(&topics::sub_pk(topic), topics::STATE_SK)
+            .await?
+            .map(|i| TopicState::from_item(&i))
+            .unwrap_or_default())
+    }
+
     /// Logs a frame under the topic's next number when someone may want it (see
     /// [`Live::sequence`]), then reads the subscribers to deliver it to: reading them
     /// after the number is handed out includes whoever subscribed meanwhile (a resume
@@ -836,12 +836,7 @@ impl Live {
             .await?
             .items
             .is_empty();
-        let state = self
-            .store
-            .get(&pk, topics::STATE_SK)
-            .await?
-            .map(|i| TopicState::from_item(&i))
-            .unwrap_or_default();
+        let state = self.topic_state(topic).await?;
         let seq = self.sequence(topic, anyone, &state, entry).await?;
         if seq.is_none() && !anyone {
             return Ok((vec![], None));
