@@ -69,7 +69,7 @@ $(VENV)/.installed: infra/requirements-test.txt
 
 ## Store and HTTP figures beside same-run baselines (see README "Performance").
 bench:
-	$(CARGO) run --release -p yunqiao --bin yunqiao-bench
+	$(CARGO) run --release -p yunqiao-bench
 
 ## Lambda binary sizes (arm64, stripped) and local cold starts beside a minimal Rust Lambda.
 TARGET_DIR = $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
