@@ -37,6 +37,8 @@ const MAX_LOG_LINES: usize = 100;
 const MAX_LOG_LINE: usize = 16 * 1024;
 /// Largest host call a function may make (its JSON arguments): the server holds it.
 pub const MAX_HOST_ARGS: usize = 2 * 1024 * 1024;
+/// Output waiting for the server to read it past which host calls are refused.
+const MAX_WAITING_OUTPUT: usize = 8 * 1024 * 1024;
 /// Instances kept per worker, and how big the worker may be while it keeps any.
 const MAX_INSTANCES: usize = 16;
 const MAX_KEPT_RESIDENT: u64 = 128 * 1024 * 1024;
@@ -72,6 +74,13 @@ struct Output {
     pipe: pipe::Sender,
     queued: Mutex<Vec<u8>>,
     more: Notify,
+}
+
+impl Output {
+    /// Bytes written by `send` that the pipe has not taken yet.
+    fn waiting(&self) -> usize {
+        self.queued.lock().map_or(0, |q| q.len())
+    }
 }
 
 impl Shared {
@@ -394,6 +403,16 @@ fn install<'js>(
                         "BODY_TOO_LARGE",
                         &format!("a host call's arguments are at most {MAX_HOST_ARGS} bytes"),
                         413,
+                    ));
+                }
+                // Frames the server has not taken yet live outside the heap limit: a run
+                // that starts host calls faster than the server reads them is refused
+                // more, not given memory.
+                if link.shared.out.waiting() > MAX_WAITING_OUTPUT {
+                    return Ok(answer_error(
+                        "FUNCTION_OUT_OF_MEMORY",
+                        "too many host calls are waiting to be sent; await them",
+                        500,
                     ));
                 }
                 let call = link.call.get();
