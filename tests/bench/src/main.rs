@@ -461,14 +461,19 @@ async fn hidden_tables_bench() -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn http_bench() -> Result<(), BoxError> {
-    let dir = tempfile::tempdir()?;
+/// The server's configuration as `yunqiao serve` reads it with nothing set, on a free
+/// loopback port and a temporary data directory.
+fn bench_config(data_dir: &std::path::Path) -> Result<yunqiao::config::Config, BoxError> {
     let mut cfg = yunqiao::config::Config::load(None, |_| None)?;
     cfg.addr = "127.0.0.1:0".parse()?;
-    cfg.data_dir = dir.path().to_path_buf();
-    cfg.admin_key = Some("bench-admin-key-0000000000".into());
-    let server = yunqiao::serve::build(&cfg).await?;
-    let ours = server.addr.to_string();
+    cfg.data_dir = data_dir.to_path_buf();
+    Ok(cfg)
+}
+
+/// Serves `server` on the current runtime until the task is dropped or aborted.
+fn serve_in_background(
+    server: yunqiao::serve::Server,
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
     tokio::spawn(async move {
         yunqiao::serve::serve_http(
             server.listener,
@@ -477,7 +482,16 @@ async fn http_bench() -> Result<(), BoxError> {
             std::future::pending(),
         )
         .await
-    });
+    })
+}
+
+async fn http_bench() -> Result<(), BoxError> {
+    let dir = tempfile::tempdir()?;
+    let mut cfg = bench_config(dir.path())?;
+    cfg.admin_key = Some("bench-admin-key-0000000000".into());
+    let server = yunqiao::serve::build(&cfg).await?;
+    let ours = server.addr.to_string();
+    serve_in_background(server);
     let bare = bare_hyper().await?;
     let conns = 32;
     let dur = Duration::from_secs(3);
@@ -699,9 +713,7 @@ export async function get(id) { return db.table("bench").get(id) }
 /// so its CPU time per request is read apart from the load generator's.
 async fn api_bench() -> Result<(), BoxError> {
     let dir = tempfile::tempdir()?;
-    let mut cfg = yunqiao::config::Config::load(None, |_| None)?;
-    cfg.addr = "127.0.0.1:0".parse()?;
-    cfg.data_dir = dir.path().to_path_buf();
+    let mut cfg = bench_config(dir.path())?;
     cfg.admin_key = Some(BENCH_ADMIN_KEY.into());
     // One user drives every connection: let it use every worker (by default one caller
     // runs a third of them).
@@ -718,15 +730,7 @@ async fn api_bench() -> Result<(), BoxError> {
         .spawn(async move {
             let server = yunqiao::serve::build(&cfg).await?;
             let ours = server.addr.to_string();
-            tokio::spawn(async move {
-                yunqiao::serve::serve_http(
-                    server.listener,
-                    server.router,
-                    yunqiao::serve::HttpLimits::default(),
-                    std::future::pending(),
-                )
-                .await
-            });
+            serve_in_background(server);
             let bare = bare_hyper().await?;
             Ok::<_, BoxError>((ours, bare))
         })
@@ -1186,9 +1190,7 @@ async fn fanout_bench() -> Result<(), BoxError> {
     // directory); subscribers connect with the admin key as their token. Built first so
     // its start-up lines come before the section.
     let dir = tempfile::tempdir()?;
-    let mut cfg = yunqiao::config::Config::load(None, |_| None)?;
-    cfg.addr = "127.0.0.1:0".parse()?;
-    cfg.data_dir = dir.path().to_path_buf();
+    let mut cfg = bench_config(dir.path())?;
     let key = "bench-admin-key-0000000000".to_string();
     cfg.admin_key = Some(key.clone());
     let server = yunqiao::serve::build(&cfg).await?;
@@ -1208,15 +1210,7 @@ async fn fanout_bench() -> Result<(), BoxError> {
         );
     }
 
-    let ours_server = tokio::spawn(async move {
-        yunqiao::serve::serve_http(
-            server.listener,
-            server.router,
-            yunqiao::serve::HttpLimits::default(),
-            std::future::pending(),
-        )
-        .await
-    });
+    let ours_server = serve_in_background(server);
     // Raw and ours take turns, three times each: this machine's state drifts between
     // runs more than the two differ, so each side's median run is what is compared.
     let mut raws = Vec::new();
