@@ -65,6 +65,7 @@ use crate::store::{
     Cond, Item, ItemStore, Query, SkRange, StoreError, Update, WriteOp, decode_cursor,
 };
 use crate::tables::CreateRule;
+use crate::tables::rules;
 
 /// Longest key, in bytes.
 pub const MAX_KEY_BYTES: usize = 200;
@@ -349,17 +350,6 @@ fn check_user_param(user: Option<&str>) -> Result<()> {
     }
 }
 
-/// Whether `rule` lets `caller` in; admins pass every rule.
-pub fn allows(rule: &CreateRule, caller: &Caller) -> bool {
-    caller.is_admin()
-        || match rule {
-            CreateRule::Anyone => true,
-            CreateRule::Users => caller.user().is_some(),
-            CreateRule::Group(g) => caller.user().is_some_and(|u| u.in_group(g)),
-            CreateRule::Admins => false,
-        }
-}
-
 fn shared_pk(ns: &str) -> String {
     format!("{}{ns}", crate::keys::KV)
 }
@@ -390,7 +380,7 @@ pub fn partition(
         Access::Read => "read",
         Access::Write => "write",
     };
-    if !allows(rule, caller) {
+    if !rules::passes(rule, caller) {
         return Err(match caller {
             Caller::Anonymous => Error::new(
                 Code::Unauthenticated,
@@ -944,7 +934,7 @@ mod tests {
         ];
         for (rule, want) in cases {
             let r = CreateRule::parse(rule).unwrap();
-            let got = [&anon, &alice, &editor, &admin, &admin_user].map(|c| allows(&r, c));
+            let got = [&anon, &alice, &editor, &admin, &admin_user].map(|c| rules::passes(&r, c));
             assert_eq!(got, want, "{rule}");
         }
     }

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use crate::auth::Caller;
 use crate::tables::Schema;
-use crate::tables::records::visible;
+use crate::tables::rules::visible;
 use crate::{Error, Result};
 
 /// System fields a filter may name besides the schema's own.

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use super::acl::Perm;
 use super::keys::rec_pk;
 use super::records::*;
+use super::rules::{self, not_found, visible};
 use super::schema::Schema;
 use super::write::{Tx, TxFailure, explain, unique_error};
 use crate::auth::Caller;
@@ -119,7 +120,7 @@ impl Tables {
                             }
                             let rec = self.load(schema, id).await?;
                             if v.is_some_and(|v| rec.get("_v").and_then(Value::as_i64) != Some(v)) {
-                                self.authorize(caller, schema, &rec, Perm::Write, id)?;
+                                rules::authorize(schema, caller, &rec, Perm::Write, id)?;
                                 return Err(stale_version());
                             }
                             if let Some(k) = data.keys().find(|k| k.starts_with('_')) {
@@ -142,7 +143,7 @@ impl Tables {
                                 return Err(Error::invalid("a record appears twice in the batch"));
                             }
                             let rec = self.load(schema, id).await?;
-                            self.authorize(caller, schema, &rec, Perm::Delete, id)?;
+                            rules::authorize(schema, caller, &rec, Perm::Delete, id)?;
                             if v.is_some_and(|v| rec.get("_v").and_then(Value::as_i64) != Some(v)) {
                                 return Err(stale_version());
                             }
@@ -156,7 +157,7 @@ impl Tables {
                                 return Err(Error::invalid("a record appears twice in the batch"));
                             }
                             let rec = self.load(schema, id).await?;
-                            if visible(schema, caller, &rec).is_none() {
+                            if !rules::may_read(schema, caller, &rec) {
                                 return Err(not_found(table, id));
                             }
                             let cur = rec.get("_v").cloned().unwrap_or(Value::Null);
@@ -268,8 +269,7 @@ impl Tables {
                 }
                 BatchOp::Update { id, data, v, .. } => {
                     let rec = self.load(schema, id).await.map_err(|e| at(i, e))?;
-                    let r = self
-                        .authorize(caller, schema, &rec, Perm::Write, id)
+                    let r = rules::authorize(schema, caller, &rec, Perm::Write, id)
                         .map_err(|e| at(i, e))?;
                     if v.is_some_and(|v| rec.get("_v").and_then(Value::as_i64) != Some(v)) {
                         return Err(at(i, stale_version()));
@@ -285,7 +285,7 @@ impl Tables {
                 }
                 BatchOp::Delete { id, v, .. } => {
                     let rec = self.load(schema, id).await.map_err(|e| at(i, e))?;
-                    self.authorize(caller, schema, &rec, Perm::Delete, id)
+                    rules::authorize(schema, caller, &rec, Perm::Delete, id)
                         .map_err(|e| at(i, e))?;
                     if v.is_some_and(|v| rec.get("_v").and_then(Value::as_i64) != Some(v)) {
                         return Err(at(i, stale_version()));
@@ -299,7 +299,7 @@ impl Tables {
                 }
                 BatchOp::Check { id, v, .. } => {
                     let rec = self.load(schema, id).await.map_err(|e| at(i, e))?;
-                    if visible(schema, caller, &rec).is_none() {
+                    if !rules::may_read(schema, caller, &rec) {
                         return Err(at(i, not_found(table, id)));
                     }
                     if v.is_some_and(|v| rec.get("_v").and_then(Value::as_i64) != Some(v)) {

@@ -10,6 +10,7 @@ pub mod plan;
 pub mod query;
 pub mod reads;
 pub mod records;
+pub mod rules;
 pub mod schema;
 mod schemas;
 pub mod write;

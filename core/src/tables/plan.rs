@@ -6,133 +6,25 @@
 //! plan never reads an entry of a record the caller may not read: admins and readers of
 //! tables anyone reads use the table's own indexes; everyone else reads the per-owner
 //! and per-group copies of them ([`Schema::indexes`]) under their own id and groups.
+//! Whose records and which fields that is, [`super::rules`] decides.
 
 use std::collections::HashMap;
 
 use serde_json::json;
 
-use super::acl::{Perm, Role};
 use super::keys::{
     is_truncated, ix_pk, rec_pk, scoped_key, total_count_prefix, value_count_prefix, vkey,
 };
 use super::query::{Condition, Op};
-use super::schema::{FieldType, Schema, ScopeKind};
+use super::rules::{Reach, Scope, field_open, readable_by};
+use super::schema::{FieldType, Schema};
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
 use crate::store::{Query, SkRange};
 
-/// The records a caller's query may touch.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Reach {
-    /// Every record: admins, and tables whose rule lets anyone read.
-    All,
-    /// Only records of these owners and groups (never empty).
-    Scopes(Vec<Scope>),
-    /// None at all.
-    Nothing,
-}
-
-/// One owner's or one group's records.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Scope {
-    pub kind: ScopeKind,
-    /// The user id or group name.
-    pub value: String,
-}
-
-impl Scope {
-    fn key(&self) -> String {
-        vkey(FieldType::String, Some(&json!(self.value)))
-    }
-
-    /// The roles a reader of this scope has for its records.
-    fn roles(&self) -> &'static [Role] {
-        match self.kind {
-            ScopeKind::Owner => &[Role::Owner],
-            ScopeKind::Group => &[Role::Owner, Role::Group],
-        }
-    }
-
-    /// Whether every record of the scope meets `c`.
-    fn implies(&self, c: &Condition) -> bool {
-        c.op == Op::Eq
-            && c.path.len() == 1
-            && c.field() == self.kind.field()
-            && c.value.as_str() == Some(self.value.as_str())
-    }
-}
-
-/// Whose records `caller` may read in `schema`'s table, narrowed by equalities on
-/// `_owner` and `_group` in `conds` (which must still be checked on every record).
-pub fn reach(schema: &Schema, caller: &Caller, conds: &[Condition]) -> Reach {
-    let acl = schema.record_acl;
-    if caller.is_admin() || acl.other.read {
-        return Reach::All;
-    }
-    let Some(user) = caller.user() else {
-        return Reach::Nothing;
-    };
-    let mut scopes = Vec::new();
-    if acl.owner.read {
-        scopes.push(Scope {
-            kind: ScopeKind::Owner,
-            value: user.id.clone(),
-        });
-    }
-    if acl.group.read {
-        scopes.extend(user.groups.iter().map(|g| Scope {
-            kind: ScopeKind::Group,
-            value: g.clone(),
-        }));
-    }
-    for c in conds {
-        if c.op != Op::Eq || c.path.len() != 1 {
-            continue;
-        }
-        let kind = match c.field() {
-            "_owner" => ScopeKind::Owner,
-            "_group" => ScopeKind::Group,
-            _ => continue,
-        };
-        // A scope of this kind with this value holds every matching readable record;
-        // scopes of this kind with other values hold none.
-        if let Some(s) = scopes.iter().find(|s| s.implies(c)).cloned() {
-            scopes = vec![s];
-        } else {
-            scopes.retain(|s| s.kind != kind);
-        }
-    }
-    if scopes.is_empty() {
-        Reach::Nothing
-    } else {
-        Reach::Scopes(scopes)
-    }
-}
-
-/// Whether every caller who can read a record can also read `field` (so that an index
-/// on it, a count of it or an order by it reveals nothing hidden).
-pub fn field_open(schema: &Schema, caller: &Caller, field: &str) -> bool {
-    readable_by(
-        schema,
-        caller,
-        field,
-        &[Role::Owner, Role::Group, Role::Other],
-    )
-}
-
-fn readable_by(schema: &Schema, caller: &Caller, field: &str, roles: &[Role]) -> bool {
-    if caller.is_admin() {
-        return true;
-    }
-    let Some((i, _)) = schema.field(field) else {
-        return true;
-    };
-    let Some(facl) = schema.field_acls[i] else {
-        return true;
-    };
-    roles
-        .iter()
-        .all(|r| !schema.record_acl.allows(*r, Perm::Read) || facl.allows(*r, Perm::Read))
+/// The key that leads a scope's entries in its index partitions.
+fn scope_key(s: &Scope) -> String {
+    vkey(FieldType::String, Some(&json!(s.value)))
 }
 
 /// One index partition (or the records' own) read in key order.
@@ -229,7 +121,7 @@ impl Plan {
         let Some(c) = eq else {
             return Some(match scope {
                 None => total_count_prefix(),
-                Some(s) => value_count_prefix(s.kind.field(), &s.key()),
+                Some(s) => value_count_prefix(s.kind.field(), &scope_key(s)),
             });
         };
         if c.op != Op::Eq || c.path.len() != 1 {
@@ -246,7 +138,7 @@ impl Plan {
         let k = vkey(kind, Some(&c.value));
         Some(match scope {
             None => value_count_prefix(&name, &k),
-            Some(s) => value_count_prefix(&name, &scoped_key(&s.key(), &k)),
+            Some(s) => value_count_prefix(&name, &scoped_key(&scope_key(s), &k)),
         })
     }
 }
@@ -455,7 +347,7 @@ fn streams(schema: &Schema, reach: &Reach, field: Option<&str>) -> Result<Vec<St
                 }
                 Ok(Stream {
                     pk: ix_pk(t, &name),
-                    prefix: format!("{}.", s.key()),
+                    prefix: format!("{}.", scope_key(s)),
                     scope: Some(s.clone()),
                 })
             })
@@ -476,6 +368,8 @@ pub fn implied(plan: &Plan, c: &Condition) -> bool {
 mod tests {
     use super::*;
     use crate::tables::query::parse_condition;
+    use crate::tables::rules::reach;
+    use crate::tables::schema::ScopeKind;
     use crate::tables::schema::TableDef;
     use serde_json::Value;
 

@@ -9,12 +9,13 @@ use std::collections::{BTreeSet, HashMap};
 use serde_json::{Map, Value, json};
 
 use super::keys::{COUNT_SHARDS, cnt_pk, id_of_ix_sk, rec_pk};
-use super::plan::{self, Plan, PlanInput, Reach};
+use super::plan::{self, Plan, PlanInput};
 use super::query::{
     Condition, DEFAULT_LIMIT, MAX_ANY, MAX_CONDITIONS, MAX_LIMIT, MAX_PAGE_OFFSET, QuerySpec,
     parse_condition, parse_order,
 };
-use super::records::{QueryResult, Tables, visible};
+use super::records::{QueryResult, Tables};
+use super::rules::{self, Reach, visible};
 use super::schema::{FieldType, Schema};
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
@@ -115,7 +116,7 @@ impl Tables {
             skip,
         } = q;
         let admin = caller.is_admin();
-        let reach = plan::reach(&schema, caller, &conds);
+        let reach = rules::reach(&schema, caller, &conds);
 
         // Equalities the planner might use: their counts pick the narrowest.
         let mut matches = HashMap::new();
@@ -158,7 +159,7 @@ impl Tables {
                 && (plan.streams.len() <= 1)
                 && residual
                     .first()
-                    .is_none_or(|c| plan::field_open(&schema, caller, c.field()) || admin);
+                    .is_none_or(|c| rules::field_open(&schema, caller, c.field()) || admin);
             let n = if plan.is_empty() && reach == Reach::Nothing {
                 Some(0)
             } else if countable {

@@ -5,9 +5,7 @@
 //! unique guards and counters, always written in the record's own transaction
 //! ([`super::write::Tx`]).
 //!
-//! Rules act as filters: an unreadable record is "not found" and never appears in a
-//! query; unreadable fields are absent (and conditions see them as absent); writing a
-//! field the caller may not write is a 403 naming the field.
+//! Who may do what is decided in [`super::rules`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -17,7 +15,8 @@ use serde_json::{Map, Number, Value, json};
 
 use super::acl::{Perm, Role};
 use super::keys::rec_pk;
-use super::schema::{CreateRule, FieldType, Schema};
+use super::rules::{self, not_found, visible};
+use super::schema::{FieldType, Schema};
 use super::write::{IX_ATTR, IXT_ATTR, Tx, TxFailure, UQ_ATTR, explain, unique_error};
 use crate::auth::Caller;
 use crate::clock::{SharedClock, rfc3339};
@@ -25,7 +24,6 @@ use crate::error::{Code, Error, Result};
 use crate::ids;
 use crate::store::{Cond, ItemStore, StoreError, Update};
 
-pub const SYSTEM_FIELDS: [&str; 6] = ["_id", "_owner", "_group", "_created", "_updated", "_v"];
 /// Retries of a read-modify-write that lost a race (no `_v` was given).
 pub(super) const MAX_RETRIES: usize = 25;
 
@@ -54,107 +52,6 @@ pub(super) fn stale_version() -> Error {
 /// 409 when a read-modify-write kept losing races.
 pub(super) fn too_busy() -> Error {
     Error::new(Code::Conflict, "the record is changing too fast; retry")
-}
-
-pub(super) fn not_found(table: &str, id: &str) -> Error {
-    Error::not_found(format!("no record {id:?} in {table:?}"))
-}
-
-/// The caller's role for one record.
-pub(super) fn role(caller: &Caller, record: &Map<String, Value>) -> Role {
-    let Some(user) = caller.user() else {
-        return Role::Other;
-    };
-    if record.get("_owner").and_then(Value::as_str) == Some(user.id.as_str()) {
-        return Role::Owner;
-    }
-    match record.get("_group").and_then(Value::as_str) {
-        Some(g) if user.in_group(g) => Role::Group,
-        _ => Role::Other,
-    }
-}
-
-pub(super) fn public_copy(record: &Map<String, Value>) -> Map<String, Value> {
-    let mut out = record.clone();
-    out.remove(IX_ATTR);
-    out.remove(UQ_ATTR);
-    out.remove(IXT_ATTR);
-    out
-}
-
-/// What a record looks like to this caller, or `None` when it may not read it.
-pub fn visible(
-    schema: &Schema,
-    caller: &Caller,
-    record: &Map<String, Value>,
-) -> Option<Map<String, Value>> {
-    if caller.is_admin() {
-        return Some(public_copy(record));
-    }
-    let r = role(caller, record);
-    if !schema.record_acl.allows(r, Perm::Read) {
-        return None;
-    }
-    let mut out = Map::new();
-    for (k, v) in record {
-        if readable(schema, r, k) {
-            out.insert(k.clone(), v.clone());
-        }
-    }
-    Some(out)
-}
-
-/// [`visible`] of a record the caller may have: keeps what it may read, copies nothing.
-pub(super) fn into_visible(
-    schema: &Schema,
-    caller: &Caller,
-    mut record: Map<String, Value>,
-) -> Option<Map<String, Value>> {
-    let r = if caller.is_admin() {
-        None
-    } else {
-        let r = role(caller, &record);
-        if !schema.record_acl.allows(r, Perm::Read) {
-            return None;
-        }
-        Some(r)
-    };
-    record.retain(|k, _| match r {
-        None => k != IX_ATTR && k != UQ_ATTR && k != IXT_ATTR,
-        Some(r) => readable(schema, r, k),
-    });
-    Some(record)
-}
-
-/// Whether a role may read field `k` (system fields: always; internal attributes: never).
-fn readable(schema: &Schema, r: Role, k: &str) -> bool {
-    match schema.field(k) {
-        Some((i, _)) => schema.field_acls[i].is_none_or(|a| a.allows(r, Perm::Read)),
-        None => SYSTEM_FIELDS.contains(&k),
-    }
-}
-
-fn relative_unreadable(k: &str) -> Error {
-    Error::forbidden(format!(
-        "you may not read field {k:?}, so you may not change it relative to its value; send a plain value"
-    ))
-    .with_details(json!({ "field": k }))
-}
-
-pub(super) fn check_field_writes(
-    schema: &Schema,
-    r: Role,
-    fields: &Map<String, Value>,
-) -> Result<()> {
-    for k in fields.keys() {
-        if let Some((i, _)) = schema.field(k)
-            && schema.field_acls[i].is_some_and(|a| !a.allows(r, Perm::Write))
-        {
-            return Err(Error::forbidden(format!("you may not write field {k:?}"))
-                .with_details(json!({ "field": k })));
-        }
-    }
-    Ok(())
 }
 
 /// A patch: plain values (`null` removes), and operators.
@@ -389,53 +286,6 @@ impl Tables {
 
     // ---- records -------------------------------------------------------------------
 
-    /// The rights a create needs whatever its field values: the table's create rule, the
-    /// `_group` asked for (and no other system field). The group to write.
-    pub(super) fn create_rights(
-        &self,
-        caller: &Caller,
-        schema: &Schema,
-        input: &Map<String, Value>,
-    ) -> Result<Option<String>> {
-        let table = schema.name.as_str();
-        let allowed = match &schema.create {
-            CreateRule::Anyone => true,
-            CreateRule::Users => caller.user().is_some() || caller.is_admin(),
-            CreateRule::Group(g) => {
-                caller.is_admin() || caller.user().is_some_and(|u| u.in_group(g))
-            }
-            CreateRule::Admins => caller.is_admin(),
-        };
-        if !allowed {
-            return Err(match caller {
-                Caller::Anonymous => {
-                    Error::new(Code::Unauthenticated, "log in to create records here")
-                }
-                _ => Error::forbidden(format!("you may not create records in {table:?}")),
-            });
-        }
-        let group = match input.get("_group") {
-            None | Some(Value::Null) => schema.default_group.clone(),
-            Some(Value::String(g)) => {
-                if !(caller.is_admin() || caller.user().is_some_and(|u| u.in_group(g))) {
-                    return Err(Error::forbidden("_group must be a group you belong to")
-                        .with_details(json!({"field": "_group"})));
-                }
-                Some(g.clone())
-            }
-            Some(_) => {
-                return Err(Error::invalid_field(
-                    "_group",
-                    "_group must be a group name",
-                ));
-            }
-        };
-        if let Some(k) = input.keys().find(|k| k.starts_with('_') && *k != "_group") {
-            return Err(Error::invalid_field(k, format!("{k} is a system field")));
-        }
-        Ok(group)
-    }
-
     /// Everything about a create that can be judged before its before-hook runs (the
     /// hook's answer is judged again in full): an anonymous write to a `create: users`
     /// table never reaches a hook, which may write as admin or call out.
@@ -445,11 +295,8 @@ impl Tables {
         schema: &Schema,
         input: &Map<String, Value>,
     ) -> Result<()> {
-        self.create_rights(caller, schema, input)?;
-        if !caller.is_admin() {
-            check_field_writes(schema, Role::Owner, input)?;
-        }
-        Ok(())
+        rules::create_rights(schema, caller, input)?;
+        rules::check_create_fields(schema, caller, input)
     }
 
     /// Write rights on every field a patch sends, and read rights on those it changes
@@ -461,22 +308,12 @@ impl Tables {
         r: Role,
         input: &Map<String, Value>,
     ) -> Result<()> {
-        if caller.is_admin() {
-            return Ok(());
-        }
-        check_field_writes(schema, r, input)?;
-        for (k, v) in input {
-            let relative = v
-                .as_object()
-                .is_some_and(|m| m.keys().any(|x| x.starts_with('$')));
-            if relative
-                && let Some((i, _)) = schema.field(k)
-                && schema.field_acls[i].is_some_and(|a| !a.allows(r, Perm::Read))
-            {
-                return Err(relative_unreadable(k));
-            }
-        }
-        Ok(())
+        rules::check_field_writes(schema, caller, r, input)?;
+        let relative = input.iter().filter(|(_, v)| {
+            v.as_object()
+                .is_some_and(|m| m.keys().any(|x| x.starts_with('$')))
+        });
+        rules::check_relative_writes(schema, caller, r, relative.map(|(k, _)| k))
     }
 
     pub(super) fn prepare_create(
@@ -485,12 +322,10 @@ impl Tables {
         schema: &Schema,
         mut input: Map<String, Value>,
     ) -> Result<(String, Map<String, Value>)> {
-        let group = self.create_rights(caller, schema, &input)?;
+        let group = rules::create_rights(schema, caller, &input)?;
         input.remove("_group");
         let fields = schema.validate(&input, true)?;
-        if !caller.is_admin() {
-            check_field_writes(schema, Role::Owner, &input)?;
-        }
+        rules::check_create_fields(schema, caller, &input)?;
         let now = self.clock.now_ms();
         let id = ids::new_id(now);
         let mut rec = fields;
@@ -602,32 +437,10 @@ impl Tables {
         let schema = self.schema(table).await?;
         let rec = self.load(&schema, id).await?;
         let mut out = vec![Value::Object(
-            into_visible(&schema, caller, rec).ok_or_else(|| not_found(table, id))?,
+            rules::into_visible(&schema, caller, rec).ok_or_else(|| not_found(table, id))?,
         )];
         self.expand(caller, &schema, &mut out, expand).await?;
         Ok(out.pop().unwrap_or(Value::Null))
-    }
-
-    /// Checks that the caller may `perm` this record; unreadable records are not found.
-    pub(super) fn authorize(
-        &self,
-        caller: &Caller,
-        schema: &Schema,
-        rec: &Map<String, Value>,
-        perm: Perm,
-        id: &str,
-    ) -> Result<Role> {
-        let r = role(caller, rec);
-        if caller.is_admin() || schema.record_acl.allows(r, perm) {
-            return Ok(r);
-        }
-        if visible(schema, caller, rec).is_none() {
-            return Err(not_found(&schema.name, id));
-        }
-        Err(Error::forbidden(match perm {
-            Perm::Delete => "you may not delete this record",
-            _ => "you may not change this record",
-        }))
     }
 
     /// The new version of a record after a patch (full read-modify-write).
@@ -653,21 +466,11 @@ impl Tables {
         rec: &Map<String, Value>,
         input: Map<String, Value>,
     ) -> Result<(Patch, Map<String, Value>)> {
-        let r = self.authorize(caller, schema, rec, Perm::Write, id)?;
+        let r = rules::authorize(schema, caller, rec, Perm::Write, id)?;
         let patch = Patch::parse(schema, input)?;
         let plain = schema.validate(&patch.plain, false)?;
-        if !caller.is_admin() {
-            check_field_writes(schema, r, &patch.touched())?;
-            // An operator's outcome (a bound crossed, a list full) depends on the current
-            // value: only a reader of the field may apply one.
-            for k in patch.relative() {
-                if let Some((i, _)) = schema.field(k)
-                    && schema.field_acls[i].is_some_and(|a| !a.allows(r, Perm::Read))
-                {
-                    return Err(relative_unreadable(k));
-                }
-            }
-        }
+        rules::check_field_writes(schema, caller, r, &patch.touched())?;
+        rules::check_relative_writes(schema, caller, r, patch.relative())?;
         Ok((patch, plain))
     }
 
@@ -727,7 +530,7 @@ impl Tables {
         if schema.hook("before_update").is_some() {
             // Rights first: a caller who may not make this change never runs the hook.
             let rec = self.load(&schema, id).await?;
-            let r = self.authorize(caller, &schema, &rec, Perm::Write, id)?;
+            let r = rules::authorize(&schema, caller, &rec, Perm::Write, id)?;
             Self::patch_precheck(caller, &schema, r, &input)?;
             if let Some(v) = expected_v
                 && rec.get("_v").and_then(Value::as_i64) != Some(v)
@@ -758,7 +561,7 @@ impl Tables {
             if let Some(v) = expected_v
                 && rec.get("_v").and_then(Value::as_i64) != Some(v)
             {
-                self.authorize(caller, &schema, &rec, Perm::Write, id)?;
+                rules::authorize(&schema, caller, &rec, Perm::Write, id)?;
                 return Err(stale_version());
             }
             let (patch, plain) = self.checked_patch(caller, &schema, id, &rec, input.clone())?;
@@ -902,7 +705,7 @@ impl Tables {
         let mut schema = self.schema(table).await?;
         if schema.hook("before_delete").is_some() {
             let rec = self.load(&schema, id).await?;
-            self.authorize(caller, &schema, &rec, Perm::Delete, id)?;
+            rules::authorize(&schema, caller, &rec, Perm::Delete, id)?;
             let mut event = Map::new();
             event.insert("id".into(), json!(id));
             event.insert(
@@ -915,7 +718,7 @@ impl Tables {
         }
         for _ in 0..MAX_RETRIES {
             let rec = self.load(&schema, id).await?;
-            self.authorize(caller, &schema, &rec, Perm::Delete, id)?;
+            rules::authorize(&schema, caller, &rec, Perm::Delete, id)?;
             let mut tx = Tx::new();
             tx.change(0, &schema, id, Some(&rec), None);
             let outbox = self.add_outbox(
@@ -940,62 +743,5 @@ impl Tables {
             }
         }
         Err(too_busy())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::tables::schema::TableDef;
-
-    fn schema(record_acl: &str, note_acl: &str) -> Schema {
-        let def: TableDef = serde_json::from_value(serde_json::json!({
-            "fields": [
-                {"name": "title", "type": "string"},
-                {"name": "note", "type": "string", "acl": note_acl}
-            ],
-            "acl": {"record": record_acl}
-        }))
-        .unwrap();
-        Schema::from_def("t", &def).unwrap()
-    }
-
-    /// The copy-free form used by get-by-id answers exactly what `visible` answers, for
-    /// every kind of caller, and never shows internal attributes.
-    #[test]
-    fn into_visible_answers_what_visible_answers() {
-        let record: Map<String, Value> = serde_json::from_value(serde_json::json!({
-            "_id": "r1", "_owner": "alice", "_group": "g", "_created": 1, "_updated": 2, "_v": 1,
-            "title": "t", "note": "secret", "stray": "old field",
-            IX_ATTR: {"x": 1}, UQ_ATTR: {"y": 1}, IXT_ATTR: {"z": 1}
-        }))
-        .unwrap();
-        let callers = [
-            Caller::Anonymous,
-            Caller::AdminKey,
-            Caller::test_user("alice", &[]),
-            Caller::test_user("bob", &["g"]),
-            Caller::test_user("carol", &[]),
-        ];
-        let mut shown = 0;
-        for (record_acl, note_acl) in [
-            ("rwd:r:r", "rw:r:-"),
-            ("rwd:r:-", "rw:-:-"),
-            ("rwd:-:-", "rw:r:r"),
-        ] {
-            let s = schema(record_acl, note_acl);
-            for c in &callers {
-                let want = visible(&s, c, &record);
-                let got = into_visible(&s, c, record.clone());
-                assert_eq!(got, want, "{record_acl} {note_acl} {c:?}");
-                if let Some(m) = got {
-                    shown += 1;
-                    for k in [IX_ATTR, UQ_ATTR, IXT_ATTR] {
-                        assert!(!m.contains_key(k), "{k} shown to {c:?}");
-                    }
-                }
-            }
-        }
-        assert!(shown > 5, "the cases must show something ({shown})");
     }
 }

@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::acl::{Perm, Role};
 use super::keys::rec_pk;
 use super::records::*;
+use super::rules;
 use super::schema::{Schema, TableDef};
 use super::write::{
     IX_ATTR, Tx, TxFailure, UQ_ATTR, desired_keys, explain, unique_error, version_copies,
@@ -293,23 +293,9 @@ impl Tables {
             return Ok((self.fresh_schema(name).await?, true));
         }
         let schema = self.schema(name).await?;
-        let acl = schema.record_acl;
-        let roles: &[Role] = match caller.user() {
-            None if acl.other.read => &[Role::Other],
-            None => return Err(Error::not_found(format!("no table {name:?}"))),
-            Some(_) => &[Role::Owner, Role::Group, Role::Other],
-        };
+        let keep = rules::fields_shown(&schema, caller)
+            .ok_or_else(|| Error::not_found(format!("no table {name:?}")))?;
         let mut out = schema.clone();
-        let keep: Vec<bool> = schema
-            .fields
-            .iter()
-            .zip(&schema.field_acls)
-            .map(|(_, facl)| {
-                roles.iter().any(|r| {
-                    acl.allows(*r, Perm::Read) && facl.is_none_or(|a| a.allows(*r, Perm::Read))
-                })
-            })
-            .collect();
         out.fields = schema
             .fields
             .iter()
