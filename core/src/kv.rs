@@ -253,7 +253,7 @@ fn key_byte(b: u8) -> bool {
 }
 
 pub fn check_namespace_name(name: &str) -> Result<()> {
-    if crate::tables::schema::valid_name(name) {
+    if crate::tables::names::valid_name(name) {
         Ok(())
     } else {
         Err(Error::invalid_field(

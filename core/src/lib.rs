@@ -13,6 +13,8 @@ pub mod keys;
 pub mod kv;
 pub mod live;
 pub mod memory_store;
+#[cfg(test)]
+mod module_graph;
 pub mod store;
 pub mod tables;
 pub mod wechat;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
-use crate::tables::hooks::{valid_export_name, valid_module_name};
+use crate::tables::names::{valid_export_name, valid_module_name};
 use crate::{Code, Error, Result};
 
 pub const DEFAULT_TIMEOUT_MS: u64 = 5_000;

@@ -48,13 +48,12 @@ use crate::store::{Cond, Item, ItemStore, Query, SkRange, StoreError, Update, Wr
 use crate::tables::{ChangeListener, RecordChange, Tables};
 use crate::{Code, Error, Result};
 pub use limits::{RATE_LIMIT, RATE_WINDOW_SECS, RateLimiter};
+pub use protocol::MAX_FRAME_BYTES;
 use protocol::{Request, Target, error_frame};
 use topics::{ResumePlan, Sub, Topic, TopicRule, TopicState};
 
 /// Frame protocol version, reported by `hello`.
 pub const PROTOCOL_VERSION: u32 = 1;
-/// Largest frame a client may send, in bytes (API Gateway's own limit is 128 KiB).
-pub const MAX_FRAME_BYTES: usize = 32 * 1024;
 /// Largest frame the server pushes (API Gateway refuses more than 128 KiB). Events
 /// published by the server are refused above it; a table event whose record would
 /// exceed it carries only the record's `_id` and `truncated: true`.

@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value, json};
 
-use super::MAX_FRAME_BYTES;
-
+/// Largest frame a client may send, in bytes (API Gateway's own limit is 128 KiB).
+pub const MAX_FRAME_BYTES: usize = 32 * 1024;
 /// Longest command name of a direct message.
 pub const MAX_CMD_BYTES: usize = 64;
 /// Most fields in a table subscription's equality filter.

@@ -39,7 +39,7 @@ fn plain_name(t: &str) -> bool {
 
 pub fn parse(t: &str) -> Result<Topic<'_>> {
     if let Some(table) = t.strip_prefix(TABLE_PREFIX) {
-        if crate::tables::schema::valid_name(table) {
+        if crate::tables::names::valid_name(table) {
             return Ok(Topic::Table(table));
         }
         return Err(Error::invalid_field("topic", "no such table name"));

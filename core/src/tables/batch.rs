@@ -292,7 +292,7 @@ impl Tables {
                     }
                     *net.entry(table).or_default() -= 1;
                     writes += rec
-                        .get(super::write::IX_ATTR)
+                        .get(super::attrs::IX_ATTR)
                         .and_then(Value::as_object)
                         .map_or(0, Map::len);
                     Some(rec)
@@ -353,7 +353,7 @@ impl Tables {
         if let Some(rec) = rec {
             event.insert(
                 "old".into(),
-                Value::Object(super::changes::without_keys(&rec)),
+                Value::Object(super::attrs::without_keys(&rec)),
             );
         }
         if let Some(d) = &data {

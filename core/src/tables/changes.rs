@@ -6,8 +6,6 @@ use std::sync::{OnceLock, Weak};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use super::write::{IX_ATTR, IXT_ATTR, UQ_ATTR};
-
 /// One record going from `before` to `after` (`None`: absent). Both are whole records
 /// without their index bookkeeping; readers' rules are applied by the listener.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,15 +20,6 @@ pub struct RecordChange {
 #[async_trait]
 pub trait ChangeListener: Send + Sync {
     async fn records_changed(&self, changes: Vec<RecordChange>);
-}
-
-/// A record without the attributes that only the store's indexes use.
-pub fn without_keys(rec: &Map<String, Value>) -> Map<String, Value> {
-    let mut out = rec.clone();
-    out.remove(IX_ATTR);
-    out.remove(UQ_ATTR);
-    out.remove(IXT_ATTR);
-    out
 }
 
 /// The listener slot of the tables service. Weak, because the listener (the live

@@ -25,22 +25,6 @@ pub const MAX_HOOK_DEPTH: u8 = 3;
 /// Records larger than this travel to after-hooks as `{_id}` only (`truncated: true`).
 const MAX_EVENT_RECORD_BYTES: usize = 150_000;
 
-/// `a-z0-9_-`, starting with a letter, at most 64.
-pub fn valid_module_name(m: &str) -> bool {
-    (1..=64).contains(&m.len())
-        && m.starts_with(|c: char| c.is_ascii_lowercase())
-        && m.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
-}
-
-/// A JavaScript identifier of at most 64 ASCII characters.
-pub fn valid_export_name(e: &str) -> bool {
-    (1..=64).contains(&e.len())
-        && e.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_' || c == '$')
-        && e.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
-}
-
 #[async_trait]
 pub trait HookRunner: Send + Sync {
     /// Runs a before-hook (`target` is `<module>.<export>`) at `depth`; `Some(data)`

@@ -1,11 +1,13 @@
 //! Cloud tables: schemas, ACLs, records, indexes, queries and batches.
 
 pub mod acl;
+pub mod attrs;
 mod audit;
 mod batch;
 pub mod changes;
 pub mod hooks;
 pub mod keys;
+pub mod names;
 pub mod plan;
 pub mod query;
 pub mod reads;

@@ -14,6 +14,7 @@ use super::query::{
     Condition, DEFAULT_LIMIT, MAX_ANY, MAX_CONDITIONS, MAX_LIMIT, MAX_PAGE_OFFSET, QuerySpec,
     parse_condition, parse_order,
 };
+pub use super::records::DEFAULT_SCAN_LIMIT;
 use super::records::{QueryResult, Tables};
 use super::rules::{self, Reach, visible};
 use super::schema::{FieldType, Schema};
@@ -21,10 +22,6 @@ use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
 use crate::store::{Cond, Item, Query, SkRange, StoreError};
 
-/// The default scan limit ([`Tables::with_scan_limit`]): most candidate rows one query
-/// request examines (past it the page ends early with a cursor to continue), and the
-/// most records (that the caller may read) an unindexed query may scan.
-pub const DEFAULT_SCAN_LIMIT: usize = 1000;
 /// Most distinct records one request expands.
 pub const MAX_EXPAND: usize = 200;
 

@@ -14,16 +14,21 @@ use serde::Serialize;
 use serde_json::{Map, Number, Value, json};
 
 use super::acl::{Perm, Role};
+use super::attrs::{IX_ATTR, IXT_ATTR, UQ_ATTR};
 use super::keys::rec_pk;
 use super::rules::{self, not_found, visible};
 use super::schema::{FieldType, Schema};
-use super::write::{IX_ATTR, IXT_ATTR, Tx, TxFailure, UQ_ATTR, explain, unique_error};
+use super::write::{Tx, TxFailure, explain, unique_error};
 use crate::auth::Caller;
 use crate::clock::{SharedClock, rfc3339};
 use crate::error::{Code, Error, Result};
 use crate::ids;
 use crate::store::{Cond, ItemStore, StoreError, Update};
 
+/// The default scan limit ([`Tables::with_scan_limit`]): most candidate rows one query
+/// request examines (past it the page ends early with a cursor to continue), and the
+/// most records (that the caller may read) an unindexed query may scan.
+pub const DEFAULT_SCAN_LIMIT: usize = 1000;
 /// Retries of a read-modify-write that lost a race (no `_v` was given).
 pub(super) const MAX_RETRIES: usize = 25;
 
@@ -33,7 +38,7 @@ pub struct Tables {
     /// Seals query cursors (see [`super::reads`]).
     pub(super) cursor_key: OnceLock<Vec<u8>>,
     pub(super) listener: super::changes::Listener,
-    /// See [`super::reads::DEFAULT_SCAN_LIMIT`].
+    /// See [`DEFAULT_SCAN_LIMIT`].
     pub(super) scan_limit: usize,
     pub(super) hooks: super::hooks::HookSlot,
     /// Schemas by table name (see [`crate::cache`]).
@@ -220,7 +225,7 @@ impl Tables {
             clock,
             cursor_key: OnceLock::new(),
             listener: Default::default(),
-            scan_limit: super::reads::DEFAULT_SCAN_LIMIT,
+            scan_limit: DEFAULT_SCAN_LIMIT,
             hooks: Default::default(),
             schemas: crate::cache::Cache::new(crate::cache::Freshness::None, 1024),
         }
@@ -542,7 +547,7 @@ impl Tables {
             event.insert("data".into(), Value::Object(input.clone()));
             event.insert(
                 "old".into(),
-                Value::Object(super::changes::without_keys(&rec)),
+                Value::Object(super::attrs::without_keys(&rec)),
             );
             if let Some(data) = self
                 .hooks
@@ -682,8 +687,8 @@ impl Tables {
                 let change = super::changes::RecordChange {
                     table: schema.name.clone(),
                     id: id.to_string(),
-                    before: Some(super::changes::without_keys(rec)),
-                    after: Some(super::changes::without_keys(&item.attrs)),
+                    before: Some(super::attrs::without_keys(rec)),
+                    after: Some(super::attrs::without_keys(&item.attrs)),
                 };
                 self.listener.notify(vec![change]).await;
                 Ok(Some(Value::Object(
@@ -710,7 +715,7 @@ impl Tables {
             event.insert("id".into(), json!(id));
             event.insert(
                 "old".into(),
-                Value::Object(super::changes::without_keys(&rec)),
+                Value::Object(super::attrs::without_keys(&rec)),
             );
             self.hooks
                 .before(&schema, "delete", caller, depth, event)

@@ -11,9 +11,9 @@
 use serde_json::{Map, Value, json};
 
 use super::acl::{Perm, Role};
+use super::attrs::{IX_ATTR, IXT_ATTR, UQ_ATTR, without_keys};
 use super::query::{Condition, Op};
 use super::schema::{CreateRule, Schema, ScopeKind};
-use super::write::{IX_ATTR, IXT_ATTR, UQ_ATTR};
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
 
@@ -67,15 +67,6 @@ pub fn may_read(schema: &Schema, caller: &Caller, record: &Map<String, Value>) -
     caller.is_admin() || schema.record_acl.allows(role(caller, record), Perm::Read)
 }
 
-/// A record without the attributes only its index bookkeeping uses.
-fn public_copy(record: &Map<String, Value>) -> Map<String, Value> {
-    let mut out = record.clone();
-    out.remove(IX_ATTR);
-    out.remove(UQ_ATTR);
-    out.remove(IXT_ATTR);
-    out
-}
-
 /// What a record looks like to this caller, or `None` when it may not read it.
 pub fn visible(
     schema: &Schema,
@@ -83,7 +74,7 @@ pub fn visible(
     record: &Map<String, Value>,
 ) -> Option<Map<String, Value>> {
     if caller.is_admin() {
-        return Some(public_copy(record));
+        return Some(without_keys(record));
     }
     let r = role(caller, record);
     if !schema.record_acl.allows(r, Perm::Read) {

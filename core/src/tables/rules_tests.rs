@@ -5,9 +5,9 @@
 use serde_json::{Map, Value, json};
 
 use super::*;
+use crate::tables::attrs::{IX_ATTR, IXT_ATTR, UQ_ATTR};
 use crate::tables::query::parse_condition;
 use crate::tables::schema::TableDef;
-use crate::tables::write::{IX_ATTR, IXT_ATTR, UQ_ATTR};
 
 fn schema(record_acl: &str, note_acl: &str, create: &str) -> Schema {
     let def: TableDef = serde_json::from_value(json!({

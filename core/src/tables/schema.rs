@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::acl::Acl;
+use super::names::{valid_export_name, valid_module_name, valid_name};
 use crate::clock::rfc3339;
 use crate::error::{Code, Error, Result};
 use crate::ids;
@@ -158,9 +159,8 @@ pub const HOOK_EVENTS: [&str; 6] = [
 
 /// `<module>.<export>`: the function a hook runs.
 pub fn valid_hook_target(t: &str) -> bool {
-    t.split_once('.').is_some_and(|(m, e)| {
-        super::hooks::valid_module_name(m) && super::hooks::valid_export_name(e)
-    })
+    t.split_once('.')
+        .is_some_and(|(m, e)| valid_module_name(m) && valid_export_name(e))
 }
 
 /// A validated schema, with its ACLs parsed.
@@ -228,15 +228,6 @@ pub const MAX_MANY_REFS: usize = 100;
 
 /// Safe defaults: the owner does everything, nobody else sees anything.
 pub const DEFAULT_RECORD_ACL: &str = "rwd:-:-";
-
-pub fn valid_name(n: &str) -> bool {
-    let b = n.as_bytes();
-    !b.is_empty()
-        && b.len() <= 64
-        && b[0].is_ascii_lowercase()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
-}
 
 impl Schema {
     pub fn from_def(name: &str, def: &TableDef) -> Result<Schema> {

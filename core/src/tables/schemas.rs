@@ -5,13 +5,12 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use super::attrs::{IX_ATTR, UQ_ATTR};
 use super::keys::rec_pk;
 use super::records::*;
 use super::rules;
 use super::schema::{Schema, TableDef};
-use super::write::{
-    IX_ATTR, Tx, TxFailure, UQ_ATTR, desired_keys, explain, unique_error, version_copies,
-};
+use super::write::{Tx, TxFailure, desired_keys, explain, unique_error, version_copies};
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
 use crate::store::{Cond, Item, Query, StoreError, Update, WriteOp};
@@ -261,7 +260,7 @@ impl Tables {
 
     /// A table's schema, from the cache when it is fresh.
     pub async fn schema(&self, name: &str) -> Result<Schema> {
-        if !super::schema::valid_name(name) {
+        if !super::names::valid_name(name) {
             return Err(Error::not_found(format!("no table {name:?}")));
         }
         let now = self.clock.now_ms();

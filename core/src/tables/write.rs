@@ -9,16 +9,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use super::attrs::{IX_ATTR, IXT_ATTR, UQ_ATTR, without_keys};
 use super::keys::{COUNT_SHARDS, cnt_pk, ix_pk, ix_sk, rec_pk, scoped_key, unique_key, vkey};
 use super::schema::{FieldType, Schema};
 use crate::error::{Code, Error};
 use crate::store::{Cond, Item, StoreError, Update, WriteOp};
-
-pub const IX_ATTR: &str = "_ix";
-pub const UQ_ATTR: &str = "_uq";
-/// Changes whenever `_ix`/`_uq` change: an atomic update that assumed the record's
-/// index keys conditions on it.
-pub const IXT_ATTR: &str = "_ixt";
 
 pub fn sv_pk(t: &str) -> String {
     format!("{}{t}", crate::keys::SCHEMA_VERSION)
@@ -145,8 +140,8 @@ impl Tx {
             self.changes.push(super::changes::RecordChange {
                 table: t.to_string(),
                 id: id.to_string(),
-                before: old.map(super::changes::without_keys),
-                after: new.as_deref().map(super::changes::without_keys),
+                before: old.map(without_keys),
+                after: new.as_deref().map(without_keys),
             });
         }
         let (old_ix, old_uq) = match old {
