@@ -10,7 +10,7 @@ use super::keys::rec_pk;
 use super::records::*;
 use super::rules::{self, not_found, visible};
 use super::schema::Schema;
-use super::write::{Tx, TxFailure, explain, unique_error};
+use super::write::{Tx, TxFailure, unique_error};
 use crate::auth::Caller;
 use crate::error::{Code, Error, Result};
 use crate::store::{Cond, MAX_TRANSACTION_OPS};
@@ -186,36 +186,32 @@ impl Tables {
                     ),
                 ));
             }
-            let outbox = self.add_outbox(&mut tx, &schemas, caller, depth)?;
-            if tx.len_with_counters() > MAX_TRANSACTION_OPS {
-                return Err(Error::new(
-                    Code::BatchTooLarge,
-                    format!(
-                        "with its after-hooks this batch needs more than {MAX_TRANSACTION_OPS} store writes"
-                    ),
-                ));
-            }
-            let changes = std::mem::take(&mut tx.changes);
-            let (ops_, parts) = tx.into_ops();
-            match self.store.transact(ops_).await {
-                Ok(()) => {
-                    self.committed(changes, outbox).await;
-                    return Ok(results);
+            // After-hooks add an outbox item each.
+            let fits = |tx: &Tx| {
+                if tx.len_with_counters() > MAX_TRANSACTION_OPS {
+                    return Err(Error::new(
+                        Code::BatchTooLarge,
+                        format!(
+                            "with its after-hooks this batch needs more than {MAX_TRANSACTION_OPS} store writes"
+                        ),
+                    ));
                 }
-                Err(e) => match explain(e, &parts) {
-                    TxFailure::Changed(i) if client_v.get(i).copied().unwrap_or(false) => {
-                        return Err(at(i, stale_version()));
+                Ok(())
+            };
+            match self.commit(tx, &schemas, caller, depth, fits).await {
+                Ok(()) => return Ok(results),
+                Err(TxFailure::Changed(i)) if client_v.get(i).copied().unwrap_or(false) => {
+                    return Err(at(i, stale_version()));
+                }
+                Err(TxFailure::Changed(_)) => continue 'attempt,
+                Err(TxFailure::SchemaChanged) => {
+                    for (name, sc) in schemas.iter_mut() {
+                        *sc = self.fresh_schema(name).await?;
                     }
-                    TxFailure::Changed(_) => continue 'attempt,
-                    TxFailure::SchemaChanged => {
-                        for (name, sc) in schemas.iter_mut() {
-                            *sc = self.fresh_schema(name).await?;
-                        }
-                        continue 'attempt;
-                    }
-                    TxFailure::Unique { op, field } => return Err(at(op, unique_error(&field))),
-                    TxFailure::Error(e) => return Err(e),
-                },
+                    continue 'attempt;
+                }
+                Err(TxFailure::Unique { op, field }) => return Err(at(op, unique_error(&field))),
+                Err(TxFailure::Error(e)) => return Err(e),
             }
         }
         Err(too_busy())

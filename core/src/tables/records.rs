@@ -255,38 +255,60 @@ impl Tables {
         self.hooks.set(r);
     }
 
-    /// The outbox items of a transaction's changes, added to it; their ids.
-    pub(super) fn add_outbox(
+    /// The one way a record write reaches the store: the after-hook outbox items of the
+    /// transaction's changes join it, `fits` judges it whole (a batch's size limit), it
+    /// commits, then the change events and the after-hooks go out. A failure says why in
+    /// the request's terms (an outbox or `fits` error is [`TxFailure::Error`]).
+    pub(super) async fn commit(
         &self,
-        tx: &mut Tx,
-        schema_of: &HashMap<String, Schema>,
+        mut tx: Tx,
+        schemas: &HashMap<String, Schema>,
         caller: &Caller,
         depth: u8,
-    ) -> Result<Vec<String>> {
+        fits: impl FnOnce(&Tx) -> Result<()>,
+    ) -> std::result::Result<(), TxFailure> {
         let items = super::hooks::outbox_items(
-            |t| schema_of.get(t),
+            |t| schemas.get(t),
             &tx.changes,
             caller,
             depth,
             self.clock.now_ms(),
-        )?;
-        Ok(items
+        )
+        .map_err(TxFailure::Error)?;
+        let outbox: Vec<String> = items
             .into_iter()
             .map(|(id, op)| {
                 tx.push_op(op);
                 id
             })
-            .collect())
-    }
-
-    /// After a commit: change events, then the after-hooks.
-    pub(super) async fn committed(
-        &self,
-        changes: Vec<super::changes::RecordChange>,
-        outbox: Vec<String>,
-    ) {
+            .collect();
+        fits(&tx).map_err(TxFailure::Error)?;
+        let changes = std::mem::take(&mut tx.changes);
+        let (ops, parts) = tx.into_ops();
+        self.store
+            .transact(ops)
+            .await
+            .map_err(|e| explain(e, &parts))?;
         self.listener.notify(changes).await;
         self.hooks.committed(outbox).await;
+        Ok(())
+    }
+
+    /// [`Tables::commit`] of one record of `schema` going from `old` to `new` (`None`:
+    /// absent); `new` gets its index keys filled in.
+    async fn commit_one(
+        &self,
+        schema: &Schema,
+        id: &str,
+        old: Option<&Map<String, Value>>,
+        new: Option<&mut Map<String, Value>>,
+        caller: &Caller,
+        depth: u8,
+    ) -> std::result::Result<(), TxFailure> {
+        let mut tx = Tx::new();
+        tx.change(0, schema, id, old, new);
+        let schemas = HashMap::from([(schema.name.clone(), schema.clone())]);
+        self.commit(tx, &schemas, caller, depth, |_| Ok(())).await
     }
 
     // ---- records -------------------------------------------------------------------
@@ -385,29 +407,17 @@ impl Tables {
                 self.fresh_schema(table).await?
             };
             let (id, mut rec) = self.prepare_create(caller, &schema, input.clone())?;
-            let mut tx = Tx::new();
-            tx.change(0, &schema, &id, None, Some(&mut rec));
-            let outbox = self.add_outbox(
-                &mut tx,
-                &HashMap::from([(schema.name.clone(), schema.clone())]),
-                caller,
-                depth,
-            )?;
-            let changes = std::mem::take(&mut tx.changes);
-            let (ops, parts) = tx.into_ops();
-            match self.store.transact(ops).await {
-                Ok(()) => {
-                    self.committed(changes, outbox).await;
-                    break (schema, id, rec);
+            match self
+                .commit_one(&schema, &id, None, Some(&mut rec), caller, depth)
+                .await
+            {
+                Ok(()) => break (schema, id, rec),
+                Err(TxFailure::SchemaChanged) if attempt < MAX_RETRIES => continue,
+                Err(TxFailure::Unique { field, .. }) => return Err(unique_error(&field)),
+                Err(TxFailure::Changed(_) | TxFailure::SchemaChanged) => {
+                    return Err(Error::new(Code::Conflict, "the table is changing; retry"));
                 }
-                Err(e) => match explain(e, &parts) {
-                    TxFailure::SchemaChanged if attempt < MAX_RETRIES => continue,
-                    TxFailure::Unique { field, .. } => return Err(unique_error(&field)),
-                    TxFailure::Changed(_) | TxFailure::SchemaChanged => {
-                        return Err(Error::new(Code::Conflict, "the table is changing; retry"));
-                    }
-                    TxFailure::Error(e) => return Err(e),
-                },
+                Err(TxFailure::Error(e)) => return Err(e),
             }
         };
         // The creator sees what the rules let them see of their own record.
@@ -579,30 +589,20 @@ impl Tables {
                 return Ok(out);
             }
             let mut new = self.updated(&schema, &rec, &patch, &plain)?;
-            let mut tx = Tx::new();
-            tx.change(0, &schema, id, Some(&rec), Some(&mut new));
-            let outbox = self.add_outbox(
-                &mut tx,
-                &HashMap::from([(schema.name.clone(), schema.clone())]),
-                caller,
-                depth,
-            )?;
-            let changes = std::mem::take(&mut tx.changes);
-            let (ops, parts) = tx.into_ops();
-            match self.store.transact(ops).await {
+            match self
+                .commit_one(&schema, id, Some(&rec), Some(&mut new), caller, depth)
+                .await
+            {
                 Ok(()) => {
-                    self.committed(changes, outbox).await;
                     return Ok(Value::Object(
                         visible(&schema, caller, &new).unwrap_or_default(),
                     ));
                 }
-                Err(e) => match explain(e, &parts) {
-                    TxFailure::SchemaChanged => schema = self.fresh_schema(table).await?,
-                    TxFailure::Changed(_) if expected_v.is_some() => return Err(stale_version()),
-                    TxFailure::Changed(_) => continue,
-                    TxFailure::Unique { field, .. } => return Err(unique_error(&field)),
-                    TxFailure::Error(e) => return Err(e),
-                },
+                Err(TxFailure::SchemaChanged) => schema = self.fresh_schema(table).await?,
+                Err(TxFailure::Changed(_)) if expected_v.is_some() => return Err(stale_version()),
+                Err(TxFailure::Changed(_)) => continue,
+                Err(TxFailure::Unique { field, .. }) => return Err(unique_error(&field)),
+                Err(TxFailure::Error(e)) => return Err(e),
             }
         }
         Err(too_busy())
@@ -724,27 +724,15 @@ impl Tables {
         for _ in 0..MAX_RETRIES {
             let rec = self.load(&schema, id).await?;
             rules::authorize(&schema, caller, &rec, Perm::Delete, id)?;
-            let mut tx = Tx::new();
-            tx.change(0, &schema, id, Some(&rec), None);
-            let outbox = self.add_outbox(
-                &mut tx,
-                &HashMap::from([(schema.name.clone(), schema.clone())]),
-                caller,
-                depth,
-            )?;
-            let changes = std::mem::take(&mut tx.changes);
-            let (ops, parts) = tx.into_ops();
-            match self.store.transact(ops).await {
-                Ok(()) => {
-                    self.committed(changes, outbox).await;
-                    return Ok(());
-                }
-                Err(e) => match explain(e, &parts) {
-                    TxFailure::SchemaChanged => schema = self.fresh_schema(table).await?,
-                    TxFailure::Changed(_) => continue,
-                    TxFailure::Unique { field, .. } => return Err(unique_error(&field)),
-                    TxFailure::Error(e) => return Err(e),
-                },
+            match self
+                .commit_one(&schema, id, Some(&rec), None, caller, depth)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(TxFailure::SchemaChanged) => schema = self.fresh_schema(table).await?,
+                Err(TxFailure::Changed(_)) => continue,
+                Err(TxFailure::Unique { field, .. }) => return Err(unique_error(&field)),
+                Err(TxFailure::Error(e)) => return Err(e),
             }
         }
         Err(too_busy())
