@@ -3,7 +3,7 @@
 //! checks) as HTTP does, with the caller's rights unless the module asked for the
 //! admin's (`db.admin()`, `admin: true` in the operation).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -11,11 +11,29 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::sandbox::Host;
-use super::{Functions, Settings};
-use crate::auth::Caller;
-use crate::kv::{ListParams, PutEntry};
-use crate::tables::{BatchOp, QuerySpec};
+use super::settings::Settings;
+use crate::auth::{Auth, Caller};
+use crate::kv::{Kv, ListParams, PutEntry};
+use crate::live::Live;
+use crate::tables::{BatchOp, QuerySpec, Tables};
 use crate::{Code, Error, Result};
+
+/// The services host calls reach — the ones HTTP reaches — and what they may use.
+pub struct HostServices {
+    pub auth: Arc<Auth>,
+    pub tables: Arc<Tables>,
+    pub kv: Arc<Kv>,
+    pub live: Arc<Live>,
+    pub outbound: Arc<dyn Outbound>,
+    pub secrets: HashMap<String, String>,
+    /// Modules may list (and reach) loopback and private-network hosts.
+    pub allow_private_hosts: bool,
+}
+
+tokio::task_local! {
+    /// Set while a run's host call is served: a hook fired from inside it is nested.
+    pub(crate) static INSIDE_A_RUN: ();
+}
 
 /// Largest response body `http.fetch` reads.
 pub const MAX_FETCH_BYTES: usize = 1024 * 1024;
@@ -84,7 +102,7 @@ pub fn host_allowed(hosts: &[String], host: &str, port: u16) -> bool {
 }
 
 pub(super) struct CallHost {
-    pub fns: Arc<Functions>,
+    pub services: Arc<HostServices>,
     pub caller: Caller,
     pub module: String,
     pub settings: Arc<Settings>,
@@ -159,7 +177,7 @@ fn need<T>(v: Option<T>, what: &str) -> Result<T> {
 impl Host for CallHost {
     async fn call(&self, op: &str, a: Value) -> Result<Value> {
         // Hooks this call fires are nested in the run that made it (see `Lane::Nested`).
-        super::INSIDE_A_RUN.scope((), self.serve(op, a)).await
+        INSIDE_A_RUN.scope((), self.serve(op, a)).await
     }
 }
 
@@ -171,7 +189,7 @@ impl CallHost {
         } else {
             self.caller.clone()
         };
-        let f = &self.fns;
+        let f = &self.services;
         let depth = self.depth;
         match op {
             "db.create" => {
@@ -305,7 +323,7 @@ impl CallHost {
     }
 
     async fn kv(&self, op: &str, caller: &Caller, k: KvArgs) -> Result<Value> {
-        let kv = &self.fns.kv;
+        let kv = &self.services.kv;
         match op {
             "kv.get" => match kv.get(caller, &k.ns, &need(k.key, "key")?, None).await {
                 Ok(e) => Ok(e.value),
@@ -370,7 +388,8 @@ impl CallHost {
         // An address literal is checked here; a name where it resolves (the outbound
         // adapter's resolver).
         if let Ok(ip) = host.parse::<std::net::IpAddr>()
-            && let Some(why) = super::settings::forbidden_address(ip, self.fns.allow_private_hosts)
+            && let Some(why) =
+                super::settings::forbidden_address(ip, self.services.allow_private_hosts)
         {
             return Err(
                 Error::forbidden(format!("http.fetch may not reach {host}: {why}"))
@@ -399,14 +418,14 @@ impl CallHost {
                 "method is GET, POST, PUT, PATCH, DELETE or HEAD",
             ));
         }
-        let req = super::FetchRequest {
+        let req = FetchRequest {
             url: r.url,
             method,
             headers: r.headers,
             body: r.body,
             timeout: std::time::Duration::from_millis(self.settings.timeout_ms()),
         };
-        match self.fns.outbound.fetch(req).await {
+        match self.services.outbound.fetch(req).await {
             Ok(resp) => {
                 Ok(json!({"status": resp.status, "headers": resp.headers, "body": resp.body}))
             }

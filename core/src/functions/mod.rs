@@ -39,6 +39,7 @@ use crate::store::{Cond, Item, ItemStore, Query, StoreError, WriteOp};
 use crate::tables::Tables;
 use crate::{Code, Error, Result};
 pub use host::{FetchRequest, FetchResponse, Outbound};
+use host::{HostServices, INSIDE_A_RUN};
 use sandbox::{Failure, Job, Limits, Outcome, Sandbox};
 pub use settings::{Access, ModuleInput, Settings};
 
@@ -96,19 +97,13 @@ struct Loaded {
 pub struct Functions {
     store: Arc<dyn ItemStore>,
     clock: SharedClock,
-    pub(crate) auth: Arc<Auth>,
-    pub(crate) tables: Arc<Tables>,
-    pub(crate) kv: Arc<Kv>,
-    pub(crate) live: Arc<Live>,
+    /// What runs' host calls reach (shared with each run's [`host::CallHost`]).
+    services: Arc<HostServices>,
     sandbox: Arc<dyn Sandbox>,
-    pub(crate) outbound: Arc<dyn Outbound>,
-    pub(crate) secrets: HashMap<String, String>,
     /// Modules ready to run by (module, version, sha256): a version never changes once
     /// written.
     loaded: Mutex<HashMap<(String, i64, String), Loaded>>,
     admission: Arc<admission::Admission>,
-    /// Modules may list (and reach) loopback and private-network hosts.
-    pub(crate) allow_private_hosts: bool,
     spawner: Option<Spawner>,
     me: Weak<Functions>,
     /// When this process last looked for stranded outbox items (ms).
@@ -158,23 +153,25 @@ impl Functions {
             call_log: call_log::CallLog::new(d.store.clone()),
             store: d.store,
             clock: d.clock,
-            auth: d.auth,
-            tables: d.tables,
-            kv: d.kv,
-            live: d.live,
+            services: Arc::new(HostServices {
+                auth: d.auth,
+                tables: d.tables,
+                kv: d.kv,
+                live: d.live,
+                outbound: d.outbound,
+                secrets: d.secrets,
+                allow_private_hosts: d.allow_private_hosts,
+            }),
             sandbox: d.sandbox,
-            outbound: d.outbound,
-            secrets: d.secrets,
             loaded: Mutex::new(HashMap::new()),
             admission: admission::Admission::new(d.admission),
-            allow_private_hosts: d.allow_private_hosts,
             spawner: d.spawner,
             me: me.clone(),
             last_sweep: std::sync::atomic::AtomicI64::new(0),
             heads: crate::cache::Cache::new(d.freshness, 1024),
         });
         let runner: Arc<dyn crate::tables::HookRunner> = f.clone();
-        f.tables.set_hooks(Arc::downgrade(&runner));
+        f.services.tables.set_hooks(Arc::downgrade(&runner));
         f
     }
 
@@ -222,7 +219,7 @@ impl Functions {
                 ),
             ));
         }
-        settings.validate_with(self.allow_private_hosts)?;
+        settings.validate_with(self.services.allow_private_hosts)?;
         let source: Arc<str> = Arc::from(source);
         let lim = limits(&settings);
         let _permit = self
@@ -548,10 +545,10 @@ impl Functions {
             m.settings
                 .secrets
                 .iter()
-                .filter_map(|n| self.secrets.get(n).map(String::as_str)),
+                .filter_map(|n| self.services.secrets.get(n).map(String::as_str)),
         );
         let host = Arc::new(host::CallHost {
-            fns: self.this()?,
+            services: self.services.clone(),
             caller: inv.caller.clone(),
             module: inv.module.clone(),
             settings: m.settings.clone(),
@@ -673,11 +670,6 @@ fn limits(s: &Settings) -> Limits {
         memory_bytes: (s.memory_mb() as usize) * 1024 * 1024,
         stack_bytes: STACK_BYTES,
     }
-}
-
-tokio::task_local! {
-    /// Set while a run's host call is served: a hook fired from inside it is nested.
-    pub(crate) static INSIDE_A_RUN: ();
 }
 
 /// Who a client call counts against: a user, the admin, or every anonymous caller

@@ -91,7 +91,7 @@ impl Functions {
         match event["caller"]["kind"].as_str() {
             Some("admin") => Caller::AdminKey,
             Some("user") => match event["caller"]["id"].as_str() {
-                Some(id) => match self.auth.get_user(id).await {
+                Some(id) => match self.services.auth.get_user(id).await {
                     Ok(user) => Caller::User {
                         user: std::sync::Arc::new(user),
                         session: String::new(),
