@@ -112,7 +112,6 @@ impl Tables {
             page,
             skip,
         } = q;
-        let admin = caller.is_admin();
         let reach = rules::reach(&schema, caller, &conds);
 
         // Equalities the planner might use: their counts pick the narrowest.
@@ -156,7 +155,7 @@ impl Tables {
                 && (plan.streams.len() <= 1)
                 && residual
                     .first()
-                    .is_none_or(|c| rules::field_open(&schema, caller, c.field()) || admin);
+                    .is_none_or(|c| rules::field_open(&schema, caller, c.field()));
             let n = if plan.is_empty() && reach == Reach::Nothing {
                 Some(0)
             } else if countable {
