@@ -1,24 +1,23 @@
 //! `/v1/auth`: WeChat login, the caller's own profile, sessions.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
+use utoipa_axum::routes;
 use yunqiao_core::auth::ProfilePatch;
 
-use crate::AppState;
 use crate::caller::UserCaller;
 use crate::error::{ApiJson, ApiResult, ErrorBody};
 use crate::views::{CodeBody, LoginView, ProfilePatchDoc, UserView};
+use crate::{ApiRouter, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/auth/login", post(login))
-        .route("/v1/auth/me", axum::routing::get(me).patch(update_me))
-        .route("/v1/auth/logout", post(logout))
-        .route("/v1/auth/refresh", post(refresh))
-        .route("/v1/auth/phone", post(phone))
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(me, update_me))
+        .routes(routes!(logout))
+        .routes(routes!(refresh))
+        .routes(routes!(phone))
 }
 
 /// Log in with a `wx.login()` code; the user is created on first login.

@@ -2,40 +2,36 @@
 //! (`/v1/topics/rules`). Live channels themselves are frames on a WebSocket; see
 //! `docs/live-protocol.md` and [`yunqiao_core::live`].
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa_axum::routes;
 use yunqiao_core::live::topics::TopicRule;
 
-use crate::AppState;
 use crate::caller::AnyCaller;
 use crate::error::{ApiJson, ApiPath, ApiResult, ErrorBody, Object};
+use crate::{ApiRouter, AppState};
 
 /// `POST /v1/events/{topic}`: served where pushes can be made (the tables function on
 /// AWS).
-pub fn publish_router() -> Router<AppState> {
-    Router::new().route("/v1/events/{topic}", post(publish))
+pub fn publish_router() -> ApiRouter {
+    ApiRouter::new().routes(routes!(publish))
 }
 
 /// The topic rules: served with the other admin APIs.
-pub fn rules_router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/topics/rules", get(list_rules))
-        .route(
-            "/v1/topics/rules/{pattern}",
-            put(put_rule).delete(delete_rule),
-        )
+pub fn rules_router() -> ApiRouter {
+    ApiRouter::new()
+        .routes(routes!(list_rules))
+        .routes(routes!(put_rule, delete_rule))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishBody {
     /// Any JSON; subscribers receive it as the event's `data`.
-    #[schema(value_type = Object)]
     #[serde(default)]
     pub data: Value,
 }

@@ -2,35 +2,32 @@
 //! (calls), `/v1/functions/…` (deploy, read, logs; admins). The rules are in
 //! [`yunqiao_core::functions`].
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::routes;
 use yunqiao_core::functions::ModuleInput;
 
-use crate::AppState;
 use crate::caller::AnyCaller;
 use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
 use crate::views::{
-    CallAnswerDoc, CallBodyDoc, CallDataDoc, FunctionLogPage, FunctionModuleDoc,
-    FunctionModuleInputDoc, FunctionModuleList, FunctionVersionList, OutboxPage,
+    CallAnswer, CallBody, CallData, FunctionLogPage, FunctionModuleDoc, FunctionModuleInputDoc,
+    FunctionModuleList, FunctionVersionList, OutboxPage,
 };
+use crate::{ApiRouter, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/fn/{module}", post(call_main))
-        .route("/v1/fn/{module}/{export}", post(call_export))
-        .route("/v1/functions", get(list_modules))
-        .route("/v1/functions/outbox", get(list_outbox))
-        .route("/v1/functions/outbox/{id}/retry", post(retry_outbox))
-        .route(
-            "/v1/functions/{module}",
-            get(get_module).put(put_module).delete(delete_module),
-        )
-        .route("/v1/functions/{module}/versions", get(list_versions))
-        .route("/v1/functions/{module}/logs", get(list_logs))
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .routes(routes!(call_main))
+        .routes(routes!(call_export))
+        .routes(routes!(list_modules))
+        .routes(routes!(list_outbox))
+        .routes(routes!(retry_outbox))
+        .routes(routes!(get_module, put_module, delete_module))
+        .routes(routes!(list_versions))
+        .routes(routes!(list_logs))
 }
 
 /// The request's id, as the request-id layer set it (a client's own only when it is
@@ -43,25 +40,11 @@ fn request_id(h: &HeaderMap) -> String {
         .to_string()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallBody {
-    #[serde(default)]
-    pub args: Vec<Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallData {
-    #[serde(default)]
-    pub data: Value,
-}
-
 /// Calls an export: `{"args": [...]}` → `{"result": ...}`. The function sees the caller
 /// from the session, never from the body.
 #[utoipa::path(post, path = "/v1/fn/{module}/{export}", tag = "functions", security((), ("bearer" = [])),
-    request_body = CallBodyDoc,
-    responses((status = 200, description = "what the export returned", body = CallAnswerDoc),
+    request_body = CallBody,
+    responses((status = 200, description = "what the export returned", body = CallAnswer),
         (status = "4XX", description = "refused: the function's own code (`FunctionError`) or ours", body = ErrorBody),
         (status = 429, description = "`FUNCTION_BUSY`: the caller, the module or the queue is at its limit, or no worker freed up within the call's time limit (`details.reason`)", body = ErrorBody),
         (status = 500, description = "`FUNCTION_FAILED` (with the request id; the stack is in the logs), `FUNCTION_OUT_OF_MEMORY`, `FUNCTION_STACK_OVERFLOW`, `FUNCTION_RESULT_TOO_LARGE`, `HOOK_DEPTH_EXCEEDED`", body = ErrorBody),
@@ -72,18 +55,18 @@ pub async fn call_export(
     headers: HeaderMap,
     ApiPath((module, export)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<CallBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CallAnswer>> {
     let result = s
         .functions
         .call(&c, &module, &export, body.args, &request_id(&headers))
         .await?;
-    Ok(Json(json!({ "result": result })))
+    Ok(Json(CallAnswer { result }))
 }
 
 /// Calls the module's `main` export with `{"data": ...}` (CloudBase's `callFunction`).
 #[utoipa::path(post, path = "/v1/fn/{module}", tag = "functions", security((), ("bearer" = [])),
-    request_body = CallDataDoc,
-    responses((status = 200, description = "what `main` returned", body = CallAnswerDoc),
+    request_body = CallData,
+    responses((status = 200, description = "what `main` returned", body = CallAnswer),
         (status = "4XX", description = "refused: the function's own code or ours", body = ErrorBody),
         (status = 429, description = "`FUNCTION_BUSY` (see the call of an export)", body = ErrorBody),
         (status = 500, description = "the function failed", body = ErrorBody),
@@ -94,12 +77,12 @@ pub async fn call_main(
     headers: HeaderMap,
     ApiPath(module): ApiPath<String>,
     ApiJson(body): ApiJson<CallData>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CallAnswer>> {
     let result = s
         .functions
         .call(&c, &module, "main", vec![body.data], &request_id(&headers))
         .await?;
-    Ok(Json(json!({ "result": result })))
+    Ok(Json(CallAnswer { result }))
 }
 
 /// Deploys a new version of a module (admins). The source is compiled first: a module

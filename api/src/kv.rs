@@ -7,28 +7,25 @@
 //! an admin `PUT`s the definition to reads it back, and no key name is reserved for a
 //! separate listing or definition route.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::header::{ETAG, IF_MATCH, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa_axum::routes;
 use yunqiao_core::Error;
 use yunqiao_core::kv::{ListParams, NamespaceDef, PutEntry};
 
-use crate::AppState;
 use crate::caller::AnyCaller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody, Object};
 use crate::views::{KvEntryView, KvNamespaceList, KvNamespaceView, KvPage};
+use crate::{ApiRouter, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/kv", get(list_namespaces))
-        .route("/v1/kv/{ns}", get(list_keys).put(put_namespace))
-        .route(
-            "/v1/kv/{ns}/{key}",
-            get(get_key).head(head_key).put(put_key).delete(delete_key),
-        )
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .routes(routes!(list_namespaces))
+        .routes(routes!(list_keys, put_namespace))
+        .routes(routes!(get_key, head_key, put_key, delete_key))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

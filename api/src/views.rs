@@ -1,11 +1,20 @@
 //! What the API answers: the public shapes of domain objects.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, ArrayItems, Object, ObjectBuilder, Schema, SchemaType, Type,
+};
+use utoipa::{PartialSchema, ToSchema};
 use yunqiao_core::auth::{Login, User};
 use yunqiao_core::clock::rfc3339;
 use yunqiao_core::kv::{Entry, Namespace};
+use yunqiao_core::tables::{
+    Backfill, Field, FieldType, QueryResult, QuerySpec, Schema as TableSchema,
+};
 
 #[derive(Serialize, ToSchema)]
 pub struct UserView {
@@ -17,7 +26,7 @@ pub struct UserView {
     pub avatar_url: Option<String>,
     pub phone: Option<String>,
     pub groups: Vec<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = BTreeMap<String, Value>)]
     pub profile: Map<String, Value>,
     /// RFC 3339, UTC.
     pub created_at: String,
@@ -72,7 +81,7 @@ pub struct CodeBody {
 pub struct ProfilePatchDoc {
     pub nickname: Option<String>,
     pub avatar_url: Option<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<BTreeMap<String, Value>>)]
     pub profile: Option<Map<String, Value>>,
 }
 
@@ -101,7 +110,6 @@ pub struct Health {
 pub struct KvEntryView {
     pub key: String,
     /// Any JSON value, `null` included.
-    #[schema(value_type = Object)]
     pub value: Value,
     /// 1 on creation, bumped by every write.
     pub version: i64,
@@ -177,7 +185,6 @@ pub struct KvPage {
 #[allow(dead_code)]
 pub struct KvPutDoc {
     /// Required; any JSON (`null` included), at most 350,000 bytes.
-    #[schema(value_type = Object)]
     pub value: Value,
     /// Seconds to live, 1 to 31,536,000; absent: the entry does not expire.
     pub ttl: Option<i64>,
@@ -197,30 +204,146 @@ pub struct KvNamespaceDoc {
     pub scope: Option<String>,
 }
 
-// ---- tables (document shapes: the handlers pass the domain's JSON through) ----------
+// ---- tables ---------------------------------------------------------------------------
+
+/// Any JSON value, `null` included: described as such (`{}`), so that generated clients
+/// take numbers, strings, lists and objects alike.
+fn any_value() -> Schema {
+    Schema::Object(Object::with_type(SchemaType::AnyValue))
+}
+
+fn string(description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+}
+
+/// A condition of a query, `[field, op, value]`: a list of three, described as the tuple
+/// it is.
+pub struct Condition;
+
+impl PartialSchema for Condition {
+    fn schema() -> RefOr<Schema> {
+        ArrayBuilder::new()
+            .description(Some(
+                "[field, op, value]: `op` is one of eq ne gt gte lt lte in nin prefix contains exists",
+            ))
+            .prefix_items([
+                Schema::Object(string("a field, or a dotted path into a json field").build()),
+                Schema::Object(
+                    string("the operator")
+                        .enum_values(Some([
+                            "eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "prefix",
+                            "contains", "exists",
+                        ]))
+                        .build(),
+                ),
+                any_value(),
+            ])
+            .items(ArrayItems::RefOrSchema(Box::new(any_value().into())))
+            .min_items(Some(3))
+            .max_items(Some(3))
+            .into()
+    }
+}
+
+impl ToSchema for Condition {}
+
+/// A sort key of a query: `[field]` or `[field, "asc" | "desc"]`.
+pub struct OrderKey;
+
+impl PartialSchema for OrderKey {
+    fn schema() -> RefOr<Schema> {
+        ArrayBuilder::new()
+            .description(Some("[field, \"asc\" | \"desc\"] (ascending when absent)"))
+            .prefix_items([
+                Schema::Object(string("a field").build()),
+                Schema::Object(
+                    string("the direction")
+                        .enum_values(Some(["asc", "desc"]))
+                        .build(),
+                ),
+            ])
+            .items(ArrayItems::RefOrSchema(Box::new(
+                Schema::Object(ObjectBuilder::new().schema_type(Type::String).build()).into(),
+            )))
+            .min_items(Some(1))
+            .max_items(Some(2))
+            .into()
+    }
+}
+
+impl ToSchema for OrderKey {}
+
+/// A query, as sent (see the README for the language); read here so that what is read
+/// and what is documented are one type, then handed to the domain.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryBody {
+    /// Conditions that all hold.
+    #[serde(default, rename = "where")]
+    #[schema(value_type = Vec<Condition>)]
+    pub where_: Vec<Value>,
+    /// Lists of conditions of which one list must hold.
+    #[serde(default)]
+    #[schema(value_type = Vec<Vec<Condition>>)]
+    pub any: Vec<Vec<Value>>,
+    #[serde(default)]
+    #[schema(value_type = Vec<OrderKey>)]
+    pub order: Vec<Value>,
+    /// 1 to 100, default 20.
+    pub limit: Option<usize>,
+    /// From the previous page.
+    pub cursor: Option<String>,
+    /// Only these fields (system fields always come).
+    pub fields: Option<Vec<String>>,
+    /// Ref fields to replace with the records they point to.
+    #[serde(default)]
+    pub expand: Vec<String>,
+    /// Count all matching records (`total`).
+    #[serde(default)]
+    pub count: bool,
+    /// Page-numbered reading instead of cursors.
+    pub page: Option<usize>,
+    pub per_page: Option<usize>,
+}
+
+impl From<QueryBody> for QuerySpec {
+    fn from(b: QueryBody) -> QuerySpec {
+        QuerySpec {
+            where_: b.where_,
+            any: b.any,
+            order: b.order,
+            limit: b.limit,
+            cursor: b.cursor,
+            fields: b.fields,
+            expand: b.expand,
+            count: b.count,
+            page: b.page,
+            per_page: b.per_page,
+        }
+    }
+}
 
 /// A record: its system fields and the table's own fields (those the caller may read).
-pub struct RecordDoc;
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct RecordView(pub Value);
 
-impl utoipa::PartialSchema for RecordDoc {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
-        let string = || ObjectBuilder::new().schema_type(Type::String);
-        let nullable = || {
-            ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::from_iter([
-                Type::String,
-                Type::Null,
-            ]))
-        };
+impl PartialSchema for RecordView {
+    fn schema() -> RefOr<Schema> {
+        let nullable =
+            || ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]));
         ObjectBuilder::new()
+            .schema_type(Type::Object)
             .description(Some(
                 "A record: its system fields and the table's own fields (those the caller may read).",
             ))
-            .property("_id", string().description(Some("time-sortable, unguessable id")))
+            .property("_id", string("time-sortable, unguessable id"))
             .property("_owner", nullable().description(Some("the creator's user id")))
             .property("_group", nullable())
-            .property("_created", string().description(Some("RFC 3339")))
-            .property("_updated", string())
+            .property("_created", string("RFC 3339"))
+            .property("_updated", string("RFC 3339"))
             .property(
                 "_v",
                 ObjectBuilder::new()
@@ -228,178 +351,306 @@ impl utoipa::PartialSchema for RecordDoc {
                     .description(Some("version, bumped by every change")),
             )
             .required("_id")
-            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+            // The table's own fields: any JSON each.
+            .additional_properties(Some(AdditionalProperties::RefOr(any_value().into())))
             .into()
     }
 }
 
-impl ToSchema for RecordDoc {}
+impl ToSchema for RecordView {}
 
 /// A new record, or a change: the table's fields (`null` removes one in a change;
 /// `{"$inc": n}`, `{"$append": [..]}`, `{"$remove": [..]}` are operators), and `_group`
 /// on create, `_v` on a change.
 pub struct RecordInput;
 
-impl utoipa::PartialSchema for RecordInput {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+impl PartialSchema for RecordInput {
+    fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::Object)
             .description(Some(
                 "The table's fields (`null` removes one in a change; `{\"$inc\": n}`, `{\"$append\": [..]}`, `{\"$remove\": [..]}` are operators), `_group` on create, `_v` on a change.",
             ))
-            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+            .additional_properties(Some(AdditionalProperties::RefOr(any_value().into())))
             .into()
     }
 }
 
 impl ToSchema for RecordInput {}
 
-/// A query (see the README for the language).
-#[derive(Serialize, ToSchema)]
-pub struct QueryDoc {
-    /// Conditions that all hold: `[field, op, value]`; `op` is one of `eq ne gt gte lt
-    /// lte in nin prefix contains exists`.
-    #[schema(value_type = Option<Vec<Vec<Object>>>)]
-    pub r#where: Option<Value>,
-    /// Lists of conditions of which one list must hold.
-    #[schema(value_type = Option<Vec<Vec<Vec<Object>>>>)]
-    pub any: Option<Value>,
-    /// `[[field, "asc" | "desc"]]`.
-    #[schema(value_type = Option<Vec<Vec<String>>>)]
-    pub order: Option<Value>,
-    /// 1 to 100, default 20.
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
-    pub fields: Option<Vec<String>>,
-    pub expand: Option<Vec<String>>,
-    pub count: Option<bool>,
-    pub page: Option<u32>,
-    pub per_page: Option<u32>,
-}
-
 /// A page of records.
 #[derive(Serialize, ToSchema)]
-pub struct QueryAnswerDoc {
-    #[schema(value_type = Vec<RecordDoc>)]
-    pub items: Vec<Value>,
+pub struct QueryPage {
+    pub items: Vec<RecordView>,
     /// Present when more may follow: send it back unchanged.
     pub cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
     /// Candidate rows examined.
-    pub scanned: u64,
-    pub page: Option<u64>,
-    pub per_page: Option<u64>,
+    pub scanned: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_page: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_page: Option<u64>,
 }
 
-/// A field of a table.
+impl From<QueryResult> for QueryPage {
+    fn from(r: QueryResult) -> QueryPage {
+        QueryPage {
+            items: r.items.into_iter().map(RecordView).collect(),
+            cursor: r.cursor,
+            total: r.total,
+            scanned: r.scanned,
+            page: r.page,
+            per_page: r.per_page,
+            last_page: r.last_page,
+        }
+    }
+}
+
+/// A field of a table, as the domain's `Field` writes it (absent when unset).
 #[derive(Serialize, ToSchema)]
-pub struct FieldDoc {
+pub struct FieldView {
     pub name: String,
     /// `string text integer number boolean datetime json ref file`.
-    pub r#type: String,
-    pub required: Option<bool>,
-    #[schema(value_type = Option<Object>)]
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    pub kind: FieldType,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+    /// Any JSON value.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
-    pub length: Option<u32>,
+    /// Longest string or text, in characters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub length: Option<usize>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_as_integer"
+    )]
     pub min: Option<f64>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_as_integer"
+    )]
     pub max: Option<f64>,
-    pub index: Option<bool>,
-    pub unique: Option<bool>,
-    /// `owner:group:other` over `r w`.
-    pub acl: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unique: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub index: bool,
     /// The table a ref points into.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
-    pub many: Option<bool>,
+    /// A ref holding a list of record ids.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub many: bool,
+    /// `owner:group:other` over `r w`; absent: the record ACL decides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acl: Option<String>,
+}
+
+/// A bound as it was most likely written: `0`, not `0.0`, for a whole number (as the
+/// domain writes it).
+fn whole_as_integer<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => s.serialize_some(&(*x as i64)),
+        Some(x) => s.serialize_some(x),
+        None => s.serialize_none(),
+    }
+}
+
+impl From<&Field> for FieldView {
+    fn from(f: &Field) -> FieldView {
+        // Destructured, so that a field the domain adds does not go missing here.
+        let Field {
+            name,
+            kind,
+            required,
+            default,
+            length,
+            min,
+            max,
+            unique,
+            index,
+            table,
+            many,
+            acl,
+        } = f.clone();
+        FieldView {
+            name,
+            kind,
+            required,
+            default,
+            length,
+            min,
+            max,
+            unique,
+            index,
+            table,
+            many,
+            acl,
+        }
+    }
 }
 
 /// A table's rules.
 #[derive(Serialize, ToSchema)]
-pub struct TableAclDoc {
-    /// `owner:group:other` over `r w d`, default `rwd:-:-`.
+pub struct TableAclView {
+    /// `owner:group:other` over `r w d`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Option<String>,
-    /// `anyone | users | group:<name> | admins`, default `users`.
+    /// `anyone | users | group:<name> | admins`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub create: Option<String>,
     /// The `_group` of records created without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
 }
 
-/// What an admin puts.
+/// How far a schema change's back-fill got.
 #[derive(Serialize, ToSchema)]
+pub struct BackfillView {
+    pub done: bool,
+    pub scanned: usize,
+    pub updated: usize,
+}
+
+impl From<Backfill> for BackfillView {
+    fn from(b: Backfill) -> BackfillView {
+        BackfillView {
+            done: b.done,
+            scanned: b.scanned,
+            updated: b.updated,
+        }
+    }
+}
+
+/// A table as an admin sees it; others get `name`, the `fields` they could read and
+/// `version`.
+#[derive(Serialize, ToSchema)]
+pub struct TableView {
+    pub name: String,
+    pub fields: Vec<FieldView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acl: Option<TableAclView>,
+    pub version: i64,
+    /// Indexed fields whose back-fill has not finished (admins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_indexes: Option<Vec<String>>,
+    /// Event (`before_create` …) → `<module>.<export>` (admins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<BTreeMap<String, String>>,
+    /// After a change that back-fills existing records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<BackfillView>,
+}
+
+impl TableView {
+    /// All of it (admins).
+    pub fn full(s: &TableSchema) -> TableView {
+        let acl = s.to_def().acl;
+        TableView {
+            name: s.name.clone(),
+            fields: s.fields.iter().map(Into::into).collect(),
+            acl: Some(TableAclView {
+                record: acl.record,
+                create: acl.create,
+                group: acl.group,
+            }),
+            version: s.version,
+            // Declared fields only: the per-owner and per-group copies are internal.
+            pending_indexes: Some(
+                s.pending
+                    .iter()
+                    .filter(|p| !p.contains('@') && !p.starts_with('_'))
+                    .cloned()
+                    .collect(),
+            ),
+            hooks: Some(s.hooks.clone()),
+            backfill: None,
+        }
+    }
+
+    /// What others see: the fields (as the domain filtered them), no rules.
+    pub fn public(s: &TableSchema) -> TableView {
+        TableView {
+            name: s.name.clone(),
+            fields: s.fields.iter().map(Into::into).collect(),
+            acl: None,
+            version: s.version,
+            pending_indexes: None,
+            hooks: None,
+            backfill: None,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TableList {
+    pub items: Vec<TableView>,
+}
+
+/// What an admin puts (the domain reads it as its `TableDef`).
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct TableDefDoc {
-    pub fields: Vec<FieldDoc>,
-    pub acl: Option<TableAclDoc>,
+    pub fields: Vec<FieldView>,
+    pub acl: Option<TableAclView>,
     /// `{"before_create": "<module>.<export>", …}`: `before_create`, `before_update`,
     /// `before_delete`, `after_create`, `after_update`, `after_delete`.
-    #[schema(value_type = Option<Object>)]
-    pub hooks: Option<Value>,
-}
-
-/// A table as an admin sees it (others get `name`, `fields` they could read, `version`).
-#[derive(Serialize, ToSchema)]
-pub struct TableDoc {
-    pub name: String,
-    pub fields: Vec<FieldDoc>,
-    pub acl: Option<TableAclDoc>,
-    pub version: i64,
-    pub pending_indexes: Option<Vec<String>>,
-    #[schema(value_type = Option<Object>)]
-    pub backfill: Option<Value>,
-    /// Admins only.
-    #[schema(value_type = Option<Object>)]
-    pub hooks: Option<Value>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TablesDoc {
-    pub items: Vec<TableDoc>,
+    pub hooks: Option<BTreeMap<String, String>>,
 }
 
 /// One batch operation.
-#[derive(Serialize, ToSchema)]
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct BatchOpDoc {
     /// `create | update | delete | check`.
     pub op: String,
     pub table: String,
     pub id: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<RecordInput>)]
     pub data: Option<Value>,
     pub _v: Option<i64>,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(ToSchema)]
+#[allow(dead_code)]
 pub struct BatchDoc {
     pub ops: Vec<BatchOpDoc>,
 }
 
 /// Results in the order of the operations: records, or `null` for deletes and checks.
 #[derive(Serialize, ToSchema)]
-pub struct BatchAnswerDoc {
-    #[schema(value_type = Vec<Object>)]
-    pub results: Vec<Value>,
+pub struct BatchAnswer {
+    pub results: Vec<Option<RecordView>>,
 }
 
 // ---- cloud functions ------------------------------------------------------------------
 
-#[derive(Serialize, ToSchema)]
-pub struct CallBodyDoc {
-    /// The export's arguments, in order.
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub args: Option<Vec<Value>>,
+/// `POST /v1/fn/{module}/{export}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallBody {
+    /// The export's arguments, in order: any JSON values.
+    #[serde(default)]
+    pub args: Vec<Value>,
+}
+
+/// `POST /v1/fn/{module}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallData {
+    /// `main`'s one argument: any JSON value.
+    #[serde(default)]
+    pub data: Value,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct CallDataDoc {
-    /// `main`'s one argument.
-    #[schema(value_type = Option<Object>)]
-    pub data: Option<Value>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CallAnswerDoc {
+pub struct CallAnswer {
     /// Whatever the function returned (`null` for `undefined`).
-    #[schema(value_type = Object)]
     pub result: Value,
 }
 
@@ -420,7 +671,7 @@ pub struct FunctionModuleInputDoc {
     /// `nobody`.
     pub access: Option<String>,
     /// Per export: `{access, schedule}`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<BTreeMap<String, ExportSettingsDoc>>)]
     pub exports: Option<Value>,
     /// 10 to 25000, default 5000.
     pub timeout_ms: Option<u64>,
@@ -528,4 +779,51 @@ pub struct OutboxItemDoc {
 #[derive(Serialize, ToSchema)]
 pub struct OutboxPage {
     pub items: Vec<OutboxItemDoc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A field answers exactly as the domain writes it, set or unset.
+    #[test]
+    fn a_field_view_is_the_domain_field() {
+        for raw in [
+            json!({"name": "n", "type": "number"}),
+            json!({"name": "r", "type": "ref", "required": true, "default": [1, "x"],
+                "length": 3, "min": 0.0, "max": 2.5, "unique": true, "index": true,
+                "table": "t", "many": true, "acl": "rw:r:-"}),
+        ] {
+            let f: Field = serde_json::from_value(raw).unwrap();
+            assert_eq!(
+                serde_json::to_value(FieldView::from(&f)).unwrap(),
+                serde_json::to_value(&f).unwrap()
+            );
+        }
+    }
+
+    /// What a query reads is the domain's query: the same fields, the same refusals.
+    #[test]
+    fn a_query_body_reads_as_the_domain_query() {
+        let raw = json!({"where": [["a", "eq", 1]], "any": [[["b", "gt", 2]]],
+            "order": [["a", "desc"]], "limit": 5, "cursor": "c", "fields": ["a"],
+            "expand": ["r"], "count": true, "page": 2, "per_page": 10});
+        let ours = QuerySpec::from(serde_json::from_value::<QueryBody>(raw.clone()).unwrap());
+        let theirs: QuerySpec = serde_json::from_value(raw).unwrap();
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+        for bad in [
+            json!({"wher": []}),
+            json!({"limit": "x"}),
+            json!({"where": 1}),
+        ] {
+            let ours = serde_json::from_value::<QueryBody>(bad.clone())
+                .err()
+                .map(|e| e.to_string());
+            let theirs = serde_json::from_value::<QuerySpec>(bad)
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(ours, theirs);
+        }
+    }
 }
