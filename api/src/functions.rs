@@ -6,15 +6,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
-use serde_json::{Value, json};
 use utoipa_axum::routes;
 use yunqiao_core::functions::ModuleInput;
 
 use crate::caller::AnyCaller;
 use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
 use crate::views::{
-    CallAnswer, CallBody, CallData, FunctionLogPage, FunctionModuleDoc, FunctionModuleInputDoc,
-    FunctionModuleList, FunctionVersionList, OutboxPage,
+    CallAnswer, CallBody, CallData, FunctionLogPage, FunctionModuleInputDoc, FunctionModuleList,
+    FunctionModuleView, FunctionVersionList, OutboxPage, typed, typed_all,
 };
 use crate::{ApiRouter, AppState};
 
@@ -89,20 +88,20 @@ pub async fn call_main(
 /// that does not load is `FUNCTION_INVALID` and the running version stays.
 #[utoipa::path(put, path = "/v1/functions/{module}", tag = "functions", security(("bearer" = [])),
     request_body = FunctionModuleInputDoc,
-    responses((status = 200, description = "a new version", body = FunctionModuleDoc), (status = 201, description = "the first version", body = FunctionModuleDoc)))]
+    responses((status = 200, description = "a new version", body = FunctionModuleView), (status = 201, description = "the first version", body = FunctionModuleView)))]
 pub async fn put_module(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
     ApiPath(module): ApiPath<String>,
     ApiJson(input): ApiJson<ModuleInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<FunctionModuleView>)> {
     let (view, created) = s.functions.deploy(&c, &module, input).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(view)))
+    Ok((status, Json(typed(view)?)))
 }
 
 /// Every module (admins), without sources.
@@ -111,8 +110,10 @@ pub async fn put_module(
 pub async fn list_modules(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "items": s.functions.list(&c).await? })))
+) -> ApiResult<Json<FunctionModuleList>> {
+    Ok(Json(FunctionModuleList {
+        items: typed_all(s.functions.list(&c).await?)?,
+    }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -124,13 +125,13 @@ pub struct VersionParams {
 
 /// A module with its source (admins).
 #[utoipa::path(get, path = "/v1/functions/{module}", tag = "functions", security(("bearer" = [])), params(VersionParams),
-    responses((status = 200, body = FunctionModuleDoc)))]
+    responses((status = 200, body = FunctionModuleView)))]
 pub async fn get_module(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
     ApiPath(module): ApiPath<String>,
     ApiQuery(p): ApiQuery<VersionParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FunctionModuleView>> {
     let version =
         match p.version {
             None => None,
@@ -138,7 +139,7 @@ pub async fn get_module(
                 yunqiao_core::Error::invalid_field("version", "version is a number")
             })?),
         };
-    Ok(Json(s.functions.get(&c, &module, version).await?))
+    Ok(Json(typed(s.functions.get(&c, &module, version).await?)?))
 }
 
 /// Removes a module and its versions (admins).
@@ -160,10 +161,10 @@ pub async fn list_versions(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
     ApiPath(module): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        json!({ "items": s.functions.versions(&c, &module).await? }),
-    ))
+) -> ApiResult<Json<FunctionVersionList>> {
+    Ok(Json(FunctionVersionList {
+        items: typed_all(s.functions.versions(&c, &module).await?)?,
+    }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -195,11 +196,11 @@ pub async fn list_logs(
     AnyCaller(c): AnyCaller,
     ApiPath(module): ApiPath<String>,
     ApiQuery(p): ApiQuery<LimitParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FunctionLogPage>> {
     let n = limit(&p, 50)?;
-    Ok(Json(
-        json!({ "items": s.functions.logs(&c, &module, n).await? }),
-    ))
+    Ok(Json(FunctionLogPage {
+        items: typed_all(s.functions.logs(&c, &module, n).await?)?,
+    }))
 }
 
 /// After-hooks that have not run yet: retrying, or `dead` after repeated failures
@@ -210,9 +211,11 @@ pub async fn list_outbox(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
     ApiQuery(p): ApiQuery<LimitParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OutboxPage>> {
     let n = limit(&p, 100)?;
-    Ok(Json(json!({ "items": s.functions.outbox(&c, n).await? })))
+    Ok(Json(OutboxPage {
+        items: typed_all(s.functions.outbox(&c, n).await?)?,
+    }))
 }
 
 /// Runs a waiting or dead after-hook again, from its first attempt (admins).

@@ -683,19 +683,23 @@ pub struct FunctionModuleInputDoc {
     pub hosts: Option<Vec<String>>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct FunctionExportDoc {
+// The function service writes its admin answers as JSON; they are read into these views
+// and answered from them, so what is documented is what is sent ([`typed`]).
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FunctionExportView {
     pub name: String,
     pub access: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
 }
 
 /// A deployed module (with `source` and `current_version` when read one by one).
-#[derive(Serialize, ToSchema)]
-pub struct FunctionModuleDoc {
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FunctionModuleView {
     pub name: String,
     pub version: i64,
-    pub exports: Vec<FunctionExportDoc>,
+    pub exports: Vec<FunctionExportView>,
     pub access: String,
     pub timeout_ms: u64,
     pub memory_mb: u64,
@@ -705,17 +709,19 @@ pub struct FunctionModuleDoc {
     pub sha256: String,
     /// Epoch milliseconds.
     pub deployed_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_version: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct FunctionModuleList {
-    pub items: Vec<FunctionModuleDoc>,
+    pub items: Vec<FunctionModuleView>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct FunctionVersionDoc {
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FunctionVersionView {
     pub version: i64,
     pub deployed_at: i64,
     pub source_bytes: u64,
@@ -724,19 +730,19 @@ pub struct FunctionVersionDoc {
 
 #[derive(Serialize, ToSchema)]
 pub struct FunctionVersionList {
-    pub items: Vec<FunctionVersionDoc>,
+    pub items: Vec<FunctionVersionView>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct FunctionLogLineDoc {
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FunctionLogLineView {
     /// `log`, `info`, `warn` or `error`.
     pub level: String,
     pub message: String,
 }
 
 /// One call of a module.
-#[derive(Serialize, ToSchema)]
-pub struct FunctionLogDoc {
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FunctionLogView {
     /// Epoch milliseconds.
     pub at: i64,
     pub request_id: String,
@@ -746,29 +752,32 @@ pub struct FunctionLogDoc {
     pub trigger: String,
     /// A user id, `admin` or `anonymous`.
     pub caller: String,
-    pub duration_ms: f64,
+    /// Kept as stored (a whole number may be written without a fraction).
+    #[schema(value_type = f64)]
+    pub duration_ms: serde_json::Number,
+    pub logs: Vec<FunctionLogLineView>,
     /// `ok` or the error code answered.
     pub outcome: String,
     /// The error, with the stack for exceptions (never sent to the caller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    pub logs: Vec<FunctionLogLineDoc>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct FunctionLogPage {
-    pub items: Vec<FunctionLogDoc>,
+    pub items: Vec<FunctionLogView>,
 }
 
 /// An after-hook still waiting.
-#[derive(Serialize, ToSchema)]
-pub struct OutboxItemDoc {
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct OutboxItemView {
     pub id: String,
     /// `<module>.<export>`.
-    pub hook: String,
+    pub hook: Option<String>,
     /// `create`, `update` or `delete`.
-    pub op: String,
-    pub table: String,
-    pub record_id: String,
+    pub op: Option<String>,
+    pub table: Option<String>,
+    pub record_id: Option<String>,
     pub attempts: i64,
     pub next_at: Option<i64>,
     pub last_error: Option<String>,
@@ -778,7 +787,30 @@ pub struct OutboxItemDoc {
 
 #[derive(Serialize, ToSchema)]
 pub struct OutboxPage {
-    pub items: Vec<OutboxItemDoc>,
+    pub items: Vec<OutboxItemView>,
+}
+
+/// A JSON answer of the domain read into its view. In debug builds (every test) the view
+/// must write it back unchanged, so a view that drops or reshapes a field fails the tests
+/// instead of changing what clients get.
+pub fn typed<T: Serialize + serde::de::DeserializeOwned>(v: Value) -> Result<T, crate::ApiError> {
+    #[cfg(debug_assertions)]
+    let original = v.clone();
+    let t: T = serde_json::from_value(v).map_err(|e| {
+        crate::ApiError(yunqiao_core::Error::internal(format!(
+            "an answer does not fit its view: {e}"
+        )))
+    })?;
+    #[cfg(debug_assertions)]
+    debug_assert_eq!(serde_json::to_value(&t).ok(), Some(original));
+    Ok(t)
+}
+
+/// [`typed`] for each of a list.
+pub fn typed_all<T: Serialize + serde::de::DeserializeOwned>(
+    vs: Vec<Value>,
+) -> Result<Vec<T>, crate::ApiError> {
+    vs.into_iter().map(typed).collect()
 }
 
 #[cfg(test)]

@@ -68,6 +68,19 @@ def generate(venv: str, doc: str, out: str) -> None:
         sys.exit("the generator skipped parts of the document")
 
 
+def bare_objects(node, at="#"):
+    """Schemas that say only "an object": what any-JSON values were once declared as,
+    which a generated client cannot fill with a number, a string or a list."""
+    if isinstance(node, dict):
+        if node.get("type") == "object" and not set(node) - {"type", "description"}:
+            yield at
+        for k, v in node.items():
+            yield from bare_objects(v, f"{at}/{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from bare_objects(v, f"{at}/{i}")
+
+
 def check(status, parsed, want: int, what: str):
     code = int(status)
     assert code == want, f"{what}: {code}, want {want}"
@@ -111,8 +124,8 @@ def run(base: str) -> None:
     for i, title in enumerate(["a", "b", "c", "d"]):
         rec = models.RecordInput.from_dict({"title": title, "n": i, "tags": [title, {"i": i}]})
         r = api("tables.create_record").sync_detailed(table, client=user, body=rec)
-        got = check(r.status_code, r.parsed, 201, "create record")
-        assert got["title"] == title and got["n"] == i and got["_id"], got.to_dict()
+        got = check(r.status_code, r.parsed, 201, "create record").to_dict()
+        assert got["title"] == title and got["n"] == i and got["_id"], got
 
     # A query with conditions (numbers and lists as values) and an order.
     r = api("tables.query_records").sync_detailed(
@@ -124,8 +137,9 @@ def run(base: str) -> None:
         ),
     )
     page = check(r.status_code, r.parsed, 200, "query")
-    assert [it["n"] for it in page.items] == [3, 2], page.to_dict()
-    assert page.items[0]["tags"] == ["d", {"i": 3}], page.to_dict()
+    items = [it.to_dict() for it in page.items]
+    assert [it["n"] for it in items] == [3, 2], items
+    assert items[0]["tags"] == ["d", {"i": 3}], items
     assert isinstance(page.cursor, str), "more follow: a cursor"
 
     # A cloud-function module, and a call of an export with arguments.
@@ -155,6 +169,9 @@ def main() -> int:
         doc = os.path.join(data, "openapi.json")
         with urllib.request.urlopen(base + "/v1/openapi.json") as r, open(doc, "wb") as f:
             f.write(r.read())
+        with open(doc) as f:
+            bare = list(bare_objects(json.load(f)))
+        assert not bare, f"declared as bare objects (say any value, or what they hold): {bare}"
         generate(venv, doc, os.path.join(data, PACKAGE))
         sys.path.insert(0, data)
         run(base)
