@@ -7,13 +7,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use utoipa_axum::routes;
-use yunqiao_core::functions::ModuleInput;
 
 use crate::caller::AnyCaller;
 use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
 use crate::views::{
-    CallAnswer, CallBody, CallData, FunctionLogPage, FunctionModuleInputDoc, FunctionModuleList,
-    FunctionModuleView, FunctionVersionList, OutboxPage, typed, typed_all,
+    CallAnswer, CallBody, CallData, FunctionLogPage, FunctionModuleList, FunctionModuleView,
+    FunctionVersionList, ModuleBody, OutboxPage, typed, typed_all,
 };
 use crate::{ApiRouter, AppState};
 
@@ -87,15 +86,15 @@ pub async fn call_main(
 /// Deploys a new version of a module (admins). The source is compiled first: a module
 /// that does not load is `FUNCTION_INVALID` and the running version stays.
 #[utoipa::path(put, path = "/v1/functions/{module}", tag = "functions", security(("bearer" = [])),
-    request_body = FunctionModuleInputDoc,
+    request_body = ModuleBody,
     responses((status = 200, description = "a new version", body = FunctionModuleView), (status = 201, description = "the first version", body = FunctionModuleView)))]
 pub async fn put_module(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
     ApiPath(module): ApiPath<String>,
-    ApiJson(input): ApiJson<ModuleInput>,
+    ApiJson(input): ApiJson<ModuleBody>,
 ) -> ApiResult<(StatusCode, Json<FunctionModuleView>)> {
-    let (view, created) = s.functions.deploy(&c, &module, input).await?;
+    let (view, created) = s.functions.deploy(&c, &module, input.into()).await?;
     let status = if created {
         StatusCode::CREATED
     } else {

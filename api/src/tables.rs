@@ -7,12 +7,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use utoipa_axum::routes;
 use yunqiao_core::Code;
-use yunqiao_core::tables::{BatchOp, TableDef};
 
 use crate::caller::AnyCaller;
 use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody, error};
 use crate::views::{
-    BatchAnswer, BatchDoc, QueryBody, QueryPage, RecordInput, RecordView, TableDefDoc, TableList,
+    BatchAnswer, BatchBody, QueryBody, QueryPage, RecordInput, RecordView, TableDefBody, TableList,
     TableView,
 };
 use crate::{ApiRouter, AppState};
@@ -37,21 +36,24 @@ pub struct PutParams {
 
 /// Create or change a table (admins).
 #[utoipa::path(put, path = "/v1/tables/{table}", tag = "tables", security(("bearer" = [])), params(PutParams),
-    request_body = TableDefDoc,
+    request_body = TableDefBody,
     responses((status = 200, description = "changed", body = TableView), (status = 201, description = "created", body = TableView), (status = 202, description = "changed; the back-fill continues with POST /v1/tables/{table}/backfill", body = TableView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn put_table(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
     ApiPath(table): ApiPath<String>,
     ApiQuery(p): ApiQuery<PutParams>,
-    ApiJson(def): ApiJson<TableDef>,
+    ApiJson(def): ApiJson<TableDefBody>,
 ) -> ApiResult<(StatusCode, Json<TableView>)> {
     let allow_drop = match p.drop.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => return Err(error(Code::InvalidArgument, "drop is true or false")),
     };
-    let (schema, created, backfill) = s.tables.put_schema(&c, &table, &def, allow_drop).await?;
+    let (schema, created, backfill) = s
+        .tables
+        .put_schema(&c, &table, &def.into(), allow_drop)
+        .await?;
     let status = match (&backfill, created) {
         (_, true) => StatusCode::CREATED,
         // Not finished within the request: POST /v1/tables/{table}/backfill continues.
@@ -96,22 +98,17 @@ pub async fn query_records(
     Ok(Json(s.tables.query(&c, &table, spec.into()).await?.into()))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BatchBody {
-    pub ops: Vec<BatchOp>,
-}
-
 /// Creates, updates, deletes and checks across tables in one transaction: all or nothing.
 #[utoipa::path(post, path = "/v1/batch", tag = "tables", security(("bearer" = [])),
-    request_body = BatchDoc,
+    request_body = BatchBody,
     responses((status = 200, description = "results in the order of ops", body = BatchAnswer), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn batch(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
     ApiJson(body): ApiJson<BatchBody>,
 ) -> ApiResult<Json<BatchAnswer>> {
-    let results = s.tables.batch(&c, body.ops).await?;
+    let ops = body.ops.into_iter().map(Into::into).collect();
+    let results = s.tables.batch(&c, ops).await?;
     Ok(Json(BatchAnswer {
         // Deletes and checks answer `null`.
         results: results

@@ -11,9 +11,11 @@ use utoipa::openapi::schema::{
 use utoipa::{PartialSchema, ToSchema};
 use yunqiao_core::auth::{Login, User};
 use yunqiao_core::clock::rfc3339;
+use yunqiao_core::functions::settings::{ExportSettings, ModuleInput};
 use yunqiao_core::kv::{Entry, Namespace};
+use yunqiao_core::tables::schema::TableAclDef;
 use yunqiao_core::tables::{
-    Backfill, Field, FieldType, QueryResult, QuerySpec, Schema as TableSchema,
+    Backfill, BatchOp, Field, FieldType, QueryResult, QuerySpec, Schema as TableSchema, TableDef,
 };
 
 #[derive(Serialize, ToSchema)]
@@ -410,44 +412,47 @@ impl From<QueryResult> for QueryPage {
     }
 }
 
-/// A field of a table, as the domain's `Field` writes it (absent when unset).
-#[derive(Serialize, ToSchema)]
+/// A field of a table, as the domain's `Field` writes and reads it (absent when unset).
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FieldView {
     pub name: String,
     /// `string text integer number boolean datetime json ref file`.
     #[serde(rename = "type")]
     #[schema(value_type = String)]
     pub kind: FieldType,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub required: bool,
     /// Any JSON value.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
     /// Longest string or text, in characters.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length: Option<usize>,
     #[serde(
+        default,
         skip_serializing_if = "Option::is_none",
         serialize_with = "whole_as_integer"
     )]
     pub min: Option<f64>,
     #[serde(
+        default,
         skip_serializing_if = "Option::is_none",
         serialize_with = "whole_as_integer"
     )]
     pub max: Option<f64>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unique: bool,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub index: bool,
     /// The table a ref points into.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
     /// A ref holding a list of record ids.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub many: bool,
     /// `owner:group:other` over `r w`; absent: the record ACL decides.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<String>,
 }
 
@@ -458,6 +463,39 @@ fn whole_as_integer<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok
         Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => s.serialize_some(&(*x as i64)),
         Some(x) => s.serialize_some(x),
         None => s.serialize_none(),
+    }
+}
+
+impl From<FieldView> for Field {
+    fn from(f: FieldView) -> Field {
+        let FieldView {
+            name,
+            kind,
+            required,
+            default,
+            length,
+            min,
+            max,
+            unique,
+            index,
+            table,
+            many,
+            acl,
+        } = f;
+        Field {
+            name,
+            kind,
+            required,
+            default,
+            length,
+            min,
+            max,
+            unique,
+            index,
+            table,
+            many,
+            acl,
+        }
     }
 }
 
@@ -496,16 +534,17 @@ impl From<&Field> for FieldView {
 }
 
 /// A table's rules.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct TableAclView {
     /// `owner:group:other` over `r w d`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<String>,
     /// `anyone | users | group:<name> | admins`.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create: Option<String>,
     /// The `_group` of records created without one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
 }
 
@@ -592,34 +631,82 @@ pub struct TableList {
     pub items: Vec<TableView>,
 }
 
-/// What an admin puts (the domain reads it as its `TableDef`).
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct TableDefDoc {
+/// What an admin puts: read here as the domain reads its `TableDef`, then handed to it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TableDefBody {
     pub fields: Vec<FieldView>,
-    pub acl: Option<TableAclView>,
+    #[serde(default)]
+    pub acl: TableAclView,
     /// `{"before_create": "<module>.<export>", …}`: `before_create`, `before_update`,
     /// `before_delete`, `after_create`, `after_update`, `after_delete`.
-    pub hooks: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub hooks: BTreeMap<String, String>,
 }
 
-/// One batch operation.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct BatchOpDoc {
-    /// `create | update | delete | check`.
-    pub op: String,
-    pub table: String,
-    pub id: Option<String>,
-    #[schema(value_type = Option<RecordInput>)]
-    pub data: Option<Value>,
-    pub _v: Option<i64>,
+impl From<TableDefBody> for TableDef {
+    fn from(b: TableDefBody) -> TableDef {
+        TableDef {
+            fields: b.fields.into_iter().map(Into::into).collect(),
+            acl: TableAclDef {
+                record: b.acl.record,
+                create: b.acl.create,
+                group: b.acl.group,
+            },
+            hooks: b.hooks,
+        }
+    }
 }
 
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct BatchDoc {
-    pub ops: Vec<BatchOpDoc>,
+/// One batch operation, read as the domain reads its `BatchOp`.
+#[derive(Deserialize, ToSchema)]
+#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
+pub enum BatchOpBody {
+    Create {
+        table: String,
+        #[schema(value_type = RecordInput)]
+        data: Map<String, Value>,
+    },
+    Update {
+        table: String,
+        id: String,
+        #[schema(value_type = RecordInput)]
+        data: Map<String, Value>,
+        /// Only while the record is at this version.
+        #[serde(rename = "_v")]
+        v: Option<i64>,
+    },
+    Delete {
+        table: String,
+        id: String,
+        #[serde(rename = "_v")]
+        v: Option<i64>,
+    },
+    /// Holds the batch to a record existing (and at version `_v`, if given).
+    Check {
+        table: String,
+        id: String,
+        #[serde(rename = "_v")]
+        v: Option<i64>,
+    },
+}
+
+impl From<BatchOpBody> for BatchOp {
+    fn from(o: BatchOpBody) -> BatchOp {
+        match o {
+            BatchOpBody::Create { table, data } => BatchOp::Create { table, data },
+            BatchOpBody::Update { table, id, data, v } => BatchOp::Update { table, id, data, v },
+            BatchOpBody::Delete { table, id, v } => BatchOp::Delete { table, id, v },
+            BatchOpBody::Check { table, id, v } => BatchOp::Check { table, id, v },
+        }
+    }
+}
+
+/// Operations across tables, run as one transaction.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchBody {
+    pub ops: Vec<BatchOpBody>,
 }
 
 /// Results in the order of the operations: records, or `null` for deletes and checks.
@@ -654,33 +741,67 @@ pub struct CallAnswer {
     pub result: Value,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct ExportSettingsDoc {
+/// An export's settings, read as the domain reads them.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportSettingsBody {
     /// `anyone`, `users`, `group:<g>`, `admins` or `nobody` (hooks and schedules only).
+    #[serde(default)]
     pub access: Option<String>,
     /// Cron, UTC: `minute hour day month weekday`, optionally with seconds first.
+    #[serde(default)]
     pub schedule: Option<String>,
 }
 
-/// What an admin deploys.
-#[derive(Serialize, ToSchema)]
-pub struct FunctionModuleInputDoc {
+/// What an admin deploys: read here as the domain reads its `ModuleInput`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleBody {
     /// One ES module; its exported functions are callable. It may import only `yunqiao`.
     pub source: String,
     /// Who may call its exports: `anyone`, `users` (default), `group:<g>`, `admins`,
     /// `nobody`.
+    #[serde(default)]
     pub access: Option<String>,
     /// Per export: `{access, schedule}`.
-    #[schema(value_type = Option<BTreeMap<String, ExportSettingsDoc>>)]
-    pub exports: Option<Value>,
+    #[serde(default)]
+    pub exports: BTreeMap<String, ExportSettingsBody>,
     /// 10 to 25000, default 5000.
+    #[serde(default)]
     pub timeout_ms: Option<u64>,
     /// 8 to 512, default 64.
+    #[serde(default)]
     pub memory_mb: Option<u64>,
     /// Names of server secrets `secrets.get` may read.
-    pub secrets: Option<Vec<String>>,
+    #[serde(default)]
+    pub secrets: Vec<String>,
     /// `host` or `host:port` that `http.fetch` may reach.
-    pub hosts: Option<Vec<String>>,
+    #[serde(default)]
+    pub hosts: Vec<String>,
+}
+
+impl From<ModuleBody> for ModuleInput {
+    fn from(b: ModuleBody) -> ModuleInput {
+        ModuleInput {
+            source: b.source,
+            access: b.access,
+            exports: b
+                .exports
+                .into_iter()
+                .map(|(name, e)| {
+                    let settings = ExportSettings {
+                        access: e.access,
+                        schedule: e.schedule,
+                    };
+                    (name, settings)
+                })
+                .collect(),
+            timeout_ms: b.timeout_ms,
+            memory_mb: b.memory_mb,
+            secrets: b.secrets,
+            hosts: b.hosts,
+        }
+    }
 }
 
 // The function service writes its admin answers as JSON; they are read into these views
@@ -832,6 +953,82 @@ mod tests {
                 serde_json::to_value(FieldView::from(&f)).unwrap(),
                 serde_json::to_value(&f).unwrap()
             );
+        }
+    }
+
+    /// A table definition and a batch read as the domain reads them: the same values,
+    /// the same refusals.
+    #[test]
+    fn table_definitions_and_batches_read_as_the_domain_reads_them() {
+        let def = json!({"fields": [{"name": "n", "type": "number", "min": 1, "index": true}],
+            "acl": {"record": "rwd:r:-", "create": "users", "group": "g"},
+            "hooks": {"after_create": "m.e"}});
+        let ours = TableDef::from(serde_json::from_value::<TableDefBody>(def.clone()).unwrap());
+        let theirs: TableDef = serde_json::from_value(def).unwrap();
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+        for bad in [
+            json!({"fields": [{"name": "n", "type": "nope"}]}),
+            json!({"fields": [{"name": "n", "type": "string", "lenght": 3}]}),
+            json!({"fields": [], "acl": {"read": "x"}}),
+            json!({"fields": [], "extra": 1}),
+            json!({"acl": {}}),
+        ] {
+            let ours = serde_json::from_value::<TableDefBody>(bad.clone())
+                .err()
+                .map(|e| e.to_string());
+            let theirs = serde_json::from_value::<TableDef>(bad)
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(ours, theirs);
+        }
+        let ops = json!([{"op": "create", "table": "t", "data": {"a": 1}},
+            {"op": "update", "table": "t", "id": "x", "data": {}, "_v": 2},
+            {"op": "delete", "table": "t", "id": "x"}, {"op": "check", "table": "t", "id": "y", "_v": 1}]);
+        let ours: Vec<BatchOp> = serde_json::from_value::<Vec<BatchOpBody>>(ops.clone())
+            .unwrap()
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        let theirs: Vec<BatchOp> = serde_json::from_value(ops).unwrap();
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+        for bad in [
+            json!({"op": "upsert", "table": "t"}),
+            json!({"op": "delete", "table": "t"}),
+            json!({"op": "delete", "table": "t", "id": "x", "data": {}}),
+            json!({"table": "t"}),
+        ] {
+            let ours = serde_json::from_value::<BatchOpBody>(bad.clone())
+                .err()
+                .map(|e| e.to_string());
+            let theirs = serde_json::from_value::<BatchOp>(bad)
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(ours, theirs);
+        }
+    }
+
+    /// A module to deploy reads as the domain reads it.
+    #[test]
+    fn a_module_body_reads_as_the_domain_reads_it() {
+        let raw = json!({"source": "export function f() {}", "access": "users",
+            "exports": {"f": {"access": "anyone", "schedule": "* * * * *"}},
+            "timeout_ms": 100, "memory_mb": 16, "secrets": ["S"], "hosts": ["h:1"]});
+        let ours = ModuleInput::from(serde_json::from_value::<ModuleBody>(raw.clone()).unwrap());
+        let theirs: ModuleInput = serde_json::from_value(raw).unwrap();
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+        for bad in [
+            json!({}),
+            json!({"source": "", "exports": {"f": {"acces": "x"}}}),
+            json!({"source": "", "timeout_ms": -1}),
+            json!({"source": "", "other": 1}),
+        ] {
+            let ours = serde_json::from_value::<ModuleBody>(bad.clone())
+                .err()
+                .map(|e| e.to_string());
+            let theirs = serde_json::from_value::<ModuleInput>(bad)
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(ours, theirs);
         }
     }
 

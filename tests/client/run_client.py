@@ -145,7 +145,7 @@ def run(base: str) -> None:
     # A cloud-function module, and a call of an export with arguments.
     r = api("functions.put_module").sync_detailed(
         "genmath", client=admin,
-        body=models.FunctionModuleInputDoc(source=MODULE, access="users"),
+        body=models.ModuleBody(source=MODULE, access="users"),
     )
     m = check(r.status_code, r.parsed, 201, "deploy")
     assert sorted(e.name for e in m.exports) == ["add", "echo"], m
