@@ -110,11 +110,7 @@ pub async fn batch(
     let ops = body.ops.into_iter().map(Into::into).collect();
     let results = s.tables.batch(&c, ops).await?;
     Ok(Json(BatchAnswer {
-        // Deletes and checks answer `null`.
-        results: results
-            .into_iter()
-            .map(|r| (!r.is_null()).then_some(RecordView(r)))
-            .collect(),
+        results: results.into_iter().map(RecordView).collect(),
     }))
 }
 

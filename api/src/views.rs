@@ -277,8 +277,9 @@ impl PartialSchema for OrderKey {
 
 impl ToSchema for OrderKey {}
 
-/// A query, as sent (see the README for the language); read here so that what is read
-/// and what is documented are one type, then handed to the domain.
+// Read here, so that what is read and what is documented are one type, then handed to
+// the domain as its `QuerySpec`.
+/// A query (see the README for the language).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryBody {
@@ -412,7 +413,8 @@ impl From<QueryResult> for QueryPage {
     }
 }
 
-/// A field of a table, as the domain's `Field` writes and reads it (absent when unset).
+// Written and read exactly as the domain's `Field` (tested).
+/// A field of a table (settings that are unset are absent).
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldView {
@@ -631,7 +633,8 @@ pub struct TableList {
     pub items: Vec<TableView>,
 }
 
-/// What an admin puts: read here as the domain reads its `TableDef`, then handed to it.
+// Read as the domain reads its `TableDef` (tested), then handed to it.
+/// A table's definition, as an admin puts it.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TableDefBody {
@@ -658,7 +661,8 @@ impl From<TableDefBody> for TableDef {
     }
 }
 
-/// One batch operation, read as the domain reads its `BatchOp`.
+// Read as the domain reads its `BatchOp` (tested).
+/// One batch operation.
 #[derive(Deserialize, ToSchema)]
 #[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
 pub enum BatchOpBody {
@@ -709,10 +713,11 @@ pub struct BatchBody {
     pub ops: Vec<BatchOpBody>,
 }
 
-/// Results in the order of the operations: records, or `null` for deletes and checks.
+/// Results in the order of the operations: the record for a create or an update,
+/// `{"_id", "deleted": true}` for a delete, `{"_id", "checked": true}` for a check.
 #[derive(Serialize, ToSchema)]
 pub struct BatchAnswer {
-    pub results: Vec<Option<RecordView>>,
+    pub results: Vec<RecordView>,
 }
 
 // ---- cloud functions ------------------------------------------------------------------
@@ -741,7 +746,7 @@ pub struct CallAnswer {
     pub result: Value,
 }
 
-/// An export's settings, read as the domain reads them.
+/// An export's settings.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportSettingsBody {
@@ -753,7 +758,8 @@ pub struct ExportSettingsBody {
     pub schedule: Option<String>,
 }
 
-/// What an admin deploys: read here as the domain reads its `ModuleInput`.
+// Read as the domain reads its `ModuleInput` (tested), then handed to it.
+/// What an admin deploys.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModuleBody {

@@ -108,7 +108,7 @@ def run(base: str) -> None:
     field = models.FieldView
     r = api("tables.put_table").sync_detailed(
         table, client=admin,
-        body=models.TableDefDoc(
+        body=models.TableDefBody(
             fields=[
                 field(name="title", type_="string", required=True),
                 field(name="n", type_="integer", index=True),
@@ -141,6 +141,19 @@ def run(base: str) -> None:
     assert [it["n"] for it in items] == [3, 2], items
     assert items[0]["tags"] == ["d", {"i": 3}], items
     assert isinstance(page.cursor, str), "more follow: a cursor"
+
+    # A batch: a create and a delete in one transaction.
+    first = items[0]["_id"]
+    r = api("tables.batch").sync_detailed(
+        client=user,
+        body=models.BatchBody.from_dict({"ops": [
+            {"op": "create", "table": table, "data": {"title": "e", "n": 9}},
+            {"op": "delete", "table": table, "id": first},
+        ]}),
+    )
+    done = check(r.status_code, r.parsed, 200, "batch")
+    results = [x.to_dict() for x in done.results]
+    assert results[0]["title"] == "e" and results[1] == {"_id": first, "deleted": True}, results
 
     # A cloud-function module, and a call of an export with arguments.
     r = api("functions.put_module").sync_detailed(
