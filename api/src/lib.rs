@@ -236,7 +236,15 @@ impl ApiRouter {
     }
 
     /// The handlers of one path (`routes!(get_x, put_x)`), served and documented.
+    ///
+    /// # Panics
+    ///
+    /// When the handlers name different paths: utoipa-axum would serve every one of them
+    /// on every path. Routers are built at startup and by the unit tests, so this fails a
+    /// test, never a request.
     pub fn routes(self, r: UtoipaMethodRouter<AppState>) -> ApiRouter {
+        let paths: Vec<&String> = r.1.paths.keys().collect();
+        assert_eq!(paths.len(), 1, "one path per routes!(…), not {paths:?}");
         ApiRouter {
             inner: self.inner.routes(r),
             undocumented: self.undocumented,
