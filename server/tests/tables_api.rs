@@ -372,11 +372,19 @@ async fn a_path_that_is_not_utf8_is_the_json_error(s: Server) {
     let cases = [
         ("PUT", "/v1/tables/%FF", Some(def)),
         ("GET", "/v1/tables/%FF", None),
-        ("POST", "/v1/tables/%FF/records", Some(json!({"title": "x"}))),
+        (
+            "POST",
+            "/v1/tables/%FF/records",
+            Some(json!({"title": "x"})),
+        ),
         ("POST", "/v1/tables/%FF/query", Some(json!({}))),
         ("POST", "/v1/tables/%FF/backfill", None),
         ("GET", "/v1/tables/posts/records/%FF", None),
-        ("PATCH", "/v1/tables/posts/records/%FF", Some(json!({"title": "y"}))),
+        (
+            "PATCH",
+            "/v1/tables/posts/records/%FF",
+            Some(json!({"title": "y"})),
+        ),
         ("DELETE", "/v1/tables/posts/records/%FF", None),
         ("GET", "/v1/admin/users/%FF", None),
         ("PATCH", "/v1/admin/users/%FF", Some(json!({"groups": []}))),
