@@ -3,8 +3,9 @@
 Starts a fresh `yunqiao serve`, generates a Python client from the document it serves
 (openapi-python-client, installed from infra/requirements-client.txt), and with that
 client only: logs in (the built-in WeChat mock), defines a table as the admin, creates
-records, queries them with conditions and an order, deploys a cloud-function module and
-calls an export with arguments. A document that declares any-JSON values as objects, or a
+records, queries them with conditions and an order, runs a batch, keeps values of every
+JSON kind in a key-value namespace, deploys a cloud-function module and calls an export
+with arguments. A document that declares any-JSON values as objects, or a
 condition as anything but `[field, op, value]`, fails here: the client cannot even build
 those requests.
 
@@ -155,6 +156,17 @@ def run(base: str) -> None:
     done = check(r.status_code, r.parsed, 200, "batch")
     results = [x.to_dict() for x in done.results]
     assert results[0]["title"] == "e" and results[1] == {"_id": first, "deleted": True}, results
+
+    # A key-value namespace, and values of any JSON kind.
+    r = api("kv.put_namespace").sync_detailed(
+        "genkv", client=admin, body=models.KvNamespaceDoc(read="users", write="users"),
+    )
+    check(r.status_code, r.parsed, 201, "define a namespace")
+    for key, value in [("n", 42), ("list", [1, "x", None]), ("nothing", None)]:
+        r = api("kv.put_key").sync_detailed("genkv", key, client=user, body=models.KvPutDoc(value=value))
+        check(r.status_code, r.parsed, 201, f"put {key}")
+        r = api("kv.get_key").sync_detailed("genkv", key, client=user)
+        assert check(r.status_code, r.parsed, 200, f"get {key}").value == value, r.content
 
     # A cloud-function module, and a call of an export with arguments.
     r = api("functions.put_module").sync_detailed(
