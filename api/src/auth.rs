@@ -4,11 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use utoipa_axum::routes;
-use yunqiao_core::auth::ProfilePatch;
 
 use crate::caller::UserCaller;
 use crate::error::{ApiJson, ApiResult, ErrorBody};
-use crate::views::{CodeBody, LoginView, ProfilePatchDoc, UserView};
+use crate::views::{CodeBody, LoginView, ProfileBody, UserView};
 use crate::{ApiRouter, AppState};
 
 pub fn router() -> ApiRouter {
@@ -40,14 +39,19 @@ pub async fn me(u: UserCaller) -> Json<UserView> {
 }
 
 /// Change the caller's nickname, avatar or other profile fields.
-#[utoipa::path(patch, path = "/v1/auth/me", tag = "auth", security(("bearer" = [])), request_body = ProfilePatchDoc,
+#[utoipa::path(patch, path = "/v1/auth/me", tag = "auth", security(("bearer" = [])), request_body = ProfileBody,
     responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn update_me(
     State(s): State<AppState>,
     u: UserCaller,
-    ApiJson(patch): ApiJson<ProfilePatch>,
+    ApiJson(patch): ApiJson<ProfileBody>,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(s.auth.update_profile(&u.user.id, patch).await?.into()))
+    Ok(Json(
+        s.auth
+            .update_profile(&u.user.id, patch.into())
+            .await?
+            .into(),
+    ))
 }
 
 /// End this session.

@@ -607,7 +607,7 @@ mod contract_tests {
             ("CallData", "/properties/data"),
             ("CallAnswer", "/properties/result"),
             ("KvEntryView", "/properties/value"),
-            ("KvPutDoc", "/properties/value"),
+            ("KvPutBody", "/properties/value"),
             ("PublishBody", "/properties/data"),
             ("ErrorDetail", "/properties/details"),
             ("RecordView", "/additionalProperties"),
@@ -620,6 +620,12 @@ mod contract_tests {
                 "{schema}{at} is not any value: {v:?}"
             );
         }
+        assert!(
+            s["KvPutBody"]["required"]
+                .as_array()
+                .is_some_and(|r| r.contains(&"value".into())),
+            "a key's value is required (null is a value)"
+        );
         assert_eq!(s["Condition"]["minItems"], 3);
         assert_eq!(s["Condition"]["maxItems"], 3);
         let text = doc.to_string();

@@ -9,10 +9,10 @@ use utoipa::openapi::schema::{
     AdditionalProperties, ArrayBuilder, ArrayItems, Object, ObjectBuilder, Schema, SchemaType, Type,
 };
 use utoipa::{PartialSchema, ToSchema};
-use yunqiao_core::auth::{Login, User};
+use yunqiao_core::auth::{Login, ProfilePatch, User};
 use yunqiao_core::clock::rfc3339;
 use yunqiao_core::functions::settings::{ExportSettings, ModuleInput};
-use yunqiao_core::kv::{Entry, Namespace};
+use yunqiao_core::kv::{Entry, Namespace, NamespaceDef, PutEntry};
 use yunqiao_core::tables::schema::TableAclDef;
 use yunqiao_core::tables::{
     Backfill, BatchOp, Field, FieldType, QueryResult, QuerySpec, Schema as TableSchema, TableDef,
@@ -77,14 +77,38 @@ pub struct CodeBody {
     pub code: String,
 }
 
-/// Profile change: absent fields stay, `null` clears, `profile` keys merge.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ProfilePatchDoc {
-    pub nickname: Option<String>,
-    pub avatar_url: Option<String>,
+// Read as the domain reads its `ProfilePatch` (tested), then handed to it.
+/// A profile change: absent fields stay, `null` clears, `profile` keys merge (`null`
+/// removes a key).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileBody {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub nickname: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub avatar_url: Option<Option<String>>,
+    #[serde(default)]
     #[schema(value_type = Option<BTreeMap<String, Value>>)]
     pub profile: Option<Map<String, Value>>,
+}
+
+/// A field that is present (`null` included) is `Some`; only an absent one is `None`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+impl From<ProfileBody> for ProfilePatch {
+    fn from(b: ProfileBody) -> ProfilePatch {
+        ProfilePatch {
+            nickname: b.nickname,
+            avatar_url: b.avatar_url,
+            profile: b.profile,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -182,28 +206,60 @@ pub struct KvPage {
     pub cursor: Option<String>,
 }
 
-/// `PUT /v1/kv/{ns}/{key}`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct KvPutDoc {
+// Read as the domain reads its `PutEntry` (tested), then handed to it.
+/// A write of one key (`PUT /v1/kv/{ns}/{key}`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KvPutBody {
     /// Required; any JSON (`null` included), at most 350,000 bytes.
-    pub value: Value,
+    // `None` only when absent: the domain answers that it is required.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Value, required = true)]
+    pub value: Option<Value>,
     /// Seconds to live, 1 to 31,536,000; absent: the entry does not expire.
+    #[serde(default)]
     pub ttl: Option<i64>,
     /// Write only while the entry is at this version (409 otherwise).
+    #[serde(default)]
     pub version: Option<i64>,
 }
 
-/// `PUT /v1/kv/{ns}`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct KvNamespaceDoc {
-    /// Default `users`.
+impl From<KvPutBody> for PutEntry {
+    fn from(b: KvPutBody) -> PutEntry {
+        PutEntry {
+            value: b.value,
+            ttl: b.ttl,
+            version: b.version,
+            // Set from `If-None-Match: *`, never from the body.
+            create_only: false,
+        }
+    }
+}
+
+// Read as the domain reads its `NamespaceDef` (tested), then handed to it.
+/// A namespace's definition (`PUT /v1/kv/{ns}`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KvNamespaceBody {
+    /// Who may read keys: `anyone`, `users` (default), `group:<name>` or `admins`.
+    #[serde(default)]
     pub read: Option<String>,
-    /// Default `users`.
+    /// Who may write keys: `anyone`, `users` (default), `group:<name>` or `admins`.
+    #[serde(default)]
     pub write: Option<String>,
     /// `shared` (default) or `user`; fixed once created.
+    #[serde(default)]
     pub scope: Option<String>,
+}
+
+impl From<KvNamespaceBody> for NamespaceDef {
+    fn from(b: KvNamespaceBody) -> NamespaceDef {
+        NamespaceDef {
+            read: b.read,
+            write: b.write,
+            scope: b.scope,
+        }
+    }
 }
 
 // ---- tables ---------------------------------------------------------------------------
@@ -1010,6 +1066,51 @@ mod tests {
                 .err()
                 .map(|e| e.to_string());
             assert_eq!(ours, theirs);
+        }
+    }
+
+    /// Profile changes, key-value writes and namespace definitions read as the domain
+    /// reads them: absent, `null` and a value stay apart, and refusals are the same.
+    #[test]
+    fn kv_and_profile_bodies_read_as_the_domain_reads_them() {
+        fn same<Ours, Theirs>(raw: Value)
+        where
+            Ours: serde::de::DeserializeOwned + Into<Theirs>,
+            Theirs: serde::de::DeserializeOwned + std::fmt::Debug,
+        {
+            let ours = serde_json::from_value::<Ours>(raw.clone())
+                .map(|o| format!("{:?}", o.into()))
+                .map_err(|e| e.to_string());
+            let theirs = serde_json::from_value::<Theirs>(raw)
+                .map(|t| format!("{t:?}"))
+                .map_err(|e| e.to_string());
+            assert_eq!(ours, theirs);
+        }
+        for raw in [
+            json!({}),
+            json!({"nickname": null}),
+            json!({"nickname": "n", "avatar_url": null, "profile": {"a": null, "b": [1]}}),
+            json!({"nickname": 1}),
+            json!({"nick": "x"}),
+        ] {
+            same::<ProfileBody, ProfilePatch>(raw);
+        }
+        for raw in [
+            json!({}),
+            json!({"value": null}),
+            json!({"value": [1, {"a": "b"}], "ttl": 60, "version": 2}),
+            json!({"value": 1, "ttl": "x"}),
+            json!({"value": 1, "create_only": true}),
+        ] {
+            same::<KvPutBody, PutEntry>(raw);
+        }
+        for raw in [
+            json!({}),
+            json!({"read": "anyone", "write": "admins", "scope": "user"}),
+            json!({"read": 1}),
+            json!({"owner": "x"}),
+        ] {
+            same::<KvNamespaceBody, NamespaceDef>(raw);
         }
     }
 

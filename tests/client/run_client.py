@@ -159,11 +159,11 @@ def run(base: str) -> None:
 
     # A key-value namespace, and values of any JSON kind.
     r = api("kv.put_namespace").sync_detailed(
-        "genkv", client=admin, body=models.KvNamespaceDoc(read="users", write="users"),
+        "genkv", client=admin, body=models.KvNamespaceBody(read="users", write="users"),
     )
     check(r.status_code, r.parsed, 201, "define a namespace")
     for key, value in [("n", 42), ("list", [1, "x", None]), ("nothing", None)]:
-        r = api("kv.put_key").sync_detailed("genkv", key, client=user, body=models.KvPutDoc(value=value))
+        r = api("kv.put_key").sync_detailed("genkv", key, client=user, body=models.KvPutBody(value=value))
         check(r.status_code, r.parsed, 201, f"put {key}")
         r = api("kv.get_key").sync_detailed("genkv", key, client=user)
         assert check(r.status_code, r.parsed, 200, f"get {key}").value == value, r.content
