@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= $(CURDIR)/.venv
 export YUNQIAO_VENV := $(VENV)
 
-.PHONY: serve test test-clients contract-venv lint unit venv bench bench-lambda fmt clean
+.PHONY: serve test test-clients contract-venv client-venv lint unit venv bench bench-lambda fmt clean
 
 serve:
 	$(CARGO) run --release -- serve
@@ -22,11 +22,14 @@ test: lint venv lint-template
 
 ## What clients see: the README's examples against a fresh server, the API contract
 ## (the OpenAPI document validates; schemathesis as admin, user and anonymous finds no
-## answer outside it), and the JS SDK's suite (Node's test runner) against
+## answer outside it), a client generated from that document (openapi-python-client)
+## logging in, defining a table, querying with conditions and calling a function, the
+## JS SDK's suite (Node's test runner) against
 ## `yunqiao serve` and against the Lambda face (the functions behind the API Gateway
 ## stand-in, on moto), and the 会聊 example's pages under miniprogram-simulate against
 ## both faces too.
 CONTRACT_VENV ?= $(VENV)-contract
+CLIENT_VENV ?= $(VENV)-client
 # What runs on the Lambda face, in groups (`--`, each a package directory, settings and
 # test files) that run side by side, each on its own face over its own moto server: the
 # SDK's channel suite (web and wx apart: moto slows as a table grows), the SDK's other
@@ -35,12 +38,13 @@ LAMBDA_JS_SUITES ?= sdk/js YUNQIAO_TEST_PLATFORMS=web test/channel.test.mjs -- \
 	sdk/js YUNQIAO_TEST_PLATFORMS=wx test/channel.test.mjs -- \
 	sdk/js test/auth.test.mjs test/tables.test.mjs test/kv.test.mjs test/fn.test.mjs test/build.test.mjs -- \
 	examples/huiliao test/huiliao.test.mjs
-test-clients: venv contract-venv
+test-clients: venv contract-venv client-venv
 	$(CARGO) build -p yunqiao -p yunqiao-lambda -p yunqiao-standin --bins
 	cd sdk/js && npm ci --no-audit --no-fund --loglevel=error
 	@status=0; \
 	YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao $(PYTHON) tests/readme/run_readme.py || status=1; \
 	CONTRACT_VENV=$(CONTRACT_VENV) YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao $(PYTHON) tests/contract/run_contract.py || status=1; \
+	CLIENT_VENV=$(CLIENT_VENV) YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao $(CLIENT_VENV)/bin/python tests/client/run_client.py || status=1; \
 	(cd sdk/js && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test) || status=1; \
 	(cd examples/huiliao && npm ci --no-audit --no-fund --loglevel=error && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test) || status=1; \
 	YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao infra/with-emulators.sh infra/js-on-lambda.sh $(TARGET_DIR)/debug $(LAMBDA_JS_SUITES) || status=1; \
@@ -57,10 +61,17 @@ venv: $(VENV)/.installed
 
 contract-venv: $(CONTRACT_VENV)/.installed
 
+client-venv: $(CLIENT_VENV)/.installed
+
 $(CONTRACT_VENV)/.installed: infra/requirements-contract.txt
 	$(PYTHON) -m venv $(CONTRACT_VENV)
 	$(CONTRACT_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-contract.txt
 	cp infra/requirements-contract.txt $@
+
+$(CLIENT_VENV)/.installed: infra/requirements-client.txt
+	$(PYTHON) -m venv $(CLIENT_VENV)
+	$(CLIENT_VENV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-client.txt
+	cp infra/requirements-client.txt $@
 
 $(VENV)/.installed: infra/requirements-test.txt
 	$(PYTHON) -m venv $(VENV)

@@ -1,20 +1,20 @@
 //! `/v1/admin`: user management for admins (the admin key or the `admin` group).
 
-use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use axum::extract::State;
 use serde::Deserialize;
+use utoipa_axum::routes;
 use yunqiao_core::Code;
 
-use crate::AppState;
 use crate::caller::AdminCaller;
-use crate::error::{ApiJson, ApiQuery, ApiResult, ErrorBody, error};
+use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody, error};
 use crate::views::{GroupsBody, UserPage, UserView};
+use crate::{ApiRouter, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/admin/users", get(list_users))
-        .route("/v1/admin/users/{id}", get(get_user).patch(set_groups))
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .routes(routes!(list_users))
+        .routes(routes!(get_user, set_groups))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -52,7 +52,7 @@ pub async fn list_users(
 pub async fn get_user(
     State(s): State<AppState>,
     AdminCaller(c): AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> ApiResult<Json<UserView>> {
     Ok(Json(s.auth.user_for_admin(&c, &id).await?.into()))
 }
@@ -63,7 +63,7 @@ pub async fn get_user(
 pub async fn set_groups(
     State(s): State<AppState>,
     AdminCaller(c): AdminCaller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(b): ApiJson<GroupsBody>,
 ) -> ApiResult<Json<UserView>> {
     Ok(Json(s.auth.set_groups(&c, &id, b.groups).await?.into()))

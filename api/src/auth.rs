@@ -1,24 +1,22 @@
 //! `/v1/auth`: WeChat login, the caller's own profile, sessions.
 
 use axum::Json;
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
-use yunqiao_core::auth::ProfilePatch;
+use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::caller::UserCaller;
 use crate::error::{ApiJson, ApiResult, ErrorBody};
-use crate::views::{CodeBody, LoginView, ProfilePatchDoc, UserView};
+use crate::views::{CodeBody, LoginView, ProfileBody, UserView};
+use crate::{ApiRouter, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/auth/login", post(login))
-        .route("/v1/auth/me", axum::routing::get(me).patch(update_me))
-        .route("/v1/auth/logout", post(logout))
-        .route("/v1/auth/refresh", post(refresh))
-        .route("/v1/auth/phone", post(phone))
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(me, update_me))
+        .routes(routes!(logout))
+        .routes(routes!(refresh))
+        .routes(routes!(phone))
 }
 
 /// Log in with a `wx.login()` code; the user is created on first login.
@@ -41,14 +39,19 @@ pub async fn me(u: UserCaller) -> Json<UserView> {
 }
 
 /// Change the caller's nickname, avatar or other profile fields.
-#[utoipa::path(patch, path = "/v1/auth/me", tag = "auth", security(("bearer" = [])), request_body = ProfilePatchDoc,
+#[utoipa::path(patch, path = "/v1/auth/me", tag = "auth", security(("bearer" = [])), request_body = ProfileBody,
     responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn update_me(
     State(s): State<AppState>,
     u: UserCaller,
-    ApiJson(patch): ApiJson<ProfilePatch>,
+    ApiJson(patch): ApiJson<ProfileBody>,
 ) -> ApiResult<Json<UserView>> {
-    Ok(Json(s.auth.update_profile(&u.user.id, patch).await?.into()))
+    Ok(Json(
+        s.auth
+            .update_profile(&u.user.id, patch.into())
+            .await?
+            .into(),
+    ))
 }
 
 /// End this session.

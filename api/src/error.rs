@@ -25,7 +25,7 @@ pub struct ErrorDetail {
     /// Stable, machine-readable code, e.g. `INVALID_TOKEN`.
     pub code: String,
     pub message: String,
-    #[schema(value_type = Object)]
+    /// Any JSON value (`null` when there is nothing to add).
     pub details: Value,
 }
 

@@ -2,40 +2,36 @@
 //! (`/v1/topics/rules`). Live channels themselves are frames on a WebSocket; see
 //! `docs/live-protocol.md` and [`yunqiao_core::live`].
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
-use yunqiao_core::live::topics::TopicRule;
+use utoipa_axum::routes;
+use yunqiao_core::live::topics::{TopicRule, Who};
 
-use crate::AppState;
 use crate::caller::AnyCaller;
 use crate::error::{ApiJson, ApiPath, ApiResult, ErrorBody, Object};
+use crate::{ApiRouter, AppState};
 
 /// `POST /v1/events/{topic}`: served where pushes can be made (the tables function on
 /// AWS).
-pub fn publish_router() -> Router<AppState> {
-    Router::new().route("/v1/events/{topic}", post(publish))
+pub fn publish_router() -> ApiRouter {
+    ApiRouter::new().routes(routes!(publish))
 }
 
 /// The topic rules: served with the other admin APIs.
-pub fn rules_router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/topics/rules", get(list_rules))
-        .route(
-            "/v1/topics/rules/{pattern}",
-            put(put_rule).delete(delete_rule),
-        )
+pub fn rules_router() -> ApiRouter {
+    ApiRouter::new()
+        .routes(routes!(list_rules))
+        .routes(routes!(put_rule, delete_rule))
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishBody {
     /// Any JSON; subscribers receive it as the event's `data`.
-    #[schema(value_type = Object)]
     #[serde(default)]
     pub data: Value,
 }
@@ -73,11 +69,23 @@ pub async fn publish(
 /// Who may subscribe and publish: `users` (any logged-in user), `owner` (the user whose
 /// id ends the topic name, as in `inbox.<user id>`), `group:<name>`, or `nobody` (only
 /// admins and the server).
-#[derive(Serialize, Deserialize, ToSchema)]
+// Read as the domain reads its `TopicRule` (tested), then handed to it.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RuleDoc {
-    pub subscribe: String,
-    pub publish: String,
+pub struct RuleBody {
+    #[schema(value_type = String)]
+    pub subscribe: Who,
+    #[schema(value_type = String)]
+    pub publish: Who,
+}
+
+impl From<RuleBody> for TopicRule {
+    fn from(b: RuleBody) -> TopicRule {
+        TopicRule {
+            subscribe: b.subscribe,
+            publish: b.publish,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -119,15 +127,16 @@ pub async fn list_rules(
 /// Set the rule for a topic or a prefix (`room.*`); an exact pattern wins over prefixes,
 /// a longer prefix over a shorter.
 #[utoipa::path(put, path = "/v1/topics/rules/{pattern}", tag = "live", security(("bearer" = [])),
-    request_body = RuleDoc,
+    request_body = RuleBody,
     responses((status = 200, body = RuleView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)))]
 pub async fn put_rule(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
     ApiPath(pattern): ApiPath<String>,
-    ApiJson(Object(rule)): ApiJson<Object<TopicRule>>,
+    ApiJson(Object(rule)): ApiJson<Object<RuleBody>>,
 ) -> ApiResult<Json<RuleView>> {
+    let rule = TopicRule::from(rule);
     s.live.put_rule(&c, &pattern, rule.clone()).await?;
     Ok(Json(view(pattern, &rule)))
 }
@@ -141,4 +150,28 @@ pub async fn delete_rule(
 ) -> ApiResult<StatusCode> {
     s.live.delete_rule(&c, &pattern).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A rule reads as the domain reads it: the same values, the same refusals.
+    #[test]
+    fn a_rule_body_reads_as_the_domain_reads_it() {
+        for raw in [
+            json!({"subscribe": "users", "publish": "group:g"}),
+            json!({"subscribe": "owner", "publish": "nobody"}),
+            json!({"subscribe": "everyone", "publish": "nobody"}),
+            json!({"subscribe": "users"}),
+            json!({"subscribe": "users", "publish": "users", "x": 1}),
+        ] {
+            let ours = serde_json::from_value::<RuleBody>(raw.clone())
+                .map(TopicRule::from)
+                .map_err(|e| e.to_string());
+            let theirs = serde_json::from_value::<TopicRule>(raw).map_err(|e| e.to_string());
+            assert_eq!(ours, theirs);
+        }
+    }
 }

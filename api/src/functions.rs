@@ -2,35 +2,30 @@
 //! (calls), `/v1/functions/…` (deploy, read, logs; admins). The rules are in
 //! [`yunqiao_core::functions`].
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
-use yunqiao_core::functions::ModuleInput;
+use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::caller::AnyCaller;
 use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
 use crate::views::{
-    CallAnswerDoc, CallBodyDoc, CallDataDoc, FunctionLogPage, FunctionModuleDoc,
-    FunctionModuleInputDoc, FunctionModuleList, FunctionVersionList, OutboxPage,
+    CallAnswer, CallBody, CallData, FunctionLogPage, FunctionModuleList, FunctionModuleView,
+    FunctionVersionList, ModuleBody, OutboxPage, typed, typed_all,
 };
+use crate::{ApiRouter, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/fn/{module}", post(call_main))
-        .route("/v1/fn/{module}/{export}", post(call_export))
-        .route("/v1/functions", get(list_modules))
-        .route("/v1/functions/outbox", get(list_outbox))
-        .route("/v1/functions/outbox/{id}/retry", post(retry_outbox))
-        .route(
-            "/v1/functions/{module}",
-            get(get_module).put(put_module).delete(delete_module),
-        )
-        .route("/v1/functions/{module}/versions", get(list_versions))
-        .route("/v1/functions/{module}/logs", get(list_logs))
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .routes(routes!(call_main))
+        .routes(routes!(call_export))
+        .routes(routes!(list_modules))
+        .routes(routes!(list_outbox))
+        .routes(routes!(retry_outbox))
+        .routes(routes!(get_module, put_module, delete_module))
+        .routes(routes!(list_versions))
+        .routes(routes!(list_logs))
 }
 
 /// The request's id, as the request-id layer set it (a client's own only when it is
@@ -43,25 +38,11 @@ fn request_id(h: &HeaderMap) -> String {
         .to_string()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallBody {
-    #[serde(default)]
-    pub args: Vec<Value>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CallData {
-    #[serde(default)]
-    pub data: Value,
-}
-
 /// Calls an export: `{"args": [...]}` → `{"result": ...}`. The function sees the caller
 /// from the session, never from the body.
 #[utoipa::path(post, path = "/v1/fn/{module}/{export}", tag = "functions", security((), ("bearer" = [])),
-    request_body = CallBodyDoc,
-    responses((status = 200, description = "what the export returned", body = CallAnswerDoc),
+    request_body = CallBody,
+    responses((status = 200, description = "what the export returned", body = CallAnswer),
         (status = "4XX", description = "refused: the function's own code (`FunctionError`) or ours", body = ErrorBody),
         (status = 429, description = "`FUNCTION_BUSY`: the caller, the module or the queue is at its limit, or no worker freed up within the call's time limit (`details.reason`)", body = ErrorBody),
         (status = 500, description = "`FUNCTION_FAILED` (with the request id; the stack is in the logs), `FUNCTION_OUT_OF_MEMORY`, `FUNCTION_STACK_OVERFLOW`, `FUNCTION_RESULT_TOO_LARGE`, `HOOK_DEPTH_EXCEEDED`", body = ErrorBody),
@@ -72,18 +53,18 @@ pub async fn call_export(
     headers: HeaderMap,
     ApiPath((module, export)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<CallBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CallAnswer>> {
     let result = s
         .functions
         .call(&c, &module, &export, body.args, &request_id(&headers))
         .await?;
-    Ok(Json(json!({ "result": result })))
+    Ok(Json(CallAnswer { result }))
 }
 
 /// Calls the module's `main` export with `{"data": ...}` (CloudBase's `callFunction`).
 #[utoipa::path(post, path = "/v1/fn/{module}", tag = "functions", security((), ("bearer" = [])),
-    request_body = CallDataDoc,
-    responses((status = 200, description = "what `main` returned", body = CallAnswerDoc),
+    request_body = CallData,
+    responses((status = 200, description = "what `main` returned", body = CallAnswer),
         (status = "4XX", description = "refused: the function's own code or ours", body = ErrorBody),
         (status = 429, description = "`FUNCTION_BUSY` (see the call of an export)", body = ErrorBody),
         (status = 500, description = "the function failed", body = ErrorBody),
@@ -94,32 +75,32 @@ pub async fn call_main(
     headers: HeaderMap,
     ApiPath(module): ApiPath<String>,
     ApiJson(body): ApiJson<CallData>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<CallAnswer>> {
     let result = s
         .functions
         .call(&c, &module, "main", vec![body.data], &request_id(&headers))
         .await?;
-    Ok(Json(json!({ "result": result })))
+    Ok(Json(CallAnswer { result }))
 }
 
 /// Deploys a new version of a module (admins). The source is compiled first: a module
 /// that does not load is `FUNCTION_INVALID` and the running version stays.
 #[utoipa::path(put, path = "/v1/functions/{module}", tag = "functions", security(("bearer" = [])),
-    request_body = FunctionModuleInputDoc,
-    responses((status = 200, description = "a new version", body = FunctionModuleDoc), (status = 201, description = "the first version", body = FunctionModuleDoc)))]
+    request_body = ModuleBody,
+    responses((status = 200, description = "a new version", body = FunctionModuleView), (status = 201, description = "the first version", body = FunctionModuleView)))]
 pub async fn put_module(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
     ApiPath(module): ApiPath<String>,
-    ApiJson(input): ApiJson<ModuleInput>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
-    let (view, created) = s.functions.deploy(&c, &module, input).await?;
+    ApiJson(input): ApiJson<ModuleBody>,
+) -> ApiResult<(StatusCode, Json<FunctionModuleView>)> {
+    let (view, created) = s.functions.deploy(&c, &module, input.into()).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(view)))
+    Ok((status, Json(typed(view)?)))
 }
 
 /// Every module (admins), without sources.
@@ -128,8 +109,10 @@ pub async fn put_module(
 pub async fn list_modules(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "items": s.functions.list(&c).await? })))
+) -> ApiResult<Json<FunctionModuleList>> {
+    Ok(Json(FunctionModuleList {
+        items: typed_all(s.functions.list(&c).await?)?,
+    }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -141,13 +124,13 @@ pub struct VersionParams {
 
 /// A module with its source (admins).
 #[utoipa::path(get, path = "/v1/functions/{module}", tag = "functions", security(("bearer" = [])), params(VersionParams),
-    responses((status = 200, body = FunctionModuleDoc)))]
+    responses((status = 200, body = FunctionModuleView)))]
 pub async fn get_module(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
     ApiPath(module): ApiPath<String>,
     ApiQuery(p): ApiQuery<VersionParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FunctionModuleView>> {
     let version =
         match p.version {
             None => None,
@@ -155,7 +138,7 @@ pub async fn get_module(
                 yunqiao_core::Error::invalid_field("version", "version is a number")
             })?),
         };
-    Ok(Json(s.functions.get(&c, &module, version).await?))
+    Ok(Json(typed(s.functions.get(&c, &module, version).await?)?))
 }
 
 /// Removes a module and its versions (admins).
@@ -177,10 +160,10 @@ pub async fn list_versions(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
     ApiPath(module): ApiPath<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(
-        json!({ "items": s.functions.versions(&c, &module).await? }),
-    ))
+) -> ApiResult<Json<FunctionVersionList>> {
+    Ok(Json(FunctionVersionList {
+        items: typed_all(s.functions.versions(&c, &module).await?)?,
+    }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -212,11 +195,11 @@ pub async fn list_logs(
     AnyCaller(c): AnyCaller,
     ApiPath(module): ApiPath<String>,
     ApiQuery(p): ApiQuery<LimitParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<FunctionLogPage>> {
     let n = limit(&p, 50)?;
-    Ok(Json(
-        json!({ "items": s.functions.logs(&c, &module, n).await? }),
-    ))
+    Ok(Json(FunctionLogPage {
+        items: typed_all(s.functions.logs(&c, &module, n).await?)?,
+    }))
 }
 
 /// After-hooks that have not run yet: retrying, or `dead` after repeated failures
@@ -227,9 +210,11 @@ pub async fn list_outbox(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
     ApiQuery(p): ApiQuery<LimitParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<OutboxPage>> {
     let n = limit(&p, 100)?;
-    Ok(Json(json!({ "items": s.functions.outbox(&c, n).await? })))
+    Ok(Json(OutboxPage {
+        items: typed_all(s.functions.outbox(&c, n).await?)?,
+    }))
 }
 
 /// Runs a waiting or dead after-hook again, from its first attempt (admins).

@@ -7,28 +7,27 @@
 //! an admin `PUT`s the definition to reads it back, and no key name is reserved for a
 //! separate listing or definition route.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::header::{ETAG, IF_MATCH, IF_NONE_MATCH};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa_axum::routes;
 use yunqiao_core::Error;
-use yunqiao_core::kv::{ListParams, NamespaceDef, PutEntry};
+use yunqiao_core::kv::{ListParams, PutEntry};
 
-use crate::AppState;
 use crate::caller::AnyCaller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody, Object};
-use crate::views::{KvEntryView, KvNamespaceList, KvNamespaceView, KvPage};
+use crate::views::{
+    KvEntryView, KvNamespaceBody, KvNamespaceList, KvNamespaceView, KvPage, KvPutBody,
+};
+use crate::{ApiRouter, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/kv", get(list_namespaces))
-        .route("/v1/kv/{ns}", get(list_keys).put(put_namespace))
-        .route(
-            "/v1/kv/{ns}/{key}",
-            get(get_key).head(head_key).put(put_key).delete(delete_key),
-        )
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .routes(routes!(list_namespaces))
+        .routes(routes!(list_keys, put_namespace))
+        .routes(routes!(get_key, head_key, put_key, delete_key))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -106,16 +105,16 @@ pub async fn list_namespaces(
 /// Define or change a namespace (admins): who may read and write its keys, and whether
 /// the keys are shared or private to each user. The scope is fixed once created.
 #[utoipa::path(put, path = "/v1/kv/{ns}", tag = "kv", security(("bearer" = [])),
-    request_body = crate::views::KvNamespaceDoc,
+    request_body = KvNamespaceBody,
     responses((status = 200, body = KvNamespaceView, description = "changed"), (status = 201, body = KvNamespaceView, description = "created"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn put_namespace(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
     ApiPath(ns): ApiPath<String>,
-    ApiJson(Object(def)): ApiJson<Object<NamespaceDef>>,
+    ApiJson(Object(def)): ApiJson<Object<KvNamespaceBody>>,
 ) -> ApiResult<(StatusCode, Json<KvNamespaceView>)> {
-    let (ns, created) = s.kv.put_namespace(&c, &ns, &def).await?;
+    let (ns, created) = s.kv.put_namespace(&c, &ns, &def.into()).await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -193,7 +192,7 @@ pub async fn head_key(
 /// `CONFLICT` otherwise, with `details.current_version`. Each write sets the expiry afresh:
 /// without `ttl` the entry is permanent.
 #[utoipa::path(put, path = "/v1/kv/{ns}/{key}", tag = "kv", security(("bearer" = [])), params(KeyParams),
-    request_body = crate::views::KvPutDoc,
+    request_body = KvPutBody,
     responses((status = 200, body = KvEntryView, description = "replaced"), (status = 201, body = KvEntryView, description = "created"),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
@@ -203,8 +202,9 @@ pub async fn put_key(
     ApiPath((ns, key)): ApiPath<(String, String)>,
     ApiQuery(p): ApiQuery<KeyParams>,
     headers: HeaderMap,
-    ApiJson(Object(mut input)): ApiJson<Object<PutEntry>>,
+    ApiJson(Object(input)): ApiJson<Object<KvPutBody>>,
 ) -> ApiResult<(StatusCode, Etag, Json<KvEntryView>)> {
+    let mut input = PutEntry::from(input);
     input.create_only = create_only(&headers)?;
     if let Some(v) = if_match(&headers)? {
         if input.version.is_some_and(|b| b != v) {

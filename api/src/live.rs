@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::Router;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -17,8 +16,8 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use yunqiao_core::live::{IDLE_TIMEOUT_SECS, MAX_CONNECTION_SECS, Push, PushError};
 
-use crate::AppState;
 use crate::error::{ApiResult, error};
+use crate::{ApiRouter, AppState};
 
 /// Frames queued for one socket before it counts as too slow and is closed: a client
 /// that stops reading must not hold the server's memory.
@@ -137,8 +136,9 @@ impl Push for LocalHub {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/ws", get(open))
+/// The upgrade is no HTTP exchange OpenAPI can describe: docs/live-protocol.md does.
+pub fn router() -> ApiRouter {
+    ApiRouter::new().undocumented("/v1/ws", get(open))
 }
 
 #[derive(Deserialize)]

@@ -1,34 +1,30 @@
 //! `/v1/tables`: schemas (admins) and records (under each table's ACL).
 
-use axum::extract::{Path, State};
+use axum::Json;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
+use utoipa_axum::routes;
 use yunqiao_core::Code;
-use yunqiao_core::tables::{BatchOp, QueryResult, QuerySpec, TableDef};
 
-use crate::AppState;
 use crate::caller::AnyCaller;
-use crate::error::{ApiJson, ApiQuery, ApiResult, ErrorBody, error};
+use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody, error};
 use crate::views::{
-    BatchAnswerDoc, BatchDoc, QueryAnswerDoc, QueryDoc, RecordDoc, RecordInput, TableDefDoc,
-    TableDoc, TablesDoc,
+    BatchAnswer, BatchBody, QueryBody, QueryPage, RecordInput, RecordView, TableDefBody, TableList,
+    TableView,
 };
+use crate::{ApiRouter, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/tables", get(list_tables))
-        .route("/v1/tables/{table}", get(get_table).put(put_table))
-        .route("/v1/tables/{table}/records", post(create_record))
-        .route("/v1/tables/{table}/query", post(query_records))
-        .route("/v1/tables/{table}/backfill", post(backfill))
-        .route("/v1/batch", post(batch))
-        .route(
-            "/v1/tables/{table}/records/{id}",
-            get(get_record).patch(update_record).delete(delete_record),
-        )
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .routes(routes!(list_tables))
+        .routes(routes!(get_table, put_table))
+        .routes(routes!(create_record))
+        .routes(routes!(query_records))
+        .routes(routes!(backfill))
+        .routes(routes!(batch))
+        .routes(routes!(get_record, update_record, delete_record))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -38,144 +34,130 @@ pub struct PutParams {
     pub drop: Option<String>,
 }
 
-fn table_view(s: &yunqiao_core::tables::Schema) -> Value {
-    json!({
-        "name": s.name,
-        "fields": s.fields,
-        "acl": s.to_def().acl,
-        "version": s.version,
-        // Declared fields only: the per-owner and per-group copies are internal.
-        "pending_indexes": s.pending.iter().filter(|p| !p.contains('@') && !p.starts_with('_')).collect::<Vec<_>>(),
-        "hooks": s.hooks,
-    })
-}
-
 /// Create or change a table (admins).
 #[utoipa::path(put, path = "/v1/tables/{table}", tag = "tables", security(("bearer" = [])), params(PutParams),
-    request_body = TableDefDoc,
-    responses((status = 200, description = "changed", body = TableDoc), (status = 201, description = "created", body = TableDoc), (status = 202, description = "changed; the back-fill continues with POST /v1/tables/{table}/backfill", body = TableDoc), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    request_body = TableDefBody,
+    responses((status = 200, description = "changed", body = TableView), (status = 201, description = "created", body = TableView), (status = 202, description = "changed; the back-fill continues with POST /v1/tables/{table}/backfill", body = TableView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn put_table(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
-    Path(table): Path<String>,
+    ApiPath(table): ApiPath<String>,
     ApiQuery(p): ApiQuery<PutParams>,
-    ApiJson(def): ApiJson<TableDef>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    ApiJson(def): ApiJson<TableDefBody>,
+) -> ApiResult<(StatusCode, Json<TableView>)> {
     let allow_drop = match p.drop.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
         Some(_) => return Err(error(Code::InvalidArgument, "drop is true or false")),
     };
-    let (schema, created, backfill) = s.tables.put_schema(&c, &table, &def, allow_drop).await?;
+    let (schema, created, backfill) = s
+        .tables
+        .put_schema(&c, &table, &def.into(), allow_drop)
+        .await?;
     let status = match (&backfill, created) {
         (_, true) => StatusCode::CREATED,
         // Not finished within the request: POST /v1/tables/{table}/backfill continues.
         (Some(b), _) if !b.done => StatusCode::ACCEPTED,
         _ => StatusCode::OK,
     };
-    let mut view = table_view(&schema);
-    if let Some(b) = backfill {
-        view["backfill"] = json!(b);
-    }
+    let mut view = TableView::full(&schema);
+    view.backfill = backfill.map(Into::into);
     Ok((status, Json(view)))
 }
 
 /// Continue a schema change's back-fill of existing records (admins).
 #[utoipa::path(post, path = "/v1/tables/{table}/backfill", tag = "tables", security(("bearer" = [])),
-    responses((status = 200, description = "finished", body = TableDoc), (status = 202, description = "more to do: call again", body = TableDoc), (status = 409, body = ErrorBody)))]
+    responses((status = 200, description = "finished", body = TableView), (status = 202, description = "more to do: call again", body = TableView), (status = 409, body = ErrorBody)))]
 pub async fn backfill(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
-    Path(table): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+    ApiPath(table): ApiPath<String>,
+) -> ApiResult<(StatusCode, Json<TableView>)> {
     let (schema, b) = s.tables.backfill(&c, &table).await?;
     let status = if b.done {
         StatusCode::OK
     } else {
         StatusCode::ACCEPTED
     };
-    let mut view = table_view(&schema);
-    view["backfill"] = json!(b);
+    let mut view = TableView::full(&schema);
+    view.backfill = Some(b.into());
     Ok((status, Json(view)))
 }
 
 /// Query records: `{where, any, order, limit, cursor, fields, expand, count, page, per_page}`.
 /// Rows the caller may not read are never returned; see the README for the language.
 #[utoipa::path(post, path = "/v1/tables/{table}/query", tag = "tables", security(("bearer" = [])),
-    request_body = QueryDoc,
-    responses((status = 200, description = "a page of records", body = QueryAnswerDoc), (status = 400, body = ErrorBody)))]
+    request_body = QueryBody,
+    responses((status = 200, description = "a page of records", body = QueryPage), (status = 400, body = ErrorBody)))]
 pub async fn query_records(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
-    Path(table): Path<String>,
-    ApiJson(spec): ApiJson<QuerySpec>,
-) -> ApiResult<Json<QueryResult>> {
-    Ok(Json(s.tables.query(&c, &table, spec).await?))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BatchBody {
-    pub ops: Vec<BatchOp>,
+    ApiPath(table): ApiPath<String>,
+    ApiJson(spec): ApiJson<QueryBody>,
+) -> ApiResult<Json<QueryPage>> {
+    Ok(Json(s.tables.query(&c, &table, spec.into()).await?.into()))
 }
 
 /// Creates, updates, deletes and checks across tables in one transaction: all or nothing.
 #[utoipa::path(post, path = "/v1/batch", tag = "tables", security(("bearer" = [])),
-    request_body = BatchDoc,
-    responses((status = 200, description = "results in the order of ops", body = BatchAnswerDoc), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    request_body = BatchBody,
+    responses((status = 200, description = "results in the order of ops", body = BatchAnswer), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn batch(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
     ApiJson(body): ApiJson<BatchBody>,
-) -> ApiResult<Json<Value>> {
-    let results = s.tables.batch(&c, body.ops).await?;
-    Ok(Json(json!({ "results": results })))
+) -> ApiResult<Json<BatchAnswer>> {
+    let ops = body.ops.into_iter().map(Into::into).collect();
+    let results = s.tables.batch(&c, ops).await?;
+    Ok(Json(BatchAnswer {
+        results: results.into_iter().map(RecordView).collect(),
+    }))
 }
 
 /// All tables (admins).
 #[utoipa::path(get, path = "/v1/tables", tag = "tables", security(("bearer" = [])),
-    responses((status = 200, description = "every table", body = TablesDoc), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "every table", body = TableList), (status = 403, body = ErrorBody)))]
 pub async fn list_tables(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TableList>> {
     let all = s.tables.list_schemas(&c).await?;
-    Ok(Json(
-        json!({ "items": all.iter().map(table_view).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(TableList {
+        items: all.iter().map(TableView::full).collect(),
+    }))
 }
 
 /// One table's schema. Admins get all of it; users (and anonymous callers, for tables
 /// anyone reads) get the fields they could read, without rules: clients build forms
 /// from it.
 #[utoipa::path(get, path = "/v1/tables/{table}", tag = "tables",
-    responses((status = 200, description = "the table", body = TableDoc), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the table", body = TableView), (status = 404, body = ErrorBody)))]
 pub async fn get_table(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
-    Path(table): Path<String>,
-) -> ApiResult<Json<Value>> {
+    ApiPath(table): ApiPath<String>,
+) -> ApiResult<Json<TableView>> {
     let (schema, full) = s.tables.schema_for(&c, &table).await?;
     Ok(Json(if full {
-        table_view(&schema)
+        TableView::full(&schema)
     } else {
-        json!({ "name": schema.name, "fields": schema.fields, "version": schema.version })
+        TableView::public(&schema)
     }))
 }
 
 /// Create a record; answers it with its system fields.
 #[utoipa::path(post, path = "/v1/tables/{table}/records", tag = "tables", security(("bearer" = [])),
     request_body = RecordInput,
-    responses((status = 201, description = "the record", body = RecordDoc), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, description = "the record", body = RecordView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn create_record(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
-    Path(table): Path<String>,
+    ApiPath(table): ApiPath<String>,
     ApiJson(body): ApiJson<Map<String, Value>>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<RecordView>)> {
     Ok((
         StatusCode::CREATED,
-        Json(s.tables.create(&c, &table, body).await?),
+        Json(RecordView(s.tables.create(&c, &table, body).await?)),
     ))
 }
 
@@ -187,13 +169,13 @@ pub struct GetParams {
 }
 
 #[utoipa::path(get, path = "/v1/tables/{table}/records/{id}", tag = "tables", security(("bearer" = [])), params(GetParams),
-    responses((status = 200, description = "the record, with the fields the caller may read", body = RecordDoc), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the record, with the fields the caller may read", body = RecordView), (status = 404, body = ErrorBody)))]
 pub async fn get_record(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
-    Path((table, id)): Path<(String, String)>,
+    ApiPath((table, id)): ApiPath<(String, String)>,
     ApiQuery(p): ApiQuery<GetParams>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RecordView>> {
     let expand: Vec<String> = p
         .expand
         .as_deref()
@@ -203,21 +185,23 @@ pub async fn get_record(
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
-    Ok(Json(s.tables.get(&c, &table, &id, &expand).await?))
+    Ok(Json(RecordView(
+        s.tables.get(&c, &table, &id, &expand).await?,
+    )))
 }
 
 /// Change fields; `{"field": {"$inc": n}}` increments atomically; `_v` in the body or
 /// `If-Match: <v>` makes the change conditional on that version (409 if stale).
 #[utoipa::path(patch, path = "/v1/tables/{table}/records/{id}", tag = "tables", security(("bearer" = [])),
     request_body = RecordInput,
-    responses((status = 200, description = "the record", body = RecordDoc), (status = 409, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "the record", body = RecordView), (status = 409, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn update_record(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
-    Path((table, id)): Path<(String, String)>,
+    ApiPath((table, id)): ApiPath<(String, String)>,
     headers: HeaderMap,
     ApiJson(body): ApiJson<Map<String, Value>>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<RecordView>> {
     let if_match = match headers.get("if-match") {
         None => None,
         Some(v) => Some(
@@ -233,9 +217,9 @@ pub async fn update_record(
                 })?,
         ),
     };
-    Ok(Json(
+    Ok(Json(RecordView(
         s.tables.update(&c, &table, &id, body, if_match).await?,
-    ))
+    )))
 }
 
 #[utoipa::path(delete, path = "/v1/tables/{table}/records/{id}", tag = "tables", security(("bearer" = [])),
@@ -243,7 +227,7 @@ pub async fn update_record(
 pub async fn delete_record(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
-    Path((table, id)): Path<(String, String)>,
+    ApiPath((table, id)): ApiPath<(String, String)>,
 ) -> ApiResult<StatusCode> {
     s.tables.delete(&c, &table, &id).await?;
     Ok(StatusCode::NO_CONTENT)

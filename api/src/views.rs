@@ -1,11 +1,22 @@
 //! What the API answers: the public shapes of domain objects.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
-use yunqiao_core::auth::{Login, User};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, ArrayItems, Object, ObjectBuilder, Schema, SchemaType, Type,
+};
+use utoipa::{PartialSchema, ToSchema};
+use yunqiao_core::auth::{Login, ProfilePatch, User};
 use yunqiao_core::clock::rfc3339;
-use yunqiao_core::kv::{Entry, Namespace};
+use yunqiao_core::functions::settings::{ExportSettings, ModuleInput};
+use yunqiao_core::kv::{Entry, Namespace, NamespaceDef, PutEntry};
+use yunqiao_core::tables::schema::TableAclDef;
+use yunqiao_core::tables::{
+    Backfill, BatchOp, Field, FieldType, QueryResult, QuerySpec, Schema as TableSchema, TableDef,
+};
 
 #[derive(Serialize, ToSchema)]
 pub struct UserView {
@@ -17,7 +28,7 @@ pub struct UserView {
     pub avatar_url: Option<String>,
     pub phone: Option<String>,
     pub groups: Vec<String>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = BTreeMap<String, Value>)]
     pub profile: Map<String, Value>,
     /// RFC 3339, UTC.
     pub created_at: String,
@@ -66,14 +77,38 @@ pub struct CodeBody {
     pub code: String,
 }
 
-/// Profile change: absent fields stay, `null` clears, `profile` keys merge.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ProfilePatchDoc {
-    pub nickname: Option<String>,
-    pub avatar_url: Option<String>,
-    #[schema(value_type = Object)]
+// Read as the domain reads its `ProfilePatch` (tested), then handed to it.
+/// A profile change: absent fields stay, `null` clears, `profile` keys merge (`null`
+/// removes a key).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileBody {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub nickname: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub avatar_url: Option<Option<String>>,
+    #[serde(default)]
+    #[schema(value_type = Option<BTreeMap<String, Value>>)]
     pub profile: Option<Map<String, Value>>,
+}
+
+/// A field that is present (`null` included) is `Some`; only an absent one is `None`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+impl From<ProfileBody> for ProfilePatch {
+    fn from(b: ProfileBody) -> ProfilePatch {
+        ProfilePatch {
+            nickname: b.nickname,
+            avatar_url: b.avatar_url,
+            profile: b.profile,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -101,7 +136,6 @@ pub struct Health {
 pub struct KvEntryView {
     pub key: String,
     /// Any JSON value, `null` included.
-    #[schema(value_type = Object)]
     pub value: Value,
     /// 1 on creation, bumped by every write.
     pub version: i64,
@@ -172,55 +206,203 @@ pub struct KvPage {
     pub cursor: Option<String>,
 }
 
-/// `PUT /v1/kv/{ns}/{key}`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct KvPutDoc {
+// Read as the domain reads its `PutEntry` (tested), then handed to it.
+/// A write of one key (`PUT /v1/kv/{ns}/{key}`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KvPutBody {
     /// Required; any JSON (`null` included), at most 350,000 bytes.
-    #[schema(value_type = Object)]
-    pub value: Value,
+    // `None` only when absent: the domain answers that it is required.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Value, required = true)]
+    pub value: Option<Value>,
     /// Seconds to live, 1 to 31,536,000; absent: the entry does not expire.
+    #[serde(default)]
     pub ttl: Option<i64>,
     /// Write only while the entry is at this version (409 otherwise).
+    #[serde(default)]
     pub version: Option<i64>,
 }
 
-/// `PUT /v1/kv/{ns}`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct KvNamespaceDoc {
-    /// Default `users`.
+impl From<KvPutBody> for PutEntry {
+    fn from(b: KvPutBody) -> PutEntry {
+        PutEntry {
+            value: b.value,
+            ttl: b.ttl,
+            version: b.version,
+            // Set from `If-None-Match: *`, never from the body.
+            create_only: false,
+        }
+    }
+}
+
+// Read as the domain reads its `NamespaceDef` (tested), then handed to it.
+/// A namespace's definition (`PUT /v1/kv/{ns}`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KvNamespaceBody {
+    /// Who may read keys: `anyone`, `users` (default), `group:<name>` or `admins`.
+    #[serde(default)]
     pub read: Option<String>,
-    /// Default `users`.
+    /// Who may write keys: `anyone`, `users` (default), `group:<name>` or `admins`.
+    #[serde(default)]
     pub write: Option<String>,
     /// `shared` (default) or `user`; fixed once created.
+    #[serde(default)]
     pub scope: Option<String>,
 }
 
-// ---- tables (document shapes: the handlers pass the domain's JSON through) ----------
+impl From<KvNamespaceBody> for NamespaceDef {
+    fn from(b: KvNamespaceBody) -> NamespaceDef {
+        NamespaceDef {
+            read: b.read,
+            write: b.write,
+            scope: b.scope,
+        }
+    }
+}
+
+// ---- tables ---------------------------------------------------------------------------
+
+/// Any JSON value, `null` included: described as such (`{}`), so that generated clients
+/// take numbers, strings, lists and objects alike.
+fn any_value() -> Schema {
+    Schema::Object(Object::with_type(SchemaType::AnyValue))
+}
+
+fn string(description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(description))
+}
+
+/// A condition of a query, `[field, op, value]`: a list of three, described as the tuple
+/// it is.
+pub struct Condition;
+
+impl PartialSchema for Condition {
+    fn schema() -> RefOr<Schema> {
+        ArrayBuilder::new()
+            .description(Some(
+                "[field, op, value]: `op` is one of eq ne gt gte lt lte in nin prefix contains exists",
+            ))
+            .prefix_items([
+                Schema::Object(string("a field, or a dotted path into a json field").build()),
+                Schema::Object(
+                    string("the operator")
+                        .enum_values(Some([
+                            "eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "prefix",
+                            "contains", "exists",
+                        ]))
+                        .build(),
+                ),
+                any_value(),
+            ])
+            .items(ArrayItems::RefOrSchema(Box::new(any_value().into())))
+            .min_items(Some(3))
+            .max_items(Some(3))
+            .into()
+    }
+}
+
+impl ToSchema for Condition {}
+
+/// A sort key of a query: `[field]` or `[field, "asc" | "desc"]`.
+pub struct OrderKey;
+
+impl PartialSchema for OrderKey {
+    fn schema() -> RefOr<Schema> {
+        ArrayBuilder::new()
+            .description(Some("[field, \"asc\" | \"desc\"] (ascending when absent)"))
+            .prefix_items([
+                Schema::Object(string("a field").build()),
+                Schema::Object(
+                    string("the direction")
+                        .enum_values(Some(["asc", "desc"]))
+                        .build(),
+                ),
+            ])
+            .items(ArrayItems::RefOrSchema(Box::new(
+                Schema::Object(ObjectBuilder::new().schema_type(Type::String).build()).into(),
+            )))
+            .min_items(Some(1))
+            .max_items(Some(2))
+            .into()
+    }
+}
+
+impl ToSchema for OrderKey {}
+
+// Read here, so that what is read and what is documented are one type, then handed to
+// the domain as its `QuerySpec`.
+/// A query (see the README for the language).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryBody {
+    /// Conditions that all hold.
+    #[serde(default, rename = "where")]
+    #[schema(value_type = Vec<Condition>)]
+    pub where_: Vec<Value>,
+    /// Lists of conditions of which one list must hold.
+    #[serde(default)]
+    #[schema(value_type = Vec<Vec<Condition>>)]
+    pub any: Vec<Vec<Value>>,
+    #[serde(default)]
+    #[schema(value_type = Vec<OrderKey>)]
+    pub order: Vec<Value>,
+    /// 1 to 100, default 20.
+    pub limit: Option<usize>,
+    /// From the previous page.
+    pub cursor: Option<String>,
+    /// Only these fields (system fields always come).
+    pub fields: Option<Vec<String>>,
+    /// Ref fields to replace with the records they point to.
+    #[serde(default)]
+    pub expand: Vec<String>,
+    /// Count all matching records (`total`).
+    #[serde(default)]
+    pub count: bool,
+    /// Page-numbered reading instead of cursors.
+    pub page: Option<usize>,
+    pub per_page: Option<usize>,
+}
+
+impl From<QueryBody> for QuerySpec {
+    fn from(b: QueryBody) -> QuerySpec {
+        QuerySpec {
+            where_: b.where_,
+            any: b.any,
+            order: b.order,
+            limit: b.limit,
+            cursor: b.cursor,
+            fields: b.fields,
+            expand: b.expand,
+            count: b.count,
+            page: b.page,
+            per_page: b.per_page,
+        }
+    }
+}
 
 /// A record: its system fields and the table's own fields (those the caller may read).
-pub struct RecordDoc;
+#[derive(Serialize)]
+#[serde(transparent)]
+pub struct RecordView(pub Value);
 
-impl utoipa::PartialSchema for RecordDoc {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
-        let string = || ObjectBuilder::new().schema_type(Type::String);
-        let nullable = || {
-            ObjectBuilder::new().schema_type(utoipa::openapi::schema::SchemaType::from_iter([
-                Type::String,
-                Type::Null,
-            ]))
-        };
+impl PartialSchema for RecordView {
+    fn schema() -> RefOr<Schema> {
+        let nullable =
+            || ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null]));
         ObjectBuilder::new()
+            .schema_type(Type::Object)
             .description(Some(
                 "A record: its system fields and the table's own fields (those the caller may read).",
             ))
-            .property("_id", string().description(Some("time-sortable, unguessable id")))
+            .property("_id", string("time-sortable, unguessable id"))
             .property("_owner", nullable().description(Some("the creator's user id")))
             .property("_group", nullable())
-            .property("_created", string().description(Some("RFC 3339")))
-            .property("_updated", string())
+            .property("_created", string("RFC 3339"))
+            .property("_updated", string("RFC 3339"))
             .property(
                 "_v",
                 ObjectBuilder::new()
@@ -228,223 +410,479 @@ impl utoipa::PartialSchema for RecordDoc {
                     .description(Some("version, bumped by every change")),
             )
             .required("_id")
-            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+            // The table's own fields: any JSON each.
+            .additional_properties(Some(AdditionalProperties::RefOr(any_value().into())))
             .into()
     }
 }
 
-impl ToSchema for RecordDoc {}
+impl ToSchema for RecordView {}
 
 /// A new record, or a change: the table's fields (`null` removes one in a change;
 /// `{"$inc": n}`, `{"$append": [..]}`, `{"$remove": [..]}` are operators), and `_group`
 /// on create, `_v` on a change.
 pub struct RecordInput;
 
-impl utoipa::PartialSchema for RecordInput {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+impl PartialSchema for RecordInput {
+    fn schema() -> RefOr<Schema> {
         ObjectBuilder::new()
             .schema_type(Type::Object)
             .description(Some(
                 "The table's fields (`null` removes one in a change; `{\"$inc\": n}`, `{\"$append\": [..]}`, `{\"$remove\": [..]}` are operators), `_group` on create, `_v` on a change.",
             ))
-            .additional_properties(Some(AdditionalProperties::FreeForm(true)))
+            .additional_properties(Some(AdditionalProperties::RefOr(any_value().into())))
             .into()
     }
 }
 
 impl ToSchema for RecordInput {}
 
-/// A query (see the README for the language).
-#[derive(Serialize, ToSchema)]
-pub struct QueryDoc {
-    /// Conditions that all hold: `[field, op, value]`; `op` is one of `eq ne gt gte lt
-    /// lte in nin prefix contains exists`.
-    #[schema(value_type = Option<Vec<Vec<Object>>>)]
-    pub r#where: Option<Value>,
-    /// Lists of conditions of which one list must hold.
-    #[schema(value_type = Option<Vec<Vec<Vec<Object>>>>)]
-    pub any: Option<Value>,
-    /// `[[field, "asc" | "desc"]]`.
-    #[schema(value_type = Option<Vec<Vec<String>>>)]
-    pub order: Option<Value>,
-    /// 1 to 100, default 20.
-    pub limit: Option<u32>,
-    pub cursor: Option<String>,
-    pub fields: Option<Vec<String>>,
-    pub expand: Option<Vec<String>>,
-    pub count: Option<bool>,
-    pub page: Option<u32>,
-    pub per_page: Option<u32>,
-}
-
 /// A page of records.
 #[derive(Serialize, ToSchema)]
-pub struct QueryAnswerDoc {
-    #[schema(value_type = Vec<RecordDoc>)]
-    pub items: Vec<Value>,
+pub struct QueryPage {
+    pub items: Vec<RecordView>,
     /// Present when more may follow: send it back unchanged.
     pub cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub total: Option<u64>,
     /// Candidate rows examined.
-    pub scanned: u64,
-    pub page: Option<u64>,
-    pub per_page: Option<u64>,
+    pub scanned: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_page: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_page: Option<u64>,
 }
 
-/// A field of a table.
-#[derive(Serialize, ToSchema)]
-pub struct FieldDoc {
+impl From<QueryResult> for QueryPage {
+    fn from(r: QueryResult) -> QueryPage {
+        QueryPage {
+            items: r.items.into_iter().map(RecordView).collect(),
+            cursor: r.cursor,
+            total: r.total,
+            scanned: r.scanned,
+            page: r.page,
+            per_page: r.per_page,
+            last_page: r.last_page,
+        }
+    }
+}
+
+// Written and read exactly as the domain's `Field` (tested).
+/// A field of a table (settings that are unset are absent).
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldView {
     pub name: String,
     /// `string text integer number boolean datetime json ref file`.
-    pub r#type: String,
-    pub required: Option<bool>,
-    #[schema(value_type = Option<Object>)]
+    #[serde(rename = "type")]
+    #[schema(value_type = String)]
+    pub kind: FieldType,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+    /// Any JSON value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
-    pub length: Option<u32>,
+    /// Longest string or text, in characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<usize>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_as_integer"
+    )]
     pub min: Option<f64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole_as_integer"
+    )]
     pub max: Option<f64>,
-    pub index: Option<bool>,
-    pub unique: Option<bool>,
-    /// `owner:group:other` over `r w`.
-    pub acl: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unique: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub index: bool,
     /// The table a ref points into.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub table: Option<String>,
-    pub many: Option<bool>,
+    /// A ref holding a list of record ids.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub many: bool,
+    /// `owner:group:other` over `r w`; absent: the record ACL decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acl: Option<String>,
+}
+
+/// A bound as it was most likely written: `0`, not `0.0`, for a whole number (as the
+/// domain writes it).
+fn whole_as_integer<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => s.serialize_some(&(*x as i64)),
+        Some(x) => s.serialize_some(x),
+        None => s.serialize_none(),
+    }
+}
+
+impl From<FieldView> for Field {
+    fn from(f: FieldView) -> Field {
+        let FieldView {
+            name,
+            kind,
+            required,
+            default,
+            length,
+            min,
+            max,
+            unique,
+            index,
+            table,
+            many,
+            acl,
+        } = f;
+        Field {
+            name,
+            kind,
+            required,
+            default,
+            length,
+            min,
+            max,
+            unique,
+            index,
+            table,
+            many,
+            acl,
+        }
+    }
+}
+
+impl From<&Field> for FieldView {
+    fn from(f: &Field) -> FieldView {
+        // Destructured, so that a field the domain adds does not go missing here.
+        let Field {
+            name,
+            kind,
+            required,
+            default,
+            length,
+            min,
+            max,
+            unique,
+            index,
+            table,
+            many,
+            acl,
+        } = f.clone();
+        FieldView {
+            name,
+            kind,
+            required,
+            default,
+            length,
+            min,
+            max,
+            unique,
+            index,
+            table,
+            many,
+            acl,
+        }
+    }
 }
 
 /// A table's rules.
-#[derive(Serialize, ToSchema)]
-pub struct TableAclDoc {
-    /// `owner:group:other` over `r w d`, default `rwd:-:-`.
+#[derive(Serialize, Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TableAclView {
+    /// `owner:group:other` over `r w d`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<String>,
-    /// `anyone | users | group:<name> | admins`, default `users`.
+    /// `anyone | users | group:<name> | admins`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub create: Option<String>,
     /// The `_group` of records created without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
 }
 
-/// What an admin puts.
+/// How far a schema change's back-fill got.
 #[derive(Serialize, ToSchema)]
-pub struct TableDefDoc {
-    pub fields: Vec<FieldDoc>,
-    pub acl: Option<TableAclDoc>,
+pub struct BackfillView {
+    pub done: bool,
+    pub scanned: usize,
+    pub updated: usize,
+}
+
+impl From<Backfill> for BackfillView {
+    fn from(b: Backfill) -> BackfillView {
+        BackfillView {
+            done: b.done,
+            scanned: b.scanned,
+            updated: b.updated,
+        }
+    }
+}
+
+/// A table as an admin sees it; others get `name`, the `fields` they could read and
+/// `version`.
+#[derive(Serialize, ToSchema)]
+pub struct TableView {
+    pub name: String,
+    pub fields: Vec<FieldView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acl: Option<TableAclView>,
+    pub version: i64,
+    /// Indexed fields whose back-fill has not finished (admins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pending_indexes: Option<Vec<String>>,
+    /// Event (`before_create` …) → `<module>.<export>` (admins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<BTreeMap<String, String>>,
+    /// After a change that back-fills existing records.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backfill: Option<BackfillView>,
+}
+
+impl TableView {
+    /// All of it (admins).
+    pub fn full(s: &TableSchema) -> TableView {
+        let acl = s.to_def().acl;
+        TableView {
+            name: s.name.clone(),
+            fields: s.fields.iter().map(Into::into).collect(),
+            acl: Some(TableAclView {
+                record: acl.record,
+                create: acl.create,
+                group: acl.group,
+            }),
+            version: s.version,
+            // Declared fields only: the per-owner and per-group copies are internal.
+            pending_indexes: Some(
+                s.pending
+                    .iter()
+                    .filter(|p| !p.contains('@') && !p.starts_with('_'))
+                    .cloned()
+                    .collect(),
+            ),
+            hooks: Some(s.hooks.clone()),
+            backfill: None,
+        }
+    }
+
+    /// What others see: the fields (as the domain filtered them), no rules.
+    pub fn public(s: &TableSchema) -> TableView {
+        TableView {
+            name: s.name.clone(),
+            fields: s.fields.iter().map(Into::into).collect(),
+            acl: None,
+            version: s.version,
+            pending_indexes: None,
+            hooks: None,
+            backfill: None,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TableList {
+    pub items: Vec<TableView>,
+}
+
+// Read as the domain reads its `TableDef` (tested), then handed to it.
+/// A table's definition, as an admin puts it.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TableDefBody {
+    pub fields: Vec<FieldView>,
+    #[serde(default)]
+    pub acl: TableAclView,
     /// `{"before_create": "<module>.<export>", …}`: `before_create`, `before_update`,
     /// `before_delete`, `after_create`, `after_update`, `after_delete`.
-    #[schema(value_type = Option<Object>)]
-    pub hooks: Option<Value>,
+    #[serde(default)]
+    pub hooks: BTreeMap<String, String>,
 }
 
-/// A table as an admin sees it (others get `name`, `fields` they could read, `version`).
-#[derive(Serialize, ToSchema)]
-pub struct TableDoc {
-    pub name: String,
-    pub fields: Vec<FieldDoc>,
-    pub acl: Option<TableAclDoc>,
-    pub version: i64,
-    pub pending_indexes: Option<Vec<String>>,
-    #[schema(value_type = Option<Object>)]
-    pub backfill: Option<Value>,
-    /// Admins only.
-    #[schema(value_type = Option<Object>)]
-    pub hooks: Option<Value>,
+impl From<TableDefBody> for TableDef {
+    fn from(b: TableDefBody) -> TableDef {
+        TableDef {
+            fields: b.fields.into_iter().map(Into::into).collect(),
+            acl: TableAclDef {
+                record: b.acl.record,
+                create: b.acl.create,
+                group: b.acl.group,
+            },
+            hooks: b.hooks,
+        }
+    }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct TablesDoc {
-    pub items: Vec<TableDoc>,
-}
-
+// Read as the domain reads its `BatchOp` (tested).
 /// One batch operation.
-#[derive(Serialize, ToSchema)]
-pub struct BatchOpDoc {
-    /// `create | update | delete | check`.
-    pub op: String,
-    pub table: String,
-    pub id: Option<String>,
-    #[schema(value_type = Option<Object>)]
-    pub data: Option<Value>,
-    pub _v: Option<i64>,
+#[derive(Deserialize, ToSchema)]
+#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
+pub enum BatchOpBody {
+    Create {
+        table: String,
+        #[schema(value_type = RecordInput)]
+        data: Map<String, Value>,
+    },
+    Update {
+        table: String,
+        id: String,
+        #[schema(value_type = RecordInput)]
+        data: Map<String, Value>,
+        /// Only while the record is at this version.
+        #[serde(rename = "_v")]
+        v: Option<i64>,
+    },
+    Delete {
+        table: String,
+        id: String,
+        #[serde(rename = "_v")]
+        v: Option<i64>,
+    },
+    /// Holds the batch to a record existing (and at version `_v`, if given).
+    Check {
+        table: String,
+        id: String,
+        #[serde(rename = "_v")]
+        v: Option<i64>,
+    },
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct BatchDoc {
-    pub ops: Vec<BatchOpDoc>,
+impl From<BatchOpBody> for BatchOp {
+    fn from(o: BatchOpBody) -> BatchOp {
+        match o {
+            BatchOpBody::Create { table, data } => BatchOp::Create { table, data },
+            BatchOpBody::Update { table, id, data, v } => BatchOp::Update { table, id, data, v },
+            BatchOpBody::Delete { table, id, v } => BatchOp::Delete { table, id, v },
+            BatchOpBody::Check { table, id, v } => BatchOp::Check { table, id, v },
+        }
+    }
 }
 
-/// Results in the order of the operations: records, or `null` for deletes and checks.
+/// Operations across tables, run as one transaction.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchBody {
+    pub ops: Vec<BatchOpBody>,
+}
+
+/// Results in the order of the operations: the record for a create or an update,
+/// `{"_id", "deleted": true}` for a delete, `{"_id", "checked": true}` for a check.
 #[derive(Serialize, ToSchema)]
-pub struct BatchAnswerDoc {
-    #[schema(value_type = Vec<Object>)]
-    pub results: Vec<Value>,
+pub struct BatchAnswer {
+    pub results: Vec<RecordView>,
 }
 
 // ---- cloud functions ------------------------------------------------------------------
 
-#[derive(Serialize, ToSchema)]
-pub struct CallBodyDoc {
-    /// The export's arguments, in order.
-    #[schema(value_type = Option<Vec<Object>>)]
-    pub args: Option<Vec<Value>>,
+/// `POST /v1/fn/{module}/{export}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallBody {
+    /// The export's arguments, in order: any JSON values.
+    #[serde(default)]
+    pub args: Vec<Value>,
+}
+
+/// `POST /v1/fn/{module}`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CallData {
+    /// `main`'s one argument: any JSON value.
+    #[serde(default)]
+    pub data: Value,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct CallDataDoc {
-    /// `main`'s one argument.
-    #[schema(value_type = Option<Object>)]
-    pub data: Option<Value>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct CallAnswerDoc {
+pub struct CallAnswer {
     /// Whatever the function returned (`null` for `undefined`).
-    #[schema(value_type = Object)]
     pub result: Value,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct ExportSettingsDoc {
+/// An export's settings.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportSettingsBody {
     /// `anyone`, `users`, `group:<g>`, `admins` or `nobody` (hooks and schedules only).
+    #[serde(default)]
     pub access: Option<String>,
     /// Cron, UTC: `minute hour day month weekday`, optionally with seconds first.
+    #[serde(default)]
     pub schedule: Option<String>,
 }
 
+// Read as the domain reads its `ModuleInput` (tested), then handed to it.
 /// What an admin deploys.
-#[derive(Serialize, ToSchema)]
-pub struct FunctionModuleInputDoc {
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleBody {
     /// One ES module; its exported functions are callable. It may import only `yunqiao`.
     pub source: String,
     /// Who may call its exports: `anyone`, `users` (default), `group:<g>`, `admins`,
     /// `nobody`.
+    #[serde(default)]
     pub access: Option<String>,
     /// Per export: `{access, schedule}`.
-    #[schema(value_type = Option<Object>)]
-    pub exports: Option<Value>,
+    #[serde(default)]
+    pub exports: BTreeMap<String, ExportSettingsBody>,
     /// 10 to 25000, default 5000.
+    #[serde(default)]
     pub timeout_ms: Option<u64>,
     /// 8 to 512, default 64.
+    #[serde(default)]
     pub memory_mb: Option<u64>,
     /// Names of server secrets `secrets.get` may read.
-    pub secrets: Option<Vec<String>>,
+    #[serde(default)]
+    pub secrets: Vec<String>,
     /// `host` or `host:port` that `http.fetch` may reach.
-    pub hosts: Option<Vec<String>>,
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct FunctionExportDoc {
+impl From<ModuleBody> for ModuleInput {
+    fn from(b: ModuleBody) -> ModuleInput {
+        ModuleInput {
+            source: b.source,
+            access: b.access,
+            exports: b
+                .exports
+                .into_iter()
+                .map(|(name, e)| {
+                    let settings = ExportSettings {
+                        access: e.access,
+                        schedule: e.schedule,
+                    };
+                    (name, settings)
+                })
+                .collect(),
+            timeout_ms: b.timeout_ms,
+            memory_mb: b.memory_mb,
+            secrets: b.secrets,
+            hosts: b.hosts,
+        }
+    }
+}
+
+// The function service writes its admin answers as JSON; they are read into these views
+// and answered from them, so what is documented is what is sent ([`typed`]).
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FunctionExportView {
     pub name: String,
     pub access: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
 }
 
 /// A deployed module (with `source` and `current_version` when read one by one).
-#[derive(Serialize, ToSchema)]
-pub struct FunctionModuleDoc {
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FunctionModuleView {
     pub name: String,
     pub version: i64,
-    pub exports: Vec<FunctionExportDoc>,
+    pub exports: Vec<FunctionExportView>,
     pub access: String,
     pub timeout_ms: u64,
     pub memory_mb: u64,
@@ -454,17 +892,19 @@ pub struct FunctionModuleDoc {
     pub sha256: String,
     /// Epoch milliseconds.
     pub deployed_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_version: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct FunctionModuleList {
-    pub items: Vec<FunctionModuleDoc>,
+    pub items: Vec<FunctionModuleView>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct FunctionVersionDoc {
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FunctionVersionView {
     pub version: i64,
     pub deployed_at: i64,
     pub source_bytes: u64,
@@ -473,19 +913,19 @@ pub struct FunctionVersionDoc {
 
 #[derive(Serialize, ToSchema)]
 pub struct FunctionVersionList {
-    pub items: Vec<FunctionVersionDoc>,
+    pub items: Vec<FunctionVersionView>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct FunctionLogLineDoc {
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FunctionLogLineView {
     /// `log`, `info`, `warn` or `error`.
     pub level: String,
     pub message: String,
 }
 
 /// One call of a module.
-#[derive(Serialize, ToSchema)]
-pub struct FunctionLogDoc {
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FunctionLogView {
     /// Epoch milliseconds.
     pub at: i64,
     pub request_id: String,
@@ -495,29 +935,32 @@ pub struct FunctionLogDoc {
     pub trigger: String,
     /// A user id, `admin` or `anonymous`.
     pub caller: String,
-    pub duration_ms: f64,
+    /// Kept as stored (a whole number may be written without a fraction).
+    #[schema(value_type = f64)]
+    pub duration_ms: serde_json::Number,
+    pub logs: Vec<FunctionLogLineView>,
     /// `ok` or the error code answered.
     pub outcome: String,
     /// The error, with the stack for exceptions (never sent to the caller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    pub logs: Vec<FunctionLogLineDoc>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct FunctionLogPage {
-    pub items: Vec<FunctionLogDoc>,
+    pub items: Vec<FunctionLogView>,
 }
 
 /// An after-hook still waiting.
-#[derive(Serialize, ToSchema)]
-pub struct OutboxItemDoc {
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct OutboxItemView {
     pub id: String,
     /// `<module>.<export>`.
-    pub hook: String,
+    pub hook: Option<String>,
     /// `create`, `update` or `delete`.
-    pub op: String,
-    pub table: String,
-    pub record_id: String,
+    pub op: Option<String>,
+    pub table: Option<String>,
+    pub record_id: Option<String>,
     pub attempts: i64,
     pub next_at: Option<i64>,
     pub last_error: Option<String>,
@@ -527,5 +970,196 @@ pub struct OutboxItemDoc {
 
 #[derive(Serialize, ToSchema)]
 pub struct OutboxPage {
-    pub items: Vec<OutboxItemDoc>,
+    pub items: Vec<OutboxItemView>,
+}
+
+/// A JSON answer of the domain read into its view. In debug builds (every test) the view
+/// must write it back unchanged, so a view that drops or reshapes a field fails the tests
+/// instead of changing what clients get.
+pub fn typed<T: Serialize + serde::de::DeserializeOwned>(v: Value) -> Result<T, crate::ApiError> {
+    #[cfg(debug_assertions)]
+    let original = v.clone();
+    let t: T = serde_json::from_value(v).map_err(|e| {
+        crate::ApiError(yunqiao_core::Error::internal(format!(
+            "an answer does not fit its view: {e}"
+        )))
+    })?;
+    #[cfg(debug_assertions)]
+    debug_assert_eq!(serde_json::to_value(&t).ok(), Some(original));
+    Ok(t)
+}
+
+/// [`typed`] for each of a list.
+pub fn typed_all<T: Serialize + serde::de::DeserializeOwned>(
+    vs: Vec<Value>,
+) -> Result<Vec<T>, crate::ApiError> {
+    vs.into_iter().map(typed).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A field answers exactly as the domain writes it, set or unset.
+    #[test]
+    fn a_field_view_is_the_domain_field() {
+        for raw in [
+            json!({"name": "n", "type": "number"}),
+            json!({"name": "r", "type": "ref", "required": true, "default": [1, "x"],
+                "length": 3, "min": 0.0, "max": 2.5, "unique": true, "index": true,
+                "table": "t", "many": true, "acl": "rw:r:-"}),
+        ] {
+            let f: Field = serde_json::from_value(raw).unwrap();
+            assert_eq!(
+                serde_json::to_value(FieldView::from(&f)).unwrap(),
+                serde_json::to_value(&f).unwrap()
+            );
+        }
+    }
+
+    /// A table definition and a batch read as the domain reads them: the same values,
+    /// the same refusals.
+    #[test]
+    fn table_definitions_and_batches_read_as_the_domain_reads_them() {
+        let def = json!({"fields": [{"name": "n", "type": "number", "min": 1, "index": true}],
+            "acl": {"record": "rwd:r:-", "create": "users", "group": "g"},
+            "hooks": {"after_create": "m.e"}});
+        let ours = TableDef::from(serde_json::from_value::<TableDefBody>(def.clone()).unwrap());
+        let theirs: TableDef = serde_json::from_value(def).unwrap();
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+        for bad in [
+            json!({"fields": [{"name": "n", "type": "nope"}]}),
+            json!({"fields": [{"name": "n", "type": "string", "lenght": 3}]}),
+            json!({"fields": [], "acl": {"read": "x"}}),
+            json!({"fields": [], "extra": 1}),
+            json!({"acl": {}}),
+        ] {
+            let ours = serde_json::from_value::<TableDefBody>(bad.clone())
+                .err()
+                .map(|e| e.to_string());
+            let theirs = serde_json::from_value::<TableDef>(bad)
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(ours, theirs);
+        }
+        let ops = json!([{"op": "create", "table": "t", "data": {"a": 1}},
+            {"op": "update", "table": "t", "id": "x", "data": {}, "_v": 2},
+            {"op": "delete", "table": "t", "id": "x"}, {"op": "check", "table": "t", "id": "y", "_v": 1}]);
+        let ours: Vec<BatchOp> = serde_json::from_value::<Vec<BatchOpBody>>(ops.clone())
+            .unwrap()
+            .into_iter()
+            .map(Into::into)
+            .collect();
+        let theirs: Vec<BatchOp> = serde_json::from_value(ops).unwrap();
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+        for bad in [
+            json!({"op": "upsert", "table": "t"}),
+            json!({"op": "delete", "table": "t"}),
+            json!({"op": "delete", "table": "t", "id": "x", "data": {}}),
+            json!({"table": "t"}),
+        ] {
+            let ours = serde_json::from_value::<BatchOpBody>(bad.clone())
+                .err()
+                .map(|e| e.to_string());
+            let theirs = serde_json::from_value::<BatchOp>(bad)
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(ours, theirs);
+        }
+    }
+
+    /// Profile changes, key-value writes and namespace definitions read as the domain
+    /// reads them: absent, `null` and a value stay apart, and refusals are the same.
+    #[test]
+    fn kv_and_profile_bodies_read_as_the_domain_reads_them() {
+        fn same<Ours, Theirs>(raw: Value)
+        where
+            Ours: serde::de::DeserializeOwned + Into<Theirs>,
+            Theirs: serde::de::DeserializeOwned + std::fmt::Debug,
+        {
+            let ours = serde_json::from_value::<Ours>(raw.clone())
+                .map(|o| format!("{:?}", o.into()))
+                .map_err(|e| e.to_string());
+            let theirs = serde_json::from_value::<Theirs>(raw)
+                .map(|t| format!("{t:?}"))
+                .map_err(|e| e.to_string());
+            assert_eq!(ours, theirs);
+        }
+        for raw in [
+            json!({}),
+            json!({"nickname": null}),
+            json!({"nickname": "n", "avatar_url": null, "profile": {"a": null, "b": [1]}}),
+            json!({"nickname": 1}),
+            json!({"nick": "x"}),
+        ] {
+            same::<ProfileBody, ProfilePatch>(raw);
+        }
+        for raw in [
+            json!({}),
+            json!({"value": null}),
+            json!({"value": [1, {"a": "b"}], "ttl": 60, "version": 2}),
+            json!({"value": 1, "ttl": "x"}),
+            json!({"value": 1, "create_only": true}),
+        ] {
+            same::<KvPutBody, PutEntry>(raw);
+        }
+        for raw in [
+            json!({}),
+            json!({"read": "anyone", "write": "admins", "scope": "user"}),
+            json!({"read": 1}),
+            json!({"owner": "x"}),
+        ] {
+            same::<KvNamespaceBody, NamespaceDef>(raw);
+        }
+    }
+
+    /// A module to deploy reads as the domain reads it.
+    #[test]
+    fn a_module_body_reads_as_the_domain_reads_it() {
+        let raw = json!({"source": "export function f() {}", "access": "users",
+            "exports": {"f": {"access": "anyone", "schedule": "* * * * *"}},
+            "timeout_ms": 100, "memory_mb": 16, "secrets": ["S"], "hosts": ["h:1"]});
+        let ours = ModuleInput::from(serde_json::from_value::<ModuleBody>(raw.clone()).unwrap());
+        let theirs: ModuleInput = serde_json::from_value(raw).unwrap();
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+        for bad in [
+            json!({}),
+            json!({"source": "", "exports": {"f": {"acces": "x"}}}),
+            json!({"source": "", "timeout_ms": -1}),
+            json!({"source": "", "other": 1}),
+        ] {
+            let ours = serde_json::from_value::<ModuleBody>(bad.clone())
+                .err()
+                .map(|e| e.to_string());
+            let theirs = serde_json::from_value::<ModuleInput>(bad)
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(ours, theirs);
+        }
+    }
+
+    /// What a query reads is the domain's query: the same fields, the same refusals.
+    #[test]
+    fn a_query_body_reads_as_the_domain_query() {
+        let raw = json!({"where": [["a", "eq", 1]], "any": [[["b", "gt", 2]]],
+            "order": [["a", "desc"]], "limit": 5, "cursor": "c", "fields": ["a"],
+            "expand": ["r"], "count": true, "page": 2, "per_page": 10});
+        let ours = QuerySpec::from(serde_json::from_value::<QueryBody>(raw.clone()).unwrap());
+        let theirs: QuerySpec = serde_json::from_value(raw).unwrap();
+        assert_eq!(format!("{ours:?}"), format!("{theirs:?}"));
+        for bad in [
+            json!({"wher": []}),
+            json!({"limit": "x"}),
+            json!({"where": 1}),
+        ] {
+            let ours = serde_json::from_value::<QueryBody>(bad.clone())
+                .err()
+                .map(|e| e.to_string());
+            let theirs = serde_json::from_value::<QuerySpec>(bad)
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(ours, theirs);
+        }
+    }
 }

@@ -6,6 +6,7 @@ on_every_face!(
     schemas_are_admin_only_validated_and_safe_to_change,
     records_follow_owner_group_other_rules,
     unreadable_records_are_not_found_and_increments_are_atomic,
+    a_path_that_is_not_utf8_is_the_json_error,
 );
 
 use common::{ADMIN_KEY, Api, Server};
@@ -361,4 +362,40 @@ async fn unreadable_records_are_not_found_and_increments_are_atomic(s: Server) {
     let admin = api.call("GET", &path, Some(ADMIN_KEY), None).await;
     assert_eq!(admin.status, 200, "admins bypass record rules");
     let _: Value = admin.body;
+}
+
+/// Path segments go through the project's extractor: a percent-encoded segment that is
+/// not UTF-8 is the one JSON error body, not axum's plain-text rejection.
+async fn a_path_that_is_not_utf8_is_the_json_error(s: Server) {
+    let api = Api::new(&s.base);
+    let def = json!({"fields": [{"name": "title", "type": "string"}]});
+    let cases = [
+        ("PUT", "/v1/tables/%FF", Some(def)),
+        ("GET", "/v1/tables/%FF", None),
+        (
+            "POST",
+            "/v1/tables/%FF/records",
+            Some(json!({"title": "x"})),
+        ),
+        ("POST", "/v1/tables/%FF/query", Some(json!({}))),
+        ("POST", "/v1/tables/%FF/backfill", None),
+        ("GET", "/v1/tables/posts/records/%FF", None),
+        (
+            "PATCH",
+            "/v1/tables/posts/records/%FF",
+            Some(json!({"title": "y"})),
+        ),
+        ("DELETE", "/v1/tables/posts/records/%FF", None),
+        ("GET", "/v1/admin/users/%FF", None),
+        ("PATCH", "/v1/admin/users/%FF", Some(json!({"groups": []}))),
+    ];
+    for (method, path, body) in cases {
+        let r = api.call(method, path, Some(ADMIN_KEY), body).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "INVALID_ARGUMENT"),
+            "{method} {path}: {}",
+            r.text
+        );
+    }
 }
