@@ -9,6 +9,7 @@ pub mod events;
 pub mod functions;
 pub mod kv;
 pub mod live;
+pub mod project;
 pub mod tables;
 pub mod views;
 
@@ -178,7 +179,8 @@ pub enum Area {
     Events,
     /// `GET /v1/ws` (local sockets only).
     Live,
-    /// `/v1/fn/*` (calls) and `/v1/functions/*` (deploy, logs).
+    /// `/v1/fn/*` (calls), `/v1/functions/*` (deploy, logs) and `/v1/apply` (a whole
+    /// project, whose modules are compiled to be checked).
     Functions,
 }
 
@@ -205,7 +207,7 @@ impl Area {
             Area::Kv => kv::router(),
             Area::Events => events::publish_router(),
             Area::Live => live::router(),
-            Area::Functions => functions::router(),
+            Area::Functions => functions::router().merge(project::router()),
         }
     }
 }

@@ -21,6 +21,8 @@ pub enum Code {
     BatchTooLarge,
     TooManyTopics,
     FunctionInvalid,
+    /// `POST /v1/apply`: items of the project cannot be applied; nothing was changed.
+    ProjectRefused,
     // 401
     Unauthenticated,
     InvalidToken,
@@ -78,6 +80,7 @@ impl Code {
         Code::BatchTooLarge,
         Code::TooManyTopics,
         Code::FunctionInvalid,
+        Code::ProjectRefused,
         Code::Unauthenticated,
         Code::InvalidToken,
         Code::InvalidLoginCode,
@@ -140,6 +143,7 @@ impl Code {
             Code::WechatUnavailable => "WECHAT_UNAVAILABLE",
             Code::StoreUnavailable => "STORE_UNAVAILABLE",
             Code::FunctionInvalid => "FUNCTION_INVALID",
+            Code::ProjectRefused => "PROJECT_REFUSED",
             Code::FunctionForbidden => "FUNCTION_FORBIDDEN",
             Code::FunctionFailed => "FUNCTION_FAILED",
             Code::FunctionOutOfMemory => "FUNCTION_OUT_OF_MEMORY",
@@ -166,6 +170,7 @@ impl Code {
             | Code::BatchTooLarge
             | Code::TooManyTopics
             | Code::FunctionInvalid
+            | Code::ProjectRefused
             | Code::App => 400,
             Code::Unauthenticated | Code::InvalidToken | Code::InvalidLoginCode => 401,
             Code::Forbidden | Code::WechatUserBlocked | Code::FunctionForbidden => 403,

@@ -15,6 +15,7 @@ pub mod live;
 pub mod memory_store;
 #[cfg(test)]
 mod module_graph;
+pub mod project;
 pub mod store;
 pub mod tables;
 pub mod wechat;

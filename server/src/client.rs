@@ -286,21 +286,6 @@ struct Project {
     functions: BTreeMap<String, Map<String, Value>>,
 }
 
-/// Whether every key of `want` is in `have` with the same value (the server fills in
-/// defaults the file may leave out).
-fn covers(have: &Value, want: &Value) -> bool {
-    match (have, want) {
-        (Value::Object(h), Value::Object(w)) => w
-            .iter()
-            .all(|(k, v)| h.get(k).is_some_and(|hv| covers(hv, v))),
-        (Value::Array(h), Value::Array(w)) => {
-            h.len() == w.len() && h.iter().zip(w).all(|(a, b)| covers(a, b))
-        }
-        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
-        _ => have == want,
-    }
-}
-
 /// How `yunqiao apply` runs.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApplyOptions {
@@ -310,38 +295,17 @@ pub struct ApplyOptions {
     pub drop: bool,
 }
 
-/// One item of a project and what applying it does.
-struct Step {
-    label: String,
-    outcome: Outcome,
-    /// Why it cannot be applied as it is (found before anything changes).
-    refused: Option<String>,
-    kind: StepKind,
-}
-
-enum StepKind {
-    Function {
-        module: String,
-        source: String,
-        settings: Map<String, Value>,
-    },
-    Put {
-        path: String,
-        def: Value,
-    },
-}
-
-/// `yunqiao apply FILE`: reads every item's current state first, prints the plan, and
-/// changes nothing when any item would be refused (a dropped field without `--drop`, an
-/// unreadable module file); then functions, tables (whose hooks name them), namespaces
-/// and topic rules, in that order. `--dry-run` stops after the plan.
+/// `yunqiao apply FILE`: reads the project and its modules' files and sends it whole to
+/// `POST /v1/apply`, which checks every item before it writes any and undoes what it
+/// wrote when a write fails: all of it or none of it. Prints the plan (with `--dry-run`,
+/// what would change) or every refusal.
 pub async fn apply(admin: &Admin, file: &Path, opts: ApplyOptions) -> Result<(), BoxError> {
     let project: Project =
         serde_json::from_value(read_json(file)?).map_err(|e| format!("{}: {e}", file.display()))?;
     let base = file.parent().unwrap_or(Path::new("."));
-    let mut steps = Vec::new();
-    for (module, spec) in &project.functions {
-        let mut settings = spec.clone();
+    let mut functions = Map::new();
+    for (module, spec) in project.functions {
+        let mut settings = spec;
         let src = settings
             .remove("file")
             .and_then(|v| v.as_str().map(str::to_string))
@@ -349,183 +313,114 @@ pub async fn apply(admin: &Admin, file: &Path, opts: ApplyOptions) -> Result<(),
         let path = base.join(src);
         let source = std::fs::read_to_string(&path)
             .map_err(|e| format!("functions.{module}: cannot read {}: {e}", path.display()))?;
-        let (status, current) = admin
-            .send(
-                reqwest::Method::GET,
-                &format!("/v1/functions/{}", seg(module)),
-                None,
-            )
-            .await?;
-        let sha = hex::encode(sha2::Sha256::digest(source.as_bytes()));
-        let outcome = if status == 404 {
-            Outcome::Created
-        } else if current["sha256"] == json!(sha) && same_settings(&current, &settings) {
-            Outcome::Unchanged
-        } else {
-            Outcome::Changed
-        };
-        steps.push(Step {
-            label: format!("function {module}"),
-            outcome,
-            refused: None,
-            kind: StepKind::Function {
-                module: module.clone(),
-                source,
-                settings,
-            },
-        });
+        settings.insert("source".into(), json!(source));
+        functions.insert(module, Value::Object(settings));
     }
-    for (table, def) in &project.tables {
-        let path = format!("/v1/tables/{}", seg(table));
-        let (status, current) = admin.send(reqwest::Method::GET, &path, None).await?;
-        let (outcome, refused) = if status == 404 {
-            (Outcome::Created, None)
-        } else if covers(&current, def) {
-            (Outcome::Unchanged, None)
-        } else {
-            let names = |v: &Value| -> Vec<String> {
-                v["fields"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|f| f["name"].as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default()
-            };
-            let wanted = names(def);
-            let dropped: Vec<String> = names(&current)
-                .into_iter()
-                .filter(|n| !wanted.contains(n))
-                .collect();
-            let refused = (!dropped.is_empty() && !opts.drop).then(|| {
-                format!(
-                    "drops fields {dropped:?} (their values are lost); run again with --drop to allow it"
-                )
-            });
-            (Outcome::Changed, refused)
-        };
-        let path = if opts.drop {
-            format!("{path}?drop=true")
-        } else {
-            path
-        };
-        steps.push(Step {
-            label: format!("table {table}"),
-            outcome,
-            refused,
-            kind: StepKind::Put {
-                path,
-                def: def.clone(),
-            },
-        });
-    }
-    for (ns, def) in &project.kv {
-        let path = format!("/v1/kv/{}", seg(ns));
-        let (status, current) = admin.send(reqwest::Method::GET, &path, None).await?;
-        let outcome = match status {
-            404 => Outcome::Created,
-            _ if covers(&current, def) => Outcome::Unchanged,
-            _ => Outcome::Changed,
-        };
-        steps.push(Step {
-            label: format!("kv {ns}"),
-            outcome,
-            refused: None,
-            kind: StepKind::Put {
-                path,
-                def: def.clone(),
-            },
-        });
-    }
-    if !project.topics.is_empty() {
-        let (_, rules) = admin
-            .ok(reqwest::Method::GET, "/v1/topics/rules", None)
-            .await?;
-        for (pattern, rule) in &project.topics {
-            let current = rules["items"]
-                .as_array()
-                .and_then(|a| a.iter().find(|r| r["pattern"] == json!(pattern)))
-                .cloned();
-            let outcome = match current {
-                Some(c) if covers(&c, rule) => Outcome::Unchanged,
-                Some(_) => Outcome::Changed,
-                None => Outcome::Created,
-            };
-            steps.push(Step {
-                label: format!("topic rule {pattern}"),
-                outcome,
-                refused: None,
-                kind: StepKind::Put {
-                    path: format!("/v1/topics/rules/{}", seg(pattern)),
-                    def: rule.clone(),
-                },
-            });
-        }
-    }
-
-    let refused: Vec<&Step> = steps.iter().filter(|s| s.refused.is_some()).collect();
-    if !refused.is_empty() {
-        for s in &refused {
-            println!(
-                "{}: refused: {}",
-                s.label,
-                s.refused.as_deref().unwrap_or_default()
+    let body = json!({
+        "functions": functions,
+        "tables": project.tables,
+        "kv": project.kv,
+        "topics": project.topics,
+    });
+    let path = format!("/v1/apply?dry_run={}&drop={}", opts.dry_run, opts.drop);
+    let (status, v) = admin
+        .send(reqwest::Method::POST, &path, Some(&body))
+        .await?;
+    if status < 400 {
+        for item in v["items"].as_array().into_iter().flatten() {
+            let label = format!(
+                "{} {}",
+                kind_label(&item["kind"]),
+                item["name"].as_str().unwrap_or("?")
             );
+            let outcome = item["outcome"].as_str().unwrap_or("?");
+            let version = item["version"]
+                .as_i64()
+                .filter(|_| !opts.dry_run && outcome != "unchanged")
+                .map(|n| format!(" (version {n})"))
+                .unwrap_or_default();
+            if opts.dry_run {
+                println!("{label}: {}", would(outcome));
+            } else {
+                println!("{label}: {outcome}{version}");
+            }
         }
-        return Err(format!("{} item(s) refused; nothing was changed", refused.len()).into());
-    }
-    if opts.dry_run {
-        for s in &steps {
-            println!("{}: {}", s.label, would(s.outcome));
+        if opts.dry_run {
+            println!("dry run: nothing was changed");
         }
-        println!("dry run: nothing was changed");
         return Ok(());
     }
-    let mut done = Vec::new();
-    for s in &steps {
-        let r = match (&s.kind, s.outcome) {
-            (_, Outcome::Unchanged) => Ok(String::new()),
-            (
-                StepKind::Function {
-                    module,
-                    source,
-                    settings,
-                },
-                _,
-            ) => admin
-                .deploy(module, source, settings)
-                .await
-                .map(|(_, v)| format!(" (version {})", v["version"])),
-            (StepKind::Put { path, def }, _) => admin
-                .ok(reqwest::Method::PUT, path, Some(def))
-                .await
-                .map(|_| String::new()),
-        };
-        match r {
-            Ok(extra) => {
-                println!("{}: {}{extra}", s.label, s.outcome.as_str());
-                if s.outcome != Outcome::Unchanged {
-                    done.push(s.label.clone());
-                }
-            }
-            Err(e) => {
-                let before = if done.is_empty() {
-                    "nothing before it was changed".to_string()
+    let err = &v["error"];
+    let code = err["code"].as_str().unwrap_or("?");
+    let message = err["message"].as_str().unwrap_or("");
+    match code {
+        "PROJECT_REFUSED" => {
+            let refused = err["details"]["refused"].as_array().cloned().unwrap_or_default();
+            for r in &refused {
+                let field = r["field"]
+                    .as_str()
+                    .map(|f| format!(" (field {f})"))
+                    .unwrap_or_default();
+                let hint = if r["kind"] == "table" && r["message"].as_str().is_some_and(|m| m.contains("drops fields")) {
+                    "; run again with --drop to allow it (their values are lost)"
                 } else {
-                    format!("changed before it: {}", done.join(", "))
+                    ""
                 };
-                return Err(format!("{}: {e}; {before}; fix it and apply again", s.label).into());
+                println!(
+                    "{} {}: refused: {}{field}{hint}",
+                    kind_label(&r["kind"]),
+                    r["name"].as_str().unwrap_or("?"),
+                    r["message"].as_str().unwrap_or("")
+                );
             }
+            Err(format!("{} item(s) refused; nothing was changed", refused.len()).into())
         }
+        "BODY_TOO_LARGE" => Err(format!(
+            "the project is larger than the server takes in one request ({message}); raise its body_limit, or deploy large modules one by one with `yunqiao functions deploy`"
+        )
+        .into()),
+        _ if err["details"]["item"].is_object() => {
+            let item = &err["details"]["item"];
+            let list = |k: &str| -> String {
+                err["details"][k]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default()
+            };
+            let undone = list("undone");
+            let not_undone = list("not_undone");
+            let mut out = format!(
+                "{} {}: {status} {code}: {message}; ",
+                kind_label(&item["kind"]),
+                item["name"].as_str().unwrap_or("?")
+            );
+            if undone.is_empty() {
+                out.push_str("nothing before it was changed");
+            } else {
+                out.push_str(&format!("undone: {undone}"));
+            }
+            if !not_undone.is_empty() {
+                out.push_str(&format!("; NOT undone: {not_undone}"));
+            }
+            Err(out.into())
+        }
+        _ => Err(format!("POST /v1/apply: {status} {code}: {message}").into()),
     }
-    Ok(())
 }
 
-fn would(o: Outcome) -> &'static str {
+/// How the CLI names an item's kind (`topic rule` for the API's `topic`).
+fn kind_label(kind: &Value) -> &str {
+    match kind.as_str() {
+        Some("topic") => "topic rule",
+        Some(k) => k,
+        None => "?",
+    }
+}
+
+fn would(o: &str) -> &'static str {
     match o {
-        Outcome::Created => "would be created",
-        Outcome::Changed => "would change",
-        Outcome::Unchanged => "unchanged",
+        "created" => "would be created",
+        "changed" => "would change",
+        _ => "unchanged",
     }
 }

@@ -1,6 +1,8 @@
-//! `yunqiao apply`: a plan first, nothing changed when an item would be refused,
-//! `--dry-run` changes nothing, `--drop` allows dropping fields, and applying again
-//! changes nothing.
+//! `yunqiao apply` (the CLI over `POST /v1/apply`), on every face: a plan first,
+//! nothing changed when any item would be refused (every refusal named), `--dry-run`
+//! changes nothing, `--drop` allows dropping fields, and applying again changes nothing.
+//! (A write that fails midway is undone: `core/src/project_tests.rs`, where a store can
+//! be made to fail.)
 
 mod common;
 
@@ -65,9 +67,9 @@ async fn module_sha(api: &Api) -> Value {
         .clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn apply_plans_first_and_changes_all_or_nothing() {
-    let s = Server::start().await;
+on_every_face!(apply_plans_first_and_changes_all_or_nothing);
+
+async fn apply_plans_first_and_changes_all_or_nothing(s: Server) {
     let api = Api::new(&s.base);
     let dir = tempfile::tempdir().unwrap();
     let two = json!([{"name": "title", "type": "string"}, {"name": "body", "type": "text"}]);
@@ -126,21 +128,67 @@ async fn apply_plans_first_and_changes_all_or_nothing() {
     assert_eq!(fields(&api).await, ["title"]);
     assert_ne!(module_sha(&api).await, sha1);
 
-    // A module the server refuses (it does not load) stops the apply and says what was
-    // changed before it (here nothing: functions go first).
-    let file = project(
-        dir.path(),
-        json!([{"name": "title", "type": "string"}, {"name": "tags", "type": "json"}]),
-        "export function count( {\n",
-    );
+    // A module that does not load, and a table whose hook names an export nobody has:
+    // both refused, together, before anything changes (the table keeps its fields).
+    std::fs::write(dir.path().join("notes.js"), "export function count( {\n").unwrap();
+    std::fs::write(
+        &file,
+        json!({
+            "functions": {"notes": {"file": "notes.js"}},
+            "tables": {
+                "notes": {"fields": [{"name": "title", "type": "string"}, {"name": "tags", "type": "json"}]},
+                "later": {"fields": [{"name": "x", "type": "string"}], "hooks": {"before_create": "notes.missing"}}
+            }
+        })
+        .to_string(),
+    )
+    .unwrap();
     let (ok, out) = apply(&s, &file, &[]);
     assert!(!ok, "{out}");
-    assert!(out.contains("nothing before it was changed"), "{out}");
-    assert_eq!(
-        fields(&api).await,
-        ["title"],
-        "the table waits for the module"
+    assert!(
+        out.contains("function notes: refused: the module does not load"),
+        "{out}"
     );
+    assert!(out.contains("table later: refused:"), "{out}");
+    assert!(
+        out.contains("2 item(s) refused; nothing was changed"),
+        "{out}"
+    );
+    assert_eq!(fields(&api).await, ["title"], "the table is as it was");
+    let r = api
+        .call("GET", "/v1/tables/later", Some(ADMIN_KEY), None)
+        .await;
+    assert_eq!(r.status, 404, "nothing created: {}", r.text);
+
+    // The API answers every refusal with its item and field.
+    let r = api
+        .call(
+            "POST",
+            "/v1/apply",
+            Some(ADMIN_KEY),
+            Some(json!({"tables": {"later": {"fields": [{"name": "x", "type": "string"}], "hooks": {"before_create": "notes.missing"}}}})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "PROJECT_REFUSED");
+    assert_eq!(
+        r.body["error"]["details"]["refused"],
+        json!([{"kind": "table", "name": "later", "code": "INVALID_ARGUMENT", "field": "hooks.before_create",
+            "message": "the hook runs \"notes.missing\", but module \"notes\" exports no function \"missing\""}])
+    );
+    // Only admins apply; a malformed flag is a 400.
+    let r = api.call("POST", "/v1/apply", None, Some(json!({}))).await;
+    assert_eq!(r.status, 401, "{}", r.text);
+    let r = api
+        .call(
+            "POST",
+            "/v1/apply?dry_run=yes",
+            Some(ADMIN_KEY),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "INVALID_ARGUMENT");
 }
 
 /// The repository's two example projects (会聊 and the functions example) share one

@@ -113,6 +113,16 @@ pub struct Functions {
     call_log: Arc<call_log::CallLog>,
 }
 
+/// A module that loads, with the exports it has: what [`Functions::check_module`] found,
+/// ready for [`Functions::write_module`].
+#[derive(Debug, Clone)]
+pub struct CheckedModule {
+    pub source: Arc<str>,
+    pub settings: Settings,
+    pub exports: Vec<String>,
+    pub sha256: String,
+}
+
 /// Everything the service is built from.
 pub struct FunctionsDeps {
     pub store: Arc<dyn ItemStore>,
@@ -208,6 +218,13 @@ impl Functions {
         input: ModuleInput,
     ) -> Result<(Value, bool)> {
         caller.require_admin()?;
+        let checked = self.check_module(module, input).await?;
+        self.write_module(module, checked).await
+    }
+
+    /// What a deploy checks before it writes anything: the name, the source's size, the
+    /// settings, and that the module loads and has every export its settings name.
+    pub async fn check_module(&self, module: &str, input: ModuleInput) -> Result<CheckedModule> {
         settings::check_module_name(module)?;
         let (source, settings) = input.split();
         if source.len() > sandbox::MAX_SOURCE_BYTES {
@@ -249,7 +266,59 @@ impl Functions {
                 ));
             }
         }
-        let sha = hex::encode(sha2::Sha256::digest(source.as_bytes()));
+        let sha256 = hex::encode(sha2::Sha256::digest(source.as_bytes()));
+        Ok(CheckedModule {
+            source,
+            settings,
+            exports,
+            sha256,
+        })
+    }
+
+    /// The deployed head of a module (`None` when it has none): its version, sha256,
+    /// settings and exports, without the source.
+    pub async fn head(&self, module: &str) -> Result<Option<Map<String, Value>>> {
+        settings::check_module_name(module)?;
+        Ok(self
+            .store
+            .get(keys::FN_MODULES, module)
+            .await?
+            .map(|i| i.attrs))
+    }
+
+    /// A stored version of a module as it was checked when deployed: what an apply
+    /// that failed writes back as the next version.
+    pub async fn stored_module(&self, module: &str, version: i64) -> Result<CheckedModule> {
+        let it = self
+            .store
+            .get(&versions_pk(module), &version_sk(version))
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(format!("module {module:?} has no version {version}"))
+            })?;
+        let field = |k: &str| it.get(k).cloned().unwrap_or(Value::Null);
+        let source: String = serde_json::from_value(field("source")).unwrap_or_default();
+        Ok(CheckedModule {
+            source: Arc::from(source),
+            settings: serde_json::from_value(field("settings")).unwrap_or_default(),
+            exports: serde_json::from_value(field("exports")).unwrap_or_default(),
+            sha256: serde_json::from_value(field("sha256")).unwrap_or_default(),
+        })
+    }
+
+    /// Writes a checked module as the next version. Answers its view and whether the
+    /// module was created.
+    pub async fn write_module(
+        &self,
+        module: &str,
+        checked: CheckedModule,
+    ) -> Result<(Value, bool)> {
+        let CheckedModule {
+            source,
+            settings,
+            exports,
+            sha256: sha,
+        } = checked;
         let now = self.clock.now_ms();
         for _ in 0..5 {
             let head = self.store.get(keys::FN_MODULES, module).await?;

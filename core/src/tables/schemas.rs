@@ -75,31 +75,7 @@ impl Tables {
             };
         };
         let old_schema = decode_schema(name, &old)?;
-        let dropped: Vec<&str> = old_schema
-            .fields
-            .iter()
-            .filter(|f| schema.field(&f.name).is_none())
-            .map(|f| f.name.as_str())
-            .collect();
-        if !dropped.is_empty() && !allow_drop {
-            return Err(Error::invalid_field(
-                dropped[0],
-                format!("this change drops fields {dropped:?}; send ?drop=true to drop them"),
-            ));
-        }
-        let mut reshape = !dropped.is_empty();
-        for f in &schema.fields {
-            match old_schema.field(&f.name) {
-                Some((_, o)) if o.kind != f.kind || o.many != f.many => {
-                    return Err(Error::invalid_field(
-                        &f.name,
-                        "a field's type cannot change; add a new field",
-                    ));
-                }
-                Some(_) => {}
-                None => reshape |= f.default.is_some(),
-            }
-        }
+        let mut reshape = refuse_change(&old_schema, &schema, allow_drop)?;
         // Indexes the old schema did not have (ready or pending) wait for the back-fill;
         // a change of the record rule can add or drop scoped ones.
         let keyed = |s: &Schema| -> BTreeSet<(String, bool)> {
@@ -162,6 +138,63 @@ impl Tables {
         self.schemas.forget(name);
         let schema = self.schema(name).await?;
         Ok((schema, false, Some(report?)))
+    }
+
+    /// What [`Tables::put_schema`] would do, without writing anything: refused as it
+    /// would refuse, else the new schema and the table as it is now (`None`: new).
+    pub async fn check_schema(
+        &self,
+        name: &str,
+        def: &TableDef,
+        allow_drop: bool,
+    ) -> Result<(Schema, Option<Schema>)> {
+        let schema = Schema::from_def(name, def)?;
+        let Some(old) = self.store.get(&schema_pk(name), "_").await? else {
+            return Ok((schema, None));
+        };
+        let old = decode_schema(name, &old)?;
+        refuse_change(&old, &schema, allow_drop)?;
+        Ok((schema, Some(old)))
+    }
+
+    /// Undoes the creation of a table nobody has written to yet (an apply that failed
+    /// after creating it). Answers whether it was removed: a table with records, or one
+    /// changed since its creation, stays.
+    pub(crate) async fn remove_new_table(&self, name: &str) -> Result<bool> {
+        let records = self
+            .store
+            .query(Query::partition(rec_pk(name)).limit(1))
+            .await?;
+        if !records.items.is_empty() {
+            return Ok(false);
+        }
+        let mut ops = vec![
+            WriteOp::Delete {
+                pk: schema_pk(name),
+                sk: "_".into(),
+                cond: Some(Cond::eq("v", 1)),
+            },
+            WriteOp::Delete {
+                pk: crate::keys::SCHEMAS.into(),
+                sk: name.into(),
+                cond: None,
+            },
+        ];
+        ops.extend(version_copies(name, 1).into_iter().map(|op| match op {
+            WriteOp::Put { item, .. } => WriteOp::Delete {
+                pk: item.pk,
+                sk: item.sk,
+                cond: None,
+            },
+            other => other,
+        }));
+        let r = self.store.transact(ops).await;
+        self.schemas.forget(name);
+        match r {
+            Ok(()) => Ok(true),
+            Err(StoreError::TransactionCanceled { .. } | StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Continues an unfinished back-fill (admins).
@@ -366,6 +399,38 @@ pub(super) fn migrate(schema: &Schema, rec: &Map<String, Value>) -> Option<Map<S
         new.insert("_v".into(), json!(v + 1));
     }
     Some(new)
+}
+
+/// Refuses a change a table cannot take: dropping fields without `allow_drop`, or
+/// changing a field's type. Answers whether existing records must be reshaped (a field
+/// dropped, or a new one with a default).
+fn refuse_change(old: &Schema, new: &Schema, allow_drop: bool) -> Result<bool> {
+    let dropped: Vec<&str> = old
+        .fields
+        .iter()
+        .filter(|f| new.field(&f.name).is_none())
+        .map(|f| f.name.as_str())
+        .collect();
+    if !dropped.is_empty() && !allow_drop {
+        return Err(Error::invalid_field(
+            dropped[0],
+            format!("this change drops fields {dropped:?}; send ?drop=true to drop them"),
+        ));
+    }
+    let mut reshape = !dropped.is_empty();
+    for f in &new.fields {
+        match old.field(&f.name) {
+            Some((_, o)) if o.kind != f.kind || o.many != f.many => {
+                return Err(Error::invalid_field(
+                    &f.name,
+                    "a field's type cannot change; add a new field",
+                ));
+            }
+            Some(_) => {}
+            None => reshape |= f.default.is_some(),
+        }
+    }
+    Ok(reshape)
 }
 
 pub(super) fn schema_pk(t: &str) -> String {
