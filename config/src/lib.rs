@@ -280,7 +280,9 @@ pub struct CacheSection {
 
 impl Default for CacheSection {
     fn default() -> Self {
-        CacheSection { bound_ms: 1_000 }
+        CacheSection {
+            bound_ms: yunqiao_core::cache::DEFAULT_BOUND_MS,
+        }
     }
 }
 
