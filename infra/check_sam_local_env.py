@@ -9,8 +9,9 @@ under `sam local start-api`, against what the functions read:
 * every YUNQIAO_* variable the Lambda side's Rust code reads (functions/, api/, core/,
   adapters/ (wechat included): their src/, tests excluded) is in "Parameters", unless it is listed
   below as not the deployment's to set;
-* every YUNQIAO_* variable server/src/config.rs reads is either there too or listed
-  below as the local server's own.
+* every YUNQIAO_* variable the one configuration (config/src/, read by `yunqiao serve`
+  and by every function alike) names is either there too or listed below as a setting
+  only the local server uses.
 
 Fails, naming what is missing, when a variable is added to the code or the template and
 not to the file. Standard library only (no YAML parser: the template's layout is read by
@@ -26,12 +27,12 @@ NOT_DEPLOYMENT_SETTINGS = {
     "YUNQIAO_SANDBOX_WORKER": "set by the cloud-function worker pool on its own child processes",
     "YUNQIAO_SECRET_": "a prefix (YUNQIAO_SECRET_<NAME>); the stack passes secrets as YUNQIAO_SECRETS_JSON",
 }
-# server/src/config.rs: `yunqiao serve` only (the Lambda functions never read these).
+# config/src/: settings only `yunqiao serve` uses (the functions read them through the same
+# loader, and ignore them); yunqiao_config::SERVER_ONLY, by variable.
 SERVER_ONLY = {
     "YUNQIAO_ADDR": "the local server's listen address",
     "YUNQIAO_DATA_DIR": "the embedded store's directory",
     "YUNQIAO_CONFIG": "the local server's TOML file",
-    "YUNQIAO_BODY_LIMIT": "the local server's body limit (API Gateway has its own)",
     "YUNQIAO_STORE": "the local server's store choice (Lambda always uses DynamoDB)",
     "YUNQIAO_LOG_FORMAT": "the local server's log format (Lambda logs are always JSON)",
     "YUNQIAO_FUNCTIONS_SCHEDULER": "the local server's in-process scheduler (Lambda: yq-schedule)",
@@ -142,13 +143,20 @@ def main() -> int:
         if name not in common:
             errors.append(f"{where} reads {name}; add it to \"Parameters\" in {env_path.name}")
 
-    config = root / "server" / "src" / "config.rs"
-    for name in sorted(code_names(config)):
+    config_names = {}
+    for src in sorted((root / "config" / "src").glob("**/*.rs")):
+        for n in code_names(src):
+            config_names.setdefault(n, src.relative_to(root).as_posix())
+    if not config_names:
+        errors.append("config/src: no YUNQIAO_* setting found (has the configuration moved?)")
+    for name, where in sorted(config_names.items()):
         if name in common or name in SERVER_ONLY or name in NOT_DEPLOYMENT_SETTINGS:
             continue
         errors.append(
-            f"server/src/config.rs reads {name}: add it to \"Parameters\" in {env_path.name} if the "
-            f"functions read it too, else to SERVER_ONLY in {Path(__file__).name} with a reason")
+            f"{where} reads {name}: add it to \"Parameters\" in {env_path.name} if the "
+            f"functions use it too, else to SERVER_ONLY in {Path(__file__).name} with a reason")
+    for name in sorted(set(SERVER_ONLY) - set(config_names)):
+        errors.append(f"{Path(__file__).name}: SERVER_ONLY names {name}, which config/src does not read")
 
     for name, value in common.items():
         if not isinstance(value, str):

@@ -12,6 +12,7 @@ pub mod live;
 pub mod project;
 pub mod tables;
 pub mod views;
+pub mod wiring;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,9 +36,11 @@ use yunqiao_core::auth::Auth;
 use crate::error::ErrorBody;
 
 pub use error::{ApiError, ApiResult};
+pub use wiring::{AppBuilder, MissingAdapter, StoreWriters};
 
-/// Everything a handler can reach; built once per process (or Lambda sandbox). One `Arc`,
-/// so that handing it to a request is one reference count, not one per service.
+/// Everything a handler can reach; built once per process (or Lambda sandbox) by
+/// [`AppState::builder`]. One `Arc`, so that handing it to a request is one reference
+/// count, not one per service.
 #[derive(Clone)]
 pub struct AppState(Arc<Services>);
 
@@ -70,100 +73,6 @@ pub enum Sockets {
 
 /// Fan-outs push to at most this many connections at once.
 pub const PUSH_CONCURRENCY: usize = 32;
-
-/// Where cloud functions run and what they may reach.
-pub struct FunctionsRuntime {
-    pub sandbox: Arc<dyn yunqiao_core::functions::sandbox::Sandbox>,
-    pub outbound: Arc<dyn yunqiao_core::functions::Outbound>,
-    /// Values `secrets.get(name)` answers, for modules that list the name.
-    pub secrets: std::collections::HashMap<String, String>,
-    /// Runs after-hooks and scheduled runs in the background; `None` awaits them
-    /// (Lambda).
-    pub spawner: Option<yunqiao_core::functions::Spawner>,
-    /// Who gets a worker and who waits (workers, lanes, per-caller and per-module
-    /// limits, the memory budget).
-    pub admission: yunqiao_core::functions::admission::AdmissionConfig,
-    /// Modules may list and reach loopback and private-network hosts.
-    pub allow_private_hosts: bool,
-}
-
-impl FunctionsRuntime {
-    /// No cloud functions (tools and tests that do not need them).
-    pub fn none() -> FunctionsRuntime {
-        FunctionsRuntime {
-            sandbox: Arc::new(yunqiao_core::functions::sandbox::NoSandbox),
-            outbound: Arc::new(yunqiao_core::functions::host::NoOutbound),
-            secrets: Default::default(),
-            spawner: None,
-            admission: yunqiao_core::functions::admission::AdmissionConfig::for_workers(1, 1024),
-            allow_private_hosts: false,
-        }
-    }
-}
-
-impl AppState {
-    /// The domain services over one store, built once per process or Lambda sandbox.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        store: Arc<dyn yunqiao_core::store::ItemStore>,
-        wechat: Arc<dyn yunqiao_core::wechat::WeChat>,
-        clock: yunqiao_core::clock::SharedClock,
-        auth: yunqiao_core::auth::AuthConfig,
-        scan_limit: usize,
-        sockets: Sockets,
-        functions: FunctionsRuntime,
-        freshness: yunqiao_core::cache::Freshness,
-    ) -> AppState {
-        use yunqiao_core::live::{Live, Push, RateLimiter};
-        // A process holding its sockets counts frame rates in memory; Lambda sandboxes
-        // share nothing, so there the store counts.
-        let (push, hub, limiter): (Arc<dyn Push>, _, _) = match sockets {
-            Sockets::Local(h) => (h.clone(), Some(h), RateLimiter::in_memory()),
-            Sockets::Remote(p) => (p, None, RateLimiter::InStore),
-        };
-        let tables = Arc::new(
-            yunqiao_core::tables::Tables::new(store.clone(), clock.clone())
-                .with_scan_limit(scan_limit)
-                .with_cache(freshness),
-        );
-        let auth =
-            Arc::new(Auth::new(store.clone(), wechat, clock.clone(), auth).with_cache(freshness));
-        let kv = Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone()));
-        let live = Live::new(
-            store.clone(),
-            clock.clone(),
-            push,
-            auth.clone(),
-            tables.clone(),
-            limiter,
-            PUSH_CONCURRENCY,
-        );
-        let functions =
-            yunqiao_core::functions::Functions::new(yunqiao_core::functions::FunctionsDeps {
-                store,
-                clock,
-                auth: auth.clone(),
-                tables: tables.clone(),
-                kv: kv.clone(),
-                live: live.clone(),
-                sandbox: functions.sandbox,
-                outbound: functions.outbound,
-                secrets: functions.secrets,
-                spawner: functions.spawner,
-                admission: functions.admission,
-                allow_private_hosts: functions.allow_private_hosts,
-                freshness,
-            });
-        AppState(Arc::new(Services {
-            kv,
-            live,
-            functions,
-            tables,
-            auth,
-            hub,
-        }))
-    }
-}
 
 /// The API areas; each Lambda function serves some of them, the local server all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -22,9 +22,13 @@ pub enum Freshness {
     None,
 }
 
+/// The default bound where the store is shared (`cache.bound_ms`), in milliseconds.
+pub const DEFAULT_BOUND_MS: i64 = 1_000;
+
 impl Freshness {
-    /// The bound used where the store is shared (Lambda, several servers on DynamoDB).
-    pub const SHARED: Freshness = Freshness::Bounded(1_000);
+    /// The bound used by default where the store is shared (Lambda, several servers on
+    /// DynamoDB).
+    pub const SHARED: Freshness = Freshness::Bounded(DEFAULT_BOUND_MS);
 }
 
 /// A map with an age bound and a size bound (full means cleared: simple, and a cold

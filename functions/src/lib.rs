@@ -1,13 +1,17 @@
 //! yunqiao on AWS Lambda: one binary per API area (`src/bin/`), each a few lines over
 //! this crate.
 //!
-//! A sandbox builds its adapters once, at init, from the environment (never per
-//! request): the DynamoDB store, the WeChat client, the API Gateway push port. HTTP
-//! functions then run the very routers `yunqiao serve` runs ([`yunqiao_api::app_for`])
-//! through `lambda_http`; the WebSocket trio takes `ApiGatewayWebsocketProxyRequest`
-//! events and calls the same live-channel service the local server's `/v1/ws` calls.
+//! A sandbox reads its configuration once, at init, from the environment — the same
+//! [`yunqiao_config::Config`] `yunqiao serve` reads, under the same names, bounds and
+//! defaults ([`yunqiao_config::SETTINGS`]) — and builds its adapters once (never per
+//! request): the DynamoDB store, the WeChat client, the API Gateway push port. The
+//! services are built by the one composition root ([`yunqiao_api::AppState::builder`]).
+//! HTTP functions then run the very routers `yunqiao serve` runs
+//! ([`yunqiao_api::app_for`]) through `lambda_http`; the WebSocket trio takes
+//! `ApiGatewayWebsocketProxyRequest` events and calls the same live-channel service the
+//! local server's `/v1/ws` calls.
 //!
-//! Environment (set by `template.yaml`):
+//! The environment `template.yaml` sets:
 //!
 //! | variable | |
 //! |---|---|
@@ -16,165 +20,35 @@
 //! | `YUNQIAO_WECHAT_APPID`, `YUNQIAO_WECHAT_SECRET` | the mini-program (auth only) |
 //! | `YUNQIAO_WS_ENDPOINT` | the WebSocket API's management URL (functions that push) |
 //! | `YUNQIAO_SESSION_TTL_SECS` | session lifetime (default 30 days) |
-//! | `YUNQIAO_TABLES_SCAN_LIMIT` | rows a query examines, records an unindexed query scans (default 1,000) |
-//! | `YUNQIAO_SECRET_<NAME>` | what cloud functions' `secrets.get(NAME)` answers (from NoEcho parameters or Secrets Manager references, never literals) |
-//! | `YUNQIAO_FUNCTIONS_WORKERS` | QuickJS worker threads (default 2) |
-//! | `YUNQIAO_CACHE_BOUND_MS` | how long a cached session, user, schema or module is trusted (default 1,000; 0: no caching) |
+//! | `YUNQIAO_SECRETS_JSON` | what cloud functions' `secrets.get(NAME)` answers, `{"NAME": "value"}` (or one `YUNQIAO_SECRET_<NAME>` each; from NoEcho parameters or Secrets Manager references, never literals) |
 //! | `YUNQIAO_LOG` | log filter (default `info`); logs are JSON |
-//! | `YUNQIAO_DYNAMODB_ENDPOINT`, `YUNQIAO_WECHAT_API_BASE` | emulators and mocks, for tests |
+//!
+//! and any other setting of the configuration by its variable (`YUNQIAO_TABLES_SCAN_LIMIT`,
+//! `YUNQIAO_CACHE_BOUND_MS`, `YUNQIAO_BODY_LIMIT`, `YUNQIAO_FUNCTIONS_*`, the emulators'
+//! `YUNQIAO_DYNAMODB_ENDPOINT` and `YUNQIAO_WECHAT_API_BASE`…). `functions.memory_mb`'s
+//! default is at most half the function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
 
 use std::sync::Arc;
 
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
 use lambda_runtime::{LambdaEvent, service_fn};
-use yunqiao_api::{AppState, Area, HttpConfig, Sockets};
+use yunqiao_api::{AppState, Area, HttpConfig, Sockets, StoreWriters};
 use yunqiao_aws::{ApiGatewayPush, DynamoConfig, DynamoStore};
+use yunqiao_config::{Config, Env};
 use yunqiao_core::Error as DomainError;
-use yunqiao_core::auth::AuthConfig;
 use yunqiao_core::clock::{SharedClock, SystemClock};
 use yunqiao_core::live::{NoPush, Push};
 use yunqiao_wechat::{DEFAULT_API_BASE, WeChatClient, WeChatConfig};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Configuration read from the environment once per sandbox.
-#[derive(Debug, Clone)]
-pub struct SandboxConfig {
-    pub dynamo: DynamoConfig,
-    pub admin_key: Option<String>,
-    pub wechat_appid: String,
-    pub wechat_secret: String,
-    pub wechat_api_base: String,
-    pub ws_endpoint: Option<String>,
-    pub session_ttl_secs: i64,
-    /// `YUNQIAO_TABLES_SCAN_LIMIT` (see `yunqiao_core::tables::reads::DEFAULT_SCAN_LIMIT`).
-    pub scan_limit: usize,
-    pub body_limit: usize,
-    /// `YUNQIAO_SECRET_<NAME>` values.
-    pub secrets: std::collections::HashMap<String, String>,
-    /// `YUNQIAO_FUNCTIONS_WORKERS` (default 2) and the rest of the function limits,
-    /// under the same names and limits as `yunqiao serve`'s.
-    pub function_admission: yunqiao_core::functions::admission::AdmissionConfig,
-    /// `YUNQIAO_FUNCTIONS_ALLOW_PRIVATE_HOSTS`: modules may reach private networks.
-    pub allow_private_hosts: bool,
-    /// `YUNQIAO_CACHE_BOUND_MS`: how long a cached session, user, schema or module is
-    /// trusted (default 1,000; 0 turns the caches off).
-    pub cache_bound_ms: i64,
-}
-
-impl SandboxConfig {
-    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Result<SandboxConfig, BoxError> {
-        let non_empty = |k: &str| env(k).filter(|v| !v.is_empty());
-        let admin_key = non_empty("YUNQIAO_ADMIN_KEY");
-        if let Some(k) = &admin_key
-            && let Err(e) = yunqiao_core::auth::check_admin_key(k)
-        {
-            return Err(format!("YUNQIAO_ADMIN_KEY: {e}").into());
-        }
-        let session_ttl_secs = match non_empty("YUNQIAO_SESSION_TTL_SECS") {
-            Some(v) => v
-                .parse::<i64>()
-                .ok()
-                .filter(|s| *s >= 60)
-                .ok_or("YUNQIAO_SESSION_TTL_SECS must be a number of seconds, at least 60")?,
-            None => AuthConfig::default().session_ttl_secs,
-        };
-        Ok(SandboxConfig {
-            dynamo: DynamoConfig::from_env(&env),
-            admin_key,
-            wechat_appid: non_empty("YUNQIAO_WECHAT_APPID").unwrap_or_default(),
-            wechat_secret: non_empty("YUNQIAO_WECHAT_SECRET").unwrap_or_default(),
-            wechat_api_base: non_empty("YUNQIAO_WECHAT_API_BASE")
-                .unwrap_or_else(|| DEFAULT_API_BASE.to_string()),
-            ws_endpoint: non_empty("YUNQIAO_WS_ENDPOINT"),
-            session_ttl_secs,
-            scan_limit: match non_empty("YUNQIAO_TABLES_SCAN_LIMIT") {
-                Some(v) => v
-                    .parse()
-                    .map_err(|_| "YUNQIAO_TABLES_SCAN_LIMIT must be a number of rows")?,
-                None => yunqiao_core::tables::reads::DEFAULT_SCAN_LIMIT,
-            },
-            // API Gateway's own payload limit is 10 MB; keep the local server's default.
-            body_limit: 1024 * 1024,
-            secrets: secrets_from(&env)?,
-            cache_bound_ms: match non_empty("YUNQIAO_CACHE_BOUND_MS") {
-                Some(v) => v
-                    .parse::<i64>()
-                    .ok()
-                    .filter(|n| (0..=60_000).contains(n))
-                    .ok_or("YUNQIAO_CACHE_BOUND_MS is 0 to 60000 milliseconds")?,
-                None => 1_000,
-            },
-            function_admission: admission_from(&non_empty)?,
-            allow_private_hosts: non_empty("YUNQIAO_FUNCTIONS_ALLOW_PRIVATE_HOSTS")
-                .is_some_and(|v| matches!(v.as_str(), "1" | "true" | "yes")),
-        })
-    }
-}
-
-/// The function limits from `YUNQIAO_FUNCTIONS_*`: workers (default 2: a Lambda
-/// sandbox serves one request at a time), the memory budget (default half the
-/// function's memory), per caller, per module, the queue.
-fn admission_from(
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<yunqiao_core::functions::admission::AdmissionConfig, BoxError> {
-    let num = |k: &str| -> Result<Option<usize>, BoxError> {
-        env(k)
-            .map(|v| {
-                v.parse::<usize>()
-                    .map_err(|_| format!("{k} must be a number").into())
-            })
-            .transpose()
-    };
-    let lambda_mb = num("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")?.unwrap_or(2048);
-    let a = yunqiao_core::functions::admission::AdmissionConfig::for_workers(
-        num("YUNQIAO_FUNCTIONS_WORKERS")?.unwrap_or(2),
-        num("YUNQIAO_FUNCTIONS_MEMORY_MB")?.unwrap_or((lambda_mb / 2).max(64)),
-    )
-    .with_overrides(
-        num("YUNQIAO_FUNCTIONS_PER_CALLER")?,
-        num("YUNQIAO_FUNCTIONS_PER_CALLER_QUEUED")?,
-        num("YUNQIAO_FUNCTIONS_PER_MODULE")?,
-        num("YUNQIAO_FUNCTIONS_QUEUE")?,
-    );
-    a.validate()
-        .map_err(|e| format!("YUNQIAO_FUNCTIONS_*: {e}"))?;
-    Ok(a)
-}
-
-/// `YUNQIAO_SECRETS_JSON` (`{"NAME": "value"}`, the template's NoEcho parameter) and any
-/// `YUNQIAO_SECRET_<NAME>` variables.
-fn secrets_from(
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<std::collections::HashMap<String, String>, BoxError> {
-    use yunqiao_core::functions::settings::valid_secret_name;
-    let mut out = std::collections::HashMap::new();
-    if let Some(j) = env("YUNQIAO_SECRETS_JSON").filter(|v| !v.trim().is_empty()) {
-        let m: std::collections::HashMap<String, String> = serde_json::from_str(&j)
-            .map_err(|_| "YUNQIAO_SECRETS_JSON must be a JSON object of strings")?;
-        if let Some(n) = m.keys().find(|n| !valid_secret_name(n)) {
-            return Err(format!("YUNQIAO_SECRETS_JSON: {n:?} is not a secret name").into());
-        }
-        out.extend(m);
-    }
-    for (k, v) in std::env::vars() {
-        if let Some(n) = k.strip_prefix("YUNQIAO_SECRET_")
-            && valid_secret_name(n)
-        {
-            out.insert(n.to_string(), v);
-        }
-    }
-    Ok(out)
-}
-
-/// JSON logs, as CloudWatch wants them.
-pub fn init_logging() {
-    let filter = std::env::var("YUNQIAO_LOG").unwrap_or_else(|_| "info".into());
+/// JSON logs, as CloudWatch wants them, filtered by `log` (`YUNQIAO_LOG`).
+pub fn init_logging(cfg: &Config) {
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&filter)
+            tracing_subscriber::EnvFilter::try_new(&cfg.log)
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_current_span(false)
@@ -183,51 +57,49 @@ pub fn init_logging() {
         .try_init();
 }
 
-/// Builds every adapter and the domain services: once per sandbox.
-pub async fn sandbox(cfg: &SandboxConfig) -> Result<AppState, BoxError> {
+/// Builds every adapter and the domain services from `cfg`: once per sandbox. The
+/// store is DynamoDB whatever `store.kind` says.
+pub async fn sandbox(cfg: &Config) -> Result<AppState, BoxError> {
     let clock: SharedClock = Arc::new(SystemClock);
-    let sdk = yunqiao_aws::sdk_config(&cfg.dynamo.region, None).await;
-    let store = Arc::new(DynamoStore::from_sdk(&sdk, &cfg.dynamo, clock.clone()));
+    let dynamo = DynamoConfig {
+        table: cfg.store.dynamodb_table.clone(),
+        region: cfg.store.dynamodb_region.clone(),
+        endpoint: cfg.store.dynamodb_endpoint.clone(),
+    };
+    let sdk = yunqiao_aws::sdk_config(&dynamo.region, None).await;
+    let store = Arc::new(DynamoStore::from_sdk(&sdk, &dynamo, clock.clone()));
     let wechat = Arc::new(WeChatClient::new(
         WeChatConfig {
-            api_base: cfg.wechat_api_base.clone(),
-            appid: cfg.wechat_appid.clone(),
-            secret: cfg.wechat_secret.clone(),
+            api_base: cfg
+                .wechat
+                .api_base
+                .clone()
+                .unwrap_or_else(|| DEFAULT_API_BASE.to_string()),
+            appid: cfg.wechat.appid.clone(),
+            secret: cfg.wechat.secret.clone(),
         },
         clock.clone(),
     )?);
-    let push: Arc<dyn Push> = match &cfg.ws_endpoint {
+    let push: Arc<dyn Push> = match &cfg.live.ws_endpoint {
         Some(ep) => Arc::new(ApiGatewayPush::new(&sdk, ep)),
         None => Arc::new(NoPush),
     };
-    Ok(AppState::new(
-        store,
-        wechat,
-        clock,
-        AuthConfig {
-            session_ttl_secs: cfg.session_ttl_secs,
-            admin_key: cfg.admin_key.clone(),
-            ..AuthConfig::default()
-        },
-        cfg.scan_limit,
-        Sockets::Remote(push),
-        // Nothing runs after a Lambda answers: after-hooks run before it does.
-        yunqiao_api::FunctionsRuntime {
-            sandbox: Arc::new(yunqiao_quickjs::QuickJs::with_current_exe(
-                cfg.function_admission.workers,
-            )?),
-            outbound: Arc::new(yunqiao_quickjs::HttpOutbound::new(cfg.allow_private_hosts)?),
-            secrets: cfg.secrets.clone(),
-            spawner: None,
-            admission: cfg.function_admission,
-            allow_private_hosts: cfg.allow_private_hosts,
-        },
+    Ok(AppState::builder()
         // Many sandboxes share the store: what another changed shows within the bound.
-        match cfg.cache_bound_ms {
-            0 => yunqiao_core::cache::Freshness::None,
-            ms => yunqiao_core::cache::Freshness::Bounded(ms),
-        },
-    ))
+        .store(store, StoreWriters::Several)
+        .wechat(wechat)
+        .clock(clock)
+        .sockets(Sockets::Remote(push))
+        .functions(
+            Arc::new(yunqiao_quickjs::QuickJs::with_current_exe(
+                cfg.functions.workers,
+            )?),
+            Arc::new(yunqiao_quickjs::HttpOutbound::new(
+                cfg.functions.allow_private_hosts,
+            )?),
+        )
+        // No background: nothing runs after a Lambda answers, so after-hooks run before.
+        .build(cfg)?)
 }
 
 /// The schedule dispatcher: an EventBridge rule invokes it every minute; it runs the
@@ -247,9 +119,10 @@ pub async fn run_schedule() -> Result<(), BoxError> {
     .await
 }
 
-async fn init() -> Result<(AppState, SandboxConfig), BoxError> {
-    init_logging();
-    let cfg = SandboxConfig::from_env(|k| std::env::var(k).ok())?;
+async fn init() -> Result<(AppState, Config), BoxError> {
+    // The environment is read here, once, into the configuration both faces read.
+    let cfg = Config::from_env(&Env::process())?;
+    init_logging(&cfg);
     let state = sandbox(&cfg).await?;
     Ok((state, cfg))
 }
@@ -260,13 +133,7 @@ pub async fn run_http(areas: &'static [Area]) -> Result<(), BoxError> {
     // This executable is also the sandbox's worker process (see yunqiao_quickjs).
     yunqiao_quickjs::enter_if_worker();
     let (state, cfg) = init().await?;
-    let app = yunqiao_api::app_for(
-        state,
-        &HttpConfig {
-            body_limit: cfg.body_limit,
-        },
-        areas,
-    );
+    let app = yunqiao_api::app_for(state, &HttpConfig::from(&cfg), areas);
     lambda_http::run(yunqiao_api::served::<lambda_http::Body>(app)).await
 }
 

@@ -50,10 +50,42 @@ async fn bad_configuration_stops_the_sandbox() {
     for bad in [
         ("YUNQIAO_ADMIN_KEY", "short"),
         ("YUNQIAO_SESSION_TTL_SECS", "soon"),
+        ("YUNQIAO_FUNCTIONS_WORKERS", "256"),
+        ("YUNQIAO_SECRETS_JSON", "not json"),
     ] {
         let e = yunqiao_standin::time_to_first_poll(f, &env(&[bad]))
             .await
             .expect_err("bad configuration must stop init");
         assert!(e.to_string().contains("exited during init"), "{bad:?}: {e}");
+    }
+}
+
+/// The bounds are the configuration's, the same as `yunqiao serve`'s
+/// (server/tests/startup.rs): a value out of range stops init with the setting's names,
+/// never clamped.
+#[test]
+fn a_setting_out_of_range_is_refused_by_name() {
+    let f = env!("CARGO_BIN_EXE_yq-tables");
+    for (var, value, key) in [
+        ("YUNQIAO_FUNCTIONS_WORKERS", "65", "functions.workers"),
+        ("YUNQIAO_CACHE_BOUND_MS", "60001", "cache.bound_ms"),
+        ("YUNQIAO_BODY_LIMIT", "10", "body_limit"),
+        (
+            "YUNQIAO_FUNCTIONS_ALLOW_PRIVATE_HOSTS",
+            "maybe",
+            "functions.allow_private_hosts",
+        ),
+    ] {
+        let out = std::process::Command::new(f)
+            .env_clear()
+            .envs(env(&[(var, value)]))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{var}={value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(var) && err.contains(key),
+            "{var}={value}: {err}"
+        );
     }
 }

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use yunqiao::config::Config;
+use yunqiao::config::{Config, Env};
 
 #[derive(Parser)]
 #[command(
@@ -95,8 +95,8 @@ fn run_client(
     }
 }
 
-fn init_logs(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("YUNQIAO_LOG")
+fn init_logs(filter: &str, format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal: a log redirected to a file stays plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -140,7 +140,8 @@ fn main() -> std::process::ExitCode {
             });
         }
     };
-    let mut cfg = match Config::load(config.as_deref(), |k| std::env::var(k).ok()) {
+    // The environment is read here, once; nothing downstream reads it again.
+    let mut cfg = match Config::load(config.as_deref(), &Env::process()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("yunqiao: {e}");
@@ -153,7 +154,7 @@ fn main() -> std::process::ExitCode {
     if let Some(d) = data_dir {
         cfg.data_dir = d;
     }
-    init_logs(&cfg.log_format);
+    init_logs(&cfg.log, &cfg.log_format);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

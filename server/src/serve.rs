@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use axum::Router;
 use yunqiao_api::live::LocalHub;
-use yunqiao_api::{AppState, HttpConfig, Sockets};
+use yunqiao_api::{AppState, HttpConfig, Sockets, StoreWriters};
 use yunqiao_aws::{DynamoConfig, DynamoStore};
-use yunqiao_core::auth::AuthConfig;
 use yunqiao_core::clock::{SharedClock, SystemClock};
 use yunqiao_core::store::ItemStore;
 use yunqiao_core::wechat::WeChat;
@@ -163,39 +162,6 @@ pub struct Server {
     pub functions: Arc<yunqiao_core::functions::Functions>,
 }
 
-/// Cloud functions here: QuickJS workers, outbound HTTP, secrets from the config file and
-/// `YUNQIAO_SECRET_<NAME>`, after-hooks in the background.
-fn functions_runtime(cfg: &Config) -> Result<yunqiao_api::FunctionsRuntime, BoxError> {
-    let mut secrets: std::collections::HashMap<String, String> = cfg
-        .functions
-        .secrets
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    for (k, v) in std::env::vars() {
-        if let Some(name) = k.strip_prefix("YUNQIAO_SECRET_")
-            && yunqiao_core::functions::settings::valid_secret_name(name)
-        {
-            secrets.insert(name.to_string(), v);
-        }
-    }
-    let spawner: yunqiao_core::functions::Spawner = Arc::new(|fut| {
-        tokio::spawn(fut);
-    });
-    Ok(yunqiao_api::FunctionsRuntime {
-        sandbox: Arc::new(yunqiao_quickjs::QuickJs::with_current_exe(
-            cfg.functions.workers,
-        )?),
-        outbound: Arc::new(yunqiao_quickjs::HttpOutbound::new(
-            cfg.functions.allow_private_hosts,
-        )?),
-        secrets,
-        spawner: Some(spawner),
-        admission: cfg.functions.admission(),
-        allow_private_hosts: cfg.functions.allow_private_hosts,
-    })
-}
-
 /// Every second: due schedules, and outbox items nobody finished.
 fn spawn_scheduler(
     functions: Arc<yunqiao_core::functions::Functions>,
@@ -322,33 +288,40 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
         )?)
     };
 
-    let state = AppState::new(
-        store,
-        wechat,
-        clock,
-        AuthConfig {
-            session_ttl_secs: cfg.session_ttl_secs,
-            admin_key: Some(admin_key(cfg)?),
-            ..AuthConfig::default()
-        },
-        cfg.tables.scan_limit,
-        Sockets::Local(Arc::new(LocalHub::default())),
-        functions_runtime(cfg)?,
+    // The admin key of the configuration, or the one kept in the data directory.
+    let cfg = &Config {
+        admin_key: Some(admin_key(cfg)?),
+        ..cfg.clone()
+    };
+    let spawner: yunqiao_core::functions::Spawner = Arc::new(|fut| {
+        tokio::spawn(fut);
+    });
+    let state = AppState::builder()
         // The embedded store has one writer, this process; DynamoDB may have several.
-        if local.is_some() {
-            yunqiao_core::cache::Freshness::OwnWrites
-        } else {
-            yunqiao_core::cache::Freshness::SHARED
-        },
-    );
+        .store(
+            store,
+            if local.is_some() {
+                StoreWriters::OnlyThisProcess
+            } else {
+                StoreWriters::Several
+            },
+        )
+        .wechat(wechat)
+        .clock(clock)
+        .sockets(Sockets::Local(Arc::new(LocalHub::default())))
+        .functions(
+            Arc::new(yunqiao_quickjs::QuickJs::with_current_exe(
+                cfg.functions.workers,
+            )?),
+            Arc::new(yunqiao_quickjs::HttpOutbound::new(
+                cfg.functions.allow_private_hosts,
+            )?),
+        )
+        // After-hooks and scheduled runs in the background.
+        .background(spawner)
+        .build(cfg)?;
     let functions = state.functions.clone();
-    let router = yunqiao_api::app(
-        state,
-        &HttpConfig {
-            body_limit: cfg.body_limit,
-        },
-    )
-    .merge(extra);
+    let router = yunqiao_api::app(state, &HttpConfig::from(cfg)).merge(extra);
     Ok(Server {
         listener,
         addr,

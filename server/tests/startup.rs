@@ -41,6 +41,38 @@ fn bad_configuration_exits_with_a_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("YUNQIAO_ADDR"));
 }
 
+/// The bounds are the configuration's, the same as the Lambda functions'
+/// (functions/tests/init.rs): a value out of range stops the server with the setting's
+/// names, never clamped.
+#[test]
+fn a_setting_out_of_range_is_refused_by_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (var, value, key) in [
+        ("YUNQIAO_FUNCTIONS_WORKERS", "65", "functions.workers"),
+        ("YUNQIAO_CACHE_BOUND_MS", "60001", "cache.bound_ms"),
+        ("YUNQIAO_BODY_LIMIT", "10", "body_limit"),
+        (
+            "YUNQIAO_FUNCTIONS_ALLOW_PRIVATE_HOSTS",
+            "maybe",
+            "functions.allow_private_hosts",
+        ),
+    ] {
+        let out = yunqiao()
+            .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+            .arg(tmp.path())
+            .current_dir(tmp.path())
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}={value}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(var) && err.contains(key),
+            "{var}={value}: {err}"
+        );
+    }
+}
+
 /// A DynamoDB store that cannot be reached says so in a few lines, not in pages of the
 /// SDK's request dumps.
 #[test]

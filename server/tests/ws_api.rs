@@ -905,16 +905,13 @@ async fn gone_connections_are_forgotten() {
         clock.clone(),
     )
     .unwrap();
-    let state = yunqiao_api::AppState::new(
-        store.clone(),
-        Arc::new(wechat),
-        clock,
-        Default::default(),
-        yunqiao_core::tables::reads::DEFAULT_SCAN_LIMIT,
-        yunqiao_api::Sockets::Remote(Arc::new(push)),
-        yunqiao_api::FunctionsRuntime::none(),
-        yunqiao_core::cache::Freshness::SHARED,
-    );
+    let state = yunqiao_api::AppState::builder()
+        .store(store.clone(), yunqiao_api::StoreWriters::Several)
+        .wechat(Arc::new(wechat))
+        .clock(clock)
+        .sockets(yunqiao_api::Sockets::Remote(Arc::new(push)))
+        .build(&yunqiao_config::Config::default())
+        .unwrap();
     let live = state.live.clone();
 
     let conns = live.user_connections(&uid).await.unwrap();

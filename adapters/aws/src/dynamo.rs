@@ -32,6 +32,7 @@ use yunqiao_core::store::{
 /// Prefix of the DynamoDB attribute that holds an item attribute.
 const ATTR_PREFIX: &str = "a:";
 
+/// The table and where it is (`store.dynamodb_*` of `yunqiao_config::Config`).
 #[derive(Debug, Clone)]
 pub struct DynamoConfig {
     pub table: String,
@@ -351,18 +352,6 @@ impl Expr {
 
     fn values(&self) -> Option<HashMap<String, Av>> {
         (!self.values.is_empty()).then(|| self.values.clone())
-    }
-}
-
-impl DynamoConfig {
-    /// `YUNQIAO_DYNAMODB_TABLE` (default `yunqiao`), `AWS_REGION` (default `us-east-1`),
-    /// `YUNQIAO_DYNAMODB_ENDPOINT` (unset: AWS itself).
-    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Self {
-        DynamoConfig {
-            table: env("YUNQIAO_DYNAMODB_TABLE").unwrap_or_else(|| "yunqiao".into()),
-            region: env("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
-            endpoint: env("YUNQIAO_DYNAMODB_ENDPOINT").filter(|e| !e.is_empty()),
-        }
     }
 }
 

@@ -464,7 +464,7 @@ async fn hidden_tables_bench() -> Result<(), BoxError> {
 /// The server's configuration as `yunqiao serve` reads it with nothing set, on a free
 /// loopback port and a temporary data directory.
 fn bench_config(data_dir: &std::path::Path) -> Result<yunqiao::config::Config, BoxError> {
-    let mut cfg = yunqiao::config::Config::load(None, |_| None)?;
+    let mut cfg = yunqiao::config::Config::load(None, &yunqiao::config::Env::empty())?;
     cfg.addr = "127.0.0.1:0".parse()?;
     cfg.data_dir = data_dir.to_path_buf();
     Ok(cfg)

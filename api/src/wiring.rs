@@ -1,0 +1,259 @@
+//! The composition root: a process's domain services, built from the adapters its face
+//! chose and the one [`Config`]. `yunqiao serve`, every Lambda sandbox and the tests all
+//! build their [`AppState`] here, so a new area adds its adapter to [`AppBuilder`] and
+//! its service to [`AppBuilder::build`] once, and both faces have it.
+//!
+//! ```ignore
+//! let state = AppState::builder()
+//!     .store(store, StoreWriters::OnlyThisProcess)
+//!     .wechat(wechat)
+//!     .sockets(Sockets::Local(hub))
+//!     .functions(sandbox, outbound)
+//!     .background(spawner)
+//!     .build(&config)?;
+//! ```
+
+use std::sync::Arc;
+
+use yunqiao_config::Config;
+use yunqiao_core::auth::Auth;
+use yunqiao_core::clock::{SharedClock, SystemClock};
+use yunqiao_core::functions::{Outbound, Spawner, sandbox::Sandbox};
+use yunqiao_core::store::ItemStore;
+use yunqiao_core::wechat::WeChat;
+
+use crate::{AppState, HttpConfig, PUSH_CONCURRENCY, Services, Sockets};
+
+/// Who writes the store, which decides how long the caches may trust what they hold
+/// (`cache.bound_ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreWriters {
+    /// This process alone (the embedded store): caches forget on its own writes.
+    OnlyThisProcess,
+    /// Other processes too (DynamoDB: several servers, every Lambda sandbox).
+    Several,
+}
+
+/// An adapter [`AppBuilder::build`] needs and was not given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingAdapter(pub &'static str);
+
+impl std::fmt::Display for MissingAdapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the app was built without its {} adapter", self.0)
+    }
+}
+
+impl std::error::Error for MissingAdapter {}
+
+/// The adapters of one process, gathered by its face; [`AppBuilder::build`] makes the
+/// services from them and the configuration.
+pub struct AppBuilder {
+    store: Option<(Arc<dyn ItemStore>, StoreWriters)>,
+    wechat: Option<Arc<dyn WeChat>>,
+    clock: SharedClock,
+    sockets: Option<Sockets>,
+    sandbox: Arc<dyn Sandbox>,
+    outbound: Arc<dyn Outbound>,
+    spawner: Option<Spawner>,
+}
+
+impl AppState {
+    /// The composition root (see [`crate::wiring`]).
+    pub fn builder() -> AppBuilder {
+        AppBuilder {
+            store: None,
+            wechat: None,
+            clock: Arc::new(SystemClock),
+            sockets: None,
+            sandbox: Arc::new(yunqiao_core::functions::sandbox::NoSandbox),
+            outbound: Arc::new(yunqiao_core::functions::host::NoOutbound),
+            spawner: None,
+        }
+    }
+}
+
+impl AppBuilder {
+    /// The item store every service keeps its data in (required).
+    pub fn store(mut self, store: Arc<dyn ItemStore>, writers: StoreWriters) -> Self {
+        self.store = Some((store, writers));
+        self
+    }
+
+    /// WeChat's login and phone-number API (required).
+    pub fn wechat(mut self, wechat: Arc<dyn WeChat>) -> Self {
+        self.wechat = Some(wechat);
+        self
+    }
+
+    /// The clock (default: the system's).
+    pub fn clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Where live-channel sockets are held (required).
+    pub fn sockets(mut self, sockets: Sockets) -> Self {
+        self.sockets = Some(sockets);
+        self
+    }
+
+    /// Where cloud functions run and what they may reach (default: no cloud functions,
+    /// for tools and tests that do not need them).
+    pub fn functions(mut self, sandbox: Arc<dyn Sandbox>, outbound: Arc<dyn Outbound>) -> Self {
+        self.sandbox = sandbox;
+        self.outbound = outbound;
+        self
+    }
+
+    /// Runs after-hooks and scheduled runs in the background (default: awaited, as on
+    /// Lambda, where nothing runs after an answer).
+    pub fn background(mut self, spawner: Spawner) -> Self {
+        self.spawner = Some(spawner);
+        self
+    }
+
+    /// The domain services, with every setting from `cfg`: sessions and the admin key,
+    /// the scan limit, the caches' bound, the function limits, hosts and secrets.
+    pub fn build(self, cfg: &Config) -> Result<AppState, MissingAdapter> {
+        use yunqiao_core::live::{Live, Push, RateLimiter};
+        let (store, writers) = self.store.ok_or(MissingAdapter("store"))?;
+        let wechat = self.wechat.ok_or(MissingAdapter("wechat"))?;
+        let sockets = self.sockets.ok_or(MissingAdapter("sockets"))?;
+        let clock = self.clock;
+        let freshness = cfg.cache.freshness(writers == StoreWriters::Several);
+        // A process holding its sockets counts frame rates in memory; Lambda sandboxes
+        // share nothing, so there the store counts.
+        let (push, hub, limiter): (Arc<dyn Push>, _, _) = match sockets {
+            Sockets::Local(h) => (h.clone(), Some(h), RateLimiter::in_memory()),
+            Sockets::Remote(p) => (p, None, RateLimiter::InStore),
+        };
+        let tables = Arc::new(
+            yunqiao_core::tables::Tables::new(store.clone(), clock.clone())
+                .with_scan_limit(cfg.tables.scan_limit)
+                .with_cache(freshness),
+        );
+        let auth = Arc::new(
+            Auth::new(store.clone(), wechat, clock.clone(), cfg.auth()).with_cache(freshness),
+        );
+        let kv = Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone()));
+        let live = Live::new(
+            store.clone(),
+            clock.clone(),
+            push,
+            auth.clone(),
+            tables.clone(),
+            limiter,
+            PUSH_CONCURRENCY,
+        );
+        let functions =
+            yunqiao_core::functions::Functions::new(yunqiao_core::functions::FunctionsDeps {
+                store,
+                clock,
+                auth: auth.clone(),
+                tables: tables.clone(),
+                kv: kv.clone(),
+                live: live.clone(),
+                sandbox: self.sandbox,
+                outbound: self.outbound,
+                secrets: cfg
+                    .functions
+                    .secrets
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                spawner: self.spawner,
+                admission: cfg.functions.admission(),
+                allow_private_hosts: cfg.functions.allow_private_hosts,
+                freshness,
+            });
+        Ok(AppState(Arc::new(Services {
+            kv,
+            live,
+            functions,
+            tables,
+            auth,
+            hub,
+        })))
+    }
+}
+
+impl From<&Config> for HttpConfig {
+    fn from(cfg: &Config) -> HttpConfig {
+        HttpConfig {
+            body_limit: cfg.body_limit,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yunqiao_core::memory_store::MemoryStore;
+
+    struct NoWeChat;
+
+    #[async_trait::async_trait]
+    impl WeChat for NoWeChat {
+        async fn code_to_session(
+            &self,
+            _: &str,
+        ) -> Result<yunqiao_core::wechat::WxSession, yunqiao_core::wechat::WxError> {
+            Err(yunqiao_core::wechat::WxError::Transport("none".into()))
+        }
+        async fn phone_number(
+            &self,
+            _: &str,
+        ) -> Result<yunqiao_core::wechat::WxPhone, yunqiao_core::wechat::WxError> {
+            Err(yunqiao_core::wechat::WxError::Transport("none".into()))
+        }
+    }
+
+    fn store() -> Arc<dyn ItemStore> {
+        Arc::new(MemoryStore::new(Arc::new(SystemClock)))
+    }
+
+    #[tokio::test]
+    async fn both_faces_build_from_one_config() {
+        let cfg = Config::from_env(&yunqiao_config::Env::from_pairs([
+            ("YUNQIAO_ADMIN_KEY", "an-admin-key-of-some-length"),
+            ("YUNQIAO_BODY_LIMIT", "4096"),
+        ]))
+        .unwrap();
+        let local = AppState::builder()
+            .store(store(), StoreWriters::OnlyThisProcess)
+            .wechat(Arc::new(NoWeChat))
+            .sockets(Sockets::Local(Arc::default()))
+            .build(&cfg)
+            .unwrap();
+        assert!(local.hub.is_some());
+        let remote = AppState::builder()
+            .store(store(), StoreWriters::Several)
+            .wechat(Arc::new(NoWeChat))
+            .sockets(Sockets::Remote(Arc::new(yunqiao_core::live::NoPush)))
+            .build(&cfg)
+            .unwrap();
+        assert!(remote.hub.is_none());
+        // The admin key of the configuration, on both.
+        for s in [&local, &remote] {
+            let c = s
+                .auth
+                .authenticate(Some("an-admin-key-of-some-length"))
+                .await
+                .unwrap();
+            assert!(c.is_admin());
+        }
+        assert_eq!(HttpConfig::from(&cfg).body_limit, 4096);
+    }
+
+    #[test]
+    fn a_missing_adapter_is_named() {
+        let e = AppState::builder()
+            .store(store(), StoreWriters::Several)
+            .sockets(Sockets::Remote(Arc::new(yunqiao_core::live::NoPush)))
+            .build(&Config::default())
+            .err()
+            .unwrap();
+        assert_eq!(e, MissingAdapter("wechat"));
+    }
+}
