@@ -17,6 +17,8 @@ pub mod memory_store;
 mod module_graph;
 pub mod store;
 pub mod tables;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod wechat;
 
 pub use error::{Code, Error, Result};
