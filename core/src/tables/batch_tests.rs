@@ -26,7 +26,11 @@ async fn shop() -> (World, String) {
     .await;
     let tea = w
         .tables
-        .create(&Caller::AdminKey, "stock", obj(json!({"sku": "tea", "left": 5})))
+        .create(
+            &Caller::AdminKey,
+            "stock",
+            obj(json!({"sku": "tea", "left": 5})),
+        )
         .await
         .unwrap();
     (w, tea["_id"].as_str().unwrap().to_string())
@@ -47,7 +51,11 @@ async fn a_batch_happens_as_a_whole() {
     let (w, sid) = shop().await;
     let milk = w
         .tables
-        .create(&Caller::AdminKey, "stock", obj(json!({"sku": "milk", "left": 1})))
+        .create(
+            &Caller::AdminKey,
+            "stock",
+            obj(json!({"sku": "milk", "left": 1})),
+        )
         .await
         .unwrap();
     let mid = milk["_id"].as_str().unwrap();
@@ -90,30 +98,64 @@ async fn a_refused_operation_refuses_the_batch() {
     ]);
     let e = w.tables.batch(&bob, ops(both)).await.unwrap_err();
     assert_eq!((e.code, &e.details["op"]), (Code::Forbidden, &json!(1)));
-    assert_eq!(count(&w, "orders").await, 0, "the first operation did not happen");
+    assert_eq!(
+        count(&w, "orders").await,
+        0,
+        "the first operation did not happen"
+    );
 
     // Invalid data, a stale version, a bound: nothing happens, and the operation is named.
     for (second, code) in [
-        (json!({"op": "update", "table": "stock", "id": sid, "data": {"left": 2}, "_v": 9}), Code::Conflict),
-        (json!({"op": "update", "table": "stock", "id": sid, "data": {"left": -1}}), Code::InvalidArgument),
-        (json!({"op": "update", "table": "stock", "id": sid, "data": {"_v": 4}}), Code::InvalidArgument),
-        (json!({"op": "check", "table": "stock", "id": sid, "_v": 9}), Code::Conflict),
-        (json!({"op": "check", "table": "stock", "id": "nope"}), Code::NotFound),
-        (json!({"op": "create", "table": "nope", "data": {}}), Code::NotFound),
+        (
+            json!({"op": "update", "table": "stock", "id": sid, "data": {"left": 2}, "_v": 9}),
+            Code::Conflict,
+        ),
+        (
+            json!({"op": "update", "table": "stock", "id": sid, "data": {"left": -1}}),
+            Code::InvalidArgument,
+        ),
+        (
+            json!({"op": "update", "table": "stock", "id": sid, "data": {"_v": 4}}),
+            Code::InvalidArgument,
+        ),
+        (
+            json!({"op": "check", "table": "stock", "id": sid, "_v": 9}),
+            Code::Conflict,
+        ),
+        (
+            json!({"op": "check", "table": "stock", "id": "nope"}),
+            Code::NotFound,
+        ),
+        (
+            json!({"op": "create", "table": "nope", "data": {}}),
+            Code::NotFound,
+        ),
     ] {
         let batch = json!([
             {"op": "create", "table": "orders", "data": {"no": "o2", "qty": 1}},
             second
         ]);
-        let e = w.tables.batch(&Caller::AdminKey, ops(batch)).await.unwrap_err();
+        let e = w
+            .tables
+            .batch(&Caller::AdminKey, ops(batch))
+            .await
+            .unwrap_err();
         assert_eq!(e.code, code, "{second}: {e:?}");
         if code != Code::NotFound || second["op"] == "check" {
             assert_eq!(e.details["op"], 1, "{second}");
         }
         assert_eq!(count(&w, "orders").await, 0, "{second}");
     }
-    let tea = w.tables.get(&Caller::AdminKey, "stock", &sid, &[]).await.unwrap();
-    assert_eq!((&tea["left"], &tea["_v"]), (&json!(5), &json!(1)), "stock untouched");
+    let tea = w
+        .tables
+        .get(&Caller::AdminKey, "stock", &sid, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        (&tea["left"], &tea["_v"]),
+        (&json!(5), &json!(1)),
+        "stock untouched"
+    );
 }
 
 #[tokio::test]
@@ -135,7 +177,10 @@ async fn unique_values_clash_with_the_table_and_inside_the_batch() {
         )
         .await
         .unwrap_err();
-    assert_eq!((e.code, &e.details["op"], &e.details["field"]), (Code::UniqueViolation, &json!(1), &json!("no")));
+    assert_eq!(
+        (e.code, &e.details["op"], &e.details["field"]),
+        (Code::UniqueViolation, &json!(1), &json!("no"))
+    );
     let e = w
         .tables
         .batch(
@@ -147,10 +192,18 @@ async fn unique_values_clash_with_the_table_and_inside_the_batch() {
         )
         .await
         .unwrap_err();
-    assert_eq!((e.code, &e.details["op"]), (Code::UniqueViolation, &json!(1)), "two claims in one batch");
+    assert_eq!(
+        (e.code, &e.details["op"]),
+        (Code::UniqueViolation, &json!(1)),
+        "two claims in one batch"
+    );
     assert_eq!(count(&w, "orders").await, 1);
     // Swapping a value between two records inside one batch is one claim each way.
-    let o1 = w.tables.create(&alice, "orders", obj(json!({"no": "a"}))).await.unwrap();
+    let o1 = w
+        .tables
+        .create(&alice, "orders", obj(json!({"no": "a"})))
+        .await
+        .unwrap();
     let e = w
         .tables
         .batch(
@@ -162,7 +215,11 @@ async fn unique_values_clash_with_the_table_and_inside_the_batch() {
         )
         .await
         .unwrap_err();
-    assert_eq!(e.code, Code::UniqueViolation, "a released value is not free inside the batch");
+    assert_eq!(
+        e.code,
+        Code::UniqueViolation,
+        "a released value is not free inside the batch"
+    );
 }
 
 #[tokio::test]
@@ -173,14 +230,22 @@ async fn a_batch_has_limits() {
     let many: Vec<Value> = (0..=MAX_TRANSACTION_OPS)
         .map(|i| json!({"op": "create", "table": "orders", "data": {"no": format!("o{i}")}}))
         .collect();
-    let e = w.tables.batch(&Caller::AdminKey, ops(json!(many))).await.unwrap_err();
+    let e = w
+        .tables
+        .batch(&Caller::AdminKey, ops(json!(many)))
+        .await
+        .unwrap_err();
     assert_eq!(e.code, Code::BatchTooLarge);
     // Fewer operations than the limit, but more store writes (guards, index entries,
     // counters) than a transaction holds.
     let heavy: Vec<Value> = (0..30)
         .map(|i| json!({"op": "create", "table": "orders", "data": {"no": format!("o{i}")}}))
         .collect();
-    let e = w.tables.batch(&Caller::AdminKey, ops(json!(heavy))).await.unwrap_err();
+    let e = w
+        .tables
+        .batch(&Caller::AdminKey, ops(json!(heavy)))
+        .await
+        .unwrap_err();
     assert_eq!(e.code, Code::BatchTooLarge, "{e:?}");
     assert!(e.message.contains("store writes"), "{}", e.message);
     let e = w
@@ -194,6 +259,10 @@ async fn a_batch_has_limits() {
         )
         .await
         .unwrap_err();
-    assert_eq!((e.code, &e.details["op"]), (Code::InvalidArgument, &json!(1)), "a record appears twice");
+    assert_eq!(
+        (e.code, &e.details["op"]),
+        (Code::InvalidArgument, &json!(1)),
+        "a record appears twice"
+    );
     assert_eq!(count(&w, "orders").await, 0);
 }
