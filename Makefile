@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= $(CURDIR)/.venv
 export YUNQIAO_VENV := $(VENV)
 
-.PHONY: serve test test-clients contract-venv client-venv lint unit venv bench bench-lambda fmt clean
+.PHONY: serve test fast test-clients contract-venv client-venv lint unit venv bench bench-lambda fmt clean
 
 serve:
 	$(CARGO) run --release -- serve
@@ -19,6 +19,17 @@ test: lint venv lint-template
 	infra/with-emulators.sh $(CARGO) test --workspace --no-fail-fast || status=1; \
 	$(MAKE) --no-print-directory test-clients || status=1; \
 	exit $$status
+
+## The fast tier, alone and without emulators: every crate's unit tests, the store
+## conformance suite (one test per case) on the memory and embedded stores, and the
+## in-process API tests (server/tests/inproc: the embedded face's routers, no binary
+## started, no port). The DynamoDB cases say once that they need the emulators.
+FAST_TESTS := --lib --bins --test memory --test conformance --test inproc
+fast:
+	env -u YUNQIAO_TEST_DYNAMODB_ENDPOINT -u YUNQIAO_TEST_DYNAMODB_ENDPOINTS \
+		$(CARGO) test --workspace $(FAST_TESTS)
+
+unit: fast
 
 ## What clients see: the README's examples against a fresh server, the API contract
 ## (the OpenAPI document validates; schemathesis as admin, user and anonymous finds no

@@ -18,6 +18,8 @@ mod module_graph;
 pub mod project;
 pub mod store;
 pub mod tables;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod wechat;
 
 pub use error::{Code, Error, Result};

@@ -1,15 +1,19 @@
+//! The embedded store (redb) against the conformance suite, one test per case, each on a
+//! store file of its own.
 use std::sync::Arc;
 
+use yunqiao_conformance::Opened;
 use yunqiao_core::clock::ManualClock;
 use yunqiao_local::LocalStore;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn embedded_store_passes_the_conformance_suite() {
+async fn open(_case: &'static str) -> Option<Opened> {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::at(1_800_000_000_000);
     let store = LocalStore::open(&dir.path().join("store.redb"), Arc::new(clock.clone())).unwrap();
-    yunqiao_conformance::run_all(Arc::new(store), clock).await;
+    Some(Opened::new(Arc::new(store), clock).keeping(dir))
 }
+
+yunqiao_conformance::conformance_suite!(open);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn table_indexes_equal_a_recomputation_after_a_random_workload() {

@@ -857,3 +857,7 @@ fn answer(
         .with_details(rid)),
     }
 }
+
+#[cfg(test)]
+#[path = "mod_tests.rs"]
+mod tests;

@@ -288,3 +288,7 @@ impl Functions {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "outbox_tests.rs"]
+mod tests;

@@ -392,3 +392,7 @@ fn op_error(i: usize, e: Error) -> Error {
     d.insert("op".into(), json!(i));
     e.with_details(Value::Object(d))
 }
+
+#[cfg(test)]
+#[path = "batch_tests.rs"]
+mod tests;

@@ -472,3 +472,7 @@ pub(super) fn decode_schema(name: &str, item: &Item) -> Result<Schema> {
     s.pending = pending;
     Ok(s)
 }
+
+#[cfg(test)]
+#[path = "schemas_tests.rs"]
+mod tests;

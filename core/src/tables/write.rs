@@ -359,3 +359,7 @@ pub fn unique_error(field: &str) -> Error {
     )
     .with_details(json!({ "field": field }))
 }
+
+#[cfg(test)]
+#[path = "write_tests.rs"]
+mod tests;
