@@ -389,9 +389,13 @@ export class Channel extends Emitter {
    * - a resume can be answered `resync` while a frame's log entry is still being
    *   written: so a first `resync` is asked again (`retry`) before it is believed.
    *
-   * Until the settle (or retry) is answered, `ts.pin` holds the number to resume from,
-   * so a connection lost in between resumes from there, and frames are held back
-   * (`ts.held`) to be delivered in `seq` order once it is. Repeats are dropped on arrival.
+   * From the moment a resume is sent until its settle (or retry) is answered, `ts.pin`
+   * holds the number to resume from, so a connection lost in between resumes from there,
+   * and frames are held back (`ts.held`) to be delivered in `seq` order once it is.
+   * Repeats are dropped on arrival. `ts.pin` only ever moves over numbers all seen:
+   * until the resume is answered, live frames published meanwhile can arrive before the
+   * replayed ones they follow, so the highest number seen (`ts.lastSeq`) may lie past a
+   * hole the replay was still filling, and resuming from it would lose the hole.
    */
   _subscribeTopic(ts, kind = 'normal') {
     ts.status = 'subscribing'
@@ -401,7 +405,10 @@ export class Channel extends Emitter {
     if (ts.presence) f.presence = true
     if (since != null) f.since = since
     const resuming = since != null
-    if (resuming) ts.hold = true
+    if (resuming) {
+      ts.hold = true
+      ts.pin = since
+    }
     const gen = this._gen
     const later = (k, ms) => {
       setTimeout(() => {
@@ -434,7 +441,7 @@ export class Channel extends Emitter {
           ts.pin = null
           this._release(ts)
         } else {
-          ts.pin = seq
+          ts.pin = Math.max(ts.pin, seq)
           later('settle', this.options.resumeSettle)
         }
       },
@@ -736,6 +743,8 @@ export class Channel extends Emitter {
         ts.floor = drop[drop.length - 1]
       }
       ts.lastSeq = Math.max(ts.lastSeq == null ? -1 : ts.lastSeq, f.seq)
+      // Everything up to the pin has been seen: move it over what now follows without a hole.
+      if (ts.pin != null) while (ts.seen.has(ts.pin + 1)) ts.pin++
       if (ts.hold) {
         ts.held.push(f)
         // Never hold without bound (a connection that keeps dropping before it settles).

@@ -216,3 +216,90 @@ test('the committed CommonJS build is what the sources build', () => {
   assert.equal(pkg.engines.node, '>=20')
   assert.equal(pkg.dependencies, undefined, 'nothing for WeChat DevTools to build but the SDK itself')
 })
+
+/**
+ * A channel over scripted sockets: `sockets[i]` is what the client opened, with `sent`
+ * (the frames it wrote) and `open()`, `frame(f)`, `cut()` to play the server's part.
+ */
+function scriptedChannel(channelOpts) {
+  const sockets = []
+  const adapter = Object.assign({}, webAdapter({ storage: memoryStorage() }), {
+    connect(url, on) {
+      const s = {
+        sent: [],
+        open: () => on.onOpen(),
+        frame: (f) => on.onMessage(JSON.stringify(f)),
+        cut: () => on.onClose({ code: 1006, reason: '' }),
+        send: (text) => s.sent.push(JSON.parse(text)),
+        close() {},
+      }
+      sockets.push(s)
+      return s
+    },
+  })
+  const c = createClient({
+    baseUrl: 'http://127.0.0.1:9',
+    token: 'scripted',
+    adapter,
+    channel: Object.assign({ reconnectBase: 0, autoPause: false }, channelOpts),
+  })
+  return { c, sockets }
+}
+
+/** Lets the channel's timers and promises run until `check()` holds (by turns, not time). */
+async function turnsUntil(check, what) {
+  for (let i = 0; i < 1000; i++) {
+    if (check()) return
+    await new Promise((r) => setTimeout(r, 0))
+  }
+  throw new Error(`never: ${what}`)
+}
+
+test('a resume cut before its answer resumes again from what was all seen, not past a hole', async (t) => {
+  const { c, sockets } = scriptedChannel({ resumeSettle: 0 })
+  t.after(() => c.channel.close())
+  const got = []
+  const subscribed = c.channel.subscribe('room.1', (n) => got.push(n))
+  /** Opens socket `i`, answers its hello, and returns the subscribe it sent. */
+  const openSocket = async (i) => {
+    await turnsUntil(() => sockets.length > i, `socket ${i}`)
+    const s = sockets[i]
+    s.open()
+    const hello = s.sent.find((f) => f.type === 'hello')
+    s.frame({ type: 'ack', id: hello.id, connection: 'c' + i, user: null })
+    const sub = s.sent.find((f) => f.type === 'subscribe')
+    assert.ok(sub, `socket ${i} subscribes`)
+    return sub
+  }
+  const ev = (s, seq) => s.frame({ type: 'event', topic: 'room.1', seq, data: seq })
+
+  const first = await openSocket(0)
+  assert.equal(first.since, undefined)
+  sockets[0].frame({ type: 'ack', id: first.id, topic: 'room.1', seq: 0 })
+  await subscribed
+  for (const n of [1, 2, 3]) ev(sockets[0], n)
+  sockets[0].cut()
+
+  // The resume from 3: frame 7, published while it was being answered, overtakes the
+  // replay of 4..6, and the socket drops with the replay half sent and no answer.
+  const resume = await openSocket(1)
+  assert.equal(resume.since, 3)
+  ev(sockets[1], 7)
+  ev(sockets[1], 4)
+  ev(sockets[1], 5)
+  sockets[1].cut()
+
+  // Resuming from 7 (the highest number seen) would lose 6 for good.
+  const again = await openSocket(2)
+  assert.equal(again.since, 5, 'resumes from the last number before the hole')
+  for (const n of [6, 7]) ev(sockets[2], n)
+  sockets[2].frame({ type: 'ack', id: again.id, topic: 'room.1', seq: 7, replayed: 2 })
+  // The settle, on the same socket.
+  await turnsUntil(() => sockets[2].sent.filter((f) => f.type === 'subscribe').length === 2, 'the settle')
+  const settle = sockets[2].sent.filter((f) => f.type === 'subscribe')[1]
+  assert.equal(settle.since, 7)
+  sockets[2].frame({ type: 'ack', id: settle.id, topic: 'room.1', seq: 7, replayed: 0 })
+  ev(sockets[2], 8)
+  await turnsUntil(() => got.length >= 8, 'eight events')
+  assert.deepEqual(got, [1, 2, 3, 4, 5, 6, 7, 8], 'nothing lost, nothing doubled, in order')
+})
