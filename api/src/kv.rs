@@ -52,14 +52,14 @@ pub struct ListKeysParams {
 
 type Etag = [(HeaderName, HeaderValue); 1];
 
-/// The entry's version as an entity tag: `"3"`.
+/// The entry's version (`_v`) as an entity tag: `"3"`.
 fn etag(version: i64) -> Etag {
     let v = HeaderValue::from_str(&format!("\"{version}\""))
         .unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
     [(ETAG, v)]
 }
 
-/// `If-Match: <version>` (quoted or not).
+/// `If-Match: <_v>` (quoted or not).
 fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
     let Some(v) = headers.get(IF_MATCH) else {
         return Ok(None);
@@ -72,7 +72,7 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
         .ok_or_else(|| {
             ApiError(Error::invalid_field(
                 "If-Match",
-                "If-Match takes an entry version, e.g. \"3\"",
+                "If-Match takes an entry's version (_v), e.g. \"3\"",
             ))
         })
 }
@@ -187,9 +187,9 @@ pub async fn head_key(
     }
 }
 
-/// `setObject`: create or replace. `version` (or `If-Match: <version>`) writes only while
-/// the entry is at that version, `If-None-Match: *` only while the key is absent: 409
-/// `CONFLICT` otherwise, with `details.current_version`. Each write sets the expiry afresh:
+/// `setObject`: create or replace. `_v` (or `If-Match: <_v>`) writes only while the entry
+/// is at that version, `If-None-Match: *` only while the key is absent: 409 `CONFLICT`
+/// otherwise, with `details` `{"field": "_v", "current_v": n}` (`null` when absent). Each write sets the expiry afresh:
 /// without `ttl` the entry is permanent.
 #[utoipa::path(put, path = "/v1/kv/{ns}/{key}", tag = "kv", security(("bearer" = [])), params(KeyParams),
     request_body = KvPutBody,
@@ -209,8 +209,8 @@ pub async fn put_key(
     if let Some(v) = if_match(&headers)? {
         if input.version.is_some_and(|b| b != v) {
             return Err(ApiError(Error::invalid_field(
-                "version",
-                "the body's version and If-Match differ",
+                "_v",
+                "the body's _v and If-Match differ",
             )));
         }
         input.version = Some(v);
@@ -224,8 +224,8 @@ pub async fn put_key(
     Ok((status, etag(e.version), Json(e.into())))
 }
 
-/// `removeObject`: 204, or 404 when absent. `If-Match: <version>` deletes only while the
-/// entry is at that version (409 otherwise).
+/// `removeObject`: 204, or 404 when absent. `If-Match: <_v>` deletes only while the entry
+/// is at that version (409 otherwise).
 #[utoipa::path(delete, path = "/v1/kv/{ns}/{key}", tag = "kv", security(("bearer" = [])), params(KeyParams),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]

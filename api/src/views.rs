@@ -137,8 +137,9 @@ pub struct KvEntryView {
     pub key: String,
     /// Any JSON value, `null` included.
     pub value: Value,
-    /// 1 on creation, bumped by every write.
-    pub version: i64,
+    /// The entry's version: 1 on creation, bumped by every write (`_v`, as a record's).
+    #[serde(rename = "_v")]
+    pub v: i64,
     /// RFC 3339, UTC.
     pub created_at: String,
     pub updated_at: String,
@@ -152,7 +153,7 @@ impl From<Entry> for KvEntryView {
         KvEntryView {
             key: e.key,
             value: e.value,
-            version: e.version,
+            v: e.version,
             created_at: rfc3339(e.created_at),
             updated_at: rfc3339(e.updated_at),
             expires_at: e.expires_at.map(rfc3339),
@@ -170,7 +171,8 @@ pub struct KvNamespaceView {
     pub write: String,
     /// `shared`, or `user`: each user has private keys.
     pub scope: String,
-    /// Bumped by every change of the definition.
+    /// The definition's number, bumped by every change of it (a definition's number is
+    /// `version`; a piece of data's is `_v`).
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
@@ -219,9 +221,9 @@ pub struct KvPutBody {
     /// Seconds to live, 1 to 31,536,000; absent: the entry does not expire.
     #[serde(default)]
     pub ttl: Option<i64>,
-    /// Write only while the entry is at this version (409 otherwise).
-    #[serde(default)]
-    pub version: Option<i64>,
+    /// Write only while the entry is at this version `_v` (409 otherwise).
+    #[serde(default, rename = "_v")]
+    pub v: Option<i64>,
 }
 
 impl From<KvPutBody> for PutEntry {
@@ -229,7 +231,7 @@ impl From<KvPutBody> for PutEntry {
         PutEntry {
             value: b.value,
             ttl: b.ttl,
-            version: b.version,
+            version: b.v,
             // Set from `If-None-Match: *`, never from the body.
             create_only: false,
         }
@@ -890,8 +892,8 @@ pub struct FunctionModuleView {
     pub hosts: Vec<String>,
     pub source_bytes: u64,
     pub sha256: String,
-    /// Epoch milliseconds.
-    pub deployed_at: i64,
+    /// RFC 3339, UTC.
+    pub deployed_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -905,8 +907,10 @@ pub struct FunctionModuleList {
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct FunctionVersionView {
+    /// The module's deploy version (numbers the module's definitions, not data).
     pub version: i64,
-    pub deployed_at: i64,
+    /// RFC 3339, UTC.
+    pub deployed_at: String,
     pub source_bytes: u64,
     pub sha256: String,
 }
@@ -926,8 +930,8 @@ pub struct FunctionLogLineView {
 /// One call of a module.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct FunctionLogView {
-    /// Epoch milliseconds.
-    pub at: i64,
+    /// When the call started: RFC 3339, UTC.
+    pub at: String,
     pub request_id: String,
     pub export: String,
     pub version: i64,
@@ -962,7 +966,8 @@ pub struct OutboxItemView {
     pub table: Option<String>,
     pub record_id: Option<String>,
     pub attempts: i64,
-    pub next_at: Option<i64>,
+    /// When it is tried next: RFC 3339, UTC.
+    pub next_at: Option<String>,
     pub last_error: Option<String>,
     /// Gave up after repeated failures; `POST …/retry` starts it again.
     pub dead: bool,
@@ -1069,6 +1074,34 @@ mod tests {
         }
     }
 
+    /// A key-value write's version is `_v`; the old `version` is refused, by name.
+    #[test]
+    fn a_kv_write_takes_its_version_as_v() {
+        let b: KvPutBody = serde_json::from_value(json!({"value": 1, "_v": 3})).unwrap();
+        assert_eq!(PutEntry::from(b).version, Some(3));
+        let e = serde_json::from_value::<KvPutBody>(json!({"value": 1, "version": 3}))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            e.contains("unknown field `version`") && e.contains("`_v`"),
+            "{e}"
+        );
+        let view = KvEntryView::from(Entry {
+            key: "k".into(),
+            value: json!(1),
+            version: 4,
+            created_at: 0,
+            updated_at: 1_000,
+            expires_at: None,
+        });
+        assert_eq!(
+            serde_json::to_value(view).unwrap(),
+            json!({"key": "k", "value": 1, "_v": 4, "created_at": "1970-01-01T00:00:00.000Z",
+                "updated_at": "1970-01-01T00:00:01.000Z"})
+        );
+    }
+
     /// Profile changes, key-value writes and namespace definitions read as the domain
     /// reads them: absent, `null` and a value stay apart, and refusals are the same.
     #[test]
@@ -1098,7 +1131,9 @@ mod tests {
         for raw in [
             json!({}),
             json!({"value": null}),
-            json!({"value": [1, {"a": "b"}], "ttl": 60, "version": 2}),
+            json!({"value": [1, {"a": "b"}], "ttl": 60, "_v": 2}),
+            // Renamed `_v`: refused, never read as an unconditional write.
+            json!({"value": 1, "version": 2}),
             json!({"value": 1, "ttl": "x"}),
             json!({"value": 1, "create_only": true}),
         ] {

@@ -127,7 +127,7 @@ declare module 'yunqiao' {
     name: 'YunqiaoError'
     code: string
     status: number
-    /** e.g. `{field}`, `{op}` in a batch, `{current_version}` for KV conflicts. */
+    /** e.g. `{field}`, `{op}` in a batch, `{field: '_v', current_v}` for KV conflicts. */
     details: { [key: string]: any }
   }
 
@@ -192,9 +192,13 @@ declare module 'yunqiao' {
     /** 201's record. The caller owns it (with `db.admin()`: nobody does). */
     create(data: Partial<T>): Promise<Rec<T>>
     get(id: string, opts?: { expand?: string[] }): Promise<Rec<T>>
-    /** `opts.v`: only at this version, else `CONFLICT` (409). */
-    update(id: string, patch: Patch<T>, opts?: { v?: number }): Promise<Rec<T>>
-    remove(id: string): Promise<{ deleted: true }>
+    /**
+     * `opts._v`: only while the record is at this version, else `CONFLICT` (409). The
+     * option was `v`: an old name (`v`, `version`) throws a `TypeError`.
+     */
+    update(id: string, patch: Patch<T>, opts?: { _v?: number }): Promise<Rec<T>>
+    /** `opts._v`: only while the record is at this version, else `CONFLICT` (409). */
+    remove(id: string, opts?: { _v?: number }): Promise<{ deleted: true }>
     query(query?: Query): Promise<Page<T>>
   }
 
@@ -232,11 +236,13 @@ declare module 'yunqiao' {
   export interface KvEntry<T = any> {
     key: string
     value: T
-    version: number
-    /** ms since the epoch. */
-    created_at: number
-    updated_at: number
-    expires_at: number | null
+    /** The entry's version, as a record's `_v`: 1 on creation, bumped by every write. */
+    _v: number
+    /** RFC 3339, UTC, with milliseconds (`Date.parse` reads it). */
+    created_at: string
+    updated_at: string
+    /** When the entry is gone (written with a `ttl`); null when permanent. */
+    expires_at: string | null
   }
 
   export interface Kv {
@@ -245,10 +251,13 @@ declare module 'yunqiao' {
     exists(key: string): Promise<boolean>
     /**
      * `ttl`: seconds (1 to 31,536,000); without it the entry is permanent.
-     * `v`: only at this version, else `CONFLICT` (409).
+     * `_v`: only while the entry is at this version, else `CONFLICT` (409, details
+     * `{field: '_v', current_v}`). The option was `v`: an old name (`v`, `version`)
+     * throws a `TypeError`.
      */
-    set<T = any>(key: string, value: T, opts?: { ttl?: number; v?: number }): Promise<KvEntry<T>>
-    remove(key: string): Promise<{ deleted: true }>
+    set<T = any>(key: string, value: T, opts?: { ttl?: number; _v?: number }): Promise<KvEntry<T>>
+    /** `_v`: only while the entry is at this version, else `CONFLICT` (409). */
+    remove(key: string, opts?: { _v?: number }): Promise<{ deleted: true }>
     /** In key order; `limit` 1 to 100 (default 20). */
     list(opts?: { prefix?: string; limit?: number; cursor?: string }): Promise<{ items: KvEntry[]; cursor: string | null }>
   }
@@ -392,8 +401,8 @@ declare module 'yunqiao' {
 
   /** The one argument a scheduled export gets; it runs as admin. */
   export interface ScheduleEvent {
-    /** The tick being run, ms since the epoch. */
-    scheduled_at: number
+    /** The tick being run: RFC 3339, UTC, with milliseconds (`Date.parse` reads it). */
+    scheduled_at: string
   }
 
   const yunqiao: {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{ADMIN_KEY, Answer, Api, Server};
 use serde_json::{Value, json};
+use yunqiao_core::tables::schema::parse_rfc3339;
 
 /// A secret configured on every face; no answer and no log may ever contain it.
 const SECRET: &str = "sk-live-7f3a9c1e5b2d4086";
@@ -57,6 +58,7 @@ on_every_face_with_secret!(
     runaway_code_gets_its_error_while_others_are_served,
     before_hooks_change_or_refuse_writes,
     after_hooks_run_once_per_committed_change,
+    times_are_rfc3339_and_a_data_version_is_v,
 );
 
 async fn deploy(api: &Api, module: &str, body: Value) -> Answer {
@@ -997,7 +999,10 @@ async fn an_after_hook_runs_once_after_sigkill_mid_run() {
 
 const TICKS: &str = r#"
 import { db } from "yunqiao";
-export async function everyTwo(e) { await db.admin().table("ticks").create({ at: e.scheduled_at }) }
+export async function everyTwo(e) {
+  if (typeof e.scheduled_at !== "string") throw new Error(`scheduled_at is ${e.scheduled_at}`);
+  await db.admin().table("ticks").create({ at: Date.parse(e.scheduled_at) });
+}
 "#;
 
 async fn setup_ticks(api: &Api, schedule: &str) {
@@ -1089,4 +1094,226 @@ async fn the_lambda_dispatcher_claims_each_tick_once() {
         (1..=2).contains(&seen.len()),
         "this minute's tick (and the next, at a boundary): {seen:?}"
     );
+}
+
+/// A time the API or the host API answers: RFC 3339, UTC, with milliseconds.
+fn time(v: &Value) -> i64 {
+    let s = v
+        .as_str()
+        .unwrap_or_else(|| panic!("a time is a string: {v}"));
+    assert!(
+        s.ends_with('Z') && s.len() == 24,
+        "UTC with milliseconds: {s}"
+    );
+    parse_rfc3339(s).unwrap_or_else(|| panic!("RFC 3339: {s}"))
+}
+
+const STAMPS: &str = r#"
+import { db, kv } from "yunqiao";
+export async function entries() {
+  const first = await kv("stamps").set("k", 1, { ttl: 60 });
+  const second = await kv("stamps").set("k", 2, { _v: first._v });
+  let stale = null;
+  try { await kv("stamps").set("k", 3, { _v: first._v }) } catch (e) { stale = { code: e.code, details: e.details } }
+  const listed = (await kv("stamps").list()).items;
+  return { first, second, stale, listed };
+}
+export async function oldNames(id) {
+  const tries = [
+    () => kv("stamps").set("k", 9, { v: 2 }),
+    () => kv("stamps").set("k", 9, { version: 2 }),
+    () => kv("stamps").remove("k", { v: 2 }),
+    () => db.table("stamped").update(id, { text: "x" }, { v: 1 }),
+    () => db.table("stamped").update(id, { text: "x" }, { version: 1 }),
+    () => db.table("stamped").remove(id, { v: 1 }),
+  ];
+  const out = [];
+  for (const f of tries) {
+    try { await f(); out.push("written") } catch (e) { out.push(`${e.name}: ${e.message}`) }
+  }
+  return out;
+}
+export async function conditional(id) {
+  const out = {};
+  const rec = await db.table("stamped").update(id, { text: "b" }, { _v: 1 });
+  out.updated = rec._v;
+  try { await db.table("stamped").update(id, { text: "c" }, { _v: 1 }) } catch (e) { out.staleUpdate = e.code }
+  try { await db.table("stamped").remove(id, { _v: 1 }) } catch (e) { out.staleRemove = e.code }
+  try { await kv("stamps").remove("k", { _v: 1 }) } catch (e) { out.staleKvRemove = [e.code, e.details.current_v] }
+  out.kvRemoved = await kv("stamps").remove("k", { _v: 2 });
+  out.removed = await db.table("stamped").remove(id, { _v: rec._v });
+  return out;
+}
+export async function failing() { throw new Error("always") }
+"#;
+
+/// One time format and one name for a data version, on the API and the host API: times
+/// are RFC 3339 strings (module views, versions, logs, the outbox, key-value entries),
+/// and a key-value entry's version is `_v` like a record's — the old option names are
+/// refused, never read as unconditional writes.
+async fn times_are_rfc3339_and_a_data_version_is_v(s: Server) {
+    let api = Api::new(&s.base);
+    let (alice, _) = api.login("mock:alice").await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let r = deploy(
+        &api,
+        "stamps",
+        json!({"source": STAMPS, "access": "users", "exports": {"failing": {"access": "nobody"}}}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let deployed = time(&r.body["deployed_at"]);
+    assert!(
+        (now - 60_000..now + 60_000).contains(&deployed),
+        "deployed now: {}",
+        r.text
+    );
+    let r = api
+        .call("GET", "/v1/functions/stamps", Some(ADMIN_KEY), None)
+        .await;
+    assert_eq!(time(&r.body["deployed_at"]), deployed, "{}", r.text);
+    let r = api
+        .call("GET", "/v1/functions", Some(ADMIN_KEY), None)
+        .await;
+    assert_eq!(time(&r.body["items"][0]["deployed_at"]), deployed);
+    let r = api
+        .call(
+            "GET",
+            "/v1/functions/stamps/versions",
+            Some(ADMIN_KEY),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (
+            time(&r.body["items"][0]["deployed_at"]),
+            &r.body["items"][0]["version"]
+        ),
+        (deployed, &json!(1)),
+        "a module's deploy number stays `version`: {}",
+        r.text
+    );
+
+    // Key-value entries in the host API: `_v`, RFC 3339 times, `current_v` on conflict.
+    let r = api
+        .call("PUT", "/v1/kv/stamps", Some(ADMIN_KEY), Some(json!({})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = call(&api, Some(&alice), "stamps", "entries", json!([])).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let out = &r.body["result"];
+    let (first, second) = (&out["first"], &out["second"]);
+    assert_eq!(
+        (&first["_v"], &second["_v"]),
+        (&json!(1), &json!(2)),
+        "{out}"
+    );
+    assert!(first.get("version").is_none(), "{out}");
+    assert!(time(&first["updated_at"]) >= deployed);
+    assert_eq!(time(&first["created_at"]), time(&second["created_at"]));
+    assert!(
+        time(&first["expires_at"]) > time(&first["updated_at"]),
+        "a ttl entry's expiry: {out}"
+    );
+    assert_eq!(second["expires_at"], Value::Null, "rewritten without ttl");
+    assert_eq!(
+        out["stale"],
+        json!({"code": "CONFLICT", "details": {"field": "_v", "current_v": 2}})
+    );
+    assert_eq!(out["listed"][0]["_v"], 2, "{out}");
+    time(&out["listed"][0]["updated_at"]);
+
+    // The old option names: refused before anything is written.
+    let r = api
+        .call("PUT", "/v1/tables/stamped", Some(ADMIN_KEY), Some(json!({"fields": [{"name": "text", "type": "string"}], "acl": {"record": "rwd:-:-"}})))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = api
+        .call(
+            "POST",
+            "/v1/tables/stamped/records",
+            Some(&alice),
+            Some(json!({"text": "a"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let id = r.body["_id"].as_str().unwrap().to_string();
+    let r = call(&api, Some(&alice), "stamps", "oldNames", json!([id])).await;
+    let refused = json!("TypeError: the version option is _v (v and version were renamed)");
+    assert_eq!(r.body["result"], json!(vec![refused; 6]), "{}", r.text);
+    let r = api.call("GET", "/v1/kv/stamps/k", Some(&alice), None).await;
+    assert_eq!((&r.body["value"], &r.body["_v"]), (&json!(2), &json!(2)));
+    let r = api
+        .call(
+            "GET",
+            &format!("/v1/tables/stamped/records/{id}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!((&r.body["text"], &r.body["_v"]), (&json!("a"), &json!(1)));
+
+    // `_v` makes updates and removes conditional, for records and entries alike.
+    let r = call(&api, Some(&alice), "stamps", "conditional", json!([id])).await;
+    assert_eq!(
+        r.body["result"],
+        json!({"updated": 2, "staleUpdate": "CONFLICT", "staleRemove": "CONFLICT",
+            "staleKvRemove": ["CONFLICT", 2], "kvRemoved": {"deleted": true}, "removed": {"deleted": true}}),
+        "{}",
+        r.text
+    );
+
+    // Logs and the outbox.
+    let r = api
+        .call("GET", "/v1/functions/stamps/logs", Some(ADMIN_KEY), None)
+        .await;
+    let logs = r.body["items"].as_array().cloned().unwrap_or_default();
+    assert!(logs.len() >= 3, "{}", r.text);
+    for l in &logs {
+        assert!(time(&l["at"]) >= deployed, "{l}");
+        assert!(
+            l["duration_ms"].is_number(),
+            "a duration stays a number: {l}"
+        );
+    }
+    let r = api
+        .call(
+            "PUT",
+            "/v1/tables/hooked",
+            Some(ADMIN_KEY),
+            Some(json!({"fields": [{"name": "text", "type": "string"}],
+            "acl": {"record": "rwd:-:-"}, "hooks": {"after_create": "stamps.failing"}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    s.settle().await;
+    let r = api
+        .call(
+            "POST",
+            "/v1/tables/hooked/records",
+            Some(&alice),
+            Some(json!({"text": "a"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let item = loop {
+        let r = api
+            .call("GET", "/v1/functions/outbox", Some(ADMIN_KEY), None)
+            .await;
+        let failed = r.body["items"].as_array().and_then(|a| {
+            a.iter()
+                .find(|i| i["attempts"].as_i64() >= Some(1))
+                .cloned()
+        });
+        if let Some(i) = failed {
+            break i;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{}", r.text);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(time(&item["next_at"]) > deployed, "retried later: {item}");
 }

@@ -393,7 +393,7 @@ async fn user_scope_keeps_each_users_keys_private(s: Server) {
         )
         .await;
     assert_eq!(
-        (r.status, r.body["version"].as_i64()),
+        (r.status, r.body["_v"].as_i64()),
         (201, Some(1)),
         "bob's own key"
     );
@@ -500,7 +500,7 @@ async fn user_scope_keeps_each_users_keys_private(s: Server) {
             Some(json!({"value": "blue"})),
         )
         .await;
-    assert_eq!((r.status, r.body["version"].as_i64()), (200, Some(2)));
+    assert_eq!((r.status, r.body["_v"].as_i64()), (200, Some(2)));
     let r = api
         .call("GET", "/v1/kv/prefs/theme", Some(&bob), None)
         .await;
@@ -547,7 +547,7 @@ async fn versions_and_create_only_writes_conflict_when_stale(s: Server) {
     let r = api
         .call("PUT", path, Some(&alice), Some(json!({"value": {"t": 1}})))
         .await;
-    assert_eq!((r.status, r.body["version"].as_i64()), (201, Some(1)));
+    assert_eq!((r.status, r.body["_v"].as_i64()), (201, Some(1)));
     assert_eq!(r.headers["etag"], "\"1\"");
     assert_eq!(r.body["key"], "readme");
     assert!(r.body.get("expires_at").is_none());
@@ -555,7 +555,7 @@ async fn versions_and_create_only_writes_conflict_when_stale(s: Server) {
     let r = api
         .call("PUT", path, Some(&alice), Some(json!({"value": {"t": 2}})))
         .await;
-    assert_eq!((r.status, r.body["version"].as_i64()), (200, Some(2)));
+    assert_eq!((r.status, r.body["_v"].as_i64()), (200, Some(2)));
     assert_eq!(
         r.body["created_at"], created_at,
         "a replacement keeps created_at"
@@ -567,15 +567,40 @@ async fn versions_and_create_only_writes_conflict_when_stale(s: Server) {
             "PUT",
             path,
             Some(&alice),
-            Some(json!({"value": 3, "version": 1})),
+            Some(json!({"value": 3, "_v": 1})),
         )
         .await;
     assert_eq!((r.status, r.code()), (409, "CONFLICT"));
-    assert_eq!(r.body["error"]["details"]["current_version"], 2);
+    assert_eq!(
+        r.body["error"]["details"],
+        json!({"field": "_v", "current_v": 2}),
+        "named as a record's conflict is"
+    );
+    // The version was `version` before it was `_v`: the old name is refused, never read
+    // as an unconditional write.
+    let r = api
+        .call(
+            "PUT",
+            path,
+            Some(&alice),
+            Some(json!({"value": 3, "version": 1})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "UNKNOWN_FIELD"), "{}", r.text);
+    let message = r.body["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("`version`") && message.contains("`_v`"),
+        "the refusal names the old field and the new one: {message}"
+    );
     let r = api.call("GET", path, Some(&alice), None).await;
     assert_eq!(
-        (&r.body["value"], &r.body["version"]),
+        (&r.body["value"], &r.body["_v"]),
         (&json!({"t": 2}), &json!(2))
+    );
+    assert!(
+        r.body.get("version").is_none(),
+        "the entry's version is _v: {}",
+        r.text
     );
     assert_eq!(r.headers["etag"], "\"2\"");
     let r = api
@@ -583,10 +608,10 @@ async fn versions_and_create_only_writes_conflict_when_stale(s: Server) {
             "PUT",
             path,
             Some(&alice),
-            Some(json!({"value": 3, "version": 2})),
+            Some(json!({"value": 3, "_v": 2})),
         )
         .await;
-    assert_eq!((r.status, r.body["version"].as_i64()), (200, Some(3)));
+    assert_eq!((r.status, r.body["_v"].as_i64()), (200, Some(3)));
     let r = send(
         &api,
         "PUT",
@@ -597,7 +622,7 @@ async fn versions_and_create_only_writes_conflict_when_stale(s: Server) {
     )
     .await;
     assert_eq!(
-        (r.status, r.body["version"].as_i64()),
+        (r.status, r.body["_v"].as_i64()),
         (200, Some(4)),
         "{}",
         r.text
@@ -618,7 +643,7 @@ async fn versions_and_create_only_writes_conflict_when_stale(s: Server) {
         path,
         Some(&alice),
         &[("if-match", "4")],
-        Some(json!({"value": 5, "version": 3})),
+        Some(json!({"value": 5, "_v": 3})),
     )
     .await;
     assert_eq!(
@@ -642,7 +667,7 @@ async fn versions_and_create_only_writes_conflict_when_stale(s: Server) {
                 "PUT",
                 path,
                 Some(&alice),
-                Some(json!({"value": 5, "version": v})),
+                Some(json!({"value": 5, "_v": v})),
             )
             .await;
         assert_eq!(
@@ -656,7 +681,7 @@ async fn versions_and_create_only_writes_conflict_when_stale(s: Server) {
             "PUT",
             "/v1/kv/docs/absent",
             Some(&alice),
-            Some(json!({"value": 1, "version": 1})),
+            Some(json!({"value": 1, "_v": 1})),
         )
         .await;
     assert_eq!(
@@ -664,7 +689,7 @@ async fn versions_and_create_only_writes_conflict_when_stale(s: Server) {
         (409, "CONFLICT"),
         "a version needs the entry"
     );
-    assert_eq!(r.body["error"]["details"]["current_version"], Value::Null);
+    assert_eq!(r.body["error"]["details"]["current_v"], Value::Null);
 
     // Create only.
     let star = [("if-none-match", "*")];
@@ -678,7 +703,7 @@ async fn versions_and_create_only_writes_conflict_when_stale(s: Server) {
     )
     .await;
     assert_eq!((r.status, r.code()), (409, "CONFLICT"));
-    assert_eq!(r.body["error"]["details"]["current_version"], 4);
+    assert_eq!(r.body["error"]["details"]["current_v"], 4);
     let r = send(
         &api,
         "PUT",
@@ -688,7 +713,7 @@ async fn versions_and_create_only_writes_conflict_when_stale(s: Server) {
         Some(json!({"value": 6})),
     )
     .await;
-    assert_eq!((r.status, r.body["version"].as_i64()), (201, Some(1)));
+    assert_eq!((r.status, r.body["_v"].as_i64()), (201, Some(1)));
     let r = send(
         &api,
         "PUT",
@@ -705,7 +730,7 @@ async fn versions_and_create_only_writes_conflict_when_stale(s: Server) {
         "/v1/kv/docs/fresh2",
         Some(&alice),
         &star,
-        Some(json!({"value": 6, "version": 1})),
+        Some(json!({"value": 6, "_v": 1})),
     )
     .await;
     assert_eq!((r.status, r.code()), (400, "INVALID_ARGUMENT"));
@@ -721,7 +746,7 @@ async fn versions_and_create_only_writes_conflict_when_stale(s: Server) {
     )
     .await;
     assert_eq!((r.status, r.code()), (409, "CONFLICT"));
-    assert_eq!(r.body["error"]["details"]["current_version"], 4);
+    assert_eq!(r.body["error"]["details"]["current_v"], 4);
     let r = send(
         &api,
         "DELETE",
@@ -748,7 +773,7 @@ async fn versions_and_create_only_writes_conflict_when_stale(s: Server) {
         .call("PUT", path, Some(&alice), Some(json!({"value": null})))
         .await;
     assert_eq!(
-        (r.status, r.body["version"].as_i64(), &r.body["value"]),
+        (r.status, r.body["_v"].as_i64(), &r.body["value"]),
         (201, Some(1), &Value::Null),
         "re-created from version 1; null is a value"
     );
@@ -795,7 +820,7 @@ async fn concurrent_writes_keep_every_version_and_one_create_wins(s: Server) {
                     Some(json!({"value": i})),
                 )
                 .await;
-            (r.status, r.body["version"].as_i64().unwrap_or(0))
+            (r.status, r.body["_v"].as_i64().unwrap_or(0))
         }));
     }
     let mut versions = Vec::new();
@@ -813,7 +838,7 @@ async fn concurrent_writes_keep_every_version_and_one_create_wins(s: Server) {
     let r = api
         .call("GET", "/v1/kv/race/many", Some(&alice), None)
         .await;
-    assert_eq!(r.body["version"], 8);
+    assert_eq!(r.body["_v"], 8);
 }
 
 async fn ttl_is_stored_honored_and_cleared(s: Server) {
@@ -895,7 +920,7 @@ async fn ttl_is_stored_honored_and_cleared(s: Server) {
     )
     .await;
     assert_eq!(
-        (r.status, r.body["version"].as_i64()),
+        (r.status, r.body["_v"].as_i64()),
         (201, Some(1)),
         "an expired key is absent"
     );
@@ -1002,7 +1027,7 @@ async fn listing_pages_with_prefix_and_cursor(s: Server) {
         for e in r.body["items"].as_array().unwrap() {
             let n: usize = e["key"].as_str().unwrap()[5..].parse().unwrap();
             assert_eq!(e["value"], json!({"n": n}), "values are listed");
-            assert_eq!(e["version"], 1);
+            assert_eq!(e["_v"], 1);
         }
         got.extend(keys(&r.body));
         match r.body["cursor"].as_str() {

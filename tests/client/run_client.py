@@ -23,6 +23,7 @@ import tempfile
 import time
 import traceback
 import urllib.request
+from datetime import datetime
 
 ADMIN_KEY = "client-admin-key-" + os.urandom(8).hex()
 PACKAGE = "yq_generated_client"
@@ -167,6 +168,17 @@ def run(base: str) -> None:
         check(r.status_code, r.parsed, 201, f"put {key}")
         r = api("kv.get_key").sync_detailed("genkv", key, client=user)
         assert check(r.status_code, r.parsed, 200, f"get {key}").value == value, r.content
+    # An entry's version is `_v`, as a record's: shown, and taken to make a write conditional.
+    r = api("kv.put_key").sync_detailed(
+        "genkv", "n", client=user, body=models.KvPutBody.from_dict({"value": 43, "_v": 1}),
+    )
+    entry = check(r.status_code, r.parsed, 200, "a conditional put").to_dict()
+    assert entry["_v"] == 2 and entry["value"] == 43 and "version" not in entry, entry
+    r = api("kv.put_key").sync_detailed(
+        "genkv", "n", client=user, body=models.KvPutBody.from_dict({"value": 44, "_v": 1}),
+    )
+    assert r.status_code == 409, r.content
+    assert json.loads(r.content)["error"]["details"] == {"field": "_v", "current_v": 2}, r.content
 
     # A cloud-function module, and a call of an export with arguments.
     r = api("functions.put_module").sync_detailed(
@@ -175,6 +187,9 @@ def run(base: str) -> None:
     )
     m = check(r.status_code, r.parsed, 201, "deploy")
     assert sorted(e.name for e in m.exports) == ["add", "echo"], m
+    # Times are RFC 3339 strings, as everywhere in the API.
+    assert isinstance(m.deployed_at, str) and m.deployed_at.endswith("Z"), m
+    datetime.fromisoformat(m.deployed_at.replace("Z", "+00:00"))
     r = api("functions.call_export").sync_detailed(
         "genmath", "add", client=user, body=models.CallBody(args=[2, 40]),
     )

@@ -26,13 +26,13 @@ languages):
 3. starts a second fresh server with each ```toml block (not marked skip) as its
    `--config`: a configuration example must be safe to paste — the server starts and
    still serves the built-in WeChat mock;
-4. checks that every relative link in the document — and in docs/*.md and
-   sdk/js/README*.md — leads to a file that exists, and that `#anchors` into Markdown
+4. checks that every relative link in the document — and in docs/*.md,
+   sdk/js/README*.md and CHANGELOG*.md — leads to a file that exists, and that `#anchors` into Markdown
    files name a heading there.
 
 Then (with no documents named, or alone with `--twins`, which needs no server) checks
 that the manual has both languages in step: every user document X.md (README.md,
-sdk/js/README.md, docs/*.md) has its Chinese twin X.zh-CN.md and every twin its original;
+sdk/js/README.md, docs/*.md, CHANGELOG.md) has its Chinese twin X.zh-CN.md and every twin its original;
 a twin has as many ```sh, ```js and ```toml blocks as its original (counted apart: those
 that run, and those marked skip) and as many `## ` sections; and the figures in the tables
 of README's "Performance" section are those of the Chinese "性能" section, row by row.
@@ -67,9 +67,9 @@ JS_DOCS = {"sdk/js/README.md", "sdk/js/README.zh-CN.md"}
 # A ```js block whose first line is a comment naming a file under cloud/ (`// cloud/rooms.js`)
 # is that file (a cloud-function module): written there, in order among the shell blocks.
 FILE_BLOCK = re.compile(r"^//\s*(cloud/[\w./-]+\.js)\s*$")
-LINKED_DOCS = ["docs/*.md", "sdk/js/README*.md"]  # links checked too
+LINKED_DOCS = ["docs/*.md", "sdk/js/README*.md", "CHANGELOG*.md"]  # links checked too
 # The user manual: each of these (English) has a Chinese twin, X.zh-CN.md, kept in step.
-USER_DOCS = ["README.md", "sdk/js/README.md", "docs/*.md"]
+USER_DOCS = ["README.md", "sdk/js/README.md", "docs/*.md", "CHANGELOG.md"]
 TWIN_SUFFIX = ".zh-CN.md"
 # Sections whose tables' figures the twin must repeat exactly: (doc, heading) → twin's heading.
 FIGURE_SECTIONS = {("README.md", "Performance"): "性能"}

@@ -89,12 +89,23 @@ const opt = (o, k, d) => {
   return v === undefined ? d : v;
 };
 
+/**
+ * The version a write is conditional on: `_v`, as a record's. The option was `v` before;
+ * an old name must never quietly turn a conditional write into an unconditional one.
+ */
+function versionOpt(o) {
+  if (o !== null && typeof o === "object" && (hasOwn(o, "v") || hasOwn(o, "version"))) {
+    throw new TypeError("the version option is _v (v and version were renamed)");
+  }
+  return opt(o, "_v", null);
+}
+
 function table(name, admin) {
   return freeze({
     create: (data) => call("db.create", { admin, table: name, data }),
     get: (id, opts) => call("db.get", { admin, table: name, id, expand: opt(opts, "expand", []) }),
-    update: (id, patch, opts) => call("db.update", { admin, table: name, id, patch, v: opt(opts, "v", null) }),
-    remove: (id) => call("db.delete", { admin, table: name, id }),
+    update: async (id, patch, opts) => call("db.update", { admin, table: name, id, patch, _v: versionOpt(opts) }),
+    remove: async (id, opts) => call("db.delete", { admin, table: name, id, _v: versionOpt(opts) }),
     query: (query) => call("db.query", { admin, table: name, query: query === undefined ? {} : query }),
   });
 }
@@ -103,9 +114,9 @@ function kvOf(ns, admin) {
   return freeze({
     get: (key) => call("kv.get", { admin, ns, key }),
     exists: (key) => call("kv.exists", { admin, ns, key }),
-    set: (key, value, opts) =>
-      call("kv.set", { admin, ns, key, value, ttl: opt(opts, "ttl", null), v: opt(opts, "v", null) }),
-    remove: (key) => call("kv.delete", { admin, ns, key }),
+    set: async (key, value, opts) =>
+      call("kv.set", { admin, ns, key, value, ttl: opt(opts, "ttl", null), _v: versionOpt(opts) }),
+    remove: async (key, opts) => call("kv.delete", { admin, ns, key, _v: versionOpt(opts) }),
     list: (opts) =>
       call("kv.list", {
         admin, ns, prefix: opt(opts, "prefix", null), limit: opt(opts, "limit", null), cursor: opt(opts, "cursor", null),

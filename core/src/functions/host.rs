@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use super::sandbox::Host;
 use super::settings::Settings;
 use crate::auth::{Auth, Caller};
+use crate::clock::rfc3339;
 use crate::kv::{Kv, ListParams, PutEntry};
 use crate::live::Live;
 use crate::tables::{BatchOp, QuerySpec, Tables};
@@ -135,7 +136,8 @@ struct TableArgs {
     data: Option<Value>,
     #[serde(default)]
     patch: Option<Value>,
-    #[serde(default)]
+    /// The record's version a write is conditional on (`_v`, as on HTTP).
+    #[serde(default, rename = "_v")]
     v: Option<i64>,
     #[serde(default)]
     expand: Vec<String>,
@@ -152,7 +154,8 @@ struct KvArgs {
     value: Option<Value>,
     #[serde(default)]
     ttl: Option<i64>,
-    #[serde(default)]
+    /// The entry's version a write is conditional on (`_v`, as a record's).
+    #[serde(default, rename = "_v")]
     v: Option<i64>,
     #[serde(default)]
     prefix: Option<String>,
@@ -162,10 +165,13 @@ struct KvArgs {
     cursor: Option<String>,
 }
 
+/// An entry as modules see it: the HTTP API's view (`_v`, times in RFC 3339), with
+/// `expires_at` `null` rather than absent for a permanent entry.
 fn entry_view(e: &crate::kv::Entry) -> Value {
     json!({
-        "key": e.key, "value": e.value, "version": e.version,
-        "created_at": e.created_at, "updated_at": e.updated_at, "expires_at": e.expires_at,
+        "key": e.key, "value": e.value, "_v": e.version,
+        "created_at": rfc3339(e.created_at), "updated_at": rfc3339(e.updated_at),
+        "expires_at": e.expires_at.map(rfc3339),
     })
 }
 
@@ -212,9 +218,19 @@ impl CallHost {
             }
             "db.delete" => {
                 let t: TableArgs = args(a)?;
-                f.tables
-                    .delete_at(&caller, &t.table, &need(t.id, "id")?, depth)
-                    .await?;
+                let id = need(t.id, "id")?;
+                match t.v {
+                    // Only a batch deletes at a version (as the SDK's `remove(id, {_v})`).
+                    Some(v) => {
+                        let op = BatchOp::Delete {
+                            table: t.table,
+                            id,
+                            v: Some(v),
+                        };
+                        f.tables.batch_at(&caller, vec![op], depth).await?;
+                    }
+                    None => f.tables.delete_at(&caller, &t.table, &id, depth).await?,
+                }
                 Ok(json!({"deleted": true}))
             }
             "db.query" => {

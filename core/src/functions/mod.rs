@@ -31,7 +31,7 @@ use serde_json::{Map, Value, json};
 use sha2::Digest;
 
 use crate::auth::{Auth, Caller};
-use crate::clock::SharedClock;
+use crate::clock::{SharedClock, rfc3339};
 use crate::keys;
 use crate::kv::Kv;
 use crate::live::Live;
@@ -448,7 +448,8 @@ impl Functions {
             .iter()
             .map(|it| {
                 json!({
-                    "version": it.get("version"), "deployed_at": it.get("deployed_at"),
+                    "version": it.get("version"),
+                    "deployed_at": rfc3339(it.get("deployed_at").and_then(Value::as_i64).unwrap_or(0)),
                     "source_bytes": it.get("source_bytes"), "sha256": it.get("sha256"),
                 })
             })
@@ -499,7 +500,16 @@ impl Functions {
         all.sort_by(|a, b| b.sk.cmp(&a.sk));
         all.dedup_by(|a, b| a.sk == b.sk);
         all.truncate(limit);
-        Ok(all.into_iter().map(|it| Value::Object(it.attrs)).collect())
+        Ok(all
+            .into_iter()
+            .map(|mut it| {
+                // Stored in epoch ms (its key sorts by it), shown in RFC 3339.
+                if let Some(at) = it.attrs.get("at").and_then(Value::as_i64) {
+                    it.attrs.insert("at".into(), json!(rfc3339(at)));
+                }
+                Value::Object(it.attrs)
+            })
+            .collect())
     }
 
     // ---- calls -----------------------------------------------------------------------

@@ -23,6 +23,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Functions, Invocation, Trigger};
 use crate::auth::Caller;
+use crate::clock::rfc3339;
 use crate::keys::OUTBOX;
 use crate::store::{Cond, Query, StoreError, Update};
 use crate::tables::HookRunner;
@@ -261,7 +262,8 @@ impl Functions {
                     "id": it.sk, "hook": it.get("hook"), "op": e["op"], "table": e["table"],
                     "record_id": e["record_id"],
                     "attempts": it.get("attempts").cloned().unwrap_or(json!(0)),
-                    "next_at": it.get("next_at"), "last_error": it.get("last_error"),
+                    "next_at": it.get("next_at").and_then(Value::as_i64).map(rfc3339),
+                    "last_error": it.get("last_error"),
                     "dead": it.get("dead").and_then(Value::as_bool).unwrap_or(false),
                 })
             })

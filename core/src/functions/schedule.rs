@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 
 use super::{Functions, Invocation, Settings, Trigger};
 use crate::auth::Caller;
+use crate::clock::rfc3339;
 use crate::keys;
 use crate::store::{Cond, Item, Query, StoreError};
 use crate::{Result, ids};
@@ -95,7 +96,7 @@ impl Functions {
                     caller: Caller::AdminKey,
                     module: module.clone(),
                     export: export.clone(),
-                    args: vec![json!({"scheduled_at": tick})],
+                    args: vec![json!({"scheduled_at": rfc3339(tick)})],
                     trigger: Trigger::Schedule,
                     depth: 0,
                     request_id: ids::new_id(tick),

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::auth::Caller;
+use crate::clock::rfc3339;
 use crate::tables::names::{valid_export_name, valid_module_name};
 use crate::{Code, Error, Result};
 
@@ -473,7 +474,8 @@ pub fn view(name: &str, attrs: &serde_json::Map<String, Value>) -> Value {
         "hosts": settings.hosts,
         "source_bytes": attrs.get("source_bytes").cloned().unwrap_or(json!(0)),
         "sha256": attrs.get("sha256").cloned().unwrap_or(json!("")),
-        "deployed_at": attrs.get("deployed_at").cloned().unwrap_or(json!(0)),
+        // Stored in epoch ms, shown in RFC 3339 like every time the API answers.
+        "deployed_at": rfc3339(attrs.get("deployed_at").and_then(Value::as_i64).unwrap_or(0)),
     })
 }
 

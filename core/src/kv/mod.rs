@@ -29,11 +29,12 @@
 //!   compact JSON (413 `ITEM_TOO_LARGE` beyond), nested at most 32 levels, with no empty
 //!   object keys and numbers within DynamoDB's range (magnitude below 1e126), so that the
 //!   embedded store and DynamoDB accept exactly the same values.
-//! * Every write answers the stored entry `{key, value, version, created_at, updated_at,
-//!   expires_at?}` (times in RFC 3339 on the API). `version` is 1 on creation and bumped by
-//!   every replacement; a write given `version` succeeds only while the entry is at that
-//!   version (409 `CONFLICT` otherwise, `details.current_version` says what it is — `null`
-//!   when absent), a create-only write only while the key is absent (409).
+//! * Every write answers the stored entry `{key, value, _v, created_at, updated_at,
+//!   expires_at?}` (times in RFC 3339 on the API and the host API). `_v`, the entry's
+//!   version, is 1 on creation and bumped by every replacement — named as a record's is;
+//!   a write given `_v` succeeds only while the entry is at that version (409 `CONFLICT`
+//!   otherwise, with `details` `{"field": "_v", "current_v": n}` — `null` when absent), a
+//!   create-only write only while the key is absent (409).
 //! * `ttl` (1 to [`MAX_TTL_SECS`] seconds) makes the entry expire; each write sets the
 //!   expiry afresh, so a write without `ttl` makes the entry permanent. Expiry is
 //!   whole-second, rounded up: `expires_at` is the first whole second at least `ttl`
@@ -209,8 +210,8 @@ pub struct PutEntry {
     pub value: Option<Value>,
     #[serde(default)]
     pub ttl: Option<i64>,
-    /// Write only while the entry is at this version.
-    #[serde(default)]
+    /// Write only while the entry is at this version (`_v` on the wire, as a record's).
+    #[serde(default, rename = "_v")]
     pub version: Option<i64>,
     /// Write only while the key is absent (`If-None-Match: *`).
     #[serde(skip)]
@@ -291,10 +292,7 @@ pub fn check_version(v: i64) -> Result<()> {
     if v >= 1 {
         Ok(())
     } else {
-        Err(Error::invalid_field(
-            "version",
-            "version is a positive integer",
-        ))
+        Err(Error::invalid_field("_v", "_v is a positive integer"))
     }
 }
 
@@ -418,7 +416,7 @@ pub fn partition(
 }
 
 fn conflict(message: impl Into<String>, current: Option<i64>) -> Error {
-    Error::new(Code::Conflict, message).with_details(json!({ "current_version": current }))
+    Error::new(Code::Conflict, message).with_details(json!({ "field": "_v", "current_v": current }))
 }
 
 /// A missing key (`details.key`), told apart from a missing namespace.
@@ -685,8 +683,8 @@ impl Kv {
             check_version(v)?;
             if input.create_only {
                 return Err(Error::invalid_field(
-                    "version",
-                    "a create-only write (If-None-Match: *) takes no version",
+                    "_v",
+                    "a create-only write (If-None-Match: *) takes no _v",
                 ));
             }
         }

@@ -112,6 +112,10 @@ fn put_body_tells_null_from_absent() {
     let p: PutEntry = serde_json::from_str(r#"{"ttl": 5}"#).unwrap();
     assert_eq!((p.value, p.ttl), (None, Some(5)));
     assert!(serde_json::from_str::<PutEntry>(r#"{"value": 1, "create_only": true}"#).is_err());
+    // The version a write is conditional on is `_v`, as a record's; `version` is refused.
+    let p: PutEntry = serde_json::from_str(r#"{"value": 1, "_v": 2}"#).unwrap();
+    assert_eq!(p.version, Some(2));
+    assert!(serde_json::from_str::<PutEntry>(r#"{"value": 1, "version": 2}"#).is_err());
     assert!(serde_json::from_str::<NamespaceDef>(r#"{"reed": "users"}"#).is_err());
 }
 

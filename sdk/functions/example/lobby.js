@@ -66,7 +66,7 @@ export async function join(roomId) {
   if (room.members.length >= room.max) {
     throw new FunctionError('ROOM_FULL', 'the room is full', 409, { max: room.max })
   }
-  await rooms.update(roomId, { members: { $append: [user.id] } }, { v: room._v })
+  await rooms.update(roomId, { members: { $append: [user.id] } }, { _v: room._v })
   await events.publish(`lobby.${roomId}`, { type: 'join', user: { id: user.id, nickname: user.nickname } })
   return { joined: true }
 }
@@ -127,7 +127,7 @@ export async function countMessage(event) {
  * @param {import('yunqiao').ScheduleEvent} tick
  */
 export async function closeRooms({ scheduled_at }) {
-  const page = await rooms.query({ where: [['closes_at', 'lte', scheduled_at]], limit: 100 })
+  const page = await rooms.query({ where: [['closes_at', 'lte', Date.parse(scheduled_at)]], limit: 100 })
   for (const room of page.items) {
     await rooms.remove(room._id)
     await events.publish(`room.${room._id}`, { type: 'closed' })

@@ -1299,21 +1299,23 @@ var Kv = class {
       }
     });
   }
-  /** The whole entry `{key, value, version, created_at, updated_at, expires_at?}`, or null. */
+  /** The whole entry `{key, value, _v, created_at, updated_at, expires_at?}`, or null. */
   getEntry(key, opts) {
     const [cb, o] = splitCallbacks(opts);
     return withCb(cb, this.get(key, Object.assign({}, o, { entry: true })));
   }
   /**
-   * Writes; `{ttl}` seconds to live, `{version}` only at that version, `{createOnly: true}`
-   * only if absent (409 `CONFLICT` otherwise). Resolves to the stored entry.
+   * Writes; `{ttl}` seconds to live, `{_v}` only while the entry is at that version,
+   * `{createOnly: true}` only if absent (409 `CONFLICT` otherwise). Resolves to the stored
+   * entry.
    */
   set(key, value, opts) {
     const [cb, o] = splitCallbacks(opts);
     return call(cb, async () => {
+      const v = versionOpt(o);
       const body = { value: value === void 0 ? null : value };
       if (o.ttl != null) body.ttl = o.ttl;
-      if (o.version != null) body.version = o.version;
+      if (v != null) body._v = v;
       const headers = o.createOnly ? { "if-none-match": "*" } : void 0;
       const { data } = await this._client.http.request("PUT", this._path(key), {
         body,
@@ -1323,11 +1325,12 @@ var Kv = class {
       return data;
     });
   }
-  /** Deletes; resolves to true, or false when the key was absent. `{version}` only at that version. */
+  /** Deletes; resolves to true, or false when the key was absent. `{_v}` only at that version. */
   remove(key, opts) {
     const [cb, o] = splitCallbacks(opts);
     return call(cb, async () => {
-      const headers = o.version != null ? { "if-match": String(o.version) } : void 0;
+      const v = versionOpt(o);
+      const headers = v != null ? { "if-match": String(v) } : void 0;
       try {
         await this._client.http.request("DELETE", this._path(key), { headers, query: { user: o.user } });
         return true;
@@ -1374,6 +1377,12 @@ var Kv = class {
     return this.exists(key, opts);
   }
 };
+function versionOpt(o) {
+  if (Object.prototype.hasOwnProperty.call(o, "version") || Object.prototype.hasOwnProperty.call(o, "v")) {
+    throw new TypeError("the version option is _v (v and version were renamed)");
+  }
+  return o._v;
+}
 function withCb(cb, p) {
   return call(cb, () => p);
 }

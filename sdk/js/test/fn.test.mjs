@@ -68,6 +68,7 @@ before(async () => {
   })
   assert.equal(deployed.name, MOD)
   assert.equal(deployed.version, 1)
+  assert.ok(Math.abs(Date.parse(deployed.deployed_at) - Date.now()) < 600e3, `deployed_at is RFC 3339: ${deployed.deployed_at}`)
   const byName = Object.fromEntries(deployed.exports.map((e) => [e.name, e.access]))
   assert.equal(byName.members, `group:${GROUP}`)
   assert.equal(byName.createRoom, 'anyone')

@@ -105,13 +105,14 @@ import yunqiao, { db, kv, context, http, FunctionError, YunqiaoError,
   type BeforeUpdateEvent, type HookEvent, type ScheduleEvent, type Rec } from 'yunqiao'
 
 interface Product { sku: string; price: number; stock: number; tags: string[] }
+const products = () => db.table<Product>('products')
 
 export async function price(sku: string): Promise<number> {
   const products = db.table<Product>('products')
   const { items, cursor, scanned } = await products.query({ where: [['sku', 'eq', sku]], order: [['_id', 'desc']], limit: 1 })
   const p: Rec<Product> | undefined = items[0]
   if (!p) throw new FunctionError('NO_SUCH_PRODUCT', 'no such product', 404, { sku })
-  await products.update(p._id, { stock: { $inc: -1 }, tags: { $append: ['sold'] } }, { v: p._v })
+  await products.update(p._id, { stock: { $inc: -1 }, tags: { $append: ['sold'] } }, { _v: p._v })
   const owner: string | null = p._owner
   void [cursor, scanned, owner]
   return p.price
@@ -142,6 +143,10 @@ export async function anyHook(e: HookEvent<Product>) {
 export async function tick({ scheduled_at }: ScheduleEvent) {
   const n = (await kv('counters').get<number>('ticks')) ?? 0
   const entry = await db.admin().kv('counters').set('ticks', n + 1, { ttl: 3600 })
+  const at: number = Date.parse(scheduled_at)
+  const expiry: string | null = entry.expires_at
+  await kv('counters').remove('ticks', { _v: entry._v })
+  await products().remove('p1', { _v: 2 })
   const r = await http.fetch('https://api.example.com/x', { method: 'POST', body: { n }, headers: { 'content-type': 'application/json' } })
   const body: { ok: boolean } = await r.json()
   try {
@@ -149,7 +154,7 @@ export async function tick({ scheduled_at }: ScheduleEvent) {
   } catch (e) {
     if (e instanceof YunqiaoError && e.status === 404) console.warn(e.code, e.details)
   }
-  return { scheduled_at, version: entry.version, expires: entry.expires_at, ok: r.ok && body.ok, status: r.status }
+  return { at, v: entry._v, expires: expiry, ok: r.ok && body.ok, status: r.status }
 }
 `,
   )
@@ -185,6 +190,13 @@ export async function mistakes() {
   await db.table('t').query({ order: [['a', 'up']] }) // error
   await db.batch([{ op: 'upsert', table: 't', data: {} }]) // error
   await db.table('t').update('id', { n: 1 }, { version: 2 }) // error
+  await db.table('t').update('id', { n: 1 }, { v: 2 }) // error
+  await kv('ns').set('key', 1, { v: 2 }) // error
+  await kv('ns').remove('key', { version: 2 }) // error
+  const entry = await kv('ns').set('key', 1)
+  entry.version // error
+  Date.parse(entry.created_at)
+  entry.created_at.toFixed(0) // error
   fetch('https://api.example.com') // error
   setTimeout(() => {}, 10) // error
   require('fs') // error

@@ -389,7 +389,8 @@ export class Table<R extends Record<string, any> = Record<string, any>> {
 export interface KvEntry<T = any> {
   key: string
   value: T
-  version: number
+  /** The entry's version, as a record's `_v`: 1 on creation, bumped by every write. */
+  _v: number
   created_at: string
   updated_at: string
   expires_at?: string
@@ -398,8 +399,11 @@ export interface KvEntry<T = any> {
 export interface KvSetOptions extends Callbacks<KvEntry> {
   /** Seconds to live (1 to 31,536,000). */
   ttl?: number
-  /** Only at this version (409 CONFLICT otherwise, `details.current_version`). */
-  version?: number
+  /**
+   * Only while the entry is at this version (409 CONFLICT otherwise, details
+   * `{field: '_v', current_v}`). It was `version`: the old name throws a TypeError.
+   */
+  _v?: number
   /** Only if absent (409 CONFLICT otherwise). */
   createOnly?: boolean
   /** Admins: a user's key in a per-user namespace. */
@@ -413,12 +417,12 @@ export class Kv {
   getEntry<T = any>(key: string, opts?: { user?: string } & Callbacks<KvEntry<T> | null>): Promise<KvEntry<T> | null>
   set<T = any>(key: string, value: T, opts?: KvSetOptions): Promise<KvEntry<T>>
   /** True, or false when the key was absent. */
-  remove(key: string, opts?: { version?: number; user?: string } & Callbacks<boolean>): Promise<boolean>
+  remove(key: string, opts?: { _v?: number; user?: string } & Callbacks<boolean>): Promise<boolean>
   exists(key: string, opts?: { user?: string } & Callbacks<boolean>): Promise<boolean>
   list(opts?: { prefix?: string; limit?: number; cursor?: string; user?: string } & Callbacks<{ items: KvEntry[]; cursor?: string }>): Promise<{ items: KvEntry[]; cursor?: string }>
   setObject<T = any>(key: string, value: T, opts?: KvSetOptions): Promise<KvEntry<T>>
   getObject<T = any>(key: string, opts?: { default?: T; user?: string } & Callbacks<T>): Promise<T>
-  removeObject(key: string, opts?: { version?: number; user?: string } & Callbacks<boolean>): Promise<boolean>
+  removeObject(key: string, opts?: { _v?: number; user?: string } & Callbacks<boolean>): Promise<boolean>
   isObjectExists(key: string, opts?: { user?: string } & Callbacks<boolean>): Promise<boolean>
 }
 

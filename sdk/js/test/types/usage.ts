@@ -51,6 +51,10 @@ async function app(): Promise<void> {
   const theme = await kv.get<{ dark: boolean }>('theme', { default: { dark: false } })
   theme.dark.valueOf()
   await kv.setObject('x', 1)
+  const entry = await kv.set('x', 2, { _v: 1 })
+  const entryV: number = entry._v
+  const written: number = Date.parse(entry.updated_at)
+  await kv.remove('x', { _v: entryV + written * 0 })
   const exists: boolean = await kv.isObjectExists('x')
 
   const off = yq.channel.listen('chat', (body, from) => from.user?.nickname)
