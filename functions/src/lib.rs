@@ -1,12 +1,17 @@
-//! yunqiao on AWS Lambda: one binary per API area (`src/bin/`), each a few lines over
-//! this crate.
+//! yunqiao on AWS Lambda: one Lambda function (binary) per API area (`src/bin/`), each a
+//! few lines over this crate.
+//!
+//! Naming: in this crate (the top-level `functions/`, crate `yunqiao-lambda`) a
+//! "function" is always an AWS *Lambda function*. The users' own JavaScript modules are
+//! *cloud functions* (`yunqiao_core::functions`, `/v1/fn`, docs/functions.md); the
+//! `yq-fn` Lambda function serves them.
 //!
 //! A sandbox reads its configuration once, at init, from the environment — the same
 //! [`yunqiao_config::Config`] `yunqiao serve` reads, under the same names, bounds and
 //! defaults ([`yunqiao_config::SETTINGS`]) — and builds its adapters once (never per
 //! request): the DynamoDB store, the WeChat client, the API Gateway push port. The
 //! services are built by the one composition root ([`yunqiao_api::AppState::builder`]).
-//! HTTP functions then run the very routers `yunqiao serve` runs
+//! HTTP Lambda functions then run the very routers `yunqiao serve` runs
 //! ([`yunqiao_api::app_for`]) through `lambda_http`; the WebSocket trio takes
 //! `ApiGatewayWebsocketProxyRequest` events and calls the same live-channel service the
 //! local server's `/v1/ws` calls.
@@ -127,7 +132,7 @@ async fn init() -> Result<(AppState, Config), BoxError> {
     Ok((state, cfg))
 }
 
-/// An HTTP function: the shared routers of `areas`, behind API Gateway (HTTP API,
+/// An HTTP Lambda function: the shared routers of `areas`, behind API Gateway (HTTP API,
 /// payload format 2.0).
 pub async fn run_http(areas: &'static [Area]) -> Result<(), BoxError> {
     // This executable is also the sandbox's worker process (see yunqiao_quickjs).
@@ -137,7 +142,7 @@ pub async fn run_http(areas: &'static [Area]) -> Result<(), BoxError> {
     lambda_http::run(yunqiao_api::served::<lambda_http::Body>(app)).await
 }
 
-/// Which WebSocket route a function serves.
+/// Which WebSocket route a Lambda function serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WsRoute {
     Connect,
@@ -145,7 +150,7 @@ pub enum WsRoute {
     Disconnect,
 }
 
-/// A WebSocket function (`$connect`, `$default` or `$disconnect`).
+/// A WebSocket Lambda function (`$connect`, `$default` or `$disconnect`).
 pub async fn run_ws(route: WsRoute) -> Result<(), BoxError> {
     // This executable is also the sandbox's worker process (see yunqiao_quickjs).
     yunqiao_quickjs::enter_if_worker();

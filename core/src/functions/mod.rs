@@ -1,5 +1,7 @@
 //! Cloud functions: an app's own server code, one ES module per name, called by clients
-//! (`POST /v1/fn/{module}/{export}`), by table hooks and by schedules.
+//! (`POST /v1/fn/{module}/{export}`), by table hooks and by schedules. (Not AWS Lambda
+//! functions: those are the top-level `functions/` crate, `yunqiao-lambda`. In this
+//! crate "function" always means a cloud function.)
 //!
 //! The domain decides everything a call may do: who may call which export, the limits,
 //! which secrets and hosts it may use, and the rights of each host call (the caller's by
