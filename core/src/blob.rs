@@ -153,6 +153,15 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// A URL that lets its holder GET the object under `key` for `expires_in`.
     async fn presign_get(&self, key: &str, expires_in: Duration) -> Result<String, BlobError>;
+
+    /// The first `n` bytes of the object (fewer when it is shorter), to sniff its type.
+    /// Stores that can read a range should (this reads the whole object).
+    async fn read_prefix(&self, key: &str, n: usize) -> Result<Option<Vec<u8>>, BlobError> {
+        Ok(self.get(key).await?.map(|mut b| {
+            b.bytes.truncate(n);
+            b.bytes
+        }))
+    }
 }
 
 /// A key is 1 to [`MAX_KEY_BYTES`] bytes of printable characters (no control

@@ -23,6 +23,10 @@ pub enum Code {
     FunctionInvalid,
     /// `POST /v1/apply`: items of the project cannot be applied; nothing was changed.
     ProjectRefused,
+    /// `POST /v1/files/{id}/complete` before the bytes arrived, or with another size.
+    FileNotUploaded,
+    /// The bytes are not of the declared type.
+    FileTypeMismatch,
     // 401
     Unauthenticated,
     InvalidToken,
@@ -38,11 +42,14 @@ pub enum Code {
     // 409
     Conflict,
     UniqueViolation,
+    QuotaExceeded,
     // 413
     BodyTooLarge,
     ItemTooLarge,
+    FileTooLarge,
     // 415
     UnsupportedMediaType,
+    FileTypeNotAllowed,
     // 429
     RateLimited,
     TooManyConnections,
@@ -81,6 +88,11 @@ impl Code {
         Code::TooManyTopics,
         Code::FunctionInvalid,
         Code::ProjectRefused,
+        Code::FileNotUploaded,
+        Code::FileTypeMismatch,
+        Code::QuotaExceeded,
+        Code::FileTooLarge,
+        Code::FileTypeNotAllowed,
         Code::Unauthenticated,
         Code::InvalidToken,
         Code::InvalidLoginCode,
@@ -144,6 +156,11 @@ impl Code {
             Code::StoreUnavailable => "STORE_UNAVAILABLE",
             Code::FunctionInvalid => "FUNCTION_INVALID",
             Code::ProjectRefused => "PROJECT_REFUSED",
+            Code::FileNotUploaded => "FILE_NOT_UPLOADED",
+            Code::FileTypeMismatch => "FILE_TYPE_MISMATCH",
+            Code::QuotaExceeded => "QUOTA_EXCEEDED",
+            Code::FileTooLarge => "FILE_TOO_LARGE",
+            Code::FileTypeNotAllowed => "FILE_TYPE_NOT_ALLOWED",
             Code::FunctionForbidden => "FUNCTION_FORBIDDEN",
             Code::FunctionFailed => "FUNCTION_FAILED",
             Code::FunctionOutOfMemory => "FUNCTION_OUT_OF_MEMORY",
@@ -171,14 +188,17 @@ impl Code {
             | Code::TooManyTopics
             | Code::FunctionInvalid
             | Code::ProjectRefused
+            | Code::FileTypeMismatch
             | Code::App => 400,
             Code::Unauthenticated | Code::InvalidToken | Code::InvalidLoginCode => 401,
             Code::Forbidden | Code::WechatUserBlocked | Code::FunctionForbidden => 403,
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
-            Code::Conflict | Code::UniqueViolation => 409,
-            Code::BodyTooLarge | Code::ItemTooLarge => 413,
-            Code::UnsupportedMediaType => 415,
+            Code::Conflict | Code::UniqueViolation | Code::FileNotUploaded => 409,
+            Code::BodyTooLarge | Code::ItemTooLarge | Code::FileTooLarge | Code::QuotaExceeded => {
+                413
+            }
+            Code::UnsupportedMediaType | Code::FileTypeNotAllowed => 415,
             Code::RateLimited | Code::TooManyConnections | Code::FunctionBusy => 429,
             Code::WechatError | Code::FetchFailed => 502,
             Code::WechatUnavailable | Code::StoreUnavailable => 503,

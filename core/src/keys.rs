@@ -30,6 +30,9 @@ pub const FAMILIES: &[&str] = &[
     FN_VERSIONS,
     FN_LOGS,
     FN_TICKS,
+    FILE,
+    OWNER_FILES,
+    FILE_QUOTA,
 ];
 
 /// Partitions with a fixed name.
@@ -41,6 +44,7 @@ pub const FIXED: &[&str] = &[
     TOPIC_RULES,
     FN_MODULES,
     OUTBOX,
+    FILES_PENDING,
 ];
 
 pub const USER: &str = "user#";
@@ -81,6 +85,11 @@ pub const FN_LOGS: &str = "fnlog#";
 pub const FN_TICKS: &str = "fntick#";
 /// After-hooks waiting to run: `outbox` / `<id>`.
 pub const OUTBOX: &str = "outbox";
+
+pub const FILE: &str = "file#";
+pub const OWNER_FILES: &str = "ufile#";
+pub const FILE_QUOTA: &str = "fquota#";
+pub const FILES_PENDING: &str = "fpending";
 
 #[cfg(test)]
 mod tests {

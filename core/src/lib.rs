@@ -7,6 +7,7 @@ pub mod blob;
 pub mod cache;
 pub mod clock;
 pub mod error;
+pub mod files;
 pub mod functions;
 pub mod ids;
 pub mod keys;

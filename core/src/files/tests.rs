@@ -1,0 +1,458 @@
+//! The files service over the memory store and an in-memory blob store, on a manual
+//! clock. (The real upload protocol, signatures and all, is in the blob-store
+//! conformance suite and the acceptance tests; here the test puts the bytes itself, as
+//! the client's POST would.)
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::blob::{Blob, BlobError, BlobMeta, PostForm};
+use crate::clock::ManualClock;
+use crate::memory_store::MemoryStore;
+use crate::test_support::user;
+
+#[derive(Default)]
+struct MemBlobs(Mutex<HashMap<String, Blob>>);
+
+#[async_trait]
+impl BlobStore for MemBlobs {
+    async fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        ct: &str,
+    ) -> std::result::Result<BlobMeta, BlobError> {
+        let meta = BlobMeta {
+            size: bytes.len() as u64,
+            content_type: ct.into(),
+            etag: format!("{:x}", bytes.len()),
+        };
+        self.0.lock().expect("lock").insert(
+            key.into(),
+            Blob {
+                bytes,
+                meta: meta.clone(),
+            },
+        );
+        Ok(meta)
+    }
+    async fn get(&self, key: &str) -> std::result::Result<Option<Blob>, BlobError> {
+        Ok(self.0.lock().expect("lock").get(key).cloned())
+    }
+    async fn head(&self, key: &str) -> std::result::Result<Option<BlobMeta>, BlobError> {
+        Ok(self
+            .0
+            .lock()
+            .expect("lock")
+            .get(key)
+            .map(|b| b.meta.clone()))
+    }
+    async fn delete(&self, key: &str) -> std::result::Result<(), BlobError> {
+        self.0.lock().expect("lock").remove(key);
+        Ok(())
+    }
+    async fn presign_post(
+        &self,
+        key: &str,
+        p: &UploadPolicy,
+    ) -> std::result::Result<PostForm, BlobError> {
+        p.validate()?;
+        Ok(PostForm {
+            url: "https://blobs.test/upload".into(),
+            fields: vec![
+                ("key".into(), key.into()),
+                ("Content-Type".into(), p.content_type.clone()),
+            ],
+        })
+    }
+    async fn presign_get(
+        &self,
+        key: &str,
+        expires: Duration,
+    ) -> std::result::Result<String, BlobError> {
+        Ok(format!(
+            "https://blobs.test/{key}?expires={}",
+            expires.as_secs()
+        ))
+    }
+}
+
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
+
+struct World {
+    clock: ManualClock,
+    blobs: Arc<MemBlobs>,
+    files: Files,
+}
+
+fn world(cfg: FilesConfig) -> World {
+    let clock = ManualClock::at(1_800_000_000_000);
+    let shared: SharedClock = Arc::new(clock.clone());
+    let blobs = Arc::new(MemBlobs::default());
+    let files = Files::new(
+        Arc::new(MemoryStore::new(shared.clone())),
+        blobs.clone(),
+        shared,
+        cfg,
+    );
+    World {
+        clock,
+        blobs,
+        files,
+    }
+}
+
+fn png_request(public: bool) -> UploadRequest {
+    UploadRequest {
+        name: "cat.png".into(),
+        size: PNG.len() as u64,
+        content_type: "image/png".into(),
+        public,
+    }
+}
+
+impl World {
+    /// Signs, uploads `bytes` as the client would, completes.
+    async fn upload(&self, who: &Caller, r: UploadRequest, bytes: &[u8]) -> Result<FileView> {
+        let up = self.files.start_upload(who, r).await?;
+        let key = up
+            .fields
+            .iter()
+            .find(|(k, _)| k == "key")
+            .map(|(_, v)| v.clone())
+            .expect("a key field");
+        self.blobs.put(&key, bytes.to_vec(), "image/png").await?;
+        self.files.complete(who, &up.file.id).await
+    }
+
+    fn objects(&self) -> usize {
+        self.blobs.0.lock().expect("lock").len()
+    }
+}
+
+#[tokio::test]
+async fn an_upload_becomes_ready_and_only_its_readers_get_a_url() {
+    let w = world(FilesConfig::default());
+    let alice = user("alice");
+    let bob = user("bob");
+    let private = w
+        .upload(&alice, png_request(false), PNG)
+        .await
+        .expect("uploaded");
+    assert_eq!(private.file.status, Status::Ready);
+    assert_eq!(private.file.content_type, "image/png");
+    assert_eq!(private.file.owner.as_deref(), Some("alice"));
+    assert!(
+        private
+            .url
+            .as_deref()
+            .is_some_and(|u| u.ends_with(&format!("f/{}?expires=600", private.file.id)))
+    );
+    let id = private.file.id.clone();
+    assert!(w.files.get(&alice, &id).await.is_ok());
+    assert!(w.files.get(&Caller::AdminKey, &id).await.is_ok());
+    for other in [&bob, &Caller::Anonymous] {
+        assert_eq!(
+            w.files.get(other, &id).await.expect_err("hidden").code,
+            Code::NotFound
+        );
+        assert_eq!(
+            w.files.delete(other, &id).await.expect_err("hidden").code,
+            Code::NotFound
+        );
+        assert!(
+            w.files.usable(other, &id).await.is_err(),
+            "not usable by others"
+        );
+    }
+    assert!(w.files.usable(&alice, &id).await.is_ok());
+
+    let public = w
+        .upload(&alice, png_request(true), PNG)
+        .await
+        .expect("uploaded");
+    let seen = w
+        .files
+        .get(&Caller::Anonymous, &public.file.id)
+        .await
+        .expect("public");
+    assert!(
+        seen.url
+            .as_deref()
+            .is_some_and(|u| u.ends_with("expires=604800")),
+        "the longest URL"
+    );
+    assert!(
+        w.files.usable(&bob, &public.file.id).await.is_ok(),
+        "a public file may be used"
+    );
+    assert_eq!(
+        w.files
+            .delete(&bob, &public.file.id)
+            .await
+            .expect_err("not his")
+            .code,
+        Code::NotFound
+    );
+
+    // A pending public file is nobody else's business yet.
+    let pending = w
+        .files
+        .start_upload(&alice, png_request(true))
+        .await
+        .expect("signed");
+    assert!(w.files.get(&bob, &pending.file.id).await.is_err());
+    assert!(
+        w.files.usable(&alice, &pending.file.id).await.is_err(),
+        "pending is not usable"
+    );
+    assert!(
+        w.files
+            .get(&alice, &pending.file.id)
+            .await
+            .expect("own")
+            .url
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn what_arrived_is_checked_and_a_lie_is_removed() {
+    let w = world(FilesConfig::default());
+    let alice = user("alice");
+    let up = w
+        .files
+        .start_upload(&alice, png_request(false))
+        .await
+        .expect("signed");
+    let e = w
+        .files
+        .complete(&alice, &up.file.id)
+        .await
+        .expect_err("nothing arrived");
+    assert_eq!(e.code, Code::FileNotUploaded);
+    assert_eq!(
+        w.files
+            .get(&alice, &up.file.id)
+            .await
+            .expect("still pending")
+            .file
+            .status,
+        Status::Pending
+    );
+
+    // HTML declared as a PNG, of the declared size: refused, bytes and record removed.
+    let html = b"<html><script>alert(document.cookie)</script></html>";
+    let r = UploadRequest {
+        name: "x.png".into(),
+        size: html.len() as u64,
+        content_type: "image/png".into(),
+        public: true,
+    };
+    let before = w.files.usage(Some("alice")).await.expect("usage");
+    let e = w.upload(&alice, r, html).await.expect_err("a lie");
+    assert_eq!(e.code, Code::FileTypeMismatch);
+    assert_eq!(w.objects(), 0, "the bytes are gone");
+    let after = w.files.usage(Some("alice")).await.expect("usage");
+    assert_eq!(
+        after.0,
+        before.0 - html.len() as u64,
+        "its bytes are given back"
+    );
+
+    // Another size than declared.
+    let mut r = png_request(false);
+    r.size += 1;
+    let e = w.upload(&alice, r, PNG).await.expect_err("short");
+    assert_eq!(e.code, Code::FileNotUploaded);
+    assert_eq!(w.objects(), 0);
+}
+
+#[tokio::test]
+async fn limits_each_have_their_code() {
+    let w = world(FilesConfig {
+        max_bytes: 1000,
+        quota_bytes: 100,
+        ..FilesConfig::default()
+    });
+    let alice = user("alice");
+    let big = UploadRequest {
+        size: 1001,
+        ..png_request(false)
+    };
+    assert_eq!(
+        w.files
+            .start_upload(&alice, big)
+            .await
+            .expect_err("big")
+            .code,
+        Code::FileTooLarge
+    );
+    let html = UploadRequest {
+        content_type: "text/html".into(),
+        ..png_request(false)
+    };
+    assert_eq!(
+        w.files
+            .start_upload(&alice, html)
+            .await
+            .expect_err("html")
+            .code,
+        Code::FileTypeNotAllowed
+    );
+    let svg = UploadRequest {
+        content_type: "image/svg+xml".into(),
+        ..png_request(false)
+    };
+    assert_eq!(
+        w.files
+            .start_upload(&alice, svg)
+            .await
+            .expect_err("svg")
+            .code,
+        Code::FileTypeNotAllowed
+    );
+    let e = w
+        .files
+        .start_upload(&Caller::Anonymous, png_request(false))
+        .await
+        .expect_err("anon");
+    assert_eq!(e.code, Code::Unauthenticated);
+    for name in ["", "a\nb", &"x".repeat(256)] {
+        let r = UploadRequest {
+            name: name.into(),
+            ..png_request(false)
+        };
+        assert_eq!(
+            w.files
+                .start_upload(&alice, r)
+                .await
+                .expect_err("name")
+                .code,
+            Code::InvalidArgument
+        );
+    }
+
+    // Quota 100: ten racing uploads of 30 bytes, exactly three get a form.
+    let r = UploadRequest {
+        size: 30,
+        ..png_request(false)
+    };
+    let tries = (0..10).map(|_| w.files.start_upload(&alice, r.clone()));
+    let results = futures_util::future::join_all(tries).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 3, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .all(|e| e.code == Code::QuotaExceeded)
+    );
+    assert_eq!(w.files.usage(Some("alice")).await.expect("usage"), (90, 3));
+    // Another user's quota is their own.
+    assert!(w.files.start_upload(&user("bob"), r.clone()).await.is_ok());
+    // Deleting gives the bytes back.
+    let first = results[0].as_ref().or(results[1].as_ref()).expect("one");
+    let id = results
+        .iter()
+        .flatten()
+        .next()
+        .map(|u| u.file.id.clone())
+        .unwrap_or_else(|| first.file.id.clone());
+    w.files.delete(&alice, &id).await.expect("deleted");
+    assert_eq!(w.files.usage(Some("alice")).await.expect("usage"), (60, 2));
+    assert!(w.files.start_upload(&alice, r).await.is_ok());
+}
+
+#[tokio::test]
+async fn pending_uploads_expire_with_their_bytes() {
+    let w = world(FilesConfig::default());
+    let alice = user("alice");
+    let ready = w
+        .upload(&alice, png_request(false), PNG)
+        .await
+        .expect("uploaded");
+    let pending = w
+        .files
+        .start_upload(&alice, png_request(false))
+        .await
+        .expect("signed");
+    // Bytes arrived, but the client never completed.
+    w.blobs
+        .put(&blob_key(&pending.file.id), PNG.to_vec(), "image/png")
+        .await
+        .expect("put");
+    assert_eq!(w.files.sweep(100).await.expect("swept"), 0, "not yet");
+    w.clock
+        .advance_ms(FilesConfig::default().pending_ttl.as_millis() as i64 + 1);
+    assert_eq!(w.files.sweep(100).await.expect("swept"), 1);
+    assert_eq!(
+        w.files
+            .get(&alice, &pending.file.id)
+            .await
+            .expect_err("gone")
+            .code,
+        Code::NotFound
+    );
+    assert_eq!(w.objects(), 1, "only the ready file's bytes stay");
+    assert!(w.files.get(&alice, &ready.file.id).await.is_ok());
+    assert_eq!(
+        w.files.usage(Some("alice")).await.expect("usage"),
+        (PNG.len() as u64, 1)
+    );
+    assert_eq!(w.files.sweep(100).await.expect("swept"), 0);
+}
+
+#[tokio::test]
+async fn owners_list_their_own_files_newest_first() {
+    let w = world(FilesConfig::default());
+    let alice = user("alice");
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(
+            w.upload(&alice, png_request(false), PNG)
+                .await
+                .expect("uploaded")
+                .file
+                .id,
+        );
+        w.clock.advance_ms(1);
+    }
+    w.upload(&user("bob"), png_request(true), PNG)
+        .await
+        .expect("bob's");
+    let first = w.files.list(&alice, Some(3), None).await.expect("page");
+    let second = w
+        .files
+        .list(&alice, Some(3), first.cursor.clone())
+        .await
+        .expect("page");
+    assert!(second.cursor.is_none());
+    let listed: Vec<String> = first
+        .items
+        .iter()
+        .chain(&second.items)
+        .map(|v| v.file.id.clone())
+        .collect();
+    ids.reverse();
+    assert_eq!(listed, ids);
+    assert_eq!(
+        w.files
+            .list(&alice, None, Some("nonsense".into()))
+            .await
+            .expect_err("cursor")
+            .code,
+        Code::InvalidCursor
+    );
+    assert_eq!(
+        w.files
+            .list(&Caller::Anonymous, None, None)
+            .await
+            .expect_err("anon")
+            .code,
+        Code::Unauthenticated
+    );
+}
