@@ -2,64 +2,14 @@
 //! be told to fail writes to one partition (what no check can foresee: an outage, a
 //! concurrent change).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use serde_json::json;
 
 use super::*;
-use crate::auth::{Auth, AuthConfig};
-use crate::clock::{ManualClock, SharedClock};
-use crate::functions::FunctionsDeps;
-use crate::functions::admission::AdmissionConfig;
-use crate::functions::host::NoOutbound;
-use crate::functions::sandbox::{Failure, Host, Job, Limits, Outcome as RunOutcome, Sandbox};
-use crate::live::{NoPush, RateLimiter};
 use crate::memory_store::MemoryStore;
 use crate::store::{Item, ItemStore, Page, Query, StoreError, Update, WriteOp};
-use crate::wechat::{WeChat, WxError, WxPhone, WxSession};
-
-/// Modules "load" when they have no `syntax error`; their exports are the names after
-/// `export function`.
-struct FakeSandbox;
-
-#[async_trait]
-impl Sandbox for FakeSandbox {
-    async fn run(&self, _job: Job, _host: Arc<dyn Host>) -> RunOutcome {
-        RunOutcome {
-            result: Err(Failure::Invalid("not run here".into())),
-            logs: Vec::new(),
-        }
-    }
-    async fn exports(
-        &self,
-        source: Arc<str>,
-        _limits: Limits,
-    ) -> std::result::Result<Vec<String>, String> {
-        if source.contains("syntax error") {
-            return Err("SyntaxError: unexpected token".into());
-        }
-        Ok(source
-            .split("export function ")
-            .skip(1)
-            .filter_map(|s| s.split('(').next())
-            .map(|s| s.trim().to_string())
-            .collect())
-    }
-}
-
-struct NoWeChat;
-
-#[async_trait]
-impl WeChat for NoWeChat {
-    async fn code_to_session(&self, _code: &str) -> std::result::Result<WxSession, WxError> {
-        Err(WxError::Transport("not here".into()))
-    }
-    async fn phone_number(&self, _code: &str) -> std::result::Result<WxPhone, WxError> {
-        Err(WxError::Transport("not here".into()))
-    }
-}
 
 /// The memory store, failing every write that touches a partition starting with
 /// `fail_on` (when set).
@@ -124,67 +74,32 @@ impl ItemStore for FlakyStore {
 
 struct World {
     store: Arc<FlakyStore>,
-    tables: Arc<Tables>,
-    kv: Arc<Kv>,
-    live: Arc<Live>,
-    functions: Arc<Functions>,
+    w: crate::test_support::World,
 }
 
 impl World {
     fn new() -> World {
-        let clock: SharedClock = Arc::new(ManualClock::at(1_800_000_000_000));
-        let store = Arc::new(FlakyStore {
-            inner: MemoryStore::new(clock.clone()),
-            fail_on: Mutex::new(None),
-        });
-        let dyn_store: Arc<dyn ItemStore> = store.clone();
-        let tables = Arc::new(Tables::new(dyn_store.clone(), clock.clone()));
-        let auth = Arc::new(Auth::new(
-            dyn_store.clone(),
-            Arc::new(NoWeChat),
-            clock.clone(),
-            AuthConfig::default(),
-        ));
-        let kv = Arc::new(Kv::new(dyn_store.clone(), clock.clone()));
-        let live = Live::new(
-            dyn_store.clone(),
-            clock.clone(),
-            Arc::new(NoPush),
-            auth.clone(),
-            tables.clone(),
-            RateLimiter::in_memory(),
-            4,
-        );
-        let functions = Functions::new(FunctionsDeps {
-            store: dyn_store,
-            clock,
-            auth,
-            tables: tables.clone(),
-            kv: kv.clone(),
-            live: live.clone(),
-            sandbox: Arc::new(FakeSandbox),
-            outbound: Arc::new(NoOutbound),
-            secrets: HashMap::new(),
-            spawner: None,
-            admission: AdmissionConfig::for_workers(2, 1024),
-            allow_private_hosts: false,
-            freshness: crate::cache::Freshness::OwnWrites,
+        let mut flaky = None;
+        let w = crate::test_support::World::over(|clock| {
+            let s = Arc::new(FlakyStore {
+                inner: MemoryStore::new(clock),
+                fail_on: Mutex::new(None),
+            });
+            flaky = Some(s.clone());
+            s
         });
         World {
-            store,
-            tables,
-            kv,
-            live,
-            functions,
+            store: flaky.expect("the store was made"),
+            w,
         }
     }
 
     fn applier(&self) -> Applier<'_> {
         Applier {
-            tables: &self.tables,
-            kv: &self.kv,
-            live: &self.live,
-            functions: &self.functions,
+            tables: &self.w.tables,
+            kv: &self.w.kv,
+            live: &self.w.live,
+            functions: &self.w.functions,
         }
     }
 
@@ -220,9 +135,10 @@ impl World {
     async fn state(&self) -> Value {
         let admin = Caller::AdminKey;
         let mut modules = Vec::new();
-        for m in self.functions.list(&admin).await.expect("modules") {
+        for m in self.w.functions.list(&admin).await.expect("modules") {
             let name = m["name"].as_str().unwrap_or_default().to_string();
             let v = self
+                .w
                 .functions
                 .get(&admin, &name, None)
                 .await
@@ -230,6 +146,7 @@ impl World {
             modules.push(json!([name, v["source"], v["exports"]]));
         }
         let tables: Vec<Value> = self
+            .w
             .tables
             .list_schemas(&admin)
             .await
@@ -238,6 +155,7 @@ impl World {
             .map(|s| json!([s.name, s.to_def()]))
             .collect();
         let kv: Vec<Value> = self
+            .w
             .kv
             .list_namespaces(&admin)
             .await
@@ -253,6 +171,7 @@ impl World {
             })
             .collect();
         let topics: Vec<Value> = self
+            .w
             .live
             .rules()
             .await
@@ -444,7 +363,7 @@ async fn a_table_written_to_meanwhile_is_kept_and_said_so() {
         .apply(&Caller::AdminKey, project, ApplyOptions::default())
         .await
         .expect("applied");
-    w.tables
+    w.w.tables
         .create(
             &Caller::AdminKey,
             "posts",
@@ -453,8 +372,8 @@ async fn a_table_written_to_meanwhile_is_kept_and_said_so() {
         .await
         .expect("a record");
     assert!(
-        !w.tables.remove_new_table("posts").await.expect("checked"),
+        !w.w.tables.remove_new_table("posts").await.expect("checked"),
         "a table with records stays"
     );
-    assert!(w.tables.schema("posts").await.is_ok());
+    assert!(w.w.tables.schema("posts").await.is_ok());
 }

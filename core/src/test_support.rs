@@ -135,7 +135,11 @@ impl Sandbox for Scripted {
         }
         Ok(source
             .lines()
-            .filter_map(|l| l.trim().strip_prefix("export async function "))
+            .filter_map(|l| {
+                let l = l.trim();
+                l.strip_prefix("export async function ")
+                    .or_else(|| l.strip_prefix("export function "))
+            })
             .filter_map(|l| l.split('(').next())
             .map(|n| n.trim().to_string())
             .collect())
@@ -147,15 +151,22 @@ pub struct World {
     pub clock: ManualClock,
     pub store: Arc<dyn ItemStore>,
     pub tables: Arc<Tables>,
+    pub kv: Arc<Kv>,
+    pub live: Arc<Live>,
     pub functions: Arc<Functions>,
     pub sandbox: Arc<Scripted>,
 }
 
 impl World {
     pub fn new() -> World {
+        World::over(|clock| Arc::new(MemoryStore::new(clock)))
+    }
+
+    /// The services over the store `store` makes (on the world's clock).
+    pub fn over(store: impl FnOnce(SharedClock) -> Arc<dyn ItemStore>) -> World {
         let clock = ManualClock::at(START_MS);
         let shared: SharedClock = Arc::new(clock.clone());
-        let store: Arc<dyn ItemStore> = Arc::new(MemoryStore::new(shared.clone()));
+        let store = store(shared.clone());
         let tables = Arc::new(Tables::new(store.clone(), shared.clone()));
         let auth = Arc::new(Auth::new(
             store.clone(),
@@ -179,8 +190,8 @@ impl World {
             clock: shared,
             auth,
             tables: tables.clone(),
-            kv,
-            live,
+            kv: kv.clone(),
+            live: live.clone(),
             sandbox: sandbox.clone(),
             outbound: Arc::new(crate::functions::host::NoOutbound),
             secrets: HashMap::new(),
@@ -194,6 +205,8 @@ impl World {
             clock,
             store,
             tables,
+            kv,
+            live,
             functions,
             sandbox,
         }

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::sandbox::Failure;
 use super::*;
+use crate::clock::rfc3339;
 use crate::test_support::{START_MS, World, thrown, user};
 
 const SRC: &str = "export async function add(a, b) {}\nexport async function open() {}\nexport async function tick(at) {}\n";
@@ -115,8 +116,8 @@ async fn deploys_are_admin_only_checked_and_versioned() {
     assert_eq!(
         at,
         [
-            (json!(2), json!(START_MS + 1_000)),
-            (json!(1), json!(START_MS))
+            (json!(2), json!(rfc3339(START_MS + 1_000))),
+            (json!(1), json!(rfc3339(START_MS)))
         ]
     );
 }
@@ -267,7 +268,7 @@ async fn calls_check_access_pass_arguments_and_map_failures() {
     // failure, at the clock's time.
     let logs = w.functions.logs(&Caller::AdminKey, "m", 100).await.unwrap();
     assert_eq!(logs.len(), 6, "{logs:?}");
-    assert!(logs.iter().all(|l| l["at"] == START_MS));
+    assert!(logs.iter().all(|l| l["at"] == rfc3339(START_MS)));
     let failed = logs.iter().find(|l| l["request_id"] == "r3").unwrap();
     assert_eq!(failed["outcome"], "FUNCTION_FAILED");
     assert!(failed["error"].as_str().unwrap().contains("TypeError"));
@@ -285,7 +286,7 @@ async fn schedules_run_once_per_due_tick() {
     assert_eq!(w.functions.tick().await.unwrap(), 1);
     let runs = w.sandbox.runs_of("tick");
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].args, [json!({"scheduled_at": START_MS})]);
+    assert_eq!(runs[0].args, [json!({"scheduled_at": rfc3339(START_MS)})]);
     assert_eq!(runs[0].context["trigger"], "schedule");
     assert_eq!(runs[0].context["caller"]["kind"], "admin");
     // Looking again within the tick runs nothing more.

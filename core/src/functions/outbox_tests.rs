@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::clock::rfc3339;
 use crate::test_support::{World, obj, thrown, user};
 
 const HOOKS: &str =
@@ -82,7 +83,7 @@ async fn failures_back_off_on_the_clock_then_succeed() {
     let items = waiting(&w).await;
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["attempts"], 1);
-    assert_eq!(items[0]["next_at"], START + 1_000);
+    assert_eq!(items[0]["next_at"], rfc3339(START + 1_000));
     let last = items[0]["last_error"].as_str().unwrap();
     assert!(
         last.starts_with("FUNCTION_FAILED: h.after failed"),
@@ -101,7 +102,7 @@ async fn failures_back_off_on_the_clock_then_succeed() {
     assert_eq!(items[0]["attempts"], 2);
     assert_eq!(
         items[0]["next_at"],
-        START + 1_000 + 2_000,
+        rfc3339(START + 1_000 + 2_000),
         "then two seconds"
     );
     w.clock.advance_ms(1_999);

@@ -43,7 +43,7 @@ async fn namespaces_rules_versions_and_ttl() {
         .call("PUT", path, Some(&alice), Some(json!({"value": {"t": 1}})))
         .await;
     assert_eq!(
-        (r.status, r.body["version"].as_i64()),
+        (r.status, r.body["_v"].as_i64()),
         (201, Some(1)),
         "{}",
         r.text
@@ -52,17 +52,17 @@ async fn namespaces_rules_versions_and_ttl() {
     let r = app
         .call("PUT", path, Some(&bob), Some(json!({"value": {"t": 2}})))
         .await;
-    assert_eq!((r.status, r.body["version"].as_i64()), (200, Some(2)));
+    assert_eq!((r.status, r.body["_v"].as_i64()), (200, Some(2)));
     let r = app
         .call(
             "PUT",
             path,
             Some(&alice),
-            Some(json!({"value": 3, "version": 1})),
+            Some(json!({"value": 3, "_v": 1})),
         )
         .await;
     assert_eq!((r.status, r.code()), (409, "CONFLICT"));
-    assert_eq!(r.body["error"]["details"]["current_version"], 2);
+    assert_eq!(r.body["error"]["details"]["current_v"], 2);
     let r = app
         .send(
             "PUT",
@@ -75,7 +75,7 @@ async fn namespaces_rules_versions_and_ttl() {
     assert_eq!(r.status, 409, "create-only on an existing key: {}", r.text);
     let r = app.call("GET", path, Some(&alice), None).await;
     assert_eq!(
-        (&r.body["value"], &r.body["version"]),
+        (&r.body["value"], &r.body["_v"]),
         (&json!({"t": 2}), &json!(2))
     );
     let r = app.call("GET", path, None, None).await;
@@ -185,7 +185,7 @@ async fn rules_refuse_other_users_and_user_scope_keeps_keys_apart() {
         )
         .await;
     assert_eq!(
-        (r.status, r.body["version"].as_i64()),
+        (r.status, r.body["_v"].as_i64()),
         (201, Some(1)),
         "bob's own key"
     );
