@@ -6,7 +6,7 @@
 // held, failures scripted), through the wx shim and the web adapter; no real-time waits:
 // the retry sleep is injected. The login and session tests use the real server.
 import assert from 'node:assert/strict'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -63,6 +63,7 @@ function phone(baseUrl, opts = {}) {
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'yq-req-'))
+after(() => rmSync(tmp, { recursive: true, force: true }))
 function aFile(name, text) {
   const p = join(tmp, name)
   writeFileSync(p, text)
