@@ -1,5 +1,5 @@
 import { YunqiaoError } from './errors.js'
-import { call, Emitter, nonce, parseTime, splitCallbacks } from './util.js'
+import { call, Emitter, nonce, parseTime, splitCallbacks, withCallbacks } from './util.js'
 
 const DAY = 24 * 3600 * 1000
 
@@ -53,21 +53,27 @@ export class Auth extends Emitter {
    */
   login(opts) {
     const [cb, o] = splitCallbacks(opts)
-    return call(cb, async () => {
-      const mock = o.mockUser || (o.code ? null : this.client.options.mockUser)
+    const mock = o.mockUser || (o.code ? null : this.client.options.mockUser)
+    // Calls while a login is under way share it (one wx.login, one POST), unless they ask
+    // for someone else: an explicit code, or another mock user.
+    const key = o.code ? null : 'as:' + (mock || '')
+    const cur = this._loggingIn
+    if (key && cur && cur.key === key) return withCallbacks(cur.promise, cb)
+    const promise = (async () => {
       let code = o.code
       if (!code && mock) code = `mock:${mock}:${nonce()}`
       if (!code) code = await this.client.adapter.login()
-      const p = this.client.http.request('POST', '/v1/auth/login', { body: { code }, auth: false })
-      this._loggingIn = p
-      try {
-        const { data } = await p
-        this._save(data)
-        return data
-      } finally {
-        if (this._loggingIn === p) this._loggingIn = null
-      }
-    })
+      const { data } = await this.client.http.request('POST', '/v1/auth/login', { body: { code }, auth: false })
+      this._save(data)
+      return data
+    })()
+    const entry = { key, promise }
+    this._loggingIn = entry
+    const done = () => {
+      if (this._loggingIn === entry) this._loggingIn = null
+    }
+    promise.then(done, done)
+    return withCallbacks(promise, cb)
   }
 
   /** The caller's user, fresh from the server (GET /v1/auth/me). */
@@ -128,7 +134,8 @@ export class Auth extends Emitter {
     return call(cb, async () => {
       if (this._session) {
         try {
-          await this.client.http.request('POST', '/v1/auth/logout', { noRefresh: true })
+          // Ending a session twice ends it once: safe to send again.
+          await this.client.http.request('POST', '/v1/auth/logout', { noRefresh: true, idempotent: true })
         } catch (e) {
           if (e.status !== 401) throw e
         }
@@ -171,7 +178,10 @@ export class Auth extends Emitter {
     if (had) this.emit('change', null, { tokenChanged: true, userChanged: true })
   }
 
-  /** The server refused `token`: if it is still the session's, the session is over. */
+  /**
+   * The server refused `token` as INVALID_TOKEN (bad, expired, ended): if it is still the
+   * session's, the session is over. No other error ends it.
+   */
   _rejected(token) {
     if (this._session && this._session.token === token) this._clear()
   }
@@ -181,7 +191,7 @@ export class Auth extends Emitter {
     if (this._fixed) return this._fixed
     if (!this._session && this._loggingIn) {
       try {
-        await this._loggingIn
+        await this._loggingIn.promise
       } catch (e) {
         // the caller's request then goes without a token and gets the server's 401
       }

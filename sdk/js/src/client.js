@@ -12,11 +12,12 @@ import { globalWx, wxAdapter } from './adapters/wx.js'
 function pickAdapter(o) {
   const a = o.adapter
   if (a && typeof a === 'object') return a
-  if (a === 'wx') return wxAdapter(o.wx)
+  const wxOpts = { maxRequests: o.maxRequests }
+  if (a === 'wx') return wxAdapter(o.wx, wxOpts)
   if (a === 'web') return webAdapter(o)
-  if (o.wx) return wxAdapter(o.wx)
+  if (o.wx) return wxAdapter(o.wx, wxOpts)
   const w = globalWx()
-  if (w && typeof w.request === 'function') return wxAdapter(w)
+  if (w && typeof w.request === 'function') return wxAdapter(w, wxOpts)
   return webAdapter(o)
 }
 

@@ -6,7 +6,7 @@ export class YunqiaoError extends Error {
   /**
    * @param {string} code
    * @param {string} message
-   * @param {{status?: number, details?: any, requestId?: string, cause?: any}} [extra]
+   * @param {{status?: number, details?: any, requestId?: string, cause?: any, retryable?: boolean}} [extra]
    */
   constructor(code, message, extra = {}) {
     super(message)
@@ -14,6 +14,12 @@ export class YunqiaoError extends Error {
     this.code = code
     this.status = extra.status || 0
     this.details = extra.details === undefined ? null : extra.details
+    /**
+     * Whether sending the same request again is safe and may succeed: true for a 429, and
+     * for a transport failure or 503 of a request that is safe to repeat (the SDK has
+     * retried those already); false for a write that got no answer (it may have landed).
+     */
+    this.retryable = !!extra.retryable
     if (extra.requestId) this.requestId = extra.requestId
     if (extra.cause !== undefined) this.cause = extra.cause
   }

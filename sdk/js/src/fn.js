@@ -33,24 +33,14 @@ export function moduleProxy(client, module) {
 }
 
 /**
- * POST to a function route with the session's token. A 401 ends the session only when the
- * server says the token is bad (`INVALID_TOKEN`): any other 401 is the function's own
- * answer (`FunctionError(code, message, 401)`, a host call's error it lets through, an
- * export for users called anonymously) and leaves the session alone.
+ * POST to a function route with the session's token, sent once (a call may have run). A
+ * 401 ends the session only when the server says the token is bad (`INVALID_TOKEN`): any
+ * other 401 is the function's own answer (`FunctionError(code, message, 401)`, a host
+ * call's error it lets through, an export for users called anonymously) and leaves the
+ * session alone — as for every request (see Http).
  */
-async function post(client, path, body) {
-  const token = await client.auth._token(false)
-  try {
-    return await client.http.request('POST', path, {
-      body,
-      // the token is added here, so that Http does not end the session on every 401
-      auth: false,
-      headers: token ? { authorization: 'Bearer ' + token } : {},
-    })
-  } catch (e) {
-    if (token && e && e.status === 401 && e.code === 'INVALID_TOKEN') client.auth._rejected(token)
-    throw e
-  }
+function post(client, path, body) {
+  return client.http.request('POST', path, { body })
 }
 
 export function callExport(client, module, name, args, cb) {

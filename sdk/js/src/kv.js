@@ -53,6 +53,8 @@ export class Kv {
         body,
         headers,
         query: { user: o.user },
+        // A conditional write repeated after it landed would answer CONFLICT: sent once.
+        idempotent: v == null && !o.createOnly,
       })
       return data
     })
@@ -65,10 +67,11 @@ export class Kv {
       const v = versionOpt(o)
       const headers = v != null ? { 'if-match': String(v) } : undefined
       try {
-        await this._client.http.request('DELETE', this._path(key), { headers, query: { user: o.user } })
+        await this._client.http.request('DELETE', this._path(key), { headers, query: { user: o.user }, idempotent: v == null })
         return true
       } catch (e) {
-        if (e.status === 404 && e.code === 'NOT_FOUND' && !isNamespaceMissing(e)) return false
+        // Absent — unless an earlier try whose answer was lost deleted it.
+        if (e.status === 404 && e.code === 'NOT_FOUND' && !isNamespaceMissing(e)) return !!e.afterLostAnswer
         throw e
       }
     })

@@ -9,6 +9,14 @@
  *   parses the body and hands back the string when it is not JSON; more than 10 requests
  *   at once fail (`request:fail exceed max task count`); methods outside wx's list (PATCH)
  *   fail; GET data becomes the query string.
+ * - wx.uploadFile (one multipart POST: `formData` parts, then the file at `filePath` — a
+ *   path on this machine — as part `name`; `res.data` a string) and wx.downloadFile (the
+ *   body saved to a temporary file; "succeeds" on a 404 too) count against the SAME limit
+ *   of 10 as wx.request: `ctl.inFlight` / `ctl.maxInFlight` count all three.
+ * - The app in the background: a request, upload or download still running
+ *   `interruptAfter` ms (5000, as wx) after `hide()` fails with `<api>:fail interrupted`.
+ * - Faults on demand: each string pushed on `ctl.faults` fails the next task with
+ *   `<api>:fail <string>` (e.g. 'timeout', 'interrupted') without sending it.
  * - wx.connectSocket: a SocketTask (onOpen/onMessage/onClose/onError, send/close); more
  *   than 5 sockets at once fail; send before open fails; a refused handshake is onError
  *   then onClose(1006).
@@ -18,23 +26,33 @@
  *
  * Type-checked against miniprogram-api-typings (`npm run typecheck`).
  */
+import { readFile, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { basename, join } from 'node:path'
 import WebSocket from 'ws'
 
 const METHODS = ['OPTIONS', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'CONNECT']
 
 /**
- * @param {{maxRequests?: number, maxSockets?: number, loginUser?: string}} [opts]
+ * @param {{maxRequests?: number, maxSockets?: number, loginUser?: string, interruptAfter?: number}} [opts]
  */
 export function createWx(opts = {}) {
   const maxRequests = opts.maxRequests || 10
   const maxSockets = opts.maxSockets || 5
+  const interruptAfter = opts.interruptAfter == null ? 5000 : opts.interruptAfter
   const ctl = {
     loginUser: opts.loginUser || 'wxuser',
     loginCount: 0,
     inFlight: 0,
     maxInFlight: 0,
     refused: 0,
-    requests: /** @type {Array<{method: string, url: string}>} */ ([]),
+    /** Every task sent: wx.request's, and uploadFile's / downloadFile's (`api`). */
+    requests: /** @type {Array<{method: string, url: string, api: string, header: Record<string, string>}>} */ ([]),
+    /** Fail the next tasks (one string each) with `<api>:fail <string>`, unsent. */
+    faults: /** @type {string[]} */ ([]),
+    /** Tasks failed with `fail interrupted` after the app went to the background. */
+    interrupted: 0,
+    hidden: false,
     sockets: 0,
     /** @type {Set<WebSocket>} */
     openSockets: new Set(),
@@ -49,53 +67,120 @@ export function createWx(opts = {}) {
   /** @param {any} v */
   const copy = (v) => (v === undefined ? undefined : JSON.parse(JSON.stringify(v)))
 
-  /** @type {WechatMiniprogram.Wx['request']} */
-  function request(option) {
-    const o = option
+  /** Tasks running now, to interrupt when the app has been in the background too long. */
+  /** @type {Set<{interrupt: () => void}>} */
+  const running = new Set()
+  /** @type {ReturnType<typeof setTimeout> | null} */
+  let hideTimer = null
+
+  /**
+   * One wx network task (request, uploadFile, downloadFile): the shared limit, faults,
+   * timeout, background interruption and wx's callbacks, around `run(signal)`, which
+   * resolves to the success result.
+   * @param {string} api
+   * @param {any} o the option object (success/fail/complete/timeout)
+   * @param {{method: string, url: string, header: Record<string, string>}} sent
+   * @param {(signal: AbortSignal) => Promise<any>} run
+   */
+  function task(api, o, sent, run) {
     let aborted = false
     const ac = new AbortController()
-    /** @type {WechatMiniprogram.RequestTask} */
-    const task = {
-      abort() {
-        aborted = true
-        ac.abort()
-      },
-      offChunkReceived() {},
-      offHeadersReceived() {},
-      onChunkReceived() {},
-      onHeadersReceived() {},
-    }
     /** @param {string} errMsg */
     const fail = (errMsg) => {
-      const err = /** @type {WechatMiniprogram.RequestFailCallbackErr} */ ({
-        errMsg,
-        errno: 600001,
-        exception: { reasons: [], retryCount: 0 },
-        useHttpDNS: false,
-      })
+      const err = { errMsg, errno: 600001, exception: { reasons: [], retryCount: 0 }, useHttpDNS: false }
       setTimeout(() => {
         if (o.fail) o.fail(err)
         if (o.complete) o.complete(err)
       }, 0)
     }
-    const method = (o.method || 'GET').toUpperCase()
-    if (METHODS.indexOf(method) < 0) {
-      fail(`request:fail parameter error: parameter.method should be one of ${METHODS.join(', ')}`)
-      return task
+    const handle = {
+      abort() {
+        aborted = true
+        ac.abort()
+      },
+      /** @type {Array<(p: any) => void>} */
+      progress: [],
     }
     if (ctl.inFlight >= maxRequests) {
       ctl.refused++
-      fail('request:fail exceed max task count')
-      return task
+      fail(`${api}:fail exceed max task count`)
+      return handle
     }
     ctl.inFlight++
     ctl.maxInFlight = Math.max(ctl.maxInFlight, ctl.inFlight)
+    ctl.requests.push({ method: sent.method, url: sent.url, api, header: sent.header })
+    // The task is finished (and no longer counts against the limit) before wx calls back.
+    let done = false
+    /** @type {string | null} */
+    let why = null
+    const entry = {
+      interrupt() {
+        why = 'interrupted'
+        ctl.interrupted++
+        ac.abort()
+      },
+    }
+    const finish = () => {
+      if (done) return false
+      done = true
+      clearTimeout(timer)
+      running.delete(entry)
+      ctl.inFlight--
+      return true
+    }
+    const timer = setTimeout(() => {
+      why = 'timeout'
+      ac.abort()
+    }, o.timeout || 60000)
+    const fault = ctl.faults.shift()
+    if (fault !== undefined) {
+      setTimeout(() => {
+        if (finish()) fail(`${api}:fail ${fault}`)
+      }, 1)
+      return handle
+    }
+    running.add(entry)
+    run(ac.signal).then(
+      (r) => {
+        if (!finish()) return
+        // Outside the promise chain, as wx calls back: a throwing callback is the app's.
+        setTimeout(() => {
+          if (o.success) o.success(r)
+          if (o.complete) o.complete(r)
+        }, 0)
+      },
+      (e) => {
+        if (!finish()) return
+        fail(why ? `${api}:fail ${why}` : aborted ? `${api}:fail abort` : `${api}:fail ${e && e.cause ? e.cause.code || e.message : e.message}`)
+      },
+    )
+    return handle
+  }
+
+  /** @param {any} raw @returns {Record<string, string>} */
+  const headersOf = (raw) => {
+    /** @type {Record<string, string>} */
+    const headers = {}
+    for (const k of Object.keys(raw || {})) headers[k] = String(raw[k])
+    return headers
+  }
+
+  /** @type {WechatMiniprogram.Wx['request']} */
+  function request(option) {
+    const o = option
+    const method = (o.method || 'GET').toUpperCase()
+    if (METHODS.indexOf(method) < 0) {
+      const err = { errMsg: `request:fail parameter error: parameter.method should be one of ${METHODS.join(', ')}` }
+      setTimeout(() => {
+        if (o.fail) o.fail(/** @type {any} */ (err))
+        if (o.complete) o.complete(/** @type {any} */ (err))
+      }, 0)
+      return noTask()
+    }
     let url = o.url
     /** @type {string | undefined} */
     let body
-    /** @type {Record<string, string>} */
-    const headers = {}
-    for (const k of Object.keys(o.header || {})) headers[k] = String(/** @type {any} */ (o.header)[k])
+    const headers = headersOf(o.header)
     const d = o.data
     if (d !== undefined && d !== null) {
       if (method === 'GET') {
@@ -112,56 +197,89 @@ export function createWx(opts = {}) {
         if (!Object.keys(headers).some((k) => k.toLowerCase() === 'content-type')) headers['content-type'] = 'application/json'
       }
     }
-    ctl.requests.push({ method, url })
-    const timeout = o.timeout || 60000
-    const timer = setTimeout(() => ac.abort(), timeout)
-    // The task is finished (and no longer counts against the limit) before wx calls back.
-    let done = false
-    const finish = () => {
-      if (done) return
-      done = true
-      clearTimeout(timer)
-      ctl.inFlight--
-    }
-    fetch(url, { method, headers, body, signal: ac.signal })
-      .then(async (res) => {
-        const text = method === 'HEAD' ? '' : await res.text()
-        /** @type {Record<string, string>} */
-        const header = {}
-        // wx hands back headers as the server spelled them; fetch lowercases them, and
-        // the server's own spelling is lowercase too (HTTP/1.1 from hyper).
-        res.headers.forEach((v, k) => {
-          header[k] = v
-        })
-        /** @type {any} */
-        let data = text
-        if (o.responseType === 'arraybuffer') data = new TextEncoder().encode(text).buffer
-        else if ((o.dataType || 'json') === 'json') {
-          try {
-            data = JSON.parse(text)
-          } catch (e) {
-            data = text
-          }
-        }
-        return /** @type {WechatMiniprogram.RequestSuccessCallbackResult<any>} */ (
-          /** @type {unknown} */ ({ data, statusCode: res.status, header, cookies: [], errMsg: 'request:ok' })
-        )
+    const h = task('request', o, { method, url, header: headers }, async (signal) => {
+      const res = await fetch(url, { method, headers, body, signal })
+      const text = method === 'HEAD' ? '' : await res.text()
+      /** @type {Record<string, string>} */
+      const header = {}
+      // wx hands back headers as the server spelled them; fetch lowercases them, and
+      // the server's own spelling is lowercase too (HTTP/1.1 from hyper).
+      res.headers.forEach((v, k) => {
+        header[k] = v
       })
-      .then(
-        (r) => {
-          finish()
-          // Outside the promise chain, as wx calls back: a throwing callback is the app's.
-          setTimeout(() => {
-            if (o.success) o.success(r)
-            if (o.complete) o.complete(/** @type {any} */ (r))
-          }, 0)
-        },
-        (e) => {
-          finish()
-          fail(aborted ? 'request:fail abort' : ac.signal.aborted ? 'request:fail timeout' : `request:fail ${e && e.cause ? e.cause.code || e.message : e.message}`)
-        },
-      )
-    return task
+      /** @type {any} */
+      let data = text
+      if (o.responseType === 'arraybuffer') data = new TextEncoder().encode(text).buffer
+      else if ((o.dataType || 'json') === 'json') {
+        try {
+          data = JSON.parse(text)
+        } catch (e) {
+          data = text
+        }
+      }
+      return { data, statusCode: res.status, header, cookies: [], errMsg: 'request:ok' }
+    })
+    /** @type {WechatMiniprogram.RequestTask} */
+    const t = {
+      abort: () => h.abort(),
+      offChunkReceived() {},
+      offHeadersReceived() {},
+      onChunkReceived() {},
+      onHeadersReceived() {},
+    }
+    return t
+  }
+
+  /** A task for a call refused before it started. */
+  const noTask = () => /** @type {any} */ ({ abort() {}, offChunkReceived() {}, offHeadersReceived() {}, onChunkReceived() {}, onHeadersReceived() {}, onProgressUpdate() {}, offProgressUpdate() {} })
+
+  /** @type {WechatMiniprogram.Wx['uploadFile']} */
+  function uploadFile(option) {
+    const o = option
+    const header = headersOf(o.header)
+    const h = task('uploadFile', o, { method: 'POST', url: o.url, header }, async (signal) => {
+      const bytes = await readFile(o.filePath)
+      const form = new FormData()
+      const fields = /** @type {Record<string, any>} */ (o.formData || {})
+      for (const k of Object.keys(fields)) form.append(k, String(fields[k]))
+      form.append(o.name, new Blob([bytes]), basename(o.filePath))
+      const hs = Object.assign({}, header)
+      for (const k of Object.keys(hs)) if (k.toLowerCase() === 'content-type') delete hs[k]
+      for (const f of h.progress) f({ progress: 100, totalBytesSent: bytes.length, totalBytesExpectedToSend: bytes.length })
+      const res = await fetch(o.url, { method: 'POST', headers: hs, body: form, signal })
+      return { data: await res.text(), statusCode: res.status, errMsg: 'uploadFile:ok' }
+    })
+    return /** @type {any} */ ({
+      abort: () => h.abort(),
+      /** @param {(p: any) => void} f */
+      onProgressUpdate: (f) => void h.progress.push(f),
+      offProgressUpdate() {},
+      onHeadersReceived() {},
+      offHeadersReceived() {},
+    })
+  }
+
+  /** @type {WechatMiniprogram.Wx['downloadFile']} */
+  function downloadFile(option) {
+    const o = option
+    const header = headersOf(o.header)
+    const h = task('downloadFile', o, { method: 'GET', url: o.url, header }, async (signal) => {
+      const res = await fetch(o.url, { headers: header, signal })
+      const bytes = Buffer.from(await res.arrayBuffer())
+      const tempFilePath = join(tmpdir(), 'wxshim-' + Date.now().toString(36) + Math.random().toString(36).slice(2))
+      await writeFile(o.filePath || tempFilePath, bytes)
+      /** @type {any} */
+      const r = { tempFilePath: o.filePath ? '' : tempFilePath, statusCode: res.status, errMsg: 'downloadFile:ok' }
+      if (o.filePath) r.filePath = o.filePath
+      return r
+    })
+    return /** @type {any} */ ({
+      abort: () => h.abort(),
+      onProgressUpdate() {},
+      offProgressUpdate() {},
+      onHeadersReceived() {},
+      offHeadersReceived() {},
+    })
   }
 
   /** @type {WechatMiniprogram.Wx['connectSocket']} */
@@ -305,9 +423,11 @@ export function createWx(opts = {}) {
     ctl.show.push(f)
   }
 
-  /** @type {Pick<WechatMiniprogram.Wx, 'request' | 'connectSocket' | 'login' | 'getStorageSync' | 'setStorageSync' | 'removeStorageSync' | 'clearStorageSync' | 'getStorageInfoSync' | 'onAppHide' | 'onAppShow'>} */
+  /** @type {Pick<WechatMiniprogram.Wx, 'request' | 'uploadFile' | 'downloadFile' | 'connectSocket' | 'login' | 'getStorageSync' | 'setStorageSync' | 'removeStorageSync' | 'clearStorageSync' | 'getStorageInfoSync' | 'onAppHide' | 'onAppShow'>} */
   const wx = {
     request,
+    uploadFile,
+    downloadFile,
     connectSocket,
     login,
     getStorageSync,
@@ -322,12 +442,22 @@ export function createWx(opts = {}) {
   return {
     wx,
     ctl,
-    /** The app goes to the background (wx.onAppHide listeners). */
+    /** The app goes to the background (wx.onAppHide listeners); `interruptAfter` ms later, tasks still running fail `interrupted`. */
     hide() {
+      ctl.hidden = true
+      if (hideTimer) clearTimeout(hideTimer)
+      hideTimer = setTimeout(() => {
+        hideTimer = null
+        for (const t of Array.from(running)) t.interrupt()
+      }, interruptAfter)
+      hideTimer.unref()
       for (const f of ctl.hide.slice()) f(/** @type {any} */ ({ mode: 'hide' }))
     },
     /** The app comes back (wx.onAppShow listeners). */
     show() {
+      ctl.hidden = false
+      if (hideTimer) clearTimeout(hideTimer)
+      hideTimer = null
       for (const f of ctl.show.slice()) f(/** @type {any} */ ({ path: 'pages/index/index', scene: 1001, query: {} }))
     },
   }

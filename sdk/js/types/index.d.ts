@@ -10,7 +10,7 @@ export interface Callbacks<T = any> {
 
 /** The one error every call rejects with. */
 export class YunqiaoError extends Error {
-  constructor(code: string, message: string, extra?: { status?: number; details?: any; requestId?: string; cause?: any })
+  constructor(code: string, message: string, extra?: { status?: number; details?: any; requestId?: string; cause?: any; retryable?: boolean })
   /** The server's stable code (`NOT_FOUND`, `CONFLICT`, `FORBIDDEN`, …), or `NETWORK_ERROR`. */
   code: string
   message: string
@@ -20,6 +20,17 @@ export class YunqiaoError extends Error {
   status: number
   /** The server's `x-request-id`, also in its logs. */
   requestId?: string
+  /**
+   * Whether the same request may be sent again: true for a 429, and for a transport failure
+   * (`NETWORK_ERROR`) or a 503 of a request that is safe to repeat (GET, HEAD, PUT, DELETE,
+   * a query), which the SDK has retried already. False for a write that got no answer: it
+   * may have landed.
+   */
+  retryable: boolean
+  /** How many times the SDK sent the request (retries included), when it was sent. */
+  attempts?: number
+  /** An earlier try of this request got no answer, so it may have done the work (a 404 after a delete). */
+  afterLostAnswer?: boolean
   /** `"<code>: <message>"`, for code written against wx's `errMsg`. */
   readonly errMsg: string
   toJSON(): { code: string; message: string; details: any; status: number }
@@ -40,6 +51,44 @@ export interface AdapterResponse {
   /** Lower-case header names. */
   headers: Record<string, string>
   text: string
+}
+
+/** A multipart POST: `fields` as text parts first, then the file as part `name`. */
+export interface AdapterUpload {
+  url: string
+  /** wx: a local file path (wx.chooseMedia's `tempFilePath`). */
+  filePath?: string
+  /** web/Node: a Blob or File, bytes or a string (Node: `await fs.openAsBlob(path)`). */
+  file?: Blob | ArrayBuffer | Uint8Array | string
+  /** The file's part name (default `file`). */
+  name?: string
+  /** web/Node: the file part's filename and content type. */
+  filename?: string
+  type?: string
+  fields?: Record<string, string>
+  headers?: Record<string, string>
+  timeout?: number
+  onProgress?: (p: { progress: number; sent: number; total: number }) => void
+}
+
+export interface AdapterDownload {
+  url: string
+  headers?: Record<string, string>
+  timeout?: number
+  /** wx: where to save (else a temporary file). */
+  filePath?: string
+}
+
+export interface AdapterDownloadResponse {
+  status: number
+  headers: Record<string, string>
+  /** wx: the saved file. */
+  tempFilePath?: string
+  filePath?: string
+  /** web/Node: the body. */
+  blob?: Blob
+  /** web/Node, for an error status: the body as text. */
+  text?: string
 }
 
 export interface AdapterSocket {
@@ -71,6 +120,15 @@ export interface Adapter {
   storage: StorageAdapter
   /** Resolves for every HTTP status; rejects (NETWORK_ERROR) only when there is no answer. */
   request(req: AdapterRequest): Promise<AdapterResponse>
+  /** Multipart upload (wx.uploadFile; fetch + FormData), queued with requests. */
+  upload?(req: AdapterUpload): Promise<AdapterResponse>
+  /** Download (wx.downloadFile; fetch), queued with requests. */
+  download?(req: AdapterDownload): Promise<AdapterDownloadResponse>
+  /** The most requests, uploads and downloads in flight together. */
+  readonly maxRequests?: number
+  /** How many wait for a slot, and how many are in flight. */
+  readonly queued?: number
+  readonly inFlight?: number
   connect(url: string, on: AdapterSocketEvents): AdapterSocket
   /** A WeChat login code (wx.login). */
   login(): Promise<string>
@@ -78,8 +136,12 @@ export interface Adapter {
   onShow?(fn: () => void): void
 }
 
-/** wx.request (queued: at most `maxRequests`, default 10, at once), SocketTask, wx storage, wx.login, onAppHide/onAppShow. */
-export function wxAdapter(wx?: any, opts?: { maxRequests?: number }): Adapter & { readonly queued: number }
+/**
+ * wx.request, wx.uploadFile and wx.downloadFile behind one queue (at most `maxRequests`,
+ * default 10 — wx's own limit for the three together — in flight), SocketTask, wx storage,
+ * wx.login, onAppHide/onAppShow.
+ */
+export function wxAdapter(wx?: any, opts?: { maxRequests?: number }): Adapter & { readonly maxRequests: number; readonly queued: number; readonly inFlight: number }
 
 export interface WebAdapterOptions {
   /** Default: the global fetch. */
@@ -90,10 +152,12 @@ export interface WebAdapterOptions {
   storage?: 'memory' | StorageAdapter | { getItem(k: string): string | null; setItem(k: string, v: string): void; removeItem(k: string): void; clear(): void; key(i: number): string | null; length: number }
   /** Where login codes come from on this platform (none by default). */
   login?: () => string | Promise<string>
+  /** Requests, uploads and downloads in flight together (default 16). */
+  maxRequests?: number
 }
 
-/** fetch, WebSocket, localStorage or memory. */
-export function webAdapter(opts?: WebAdapterOptions): Adapter
+/** fetch (queued: at most `maxRequests` in flight), WebSocket, localStorage or memory. */
+export function webAdapter(opts?: WebAdapterOptions): Adapter & { readonly maxRequests: number; readonly queued: number; readonly inFlight: number }
 export function webStorage(ls: Storage): StorageAdapter
 export function memoryStorage(): StorageAdapter
 
@@ -115,6 +179,25 @@ export interface ChannelOptions {
   resumeSettle?: number
   /** Sees every frame in and out. */
   debug?: ((direction: 'in' | 'out', frame: any) => void) | null
+}
+
+/**
+ * Retries of requests that are safe to repeat (GET, HEAD, PUT, DELETE, queries) after a
+ * transport failure, a 429 or a 503: try k (from 0) waits between half and all of
+ * min(cap, base × 2^k) ms, or the server's `Retry-After` (not retried when that is longer
+ * than `cap`). POST and PATCH writes are never retried.
+ */
+export interface RetryOptions {
+  /** Retries after the first try (default 2); 0 turns retries off. */
+  retries?: number
+  /** ms (default 300). */
+  base?: number
+  /** ms (default 5000). */
+  cap?: number
+  /** Tests: how to wait (default setTimeout). */
+  sleep?: (ms: number) => Promise<void>
+  /** Tests: the jitter's source (default Math.random). */
+  random?: () => number
 }
 
 export interface ClientOptions {
@@ -142,6 +225,10 @@ export interface ClientOptions {
   refreshMargin?: number
   /** ms for an HTTP answer (default 30000). */
   timeout?: number
+  /** Retries of safe requests; `false` or `0` for none. */
+  retry?: RetryOptions | number | false
+  /** Requests, uploads and downloads in flight together, for the adapter the client makes (wx: 10, web: 16). */
+  maxRequests?: number
   channel?: ChannelOptions
 }
 
@@ -244,7 +331,8 @@ export class Auth {
 /** System fields every record carries. */
 export interface SystemFields {
   _id: string
-  _owner: string
+  /** The creator's user id; null for a record an admin or a cloud function's admin handle created. */
+  _owner: string | null
   _group?: string | null
   _created: string
   _updated: string
@@ -412,8 +500,9 @@ export interface KvSetOptions extends Callbacks<KvEntry> {
 
 export class Kv {
   readonly ns: string
-  /** The value, or `opts.default` (null) when the key is absent. */
-  get<T = any>(key: string, opts?: { default?: T; user?: string } & Callbacks<T>): Promise<T>
+  /** The value, or `opts.default` when the key is absent (null without one). */
+  get<T = any>(key: string, opts: { default: T; user?: string } & Callbacks<T>): Promise<T>
+  get<T = any>(key: string, opts?: { user?: string } & Callbacks<T | null>): Promise<T | null>
   getEntry<T = any>(key: string, opts?: { user?: string } & Callbacks<KvEntry<T> | null>): Promise<KvEntry<T> | null>
   set<T = any>(key: string, value: T, opts?: KvSetOptions): Promise<KvEntry<T>>
   /** True, or false when the key was absent. */
@@ -421,16 +510,25 @@ export class Kv {
   exists(key: string, opts?: { user?: string } & Callbacks<boolean>): Promise<boolean>
   list(opts?: { prefix?: string; limit?: number; cursor?: string; user?: string } & Callbacks<{ items: KvEntry[]; cursor?: string }>): Promise<{ items: KvEntry[]; cursor?: string }>
   setObject<T = any>(key: string, value: T, opts?: KvSetOptions): Promise<KvEntry<T>>
-  getObject<T = any>(key: string, opts?: { default?: T; user?: string } & Callbacks<T>): Promise<T>
+  getObject<T = any>(key: string, opts: { default: T; user?: string } & Callbacks<T>): Promise<T>
+  getObject<T = any>(key: string, opts?: { user?: string } & Callbacks<T | null>): Promise<T | null>
   removeObject(key: string, opts?: { _v?: number; user?: string } & Callbacks<boolean>): Promise<boolean>
   isObjectExists(key: string, opts?: { user?: string } & Callbacks<boolean>): Promise<boolean>
 }
 
 // ---- live channels --------------------------------------------------------------------
 
-export interface Sender {
+/** Who sent a direct message: a connection (a user's, or an admin's: `user` null), or a cloud function (`events.send`). */
+export type Sender = ConnectionSender | FunctionSender
+
+export interface ConnectionSender {
   connection: string
   user: PublicUser | null
+}
+
+export interface FunctionSender {
+  /** The module that sent it. */
+  function: string
 }
 
 export interface Presence {

@@ -1,5 +1,6 @@
 import { networkError, YunqiaoError } from '../errors.js'
 import { memoryStorage } from './memory.js'
+import { taskQueue } from './queue.js'
 
 /** Storage over a W3C `Storage` (window.localStorage): values kept as JSON strings. */
 export function webStorage(ls) {
@@ -43,44 +44,97 @@ function pickStorage(opt) {
   return ls ? webStorage(ls) : memoryStorage()
 }
 
+/** A fetch that gives up after `timeout` ms; transport failures become NETWORK_ERROR. */
+async function fetchWithin(doFetch, url, init, timeout, read) {
+  if (!doFetch) throw networkError('no fetch on this platform: pass {fetch} to the web adapter')
+  let timer = null
+  const ctl = typeof AbortController !== 'undefined' ? new AbortController() : null
+  if (ctl && timeout) timer = setTimeout(() => ctl.abort(), timeout)
+  try {
+    const res = await doFetch(url, Object.assign({}, init, { signal: ctl ? ctl.signal : undefined }))
+    const h = {}
+    res.headers.forEach((v, k) => {
+      h[k.toLowerCase()] = v
+    })
+    return Object.assign({ status: res.status, headers: h }, await read(res))
+  } catch (e) {
+    const aborted = e && e.name === 'AbortError'
+    throw networkError(
+      aborted ? `no answer within ${timeout} ms` : (e && e.message) || 'fetch failed',
+      e,
+      aborted ? { timeout: true } : null,
+    )
+  } finally {
+    if (timer) clearTimeout(timer)
+  }
+}
+
+/** An upload's file as a Blob: a Blob or File as is, bytes or a string wrapped. */
+function asBlob(file, type) {
+  if (typeof Blob !== 'undefined' && file instanceof Blob) return file
+  if (file == null) return null
+  if (typeof Blob === 'undefined') throw new YunqiaoError('INVALID_ARGUMENT', 'no Blob on this platform')
+  return new Blob([file], type ? { type } : undefined)
+}
+
 /**
- * The adapter for browsers and Node: `fetch`, a W3C `WebSocket` class (Node 20 has none
- * built in: pass `WebSocket: require('ws')`), and localStorage or memory.
+ * The adapter for browsers and Node: `fetch` (at most `maxRequests`, default 16, in flight
+ * together, requests, uploads and downloads alike), a W3C `WebSocket` class (Node 20 has
+ * none built in: pass `WebSocket: require('ws')`), and localStorage or memory.
  *
- * @param {{fetch?: Function, WebSocket?: any, storage?: any, login?: () => Promise<string>}} [opts]
+ * @param {{fetch?: Function, WebSocket?: any, storage?: any, login?: () => Promise<string>, maxRequests?: number}} [opts]
  */
 export function webAdapter(opts = {}) {
   const doFetch = opts.fetch || (typeof fetch !== 'undefined' ? fetch : null)
   const WS = opts.WebSocket || (typeof WebSocket !== 'undefined' ? WebSocket : null)
   const storage = pickStorage(opts.storage)
+  const queue = taskQueue(opts.maxRequests || 16)
   return {
     name: 'web',
     storage,
-    async request({ url, method, headers, body, timeout }) {
-      if (!doFetch) throw networkError('no fetch on this platform: pass {fetch} to the web adapter')
-      let timer = null
-      const ctl = typeof AbortController !== 'undefined' ? new AbortController() : null
-      if (ctl && timeout) timer = setTimeout(() => ctl.abort(), timeout)
-      let res
-      let text
-      try {
-        res = await doFetch(url, { method, headers, body, signal: ctl ? ctl.signal : undefined })
-        text = method === 'HEAD' ? '' : await res.text()
-      } catch (e) {
-        const aborted = e && e.name === 'AbortError'
-        throw networkError(
-          aborted ? `no answer within ${timeout} ms` : (e && e.message) || 'fetch failed',
-          e,
-          aborted ? { timeout: true } : null,
-        )
-      } finally {
-        if (timer) clearTimeout(timer)
+    maxRequests: queue.limit,
+    get queued() {
+      return queue.queued
+    },
+    get inFlight() {
+      return queue.running
+    },
+    request({ url, method, headers, body, timeout }) {
+      return queue.run(() =>
+        fetchWithin(doFetch, url, { method, headers, body }, timeout, async (res) => ({
+          text: method === 'HEAD' ? '' : await res.text(),
+        })),
+      )
+    },
+    /**
+     * A multipart POST: `fields` first (as a presigned POST policy needs), then the file as
+     * part `name` (default `file`). `file` is a Blob/File, bytes or a string; in Node,
+     * `await fs.openAsBlob(path)`.
+     */
+    upload({ url, file, filePath, name, filename, type, fields, headers, timeout }) {
+      if (file == null) {
+        const why = filePath ? 'a {filePath} is for wx: here pass {file} (a Blob; in Node fs.openAsBlob(path))' : 'an upload takes {file}'
+        return Promise.reject(new YunqiaoError('INVALID_ARGUMENT', why))
       }
-      const h = {}
-      res.headers.forEach((v, k) => {
-        h[k.toLowerCase()] = v
+      if (typeof FormData === 'undefined') return Promise.reject(new YunqiaoError('INVALID_ARGUMENT', 'no FormData on this platform'))
+      return queue.run(() => {
+        const form = new FormData()
+        for (const k of Object.keys(fields || {})) form.append(k, String(fields[k]))
+        const blob = asBlob(file, type)
+        form.append(name || 'file', blob, filename || (blob && blob.name) || 'file')
+        // No content-type of ours: fetch writes multipart/form-data with its boundary.
+        const h = Object.assign({}, headers || {})
+        for (const k of Object.keys(h)) if (k.toLowerCase() === 'content-type') delete h[k]
+        return fetchWithin(doFetch, url, { method: 'POST', headers: h, body: form }, timeout, async (res) => ({ text: await res.text() }))
       })
-      return { status: res.status, headers: h, text }
+    },
+    /** A GET whose body is kept as a Blob (`blob`), or read as `text` for an error status. */
+    download({ url, headers, timeout }) {
+      return queue.run(() =>
+        fetchWithin(doFetch, url, { method: 'GET', headers: headers || {} }, timeout, async (res) =>
+          res.status >= 400 ? { text: await res.text() } : { blob: await res.blob() },
+        ),
+      )
     },
     connect(url, on) {
       if (!WS) {

@@ -1,19 +1,43 @@
 // @ts-check
 /**
- * The adapter for WeChat mini-programs: wx.request (queued: at most 10 at once; `success`
- * fires for every HTTP status, so the status is read from `statusCode`), a SocketTask per
+ * The adapter for WeChat mini-programs: wx.request, wx.uploadFile and wx.downloadFile
+ * behind one queue (wx counts all three against one limit of 10 in flight; `success` fires
+ * for every HTTP status, so the status is read from `statusCode`), a SocketTask per
  * connection (wx.connectSocket), wx storage, wx.login, and wx.onAppHide/onAppShow.
  *
  * Type-checked against miniprogram-api-typings (`npm run typecheck`).
  */
 import { networkError, YunqiaoError } from '../errors.js'
+import { taskQueue } from './queue.js'
 
 /** wx.request's methods: no PATCH (the client routes around it). */
 const WX_METHODS = ['OPTIONS', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'CONNECT']
 
+/** @param {any} raw @returns {Record<string, string>} */
+function lowerHeaders(raw) {
+  /** @type {Record<string, string>} */
+  const h = {}
+  for (const k of Object.keys(raw || {})) h[k.toLowerCase()] = String(raw[k])
+  return h
+}
+
+/**
+ * A transport failure from wx's `fail` (`request:fail timeout`, `…fail interrupted` after
+ * the app went to the background, …).
+ * @param {any} err
+ */
+function wxFailure(err) {
+  const msg = (err && err.errMsg) || 'the request got no answer'
+  /** @type {Record<string, boolean> | null} */
+  let d = null
+  if (/fail.*timeout/i.test(msg)) d = { timeout: true }
+  else if (/fail.*interrupted/i.test(msg)) d = { interrupted: true }
+  return networkError(msg, err, d)
+}
+
 /**
  * @param {WechatMiniprogram.Wx} [wxObj] the `wx` object; the global one by default
- * @param {{maxRequests?: number}} [opts]
+ * @param {{maxRequests?: number}} [opts] maxRequests: requests, uploads and downloads in flight together (default 10, wx's own limit)
  */
 export function wxAdapter(wxObj, opts = {}) {
   /** @type {WechatMiniprogram.Wx} */
@@ -21,34 +45,20 @@ export function wxAdapter(wxObj, opts = {}) {
   if (!w || typeof w.request !== 'function') {
     throw new YunqiaoError('NO_WX', 'the wx adapter needs the mini-program `wx` object')
   }
-  const max = opts.maxRequests || 10
-  let running = 0
-  /** @type {Array<() => void>} */
-  const waiting = []
-  const next = () => {
-    running--
-    const go = waiting.shift()
-    if (go) go()
-  }
-  /** @param {() => void} go */
-  const slot = (go) => {
-    if (running < max) {
-      running++
-      go()
-    } else {
-      waiting.push(() => {
-        running++
-        go()
-      })
-    }
-  }
+  const queue = taskQueue(opts.maxRequests || 10)
 
   return {
     name: 'wx',
     methods: WX_METHODS,
-    /** How many requests are waiting for a slot (for tests and diagnostics). */
+    /** The most requests, uploads and downloads in flight together. */
+    maxRequests: queue.limit,
+    /** How many requests, uploads and downloads are waiting for a slot. */
     get queued() {
-      return waiting.length
+      return queue.queued
+    },
+    /** How many are in flight. */
+    get inFlight() {
+      return queue.running
     },
     storage: {
       /** @param {string} key */
@@ -79,40 +89,102 @@ export function wxAdapter(wxObj, opts = {}) {
      */
     request(req) {
       const method = /** @type {WechatMiniprogram.RequestOption['method']} */ (req.method)
-      return new Promise((resolve, reject) => {
-        slot(() => {
-          /** @type {WechatMiniprogram.RequestOption<string>} */
-          const o = {
-            url: req.url,
-            method,
-            header: req.headers,
-            // Not 'json': wx would parse the body itself (and hand back a string when it
-            // cannot); the client parses every answer the same way on every platform.
-            dataType: 'text',
-            responseType: 'text',
-            success(res) {
-              next()
-              /** @type {Record<string, string>} */
-              const h = {}
-              const raw = res.header || {}
-              for (const k of Object.keys(raw)) h[k.toLowerCase()] = String(raw[k])
-              const data = res.data
-              resolve({
-                status: res.statusCode,
-                headers: h,
-                text: typeof data === 'string' ? data : data == null ? '' : JSON.stringify(data),
-              })
-            },
-            fail(err) {
-              next()
-              reject(networkError(err && err.errMsg, err))
-            },
-          }
-          if (req.body !== undefined) o.data = req.body
-          if (req.timeout) o.timeout = req.timeout
-          w.request(o)
-        })
-      })
+      return queue.run(
+        () =>
+          new Promise((resolve, reject) => {
+            /** @type {WechatMiniprogram.RequestOption<string>} */
+            const o = {
+              url: req.url,
+              method,
+              header: req.headers,
+              // Not 'json': wx would parse the body itself (and hand back a string when it
+              // cannot); the client parses every answer the same way on every platform.
+              dataType: 'text',
+              responseType: 'text',
+              success(res) {
+                const data = res.data
+                resolve({
+                  status: res.statusCode,
+                  headers: lowerHeaders(res.header),
+                  text: typeof data === 'string' ? data : data == null ? '' : JSON.stringify(data),
+                })
+              },
+              fail(err) {
+                reject(wxFailure(err))
+              },
+            }
+            if (req.body !== undefined) o.data = req.body
+            if (req.timeout) o.timeout = req.timeout
+            w.request(o)
+          }),
+      )
+    },
+    /**
+     * wx.uploadFile: one multipart POST, `fields` as text parts, the file as part `name`.
+     * @param {{url: string, filePath?: string, file?: any, name?: string, fields?: Record<string, string>, headers?: Record<string, string>, timeout?: number, onProgress?: (p: {progress: number, sent: number, total: number}) => void}} req
+     * @returns {Promise<{status: number, headers: Record<string, string>, text: string}>}
+     */
+    upload(req) {
+      if (!req.filePath) {
+        return Promise.reject(new YunqiaoError('INVALID_ARGUMENT', 'on wx an upload takes {filePath} (e.g. from wx.chooseMedia)'))
+      }
+      const filePath = req.filePath
+      return queue.run(
+        () =>
+          new Promise((resolve, reject) => {
+            /** @type {WechatMiniprogram.UploadFileOption} */
+            const o = {
+              url: req.url,
+              filePath,
+              name: req.name || 'file',
+              header: req.headers || {},
+              success(res) {
+                // wx hands back neither the answer's headers nor anything but text.
+                resolve({ status: res.statusCode, headers: {}, text: typeof res.data === 'string' ? res.data : '' })
+              },
+              fail(err) {
+                reject(wxFailure(err))
+              },
+            }
+            if (req.fields) o.formData = req.fields
+            if (req.timeout) o.timeout = req.timeout
+            const task = w.uploadFile(o)
+            const onProgress = req.onProgress
+            if (onProgress && task && typeof task.onProgressUpdate === 'function') {
+              task.onProgressUpdate((p) => onProgress({ progress: p.progress, sent: p.totalBytesSent, total: p.totalBytesExpectedToSend }))
+            }
+          }),
+      )
+    },
+    /**
+     * wx.downloadFile: the body saved to a temporary file (wx "succeeds" on a 404 too: read
+     * `status`).
+     * @param {{url: string, headers?: Record<string, string>, timeout?: number, filePath?: string}} req
+     * @returns {Promise<{status: number, headers: Record<string, string>, tempFilePath: string, filePath?: string}>}
+     */
+    download(req) {
+      return queue.run(
+        () =>
+          new Promise((resolve, reject) => {
+            /** @type {WechatMiniprogram.DownloadFileOption} */
+            const o = {
+              url: req.url,
+              header: req.headers || {},
+              success(res) {
+                /** @type {{status: number, headers: Record<string, string>, tempFilePath: string, filePath?: string}} */
+                const r = { status: res.statusCode, headers: {}, tempFilePath: res.tempFilePath }
+                if (res.filePath) r.filePath = res.filePath
+                resolve(r)
+              },
+              fail(err) {
+                reject(wxFailure(err))
+              },
+            }
+            if (req.filePath) o.filePath = req.filePath
+            if (req.timeout) o.timeout = req.timeout
+            w.downloadFile(o)
+          }),
+      )
     },
     /**
      * @param {string} url

@@ -50,14 +50,27 @@ async function app(): Promise<void> {
   await kv.set('theme', { dark: true }, { ttl: 60, createOnly: true })
   const theme = await kv.get<{ dark: boolean }>('theme', { default: { dark: false } })
   theme.dark.valueOf()
+  // Without a default, an absent key is null: the type says so.
+  const maybe = await kv.get<{ dark: boolean }>('theme')
+  // @ts-expect-error maybe is possibly null
+  maybe.dark.valueOf()
+  const orNull: { dark: boolean } | null = maybe
+  orNull?.dark.valueOf()
   await kv.setObject('x', 1)
   const entry = await kv.set('x', 2, { _v: 1 })
   const entryV: number = entry._v
   const written: number = Date.parse(entry.updated_at)
   await kv.remove('x', { _v: entryV + written * 0 })
   const exists: boolean = await kv.isObjectExists('x')
+  const owner: string | null = p._owner
+  const tuned = createClient({ baseUrl: 'http://127.0.0.1:8787', retry: { retries: 3, base: 200, cap: 2000 }, maxRequests: 8 })
+  const noRetry = createClient({ baseUrl: 'http://127.0.0.1:8787', retry: false })
+  const failed = await tuned.auth.me().catch((e: YunqiaoError) => e)
+  if (failed instanceof YunqiaoError) failed.retryable.valueOf()
+  noRetry.adapter.maxRequests
 
-  const off = yq.channel.listen('chat', (body, from) => from.user?.nickname)
+  // A direct message comes from a connection, or from a cloud function (events.send).
+  const off = yq.channel.listen('chat', (body, from) => ('function' in from ? from.function : from.user?.nickname))
   off()
   await yq.channel.send('chat', { text: 'hi' }, me.id)
   const sub = await yq.channel.subscribe('room.1', (data, frame) => frame.seq, { presence: true, onPresence: (pr) => pr.state })
