@@ -11,6 +11,7 @@ use yunqiao_core::store::{
     encode_cursor,
 };
 
+pub mod blobs;
 pub mod tables;
 
 pub type Store = Arc<dyn ItemStore>;
