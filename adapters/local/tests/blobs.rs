@@ -98,6 +98,7 @@ async fn harness() -> Harness {
         store: local.store.clone(),
         clock: local.clock.clone(),
         expect,
+        full_key_space: true,
         keep: Box::new(local),
     }
 }
