@@ -229,18 +229,15 @@ async fn downloads_are_never_run_by_a_browser() {
 #[tokio::test]
 async fn malformed_uploads_get_error_bodies() {
     let local = start(4096).await;
-    let url = format!(
-        "{}",
-        local
-            .store
-            .presign_post(
-                "k",
-                &UploadPolicy::new("image/png", 10, std::time::Duration::from_secs(60))
-            )
-            .await
-            .unwrap()
-            .url
-    );
+    let url = local
+        .store
+        .presign_post(
+            "k",
+            &UploadPolicy::new("image/png", 10, std::time::Duration::from_secs(60)),
+        )
+        .await
+        .unwrap()
+        .url;
     let client = reqwest::Client::new();
     let r = client
         .post(&url)
