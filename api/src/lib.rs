@@ -511,6 +511,20 @@ mod contract_tests {
         let doc = serde_json::to_value(openapi()).unwrap();
         let paths = doc["paths"].as_object().unwrap();
         assert!(paths.len() > 20, "{:?}", paths.keys());
+        // The upload URL clients post to, and the download path with its wildcard key
+        // documented as one parameter.
+        assert!(
+            paths["/v1/blobs"]["post"]["requestBody"]["content"]["multipart/form-data"].is_object()
+        );
+        let download = &paths["/v1/blobs/{key}"]["get"];
+        let names: Vec<&str> = download["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(names, ["key", "expires", "sig"]);
+        assert!(!paths.contains_key("/v1/blobs/{*key}"));
         for (path, item) in paths {
             let names: Vec<&str> = path
                 .split('/')
