@@ -38,6 +38,9 @@ SERVER_ONLY = {
     "YUNQIAO_FUNCTIONS_SCHEDULER": "the local server's in-process scheduler (Lambda: yq-schedule)",
     "YUNQIAO_WECHAT_MOCK_ON_PUBLIC_ADDRESS": "the local server's built-in mock",
     "YUNQIAO_DYNAMODB_CREATE_TABLE": "the local server creating its table (the stack creates it)",
+    "YUNQIAO_FILES": "the local server's file store choice (Lambda always uses S3)",
+    "YUNQIAO_PUBLIC_URL": "where the local server's /v1/blobs is reached (on AWS forms and URLs point at S3)",
+    "YUNQIAO_S3_CREATE_BUCKET": "the local server creating its bucket (the stack creates it)",
 }
 LAMBDA_SIDE = ["functions", "api", "core", "adapters"]
 NAME = re.compile(r'"(YUNQIAO_[A-Z0-9_]*)"')

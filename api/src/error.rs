@@ -41,6 +41,12 @@ impl From<yunqiao_core::store::StoreError> for ApiError {
     }
 }
 
+impl From<yunqiao_core::blob::BlobError> for ApiError {
+    fn from(e: yunqiao_core::blob::BlobError) -> Self {
+        ApiError(e.into())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;

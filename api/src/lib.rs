@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod blobs;
 pub mod caller;
 pub mod error;
 pub mod events;
@@ -61,6 +62,11 @@ pub struct Services {
     /// The local server's open sockets (its push port); `None` where API Gateway holds
     /// the sockets.
     pub hub: Option<Arc<live::LocalHub>>,
+    /// Where files live (the disk store, S3); `None` in a process built without one.
+    pub blobs: Option<Arc<dyn yunqiao_core::blob::BlobStore>>,
+    /// The same store when this server answers its presigned forms and URLs itself
+    /// (`/v1/blobs`: the disk store); `None` where S3 does.
+    pub served_blobs: Option<Arc<dyn yunqiao_core::blob::ServedBlobStore>>,
 }
 
 /// Where live-channel sockets are held.
@@ -88,6 +94,9 @@ pub enum Area {
     Events,
     /// `GET /v1/ws` (local sockets only).
     Live,
+    /// `POST /v1/blobs`, `GET /v1/blobs/{key}`: uploads and downloads with presigned
+    /// forms and URLs (the disk store only; S3 takes them in AWS).
+    Blobs,
     /// `/v1/fn/*` (calls), `/v1/functions/*` (deploy, logs) and `/v1/apply` (a whole
     /// project, whose modules are compiled to be checked).
     Functions,
@@ -102,6 +111,7 @@ impl Area {
         Area::Kv,
         Area::Events,
         Area::Live,
+        Area::Blobs,
         Area::Functions,
     ];
 
@@ -116,6 +126,7 @@ impl Area {
             Area::Kv => kv::router(),
             Area::Events => events::publish_router(),
             Area::Live => live::router(),
+            Area::Blobs => blobs::router(),
             Area::Functions => functions::router().merge(project::router()),
         }
     }
@@ -158,6 +169,37 @@ impl ApiRouter {
         assert_eq!(paths.len(), 1, "one path per routes!(…), not {paths:?}");
         ApiRouter {
             inner: self.inner.routes(r),
+            undocumented: self.undocumented,
+        }
+    }
+
+    /// Like [`ApiRouter::routes`], served at `path`, which may differ from the documented
+    /// path only in a wildcard (`/v1/blobs/{*key}`, documented as `/v1/blobs/{key}`).
+    ///
+    /// # Panics
+    ///
+    /// When the documented path is another (see [`ApiRouter::routes`]).
+    pub fn routes_at(
+        self,
+        path: &'static str,
+        (schemas, paths, method_router): UtoipaMethodRouter<AppState>,
+    ) -> ApiRouter {
+        let documented: Vec<&String> = paths.paths.keys().collect();
+        assert_eq!(
+            documented.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+            [path.replace("{*", "{").as_str()],
+            "routes_at({path}) documents another path"
+        );
+        let mut doc = utoipa::openapi::OpenApiBuilder::new().paths(paths).build();
+        doc.components
+            .get_or_insert_with(utoipa::openapi::Components::new)
+            .schemas
+            .extend(schemas);
+        ApiRouter {
+            inner: self
+                .inner
+                .route(path, method_router)
+                .merge(OpenApiRouter::with_openapi(doc)),
             undocumented: self.undocumented,
         }
     }
@@ -469,6 +511,20 @@ mod contract_tests {
         let doc = serde_json::to_value(openapi()).unwrap();
         let paths = doc["paths"].as_object().unwrap();
         assert!(paths.len() > 20, "{:?}", paths.keys());
+        // The upload URL clients post to, and the download path with its wildcard key
+        // documented as one parameter.
+        assert!(
+            paths["/v1/blobs"]["post"]["requestBody"]["content"]["multipart/form-data"].is_object()
+        );
+        let download = &paths["/v1/blobs/{key}"]["get"];
+        let names: Vec<&str> = download["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(names, ["key", "expires", "sig"]);
+        assert!(!paths.contains_key("/v1/blobs/{*key}"));
         for (path, item) in paths {
             let names: Vec<&str> = path
                 .split('/')

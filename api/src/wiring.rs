@@ -8,6 +8,7 @@
 //!     .store(store, StoreWriters::OnlyThisProcess)
 //!     .wechat(wechat)
 //!     .sockets(Sockets::Local(hub))
+//!     .served_blobs(disk)              // or .blobs(s3)
 //!     .functions(sandbox, outbound)
 //!     .background(spawner)
 //!     .build(&config)?;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use yunqiao_config::Config;
 use yunqiao_core::auth::Auth;
+use yunqiao_core::blob::{BlobStore, ServedBlobStore};
 use yunqiao_core::clock::{SharedClock, SystemClock};
 use yunqiao_core::functions::{Outbound, Spawner, sandbox::Sandbox};
 use yunqiao_core::store::ItemStore;
@@ -53,6 +55,8 @@ pub struct AppBuilder {
     wechat: Option<Arc<dyn WeChat>>,
     clock: SharedClock,
     sockets: Option<Sockets>,
+    blobs: Option<Arc<dyn BlobStore>>,
+    served_blobs: Option<Arc<dyn ServedBlobStore>>,
     sandbox: Arc<dyn Sandbox>,
     outbound: Arc<dyn Outbound>,
     spawner: Option<Spawner>,
@@ -66,6 +70,8 @@ impl AppState {
             wechat: None,
             clock: Arc::new(SystemClock),
             sockets: None,
+            blobs: None,
+            served_blobs: None,
             sandbox: Arc::new(yunqiao_core::functions::sandbox::NoSandbox),
             outbound: Arc::new(yunqiao_core::functions::host::NoOutbound),
             spawner: None,
@@ -95,6 +101,22 @@ impl AppBuilder {
     /// Where live-channel sockets are held (required).
     pub fn sockets(mut self, sockets: Sockets) -> Self {
         self.sockets = Some(sockets);
+        self
+    }
+
+    /// Where files live, when S3 (or any store) checks its own presigned forms and URLs
+    /// (default: no files, for tools and tests that do not need them).
+    pub fn blobs(mut self, blobs: Arc<dyn BlobStore>) -> Self {
+        self.blobs = Some(blobs);
+        self.served_blobs = None;
+        self
+    }
+
+    /// Where files live, when this server answers the store's presigned forms and URLs
+    /// itself (the disk store: `/v1/blobs`).
+    pub fn served_blobs<B: ServedBlobStore>(mut self, blobs: Arc<B>) -> Self {
+        self.blobs = Some(blobs.clone());
+        self.served_blobs = Some(blobs);
         self
     }
 
@@ -174,6 +196,8 @@ impl AppBuilder {
             tables,
             auth,
             hub,
+            blobs: self.blobs,
+            served_blobs: self.served_blobs,
         })))
     }
 }

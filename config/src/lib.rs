@@ -49,6 +49,14 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "store.dynamodb_create_table",
         "YUNQIAO_DYNAMODB_CREATE_TABLE",
     ),
+    ("files.kind", "YUNQIAO_FILES"),
+    ("files.public_url", "YUNQIAO_PUBLIC_URL"),
+    ("files.max_upload_bytes", "YUNQIAO_FILES_MAX_UPLOAD_BYTES"),
+    ("files.bucket", "YUNQIAO_BUCKET"),
+    ("files.s3_region", "YUNQIAO_S3_REGION"),
+    ("files.s3_endpoint", "YUNQIAO_S3_ENDPOINT"),
+    ("files.s3_path_style", "YUNQIAO_S3_PATH_STYLE"),
+    ("files.s3_create_bucket", "YUNQIAO_S3_CREATE_BUCKET"),
     ("tables.scan_limit", "YUNQIAO_TABLES_SCAN_LIMIT"),
     ("cache.bound_ms", "YUNQIAO_CACHE_BOUND_MS"),
     ("live.ws_endpoint", "YUNQIAO_WS_ENDPOINT"),
@@ -85,6 +93,9 @@ pub const SERVER_ONLY: &[&str] = &[
     "wechat.mock_on_public_address",
     "store.kind", // Lambda always uses DynamoDB
     "store.dynamodb_create_table",
+    "files.kind",       // Lambda always uses S3
+    "files.public_url", // where the local server's /v1/blobs is reached
+    "files.s3_create_bucket",
     "functions.scheduler", // Lambda: yq-schedule
 ];
 /// Settings only the Lambda functions use (`yunqiao serve` holds its own sockets).
@@ -98,6 +109,8 @@ pub const CACHE_BOUND_MS: (i64, i64) = (0, 60_000);
 pub const FUNCTIONS_MEMORY_MB: (usize, usize) = (64, 1024 * 1024);
 pub const FUNCTIONS_PER_CALLER_QUEUED: (usize, usize) = (1, 10_000);
 pub const FUNCTIONS_QUEUE: (usize, usize) = (1, 100_000);
+/// From 1 KiB to S3's limit for one POST (5 GiB).
+pub const MAX_UPLOAD_BYTES: (u64, u64) = (1024, yunqiao_core::blob::MAX_UPLOAD_BYTES);
 /// `functions.memory_mb` when nothing sets it: this, or half the Lambda function's
 /// memory when that is less.
 pub const DEFAULT_FUNCTIONS_MEMORY_MB: usize = 1024;
@@ -188,6 +201,7 @@ pub struct Config {
     pub log_format: String,
     pub wechat: WeChatSection,
     pub store: StoreSection,
+    pub files: FilesSection,
     pub tables: TablesSection,
     pub cache: CacheSection,
     pub live: LiveSection,
@@ -206,6 +220,7 @@ impl Default for Config {
             log_format: "text".into(),
             wechat: WeChatSection::default(),
             store: StoreSection::default(),
+            files: FilesSection::default(),
             tables: TablesSection::default(),
             cache: CacheSection::default(),
             live: LiveSection::default(),
@@ -252,6 +267,49 @@ impl Default for StoreSection {
         }
     }
 }
+
+/// Where files (blobs) live: on disk under `data_dir/blobs` (default), or in an S3 bucket
+/// (always, on Lambda).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesSection {
+    /// `disk` or `s3` (`yunqiao serve`).
+    pub kind: String,
+    /// The URL clients reach this server at (`https://api.example.com`), which the disk
+    /// store's upload forms and download URLs point to; unset: `http://` and the listen
+    /// address (`yunqiao serve`).
+    pub public_url: Option<String>,
+    /// The largest file one upload may carry, in bytes.
+    pub max_upload_bytes: u64,
+    pub bucket: String,
+    /// Unset: the store's region (`AWS_REGION`).
+    pub s3_region: Option<String>,
+    /// An S3-compatible endpoint (MinIO, an emulator); unset: AWS.
+    pub s3_endpoint: Option<String>,
+    /// Address the bucket as `{endpoint}/{bucket}` rather than `{bucket}.{host}`.
+    pub s3_path_style: bool,
+    /// Create the bucket when missing (`yunqiao serve`, development; in AWS
+    /// `template.yaml` owns it).
+    pub s3_create_bucket: bool,
+}
+
+impl Default for FilesSection {
+    fn default() -> Self {
+        FilesSection {
+            kind: "disk".into(),
+            public_url: None,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            bucket: "yunqiao".into(),
+            s3_region: None,
+            s3_endpoint: None,
+            s3_path_style: false,
+            s3_create_bucket: false,
+        }
+    }
+}
+
+/// `files.max_upload_bytes` when nothing sets it: 100 MiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -445,6 +503,16 @@ impl Config {
         e.set_opt("store.dynamodb_endpoint", &mut s.dynamodb_endpoint)?;
         e.set_bool("store.dynamodb_create_table", &mut s.dynamodb_create_table)?;
 
+        let fi = &mut self.files;
+        e.set("files.kind", &mut fi.kind)?;
+        e.set_opt("files.public_url", &mut fi.public_url)?;
+        e.set("files.max_upload_bytes", &mut fi.max_upload_bytes)?;
+        e.set("files.bucket", &mut fi.bucket)?;
+        e.set_opt("files.s3_region", &mut fi.s3_region)?;
+        e.set_opt("files.s3_endpoint", &mut fi.s3_endpoint)?;
+        e.set_bool("files.s3_path_style", &mut fi.s3_path_style)?;
+        e.set_bool("files.s3_create_bucket", &mut fi.s3_create_bucket)?;
+
         e.set("tables.scan_limit", &mut self.tables.scan_limit)?;
         e.set("cache.bound_ms", &mut self.cache.bound_ms)?;
         e.set_opt("live.ws_endpoint", &mut self.live.ws_endpoint)?;
@@ -502,6 +570,32 @@ impl Config {
         in_range("body_limit", self.body_limit, BODY_LIMIT)?;
         in_range("tables.scan_limit", self.tables.scan_limit, SCAN_LIMIT)?;
         in_range("cache.bound_ms", self.cache.bound_ms, CACHE_BOUND_MS)?;
+        in_range(
+            "files.max_upload_bytes",
+            self.files.max_upload_bytes,
+            MAX_UPLOAD_BYTES,
+        )?;
+        if !matches!(self.files.kind.as_str(), "disk" | "s3") {
+            return Err(ConfigError(format!(
+                "{} is disk or s3, not {:?}",
+                named("files.kind"),
+                self.files.kind
+            )));
+        }
+        if let Some(u) = &self.files.public_url
+            && !valid_public_url(u)
+        {
+            return Err(ConfigError(format!(
+                "{} is an http:// or https:// URL with no query, not {u:?}",
+                named("files.public_url")
+            )));
+        }
+        if self.files.bucket.is_empty() {
+            return Err(ConfigError(format!(
+                "{} is not empty",
+                named("files.bucket")
+            )));
+        }
         let f = &self.functions;
         in_range("functions.workers", f.workers, (1, MAX_WORKERS))?;
         let optional = [
@@ -561,6 +655,14 @@ impl Config {
         Ok(())
     }
 
+    /// The S3 bucket's region: `files.s3_region`, else the store's (`AWS_REGION`).
+    pub fn s3_region(&self) -> &str {
+        self.files
+            .s3_region
+            .as_deref()
+            .unwrap_or(&self.store.dynamodb_region)
+    }
+
     /// Sessions and the admin key.
     pub fn auth(&self) -> yunqiao_core::auth::AuthConfig {
         yunqiao_core::auth::AuthConfig {
@@ -569,6 +671,19 @@ impl Config {
             ..yunqiao_core::auth::AuthConfig::default()
         }
     }
+}
+
+/// `http(s)://host[:port][/path]`, nothing after the path.
+fn valid_public_url(u: &str) -> bool {
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        !r.is_empty()
+            && !r.starts_with('/')
+            && !r.contains(['?', '#', ' '])
+            && r.chars().all(|c| c.is_ascii_graphic())
+    })
 }
 
 fn in_range<T: PartialOrd + std::fmt::Display>(
@@ -687,6 +802,15 @@ dynamodb_table = "t1"
 dynamodb_region = "eu-west-1"
 dynamodb_endpoint = "http://127.0.0.1:5000"
 dynamodb_create_table = true
+[files]
+kind = "s3"
+public_url = "https://files.example.com/yq"
+max_upload_bytes = 2048
+bucket = "b1"
+s3_region = "cn-north-1"
+s3_endpoint = "http://127.0.0.1:9000"
+s3_path_style = true
+s3_create_bucket = true
 [tables]
 scan_limit = 50
 [cache]
@@ -724,6 +848,14 @@ OTHER = "o"
         ("AWS_REGION", "eu-west-1"),
         ("YUNQIAO_DYNAMODB_ENDPOINT", "http://127.0.0.1:5000"),
         ("YUNQIAO_DYNAMODB_CREATE_TABLE", "1"),
+        ("YUNQIAO_FILES", "s3"),
+        ("YUNQIAO_PUBLIC_URL", "https://files.example.com/yq"),
+        ("YUNQIAO_FILES_MAX_UPLOAD_BYTES", "2048"),
+        ("YUNQIAO_BUCKET", "b1"),
+        ("YUNQIAO_S3_REGION", "cn-north-1"),
+        ("YUNQIAO_S3_ENDPOINT", "http://127.0.0.1:9000"),
+        ("YUNQIAO_S3_PATH_STYLE", "true"),
+        ("YUNQIAO_S3_CREATE_BUCKET", "on"),
         ("YUNQIAO_TABLES_SCAN_LIMIT", "50"),
         ("YUNQIAO_CACHE_BOUND_MS", "250"),
         ("YUNQIAO_WS_ENDPOINT", "https://ws.example/v1"),
@@ -794,6 +926,24 @@ OTHER = "o"
                 "functions.allow_private_hosts",
             ),
             ("YUNQIAO_STORE", "s3", "store.kind"),
+            ("YUNQIAO_FILES", "dynamodb", "files.kind"),
+            ("YUNQIAO_PUBLIC_URL", "example.com", "files.public_url"),
+            (
+                "YUNQIAO_PUBLIC_URL",
+                "https://x.example/?a=1",
+                "files.public_url",
+            ),
+            (
+                "YUNQIAO_FILES_MAX_UPLOAD_BYTES",
+                "5368709121",
+                "files.max_upload_bytes",
+            ),
+            (
+                "YUNQIAO_FILES_MAX_UPLOAD_BYTES",
+                "10",
+                "files.max_upload_bytes",
+            ),
+            ("YUNQIAO_S3_PATH_STYLE", "maybe", "files.s3_path_style"),
             ("YUNQIAO_LOG_FORMAT", "xml", "log_format"),
             ("YUNQIAO_ADMIN_KEY", "short", "admin_key"),
             ("YUNQIAO_WECHAT_APPID", "wx1", "wechat.secret"),
@@ -878,6 +1028,18 @@ OTHER = "o"
         );
         assert_eq!(d.cache.bound_ms, 1_000);
         assert_eq!(d.body_limit, 1024 * 1024);
+        // Files: on disk, 100 MiB at most; S3 in the store's region unless set.
+        assert_eq!(d.files.kind, "disk");
+        assert_eq!(d.files.max_upload_bytes, 100 * 1024 * 1024);
+        assert_eq!(d.s3_region(), "us-east-1");
+        let c = Config::from_env(&env(&[("AWS_REGION", "cn-northwest-1")])).unwrap();
+        assert_eq!(c.s3_region(), "cn-northwest-1");
+        let c = Config::from_env(&env(&[
+            ("AWS_REGION", "cn-northwest-1"),
+            ("YUNQIAO_S3_REGION", "ap-east-1"),
+        ]))
+        .unwrap();
+        assert_eq!(c.s3_region(), "ap-east-1");
         // A Lambda function's memory bounds the budget's default, never a set value.
         let lambda = |mb: &str, set: Option<&str>| {
             let mut pairs = vec![(LAMBDA_MEMORY_VAR, mb)];

@@ -164,6 +164,94 @@ pub trait BlobStore: Send + Sync + 'static {
     }
 }
 
+/// Why a server that answers its own presigned forms and URLs ([`ServedBlobStore`])
+/// refused one. Each is a stable error code ([`Code`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlobRefusal {
+    /// `SIGNATURE_INVALID` (403): the signature does not match what the form or URL
+    /// carries, or there is none.
+    #[error("{0}")]
+    SignatureInvalid(String),
+    /// `SIGNATURE_EXPIRED` (403).
+    #[error("the presigned form or URL has expired")]
+    Expired,
+    /// `UPLOAD_MISMATCH` (403): a field disagrees with the signed policy, or the form
+    /// carries a field it was not signed with.
+    #[error("{0}")]
+    Mismatch(String),
+    /// `UPLOAD_TOO_LARGE` (413).
+    #[error("the file is larger than the form allows ({max} bytes)")]
+    TooLarge { max: u64 },
+    /// `UPLOAD_TOO_SMALL` (400).
+    #[error("the file is smaller than the form allows ({min} bytes)")]
+    TooSmall { min: u64 },
+}
+
+impl From<BlobRefusal> for Error {
+    fn from(r: BlobRefusal) -> Self {
+        let code = match &r {
+            BlobRefusal::SignatureInvalid(_) => Code::SignatureInvalid,
+            BlobRefusal::Expired => Code::SignatureExpired,
+            BlobRefusal::Mismatch(_) => Code::UploadMismatch,
+            BlobRefusal::TooLarge { .. } => Code::UploadTooLarge,
+            BlobRefusal::TooSmall { .. } => Code::UploadTooSmall,
+        };
+        let details = match &r {
+            BlobRefusal::TooLarge { max } => serde_json::json!({ "max_bytes": max }),
+            BlobRefusal::TooSmall { min } => serde_json::json!({ "min_bytes": min }),
+            _ => serde_json::json!({}),
+        };
+        Error::new(code, r.to_string()).with_details(details)
+    }
+}
+
+/// What a checked upload form lets its holder store: exactly this key and content type,
+/// `min_bytes` to `max_bytes` bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadGrant {
+    pub key: String,
+    pub content_type: String,
+    pub min_bytes: u64,
+    pub max_bytes: u64,
+}
+
+/// An object's bytes, in chunks, as they are read from storage.
+pub type BlobByteStream = futures_util::stream::BoxStream<'static, Result<Vec<u8>, std::io::Error>>;
+
+/// An object being written: nothing is visible under its key until [`BlobWriter::commit`]
+/// returns, and dropping the writer uncommitted leaves no trace (the object that was
+/// there stays as it was).
+#[async_trait]
+pub trait BlobWriter: Send {
+    async fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError>;
+    /// Makes the object durable and visible under its key, replacing what was there.
+    async fn commit(self: Box<Self>) -> Result<BlobMeta, BlobError>;
+}
+
+/// A store whose presigned forms and URLs this server checks and serves itself (the
+/// embedded face's disk store), where S3 would do it in AWS: the upload and download
+/// endpoints check a form or URL here, then stream the bytes in or out.
+#[async_trait]
+pub trait ServedBlobStore: BlobStore {
+    /// The largest upload this server takes, whatever a form says.
+    fn max_upload_bytes(&self) -> u64;
+
+    /// Checks the text fields of an upload form as they arrived before the file part:
+    /// the signature, the expiry, and that the key and content type are the signed ones
+    /// and no field is unsigned.
+    fn check_post(&self, fields: &[(String, String)]) -> Result<UploadGrant, BlobRefusal>;
+
+    /// Checks a presigned GET URL's `expires` and `sig` query parameters for `key`.
+    fn check_get(&self, key: &str, expires: &str, sig: &str) -> Result<(), BlobRefusal>;
+
+    /// A writer for the object a checked form grants. The caller counts the bytes
+    /// against the grant's range and drops the writer to abandon the upload.
+    async fn writer(&self, grant: &UploadGrant) -> Result<Box<dyn BlobWriter>, BlobError>;
+
+    /// The object under `key` as a stream of its bytes, with what the store knows of it.
+    async fn read(&self, key: &str) -> Result<Option<(BlobMeta, BlobByteStream)>, BlobError>;
+}
+
 /// A key is 1 to [`MAX_KEY_BYTES`] bytes of printable characters (no control
 /// characters, no backslash), does not start with `/`, and its `/`-separated segments are
 /// neither empty nor `.` or `..`: it is also a safe relative path on a disk.

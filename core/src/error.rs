@@ -27,6 +27,8 @@ pub enum Code {
     FileNotUploaded,
     /// The bytes are not of the declared type.
     FileTypeMismatch,
+    /// A presigned upload smaller than its form allows.
+    UploadTooSmall,
     // 401
     Unauthenticated,
     InvalidToken,
@@ -35,6 +37,14 @@ pub enum Code {
     Forbidden,
     WechatUserBlocked,
     FunctionForbidden,
+    /// A presigned form or URL whose signature does not match what it carries (a changed
+    /// field, key or expiry), or that lacks one.
+    SignatureInvalid,
+    /// A presigned form or URL past its expiry.
+    SignatureExpired,
+    /// A presigned upload whose fields disagree with its signed policy (another key or
+    /// content type) or carry a field the form was not signed with.
+    UploadMismatch,
     // 404
     NotFound,
     // 405
@@ -47,6 +57,8 @@ pub enum Code {
     BodyTooLarge,
     ItemTooLarge,
     FileTooLarge,
+    /// A presigned upload larger than its form (or the server) allows.
+    UploadTooLarge,
     // 415
     UnsupportedMediaType,
     FileTypeNotAllowed,
@@ -93,18 +105,23 @@ impl Code {
         Code::QuotaExceeded,
         Code::FileTooLarge,
         Code::FileTypeNotAllowed,
+        Code::UploadTooSmall,
         Code::Unauthenticated,
         Code::InvalidToken,
         Code::InvalidLoginCode,
         Code::Forbidden,
         Code::WechatUserBlocked,
         Code::FunctionForbidden,
+        Code::SignatureInvalid,
+        Code::SignatureExpired,
+        Code::UploadMismatch,
         Code::NotFound,
         Code::MethodNotAllowed,
         Code::Conflict,
         Code::UniqueViolation,
         Code::BodyTooLarge,
         Code::ItemTooLarge,
+        Code::UploadTooLarge,
         Code::UnsupportedMediaType,
         Code::RateLimited,
         Code::TooManyConnections,
@@ -169,6 +186,11 @@ impl Code {
             Code::HookDepthExceeded => "HOOK_DEPTH_EXCEEDED",
             Code::FunctionTimeout => "FUNCTION_TIMEOUT",
             Code::App => "APP_ERROR",
+            Code::UploadTooSmall => "UPLOAD_TOO_SMALL",
+            Code::SignatureInvalid => "SIGNATURE_INVALID",
+            Code::SignatureExpired => "SIGNATURE_EXPIRED",
+            Code::UploadMismatch => "UPLOAD_MISMATCH",
+            Code::UploadTooLarge => "UPLOAD_TOO_LARGE",
             Code::Internal => "INTERNAL",
         }
     }
@@ -189,15 +211,23 @@ impl Code {
             | Code::FunctionInvalid
             | Code::ProjectRefused
             | Code::FileTypeMismatch
+            | Code::UploadTooSmall
             | Code::App => 400,
             Code::Unauthenticated | Code::InvalidToken | Code::InvalidLoginCode => 401,
-            Code::Forbidden | Code::WechatUserBlocked | Code::FunctionForbidden => 403,
+            Code::Forbidden
+            | Code::WechatUserBlocked
+            | Code::FunctionForbidden
+            | Code::SignatureInvalid
+            | Code::SignatureExpired
+            | Code::UploadMismatch => 403,
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
             Code::Conflict | Code::UniqueViolation | Code::FileNotUploaded => 409,
-            Code::BodyTooLarge | Code::ItemTooLarge | Code::FileTooLarge | Code::QuotaExceeded => {
-                413
-            }
+            Code::BodyTooLarge
+            | Code::ItemTooLarge
+            | Code::UploadTooLarge
+            | Code::FileTooLarge
+            | Code::QuotaExceeded => 413,
             Code::UnsupportedMediaType | Code::FileTypeNotAllowed => 415,
             Code::RateLimited | Code::TooManyConnections | Code::FunctionBusy => 429,
             Code::WechatError | Code::FetchFailed => 502,

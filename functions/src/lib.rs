@@ -21,6 +21,7 @@
 //! | variable | |
 //! |---|---|
 //! | `YUNQIAO_DYNAMODB_TABLE` | the table (`pk`/`sk`, TTL on `ttl`) |
+//! | `YUNQIAO_BUCKET` | the files' bucket (`files.bucket`) |
 //! | `YUNQIAO_ADMIN_KEY` | the admin bearer key (a NoEcho parameter) |
 //! | `YUNQIAO_WECHAT_APPID`, `YUNQIAO_WECHAT_SECRET` | the mini-program (auth only) |
 //! | `YUNQIAO_WS_ENDPOINT` | the WebSocket API's management URL (functions that push) |
@@ -29,7 +30,8 @@
 //! | `YUNQIAO_LOG` | log filter (default `info`); logs are JSON |
 //!
 //! and any other setting of the configuration by its variable (`YUNQIAO_TABLES_SCAN_LIMIT`,
-//! `YUNQIAO_CACHE_BOUND_MS`, `YUNQIAO_BODY_LIMIT`, `YUNQIAO_FUNCTIONS_*`, the emulators'
+//! `YUNQIAO_CACHE_BOUND_MS`, `YUNQIAO_BODY_LIMIT`, `YUNQIAO_FUNCTIONS_*`,
+//! `YUNQIAO_FILES_MAX_UPLOAD_BYTES`, `YUNQIAO_S3_*`, the emulators'
 //! `YUNQIAO_DYNAMODB_ENDPOINT` and `YUNQIAO_WECHAT_API_BASE`…). `functions.memory_mb`'s
 //! default is at most half the function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
 
@@ -39,7 +41,7 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use aws_lambda_events::encodings::Body;
 use lambda_runtime::{LambdaEvent, service_fn};
 use yunqiao_api::{AppState, Area, HttpConfig, Sockets, StoreWriters};
-use yunqiao_aws::{ApiGatewayPush, DynamoConfig, DynamoStore};
+use yunqiao_aws::{ApiGatewayPush, DynamoConfig, DynamoStore, S3BlobStore, S3Config};
 use yunqiao_config::{Config, Env};
 use yunqiao_core::Error as DomainError;
 use yunqiao_core::clock::{SharedClock, SystemClock};
@@ -62,8 +64,19 @@ pub fn init_logging(cfg: &Config) {
         .try_init();
 }
 
+/// The files' bucket, from `[files]`: on Lambda files are always in S3, whatever
+/// `files.kind` says.
+pub fn s3_config(cfg: &Config) -> S3Config {
+    S3Config {
+        bucket: cfg.files.bucket.clone(),
+        region: cfg.s3_region().to_string(),
+        endpoint: cfg.files.s3_endpoint.clone(),
+        path_style: cfg.files.s3_path_style,
+    }
+}
+
 /// Builds every adapter and the domain services from `cfg`: once per sandbox. The
-/// store is DynamoDB whatever `store.kind` says.
+/// store is DynamoDB whatever `store.kind` says, and files are in S3.
 pub async fn sandbox(cfg: &Config) -> Result<AppState, BoxError> {
     let clock: SharedClock = Arc::new(SystemClock);
     let dynamo = DynamoConfig {
@@ -73,6 +86,8 @@ pub async fn sandbox(cfg: &Config) -> Result<AppState, BoxError> {
     };
     let sdk = yunqiao_aws::sdk_config(&dynamo.region, None).await;
     let store = Arc::new(DynamoStore::from_sdk(&sdk, &dynamo, clock.clone()));
+    // No request at init: the SDK client is built, the bucket is not touched.
+    let blobs = Arc::new(S3BlobStore::from_sdk(&sdk, &s3_config(cfg)).with_clock(clock.clone()));
     let wechat = Arc::new(WeChatClient::new(
         WeChatConfig {
             api_base: cfg
@@ -95,6 +110,7 @@ pub async fn sandbox(cfg: &Config) -> Result<AppState, BoxError> {
         .wechat(wechat)
         .clock(clock)
         .sockets(Sockets::Remote(push))
+        .blobs(blobs)
         .functions(
             Arc::new(yunqiao_quickjs::QuickJs::with_current_exe(
                 cfg.functions.workers,

@@ -9,11 +9,11 @@ use std::time::Duration;
 use axum::Router;
 use yunqiao_api::live::LocalHub;
 use yunqiao_api::{AppState, HttpConfig, Sockets, StoreWriters};
-use yunqiao_aws::{DynamoConfig, DynamoStore};
+use yunqiao_aws::{DynamoConfig, DynamoStore, S3BlobStore, S3Config};
 use yunqiao_core::clock::{SharedClock, SystemClock};
 use yunqiao_core::store::ItemStore;
 use yunqiao_core::wechat::WeChat;
-use yunqiao_local::LocalStore;
+use yunqiao_local::{LocalBlobStore, LocalStore};
 use yunqiao_wechat::{DEFAULT_API_BASE, MockConfig, WeChatClient, WeChatConfig, WeChatMock};
 
 use crate::config::Config;
@@ -217,6 +217,70 @@ async fn open_store(
     Ok((Arc::new(store.clone()), Some(store)))
 }
 
+/// The S3 bucket of `[files]` (`files.kind = "s3"`), checked at start.
+pub fn s3_config(cfg: &Config) -> S3Config {
+    S3Config {
+        bucket: cfg.files.bucket.clone(),
+        region: cfg.s3_region().to_string(),
+        endpoint: cfg.files.s3_endpoint.clone(),
+        path_style: cfg.files.s3_path_style,
+    }
+}
+
+/// Files on disk under `<data_dir>/blobs` (default), whose forms and URLs this server
+/// answers at `/v1/blobs`, signed with the key kept in `<data_dir>/blob.key`; or an S3
+/// bucket.
+async fn open_blobs(cfg: &Config, addr: SocketAddr, clock: SharedClock) -> Result<Blobs, BoxError> {
+    if cfg.files.kind == "s3" {
+        let s3 = s3_config(cfg);
+        let store = S3BlobStore::connect(&s3).await.with_clock(clock);
+        if cfg.files.s3_create_bucket {
+            store
+                .create_bucket_if_missing()
+                .await
+                .map_err(|e| format!("cannot create S3 bucket {}: {e}", s3.bucket))?;
+        }
+        println!(
+            "files: S3 bucket {} ({})",
+            s3.bucket,
+            s3.endpoint.as_deref().unwrap_or("AWS")
+        );
+        return Ok(Blobs::S3(Arc::new(store)));
+    }
+    let key_path = cfg.data_dir.join("blob.key");
+    let secret = yunqiao_local::load_or_create_key(&key_path)
+        .map_err(|e| format!("cannot read or create {}: {e}", key_path.display()))?;
+    let public_url = match &cfg.files.public_url {
+        Some(u) => u.clone(),
+        None => format!("http://{}", loopback(addr)),
+    };
+    let dir = cfg.data_dir.join("blobs");
+    let store = LocalBlobStore::open(&dir, secret, &public_url, cfg.files.max_upload_bytes, clock)
+        .map_err(|e| format!("cannot open the file store in {}: {e}", dir.display()))?;
+    println!(
+        "files: {} (uploads and downloads at {public_url}/v1/blobs)",
+        dir.display()
+    );
+    Ok(Blobs::Disk(Arc::new(store)))
+}
+
+enum Blobs {
+    Disk(Arc<LocalBlobStore>),
+    S3(Arc<S3BlobStore>),
+}
+
+/// `addr`, with 127.0.0.1 for an unspecified address (`0.0.0.0`).
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(
+        if addr.ip().is_unspecified() {
+            [127, 0, 0, 1].into()
+        } else {
+            addr.ip()
+        },
+        addr.port(),
+    )
+}
+
 pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", cfg.data_dir.display()))?;
@@ -248,15 +312,7 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
             clock.clone(),
         );
         extra = extra.nest(MOCK_PREFIX, mock.router());
-        let loopback = SocketAddr::new(
-            if addr.ip().is_unspecified() {
-                [127, 0, 0, 1].into()
-            } else {
-                addr.ip()
-            },
-            addr.port(),
-        );
-        let base = format!("http://{loopback}{MOCK_PREFIX}");
+        let base = format!("http://{}{MOCK_PREFIX}", loopback(addr));
         println!(
             "WeChat: built-in mock at {base} (no network; log in with codes like \"mock:alice:1\"; each code works once)"
         );
@@ -296,7 +352,13 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
     let spawner: yunqiao_core::functions::Spawner = Arc::new(|fut| {
         tokio::spawn(fut);
     });
-    let state = AppState::builder()
+    let blobs = open_blobs(cfg, addr, clock.clone()).await?;
+    let builder = AppState::builder();
+    let builder = match blobs {
+        Blobs::Disk(disk) => builder.served_blobs(disk),
+        Blobs::S3(s3) => builder.blobs(s3),
+    };
+    let state = builder
         // The embedded store has one writer, this process; DynamoDB may have several.
         .store(
             store,

@@ -177,5 +177,23 @@ async fn creates_the_data_dir_and_a_private_admin_key() {
         .call("GET", "/v1/admin/users", Some(key.trim()), None)
         .await;
     assert_eq!(r.status, 200, "the generated key is an admin key");
+    // The disk file store: its signing key, owner-only, and its endpoints, mounted.
+    let blob_key = std::fs::read_to_string(dir.join("blob.key")).unwrap();
+    assert_eq!(blob_key.trim().len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.join("blob.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "blob.key is owner-only");
+    }
+    assert!(dir.join("blobs/objects").is_dir());
+    let r = api
+        .call("GET", "/v1/blobs/a/b.png?expires=1&sig=00", None, None)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert_eq!(r.body["error"]["code"], "SIGNATURE_INVALID");
     child.kill().await.unwrap();
 }

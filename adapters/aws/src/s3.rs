@@ -33,6 +33,7 @@ use yunqiao_core::blob::{
     Blob, BlobError, BlobMeta, BlobStore, DEFAULT_CONTENT_TYPE, PostForm, UploadPolicy,
     validate_content_type, validate_expiry, validate_key,
 };
+use yunqiao_core::clock::{SharedClock, SystemClock};
 
 use crate::dynamo::sdk_config;
 
@@ -40,6 +41,8 @@ const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 /// Cached temporary credentials are refreshed this long before they expire.
 const CREDENTIALS_MARGIN: Duration = Duration::from_secs(300);
 
+/// Where the bucket is. `yunqiao serve` and the Lambda functions build it from the
+/// configuration's `[files]` section (`files.bucket`, `files.s3_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Config {
     pub bucket: String,
@@ -51,22 +54,6 @@ pub struct S3Config {
 }
 
 impl S3Config {
-    /// `YUNQIAO_BUCKET` (default `yunqiao`), `AWS_REGION` (default `us-east-1`),
-    /// `YUNQIAO_S3_ENDPOINT` (unset: AWS itself), `YUNQIAO_S3_PATH_STYLE` (`1` or `true`).
-    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Self {
-        S3Config {
-            bucket: env("YUNQIAO_BUCKET")
-                .filter(|b| !b.is_empty())
-                .unwrap_or_else(|| "yunqiao".into()),
-            region: env("AWS_REGION")
-                .filter(|r| !r.is_empty())
-                .unwrap_or_else(|| "us-east-1".into()),
-            endpoint: env("YUNQIAO_S3_ENDPOINT").filter(|e| !e.is_empty()),
-            path_style: env("YUNQIAO_S3_PATH_STYLE")
-                .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
-        }
-    }
-
     /// The URL of the bucket itself, where presigned POST forms are sent:
     /// `{scheme}://{host}/{bucket}` (path style) or `{scheme}://{bucket}.{host}`.
     pub fn bucket_url(&self) -> String {
@@ -99,6 +86,8 @@ pub struct S3BlobStore {
     region: String,
     bucket_url: String,
     credentials: Arc<CredentialSource>,
+    /// The time forms and URLs are signed at.
+    clock: SharedClock,
 }
 
 impl Debug for S3BlobStore {
@@ -133,7 +122,21 @@ impl S3BlobStore {
                 provider: sdk.credentials_provider(),
                 cached: Mutex::new(None),
             }),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Signs forms and URLs at `clock`'s time (default: the system's). S3 checks them
+    /// against its own clock: a form signed at a past time expires that much sooner.
+    pub fn with_clock(mut self, clock: SharedClock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock's time.
+    fn now(&self) -> SystemTime {
+        let ms = u64::try_from(self.clock.now_ms()).unwrap_or(0);
+        UNIX_EPOCH + Duration::from_millis(ms)
     }
 
     /// Builds the SDK configuration (rustls, the standard credential chain) and the store.
@@ -184,7 +187,8 @@ impl S3BlobStore {
     /// Signs a POST policy; see [`BlobStore::presign_post`].
     async fn sign_post(&self, key: &str, policy: &UploadPolicy) -> Result<PostForm, BlobError> {
         let creds = self.credentials.get().await?;
-        let now_secs = SystemTime::now()
+        let now_secs = self
+            .now()
             .duration_since(UNIX_EPOCH)
             .map_err(|e| BlobError::Unavailable(format!("system clock: {e}")))?
             .as_secs();
@@ -352,7 +356,10 @@ impl BlobStore for S3BlobStore {
     async fn presign_get(&self, key: &str, expires_in: Duration) -> Result<String, BlobError> {
         validate_key(key)?;
         validate_expiry(expires_in)?;
-        let presigning = PresigningConfig::expires_in(expires_in)
+        let presigning = PresigningConfig::builder()
+            .start_time(self.now())
+            .expires_in(expires_in)
+            .build()
             .map_err(|e| BlobError::Invalid(format!("presigning: {e}")))?;
         let req = self
             .client
@@ -489,32 +496,6 @@ mod tests {
             url(cfg("us-east-1", Some("https://s3.example.com"), false, "b")),
             "https://b.s3.example.com"
         );
-    }
-
-    #[test]
-    fn config_from_env() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| {
-                pairs
-                    .iter()
-                    .find(|(n, _)| *n == k)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        assert_eq!(
-            S3Config::from_env(env(&[])),
-            cfg("us-east-1", None, false, "yunqiao")
-        );
-        assert_eq!(
-            S3Config::from_env(env(&[
-                ("YUNQIAO_BUCKET", "files"),
-                ("AWS_REGION", "cn-north-1"),
-                ("YUNQIAO_S3_ENDPOINT", "http://localhost:9000"),
-                ("YUNQIAO_S3_PATH_STYLE", "TRUE"),
-            ])),
-            cfg("cn-north-1", Some("http://localhost:9000"), true, "files")
-        );
-        assert!(!S3Config::from_env(env(&[("YUNQIAO_S3_PATH_STYLE", "0")])).path_style);
     }
 
     /// The example from AWS's "Deriving the signing key" documentation.

@@ -12,6 +12,7 @@ use yunqiao_core::store::{
     encode_cursor,
 };
 
+pub mod blobs;
 pub mod tables;
 
 pub type Store = Arc<dyn ItemStore>;
