@@ -8,8 +8,8 @@
 //!   stored; the file is streamed to disk and refused as soon as it passes the form's
 //!   size limit. 204 when stored, like S3.
 //! * `GET /v1/blobs/{key}?expires=…&sig=…`: the object, streamed, with its content type;
-//!   types a browser would run (HTML, SVG, XML, scripts…) as an attachment in a
-//!   sandbox, never inline from the API's origin.
+//!   types a browser would run (HTML, SVG, XML, scripts…) as an attachment of raw bytes
+//!   in a sandbox, never inline from the API's origin (S3 URLs ask for the same).
 //!
 //! Where the store is S3 (every Lambda function; `files.kind = "s3"`), forms and URLs
 //! point at the bucket and these routes answer 404.
@@ -22,7 +22,9 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use yunqiao_core::Code;
-use yunqiao_core::blob::{BlobRefusal, POST_FILE_FIELD, ServedBlobStore};
+use yunqiao_core::blob::{
+    BlobRefusal, DEFAULT_CONTENT_TYPE, POST_FILE_FIELD, ServedBlobStore, inline_safe,
+};
 
 use crate::error::{ApiError, ApiPath, ApiQuery, ApiResult, ErrorBody, error};
 use crate::{ApiRouter, AppState};
@@ -199,7 +201,8 @@ pub struct Signed {
 /// Downloads a file with a presigned URL from the files API (the embedded server; in AWS
 /// the URL points at S3). The key may contain `/`. Answers with the object's content
 /// type and `X-Content-Type-Options: nosniff`; types a browser would run (HTML, SVG, XML,
-/// scripts) come as an attachment under `Content-Security-Policy: sandbox`.
+/// scripts) come as an attachment of raw bytes (`application/octet-stream`) under
+/// `Content-Security-Policy: sandbox`.
 #[utoipa::path(
     get,
     path = "/v1/blobs/{key}",
@@ -223,8 +226,15 @@ pub async fn download(
     };
     let mut r = Response::new(Body::from_stream(bytes.map(|c| c.map(bytes::Bytes::from))));
     let h = r.headers_mut();
-    let content_type = HeaderValue::from_str(&meta.content_type)
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    // What a browser would run comes as raw bytes, as S3 serves it with the URL's
+    // `response-content-type` (the S3 store's presign_get_as): both faces alike.
+    let inline = inline_safe(&meta.content_type);
+    let content_type = HeaderValue::from_str(if inline {
+        &meta.content_type
+    } else {
+        DEFAULT_CONTENT_TYPE
+    })
+    .unwrap_or(HeaderValue::from_static(DEFAULT_CONTENT_TYPE));
     h.insert(header::CONTENT_TYPE, content_type);
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.size));
     if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", meta.etag)) {
@@ -239,7 +249,7 @@ pub async fn download(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static("sandbox"),
     );
-    if !inline_safe(&meta.content_type) {
+    if !inline {
         h.insert(
             header::CONTENT_DISPOSITION,
             HeaderValue::from_static("attachment"),
@@ -248,67 +258,4 @@ pub async fn download(
     // The URL is the permission: caches may keep the answer for the caller only.
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private"));
     Ok(r)
-}
-
-/// Whether a browser may show `content_type` inline: images other than SVG, audio, video,
-/// plain text, CSV, JSON, PDF and raw bytes. Anything else (HTML, SVG, XML, JavaScript,
-/// types we do not know) is served as an attachment.
-pub fn inline_safe(content_type: &str) -> bool {
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let Some((top, sub)) = essence.split_once('/') else {
-        return false;
-    };
-    match top {
-        "image" => matches!(
-            sub,
-            "png" | "jpeg" | "gif" | "webp" | "avif" | "bmp" | "heic" | "heif" | "x-icon"
-        ),
-        "audio" | "video" => !sub.contains("xml"),
-        "text" => matches!(sub, "plain" | "csv"),
-        "application" => matches!(sub, "json" | "pdf" | "octet-stream"),
-        _ => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn what_a_browser_would_run_is_an_attachment() {
-        for inline in [
-            "image/png",
-            "image/JPEG",
-            "image/webp",
-            "video/mp4",
-            "audio/mpeg",
-            "text/plain; charset=utf-8",
-            "application/json",
-            "application/octet-stream",
-        ] {
-            assert!(inline_safe(inline), "{inline}");
-        }
-        for attachment in [
-            "text/html",
-            "TEXT/HTML; charset=utf-8",
-            "image/svg+xml",
-            "application/xhtml+xml",
-            "text/xml",
-            "application/xml",
-            "text/javascript",
-            "application/javascript",
-            "application/ecmascript",
-            "text/xsl",
-            "multipart/x-mixed-replace",
-            "application/x-shockwave-flash",
-            "nonsense",
-        ] {
-            assert!(!inline_safe(attachment), "{attachment}");
-        }
-    }
 }

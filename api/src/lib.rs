@@ -7,6 +7,7 @@ pub mod blobs;
 pub mod caller;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod functions;
 pub mod kv;
 pub mod live;
@@ -67,6 +68,8 @@ pub struct Services {
     /// The same store when this server answers its presigned forms and URLs itself
     /// (`/v1/blobs`: the disk store); `None` where S3 does.
     pub served_blobs: Option<Arc<dyn yunqiao_core::blob::ServedBlobStore>>,
+    /// Users' files (`/v1/files`), over `blobs`; `None` without a blob store.
+    pub files: Option<Arc<yunqiao_core::files::Files>>,
 }
 
 /// Where live-channel sockets are held.
@@ -97,6 +100,9 @@ pub enum Area {
     /// `POST /v1/blobs`, `GET /v1/blobs/{key}`: uploads and downloads with presigned
     /// forms and URLs (the disk store only; S3 takes them in AWS).
     Blobs,
+    /// `/v1/files*`: users' files (signed uploads straight to the blob store, checked on
+    /// completion; URLs for readers).
+    Files,
     /// `/v1/fn/*` (calls), `/v1/functions/*` (deploy, logs) and `/v1/apply` (a whole
     /// project, whose modules are compiled to be checked).
     Functions,
@@ -112,6 +118,7 @@ impl Area {
         Area::Events,
         Area::Live,
         Area::Blobs,
+        Area::Files,
         Area::Functions,
     ];
 
@@ -127,6 +134,7 @@ impl Area {
             Area::Events => events::publish_router(),
             Area::Live => live::router(),
             Area::Blobs => blobs::router(),
+            Area::Files => files::router(),
             Area::Functions => functions::router().merge(project::router()),
         }
     }

@@ -136,7 +136,8 @@ impl AppBuilder {
     }
 
     /// The domain services, with every setting from `cfg`: sessions and the admin key,
-    /// the scan limit, the caches' bound, the function limits, hosts and secrets.
+    /// the scan limit, the caches' bound, the function limits, hosts and secrets, and the
+    /// files API's limits (the files service exists only with a blob store).
     pub fn build(self, cfg: &Config) -> Result<AppState, MissingAdapter> {
         use yunqiao_core::live::{Live, Push, RateLimiter};
         let (store, writers) = self.store.ok_or(MissingAdapter("store"))?;
@@ -168,6 +169,14 @@ impl AppBuilder {
             limiter,
             PUSH_CONCURRENCY,
         );
+        let files = self.blobs.clone().map(|blobs| {
+            Arc::new(yunqiao_core::files::Files::new(
+                store.clone(),
+                blobs,
+                clock.clone(),
+                cfg.files.limits(),
+            ))
+        });
         let functions =
             yunqiao_core::functions::Functions::new(yunqiao_core::functions::FunctionsDeps {
                 store,
@@ -198,6 +207,7 @@ impl AppBuilder {
             hub,
             blobs: self.blobs,
             served_blobs: self.served_blobs,
+            files,
         })))
     }
 }
@@ -258,6 +268,8 @@ mod tests {
             .build(&cfg)
             .unwrap();
         assert!(remote.hub.is_none());
+        // No blob store, no files service (its routes answer 404).
+        assert!(local.files.is_none() && remote.files.is_none());
         // The admin key of the configuration, on both.
         for s in [&local, &remote] {
             let c = s

@@ -52,6 +52,13 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("files.kind", "YUNQIAO_FILES"),
     ("files.public_url", "YUNQIAO_PUBLIC_URL"),
     ("files.max_upload_bytes", "YUNQIAO_FILES_MAX_UPLOAD_BYTES"),
+    ("files.max_bytes", "YUNQIAO_FILES_MAX_BYTES"),
+    // A comma-separated list in the environment, an array in the file.
+    ("files.allowed_types", "YUNQIAO_FILES_ALLOWED_TYPES"),
+    ("files.quota_bytes", "YUNQIAO_FILES_QUOTA_BYTES"),
+    ("files.upload_ttl_secs", "YUNQIAO_FILES_UPLOAD_TTL_SECS"),
+    ("files.url_ttl_secs", "YUNQIAO_FILES_URL_TTL_SECS"),
+    ("files.pending_ttl_secs", "YUNQIAO_FILES_PENDING_TTL_SECS"),
     ("files.bucket", "YUNQIAO_BUCKET"),
     ("files.s3_region", "YUNQIAO_S3_REGION"),
     ("files.s3_endpoint", "YUNQIAO_S3_ENDPOINT"),
@@ -111,6 +118,18 @@ pub const FUNCTIONS_PER_CALLER_QUEUED: (usize, usize) = (1, 10_000);
 pub const FUNCTIONS_QUEUE: (usize, usize) = (1, 100_000);
 /// From 1 KiB to S3's limit for one POST (5 GiB).
 pub const MAX_UPLOAD_BYTES: (u64, u64) = (1024, yunqiao_core::blob::MAX_UPLOAD_BYTES);
+/// From 1 byte to `files.max_upload_bytes`.
+pub const FILES_MAX_BYTES: (u64, u64) = (1, yunqiao_core::blob::MAX_UPLOAD_BYTES);
+/// From 1 KiB to 1 PiB per owner.
+pub const FILES_QUOTA_BYTES: (u64, u64) = (1024, 1 << 50);
+/// A form, from a minute to a day.
+pub const FILES_UPLOAD_TTL_SECS: (u64, u64) = (60, 24 * 3600);
+/// A private file's URL, from a minute to seven days (SigV4's longest).
+pub const FILES_URL_TTL_SECS: (u64, u64) = (60, 7 * 24 * 3600);
+/// A pending upload, from 5 minutes to 30 days, and never less than the form's life.
+pub const FILES_PENDING_TTL_SECS: (u64, u64) = (300, 30 * 24 * 3600);
+/// At most this many allowed types, each at most this long.
+pub const FILES_ALLOWED_TYPES_MAX: usize = 100;
 /// `functions.memory_mb` when nothing sets it: this, or half the Lambda function's
 /// memory when that is less.
 pub const DEFAULT_FUNCTIONS_MEMORY_MB: usize = 1024;
@@ -279,8 +298,25 @@ pub struct FilesSection {
     /// store's upload forms and download URLs point to; unset: `http://` and the listen
     /// address (`yunqiao serve`).
     pub public_url: Option<String>,
-    /// The largest file one upload may carry, in bytes.
+    /// The largest object the blob store takes in one upload, whatever signed it: the
+    /// disk store's `POST /v1/blobs` stops reading past it, and no form is signed for
+    /// more. A ceiling on `max_bytes` (and on any later use of the blob store).
     pub max_upload_bytes: u64,
+    /// The largest file a user may upload through the files API (`FILE_TOO_LARGE`), at
+    /// most `max_upload_bytes`.
+    pub max_bytes: u64,
+    /// The content types users may upload: exact (`image/png`) or a family
+    /// (`image/*`); anything else is `FILE_TYPE_NOT_ALLOWED`.
+    pub allowed_types: Vec<String>,
+    /// Bytes each user may keep, pending uploads included (`QUOTA_EXCEEDED`).
+    pub quota_bytes: u64,
+    /// How long an upload form works.
+    pub upload_ttl_secs: u64,
+    /// How long a private file's URL works (a public file's: seven days).
+    pub url_ttl_secs: u64,
+    /// How long an upload may stay pending (not completed) before it is removed with
+    /// its bytes; at least `upload_ttl_secs`.
+    pub pending_ttl_secs: u64,
     pub bucket: String,
     /// Unset: the store's region (`AWS_REGION`).
     pub s3_region: Option<String>,
@@ -295,10 +331,17 @@ pub struct FilesSection {
 
 impl Default for FilesSection {
     fn default() -> Self {
+        let files = yunqiao_core::files::FilesConfig::default();
         FilesSection {
             kind: "disk".into(),
             public_url: None,
             max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            max_bytes: files.max_bytes,
+            allowed_types: files.allowed_types,
+            quota_bytes: files.quota_bytes,
+            upload_ttl_secs: files.upload_ttl.as_secs(),
+            url_ttl_secs: files.url_ttl.as_secs(),
+            pending_ttl_secs: files.pending_ttl.as_secs(),
             bucket: "yunqiao".into(),
             s3_region: None,
             s3_endpoint: None,
@@ -310,6 +353,38 @@ impl Default for FilesSection {
 
 /// `files.max_upload_bytes` when nothing sets it: 100 MiB.
 pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 100 * 1024 * 1024;
+
+impl FilesSection {
+    /// The files API's limits.
+    pub fn limits(&self) -> yunqiao_core::files::FilesConfig {
+        use std::time::Duration;
+        yunqiao_core::files::FilesConfig {
+            max_bytes: self.max_bytes,
+            allowed_types: self.allowed_types.clone(),
+            quota_bytes: self.quota_bytes,
+            upload_ttl: Duration::from_secs(self.upload_ttl_secs),
+            url_ttl: Duration::from_secs(self.url_ttl_secs),
+            pending_ttl: Duration::from_secs(self.pending_ttl_secs),
+        }
+    }
+}
+
+/// Whether `t` is a content type users may be allowed to upload: `type/subtype` or
+/// `type/*`, in lower case, of letters, digits and `+ - . _`.
+fn valid_allowed_type(t: &str) -> bool {
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.len() <= 127
+            && p.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'_')
+            })
+    };
+    match t.split_once('/') {
+        Some((top, "*")) => part(top),
+        Some((top, sub)) => part(top) && part(sub),
+        None => false,
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -507,6 +582,18 @@ impl Config {
         e.set("files.kind", &mut fi.kind)?;
         e.set_opt("files.public_url", &mut fi.public_url)?;
         e.set("files.max_upload_bytes", &mut fi.max_upload_bytes)?;
+        e.set("files.max_bytes", &mut fi.max_bytes)?;
+        if let Some(v) = env.get(env_name("files.allowed_types")) {
+            fi.allowed_types = v
+                .split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect();
+        }
+        e.set("files.quota_bytes", &mut fi.quota_bytes)?;
+        e.set("files.upload_ttl_secs", &mut fi.upload_ttl_secs)?;
+        e.set("files.url_ttl_secs", &mut fi.url_ttl_secs)?;
+        e.set("files.pending_ttl_secs", &mut fi.pending_ttl_secs)?;
         e.set("files.bucket", &mut fi.bucket)?;
         e.set_opt("files.s3_region", &mut fi.s3_region)?;
         e.set_opt("files.s3_endpoint", &mut fi.s3_endpoint)?;
@@ -575,6 +662,50 @@ impl Config {
             self.files.max_upload_bytes,
             MAX_UPLOAD_BYTES,
         )?;
+        let fi = &self.files;
+        in_range("files.max_bytes", fi.max_bytes, FILES_MAX_BYTES)?;
+        if fi.max_bytes > fi.max_upload_bytes {
+            return Err(ConfigError(format!(
+                "{} is at most {} ({}), not {}",
+                named("files.max_bytes"),
+                named("files.max_upload_bytes"),
+                fi.max_upload_bytes,
+                fi.max_bytes
+            )));
+        }
+        in_range("files.quota_bytes", fi.quota_bytes, FILES_QUOTA_BYTES)?;
+        in_range(
+            "files.upload_ttl_secs",
+            fi.upload_ttl_secs,
+            FILES_UPLOAD_TTL_SECS,
+        )?;
+        in_range("files.url_ttl_secs", fi.url_ttl_secs, FILES_URL_TTL_SECS)?;
+        in_range(
+            "files.pending_ttl_secs",
+            fi.pending_ttl_secs,
+            FILES_PENDING_TTL_SECS,
+        )?;
+        if fi.pending_ttl_secs < fi.upload_ttl_secs {
+            return Err(ConfigError(format!(
+                "{} is at least {} ({}), not {}",
+                named("files.pending_ttl_secs"),
+                named("files.upload_ttl_secs"),
+                fi.upload_ttl_secs,
+                fi.pending_ttl_secs
+            )));
+        }
+        if fi.allowed_types.is_empty() || fi.allowed_types.len() > FILES_ALLOWED_TYPES_MAX {
+            return Err(ConfigError(format!(
+                "{} lists 1 to {FILES_ALLOWED_TYPES_MAX} content types",
+                named("files.allowed_types")
+            )));
+        }
+        if let Some(t) = fi.allowed_types.iter().find(|t| !valid_allowed_type(t)) {
+            return Err(ConfigError(format!(
+                "{}: {t:?} is not a content type (type/subtype or type/*, lower case)",
+                named("files.allowed_types")
+            )));
+        }
         if !matches!(self.files.kind.as_str(), "disk" | "s3") {
             return Err(ConfigError(format!(
                 "{} is disk or s3, not {:?}",
@@ -806,6 +937,12 @@ dynamodb_create_table = true
 kind = "s3"
 public_url = "https://files.example.com/yq"
 max_upload_bytes = 2048
+max_bytes = 1500
+allowed_types = ["image/*", "application/pdf"]
+quota_bytes = 4096
+upload_ttl_secs = 120
+url_ttl_secs = 300
+pending_ttl_secs = 3600
 bucket = "b1"
 s3_region = "cn-north-1"
 s3_endpoint = "http://127.0.0.1:9000"
@@ -851,6 +988,12 @@ OTHER = "o"
         ("YUNQIAO_FILES", "s3"),
         ("YUNQIAO_PUBLIC_URL", "https://files.example.com/yq"),
         ("YUNQIAO_FILES_MAX_UPLOAD_BYTES", "2048"),
+        ("YUNQIAO_FILES_MAX_BYTES", "1500"),
+        ("YUNQIAO_FILES_ALLOWED_TYPES", "image/*, application/pdf"),
+        ("YUNQIAO_FILES_QUOTA_BYTES", "4096"),
+        ("YUNQIAO_FILES_UPLOAD_TTL_SECS", "120"),
+        ("YUNQIAO_FILES_URL_TTL_SECS", "300"),
+        ("YUNQIAO_FILES_PENDING_TTL_SECS", "3600"),
         ("YUNQIAO_BUCKET", "b1"),
         ("YUNQIAO_S3_REGION", "cn-north-1"),
         ("YUNQIAO_S3_ENDPOINT", "http://127.0.0.1:9000"),
@@ -944,6 +1087,19 @@ OTHER = "o"
                 "files.max_upload_bytes",
             ),
             ("YUNQIAO_S3_PATH_STYLE", "maybe", "files.s3_path_style"),
+            ("YUNQIAO_FILES_MAX_BYTES", "0", "files.max_bytes"),
+            // More than max_upload_bytes (100 MiB by default).
+            ("YUNQIAO_FILES_MAX_BYTES", "104857601", "files.max_upload_bytes"),
+            ("YUNQIAO_FILES_QUOTA_BYTES", "1", "files.quota_bytes"),
+            ("YUNQIAO_FILES_UPLOAD_TTL_SECS", "10", "files.upload_ttl_secs"),
+            ("YUNQIAO_FILES_UPLOAD_TTL_SECS", "86401", "files.upload_ttl_secs"),
+            ("YUNQIAO_FILES_URL_TTL_SECS", "604801", "files.url_ttl_secs"),
+            ("YUNQIAO_FILES_PENDING_TTL_SECS", "60", "files.pending_ttl_secs"),
+            ("YUNQIAO_FILES_PENDING_TTL_SECS", "soon", "files.pending_ttl_secs"),
+            ("YUNQIAO_FILES_ALLOWED_TYPES", "image", "files.allowed_types"),
+            ("YUNQIAO_FILES_ALLOWED_TYPES", "Image/PNG", "files.allowed_types"),
+            ("YUNQIAO_FILES_ALLOWED_TYPES", "*/*", "files.allowed_types"),
+            ("YUNQIAO_FILES_ALLOWED_TYPES", " , ", "files.allowed_types"),
             ("YUNQIAO_LOG_FORMAT", "xml", "log_format"),
             ("YUNQIAO_ADMIN_KEY", "short", "admin_key"),
             ("YUNQIAO_WECHAT_APPID", "wx1", "wechat.secret"),
@@ -1031,6 +1187,17 @@ OTHER = "o"
         // Files: on disk, 100 MiB at most; S3 in the store's region unless set.
         assert_eq!(d.files.kind, "disk");
         assert_eq!(d.files.max_upload_bytes, 100 * 1024 * 1024);
+        // The files API's limits are the domain's defaults.
+        assert_eq!(d.files.limits(), yunqiao_core::files::FilesConfig::default());
+        // A pending upload outlives its form.
+        let e = err(Config::from_env(&env(&[
+            ("YUNQIAO_FILES_UPLOAD_TTL_SECS", "3600"),
+            ("YUNQIAO_FILES_PENDING_TTL_SECS", "600"),
+        ])));
+        assert!(
+            e.contains("files.pending_ttl_secs") && e.contains("files.upload_ttl_secs"),
+            "{e}"
+        );
         assert_eq!(d.s3_region(), "us-east-1");
         let c = Config::from_env(&env(&[("AWS_REGION", "cn-northwest-1")])).unwrap();
         assert_eq!(c.s3_region(), "cn-northwest-1");

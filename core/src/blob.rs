@@ -154,6 +154,21 @@ pub trait BlobStore: Send + Sync + 'static {
     /// A URL that lets its holder GET the object under `key` for `expires_in`.
     async fn presign_get(&self, key: &str, expires_in: Duration) -> Result<String, BlobError>;
 
+    /// [`BlobStore::presign_get`] for an object stored as `content_type`, to be served
+    /// safely: what a browser would run ([`inline_safe`] says no) comes as an
+    /// attachment of raw bytes ([`DEFAULT_CONTENT_TYPE`]), never inline. A store that
+    /// serves its own downloads decides that from the stored type when it serves (this
+    /// default); one that cannot (S3) asks for it in the URL.
+    async fn presign_get_as(
+        &self,
+        key: &str,
+        content_type: &str,
+        expires_in: Duration,
+    ) -> Result<String, BlobError> {
+        let _ = content_type;
+        self.presign_get(key, expires_in).await
+    }
+
     /// The first `n` bytes of the object (fewer when it is shorter), to sniff its type.
     /// Stores that can read a range should (this reads the whole object).
     async fn read_prefix(&self, key: &str, n: usize) -> Result<Option<Vec<u8>>, BlobError> {
@@ -295,6 +310,31 @@ pub fn validate_content_type(content_type: &str) -> Result<(), BlobError> {
     Ok(())
 }
 
+/// Whether a browser may show `content_type` inline: images other than SVG, audio, video,
+/// plain text, CSV, JSON, PDF and raw bytes. Anything else (HTML, SVG, XML, JavaScript,
+/// types we do not know) is served as an attachment of raw bytes, by every store.
+pub fn inline_safe(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let Some((top, sub)) = essence.split_once('/') else {
+        return false;
+    };
+    match top {
+        "image" => matches!(
+            sub,
+            "png" | "jpeg" | "gif" | "webp" | "avif" | "bmp" | "heic" | "heif" | "x-icon"
+        ),
+        "audio" | "video" => !sub.contains("xml"),
+        "text" => matches!(sub, "plain" | "csv"),
+        "application" => matches!(sub, "json" | "pdf" | "octet-stream"),
+        _ => false,
+    }
+}
+
 /// A presigned form or URL lives from [`MIN_EXPIRY`] to [`MAX_EXPIRY`].
 pub fn validate_expiry(expires_in: Duration) -> Result<(), BlobError> {
     if expires_in < MIN_EXPIRY || expires_in > MAX_EXPIRY {
@@ -339,6 +379,39 @@ mod tests {
                 matches!(validate_key(bad), Err(BlobError::InvalidKey(_))),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn what_a_browser_would_run_is_an_attachment() {
+        for inline in [
+            "image/png",
+            "image/JPEG",
+            "image/webp",
+            "video/mp4",
+            "audio/mpeg",
+            "text/plain; charset=utf-8",
+            "application/json",
+            "application/octet-stream",
+        ] {
+            assert!(inline_safe(inline), "{inline}");
+        }
+        for attachment in [
+            "text/html",
+            "TEXT/HTML; charset=utf-8",
+            "image/svg+xml",
+            "application/xhtml+xml",
+            "text/xml",
+            "application/xml",
+            "text/javascript",
+            "application/javascript",
+            "application/ecmascript",
+            "text/xsl",
+            "multipart/x-mixed-replace",
+            "application/x-shockwave-flash",
+            "nonsense",
+        ] {
+            assert!(!inline_safe(attachment), "{attachment}");
         }
     }
 

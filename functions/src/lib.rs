@@ -31,7 +31,7 @@
 //!
 //! and any other setting of the configuration by its variable (`YUNQIAO_TABLES_SCAN_LIMIT`,
 //! `YUNQIAO_CACHE_BOUND_MS`, `YUNQIAO_BODY_LIMIT`, `YUNQIAO_FUNCTIONS_*`,
-//! `YUNQIAO_FILES_MAX_UPLOAD_BYTES`, `YUNQIAO_S3_*`, the emulators'
+//! `YUNQIAO_FILES_*` (the files API's limits), `YUNQIAO_S3_*`, the emulators'
 //! `YUNQIAO_DYNAMODB_ENDPOINT` and `YUNQIAO_WECHAT_API_BASE`…). `functions.memory_mb`'s
 //! default is at most half the function's memory (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
 
@@ -125,7 +125,7 @@ pub async fn sandbox(cfg: &Config) -> Result<AppState, BoxError> {
 
 /// The schedule dispatcher: an EventBridge rule invokes it every minute; it runs the
 /// schedules that are due (each claimed once, whoever else looks) and the outbox items
-/// nobody finished.
+/// nobody finished, and removes expired pending uploads with their bytes.
 pub async fn run_schedule() -> Result<(), BoxError> {
     // This executable is also the sandbox's worker process (see yunqiao_quickjs).
     yunqiao_quickjs::enter_if_worker();
@@ -133,8 +133,19 @@ pub async fn run_schedule() -> Result<(), BoxError> {
     let state = &state;
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {
-            let claimed = state.functions.tick().await?;
-            Ok::<_, BoxError>(serde_json::json!({ "claimed": claimed }))
+            // Both run whatever the other did: a failing sweep does not hold schedules up.
+            let claimed = state.functions.tick().await;
+            let swept = match &state.files {
+                Some(files) => files.sweep_expired().await,
+                None => Ok(0),
+            };
+            if let Err(e) = &swept {
+                tracing::warn!(error = %e, "files sweep failed");
+            }
+            Ok::<_, BoxError>(serde_json::json!({
+                "claimed": claimed?,
+                "files_swept": swept?,
+            }))
         },
     ))
     .await

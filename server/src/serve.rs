@@ -160,6 +160,26 @@ pub struct Server {
     /// DynamoDB's TTL does that in AWS).
     pub local: Option<LocalStore>,
     pub functions: Arc<yunqiao_core::functions::Functions>,
+    /// The files service (there is always a blob store here), whose expired pending
+    /// uploads [`spawn_files_sweeper`] removes.
+    pub files: Option<Arc<yunqiao_core::files::Files>>,
+}
+
+/// Every minute: pending uploads nobody completed, with their bytes (`yq-schedule` does
+/// it on AWS).
+fn spawn_files_sweeper(files: Arc<yunqiao_core::files::Files>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(60));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            every.tick().await;
+            match files.sweep_expired().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "expired uploads removed"),
+                Err(e) => tracing::warn!(error = %e, "files sweep failed"),
+            }
+        }
+    })
 }
 
 /// Every second: due schedules, and outbox items nobody finished.
@@ -383,6 +403,7 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
         .background(spawner)
         .build(cfg)?;
     let functions = state.functions.clone();
+    let files = state.files.clone();
     let router = yunqiao_api::app(state, &HttpConfig::from(cfg)).merge(extra);
     Ok(Server {
         listener,
@@ -390,6 +411,7 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
         router,
         local,
         functions,
+        files,
     })
 }
 
@@ -403,6 +425,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
         .functions
         .scheduler
         .then(|| spawn_scheduler(server.functions.clone()));
+    let _files_sweeper = server.files.clone().map(spawn_files_sweeper);
     println!("data: {}", cfg.data_dir.display());
     println!("yunqiao listening on http://{}", server.addr);
     serve_http(

@@ -331,3 +331,43 @@ async fn invalid_keys_and_arguments_are_refused_before_any_request() {
             .map(drop),
     );
 }
+
+/// S3 sends no `nosniff` and no sandbox, so a URL for what a browser would run asks for
+/// an attachment of raw bytes; the override is signed like the rest of the URL.
+#[tokio::test]
+async fn urls_for_what_a_browser_would_run_ask_for_an_attachment() {
+    let (_server, store) = setup().await;
+    let html = b"<!DOCTYPE html><script>alert(1)</script>".to_vec();
+    store.put("f/page", html.clone(), "text/html").await.unwrap();
+    store
+        .put("f/cat", b"\x89PNG".to_vec(), "image/png")
+        .await
+        .unwrap();
+    let url = store
+        .presign_get_as("f/page", "text/html", Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert!(
+        url.contains("response-content-disposition=attachment")
+            && url.contains("response-content-type=application%2Foctet-stream"),
+        "{url}"
+    );
+    let resp = reqwest::get(&url).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{url}");
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), html.as_slice());
+    // Asking for it inline instead breaks the signature.
+    let tampered = url.replace(
+        "response-content-type=application%2Foctet-stream",
+        "response-content-type=text%2Fhtml",
+    );
+    let resp = reqwest::get(&tampered).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(resp.text().await.unwrap().contains("SignatureDoesNotMatch"));
+    // An image is served as it is.
+    let url = store
+        .presign_get_as("f/cat", "image/png", Duration::from_secs(300))
+        .await
+        .unwrap();
+    assert!(!url.contains("response-content"), "{url}");
+    assert_eq!(reqwest::get(&url).await.unwrap().status(), StatusCode::OK);
+}

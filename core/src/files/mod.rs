@@ -143,6 +143,9 @@ pub struct FilePage {
 }
 
 const OWNER_ADMIN: &str = "~admin";
+/// Expired uploads one sweep reads at a time, and the most pages one run sweeps.
+pub const SWEEP_PAGE: usize = 100;
+pub const SWEEP_PAGES: usize = 20;
 const LIST_MAX: usize = 100;
 
 fn file_pk(id: &str) -> String {
@@ -273,7 +276,8 @@ impl Files {
             .with_details(json!({"field": "size", "max_bytes": self.cfg.max_bytes})));
         }
         let ct = r.content_type.trim().to_ascii_lowercase();
-        let essence = ct.split(';').next().unwrap_or_default().trim().to_string();
+        // One name per type (`image/jpg` is stored and served as `image/jpeg`).
+        let essence = sniff::canonical(ct.split(';').next().unwrap_or_default().trim()).to_string();
         if !sniff::allowed(&essence, &self.cfg.allowed_types) {
             return Err(Error::new(
                 Code::FileTypeNotAllowed,
@@ -455,7 +459,10 @@ impl Files {
         } else {
             self.cfg.url_ttl
         };
-        let url = self.blobs.presign_get(&blob_key(&file.id), ttl).await?;
+        let url = self
+            .blobs
+            .presign_get_as(&blob_key(&file.id), &file.content_type, ttl)
+            .await?;
         Ok(FileView {
             url: Some(url),
             url_expires_at: Some(self.clock.now_ms() + ttl.as_millis() as i64),
@@ -589,9 +596,29 @@ impl Files {
         Ok((n("bytes"), n("files")))
     }
 
+    /// Removes every pending upload that expired (with whatever bytes arrived), a page
+    /// of [`SWEEP_PAGE`] at a time, at most [`SWEEP_PAGES`] pages (the rest waits for
+    /// the next run). Answers how many were removed. Both faces run it every minute.
+    pub async fn sweep_expired(&self) -> Result<usize> {
+        let mut removed = 0;
+        for _ in 0..SWEEP_PAGES {
+            let (n, more) = self.sweep_page(SWEEP_PAGE).await?;
+            removed += n;
+            if !more {
+                break;
+            }
+        }
+        Ok(removed)
+    }
+
     /// Removes pending uploads that expired (with whatever bytes arrived), at most
-    /// `limit` of them. Answers how many were removed. Run every minute.
+    /// `limit` of them. Answers how many were removed.
     pub async fn sweep(&self, limit: usize) -> Result<usize> {
+        Ok(self.sweep_page(limit).await?.0)
+    }
+
+    /// How many were removed, and whether the page was full (more may be due).
+    async fn sweep_page(&self, limit: usize) -> Result<(usize, bool)> {
         let now = self.clock.now_ms();
         let page = self
             .store
@@ -602,22 +629,28 @@ impl Files {
             )
             .await?;
         let mut removed = 0;
+        let full = page.items.len() >= limit;
         for it in page.items {
             let Some((_, id)) = it.sk.split_once('#') else {
                 continue;
             };
             match self.record(id).await {
-                Ok(f) if f.status == Status::Pending => {
-                    self.remove(&f).await?;
-                    removed += 1;
-                }
+                Ok(f) if f.status == Status::Pending => match self.remove(&f).await {
+                    Ok(()) => removed += 1,
+                    // Left for the next sweep; the others go on.
+                    Err(e) => tracing::warn!(file = %id, error = %e, "sweep: cannot remove"),
+                },
                 // Completed or gone: only the pending entry is left over.
-                Ok(_) | Err(_) => {
+                Ok(_) => {
                     self.store.delete(keys::FILES_PENDING, &it.sk, None).await?;
                 }
+                Err(e) if e.code == Code::NotFound => {
+                    self.store.delete(keys::FILES_PENDING, &it.sk, None).await?;
+                }
+                Err(e) => return Err(e),
             }
         }
-        Ok(removed)
+        Ok((removed, full))
     }
 }
 

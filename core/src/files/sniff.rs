@@ -10,7 +10,7 @@ pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
 }
 
 /// One name per type, where the same type goes by several.
-fn canonical(t: &str) -> &str {
+pub(crate) fn canonical(t: &str) -> &str {
     match t {
         "image/jpg" | "image/pjpeg" => "image/jpeg",
         "audio/m4a" | "audio/x-m4a" => "audio/mp4",

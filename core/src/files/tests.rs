@@ -452,3 +452,49 @@ async fn owners_list_their_own_files_newest_first() {
         Code::Unauthenticated
     );
 }
+
+#[tokio::test]
+async fn a_type_is_stored_and_signed_by_one_name() {
+    let w = world(FilesConfig::default());
+    let up = w
+        .files
+        .start_upload(
+            &user("alice"),
+            UploadRequest {
+                content_type: " IMAGE/JPG; x=y".into(),
+                ..png_request(false)
+            },
+        )
+        .await
+        .expect("signed");
+    assert_eq!(up.file.content_type, "image/jpeg");
+    assert!(
+        up.fields
+            .contains(&("Content-Type".to_string(), "image/jpeg".to_string())),
+        "{:?}",
+        up.fields
+    );
+}
+
+#[tokio::test]
+async fn a_sweep_takes_every_expired_upload_page_by_page() {
+    let w = world(FilesConfig::default());
+    let alice = user("alice");
+    let n = SWEEP_PAGE + 5;
+    for _ in 0..n {
+        w.files
+            .start_upload(
+                &alice,
+                UploadRequest {
+                    size: 1,
+                    ..png_request(false)
+                },
+            )
+            .await
+            .expect("signed");
+    }
+    w.clock
+        .advance_ms(FilesConfig::default().pending_ttl.as_millis() as i64 + 1);
+    assert_eq!(w.files.sweep_expired().await.expect("swept"), n);
+    assert_eq!(w.files.usage(Some("alice")).await.expect("usage"), (0, 0));
+}

@@ -96,6 +96,8 @@ macro_rules! blob_store_conformance {
             content_types_are_kept,
             etags_follow_the_content,
             presigned_get_serves_the_object,
+            typed_presigned_gets_serve_the_object,
+            read_prefix_reads_the_start,
             presigned_get_of_a_missing_object_is_404,
             presigned_get_expires,
             tampered_presigned_gets_are_refused,
@@ -447,6 +449,49 @@ pub async fn presigned_get_serves_the_object(h: &Harness) {
         );
         assert_eq!(resp.bytes().await.unwrap().as_ref(), png.as_slice());
     }
+}
+
+/// A URL for an object of a known type serves its bytes whatever the type (what a
+/// browser would run comes as an attachment: checked per face by the acceptance tests).
+pub async fn typed_presigned_gets_serve_the_object(h: &Harness) {
+    h.now();
+    let s = &h.store;
+    for (i, ct) in ["image/png", "text/html", "image/svg+xml", "text/plain"]
+        .into_iter()
+        .enumerate()
+    {
+        let key = format!("typed/{i}");
+        let bytes = format!("<p>{ct}</p>").into_bytes();
+        s.put(&key, bytes.clone(), ct).await.unwrap();
+        let url = s
+            .presign_get_as(&key, ct, Duration::from_secs(300))
+            .await
+            .unwrap();
+        let resp = reqwest::get(&url).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{ct}: {url}");
+        assert_eq!(resp.bytes().await.unwrap().as_ref(), bytes.as_slice());
+    }
+}
+
+pub async fn read_prefix_reads_the_start(h: &Harness) {
+    h.now();
+    let s = &h.store;
+    let bytes: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    s.put("prefix/long", bytes.clone(), "application/octet-stream")
+        .await
+        .unwrap();
+    s.put("prefix/short", b"abc".to_vec(), "text/plain")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.read_prefix("prefix/long", 100).await.unwrap().unwrap(),
+        bytes[..100].to_vec()
+    );
+    assert_eq!(
+        s.read_prefix("prefix/short", 100).await.unwrap().unwrap(),
+        b"abc".to_vec()
+    );
+    assert_eq!(s.read_prefix("prefix/none", 100).await.unwrap(), None);
 }
 
 pub async fn presigned_get_of_a_missing_object_is_404(h: &Harness) {
