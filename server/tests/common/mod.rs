@@ -239,6 +239,21 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// Whether the face's blob store holds an object under `key`: the disk store's file
+    /// (`objects/<hh>/<sha256 of the key>`), or the Lambda face's S3 object.
+    pub fn has_blob(&self, key: &str) -> bool {
+        if let Some(face) = &self.lambda {
+            return face.s3.has_object(key);
+        }
+        use sha2::Digest;
+        let hash = hex::encode(sha2::Sha256::digest(key.as_bytes()));
+        self.data_dir
+            .join("blobs/objects")
+            .join(&hash[..2])
+            .join(&hash)
+            .is_file()
+    }
+
     /// SIGKILL: no chance to flush anything.
     pub async fn kill9(&mut self) {
         let child = self.child.as_mut().expect("a local server");
@@ -372,8 +387,43 @@ impl Answer {
 /// Runs each `async fn name(s: Server)` of the file on every face: `yunqiao serve` on the
 /// embedded store, `yunqiao serve` on DynamoDB, and the Lambda functions behind API
 /// Gateway (stand-in) on DynamoDB — the same acceptance tests for all.
+///
+/// `on_every_face!(env = &[("YUNQIAO_…", "…")]; a, b)` gives every face that
+/// environment too.
 #[macro_export]
 macro_rules! on_every_face {
+    (env = $env:expr; $($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Server::start_with($env).await).await
+                }
+            )*
+        }
+        mod dynamodb {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if !$crate::common::emulators_for("DynamoDB") {
+                        return;
+                    }
+                    super::$name($crate::common::Server::start_dynamodb_with($env).await).await
+                }
+            )*
+        }
+        mod lambda {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if !$crate::common::emulators_for("Lambda") {
+                        return;
+                    }
+                    super::$name($crate::common::Server::start_lambda_with($env).await).await
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod embedded {
             $(

@@ -1,12 +1,18 @@
 //! The whole AWS face on this machine: the Lambda functions of `template.yaml`, as real
 //! processes behind the API Gateway stand-in, over DynamoDB (an emulator, in a fresh
-//! table) and the WeChat mock. The Rust acceptance tests and the SDK's tests (through
+//! table), S3 (s3s-fs in-process, a fresh bucket, signatures checked) and the WeChat
+//! mock. The Rust acceptance tests and the SDK's tests (through
 //! the `lambda-face` binary) use the same one.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::{BoxError, FunctionSpec, Standin, StandinConfig, Template};
+use crate::{BoxError, FunctionSpec, S3Server, Standin, StandinConfig, Template};
+
+/// The credentials every function gets (moto takes any; the S3 server only these).
+const ACCESS_KEY: &str = "testing";
+const SECRET_KEY: &str = "testing";
+const BUCKET: &str = "yunqiao-face";
 
 /// What a face needs from outside.
 #[derive(Debug, Clone)]
@@ -33,6 +39,8 @@ pub struct LambdaFace {
     pub wechat_mock: String,
     /// The functions EventBridge schedules invoke.
     pub scheduled: Vec<String>,
+    /// The functions' bucket.
+    pub s3: S3Server,
     mock_task: tokio::task::JoinHandle<()>,
 }
 
@@ -76,13 +84,17 @@ impl LambdaFace {
             let _ = axum::serve(listener, router).await;
         });
 
+        let s3 = S3Server::start(ACCESS_KEY, SECRET_KEY, BUCKET).await?;
         let template = Template::load(&cfg.template)?;
         let mut env: Vec<(String, String)> = [
             ("YUNQIAO_DYNAMODB_TABLE", cfg.table.as_str()),
             ("YUNQIAO_DYNAMODB_ENDPOINT", cfg.dynamodb_endpoint.as_str()),
+            ("YUNQIAO_BUCKET", BUCKET),
+            ("YUNQIAO_S3_ENDPOINT", s3.endpoint.as_str()),
+            ("YUNQIAO_S3_PATH_STYLE", "true"),
             ("AWS_REGION", "us-east-1"),
-            ("AWS_ACCESS_KEY_ID", "testing"),
-            ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
             ("AWS_SESSION_TOKEN", "testing"),
             ("AWS_EC2_METADATA_DISABLED", "true"),
             ("YUNQIAO_ADMIN_KEY", cfg.admin_key.as_str()),
@@ -119,6 +131,7 @@ impl LambdaFace {
         Ok(LambdaFace {
             scheduled: template.schedules.iter().map(|(b, _)| b.clone()).collect(),
             standin,
+            s3,
             table: cfg.table,
             dynamodb_endpoint: cfg.dynamodb_endpoint,
             wechat_mock,

@@ -16,11 +16,15 @@
 //!   unknown connections, which moto's stub never does. Requests must carry a SigV4
 //!   `Authorization` header; the signature itself is not verified here.
 //!
+//! * **S3** ([`S3Server`]): s3s-fs in-process, checking every signature, for the
+//!   functions' bucket.
+//!
 //! Everything binds to 127.0.0.1 and stops when the [`Standin`] is dropped.
 
 mod face;
 mod gateway;
 mod runtime;
+mod s3;
 mod template;
 mod websocket;
 
@@ -30,6 +34,7 @@ use std::sync::Arc;
 
 pub use face::{FaceConfig, LambdaFace};
 pub use runtime::time_to_first_poll;
+pub use s3::S3Server;
 pub use template::{HttpRoute, Template};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
