@@ -533,6 +533,16 @@ mod contract_tests {
             .collect();
         assert_eq!(names, ["key", "expires", "sig"]);
         assert!(!paths.contains_key("/v1/blobs/{*key}"));
+        // The files API, every route.
+        for (path, method) in [
+            ("/v1/files", "post"),
+            ("/v1/files", "get"),
+            ("/v1/files/{id}/complete", "post"),
+            ("/v1/files/{id}", "get"),
+            ("/v1/files/{id}", "delete"),
+        ] {
+            assert!(paths[path][method].is_object(), "{method} {path}");
+        }
         for (path, item) in paths {
             let names: Vec<&str> = path
                 .split('/')

@@ -1,5 +1,5 @@
 //! Runs the AWS face (the Lambda functions behind the API Gateway stand-in, on a fresh
-//! DynamoDB table of an emulator, with the WeChat mock) for tests written in other
+//! DynamoDB table of an emulator, an in-process S3 for files, with the WeChat mock) for tests written in other
 //! languages: prints one JSON line `{"http_url", "ws_url", "admin_key", "wechat_mock"}`
 //! and serves until its standard input closes or it gets SIGINT/SIGTERM.
 //!
