@@ -20,7 +20,7 @@ const FILES_ENV: &[(&str, &str)] = &[
     ),
 ];
 
-on_every_face!(env = FILES_ENV;
+on_every_face!(env = super::FILES_ENV;
     an_upload_is_read_back_by_its_readers_only,
     a_public_file_is_read_by_anyone,
     owners_list_their_own_files,
