@@ -376,7 +376,9 @@ fn valid_allowed_type(t: &str) -> bool {
         !p.is_empty()
             && p.len() <= 127
             && p.bytes().all(|b| {
-                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'_')
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b'+' | b'-' | b'.' | b'_')
             })
     };
     match t.split_once('/') {
@@ -1089,15 +1091,43 @@ OTHER = "o"
             ("YUNQIAO_S3_PATH_STYLE", "maybe", "files.s3_path_style"),
             ("YUNQIAO_FILES_MAX_BYTES", "0", "files.max_bytes"),
             // More than max_upload_bytes (100 MiB by default).
-            ("YUNQIAO_FILES_MAX_BYTES", "104857601", "files.max_upload_bytes"),
+            (
+                "YUNQIAO_FILES_MAX_BYTES",
+                "104857601",
+                "files.max_upload_bytes",
+            ),
             ("YUNQIAO_FILES_QUOTA_BYTES", "1", "files.quota_bytes"),
-            ("YUNQIAO_FILES_UPLOAD_TTL_SECS", "10", "files.upload_ttl_secs"),
-            ("YUNQIAO_FILES_UPLOAD_TTL_SECS", "86401", "files.upload_ttl_secs"),
+            (
+                "YUNQIAO_FILES_UPLOAD_TTL_SECS",
+                "10",
+                "files.upload_ttl_secs",
+            ),
+            (
+                "YUNQIAO_FILES_UPLOAD_TTL_SECS",
+                "86401",
+                "files.upload_ttl_secs",
+            ),
             ("YUNQIAO_FILES_URL_TTL_SECS", "604801", "files.url_ttl_secs"),
-            ("YUNQIAO_FILES_PENDING_TTL_SECS", "60", "files.pending_ttl_secs"),
-            ("YUNQIAO_FILES_PENDING_TTL_SECS", "soon", "files.pending_ttl_secs"),
-            ("YUNQIAO_FILES_ALLOWED_TYPES", "image", "files.allowed_types"),
-            ("YUNQIAO_FILES_ALLOWED_TYPES", "Image/PNG", "files.allowed_types"),
+            (
+                "YUNQIAO_FILES_PENDING_TTL_SECS",
+                "60",
+                "files.pending_ttl_secs",
+            ),
+            (
+                "YUNQIAO_FILES_PENDING_TTL_SECS",
+                "soon",
+                "files.pending_ttl_secs",
+            ),
+            (
+                "YUNQIAO_FILES_ALLOWED_TYPES",
+                "image",
+                "files.allowed_types",
+            ),
+            (
+                "YUNQIAO_FILES_ALLOWED_TYPES",
+                "Image/PNG",
+                "files.allowed_types",
+            ),
             ("YUNQIAO_FILES_ALLOWED_TYPES", "*/*", "files.allowed_types"),
             ("YUNQIAO_FILES_ALLOWED_TYPES", " , ", "files.allowed_types"),
             ("YUNQIAO_LOG_FORMAT", "xml", "log_format"),
@@ -1188,7 +1218,10 @@ OTHER = "o"
         assert_eq!(d.files.kind, "disk");
         assert_eq!(d.files.max_upload_bytes, 100 * 1024 * 1024);
         // The files API's limits are the domain's defaults.
-        assert_eq!(d.files.limits(), yunqiao_core::files::FilesConfig::default());
+        assert_eq!(
+            d.files.limits(),
+            yunqiao_core::files::FilesConfig::default()
+        );
         // A pending upload outlives its form.
         let e = err(Config::from_env(&env(&[
             ("YUNQIAO_FILES_UPLOAD_TTL_SECS", "3600"),

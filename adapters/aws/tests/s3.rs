@@ -338,7 +338,10 @@ async fn invalid_keys_and_arguments_are_refused_before_any_request() {
 async fn urls_for_what_a_browser_would_run_ask_for_an_attachment() {
     let (_server, store) = setup().await;
     let html = b"<!DOCTYPE html><script>alert(1)</script>".to_vec();
-    store.put("f/page", html.clone(), "text/html").await.unwrap();
+    store
+        .put("f/page", html.clone(), "text/html")
+        .await
+        .unwrap();
     store
         .put("f/cat", b"\x89PNG".to_vec(), "image/png")
         .await

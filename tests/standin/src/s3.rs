@@ -33,7 +33,11 @@ impl Drop for S3Server {
 
 impl S3Server {
     /// A server that accepts these credentials only, with `bucket` created.
-    pub async fn start(access_key: &str, secret_key: &str, bucket: &str) -> Result<S3Server, BoxError> {
+    pub async fn start(
+        access_key: &str,
+        secret_key: &str,
+        bucket: &str,
+    ) -> Result<S3Server, BoxError> {
         let dir = tempfile::tempdir()?;
         std::fs::create_dir(dir.path().join(bucket))?;
         let fs = s3s_fs::FileSystem::new(dir.path()).map_err(|e| format!("s3s-fs: {e:?}"))?;
