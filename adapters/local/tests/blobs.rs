@@ -191,7 +191,7 @@ async fn forms_above_the_servers_limit_are_not_signed() {
 }
 
 /// What the download answers with: the stored type, never sniffed; what a browser would
-/// run, as a sandboxed attachment.
+/// run, as a sandboxed attachment of raw bytes (as the S3 store's URLs ask S3 for).
 #[tokio::test]
 async fn downloads_are_never_run_by_a_browser() {
     let local = start(4096).await;
@@ -215,7 +215,12 @@ async fn downloads_are_never_run_by_a_browser() {
         let resp = reqwest::get(&url).await.unwrap();
         assert_eq!(resp.status(), 200);
         let h = resp.headers();
-        assert_eq!(h["content-type"], ct);
+        let served = if attachment {
+            "application/octet-stream"
+        } else {
+            ct
+        };
+        assert_eq!(h["content-type"], served, "{key}");
         assert_eq!(h["x-content-type-options"], "nosniff");
         assert_eq!(h["content-security-policy"], "sandbox");
         assert_eq!(h.get("content-disposition").is_some(), attachment, "{key}");
