@@ -261,7 +261,7 @@ fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend_from_slice(&crc32(&body).to_be_bytes());
 }
 
-/// A 60-byte PNG whose header claims `width` x `height` (RGB, 8 bits).
+/// A 65-byte PNG whose header claims `width` x `height` (RGB, 8 bits).
 fn png_claiming(width: u32, height: u32) -> Vec<u8> {
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     let mut ihdr = width.to_be_bytes().to_vec();

@@ -115,13 +115,18 @@ pub fn bench(dur: Duration, wanted: &str) -> Result<(), BoxError> {
             fir / theirs
         );
     }
-    // A bomb: a 60-byte PNG claiming 100000x100000, refused from its header.
-    let mut bomb = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-    bomb.extend_from_slice(&100_000u32.to_be_bytes());
-    bomb.extend_from_slice(&100_000u32.to_be_bytes());
-    bomb.extend_from_slice(&[8, 2, 0, 0, 0]);
-    let crc = crc32(&bomb[12..]);
-    bomb.extend_from_slice(&crc.to_be_bytes());
+    // A bomb: a 65-byte PNG claiming 100000x100000, refused from its header.
+    let mut bomb = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = 100_000u32.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&100_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    chunk(&mut bomb, b"IHDR", &ihdr);
+    chunk(
+        &mut bomb,
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
+    chunk(&mut bomb, b"IEND", &[]);
     if on("bomb") {
         let r = per_sec(dur.min(Duration::from_secs(1)), || {
             match ours.make(&bomb, &spec, ThumbFormat::WebP, &limits) {
@@ -133,11 +138,20 @@ pub fn bench(dur: Duration, wanted: &str) -> Result<(), BoxError> {
         })?;
         println!(
             "{:<46} {r:>8.0}/s   ({:.1} µs each)",
-            "bomb refused (PNG claiming 100000x100000)",
+            "bomb refused (65-byte PNG, 100000x100000)",
             1e6 / r
         );
     }
     Ok(())
+}
+
+fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    let start = out.len();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    let crc = crc32(&out[start..]);
+    out.extend_from_slice(&crc.to_be_bytes());
 }
 
 fn crc32(data: &[u8]) -> u32 {
