@@ -81,6 +81,13 @@ pub enum Code {
     /// A code a cloud function chose (`FunctionError`); the text and status travel with
     /// the error.
     App,
+    // Images and thumbnails (`files::thumbs`).
+    /// A thumbnail size the configuration does not list, or not a size at all (400).
+    ThumbSizeNotAllowed,
+    /// An image that cannot be read: truncated, corrupt, or of no format we read (400).
+    ImageInvalid,
+    /// An image whose dimensions are over the limits, refused before decoding (413).
+    ImageTooLarge,
     // 500
     Internal,
 }
@@ -137,6 +144,9 @@ impl Code {
         Code::HookDepthExceeded,
         Code::FunctionTimeout,
         Code::App,
+        Code::ThumbSizeNotAllowed,
+        Code::ImageInvalid,
+        Code::ImageTooLarge,
         Code::Internal,
     ];
 
@@ -191,6 +201,9 @@ impl Code {
             Code::SignatureExpired => "SIGNATURE_EXPIRED",
             Code::UploadMismatch => "UPLOAD_MISMATCH",
             Code::UploadTooLarge => "UPLOAD_TOO_LARGE",
+            Code::ThumbSizeNotAllowed => "THUMB_SIZE_NOT_ALLOWED",
+            Code::ImageInvalid => "IMAGE_INVALID",
+            Code::ImageTooLarge => "IMAGE_TOO_LARGE",
             Code::Internal => "INTERNAL",
         }
     }
@@ -233,6 +246,8 @@ impl Code {
             Code::WechatError | Code::FetchFailed => 502,
             Code::WechatUnavailable | Code::StoreUnavailable => 503,
             Code::FunctionTimeout => 504,
+            Code::ThumbSizeNotAllowed | Code::ImageInvalid => 400,
+            Code::ImageTooLarge => 413,
             Code::FunctionFailed
             | Code::FunctionOutOfMemory
             | Code::FunctionStackOverflow

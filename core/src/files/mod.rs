@@ -22,6 +22,7 @@
 //! * `fpending` / `<expiry ms, 13 digits>#<id>` — pending uploads, by expiry
 
 mod sniff;
+pub mod thumbs;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,7 +10,9 @@
 //!   export, one doing a get) at 64 connections beside a bare hyper server, with the
 //!   server's CPU per request; a module's cold start;
 //! * live channels: events published to 1,000 WebSocket subscribers of one topic, beside
-//!   a bare tokio-tungstenite server forwarding each frame to the same 1,000 sockets.
+//!   a bare tokio-tungstenite server forwarding each frame to the same 1,000 sockets;
+//! * thumbnails (`YUNQIAO_BENCH=thumbs`): a photo to a 200x200 crop per second, beside the
+//!   image crate's own `resize_to_fill` on the same input.
 //!
 //! Load comes from in-process clients on 127.0.0.1 (HTTP/1.1 with keep-alive connections,
 //! WebSockets); everything stops by itself after a fixed time or a fixed count.
@@ -28,6 +30,8 @@ use serde_json::json;
 use yunqiao_core::clock::SystemClock;
 use yunqiao_core::store::{Attrs, Item, ItemStore, Query};
 use yunqiao_local::LocalStore;
+
+mod thumbs;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -1306,6 +1310,15 @@ fn main() -> Result<(), BoxError> {
         }
         if on("fanout") {
             fanout_bench().await?;
+        }
+        if on("thumbs") {
+            let secs = std::env::var("YUNQIAO_BENCH_SECS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(3);
+            let wanted = std::env::var("YUNQIAO_BENCH_CASES").unwrap_or_default();
+            tokio::task::spawn_blocking(move || thumbs::bench(Duration::from_secs(secs), &wanted))
+                .await??;
         }
         Ok(())
     })
