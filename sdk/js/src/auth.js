@@ -97,6 +97,25 @@ export class Auth extends Emitter {
     })
   }
 
+  /**
+   * A new avatar from a local image: `file` is a wx temporary path (the event of a
+   * `<button open-type="chooseAvatar">` or its `detail.avatarUrl` will do), a Blob or
+   * bytes. Uploaded as a public file, then `PATCH /v1/auth/me {avatar_file}`: the server
+   * sets `avatar_url` to the file's stable URL. Resolves to the user.
+   */
+  setAvatar(file, opts) {
+    const [cb, o] = splitCallbacks(opts)
+    return call(cb, async () => {
+      if (file && typeof file === 'object' && file.detail && typeof file.detail.avatarUrl === 'string') file = file.detail.avatarUrl
+      if (!file) throw new YunqiaoError('INVALID_ARGUMENT', 'setAvatar takes an image: a temporary path (chooseAvatar), a Blob or bytes')
+      const up = Object.assign({}, o, { public: true })
+      const info = await this.client.files.upload(file, up)
+      const { data } = await this.client.http.request('PATCH', '/v1/auth/me', { body: { avatar_file: info.id } })
+      this._setUser(data)
+      return data
+    })
+  }
+
   /** Binds the phone number behind a `<button open-type="getPhoneNumber">` code. */
   bindPhone(code, opts) {
     const [cb] = splitCallbacks(opts)

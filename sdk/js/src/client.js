@@ -2,6 +2,7 @@ import { Auth } from './auth.js'
 import { Channel } from './channel.js'
 import { YunqiaoError } from './errors.js'
 import { callExport, callFunction, moduleProxy } from './fn.js'
+import { Files } from './files.js'
 import { Http } from './http.js'
 import { Kv } from './kv.js'
 import { Stor } from './storage.js'
@@ -23,7 +24,7 @@ function pickAdapter(o) {
 
 /**
  * One client per server: `createClient({baseUrl})`. Everything hangs off it: `auth`,
- * `table(name)`, `batch()`, `kv(ns)`, `channel`, `fn(module)`, `callFunction`, `storage`.
+ * `table(name)`, `batch()`, `kv(ns)`, `files`, `channel`, `fn(module)`, `callFunction`, `storage`.
  */
 export class Client {
   constructor(options) {
@@ -39,6 +40,7 @@ export class Client {
     this.http = new Http(this)
     this.auth = new Auth(this)
     this.storage = new Stor(this.adapter.storage)
+    this.files = new Files(this)
     this.channel = new Channel(this, o.channel)
     const self = this
     /** `fn('chatroom').createRoom(...)`; `fn.call('chatroom', 'createRoom', [args])`. */

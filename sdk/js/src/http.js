@@ -95,11 +95,13 @@ export class Http {
 
   /**
    * A multipart upload through the adapter (wx.uploadFile; fetch with FormData): `fields`
-   * first, then the file as part `name`. Never retried. The session's token goes only to
-   * the server's own origin, never to a foreign URL (a presigned storage POST).
+   * first, then the file as part `name`. Sent once, unless `idempotent` says a repeat is
+   * safe (a signed form to one key: a second post replaces the bytes with the same bytes);
+   * then retried as a GET is. The session's token goes only to the server's own origin,
+   * never to a foreign URL (a presigned storage POST).
    *
    * @param {string} url  absolute, or a path on the server (`/v1/...`)
-   * @param {{filePath?: string, file?: any, name?: string, filename?: string, type?: string, fields?: Record<string, string>, headers?: Record<string, string>, timeout?: number, auth?: boolean, onProgress?: Function}} [opts]
+   * @param {{filePath?: string, file?: any, name?: string, filename?: string, type?: string, fields?: Record<string, string>, headers?: Record<string, string>, timeout?: number, auth?: boolean, onProgress?: Function, idempotent?: boolean}} [opts]
    */
   async upload(url, opts = {}) {
     const c = this.client
@@ -107,7 +109,8 @@ export class Http {
     const full = url.charAt(0) === '/' ? c.baseUrl + url : url
     const own = origin(full) === origin(c.baseUrl)
     const o = Object.assign({}, opts, { auth: own && opts.auth !== false })
-    const { res, token } = await this._tries(false, o, (headers) =>
+    const idem = !!opts.idempotent
+    const { res, token } = await this._tries(idem, o, (headers) =>
       c.adapter.upload({
         url: full,
         filePath: opts.filePath,
@@ -121,7 +124,7 @@ export class Http {
         onProgress: opts.onProgress,
       }),
     )
-    return this._answer(res, token, false)
+    return this._answer(res, token, idem)
   }
 
   /**

@@ -16,7 +16,12 @@
  * - The app in the background: a request, upload or download still running
  *   `interruptAfter` ms (5000, as wx) after `hide()` fails with `<api>:fail interrupted`.
  * - Faults on demand: each string pushed on `ctl.faults` fails the next task with
- *   `<api>:fail <string>` (e.g. 'timeout', 'interrupted') without sending it.
+ *   `<api>:fail <string>` (e.g. 'timeout', 'interrupted') without sending it; one pushed
+ *   on `ctl.apiFaults[api]` ('request', 'uploadFile', 'downloadFile') fails the next task
+ *   of that api only; `{after: 'timeout'}` there sends it, lets the server answer, and
+ *   then fails it (the answer lost on the way back).
+ * - wx.getFileSystemManager().getFileInfo and the old wx.getFileInfo: `{size, digest}` of
+ *   a path on this machine.
  * - wx.connectSocket: a SocketTask (onOpen/onMessage/onClose/onError, send/close); more
  *   than 5 sockets at once fail; send before open fails; a refused handshake is onError
  *   then onClose(1006).
@@ -26,7 +31,7 @@
  *
  * Type-checked against miniprogram-api-typings (`npm run typecheck`).
  */
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import WebSocket from 'ws'
@@ -50,6 +55,8 @@ export function createWx(opts = {}) {
     requests: /** @type {Array<{method: string, url: string, api: string, header: Record<string, string>}>} */ ([]),
     /** Fail the next tasks (one string each) with `<api>:fail <string>`, unsent. */
     faults: /** @type {string[]} */ ([]),
+    /** Per api: fail its next task (a string: unsent; `{after}`: sent, the answer lost). */
+    apiFaults: /** @type {Record<string, Array<string | {after: string}>>} */ ({ request: [], uploadFile: [], downloadFile: [] }),
     /** Tasks failed with `fail interrupted` after the app went to the background. */
     interrupted: 0,
     hidden: false,
@@ -132,7 +139,11 @@ export function createWx(opts = {}) {
       why = 'timeout'
       ac.abort()
     }, o.timeout || 60000)
-    const fault = ctl.faults.shift()
+    const own = ctl.apiFaults[api] && ctl.apiFaults[api].length ? ctl.apiFaults[api].shift() : undefined
+    /** @type {string | null} */
+    let lose = null
+    if (own !== undefined && typeof own === 'object') lose = own.after
+    const fault = own !== undefined ? (typeof own === 'string' ? own : undefined) : ctl.faults.shift()
     if (fault !== undefined) {
       setTimeout(() => {
         if (finish()) fail(`${api}:fail ${fault}`)
@@ -143,6 +154,7 @@ export function createWx(opts = {}) {
     run(ac.signal).then(
       (r) => {
         if (!finish()) return
+        if (lose !== null) return fail(`${api}:fail ${lose}`)
         // Outside the promise chain, as wx calls back: a throwing callback is the app's.
         setTimeout(() => {
           if (o.success) o.success(r)
@@ -281,6 +293,25 @@ export function createWx(opts = {}) {
       offHeadersReceived() {},
     })
   }
+
+  /** `{size, digest}` of a local file, wx-style (success/fail/complete). @param {any} o */
+  function fileInfo(o) {
+    stat(o.filePath).then(
+      (st) => {
+        const r = { size: st.size, digest: '', errMsg: 'getFileInfo:ok' }
+        if (o.success) o.success(r)
+        if (o.complete) o.complete(r)
+      },
+      (e) => {
+        const r = { errMsg: `getFileInfo:fail no such file or directory ${o.filePath}`, errno: 1300002, cause: String(e) }
+        if (o.fail) o.fail(r)
+        if (o.complete) o.complete(r)
+      },
+    )
+  }
+
+  /** @type {WechatMiniprogram.Wx['getFileSystemManager']} */
+  const getFileSystemManager = () => /** @type {any} */ ({ getFileInfo: fileInfo })
 
   /** @type {WechatMiniprogram.Wx['connectSocket']} */
   function connectSocket(option) {
@@ -423,11 +454,12 @@ export function createWx(opts = {}) {
     ctl.show.push(f)
   }
 
-  /** @type {Pick<WechatMiniprogram.Wx, 'request' | 'uploadFile' | 'downloadFile' | 'connectSocket' | 'login' | 'getStorageSync' | 'setStorageSync' | 'removeStorageSync' | 'clearStorageSync' | 'getStorageInfoSync' | 'onAppHide' | 'onAppShow'>} */
+  /** @type {Pick<WechatMiniprogram.Wx, 'request' | 'uploadFile' | 'downloadFile' | 'getFileSystemManager' | 'connectSocket' | 'login' | 'getStorageSync' | 'setStorageSync' | 'removeStorageSync' | 'clearStorageSync' | 'getStorageInfoSync' | 'onAppHide' | 'onAppShow'>} */
   const wx = {
     request,
     uploadFile,
     downloadFile,
+    getFileSystemManager,
     connectSocket,
     login,
     getStorageSync,
@@ -438,6 +470,9 @@ export function createWx(opts = {}) {
     onAppHide,
     onAppShow,
   }
+
+  // The old API (still in the base library, no longer in the typings).
+  Object.assign(wx, { getFileInfo: fileInfo })
 
   return {
     wx,

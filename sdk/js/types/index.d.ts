@@ -124,6 +124,8 @@ export interface Adapter {
   upload?(req: AdapterUpload): Promise<AdapterResponse>
   /** Download (wx.downloadFile; fetch), queued with requests. */
   download?(req: AdapterDownload): Promise<AdapterDownloadResponse>
+  /** wx: the size of a local file (FileSystemManager.getFileInfo), for uploads from a path. */
+  fileSize?(filePath: string): Promise<number>
   /** The most requests, uploads and downloads in flight together. */
   readonly maxRequests?: number
   /** How many wait for a slot, and how many are in flight. */
@@ -244,6 +246,8 @@ export class Client {
   readonly channel: Channel
   /** XpmJS' Stor over the platform's storage. */
   readonly storage: Stor
+  /** Uploads, URLs (thumbnails too), get, list, remove: `/v1/files`. */
+  readonly files: Files
   /** `fn('chatroom').createRoom(name)` → POST /v1/fn/chatroom/createRoom `{args}` → `result`. */
   readonly fn: FnFactory
   login(opts?: LoginOptions): Promise<LoginAnswer>
@@ -317,6 +321,12 @@ export class Auth {
   login(opts?: LoginOptions): Promise<LoginAnswer>
   me(opts?: Callbacks<User>): Promise<User>
   update(patch: ProfilePatch & Callbacks<User>, opts?: Callbacks<User>): Promise<User>
+  /**
+   * Uploads the image as a public file, then `PATCH /v1/auth/me {avatar_file}`: the server
+   * sets `avatar_url` to the file's stable URL. `file`: a wx temporary path, the event of
+   * `<button open-type="chooseAvatar">` (or `{detail: {avatarUrl}}`), a Blob or bytes.
+   */
+  setAvatar(file: UploadSource | { detail: { avatarUrl: string } }, opts?: Omit<UploadOptions, 'public'> & Callbacks<User>): Promise<User>
   /** The code from `<button open-type="getPhoneNumber">` (`e.detail.code`, or the event itself). */
   bindPhone(code: string | { detail: { code: string } }, opts?: Callbacks<User>): Promise<User>
   refresh(opts?: Callbacks<LoginAnswer>): Promise<LoginAnswer>
@@ -324,6 +334,89 @@ export class Auth {
   on(event: 'change', fn: (user: User | null, info: AuthChangeInfo) => void): this
   off(event: 'change', fn?: (user: User | null, info: AuthChangeInfo) => void): this
   once(event: 'change', fn: (user: User | null, info: AuthChangeInfo) => void): this
+}
+
+// ---- files ----------------------------------------------------------------------------
+
+/** A file (`GET /v1/files/{id}`). */
+export interface FileInfo {
+  id: string
+  name: string
+  size: number
+  content_type: string
+  public: boolean
+  /** `pending` until its bytes arrived and it was completed. */
+  status: 'pending' | 'ready'
+  /** The owner's user id; null for a file the admin key uploaded. */
+  owner: string | null
+  /** RFC 3339. */
+  created_at: string
+  /** A signed GET of the bytes (or of the thumbnail named by `thumb`), once ready. */
+  url?: string
+  /** RFC 3339: when `url` stops working. */
+  url_expires_at?: string
+  /** The thumbnail `url` points at, when one was asked for. */
+  thumb?: string
+}
+
+/**
+ * A thumbnail, in PocketBase's syntax: `WxH` (centre crop), `WxHt` / `WxHb` (top / bottom
+ * crop), `WxHf` (fit inside), `0xH` / `Wx0` (keep the ratio). Only the server's configured
+ * sizes (`files.thumb_sizes`, default `100x100`), else 400 `THUMB_SIZE_NOT_ALLOWED`.
+ */
+export type ThumbSpec = string
+export type ThumbFormat = 'webp' | 'jpeg' | 'png'
+
+export interface ThumbOptions {
+  thumb?: ThumbSpec
+  /** Default: the source's own family. */
+  format?: ThumbFormat
+}
+
+export interface UploadProgress {
+  /** 0 to 100. */
+  progress: number
+  sent: number
+  total: number
+}
+
+/** wx: a temporary path (wx.chooseMedia); web/Node: a Blob or File; bytes anywhere. */
+export type UploadSource = string | Blob | ArrayBuffer | ArrayBufferView
+
+export interface UploadOptions extends Callbacks<FileInfo> {
+  /** Anyone may read it once ready (default false: its owner and admins). */
+  public?: boolean
+  /** Default: the path's or File's name (bytes: `file`). */
+  name?: string
+  /** Default: the Blob's type, else from the name's extension. */
+  contentType?: string
+  /** wx: as the bytes go (UploadTask.onProgressUpdate); web: once, when they arrived. */
+  onProgress?: (p: UploadProgress) => void
+}
+
+export interface FileList {
+  items: FileInfo[]
+  /** Pass back as `cursor` for more; null at the end. */
+  cursor: string | null
+}
+
+export class Files {
+  /**
+   * `POST /v1/files`, the signed form with the bytes (wx.uploadFile / FormData), then
+   * `/complete` → the ready file. The form post and `complete` are retried after a
+   * transport failure (safe: same key, same bytes); the first step is sent once.
+   */
+  upload(file: UploadSource, opts?: UploadOptions): Promise<FileInfo>
+  /** A signed URL of the bytes or of a thumbnail, cached until shortly before it expires. */
+  url(id: string, opts?: ThumbOptions & Callbacks<string>): Promise<string>
+  /** `GET /v1/files/{id}/content`: a stable URL (a 302 to a signed one); a public file's works in `<image src>` as is. */
+  contentUrl(id: string, opts?: ThumbOptions): string
+  get(id: string, opts?: ThumbOptions & Callbacks<FileInfo>): Promise<FileInfo>
+  /** Your own files, newest first. */
+  list(opts?: { cursor?: string | FileList | null; limit?: number } & Callbacks<FileList>): Promise<FileList>
+  remove(id: string, opts?: Callbacks<true>): Promise<true>
+  /** Through the queue: wx → `{tempFilePath}`, web/Node → `{blob}`. */
+  download(id: string, opts?: ThumbOptions & { filePath?: string } & Callbacks<AdapterDownloadResponse>): Promise<AdapterDownloadResponse>
 }
 
 // ---- tables ---------------------------------------------------------------------------
@@ -337,6 +430,8 @@ export interface SystemFields {
   _created: string
   _updated: string
   _v: number
+  /** With `expand` naming `file` fields: each one's FileInfo, or null (gone, or not yours to read). */
+  _expand?: Record<string, FileInfo | null>
 }
 
 export type Rec<R> = R & SystemFields
@@ -444,6 +539,7 @@ export class Batch {
 export class Table<R extends Record<string, any> = Record<string, any>> {
   readonly name: string
   create(data: Partial<R> & Callbacks<Rec<R>>, opts?: Callbacks<Rec<R>>): Promise<Rec<R>>
+  /** `{expand: ['author']}` replaces ref fields with their records; a `file` field's FileInfo comes in `_expand`. */
   get(id: string, opts?: { expand?: string | string[] } & Callbacks<Rec<R>>): Promise<Rec<R>>
   /** `_v` in `data` or `opts` makes it conditional (409 CONFLICT when stale). */
   update(id: string, data: Patch<R> & Callbacks<Rec<R>>, opts?: { _v?: number } & Callbacks<Rec<R>>): Promise<Rec<R>>

@@ -120,6 +120,27 @@ export function wxAdapter(wxObj, opts = {}) {
       )
     },
     /**
+     * The size in bytes of a local file (a temporary path from wx.chooseMedia or a
+     * chooseAvatar button): FileSystemManager.getFileInfo, or the old wx.getFileInfo.
+     * @param {string} filePath
+     * @returns {Promise<number>}
+     */
+    fileSize(filePath) {
+      return new Promise((resolve, reject) => {
+        const o = {
+          filePath,
+          /** @param {{size: number}} r */
+          success: (r) => resolve(r.size),
+          /** @param {{errMsg: string}} e */
+          fail: (e) => reject(new YunqiaoError('FILE_UNREADABLE', `cannot read ${filePath}: ${e && e.errMsg}`, { details: { filePath } })),
+        }
+        const fs = typeof w.getFileSystemManager === 'function' ? w.getFileSystemManager() : null
+        if (fs && typeof fs.getFileInfo === 'function') fs.getFileInfo(o)
+        else if (typeof (/** @type {any} */ (w).getFileInfo) === 'function') /** @type {any} */ (w).getFileInfo(o)
+        else reject(new YunqiaoError('UNSUPPORTED', 'this wx has no getFileInfo'))
+      })
+    },
+    /**
      * wx.uploadFile: one multipart POST, `fields` as text parts, the file as part `name`.
      * @param {{url: string, filePath?: string, file?: any, name?: string, fields?: Record<string, string>, headers?: Record<string, string>, timeout?: number, onProgress?: (p: {progress: number, sent: number, total: number}) => void}} req
      * @returns {Promise<{status: number, headers: Record<string, string>, text: string}>}

@@ -7,6 +7,7 @@ import {
   webAdapter,
   wxAdapter,
   YunqiaoError,
+  type FileInfo,
   type LiveQuery,
   type QueryResult,
   type Rec,
@@ -92,6 +93,22 @@ async function app(): Promise<void> {
   yq.storage.setSync('k', 1)
   const v: number | undefined = yq.storage.getSync<number>('k')
   await yq.storage.setMap('m', 'a', 1)
+
+  // Files: a wx temporary path, a Blob or bytes; URLs of thumbnails; records expanded.
+  const pic: FileInfo = await yq.files.upload('http://tmp/a.jpg', { public: true, onProgress: (pr) => pr.progress })
+  await yq.files.upload(new Blob(['x']), { name: 'a.txt', contentType: 'text/plain' })
+  await yq.files.upload(new Uint8Array([1]), { name: 'b.png', success: (f) => f.status })
+  const thumbUrl: string = await yq.files.url(pic.id, { thumb: '100x100', format: 'webp' })
+  const stable: string = yq.files.contentUrl(pic.id, { thumb: '100x100' })
+  const mine = await yq.files.list({ cursor: null })
+  await yq.files.list({ cursor: mine })
+  await yq.files.remove(mine.items[0].id)
+  const avatarUser: User = await yq.auth.setAvatar({ detail: { avatarUrl: 'http://tmp/b.jpg' } })
+  const withPhoto = await posts.get(p._id, { expand: ['photo'] })
+  const photo: FileInfo | null | undefined = withPhoto._expand?.photo
+  // @ts-expect-error: format is webp, jpeg or png
+  await yq.files.url(pic.id, { format: 'gif' })
+  void [thumbUrl, stable, avatarUser, photo]
 
   const custom = createClient({ baseUrl: 'http://x', adapter: webAdapter({ storage: 'memory' }) })
   const onWx = createClient({ baseUrl: 'http://x', adapter: wxAdapter(undefined, { maxRequests: 5 }) })
