@@ -128,6 +128,7 @@ async function addMember(c, room) {
       room: room.code,
       user: c.id,
       nickname: await nicknameOf(c),
+      avatar: c.avatar_url || "",
       here: false,
       seen: Date.now(),
       joined: Date.now(),

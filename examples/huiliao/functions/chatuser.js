@@ -1,4 +1,5 @@
-// chatuser — 会聊's people: the caller's display name, and whether they are in a room now.
+// chatuser — 会聊's people: the caller's display name and avatar, and whether they are in a
+// room now.
 //
 // A nickname is the caller's own key in the per-user KV namespace `profiles` (read and
 // written with the caller's rights). Presence in a room is the `here` flag of the caller's
@@ -50,6 +51,23 @@ export async function setNickname(name) {
     if (r.items[0] && r.items[0].nickname !== nick) await admin.table("members").update(r.items[0]._id, { nickname: nick });
   }
   return { id: c.id, nickname: nick };
+}
+
+/**
+ * avatarChanged() → {avatar}: after `yq.auth.setAvatar`, copies the caller's avatar URL —
+ * read fresh from the server, not from the caller (a client could claim any URL) — to
+ * their rows in the member lists, which every member's room page watches.
+ */
+export async function avatarChanged() {
+  const c = caller();
+  const u = await admin.users.get(c.id);
+  const avatar = (u && u.avatar_url) || "";
+  for (const g of c.groups || []) {
+    if (!g.startsWith("room-")) continue;
+    const r = await admin.table("members").query({ where: [["key", "eq", `${g.slice(5)}.${c.id}`]], limit: 1 });
+    if (r.items[0] && r.items[0].avatar !== avatar) await admin.table("members").update(r.items[0]._id, { avatar });
+  }
+  return { avatar };
 }
 
 /** presence(roomId, here) → {here}: the caller has the room open (true) or not (false). */

@@ -4,6 +4,12 @@
 // only the room's members read them, nobody writes them but this module. Members hear new
 // ones live by watching `table:messages` with `{_group: "room-<id>"}` — the server sends
 // each change only to subscribers who may read it when it is delivered.
+//
+// A message is text, a picture, or both. A picture is a file the sender uploaded with the
+// SDK (`yq.files.upload(path, {public: true})`); the message keeps its id in the `file`
+// field `picture`, and pages show it through `yq.files.url(id, {thumb})`. Pictures are
+// public files: whoever has the id may load them (an id carries 80 random bits; the room's
+// messages, which hold them, are for its members only).
 import { db, kv, context, FunctionError } from "yunqiao";
 
 const admin = db.admin();
@@ -36,20 +42,32 @@ function member(c, id) {
   return g;
 }
 
-/** send(roomId, text) → the message record. Members of open, unexpired rooms only. */
-export async function send(id, text) {
+/** A file id as the server hands them out (26 characters, Crockford base 32). */
+const FILE_ID = /^[0-9a-z]{26}$/i;
+
+/**
+ * send(roomId, text, {picture?}) → the message record: text (at most 500 characters), a
+ * picture (a file id from `yq.files.upload`), or both. Members of open, unexpired rooms only.
+ */
+export async function send(id, text, opts = {}) {
   const c = caller();
   const g = member(c, id);
   const t = typeof text === "string" ? text.trim() : "";
-  if (!t || t.length > MAX_TEXT) {
-    throw new FunctionError("INVALID_ARGUMENT", `a message is 1 to ${MAX_TEXT} characters`, 400, { field: "text" });
+  const picture = opts && opts.picture !== undefined && opts.picture !== null ? opts.picture : null;
+  if (picture !== null && (typeof picture !== "string" || !FILE_ID.test(picture))) {
+    throw new FunctionError("INVALID_ARGUMENT", "picture is a file id (from files.upload)", 400, { field: "picture" });
+  }
+  if ((!t && !picture) || t.length > MAX_TEXT) {
+    throw new FunctionError("INVALID_ARGUMENT", `a message is 1 to ${MAX_TEXT} characters, or a picture`, 400, { field: "text" });
   }
   const rooms = await admin.table("rooms").query({ where: [["code", "eq", id]], limit: 1 });
   const room = rooms.items[0];
   if (!room || room.state !== "open") throw new FunctionError("ROOM_CLOSED", "the room was closed", 410, { roomId: id });
   if (room.expires_at <= Date.now()) throw new FunctionError("ROOM_EXPIRED", "the room has expired", 410, { roomId: id });
   const nick = (await savedNickname()) || c.nickname || `用户${c.id.slice(-4)}`;
-  return admin.table("messages").create({ _group: g, room: id, text: t, from: c.id, nick });
+  const msg = { _group: g, room: id, text: t, from: c.id, nick };
+  if (picture) msg.picture = picture;
+  return admin.table("messages").create(msg);
 }
 
 /**

@@ -10,6 +10,7 @@ App({
     const wsUrl = wx.getStorageSync('huiliao.ws') || config.wsUrl || undefined
     const yq = createClient({ baseUrl, wsUrl, mockUser })
     this.yq = yq
+    this.thumb = config.thumb || '100x100'
     this.chatroom = yq.fn('chatroom')
     this.chatuser = yq.fn('chatuser')
     this.history = yq.fn('history')

@@ -8,8 +8,12 @@
 //
 // Production: set baseUrl to the AWS stack's HttpApiUrl, wsUrl to its WebSocketUrl, and
 // mockUser to '' (login() then uses wx.login()).
+//
+// thumb: the size of the pictures in the chat (a thumbnail the server makes once and
+// keeps); it must be one of the server's `files.thumb_sizes` (the default is 100x100).
 module.exports = {
   baseUrl: 'http://127.0.0.1:8787',
   wsUrl: '',
   mockUser: 'alice',
+  thumb: '100x100',
 }

@@ -27,8 +27,9 @@ for (const name of Object.keys(pkg.dependencies || {})) {
   console.log(`miniprogram_npm/${name} ← node_modules/${name}/${dep.miniprogram}`)
 }
 
-const shim = join(root, 'node_modules', 'yunqiao', 'test', 'wx-shim.mjs')
-if (existsSync(shim)) {
+for (const f of ['wx-shim.mjs', 'images.mjs']) {
+  const src = join(root, 'node_modules', 'yunqiao', 'test', f)
+  if (!existsSync(src)) continue
   mkdirSync(join(root, 'test', '.vendor'), { recursive: true })
-  cpSync(shim, join(root, 'test', '.vendor', 'wx-shim.mjs'))
+  cpSync(src, join(root, 'test', '.vendor', f))
 }

@@ -205,6 +205,14 @@ export class Phone {
   exists(selector) {
     return this.send('exists', { selector })
   }
+  /** Fires component event `name` (e.g. `chooseavatar`) on `selector` with `detail`. */
+  event(selector, name, detail) {
+    return this.send('event', { selector, name, detail })
+  }
+  /** wx.chooseMedia picks this file's bytes from now on. */
+  media(path) {
+    return this.send('media', { path })
+  }
   text(selector) {
     return this.send('text', { selector })
   }

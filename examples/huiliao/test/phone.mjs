@@ -5,12 +5,15 @@
  * own JS runtime, so three users never share a `wx` or a storage.
  *
  * `wx` is the SDK's faithful shim (sdk/js/test/wx-shim.mjs: real HTTP and WebSockets to
- * the server, wx's callback shapes and quirks) plus the few UI and location calls the
- * pages make (navigation, toasts, modals, getLocation), which record what they did.
+ * the server, wx's callback shapes and quirks; wx.uploadFile is a real multipart POST) plus
+ * the few UI and location calls the pages make (navigation, toasts, modals, getLocation,
+ * previewImage), which record what they did. wx.chooseMedia is the shim's: it picks the
+ * bytes the test put in the album (`media`).
  *
  * The test drives it with messages (see Phone in harness.mjs): open a page, type, tap,
  * read the page's data, run a function against the app, drop the socket, hide/show.
  */
+import { readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -86,6 +89,10 @@ Object.assign(wx, {
       horizontalAccuracy: 30,
       errMsg: 'getLocation:ok',
     })
+  },
+  previewImage(o = {}) {
+    ui.push({ api: 'previewImage', urls: o.urls, current: o.current })
+    later(o, true, { errMsg: 'previewImage:ok' })
   },
   navigateTo(o = {}) {
     ui.push({ api: 'navigateTo', url: o.url })
@@ -307,6 +314,16 @@ const ops = {
   },
   change: ({ selector, value }) => {
     element(selector).dispatchEvent('change', { detail: { value } })
+    return true
+  },
+  /** A component event (`bindchooseavatar`…) with its `detail`. */
+  event: ({ selector, name, detail }) => {
+    element(selector).dispatchEvent(name, { detail })
+    return true
+  },
+  /** What wx.chooseMedia picks from now on: the bytes of a file on this machine. */
+  media: ({ path }) => {
+    shim.ctl.album = readFileSync(path)
     return true
   },
   exists: ({ selector }) => {

@@ -22,6 +22,9 @@
  *   then fails it (the answer lost on the way back).
  * - wx.getFileSystemManager().getFileInfo and the old wx.getFileInfo: `{size, digest}` of
  *   a path on this machine.
+ * - wx.chooseMedia: the user picks `ctl.album` (bytes; by default a 64×48 PNG), written to
+ *   a temporary file as WeChat does: `{tempFiles: [{tempFilePath, size, fileType}]}`;
+ *   `ctl.album = null` is the user cancelling (`chooseMedia:fail cancel`).
  * - wx.connectSocket: a SocketTask (onOpen/onMessage/onClose/onError, send/close); more
  *   than 5 sockets at once fail; send before open fails; a refused handshake is onError
  *   then onClose(1006).
@@ -35,6 +38,8 @@ import { readFile, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
 import WebSocket from 'ws'
+
+import { png } from './images.mjs'
 
 const METHODS = ['OPTIONS', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'CONNECT']
 
@@ -69,6 +74,8 @@ export function createWx(opts = {}) {
     show: [],
     /** @type {Map<string, string>} */
     storage: new Map(),
+    /** What wx.chooseMedia picks (null: the user cancels). */
+    album: /** @type {Buffer | null} */ (png(64, 48)),
   }
 
   /** @param {any} v */
@@ -310,6 +317,28 @@ export function createWx(opts = {}) {
     )
   }
 
+  /** @type {WechatMiniprogram.Wx['chooseMedia']} */
+  const chooseMedia = /** @type {any} */ (chooseMediaCb)
+
+  /** @param {WechatMiniprogram.ChooseMediaOption} o */
+  function chooseMediaCb(o) {
+    const bytes = ctl.album
+    if (!bytes) {
+      const r = { errMsg: 'chooseMedia:fail cancel' }
+      setTimeout(() => {
+        if (o.fail) o.fail(r)
+        if (o.complete) o.complete(r)
+      }, 0)
+      return
+    }
+    const tempFilePath = join(tmpdir(), 'wxshim-' + Date.now().toString(36) + Math.random().toString(36).slice(2) + '.png')
+    writeFile(tempFilePath, bytes).then(() => {
+      const r = /** @type {any} */ ({ type: 'image', tempFiles: [{ tempFilePath, size: bytes.length, fileType: 'image', duration: 0, height: 0, width: 0, thumbTempFilePath: '' }], errMsg: 'chooseMedia:ok' })
+      if (o.success) o.success(r)
+      if (o.complete) o.complete(r)
+    })
+  }
+
   /** @type {WechatMiniprogram.Wx['getFileSystemManager']} */
   const getFileSystemManager = () => /** @type {any} */ ({ getFileInfo: fileInfo })
 
@@ -454,12 +483,13 @@ export function createWx(opts = {}) {
     ctl.show.push(f)
   }
 
-  /** @type {Pick<WechatMiniprogram.Wx, 'request' | 'uploadFile' | 'downloadFile' | 'getFileSystemManager' | 'connectSocket' | 'login' | 'getStorageSync' | 'setStorageSync' | 'removeStorageSync' | 'clearStorageSync' | 'getStorageInfoSync' | 'onAppHide' | 'onAppShow'>} */
+  /** @type {Pick<WechatMiniprogram.Wx, 'request' | 'uploadFile' | 'downloadFile' | 'getFileSystemManager' | 'chooseMedia' | 'connectSocket' | 'login' | 'getStorageSync' | 'setStorageSync' | 'removeStorageSync' | 'clearStorageSync' | 'getStorageInfoSync' | 'onAppHide' | 'onAppShow'>} */
   const wx = {
     request,
     uploadFile,
     downloadFile,
     getFileSystemManager,
+    chooseMedia,
     connectSocket,
     login,
     getStorageSync,

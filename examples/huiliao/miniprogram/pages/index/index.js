@@ -1,9 +1,15 @@
-// 会聊's home: your nickname, join a room by its id, create a room, the rooms you are in.
+// 会聊's home: your nickname and avatar, join a room by its id, create a room, the rooms you
+// are in.
+//
+// The avatar comes from WeChat's avatar picker (`<button open-type="chooseAvatar">`), which
+// gives a temporary path: `yq.auth.setAvatar(path)` uploads it as a public file and makes
+// it the user's `avatar_url`; `chatuser.avatarChanged()` then puts it on the member lists.
 const { getLocation, joinRoom, describe } = require('../../utils/rooms.js')
 
 Page({
   data: {
     nickname: '',
+    avatar: '',
     joinId: '',
     roomName: '',
     hours: '24',
@@ -17,9 +23,9 @@ Page({
   onLoad() {
     this.app = getApp()
     this.loaded = this.run(async () => {
-      await this.app.ready()
+      const user = await this.app.ready()
       const me = await this.app.chatuser.me()
-      this.setData({ nickname: me.nickname })
+      this.setData({ nickname: me.nickname, avatar: (user && user.avatar_url) || '' })
       await this.loadRooms()
     })
   },
@@ -74,6 +80,18 @@ Page({
       const me = await this.app.chatuser.setNickname(this.data.nickname)
       this.setData({ nickname: me.nickname })
       wx.showToast({ title: '已保存', icon: 'success' })
+    })
+  },
+
+  /** The avatar picker's choice (a temporary path): upload it, make it the avatar. */
+  onChooseAvatar(e) {
+    const path = e && e.detail && e.detail.avatarUrl
+    if (!path) return Promise.resolve()
+    return this.run(async () => {
+      const user = await this.app.yq.auth.setAvatar(path)
+      await this.app.chatuser.avatarChanged()
+      this.setData({ avatar: user.avatar_url || '' })
+      wx.showToast({ title: '头像已更新', icon: 'success' })
     })
   },
 

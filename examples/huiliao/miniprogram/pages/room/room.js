@@ -1,5 +1,10 @@
-// A 会聊 room: messages (live, and paged back through history), the members and who of them
-// is here, the notice board, send, leave, destroy.
+// A 会聊 room: messages (live, and paged back through history) with pictures, the members
+// (with their avatars) and who of them is here, the notice board, send, leave, destroy.
+//
+// A picture goes up with the SDK (`yq.files.upload(tempFilePath, {public: true})`: the
+// bytes straight to the blob store through wx.uploadFile), and the message keeps its file
+// id; pages show a thumbnail through `yq.files.url(id, {thumb})` (cached by the SDK until
+// shortly before the signed URL expires) and the picture itself on a tap.
 //
 // Everything live comes over the SDK's one channel as table events, which the server sends
 // only to users the records' rules let read them when they are delivered (the room's
@@ -22,6 +27,7 @@ Page({
     members: [],
     onlineCount: 0,
     draft: '',
+    uploading: -1,
     editingNotice: false,
     noticeDraft: '',
     closed: '',
@@ -35,6 +41,7 @@ Page({
     this.msgs = new Map() // _id → message record
     this.rows = new Map() // member row _id → row
     this.online = new Set() // user ids with a live connection (app-wide presence)
+    this.thumbs = new Map() // file id → thumbnail URL ('' while it is being fetched)
     this.live = []
     this.entered = this.enter(String(query.id || '')).catch((e) => this.setData({ error: describe(e) }))
   },
@@ -163,12 +170,15 @@ Page({
     const list = Array.from(this.rows.values()).map((m) => ({
       id: m.user,
       nickname: m.nickname,
+      avatar: m.avatar || '',
       admin: m.user === admin,
       me: !!this.me && m.user === this.me.id,
       online: !!m.here && this.online.has(m.user),
     }))
     list.sort((a, b) => (b.online - a.online) || (b.admin - a.admin) || (a.nickname < b.nickname ? -1 : 1))
     this.setData({ members: list, onlineCount: list.filter((m) => m.online).length })
+    // a member's new avatar shows beside their messages too
+    if (this.msgs.size) this.addMessages([], false)
   },
 
   // ---- messages ---------------------------------------------------------------------------
@@ -176,14 +186,53 @@ Page({
   addMessages(list, scroll) {
     for (const m of list) this.msgs.set(m._id, m)
     const me = this.me && this.me.id
+    const avatars = new Map(Array.from(this.rows.values()).map((r) => [r.user, r.avatar || '']))
     const ids = Array.from(this.msgs.keys()).sort()
     const messages = ids.map((id) => {
       const m = this.msgs.get(id)
-      return { id, text: m.text, nick: m.nick, from: m.from, mine: m.from === me, time: clock(m._created) }
+      return {
+        id,
+        text: m.text || '',
+        nick: m.nick,
+        from: m.from,
+        avatar: avatars.get(m.from) || '',
+        picture: m.picture || '',
+        thumb: (m.picture && this.thumbs.get(m.picture)) || '',
+        mine: m.from === me,
+        time: clock(m._created),
+      }
     })
     const patch = { messages }
     if (scroll && ids.length) patch.scrollTo = 'm-' + ids[ids.length - 1]
     this.setData(patch)
+    this.loadThumbs(messages)
+  },
+
+  /** Fetches the thumbnails not seen yet, then shows them. */
+  loadThumbs(messages) {
+    const missing = messages.filter((m) => m.picture && !this.thumbs.has(m.picture)).map((m) => m.picture)
+    if (!missing.length) return
+    for (const id of missing) this.thumbs.set(id, '')
+    Promise.all(
+      missing.map((id) =>
+        this.app.yq.files
+          .url(id, { thumb: this.app.thumb })
+          .then((url) => this.thumbs.set(id, url))
+          .catch(() => {}), // gone, or unreadable: the picture stays a grey square
+      ),
+    ).then(() => {
+      if (!this.unloaded) this.addMessages([], false)
+    })
+  },
+
+  /** A tap on a picture: the whole picture, in WeChat's image viewer. */
+  preview(e) {
+    const id = e.currentTarget.dataset.picture
+    if (!id) return Promise.resolve()
+    return this.app.yq.files
+      .url(id)
+      .then((url) => wx.previewImage({ urls: [url], current: url }))
+      .catch((err) => this.setData({ error: describe(err) }))
   },
 
   /** The newest page; `reset` forgets what was shown (after frames were not kept). */
@@ -221,6 +270,33 @@ Page({
       .send(this.data.id, text)
       .then((m) => this.addMessages([m], true))
       .catch((e) => this.setData({ draft: text, error: describe(e) }))
+  },
+
+  /** Picks a picture (album or camera), uploads it as a public file, sends it. */
+  sendPicture() {
+    if (this.data.closed || this.data.uploading >= 0) return Promise.resolve()
+    return new Promise((resolve) => {
+      wx.chooseMedia({
+        count: 1,
+        mediaType: ['image'],
+        sourceType: ['album', 'camera'],
+        sizeType: ['compressed'],
+        success: (r) => resolve(r.tempFiles && r.tempFiles[0]),
+        fail: () => resolve(null), // cancelled
+      })
+    })
+      .then(async (picked) => {
+        if (!picked) return
+        this.setData({ uploading: 0, error: '' })
+        const file = await this.app.yq.files.upload(picked.tempFilePath, {
+          public: true,
+          onProgress: (p) => this.setData({ uploading: p.progress }),
+        })
+        const m = await this.app.history.send(this.data.id, '', { picture: file.id })
+        this.addMessages([m], true)
+      })
+      .catch((e) => this.setData({ error: describe(e) }))
+      .then(() => this.setData({ uploading: -1 }))
   },
 
   // ---- the room ---------------------------------------------------------------------------
