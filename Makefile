@@ -47,7 +47,7 @@ CLIENT_VENV ?= $(VENV)-client
 # suites, and 会聊 (applied there with `yunqiao apply`).
 LAMBDA_JS_SUITES ?= sdk/js YUNQIAO_TEST_PLATFORMS=web test/channel.test.mjs -- \
 	sdk/js YUNQIAO_TEST_PLATFORMS=wx test/channel.test.mjs -- \
-	sdk/js test/auth.test.mjs test/tables.test.mjs test/kv.test.mjs test/fn.test.mjs test/build.test.mjs -- \
+	sdk/js test/auth.test.mjs test/tables.test.mjs test/kv.test.mjs test/fn.test.mjs test/files.test.mjs test/build.test.mjs -- \
 	examples/huiliao test/huiliao.test.mjs
 test-clients: venv contract-venv client-venv
 	$(CARGO) build -p yunqiao -p yunqiao-lambda -p yunqiao-standin --bins
