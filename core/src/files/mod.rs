@@ -21,6 +21,7 @@
 //! * `fquota#<owner>` / `_` — `{bytes, files}` in use
 //! * `fpending` / `<expiry ms, 13 digits>#<id>` — pending uploads, by expiry
 
+mod content;
 mod sniff;
 pub mod thumbs;
 
@@ -37,6 +38,7 @@ use crate::error::{Code, Error, Result};
 use crate::keys;
 use crate::store::{Cond, Item, ItemStore, Query, SkRange, StoreError, Update, WriteOp};
 
+pub use content::{Content, MAX_SOURCE_BYTES, ThumbAsk, ThumbView, Thumbs};
 pub use sniff::{sniff, type_matches};
 
 /// The limits of the files area (`[files]` in the configuration).
@@ -220,6 +222,8 @@ pub struct Files {
     blobs: Arc<dyn BlobStore>,
     clock: SharedClock,
     cfg: FilesConfig,
+    /// Thumbnails, when a thumbnailer was given ([`Files::with_thumbs`]).
+    thumbs: Option<Thumbs>,
 }
 
 impl Files {
@@ -234,6 +238,7 @@ impl Files {
             blobs,
             clock,
             cfg,
+            thumbs: None,
         }
     }
 
@@ -502,6 +507,7 @@ impl Files {
     /// Removes a file: its object first (a failure leaves the file to delete again),
     /// then the record, its listing, its pending entry, and its bytes from the quota.
     async fn remove(&self, file: &FileRecord) -> Result<()> {
+        self.remove_thumbs(file).await?;
         self.blobs.delete(&blob_key(&file.id)).await?;
         let mut ops = vec![
             WriteOp::Delete {
@@ -533,9 +539,15 @@ impl Files {
         }
         match self.store.transact(ops).await {
             // Removed meanwhile by someone else: nothing more to do.
-            Ok(()) | Err(StoreError::TransactionCanceled { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
+            Ok(()) | Err(StoreError::TransactionCanceled { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
+        // Again, now the file is gone: a thumbnail written meanwhile, by a maker that
+        // still saw the file, is removed here (one that no longer sees it removes its own).
+        if let Err(e) = self.remove_thumbs(file).await {
+            tracing::warn!(file = %file.id, error = %e, "thumbnails left behind");
+        }
+        Ok(())
     }
 
     /// `GET /v1/files`: the caller's own files, newest first.
