@@ -191,10 +191,10 @@ impl AppBuilder {
             Arc::new(match thumbnailer {
                 Some(t) => {
                     let tc = cfg.files.thumbs();
-                    files.with_thumbs(yunqiao_core::files::Thumbs {
-                        worker: ThumbWorker::new(t, &tc),
-                        sizes: tc.sizes,
-                    })
+                    files.with_thumbs(yunqiao_core::files::Thumbs::new(
+                        ThumbWorker::new(t, &tc),
+                        tc.sizes,
+                    ))
                 }
                 None => files,
             })

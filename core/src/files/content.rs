@@ -3,8 +3,10 @@
 //! * `GET /v1/files/{id}?thumb=<size>[&format=]` ([`Files::thumb`]): the file whose `url`
 //!   points at its thumbnail. A thumbnail is made the first time it is asked for and
 //!   kept under its own key ([`thumbs::thumb_key`]); later requests only sign a URL.
-//!   Two first requests at once may both make it: each write replaces the object whole
-//!   (the stores write atomically), so a reader never sees part of one.
+//!   First requests for one thumbnail at once in one process make it once (the others
+//!   wait for it); in two processes (two Lambda sandboxes) both may make it, harmlessly:
+//!   each write replaces the object whole (the stores write atomically), so a reader
+//!   never sees part of one.
 //! * `GET /v1/files/{id}/content[?thumb=]` ([`Files::content`]): the same URL, for a
 //!   redirect, with how long the redirect may be cached ([`Content::max_age_secs`]).
 //! * Making one runs on the [`ThumbWorker`]: at most `max_concurrent` at once on
@@ -14,6 +16,8 @@
 //!   configured size and format; a thumbnail made while its file is being deleted is
 //!   removed by its maker, which checks the file again once it has written it.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
@@ -35,6 +39,34 @@ pub const MAX_REDIRECT_AGE: Duration = Duration::from_secs(3600);
 pub struct Thumbs {
     pub worker: ThumbWorker,
     pub sizes: Vec<ThumbSpec>,
+    /// The thumbnails being made in this process, by key: a request for one of them
+    /// waits for its maker instead of making it too.
+    pub(super) making: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl Thumbs {
+    pub fn new(worker: ThumbWorker, sizes: Vec<ThumbSpec>) -> Thumbs {
+        Thumbs {
+            worker,
+            sizes,
+            making: Arc::default(),
+        }
+    }
+
+    /// The lock of the thumbnail `key`, shared by whoever asks for it meanwhile.
+    fn gate(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.making.lock().unwrap_or_else(|p| p.into_inner());
+        m.entry(key.to_string()).or_default().clone()
+    }
+
+    /// Forgets `key`'s lock once nobody else holds it.
+    fn release(&self, key: &str, gate: Arc<tokio::sync::Mutex<()>>) {
+        let mut m = self.making.lock().unwrap_or_else(|p| p.into_inner());
+        // Ours and the map's: nobody else is waiting.
+        if Arc::strong_count(&gate) <= 2 {
+            m.remove(key);
+        }
+    }
 }
 
 /// What a reader asks for besides the file: a thumbnail size (`?thumb=`), perhaps a
@@ -120,7 +152,21 @@ impl Files {
         let format = chosen.unwrap_or_else(|| ThumbFormat::choose(ask.accept, &file.content_type));
         let key = thumbs::thumb_key(&file.id, &spec, format);
         if self.blobs.head(&key).await?.is_none() {
-            self.make_thumb(&file, &key, spec, format).await?;
+            let t = self.thumbs.as_ref().ok_or_else(|| {
+                Error::new(Code::ThumbSizeNotAllowed, "thumbnails are not made here")
+            })?;
+            let gate = t.gate(&key);
+            let made = {
+                let _turn = gate.lock().await;
+                // Made by the one this request waited for?
+                match self.blobs.head(&key).await {
+                    Ok(Some(_)) => Ok(()),
+                    Ok(None) => self.make_thumb(t, &file, &key, spec, format).await,
+                    Err(e) => Err(e.into()),
+                }
+            };
+            t.release(&key, gate);
+            made?;
         }
         let ttl = self.url_ttl(&file);
         let url = self
@@ -142,15 +188,12 @@ impl Files {
     /// the worker has a place for it.
     async fn make_thumb(
         &self,
+        thumbs: &Thumbs,
         file: &FileRecord,
         key: &str,
         spec: ThumbSpec,
         format: ThumbFormat,
     ) -> Result<()> {
-        let thumbs = self
-            .thumbs
-            .as_ref()
-            .ok_or_else(|| Error::new(Code::ThumbSizeNotAllowed, "thumbnails are not made here"))?;
         if file.size > MAX_SOURCE_BYTES {
             return Err(Error::new(
                 Code::ImageTooLarge,

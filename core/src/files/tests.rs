@@ -546,10 +546,9 @@ mod thumbnails {
             sizes: parse_sizes(["100x100", "0x50"]).expect("sizes"),
             ..ThumbsConfig::default()
         };
-        let files = w.files.with_thumbs(Thumbs {
-            worker: ThumbWorker::new(t, &cfg),
-            sizes: cfg.sizes,
-        });
+        let files = w
+            .files
+            .with_thumbs(Thumbs::new(ThumbWorker::new(t, &cfg), cfg.sizes));
         World { files, ..w }
     }
 
@@ -729,6 +728,47 @@ mod thumbnails {
             .await
             .expect_err("pending");
         assert_eq!(e.code, Code::FileNotUploaded);
+    }
+
+    #[tokio::test]
+    async fn first_requests_at_once_make_it_once() {
+        let (tx, rx) = mpsc::channel();
+        let t = Arc::new(Counting {
+            gate: Some(Mutex::new(rx)),
+            ..Counting::default()
+        });
+        let w = Arc::new(with_thumbs(t.clone()));
+        let alice = user("alice");
+        let f = w.upload(&alice, png_request(true), PNG).await.expect("up");
+        let mut asks = Vec::new();
+        for _ in 0..5 {
+            let (w, id) = (w.clone(), f.file.id.clone());
+            asks.push(tokio::spawn(async move {
+                w.files
+                    .thumb(&Caller::Anonymous, &id, &ask("100x100"))
+                    .await
+            }));
+        }
+        // One is making it; the others have every chance to start making it too.
+        while t.entered.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..5 {
+            tx.send(()).expect("gate");
+        }
+        for a in asks {
+            a.await.expect("joined").expect("a thumbnail");
+        }
+        assert_eq!(t.made.load(Ordering::SeqCst), 1);
+        let making = w
+            .files
+            .thumbs
+            .as_ref()
+            .map(|t| t.making.lock().expect("lock").len());
+        assert_eq!(making, Some(0), "the locks are forgotten");
     }
 
     #[tokio::test]
