@@ -9,6 +9,7 @@
 //!     .wechat(wechat)
 //!     .sockets(Sockets::Local(hub))
 //!     .served_blobs(disk)              // or .blobs(s3)
+//!     .thumbnailer(images)
 //!     .functions(sandbox, outbound)
 //!     .background(spawner)
 //!     .build(&config)?;
@@ -20,6 +21,7 @@ use yunqiao_config::Config;
 use yunqiao_core::auth::Auth;
 use yunqiao_core::blob::{BlobStore, ServedBlobStore};
 use yunqiao_core::clock::{SharedClock, SystemClock};
+use yunqiao_core::files::thumbs::{ThumbWorker, Thumbnailer};
 use yunqiao_core::functions::{Outbound, Spawner, sandbox::Sandbox};
 use yunqiao_core::store::ItemStore;
 use yunqiao_core::wechat::WeChat;
@@ -57,6 +59,7 @@ pub struct AppBuilder {
     sockets: Option<Sockets>,
     blobs: Option<Arc<dyn BlobStore>>,
     served_blobs: Option<Arc<dyn ServedBlobStore>>,
+    thumbnailer: Option<Arc<dyn Thumbnailer>>,
     sandbox: Arc<dyn Sandbox>,
     outbound: Arc<dyn Outbound>,
     spawner: Option<Spawner>,
@@ -72,6 +75,7 @@ impl AppState {
             sockets: None,
             blobs: None,
             served_blobs: None,
+            thumbnailer: None,
             sandbox: Arc::new(yunqiao_core::functions::sandbox::NoSandbox),
             outbound: Arc::new(yunqiao_core::functions::host::NoOutbound),
             spawner: None,
@@ -117,6 +121,13 @@ impl AppBuilder {
     pub fn served_blobs<B: ServedBlobStore>(mut self, blobs: Arc<B>) -> Self {
         self.blobs = Some(blobs.clone());
         self.served_blobs = Some(blobs);
+        self
+    }
+
+    /// What makes thumbnails of image files (`?thumb=`; default: none, and every size
+    /// is `THUMB_SIZE_NOT_ALLOWED`). Its sizes are `files.thumb_sizes`.
+    pub fn thumbnailer(mut self, thumbnailer: Arc<dyn Thumbnailer>) -> Self {
+        self.thumbnailer = Some(thumbnailer);
         self
     }
 
@@ -169,13 +180,24 @@ impl AppBuilder {
             limiter,
             PUSH_CONCURRENCY,
         );
+        let thumbnailer = self.thumbnailer;
         let files = self.blobs.clone().map(|blobs| {
-            Arc::new(yunqiao_core::files::Files::new(
+            let files = yunqiao_core::files::Files::new(
                 store.clone(),
                 blobs,
                 clock.clone(),
                 cfg.files.limits(),
-            ))
+            );
+            Arc::new(match thumbnailer {
+                Some(t) => {
+                    let tc = cfg.files.thumbs();
+                    files.with_thumbs(yunqiao_core::files::Thumbs::new(
+                        ThumbWorker::new(t, &tc),
+                        tc.sizes,
+                    ))
+                }
+                None => files,
+            })
         });
         let functions =
             yunqiao_core::functions::Functions::new(yunqiao_core::functions::FunctionsDeps {

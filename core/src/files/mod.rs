@@ -21,6 +21,7 @@
 //! * `fquota#<owner>` / `_` — `{bytes, files}` in use
 //! * `fpending` / `<expiry ms, 13 digits>#<id>` — pending uploads, by expiry
 
+mod content;
 mod sniff;
 pub mod thumbs;
 
@@ -37,6 +38,7 @@ use crate::error::{Code, Error, Result};
 use crate::keys;
 use crate::store::{Cond, Item, ItemStore, Query, SkRange, StoreError, Update, WriteOp};
 
+pub use content::{Content, MAX_SOURCE_BYTES, ThumbAsk, Thumbs};
 pub use sniff::{sniff, type_matches};
 
 /// The limits of the files area (`[files]` in the configuration).
@@ -136,6 +138,14 @@ pub struct Upload {
     pub expires_at: i64,
 }
 
+/// A file whose URL points at one of its thumbnails.
+#[derive(Debug, Clone)]
+pub struct ThumbView {
+    pub view: FileView,
+    pub spec: thumbs::ThumbSpec,
+    pub format: thumbs::ThumbFormat,
+}
+
 /// A page of files.
 #[derive(Debug, Clone)]
 pub struct FilePage {
@@ -220,6 +230,8 @@ pub struct Files {
     blobs: Arc<dyn BlobStore>,
     clock: SharedClock,
     cfg: FilesConfig,
+    /// Thumbnails, when a thumbnailer was given ([`Files::with_thumbs`]).
+    thumbs: Option<Thumbs>,
 }
 
 impl Files {
@@ -234,6 +246,7 @@ impl Files {
             blobs,
             clock,
             cfg,
+            thumbs: None,
         }
     }
 
@@ -502,6 +515,7 @@ impl Files {
     /// Removes a file: its object first (a failure leaves the file to delete again),
     /// then the record, its listing, its pending entry, and its bytes from the quota.
     async fn remove(&self, file: &FileRecord) -> Result<()> {
+        self.remove_thumbs(file).await?;
         self.blobs.delete(&blob_key(&file.id)).await?;
         let mut ops = vec![
             WriteOp::Delete {
@@ -533,9 +547,136 @@ impl Files {
         }
         match self.store.transact(ops).await {
             // Removed meanwhile by someone else: nothing more to do.
-            Ok(()) | Err(StoreError::TransactionCanceled { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
+            Ok(()) | Err(StoreError::TransactionCanceled { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
+        // Again, now the file is gone: a thumbnail written meanwhile, by a maker that
+        // still saw the file, is removed here (one that no longer sees it removes its own).
+        if let Err(e) = self.remove_thumbs(file).await {
+            tracing::warn!(file = %file.id, error = %e, "thumbnails left behind");
+        }
+        Ok(())
+    }
+
+    /// Turns thumbnails on: made by its worker, of its sizes only.
+    pub fn with_thumbs(mut self, thumbs: Thumbs) -> Files {
+        self.thumbs = Some(thumbs);
+        self
+    }
+
+    /// The sizes that may be asked for (none: thumbnails are off).
+    pub fn thumb_sizes(&self) -> &[thumbs::ThumbSpec] {
+        self.thumbs.as_ref().map_or(&[], |t| &t.sizes)
+    }
+
+    fn url_ttl(&self, f: &FileRecord) -> Duration {
+        if f.public {
+            crate::blob::MAX_EXPIRY
+        } else {
+            self.cfg.url_ttl
+        }
+    }
+
+    /// `GET /v1/files/{id}?thumb=`: for whoever may read the file, the file with a URL
+    /// of its thumbnail, made now if it was not yet ([`content`]). Sizes not configured
+    /// are `THUMB_SIZE_NOT_ALLOWED`; files that are not JPEG, PNG, GIF or WebP images,
+    /// or that cannot be read, `IMAGE_INVALID`; images over the limits
+    /// `IMAGE_TOO_LARGE`; files not complete yet `FILE_NOT_UPLOADED`.
+    pub async fn thumb(&self, caller: &Caller, id: &str, ask: &ThumbAsk<'_>) -> Result<ThumbView> {
+        use thumbs::ThumbFormat;
+        let spec = thumbs::check_allowed(ask.size, self.thumb_sizes())?;
+        let chosen = match ask.format {
+            Some(name) => Some(ThumbFormat::from_name(name).ok_or_else(|| {
+                Error::invalid_field("format", "a thumbnail's format is webp, jpeg or png")
+            })?),
+            None => None,
+        };
+        let file = self.record(id).await?;
+        if !Self::may_read(caller, &file) {
+            return Err(not_found());
+        }
+        if file.status != Status::Ready {
+            return Err(not_complete());
+        }
+        if !thumbs::thumbable(&file.content_type) {
+            return Err(Error::new(
+                Code::ImageInvalid,
+                format!(
+                    "thumbnails are made of JPEG, PNG, GIF and WebP images, not {:?}",
+                    file.content_type
+                ),
+            )
+            .with_details(json!({"content_type": file.content_type})));
+        }
+        let format = chosen.unwrap_or_else(|| ThumbFormat::choose(ask.accept, &file.content_type));
+        let t = self
+            .thumbs
+            .as_ref()
+            .ok_or_else(|| Error::new(Code::ThumbSizeNotAllowed, "thumbnails are not made here"))?;
+        let key = thumbs::thumb_key(&file.id, &spec, format);
+        let still_there = || async {
+            match self.record(&file.id).await {
+                Ok(_) => Ok(true),
+                Err(e) if e.code == Code::NotFound => Ok(false),
+                Err(e) => Err(e),
+            }
+        };
+        t.ensure(
+            self.blobs.as_ref(),
+            &blob_key(&file.id),
+            file.size,
+            &key,
+            spec,
+            format,
+            still_there,
+        )
+        .await?;
+        let ttl = self.url_ttl(&file);
+        let url = self
+            .blobs
+            .presign_get_as(&key, format.content_type(), ttl)
+            .await?;
+        Ok(ThumbView {
+            view: FileView {
+                url: Some(url),
+                url_expires_at: Some(self.clock.now_ms() + ttl.as_millis() as i64),
+                file,
+            },
+            spec,
+            format,
+        })
+    }
+
+    /// `GET /v1/files/{id}/content[?thumb=]`: where the bytes (or the thumbnail) are,
+    /// for whoever may read the file; others are told it does not exist. A file not
+    /// complete yet is `FILE_NOT_UPLOADED`.
+    pub async fn content(
+        &self,
+        caller: &Caller,
+        id: &str,
+        ask: Option<&ThumbAsk<'_>>,
+    ) -> Result<Content> {
+        let view = match ask {
+            Some(a) => self.thumb(caller, id, a).await?.view,
+            None => self.get(caller, id).await?,
+        };
+        let url = view.url.ok_or_else(not_complete)?;
+        Ok(Content {
+            url,
+            max_age_secs: content::redirect_max_age(self.url_ttl(&view.file)),
+            public: view.file.public,
+        })
+    }
+
+    /// Removes every thumbnail `file` may have (each configured size, each format).
+    async fn remove_thumbs(&self, file: &FileRecord) -> Result<()> {
+        if file.status != Status::Ready {
+            return Ok(());
+        }
+        for key in thumbs::thumb_keys(&file.id, self.thumb_sizes()) {
+            self.blobs.delete(&key).await?;
+        }
+        Ok(())
     }
 
     /// `GET /v1/files`: the caller's own files, newest first.
@@ -661,6 +802,13 @@ fn quota_exceeded(quota: u64) -> Error {
         format!("this upload would pass the {quota} bytes you may keep; delete files first"),
     )
     .with_details(json!({"quota_bytes": quota}))
+}
+
+fn not_complete() -> Error {
+    Error::new(
+        Code::FileNotUploaded,
+        "the file is not complete yet: upload its bytes, then complete it",
+    )
 }
 
 fn unusable(id: &str) -> Error {
