@@ -104,3 +104,24 @@ pub async fn phone(
 ) -> ApiResult<Json<UserView>> {
     Ok(Json(s.auth.bind_phone(&u.user.id, &b.code).await?.into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn the_origin_is_the_configured_address_else_the_requests() {
+        let mut h = HeaderMap::new();
+        assert_eq!(origin(None, &h), "", "nothing says");
+        h.insert("host", HeaderValue::from_static("api.example.com"));
+        assert_eq!(origin(None, &h), "http://api.example.com");
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https, http"));
+        assert_eq!(origin(None, &h), "https://api.example.com");
+        assert_eq!(
+            origin(Some("https://files.example.com/"), &h),
+            "https://files.example.com"
+        );
+    }
+}
