@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 on_every_face!(
     a_file_field_takes_only_files_the_writer_may_use,
+    a_cloud_function_writes_files_by_the_same_rule,
     expand_adds_each_file_as_its_reader_may_see_it,
     an_avatar_is_one_of_your_public_images,
 );
@@ -335,4 +336,55 @@ async fn an_avatar_is_one_of_your_public_images(s: Server) {
         .call("GET", &format!("/v1/files/{image}"), None, None)
         .await;
     assert_eq!(kept.status, 200, "{}", kept.text);
+}
+
+const POSTS_MODULE: &str = r#"
+import { db } from "yunqiao";
+export async function attach(photo) { return db.table("posts").create({ photo }) }
+export async function show(id) { return db.table("posts").get(id, { expand: ["photo"] }) }
+"#;
+
+/// Cloud functions' `db.*` write and read with the caller's rights: the same rules.
+async fn a_cloud_function_writes_files_by_the_same_rule(s: Server) {
+    let api = Api::new(&s.base);
+    posts(&api).await;
+    let r = api
+        .call(
+            "PUT",
+            "/v1/functions/posts",
+            Some(ADMIN_KEY),
+            Some(json!({ "source": POSTS_MODULE })),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let (alice, _) = api.login("mock:alice").await;
+    let (bob, _) = api.login("mock:bob").await;
+    let private = file(&api, &alice, "image/png", false, false).await;
+    let call = |token: String, export: &'static str, arg: String| {
+        let api = api.clone();
+        async move {
+            api.call(
+                "POST",
+                &format!("/v1/fn/posts/{export}"),
+                Some(&token),
+                Some(json!({ "args": [arg] })),
+            )
+            .await
+        }
+    };
+    let r = call(bob.clone(), "attach", private.clone()).await;
+    assert_eq!((r.status, r.code()), (400, "FILE_NOT_USABLE"), "{}", r.text);
+    let r = call(alice.clone(), "attach", private.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let id = r.body["result"]["_id"].as_str().unwrap().to_string();
+    let r = call(alice.clone(), "show", id.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["result"]["_expand"]["photo"]["id"], private.as_str());
+    let r = call(bob.clone(), "show", id).await;
+    assert_eq!(
+        r.body["result"]["_expand"],
+        json!({"photo": null}),
+        "{}",
+        r.text
+    );
 }
