@@ -342,9 +342,11 @@ const POSTS_MODULE: &str = r#"
 import { db } from "yunqiao";
 export async function attach(photo) { return db.table("posts").create({ photo }) }
 export async function show(id) { return db.table("posts").get(id, { expand: ["photo"] }) }
+export async function cover(e) { return { ...e.data, photo: e.data.from } }
 "#;
 
-/// Cloud functions' `db.*` write and read with the caller's rights: the same rules.
+/// Cloud functions' `db.*` write and read with the caller's rights, and what a hook
+/// answers is written as the caller's: the same rules.
 async fn a_cloud_function_writes_files_by_the_same_rule(s: Server) {
     let api = Api::new(&s.base);
     posts(&api).await;
@@ -387,4 +389,36 @@ async fn a_cloud_function_writes_files_by_the_same_rule(s: Server) {
         "{}",
         r.text
     );
+
+    // A before-hook that puts a file in the record: checked as the writer's.
+    let r = api
+        .call(
+            "PUT",
+            "/v1/tables/covers",
+            Some(ADMIN_KEY),
+            Some(json!({
+                "fields": [{"name": "from", "type": "string"}, {"name": "photo", "type": "file"}],
+                "acl": {"record": "rwd:r:r", "create": "users"},
+                "hooks": {"before_create": "posts.cover"}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let cover = |token: String| {
+        let api = api.clone();
+        let private = private.clone();
+        async move {
+            api.call(
+                "POST",
+                "/v1/tables/covers/records",
+                Some(&token),
+                Some(json!({ "from": private })),
+            )
+            .await
+        }
+    };
+    let r = cover(bob.clone()).await;
+    assert_eq!((r.status, r.code()), (400, "FILE_NOT_USABLE"), "{}", r.text);
+    let r = cover(alice.clone()).await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["photo"], private.as_str());
 }
