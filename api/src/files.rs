@@ -5,6 +5,7 @@
 //! blob store and back.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
@@ -13,10 +14,12 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::routes;
+use yunqiao_core::auth::Caller;
 use yunqiao_core::clock::rfc3339;
 use yunqiao_core::files::{
     FilePage, FileView, Files, Status, ThumbAsk, ThumbView, Upload, UploadRequest,
 };
+use yunqiao_core::tables::FileRefs;
 use yunqiao_core::{Code, Error};
 
 use crate::caller::AnyCaller;
@@ -120,6 +123,26 @@ impl From<FileView> for FileInfo {
             url: v.url,
             url_expires_at: v.url_expires_at.map(rfc3339),
             thumb: None,
+        }
+    }
+}
+
+/// The files service as the tables reach it ([`FileRefs`]): whether a record may hold a
+/// file, and a file as a reader sees it, in the shape `GET /v1/files/{id}` answers.
+pub struct TableFiles(pub Arc<Files>);
+
+#[async_trait::async_trait]
+impl FileRefs for TableFiles {
+    async fn check_usable(&self, caller: &Caller, id: &str) -> Result<(), Error> {
+        self.0.usable(caller, id).await.map(|_| ())
+    }
+
+    async fn view(&self, caller: &Caller, id: &str) -> Result<Option<serde_json::Value>, Error> {
+        match self.0.get_if_readable(caller, id).await? {
+            None => Ok(None),
+            Some(v) => serde_json::to_value(FileInfo::from(v))
+                .map(Some)
+                .map_err(|e| Error::internal(format!("a file as JSON: {e}"))),
         }
     }
 }

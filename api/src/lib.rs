@@ -70,6 +70,9 @@ pub struct Services {
     pub served_blobs: Option<Arc<dyn yunqiao_core::blob::ServedBlobStore>>,
     /// Users' files (`/v1/files`), over `blobs`; `None` without a blob store.
     pub files: Option<Arc<yunqiao_core::files::Files>>,
+    /// Where clients reach this server (`files.public_url`), when configured; else each
+    /// request's own origin is.
+    pub public_url: Option<String>,
 }
 
 /// Where live-channel sockets are held.

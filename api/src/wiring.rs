@@ -162,24 +162,6 @@ impl AppBuilder {
             Sockets::Local(h) => (h.clone(), Some(h), RateLimiter::in_memory()),
             Sockets::Remote(p) => (p, None, RateLimiter::InStore),
         };
-        let tables = Arc::new(
-            yunqiao_core::tables::Tables::new(store.clone(), clock.clone())
-                .with_scan_limit(cfg.tables.scan_limit)
-                .with_cache(freshness),
-        );
-        let auth = Arc::new(
-            Auth::new(store.clone(), wechat, clock.clone(), cfg.auth()).with_cache(freshness),
-        );
-        let kv = Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone()));
-        let live = Live::new(
-            store.clone(),
-            clock.clone(),
-            push,
-            auth.clone(),
-            tables.clone(),
-            limiter,
-            PUSH_CONCURRENCY,
-        );
         let thumbnailer = self.thumbnailer;
         let files = self.blobs.clone().map(|blobs| {
             let files = yunqiao_core::files::Files::new(
@@ -199,6 +181,27 @@ impl AppBuilder {
                 None => files,
             })
         });
+        let mut tables = yunqiao_core::tables::Tables::new(store.clone(), clock.clone())
+            .with_scan_limit(cfg.tables.scan_limit)
+            .with_cache(freshness);
+        let mut auth =
+            Auth::new(store.clone(), wechat, clock.clone(), cfg.auth()).with_cache(freshness);
+        if let Some(f) = &files {
+            tables = tables.with_files(Arc::new(crate::files::TableFiles(f.clone())));
+            auth = auth.with_avatars(f.clone());
+        }
+        let tables = Arc::new(tables);
+        let auth = Arc::new(auth);
+        let kv = Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone()));
+        let live = Live::new(
+            store.clone(),
+            clock.clone(),
+            push,
+            auth.clone(),
+            tables.clone(),
+            limiter,
+            PUSH_CONCURRENCY,
+        );
         let functions =
             yunqiao_core::functions::Functions::new(yunqiao_core::functions::FunctionsDeps {
                 store,
@@ -230,6 +233,7 @@ impl AppBuilder {
             blobs: self.blobs,
             served_blobs: self.served_blobs,
             files,
+            public_url: cfg.files.public_url.clone(),
         })))
     }
 }

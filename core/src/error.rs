@@ -29,6 +29,10 @@ pub enum Code {
     FileTypeMismatch,
     /// A presigned upload smaller than its form allows.
     UploadTooSmall,
+    /// A file a record's `file` field or a profile's `avatar_file` may not point at:
+    /// missing, not ready, or neither the writer's own nor public (avatars: not the
+    /// caller's own public image).
+    FileNotUsable,
     // 401
     Unauthenticated,
     InvalidToken,
@@ -113,6 +117,7 @@ impl Code {
         Code::FileTooLarge,
         Code::FileTypeNotAllowed,
         Code::UploadTooSmall,
+        Code::FileNotUsable,
         Code::Unauthenticated,
         Code::InvalidToken,
         Code::InvalidLoginCode,
@@ -197,6 +202,7 @@ impl Code {
             Code::FunctionTimeout => "FUNCTION_TIMEOUT",
             Code::App => "APP_ERROR",
             Code::UploadTooSmall => "UPLOAD_TOO_SMALL",
+            Code::FileNotUsable => "FILE_NOT_USABLE",
             Code::SignatureInvalid => "SIGNATURE_INVALID",
             Code::SignatureExpired => "SIGNATURE_EXPIRED",
             Code::UploadMismatch => "UPLOAD_MISMATCH",
@@ -225,6 +231,7 @@ impl Code {
             | Code::ProjectRefused
             | Code::FileTypeMismatch
             | Code::UploadTooSmall
+            | Code::FileNotUsable
             | Code::App => 400,
             Code::Unauthenticated | Code::InvalidToken | Code::InvalidLoginCode => 401,
             Code::Forbidden

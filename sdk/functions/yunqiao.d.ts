@@ -49,6 +49,29 @@ declare module 'yunqiao' {
     _updated: string
     /** 1 on creation, bumped by every write. */
     _v: number
+    /**
+     * Read with `expand` naming `file` fields: each one's file as the caller may read it
+     * (`GET /v1/files/{id}`), or null when the caller may not or it is gone.
+     */
+    _expand?: { [field: string]: FileInfo | null }
+  }
+
+  /** A file, as `GET /v1/files/{id}` answers it. */
+  export interface FileInfo {
+    id: string
+    name: string
+    size: number
+    content_type: string
+    public: boolean
+    status: 'pending' | 'ready'
+    /** The owner's user id; null for files the admin key uploaded. */
+    owner: string | null
+    /** RFC 3339. */
+    created_at: string
+    /** A signed GET of the bytes, when ready. */
+    url?: string
+    /** RFC 3339: when `url` stops working. */
+    url_expires_at?: string
   }
 
   export type Rec<T extends object = Fields> = T & SystemFields
@@ -168,7 +191,10 @@ declare module 'yunqiao' {
     /** A previous page's `cursor`. */
     cursor?: string | null
     fields?: string[]
-    /** Ref fields to replace by their records (read with the same rights). */
+    /**
+     * Ref fields to replace by their records (read with the same rights), and `file`
+     * fields whose files to add under `_expand`.
+     */
     expand?: string[]
     /** Answer `total` (no condition, or one equality on an indexed field). */
     count?: boolean

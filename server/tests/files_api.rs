@@ -34,6 +34,7 @@ on_every_face!(env = super::FILES_ENV;
     thumbnails_only_of_configured_sizes_and_images,
     bombs_are_refused_while_other_requests_are_answered,
     thumbnails_go_with_their_file,
+    a_form_posted_again_after_completion_changes_nothing,
 );
 
 const PNG: &[u8] =
@@ -321,7 +322,7 @@ async fn sizes_and_the_quota_are_kept(s: Server) {
     let (status, text) = post_form(&small.body["upload"], &longer).await;
     assert!((400..500).contains(&status), "{status}: {text}");
     let fid = small.body["file"]["id"].as_str().unwrap();
-    assert!(!s.has_blob(&format!("f/{fid}")), "nothing stored");
+    assert!(!s.has_blob(&format!("up/{fid}")), "nothing stored");
     let r = api
         .call(
             "POST",
@@ -384,7 +385,9 @@ async fn bytes_of_another_type_are_refused_and_removed(s: Server) {
     let fid = started.body["file"]["id"].as_str().unwrap().to_string();
     let (status, text) = post_form(&started.body["upload"], &page).await;
     assert!((200..300).contains(&status), "{status}: {text}");
-    assert!(s.has_blob(&format!("f/{fid}")));
+    // The form writes a staging key; only a completion copies it to the file's own.
+    assert!(s.has_blob(&format!("up/{fid}")));
+    assert!(!s.has_blob(&format!("f/{fid}")));
     let r = api
         .call(
             "POST",
@@ -402,6 +405,7 @@ async fn bytes_of_another_type_are_refused_and_removed(s: Server) {
         .await;
     assert_eq!(got.status, 404, "{}", got.text);
     assert!(!s.has_blob(&format!("f/{fid}")), "the bytes are gone");
+    assert!(!s.has_blob(&format!("up/{fid}")), "all of them");
     for _ in 0..4 {
         let r = start(
             &api,
@@ -983,4 +987,55 @@ async fn thumbnails_go_with_their_file(s: Server) {
     )
     .await;
     assert_eq!(r.status, 404, "{}", r.text);
+}
+
+/// A form stays valid until it expires and may be posted again; after `complete` that
+/// reaches only the staging key, never the bytes of the ready file.
+async fn a_form_posted_again_after_completion_changes_nothing(s: Server) {
+    let api = Api::new(&s.base);
+    let (alice, _) = api.login("mock:alice").await;
+    let started = start(
+        &api,
+        Some(&alice),
+        json!({"name": "cat.png", "size": PNG.len(), "content_type": "image/png", "public": true}),
+    )
+    .await;
+    assert_eq!(started.status, 201, "{}", started.text);
+    let fid = started.body["file"]["id"].as_str().unwrap().to_string();
+    let form = &started.body["upload"];
+    let (status, text) = post_form(form, PNG).await;
+    assert!((200..300).contains(&status), "{status}: {text}");
+    let path = format!("/v1/files/{fid}/complete");
+    let done = api.call("POST", &path, Some(&alice), None).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert!(s.has_blob(&format!("f/{fid}")));
+    assert!(
+        !s.has_blob(&format!("up/{fid}")),
+        "the staging object is gone"
+    );
+
+    // The same form, other bytes of the same size and declared type.
+    let mut other = PNG.to_vec();
+    other[19] = 2;
+    let (status, text) = post_form(form, &other).await;
+    assert!(
+        (200..300).contains(&status),
+        "the form is still valid: {status}: {text}"
+    );
+    let again = api.call("POST", &path, Some(&alice), None).await;
+    assert_eq!(again.status, 200, "{}", again.text);
+    assert_eq!(again.body["status"], "ready");
+    for who in [Some(alice.as_str()), None] {
+        let got = api
+            .call("GET", &format!("/v1/files/{fid}"), who, None)
+            .await;
+        assert_eq!(got.status, 200, "{}", got.text);
+        let r = fetch(got.body["url"].as_str().expect("a URL")).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(
+            r.bytes().await.unwrap().as_ref(),
+            PNG,
+            "the bytes as completed"
+        );
+    }
 }

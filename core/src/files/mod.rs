@@ -12,6 +12,11 @@
 //! * Each owner's ready and pending bytes count against a quota, reserved when the
 //!   upload is signed (so racing uploads cannot pass it) and given back on delete or
 //!   expiry.
+//! * The form writes a staging key ([`staging_key`]); `complete` copies one version of
+//!   what arrived to the file's own key ([`blob_key`]) and checks that copy. A form stays
+//!   valid until it expires and can be posted again, but only ever reaches the staging
+//!   key: the bytes of a ready file never change. Staging objects are deleted on
+//!   completion and, for uploads posted again later, by the sweep once the form expired.
 //!
 //! # Store layout
 //!
@@ -19,7 +24,8 @@
 //!   created_at, expires_at?}`
 //! * `ufile#<owner>` / `<id>` — an owner's files, for listing (written with the file)
 //! * `fquota#<owner>` / `_` — `{bytes, files}` in use
-//! * `fpending` / `<expiry ms, 13 digits>#<id>` — pending uploads, by expiry
+//! * `fpending` / `<expiry ms, 13 digits>#<id>` — pending uploads, by expiry; after a
+//!   completion or removal, the staging object to delete once the form has expired
 
 mod content;
 mod sniff;
@@ -184,6 +190,16 @@ pub fn blob_key(id: &str) -> String {
     format!("f/{id}")
 }
 
+/// The object key a file's upload form writes: what arrives waits there until
+/// `complete` copies it to [`blob_key`].
+pub fn staging_key(id: &str) -> String {
+    format!("up/{id}")
+}
+
+/// How long one completion holds a file (copying and checking its bytes) before another
+/// may take over: longer than any copy of [`FilesConfig::max_bytes`] takes.
+const CLAIM_MS: i64 = 60_000;
+
 fn not_found() -> Error {
     Error::not_found("no such file")
 }
@@ -328,7 +344,7 @@ impl Files {
             max_bytes: r.size,
             expires_in: self.cfg.upload_ttl,
         };
-        let form = self.blobs.presign_post(&blob_key(&id), &policy).await?;
+        let form = self.blobs.presign_post(&staging_key(&id), &policy).await?;
         let quota = self.cfg.quota_bytes;
         let ops = vec![
             WriteOp::Update {
@@ -386,6 +402,11 @@ impl Files {
     /// `POST /v1/files/{id}/complete` (its owner): the object must be there with the
     /// declared size, and its bytes must be of the declared type. A file whose bytes
     /// contradict its type is removed with them.
+    ///
+    /// One version of the staging object is copied to the file's key and that copy is
+    /// checked, so what a form posts later never reaches a checked file. One completion
+    /// at a time does this (a claim on the record; another one meanwhile is 409
+    /// `CONFLICT`), so no second copy can land after the first was checked.
     pub async fn complete(&self, caller: &Caller, id: &str) -> Result<FileView> {
         let file = self.record(id).await?;
         if !Self::may_manage(caller, &file) {
@@ -394,9 +415,19 @@ impl Files {
         if file.status == Status::Ready {
             return self.view(file).await;
         }
+        if !self.claim(id).await? {
+            let now = self.record(id).await?;
+            if now.status == Status::Ready {
+                return self.view(now).await;
+            }
+            return Err(Error::new(
+                Code::Conflict,
+                "the file's bytes are being checked by another completion; retry",
+            ));
+        }
         let key = blob_key(id);
-        let meta = self.blobs.head(&key).await?;
-        let Some(meta) = meta else {
+        let Some(meta) = self.blobs.copy(&staging_key(id), &key).await? else {
+            self.release(id).await?;
             return Err(Error::new(
                 Code::FileNotUploaded,
                 "the file's bytes have not arrived; upload them with the form first",
@@ -437,17 +468,11 @@ impl Files {
         };
         let mut attrs = ready.attrs();
         attrs.remove("expires_at");
-        let ops = vec![
-            WriteOp::put(
-                Item::new(file_pk(id), "_", attrs),
-                Some(Cond::eq("status", "pending")),
-            ),
-            WriteOp::Delete {
-                pk: keys::FILES_PENDING.into(),
-                sk: pending_sk(file.expires_at.unwrap_or(0), id),
-                cond: None,
-            },
-        ];
+        let mut ops = vec![WriteOp::put(
+            Item::new(file_pk(id), "_", attrs),
+            Some(Cond::eq("status", "pending")),
+        )];
+        ops.extend(self.cleanup_entry(&file));
         match self.store.transact(ops).await {
             Ok(()) => {}
             // Completed (or removed) meanwhile: answer what it is now.
@@ -457,7 +482,88 @@ impl Files {
             }
             Err(e) => return Err(e.into()),
         }
+        // What the form posts from now on lands here again; the sweep deletes that.
+        if let Err(e) = self.blobs.delete(&staging_key(id)).await {
+            tracing::warn!(file = %id, error = %e, "complete: staging object left for the sweep");
+        }
         self.view(ready).await
+    }
+
+    /// Takes a pending file's completion for [`CLAIM_MS`]; `false` when it is not
+    /// pending or another completion holds it.
+    async fn claim(&self, id: &str) -> Result<bool> {
+        let now = self.clock.now_ms();
+        let cond = Cond::And(vec![
+            Cond::eq("status", "pending"),
+            Cond::Or(vec![
+                Cond::AttrNotExists("checking".into()),
+                Cond::Lt("checking".into(), json!(now - CLAIM_MS)),
+            ]),
+        ]);
+        match self
+            .store
+            .update(
+                &file_pk(id),
+                "_",
+                Update::default().set("checking", now),
+                Some(cond),
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Gives a claim back (the file stays pending).
+    async fn release(&self, id: &str) -> Result<()> {
+        match self
+            .store
+            .update(
+                &file_pk(id),
+                "_",
+                Update::default().remove("checking"),
+                Some(Cond::eq("status", "pending")),
+            )
+            .await
+        {
+            Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// When a file's upload form expires.
+    fn form_expires_at(&self, file: &FileRecord) -> i64 {
+        file.created_at + self.cfg.upload_ttl.as_millis() as i64
+    }
+
+    /// The store writes that turn a pending file's entry in `fpending` into the entry
+    /// that has the sweep delete its staging object once the form has expired (nothing
+    /// when it has: then only the pending entry goes).
+    fn cleanup_entry(&self, file: &FileRecord) -> Vec<WriteOp> {
+        let form_expiry = self.form_expires_at(file);
+        let cleanup =
+            (form_expiry > self.clock.now_ms()).then(|| pending_sk(form_expiry, &file.id));
+        let pending = file.expires_at.map(|e| pending_sk(e, &file.id));
+        if cleanup == pending {
+            return Vec::new();
+        }
+        let mut ops = Vec::new();
+        if let Some(sk) = pending {
+            ops.push(WriteOp::Delete {
+                pk: keys::FILES_PENDING.into(),
+                sk,
+                cond: None,
+            });
+        }
+        if let Some(sk) = cleanup {
+            ops.push(WriteOp::put(
+                Item::new(keys::FILES_PENDING, sk, Map::new()),
+                None,
+            ));
+        }
+        ops
     }
 
     async fn view(&self, file: FileRecord) -> Result<FileView> {
@@ -494,13 +600,28 @@ impl Files {
         self.view(file).await
     }
 
-    /// A file a record or profile may point at: ready, and the writer's own or public.
+    /// A file a record may point at: ready, and the writer's own or public (admins:
+    /// any ready file); else 400 `FILE_NOT_USABLE`, the same for a missing file.
     pub async fn usable(&self, caller: &Caller, id: &str) -> Result<FileRecord> {
-        let file = self.record(id).await.map_err(|_| unusable(id))?;
+        let file = match self.record(id).await {
+            Ok(f) => f,
+            Err(e) if e.code == Code::NotFound => return Err(unusable(id)),
+            Err(e) => return Err(e),
+        };
         if file.status != Status::Ready || !(file.public || Self::may_manage(caller, &file)) {
             return Err(unusable(id));
         }
         Ok(file)
+    }
+
+    /// A file as `caller` may see it, `None` when it may not (or the file is gone): what
+    /// a record's expanded `file` field shows.
+    pub async fn get_if_readable(&self, caller: &Caller, id: &str) -> Result<Option<FileView>> {
+        match self.get(caller, id).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.code == Code::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// `DELETE /v1/files/{id}` (its owner, admins): the file and its bytes.
@@ -512,10 +633,13 @@ impl Files {
         self.remove(&file).await
     }
 
-    /// Removes a file: its object first (a failure leaves the file to delete again),
+    /// Removes a file: its objects first (a failure leaves the file to delete again),
     /// then the record, its listing, its pending entry, and its bytes from the quota.
+    /// While its form is valid, an entry stays for the sweep to delete what the form
+    /// may still post.
     async fn remove(&self, file: &FileRecord) -> Result<()> {
         self.remove_thumbs(file).await?;
+        self.blobs.delete(&staging_key(&file.id)).await?;
         self.blobs.delete(&blob_key(&file.id)).await?;
         let mut ops = vec![
             WriteOp::Delete {
@@ -538,13 +662,7 @@ impl Files {
                 cond: None,
             },
         ];
-        if let Some(e) = file.expires_at {
-            ops.push(WriteOp::Delete {
-                pk: keys::FILES_PENDING.into(),
-                sk: pending_sk(e, &file.id),
-                cond: None,
-            });
-        }
+        ops.extend(self.cleanup_entry(file));
         match self.store.transact(ops).await {
             // Removed meanwhile by someone else: nothing more to do.
             Ok(()) | Err(StoreError::TransactionCanceled { .. }) => {}
@@ -782,11 +900,13 @@ impl Files {
                     // Left for the next sweep; the others go on.
                     Err(e) => tracing::warn!(file = %id, error = %e, "sweep: cannot remove"),
                 },
-                // Completed or gone: only the pending entry is left over.
+                // Completed or gone, and the form expired: whatever it posted since.
                 Ok(_) => {
+                    self.blobs.delete(&staging_key(id)).await?;
                     self.store.delete(keys::FILES_PENDING, &it.sk, None).await?;
                 }
                 Err(e) if e.code == Code::NotFound => {
+                    self.blobs.delete(&staging_key(id)).await?;
                     self.store.delete(keys::FILES_PENDING, &it.sk, None).await?;
                 }
                 Err(e) => return Err(e),
@@ -794,6 +914,42 @@ impl Files {
         }
         Ok((removed, full))
     }
+}
+
+/// Where a profile's `avatar_file` points: the stable URL of a ready, public image of the
+/// user's own (what a browser would run, SVG included, is no avatar).
+#[async_trait::async_trait]
+impl crate::auth::AvatarFiles for Files {
+    async fn avatar_path(&self, user_id: &str, file_id: &str) -> Result<String> {
+        let refused = || {
+            Error::new(
+                Code::FileNotUsable,
+                format!("{file_id:?} is not a ready, public image of your own"),
+            )
+            .with_details(json!({ "file": file_id }))
+        };
+        let file = match self.record(file_id).await {
+            Ok(f) => f,
+            Err(e) if e.code == Code::NotFound => return Err(refused()),
+            Err(e) => return Err(e),
+        };
+        let image =
+            file.content_type.starts_with("image/") && crate::blob::inline_safe(&file.content_type);
+        if file.status != Status::Ready
+            || !file.public
+            || !image
+            || file.owner.as_deref() != Some(user_id)
+        {
+            return Err(refused());
+        }
+        Ok(content_path(&file.id))
+    }
+}
+
+/// The path of the stable URL of a file's bytes (`GET /v1/files/{id}/content`, which
+/// answers a redirect to a freshly signed URL).
+pub fn content_path(id: &str) -> String {
+    format!("/v1/files/{id}/content")
 }
 
 fn quota_exceeded(quota: u64) -> Error {
@@ -813,9 +969,10 @@ fn not_complete() -> Error {
 
 fn unusable(id: &str) -> Error {
     Error::new(
-        Code::InvalidArgument,
+        Code::FileNotUsable,
         format!("{id:?} is not a ready file you may use (your own, or a public one)"),
     )
+    .with_details(json!({ "file": id }))
 }
 
 #[cfg(test)]

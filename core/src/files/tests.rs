@@ -378,7 +378,7 @@ async fn pending_uploads_expire_with_their_bytes() {
         .expect("signed");
     // Bytes arrived, but the client never completed.
     w.blobs
-        .put(&blob_key(&pending.file.id), PNG.to_vec(), "image/png")
+        .put(&staging_key(&pending.file.id), PNG.to_vec(), "image/png")
         .await
         .expect("put");
     assert_eq!(w.files.sweep(100).await.expect("swept"), 0, "not yet");
@@ -801,5 +801,188 @@ mod thumbnails {
             "and removed by its maker"
         );
         assert_eq!(w.objects(), 0);
+    }
+}
+
+/// The same size as [`PNG`], other bytes.
+const OTHER_PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x02\0\0\0\x02\x08\x06\0\0\0";
+
+impl World {
+    fn bytes(&self, key: &str) -> Option<Vec<u8>> {
+        self.blobs
+            .0
+            .lock()
+            .expect("lock")
+            .get(key)
+            .map(|b| b.bytes.clone())
+    }
+}
+
+#[tokio::test]
+async fn a_form_posted_again_after_completion_changes_nothing() {
+    let w = world(FilesConfig::default());
+    let alice = user("alice");
+    let up = w
+        .files
+        .start_upload(&alice, png_request(true))
+        .await
+        .expect("signed");
+    let id = up.file.id.clone();
+    let form_key = up
+        .fields
+        .iter()
+        .find(|(k, _)| k == "key")
+        .map(|(_, v)| v.clone())
+        .expect("a key field");
+    assert_eq!(
+        form_key,
+        staging_key(&id),
+        "the form writes the staging key"
+    );
+    w.blobs
+        .put(&form_key, PNG.to_vec(), "image/png")
+        .await
+        .expect("posted");
+    w.files.complete(&alice, &id).await.expect("ready");
+    assert_eq!(w.bytes(&blob_key(&id)).as_deref(), Some(PNG));
+    assert_eq!(w.bytes(&form_key), None, "the staging object is gone");
+
+    // The form, still valid, posted again: only the staging key changes.
+    w.blobs
+        .put(&form_key, OTHER_PNG.to_vec(), "image/png")
+        .await
+        .expect("posted again");
+    let again = w.files.complete(&alice, &id).await.expect("still ready");
+    assert_eq!(again.file.status, Status::Ready);
+    assert_eq!(w.bytes(&blob_key(&id)).as_deref(), Some(PNG), "unchanged");
+
+    // Once the form has expired, the sweep deletes what it posted; the file stays.
+    assert_eq!(w.files.sweep(100).await.expect("swept"), 0);
+    assert!(w.bytes(&form_key).is_some(), "not before the form expires");
+    w.clock
+        .advance_ms(FilesConfig::default().upload_ttl.as_millis() as i64 + 1);
+    w.files.sweep(100).await.expect("swept");
+    assert_eq!(w.bytes(&form_key), None);
+    assert_eq!(w.bytes(&blob_key(&id)).as_deref(), Some(PNG));
+    assert!(w.files.get(&alice, &id).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_deleted_file_leaves_nothing_its_form_posts_later() {
+    let w = world(FilesConfig::default());
+    let alice = user("alice");
+    let up = w
+        .files
+        .start_upload(&alice, png_request(false))
+        .await
+        .expect("signed");
+    let id = up.file.id.clone();
+    w.blobs
+        .put(&staging_key(&id), PNG.to_vec(), "image/png")
+        .await
+        .expect("posted");
+    w.files.complete(&alice, &id).await.expect("ready");
+    w.files.delete(&alice, &id).await.expect("deleted");
+    w.blobs
+        .put(&staging_key(&id), OTHER_PNG.to_vec(), "image/png")
+        .await
+        .expect("posted again");
+    w.clock
+        .advance_ms(FilesConfig::default().upload_ttl.as_millis() as i64 + 1);
+    w.files.sweep(100).await.expect("swept");
+    assert_eq!(w.objects(), 0, "nothing left behind");
+}
+
+#[tokio::test]
+async fn one_completion_at_a_time_copies_and_checks() {
+    let w = world(FilesConfig::default());
+    let alice = user("alice");
+    let up = w
+        .files
+        .start_upload(&alice, png_request(false))
+        .await
+        .expect("signed");
+    let id = up.file.id.clone();
+    w.blobs
+        .put(&staging_key(&id), PNG.to_vec(), "image/png")
+        .await
+        .expect("posted");
+    // Another completion holds the file.
+    assert!(w.files.claim(&id).await.expect("claimed"));
+    assert!(!w.files.claim(&id).await.expect("held"));
+    let e = w.files.complete(&alice, &id).await.expect_err("busy");
+    assert_eq!(e.code, Code::Conflict);
+    assert_eq!(w.bytes(&blob_key(&id)), None, "nothing copied meanwhile");
+    // A claim whose holder went away lapses.
+    w.clock.advance_ms(CLAIM_MS + 1);
+    let done = w.files.complete(&alice, &id).await.expect("ready");
+    assert_eq!(done.file.status, Status::Ready);
+    // Completing before the bytes arrived gives the claim back.
+    let up = w
+        .files
+        .start_upload(&alice, png_request(false))
+        .await
+        .expect("signed");
+    let e = w
+        .files
+        .complete(&alice, &up.file.id)
+        .await
+        .expect_err("no bytes");
+    assert_eq!(e.code, Code::FileNotUploaded);
+    w.blobs
+        .put(&staging_key(&up.file.id), PNG.to_vec(), "image/png")
+        .await
+        .expect("posted");
+    w.files
+        .complete(&alice, &up.file.id)
+        .await
+        .expect("ready at once");
+}
+
+#[tokio::test]
+async fn an_avatar_is_a_ready_public_image_of_ones_own() {
+    use crate::auth::AvatarFiles;
+    let w = world(FilesConfig::default());
+    let alice = user("alice");
+    let public = w
+        .upload(&alice, png_request(true), PNG)
+        .await
+        .expect("uploaded");
+    let id = public.file.id.clone();
+    assert_eq!(
+        w.files.avatar_path("alice", &id).await.expect("avatar"),
+        format!("/v1/files/{id}/content")
+    );
+    let private = w
+        .upload(&alice, png_request(false), PNG)
+        .await
+        .expect("uploaded");
+    let pending = w
+        .files
+        .start_upload(&alice, png_request(true))
+        .await
+        .expect("signed");
+    let text = w
+        .upload(
+            &alice,
+            UploadRequest {
+                name: "a.txt".into(),
+                size: 5,
+                content_type: "text/plain".into(),
+                public: true,
+            },
+            b"hello",
+        )
+        .await
+        .expect("uploaded");
+    for (who, file) in [
+        ("bob", id.as_str()),
+        ("alice", private.file.id.as_str()),
+        ("alice", pending.file.id.as_str()),
+        ("alice", text.file.id.as_str()),
+        ("alice", "01NOSUCHFILE"),
+    ] {
+        let e = w.files.avatar_path(who, file).await.expect_err("refused");
+        assert_eq!(e.code, Code::FileNotUsable, "{who} {file}");
     }
 }
