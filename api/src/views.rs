@@ -18,12 +18,11 @@ use yunqiao_core::tables::{
     Backfill, BatchOp, Field, FieldType, QueryResult, QuerySpec, Schema as TableSchema, TableDef,
 };
 
+/// A user as answers show it: never the openid or unionid (server code reads them in a
+/// cloud function's `context.caller`), nor WeChat's session key.
 #[derive(Serialize, ToSchema)]
 pub struct UserView {
     pub id: String,
-    pub openid: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unionid: Option<String>,
     pub nickname: Option<String>,
     pub avatar_url: Option<String>,
     pub phone: Option<String>,
@@ -39,8 +38,6 @@ impl From<User> for UserView {
     fn from(u: User) -> Self {
         UserView {
             id: u.id,
-            openid: u.openid,
-            unionid: u.unionid,
             nickname: u.nickname,
             avatar_url: u.avatar_url,
             phone: u.phone,

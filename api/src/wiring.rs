@@ -235,12 +235,6 @@ mod tests {
         ) -> Result<yunqiao_core::wechat::WxSession, yunqiao_core::wechat::WxError> {
             Err(yunqiao_core::wechat::WxError::Transport("none".into()))
         }
-        async fn phone_number(
-            &self,
-            _: &str,
-        ) -> Result<yunqiao_core::wechat::WxPhone, yunqiao_core::wechat::WxError> {
-            Err(yunqiao_core::wechat::WxError::Transport("none".into()))
-        }
     }
 
     fn store() -> Arc<dyn ItemStore> {

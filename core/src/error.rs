@@ -36,6 +36,8 @@ pub enum Code {
     // 403
     Forbidden,
     WechatUserBlocked,
+    /// A subscribe message to a user who did not accept the template (WeChat's 43101).
+    WechatNotSubscribed,
     FunctionForbidden,
     /// A presigned form or URL whose signature does not match what it carries (a changed
     /// field, key or expiry), or that lacks one.
@@ -118,6 +120,7 @@ impl Code {
         Code::InvalidLoginCode,
         Code::Forbidden,
         Code::WechatUserBlocked,
+        Code::WechatNotSubscribed,
         Code::FunctionForbidden,
         Code::SignatureInvalid,
         Code::SignatureExpired,
@@ -168,6 +171,7 @@ impl Code {
             Code::InvalidLoginCode => "INVALID_LOGIN_CODE",
             Code::Forbidden => "FORBIDDEN",
             Code::WechatUserBlocked => "WECHAT_USER_BLOCKED",
+            Code::WechatNotSubscribed => "WECHAT_NOT_SUBSCRIBED",
             Code::NotFound => "NOT_FOUND",
             Code::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Code::Conflict => "CONFLICT",
@@ -229,6 +233,7 @@ impl Code {
             Code::Unauthenticated | Code::InvalidToken | Code::InvalidLoginCode => 401,
             Code::Forbidden
             | Code::WechatUserBlocked
+            | Code::WechatNotSubscribed
             | Code::FunctionForbidden
             | Code::SignatureInvalid
             | Code::SignatureExpired
