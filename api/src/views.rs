@@ -15,7 +15,8 @@ use yunqiao_core::functions::settings::{ExportSettings, ModuleInput};
 use yunqiao_core::kv::{Entry, Namespace, NamespaceDef, PutEntry};
 use yunqiao_core::tables::schema::TableAclDef;
 use yunqiao_core::tables::{
-    Backfill, BatchOp, Field, FieldType, QueryResult, QuerySpec, Schema as TableSchema, TableDef,
+    Backfill, BatchOp, ContentCheck, Field, FieldType, QueryResult, QuerySpec, ReviewPolicy,
+    Schema as TableSchema, TableDef,
 };
 
 /// A user as answers show it: never the openid or unionid (server code reads them in a
@@ -511,6 +512,16 @@ pub struct FieldView {
     /// `owner:group:other` over `r w`; absent: the record ACL decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<String>,
+    /// `text`: users' writes pass WeChat's text check first; a `risky` verdict is 400
+    /// `CONTENT_RISKY` and nothing is written (string and text fields; off when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub check: Option<ContentCheck>,
+    /// What the check's `review` verdict does: `allow` (default) or `refuse` (400
+    /// `CONTENT_NEEDS_REVIEW`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub review: Option<ReviewPolicy>,
 }
 
 /// A bound as it was most likely written: `0`, not `0.0`, for a whole number (as the
@@ -538,6 +549,8 @@ impl From<FieldView> for Field {
             table,
             many,
             acl,
+            check,
+            review,
         } = f;
         Field {
             name,
@@ -552,6 +565,8 @@ impl From<FieldView> for Field {
             table,
             many,
             acl,
+            check,
+            review,
         }
     }
 }
@@ -572,6 +587,8 @@ impl From<&Field> for FieldView {
             table,
             many,
             acl,
+            check,
+            review,
         } = f.clone();
         FieldView {
             name,
@@ -586,6 +603,8 @@ impl From<&Field> for FieldView {
             table,
             many,
             acl,
+            check,
+            review,
         }
     }
 }
@@ -1011,6 +1030,7 @@ mod tests {
             json!({"name": "r", "type": "ref", "required": true, "default": [1, "x"],
                 "length": 3, "min": 0.0, "max": 2.5, "unique": true, "index": true,
                 "table": "t", "many": true, "acl": "rw:r:-"}),
+            json!({"name": "t", "type": "text", "check": "text", "review": "refuse"}),
         ] {
             let f: Field = serde_json::from_value(raw).unwrap();
             assert_eq!(

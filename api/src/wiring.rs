@@ -159,6 +159,7 @@ impl AppBuilder {
         let auth = Arc::new(
             Auth::new(store.clone(), wechat, clock.clone(), cfg.auth()).with_cache(freshness),
         );
+        tables.set_text_checks(auth.wechat().clone());
         let kv = Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone()));
         let live = Live::new(
             store.clone(),

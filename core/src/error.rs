@@ -29,6 +29,10 @@ pub enum Code {
     FileTypeMismatch,
     /// A presigned upload smaller than its form allows.
     UploadTooSmall,
+    /// Text in a checked field that WeChat's content check found risky.
+    ContentRisky,
+    /// Text in a checked field (`review: refuse`) that WeChat's check wants reviewed.
+    ContentNeedsReview,
     // 401
     Unauthenticated,
     InvalidToken,
@@ -115,6 +119,8 @@ impl Code {
         Code::FileTooLarge,
         Code::FileTypeNotAllowed,
         Code::UploadTooSmall,
+        Code::ContentRisky,
+        Code::ContentNeedsReview,
         Code::Unauthenticated,
         Code::InvalidToken,
         Code::InvalidLoginCode,
@@ -201,6 +207,8 @@ impl Code {
             Code::FunctionTimeout => "FUNCTION_TIMEOUT",
             Code::App => "APP_ERROR",
             Code::UploadTooSmall => "UPLOAD_TOO_SMALL",
+            Code::ContentRisky => "CONTENT_RISKY",
+            Code::ContentNeedsReview => "CONTENT_NEEDS_REVIEW",
             Code::SignatureInvalid => "SIGNATURE_INVALID",
             Code::SignatureExpired => "SIGNATURE_EXPIRED",
             Code::UploadMismatch => "UPLOAD_MISMATCH",
@@ -229,6 +237,8 @@ impl Code {
             | Code::ProjectRefused
             | Code::FileTypeMismatch
             | Code::UploadTooSmall
+            | Code::ContentRisky
+            | Code::ContentNeedsReview
             | Code::App => 400,
             Code::Unauthenticated | Code::InvalidToken | Code::InvalidLoginCode => 401,
             Code::Forbidden

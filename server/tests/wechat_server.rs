@@ -17,6 +17,7 @@ on_every_face!(env = super::PRIVATE_HOSTS;
     wechat_call_is_guarded,
     openids_reach_server_code_only,
     fetch_keeps_bytes_intact,
+    checked_fields_refuse_risky_text_on_every_write_path,
 );
 
 async fn mock_get(s: &Server, path: &str) -> Value {
@@ -503,4 +504,174 @@ async fn fetch_keeps_bytes_intact(s: Server) {
     );
     assert_eq!(out["text"], "你好 ✓");
     assert_eq!(out["textBytes"], json!("你好 ✓".as_bytes()));
+}
+
+const WRITER: &str = r#"
+import { db } from "yunqiao";
+export async function post(text) { return db.table("posts").create({ room: "r", text }) }
+export async function postAsAdmin(text) { return db.admin().table("posts").create({ room: "r", text }) }
+"#;
+
+async fn checked_fields_refuse_risky_text_on_every_write_path(s: Server) {
+    let api = Api::new(&s.base);
+    let (alice, _) = api.login("mock:alice").await;
+    let r = api
+        .call(
+            "PUT",
+            "/v1/tables/posts",
+            Some(ADMIN_KEY),
+            Some(json!({
+                "fields": [
+                    {"name": "room", "type": "string", "index": true},
+                    {"name": "text", "type": "text", "check": "text"},
+                    {"name": "title", "type": "string", "check": "text", "review": "refuse"}],
+                "acl": {"record": "rwd:r:r", "create": "anyone"}})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // The definition reads back as written.
+    let def = api
+        .call("GET", "/v1/tables/posts", Some(ADMIN_KEY), None)
+        .await;
+    assert_eq!(def.body["fields"][2]["review"], "refuse", "{}", def.text);
+    let bad = api
+        .call(
+            "PUT",
+            "/v1/tables/bad",
+            Some(ADMIN_KEY),
+            Some(json!({"fields": [{"name": "n", "type": "integer", "check": "text"}]})),
+        )
+        .await;
+    assert_eq!(
+        (
+            bad.status,
+            bad.code(),
+            &bad.body["error"]["details"]["field"]
+        ),
+        (400, "INVALID_ARGUMENT", &json!("fields.n.check")),
+        "{}",
+        bad.text
+    );
+    let count = || async {
+        let q = api
+            .call(
+                "POST",
+                "/v1/tables/posts/query",
+                Some(ADMIN_KEY),
+                Some(json!({"count": true})),
+            )
+            .await;
+        q.body["total"].as_i64().unwrap()
+    };
+    let create = |data: Value| {
+        let api = api.clone();
+        let alice = alice.clone();
+        async move {
+            api.call("POST", "/v1/tables/posts/records", Some(&alice), Some(data))
+                .await
+        }
+    };
+
+    // Create: risky refused with its field, nothing written; clean text and review pass.
+    let r = create(json!({"room": "r", "text": "buy now [risky]"})).await;
+    assert_eq!((r.status, r.code()), (400, "CONTENT_RISKY"), "{}", r.text);
+    assert_eq!(r.body["error"]["details"]["field"], "text");
+    assert_eq!(r.body["error"]["details"]["suggest"], "risky");
+    assert_eq!(count().await, 0);
+    let ok = create(json!({"room": "r", "text": "hello [review]"})).await;
+    assert_eq!(ok.status, 201, "review is allowed by default: {}", ok.text);
+    let r = create(json!({"room": "r", "title": "a [review] title"})).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "CONTENT_NEEDS_REVIEW"),
+        "{}",
+        r.text
+    );
+    assert_eq!(count().await, 1);
+
+    // Update: refused, the record unchanged.
+    let id = ok.body["_id"].as_str().unwrap();
+    let r = api
+        .call(
+            "PATCH",
+            &format!("/v1/tables/posts/records/{id}"),
+            Some(&alice),
+            Some(json!({"text": "[risky] edit"})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "CONTENT_RISKY"), "{}", r.text);
+    let rec = api
+        .call(
+            "GET",
+            &format!("/v1/tables/posts/records/{id}"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(rec.body["text"], "hello [review]");
+
+    // Batch: one risky operation refuses all of them.
+    let r = api
+        .call(
+            "POST",
+            "/v1/batch",
+            Some(&alice),
+            Some(json!({"ops": [
+                {"op": "create", "table": "posts", "data": {"room": "r", "text": "fine"}},
+                {"op": "create", "table": "posts", "data": {"room": "r", "text": "[risky]"}}]})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "CONTENT_RISKY"), "{}", r.text);
+    assert_eq!(count().await, 1);
+
+    // A cloud function writing with the caller's rights is checked; with the admin's, not.
+    deploy(&api, "writer", WRITER, json!({})).await;
+    let r = call(
+        &api,
+        Some(&alice),
+        "writer",
+        "post",
+        json!(["[risky] via fn"]),
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (400, "CONTENT_RISKY"), "{}", r.text);
+    assert_eq!(count().await, 1);
+    let r = call(
+        &api,
+        Some(&alice),
+        "writer",
+        "postAsAdmin",
+        json!(["[risky] admin"]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // The admin key is not checked either; anonymous writers cannot be.
+    let r = api
+        .call(
+            "POST",
+            "/v1/tables/posts/records",
+            Some(ADMIN_KEY),
+            Some(json!({"room": "r", "text": "[risky] by the admin"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = api
+        .call(
+            "POST",
+            "/v1/tables/posts/records",
+            None,
+            Some(json!({"room": "r", "text": "anonymous"})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (401, "UNAUTHENTICATED"), "{}", r.text);
+    let r = api
+        .call(
+            "POST",
+            "/v1/tables/posts/records",
+            None,
+            Some(json!({"room": "r"})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "unchecked fields need no user: {}", r.text);
+    assert_eq!(count().await, 4);
 }

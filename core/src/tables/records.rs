@@ -43,6 +43,8 @@ pub struct Tables {
     pub(super) hooks: super::hooks::HookSlot,
     /// Schemas by table name (see [`crate::cache`]).
     pub(super) schemas: crate::cache::Cache<Schema>,
+    /// WeChat's text check, for fields that ask for it (see [`super::checks`]).
+    pub(super) wechat: OnceLock<Arc<crate::wechat::WxApi>>,
 }
 
 /// 409 for a write conditional on a version the record is no longer at.
@@ -228,6 +230,7 @@ impl Tables {
             scan_limit: DEFAULT_SCAN_LIMIT,
             hooks: Default::default(),
             schemas: crate::cache::Cache::new(crate::cache::Freshness::None, 1024),
+            wechat: OnceLock::new(),
         }
     }
 
@@ -398,6 +401,7 @@ impl Tables {
                 input = data;
             }
         }
+        self.check_texts(caller, &first, &input).await?;
         let mut attempt = 0;
         let (schema, id, rec) = loop {
             attempt += 1;
@@ -570,6 +574,7 @@ impl Tables {
                 input = data;
             }
         }
+        self.check_texts(caller, &schema, &input).await?;
         let has_after = schema.hook("after_update").is_some();
         for _ in 0..MAX_RETRIES {
             let rec = self.load(&schema, id).await?;
