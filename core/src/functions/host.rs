@@ -340,7 +340,11 @@ impl CallHost {
             }
             "http.fetch" => self.fetch(a).await,
             "wechat.msgSecCheck" | "wechat.subscribeMessage.send" | "wechat.call" => {
-                super::wechat_host::serve(&self.services, &self.caller, op, a).await
+                let services = super::wechat_host::Services {
+                    auth: &self.services.auth,
+                    wechat: &self.services.wechat,
+                };
+                super::wechat_host::serve(services, &self.caller, op, a).await
             }
             _ => Err(Error::invalid(format!("no host operation {op:?}"))),
         }

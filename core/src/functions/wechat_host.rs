@@ -18,10 +18,9 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::host::HostServices;
-use crate::auth::Caller;
-use crate::wechat::WxReply;
+use crate::auth::{Auth, Caller};
 use crate::wechat::api::{MAX_CHECK_CHARS, SubscribeMessage, TextCheck, check_call_path};
+use crate::wechat::{WxApi, WxReply};
 use crate::{Error, Result};
 
 fn args<T: for<'de> Deserialize<'de>>(v: Value) -> Result<T> {
@@ -65,9 +64,9 @@ struct CallArgs {
 }
 
 /// The openid of `user` (a user id), or else of the calling user.
-async fn openid_of(f: &HostServices, caller: &Caller, user: Option<&str>) -> Result<String> {
+async fn openid_of(auth: &Auth, caller: &Caller, user: Option<&str>) -> Result<String> {
     match (user, caller.user()) {
-        (Some(id), _) => Ok(f.auth.get_user(id).await?.openid),
+        (Some(id), _) => Ok(auth.get_user(id).await?.openid),
         (None, Some(u)) => Ok(u.openid.clone()),
         (None, None) => Err(Error::invalid_field(
             "user",
@@ -76,7 +75,13 @@ async fn openid_of(f: &HostServices, caller: &Caller, user: Option<&str>) -> Res
     }
 }
 
-pub(super) async fn serve(f: &HostServices, caller: &Caller, op: &str, a: Value) -> Result<Value> {
+/// The services the module reaches.
+pub(super) struct Services<'a> {
+    pub auth: &'a Auth,
+    pub wechat: &'a WxApi,
+}
+
+pub(super) async fn serve(f: Services<'_>, caller: &Caller, op: &str, a: Value) -> Result<Value> {
     match op {
         "wechat.msgSecCheck" => {
             let c: CheckArgs = args(a)?;
@@ -95,7 +100,7 @@ pub(super) async fn serve(f: &HostServices, caller: &Caller, op: &str, a: Value)
                 ));
             }
             let check = TextCheck {
-                openid: openid_of(f, caller, c.user.as_deref()).await?,
+                openid: openid_of(f.auth, caller, c.user.as_deref()).await?,
                 content: c.content,
                 scene,
                 title: c.title,

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::port::{WeChat, WxError, WxPhone, WxReply, WxSession};
 use super::token::AccessTokens;
-use super::{WeChat, WxError, WxPhone, WxReply, WxSession};
 use crate::clock::SharedClock;
 use crate::store::ItemStore;
 

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{WeChat, WxError};
+use super::port::{WeChat, WxError};
 use crate::clock::SharedClock;
 use crate::keys;
 use crate::store::{Cond, Item, ItemStore, StoreError};
@@ -186,7 +186,7 @@ mod tests {
     use super::*;
     use crate::clock::{Clock, ManualClock};
     use crate::memory_store::MemoryStore;
-    use crate::wechat::{WxAccessToken, WxSession};
+    use crate::wechat::port::{WxAccessToken, WxSession};
     use std::sync::atomic::{AtomicU32, Ordering};
 
     /// A WeChat whose `stable_token` counts its calls and takes a little time.
