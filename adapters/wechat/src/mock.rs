@@ -430,17 +430,18 @@ fn token_check(st: &MockState, token: &str, now: i64) -> Result<(), (i64, &'stat
     }
 }
 
-/// The access token of a call, checked; the locked state on success.
+/// The access token of a call, checked; the locked state on success, WeChat's errcode
+/// otherwise.
 fn authorized(
     m: &WeChatMock,
     t: TokenParam,
-) -> Result<std::sync::MutexGuard<'_, MockState>, Response> {
+) -> Result<std::sync::MutexGuard<'_, MockState>, (i64, &'static str)> {
     let Some(token) = t.access_token.filter(|t| !t.is_empty()) else {
-        return Err(wx_error(41001, "access_token missing"));
+        return Err((41001, "access_token missing"));
     };
     let now = m.clock.now_ms();
     let st = m.lock();
-    token_check(&st, &token, now).map_err(|(c, msg)| wx_error(c, msg))?;
+    token_check(&st, &token, now)?;
     Ok(st)
 }
 
@@ -451,7 +452,7 @@ async fn msg_sec_check(
 ) -> Response {
     let st = match authorized(&m, t) {
         Ok(st) => st,
-        Err(r) => return r,
+        Err((code, msg)) => return wx_error(code, msg),
     };
     let Ok(b) = serde_json::from_slice::<Value>(&body) else {
         return wx_error(47001, "data format error");
@@ -492,7 +493,7 @@ async fn subscribe_send(
 ) -> Response {
     let mut st = match authorized(&m, t) {
         Ok(st) => st,
-        Err(r) => return r,
+        Err((code, msg)) => return wx_error(code, msg),
     };
     let Ok(b) = serde_json::from_slice::<Value>(&body) else {
         return wx_error(47001, "data format error");
