@@ -15,15 +15,15 @@ use yunqiao_core::functions::settings::{ExportSettings, ModuleInput};
 use yunqiao_core::kv::{Entry, Namespace, NamespaceDef, PutEntry};
 use yunqiao_core::tables::schema::TableAclDef;
 use yunqiao_core::tables::{
-    Backfill, BatchOp, Field, FieldType, QueryResult, QuerySpec, Schema as TableSchema, TableDef,
+    Backfill, BatchOp, ContentCheck, Field, FieldType, QueryResult, QuerySpec, ReviewPolicy,
+    Schema as TableSchema, TableDef,
 };
 
+/// A user as answers show it: never the openid or unionid (server code reads them in a
+/// cloud function's `context.caller`), nor WeChat's session key.
 #[derive(Serialize, ToSchema)]
 pub struct UserView {
     pub id: String,
-    pub openid: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unionid: Option<String>,
     pub nickname: Option<String>,
     pub avatar_url: Option<String>,
     pub phone: Option<String>,
@@ -39,8 +39,6 @@ impl From<User> for UserView {
     fn from(u: User) -> Self {
         UserView {
             id: u.id,
-            openid: u.openid,
-            unionid: u.unionid,
             nickname: u.nickname,
             avatar_url: u.avatar_url,
             phone: u.phone,
@@ -551,6 +549,16 @@ pub struct FieldView {
     /// `owner:group:other` over `r w`; absent: the record ACL decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<String>,
+    /// `text`: users' writes pass WeChat's text check first; a `risky` verdict is 400
+    /// `CONTENT_RISKY` and nothing is written (string and text fields; off when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub check: Option<ContentCheck>,
+    /// What the check's `review` verdict does: `allow` (default) or `refuse` (400
+    /// `CONTENT_NEEDS_REVIEW`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub review: Option<ReviewPolicy>,
 }
 
 /// A bound as it was most likely written: `0`, not `0.0`, for a whole number (as the
@@ -578,6 +586,8 @@ impl From<FieldView> for Field {
             table,
             many,
             acl,
+            check,
+            review,
         } = f;
         Field {
             name,
@@ -592,6 +602,8 @@ impl From<FieldView> for Field {
             table,
             many,
             acl,
+            check,
+            review,
         }
     }
 }
@@ -612,6 +624,8 @@ impl From<&Field> for FieldView {
             table,
             many,
             acl,
+            check,
+            review,
         } = f.clone();
         FieldView {
             name,
@@ -626,6 +640,8 @@ impl From<&Field> for FieldView {
             table,
             many,
             acl,
+            check,
+            review,
         }
     }
 }
@@ -1051,6 +1067,7 @@ mod tests {
             json!({"name": "r", "type": "ref", "required": true, "default": [1, "x"],
                 "length": 3, "min": 0.0, "max": 2.5, "unique": true, "index": true,
                 "table": "t", "many": true, "acl": "rw:r:-"}),
+            json!({"name": "t", "type": "text", "check": "text", "review": "refuse"}),
         ] {
             let f: Field = serde_json::from_value(raw).unwrap();
             assert_eq!(

@@ -192,6 +192,7 @@ impl AppBuilder {
         }
         let tables = Arc::new(tables);
         let auth = Arc::new(auth);
+        tables.set_text_checks(auth.wechat().clone());
         let kv = Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone()));
         let live = Live::new(
             store.clone(),
@@ -259,12 +260,6 @@ mod tests {
             &self,
             _: &str,
         ) -> Result<yunqiao_core::wechat::WxSession, yunqiao_core::wechat::WxError> {
-            Err(yunqiao_core::wechat::WxError::Transport("none".into()))
-        }
-        async fn phone_number(
-            &self,
-            _: &str,
-        ) -> Result<yunqiao_core::wechat::WxPhone, yunqiao_core::wechat::WxError> {
             Err(yunqiao_core::wechat::WxError::Transport("none".into()))
         }
     }

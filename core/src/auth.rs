@@ -16,7 +16,7 @@ use crate::clock::SharedClock;
 use crate::error::{Code, Error, Result};
 use crate::ids;
 use crate::store::{Cond, Item, ItemStore, Query, StoreError, Update, WriteOp};
-use crate::wechat::{WeChat, WxError};
+use crate::wechat::{WeChat, WxApi, WxError};
 
 pub const ADMIN_GROUP: &str = "admin";
 const MAX_GROUPS: usize = 32;
@@ -147,6 +147,18 @@ impl Caller {
             }),
         }
     }
+
+    /// [`Caller::view`] with a user's `openid` and `unionid` (`null` when WeChat gave
+    /// none): what server code (cloud functions' `context.caller`) sees. Never put in an
+    /// answer by the server itself.
+    pub fn server_view(&self) -> Value {
+        let mut v = self.view();
+        if let Caller::User { user, .. } = self {
+            v["openid"] = serde_json::json!(user.openid);
+            v["unionid"] = serde_json::json!(user.unionid);
+        }
+        v
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -191,7 +203,8 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
 
 pub struct Auth {
     store: Arc<dyn ItemStore>,
-    wechat: Arc<dyn WeChat>,
+    /// WeChat's login and server API, with the app's shared access token.
+    wechat: Arc<WxApi>,
     clock: SharedClock,
     cfg: AuthConfig,
     ended: std::sync::OnceLock<std::sync::Weak<dyn SessionListener>>,
@@ -301,8 +314,8 @@ impl Auth {
         cfg: AuthConfig,
     ) -> Self {
         Auth {
+            wechat: Arc::new(WxApi::new(wechat, store.clone(), clock.clone())),
             store,
-            wechat,
             clock,
             cfg,
             ended: std::sync::OnceLock::new(),
@@ -316,6 +329,12 @@ impl Auth {
     pub fn with_avatars(mut self, avatars: Arc<dyn AvatarFiles>) -> Self {
         self.avatars = Some(avatars);
         self
+    }
+
+    /// WeChat's server API with the app's access token (text checks, subscribe
+    /// messages, cloud functions' `wechat` module).
+    pub fn wechat(&self) -> &Arc<WxApi> {
+        &self.wechat
     }
 
     /// Caches sessions and users (see [`crate::cache`]).

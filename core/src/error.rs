@@ -33,6 +33,10 @@ pub enum Code {
     /// missing, not ready, or neither the writer's own nor public (avatars: not the
     /// caller's own public image).
     FileNotUsable,
+    /// Text in a checked field that WeChat's content check found risky.
+    ContentRisky,
+    /// Text in a checked field (`review: refuse`) that WeChat's check wants reviewed.
+    ContentNeedsReview,
     // 401
     Unauthenticated,
     InvalidToken,
@@ -40,6 +44,8 @@ pub enum Code {
     // 403
     Forbidden,
     WechatUserBlocked,
+    /// A subscribe message to a user who did not accept the template (WeChat's 43101).
+    WechatNotSubscribed,
     FunctionForbidden,
     /// A presigned form or URL whose signature does not match what it carries (a changed
     /// field, key or expiry), or that lacks one.
@@ -118,11 +124,14 @@ impl Code {
         Code::FileTypeNotAllowed,
         Code::UploadTooSmall,
         Code::FileNotUsable,
+        Code::ContentRisky,
+        Code::ContentNeedsReview,
         Code::Unauthenticated,
         Code::InvalidToken,
         Code::InvalidLoginCode,
         Code::Forbidden,
         Code::WechatUserBlocked,
+        Code::WechatNotSubscribed,
         Code::FunctionForbidden,
         Code::SignatureInvalid,
         Code::SignatureExpired,
@@ -173,6 +182,7 @@ impl Code {
             Code::InvalidLoginCode => "INVALID_LOGIN_CODE",
             Code::Forbidden => "FORBIDDEN",
             Code::WechatUserBlocked => "WECHAT_USER_BLOCKED",
+            Code::WechatNotSubscribed => "WECHAT_NOT_SUBSCRIBED",
             Code::NotFound => "NOT_FOUND",
             Code::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             Code::Conflict => "CONFLICT",
@@ -203,6 +213,8 @@ impl Code {
             Code::App => "APP_ERROR",
             Code::UploadTooSmall => "UPLOAD_TOO_SMALL",
             Code::FileNotUsable => "FILE_NOT_USABLE",
+            Code::ContentRisky => "CONTENT_RISKY",
+            Code::ContentNeedsReview => "CONTENT_NEEDS_REVIEW",
             Code::SignatureInvalid => "SIGNATURE_INVALID",
             Code::SignatureExpired => "SIGNATURE_EXPIRED",
             Code::UploadMismatch => "UPLOAD_MISMATCH",
@@ -232,10 +244,13 @@ impl Code {
             | Code::FileTypeMismatch
             | Code::UploadTooSmall
             | Code::FileNotUsable
+            | Code::ContentRisky
+            | Code::ContentNeedsReview
             | Code::App => 400,
             Code::Unauthenticated | Code::InvalidToken | Code::InvalidLoginCode => 401,
             Code::Forbidden
             | Code::WechatUserBlocked
+            | Code::WechatNotSubscribed
             | Code::FunctionForbidden
             | Code::SignatureInvalid
             | Code::SignatureExpired

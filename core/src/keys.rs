@@ -45,6 +45,7 @@ pub const FIXED: &[&str] = &[
     FN_MODULES,
     OUTBOX,
     FILES_PENDING,
+    WX_TOKEN,
 ];
 
 pub const USER: &str = "user#";
@@ -90,6 +91,11 @@ pub const FILE: &str = "file#";
 pub const OWNER_FILES: &str = "ufile#";
 pub const FILE_QUOTA: &str = "fquota#";
 pub const FILES_PENDING: &str = "fpending";
+
+/// The app's WeChat access token, shared by every process: `wxtoken` / `token`
+/// `{token, expires_at_ms}` (expiring with it), and `wxtoken` / `lease` `{holder}`, the
+/// short claim of whoever is fetching a new one (see `wechat::token`).
+pub const WX_TOKEN: &str = "wxtoken";
 
 #[cfg(test)]
 mod tests {

@@ -16,7 +16,7 @@ use crate::live::{Live, NoPush, RateLimiter};
 use crate::memory_store::MemoryStore;
 use crate::store::ItemStore;
 use crate::tables::{TableDef, Tables};
-use crate::wechat::{WeChat, WxError, WxPhone, WxSession};
+use crate::wechat::{WeChat, WxError, WxSession};
 
 /// 2027-01-15T08:00:00Z.
 pub const START_MS: i64 = 1_800_000_000_000;
@@ -43,9 +43,6 @@ struct NoWeChat;
 #[async_trait]
 impl WeChat for NoWeChat {
     async fn code_to_session(&self, _code: &str) -> Result<WxSession, WxError> {
-        Err(WxError::Transport("no WeChat in unit tests".into()))
-    }
-    async fn phone_number(&self, _code: &str) -> Result<WxPhone, WxError> {
         Err(WxError::Transport("no WeChat in unit tests".into()))
     }
 }

@@ -284,3 +284,81 @@ export async function inDetails() { throw new FunctionError("BAD", "bad", 400, {
         );
     }
 }
+
+#[tokio::test]
+async fn wechat_access_tokens_are_in_no_log_line() {
+    let mut tokens: Vec<String> = Vec::new();
+    let logs = logs_of(&[], |base| {
+        let tokens = &mut tokens;
+        async move {
+            let api = Api::new(&base);
+            let (token, _) = api.login("mock:alice").await;
+            // A phone bind (a token fetched), WeChat expiring it (renewed), a function's
+            // text check and a refused wechat.call, at the most verbose log level.
+            for code in ["mock-phone:13800138000:1", "mock-phone:13800138000:2"] {
+                let r = api
+                    .call("POST", "/v1/auth/phone", Some(&token), Some(json!({ "code": code })))
+                    .await;
+                assert_eq!(r.status, 200, "{}", r.text);
+                reqwest::Client::new()
+                    .post(format!("{base}/__mock/wechat/mock/expire-access-tokens"))
+                    .send()
+                    .await
+                    .unwrap();
+            }
+            let src = r#"
+import { wechat } from "yunqiao";
+export async function check(t) { const v = await wechat.msgSecCheck({ content: t }); console.log(JSON.stringify(v)); return v }
+export async function bad() { return wechat.call("/wxa/x", { version: 2 }) }
+"#;
+            let r = api
+                .call(
+                    "PUT",
+                    "/v1/functions/wx",
+                    Some(ADMIN_KEY),
+                    Some(json!({"source": src})),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+            for (export, args) in [("check", json!(["hello [review]"])), ("bad", json!([]))] {
+                api.call(
+                    "POST",
+                    &format!("/v1/fn/wx/{export}"),
+                    Some(&token),
+                    Some(json!({ "args": args })),
+                )
+                .await;
+            }
+            let logs = api
+                .call("GET", "/v1/functions/wx/logs", Some(ADMIN_KEY), None)
+                .await;
+            assert!(logs.text.contains("review"), "{}", logs.text);
+            let issued: serde_json::Value = reqwest::get(format!("{base}/__mock/wechat/mock/access-tokens"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            for t in issued["tokens"].as_array().unwrap() {
+                let t = t.as_str().unwrap().to_string();
+                assert!(!logs.text.contains(&t), "a token in a function's logs");
+                tokens.push(t);
+            }
+        }
+    })
+    .await;
+    assert!(
+        tokens.len() >= 2,
+        "tokens were fetched and renewed: {tokens:?}"
+    );
+    assert!(
+        logs.contains("access token"),
+        "token fetches are logged:\n{logs}"
+    );
+    for t in &tokens {
+        assert!(
+            !logs.contains(t.as_str()),
+            "an access token is in the logs:\n{logs}"
+        );
+    }
+}

@@ -8,7 +8,7 @@ use yunqiao_conformance::blobs::{Harness, Refusal};
 use yunqiao_core::blob::{BlobStore, POST_FILE_FIELD, UploadPolicy};
 use yunqiao_core::clock::ManualClock;
 use yunqiao_core::memory_store::MemoryStore;
-use yunqiao_core::wechat::{WeChat, WxError, WxPhone, WxSession};
+use yunqiao_core::wechat::{WeChat, WxError, WxSession};
 use yunqiao_local::LocalBlobStore;
 
 struct NoWeChat;
@@ -16,9 +16,6 @@ struct NoWeChat;
 #[async_trait::async_trait]
 impl WeChat for NoWeChat {
     async fn code_to_session(&self, _: &str) -> Result<WxSession, WxError> {
-        Err(WxError::Transport("none".into()))
-    }
-    async fn phone_number(&self, _: &str) -> Result<WxPhone, WxError> {
         Err(WxError::Transport("none".into()))
     }
 }

@@ -91,7 +91,7 @@ impl Outbound for HttpOutbound {
         Ok(FetchResponse {
             status,
             headers,
-            body: String::from_utf8_lossy(&body).into_owned(),
+            body,
         })
     }
 }

@@ -152,31 +152,126 @@ export const events = freeze({
   send: (user, cmd, body) => call("events.send", { user, cmd, body }),
 });
 export const secrets = freeze({ get: (name) => call("secrets.get", { name }) });
+// Bytes ⇄ base64 and text ⇄ UTF-8, by hand: the sandbox has no TextEncoder or atob.
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+const B64_INDEX = (() => {
+  const t = new Int16Array(128).fill(-1);
+  for (let i = 0; i < 64; i++) t[B64.charCodeAt(i)] = i;
+  return t;
+})();
+const U8 = Uint8Array;
+const AB = ArrayBuffer;
+const isView = ArrayBuffer.isView;
+const fromCharCode = String.fromCharCode;
+const { encodeURIComponent: encodeURI, unescape } = globalThis;
+
+function toBase64(bytes) {
+  let out = "";
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    out += B64[n >> 18] + B64[(n >> 12) & 63] + B64[(n >> 6) & 63] + B64[n & 63];
+  }
+  if (i < bytes.length) {
+    const n = (bytes[i] << 16) | ((i + 1 < bytes.length ? bytes[i + 1] : 0) << 8);
+    out += B64[n >> 18] + B64[(n >> 12) & 63];
+    out += i + 1 < bytes.length ? B64[(n >> 6) & 63] + "=" : "==";
+  }
+  return out;
+}
+
+function fromBase64(s) {
+  const clean = s.replace(/=+$/, "");
+  const out = new U8((clean.length * 3) >> 2);
+  let acc = 0, bits = 0, j = 0;
+  for (let i = 0; i < clean.length; i++) {
+    const v = B64_INDEX[clean.charCodeAt(i)];
+    if (v === undefined || v < 0) throw new TypeError("not base64");
+    acc = (acc << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[j++] = (acc >> bits) & 255;
+    }
+  }
+  return out;
+}
+
+function utf8(text) {
+  const bin = unescape(encodeURI(text));
+  const out = new U8(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** A request body's bytes when it is binary (`Uint8Array` and other views, `ArrayBuffer`). */
+function bytesOf(body) {
+  if (body instanceof AB) return new U8(body);
+  if (isView(body)) return new U8(body.buffer, body.byteOffset, body.byteLength);
+  return null;
+}
+
 export const http = freeze({
   async fetch(url, init) {
     let body = opt(init, "body", null);
-    if (body !== null && typeof body !== "string") body = stringify(plain(body));
+    let body_base64 = null;
+    const bytes = body === null ? null : bytesOf(body);
+    if (bytes !== null) {
+      body_base64 = toBase64(bytes);
+      body = null;
+    } else if (body !== null && typeof body !== "string") {
+      body = stringify(plain(body));
+    }
     const r = await call("http.fetch", {
       url: StringCtor(url),
       method: opt(init, "method", "GET"),
       headers: opt(init, "headers", {}),
       body,
+      body_base64,
     });
+    // The bytes as they came: from base64 when they are not UTF-8, else the text's.
+    const raw = () => (r.body_base64 != null ? fromBase64(r.body_base64) : utf8(r.body));
     return {
       status: r.status,
       ok: r.status >= 200 && r.status < 300,
       headers: r.headers,
       text: async () => r.body,
       json: async () => parse(r.body),
+      bytes: async () => raw(),
+      arrayBuffer: async () => raw().buffer,
     };
   },
+});
+
+/**
+ * WeChat's server API, with the app's access token filled in by the server (a module
+ * never sees it). `qrcode` and `mediaCheck` are not here yet.
+ */
+export const wechat = freeze({
+  msgSecCheck: (args) =>
+    call("wechat.msgSecCheck", {
+      content: own(args, "content"), scene: own(args, "scene"), user: own(args, "user"),
+      title: own(args, "title"), nickname: own(args, "nickname"), signature: own(args, "signature"),
+    }),
+  subscribeMessage: freeze({
+    send: (args) =>
+      call("wechat.subscribeMessage.send", {
+        user: own(args, "user"), template_id: own(args, "template_id"), page: own(args, "page"),
+        data: own(args, "data"), miniprogram_state: own(args, "miniprogram_state"),
+      }),
+  }),
+  call: (path, body) => call("wechat.call", { path: StringCtor(path), body: body === undefined ? null : body }),
 });
 
 // The run's context: the same object for the module's life, its values those of the
 // call being served.
 let current = parse(firstContext);
 const contextField = (k) => ({ get: () => current[k], enumerable: true });
-/** Who called, and for which request: `{caller: {kind, id?, nickname?, groups?}, request_id, module, export, trigger}`. */
+/**
+ * Who called, and for which request: `{caller: {kind, id?, nickname?, avatar_url?, groups?,
+ * openid?, unionid?}, request_id, module, export, trigger}` (`openid`/`unionid` for users:
+ * server code only, never in the server's own answers).
+ */
 export const context = Object.defineProperties({}, {
   caller: contextField("caller"),
   request_id: contextField("request_id"),
@@ -184,7 +279,7 @@ export const context = Object.defineProperties({}, {
   export: contextField("export"),
   trigger: contextField("trigger"),
 });
-export default freeze({ db, kv, users, events, secrets, http, context, FunctionError, YunqiaoError });
+export default freeze({ db, kv, users, events, secrets, http, wechat, context, FunctionError, YunqiaoError });
 
 function show(v) {
   if (typeof v === "string") return v;

@@ -7,16 +7,10 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use tokio::sync::Mutex;
 use yunqiao_core::clock::SharedClock;
-use yunqiao_core::wechat::{WeChat, WxError, WxPhone, WxSession};
+use yunqiao_core::wechat::{WeChat, WxAccessToken, WxError, WxReply, WxSession};
 
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
-
-/// errcodes that mean "this access token is no good": refresh and retry once.
-const TOKEN_INVALID: [i64; 3] = [40001, 40014, 42001];
-/// Refresh a cached token this long before WeChat says it expires.
-const TOKEN_MARGIN_MS: i64 = 5 * 60 * 1000;
 
 #[derive(Debug, Clone)]
 pub struct WeChatConfig {
@@ -25,16 +19,9 @@ pub struct WeChatConfig {
     pub secret: String,
 }
 
-struct CachedToken {
-    token: String,
-    expires_at_ms: i64,
-}
-
 pub struct WeChatClient {
     http: reqwest::Client,
     cfg: WeChatConfig,
-    clock: SharedClock,
-    token: Mutex<Option<CachedToken>>,
 }
 
 #[derive(Deserialize)]
@@ -81,33 +68,18 @@ struct TokenAnswer {
     expires_in: i64,
 }
 
-#[derive(Deserialize)]
-struct PhoneAnswer {
-    phone_info: PhoneInfo,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PhoneInfo {
-    phone_number: String,
-    pure_phone_number: String,
-    /// A number or a string, depending on the day.
-    country_code: Value,
-}
-
 impl WeChatClient {
-    pub fn new(cfg: WeChatConfig, clock: SharedClock) -> Result<Self, WxError> {
+    /// The client holds no state but its connection pool: the access token is kept by
+    /// the domain, in the store (`yunqiao_core::wechat::token`), shared by every process.
+    /// (`_clock` is no longer used here since the token moved there; the faces still pass
+    /// theirs.)
+    pub fn new(cfg: WeChatConfig, _clock: SharedClock) -> Result<Self, WxError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .connect_timeout(Duration::from_secs(3))
             .build()
             .map_err(transport)?;
-        Ok(WeChatClient {
-            http,
-            cfg,
-            clock,
-            token: Mutex::new(None),
-        })
+        Ok(WeChatClient { http, cfg })
     }
 
     fn url(&self, path: &str) -> String {
@@ -124,62 +96,6 @@ impl WeChatClient {
             return Err(transport(format!("HTTP {status}")));
         }
         parse(&body)
-    }
-
-    /// The stable access token, cached until shortly before it expires.
-    pub async fn access_token(&self, force_refresh: bool) -> Result<String, WxError> {
-        let mut cached = self.token.lock().await;
-        let now = self.clock.now_ms();
-        if !force_refresh
-            && let Some(t) = cached
-                .as_ref()
-                .filter(|t| t.expires_at_ms - TOKEN_MARGIN_MS > now)
-        {
-            return Ok(t.token.clone());
-        }
-        let body = json!({
-            "grant_type": "client_credential",
-            "appid": self.cfg.appid,
-            "secret": self.cfg.secret,
-            "force_refresh": force_refresh,
-        });
-        let ans: TokenAnswer = self
-            .send(
-                self.http
-                    .post(self.url("/cgi-bin/stable_token"))
-                    .json(&body),
-            )
-            .await?;
-        *cached = Some(CachedToken {
-            token: ans.access_token.clone(),
-            expires_at_ms: now + ans.expires_in * 1000,
-        });
-        Ok(ans.access_token)
-    }
-
-    /// Calls an API that takes `?access_token=`, refreshing the token once if WeChat
-    /// says it is invalid or expired.
-    async fn with_token<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &Value,
-    ) -> Result<T, WxError> {
-        let mut force = false;
-        loop {
-            let token = self.access_token(force).await?;
-            let req = self
-                .http
-                .post(self.url(path))
-                .query(&[("access_token", token)])
-                .json(body);
-            match self.send(req).await {
-                Err(WxError::Api { errcode, .. }) if TOKEN_INVALID.contains(&errcode) && !force => {
-                    tracing::info!(errcode, "wechat access token rejected; refreshing");
-                    force = true;
-                }
-                other => return other,
-            }
-        }
     }
 }
 
@@ -200,21 +116,64 @@ impl WeChat for WeChatClient {
         })
     }
 
-    async fn phone_number(&self, code: &str) -> Result<WxPhone, WxError> {
-        let ans: PhoneAnswer = self
-            .with_token("/wxa/business/getuserphonenumber", &json!({ "code": code }))
+    /// The stable access token. Not cached here: the domain shares it through the
+    /// store (`yunqiao_core::wechat::token`).
+    async fn stable_token(&self, force_refresh: bool) -> Result<WxAccessToken, WxError> {
+        let body = json!({
+            "grant_type": "client_credential",
+            "appid": self.cfg.appid,
+            "secret": self.cfg.secret,
+            "force_refresh": force_refresh,
+        });
+        let ans: TokenAnswer = self
+            .send(
+                self.http
+                    .post(self.url("/cgi-bin/stable_token"))
+                    .json(&body),
+            )
             .await?;
-        let country_code = match ans.phone_info.country_code {
-            Value::String(s) => s,
-            Value::Number(n) => n.to_string(),
-            other => other.to_string(),
-        };
-        Ok(WxPhone {
-            phone_number: ans.phone_info.phone_number,
-            pure_phone_number: ans.phone_info.pure_phone_number,
-            country_code,
+        Ok(WxAccessToken {
+            token: ans.access_token,
+            expires_in: ans.expires_in,
         })
     }
+
+    async fn post(&self, path: &str, access_token: &str, body: &Value) -> Result<WxReply, WxError> {
+        let req = self
+            .http
+            .post(self.url(path))
+            .query(&[("access_token", access_token)])
+            .json(body);
+        let resp = req.send().await.map_err(|e| transport(e.without_url()))?;
+        let status = resp.status();
+        let content_type = resp
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let bytes = resp.bytes().await.map_err(|e| transport(e.without_url()))?;
+        if status.is_server_error() {
+            return Err(transport(format!("HTTP {status}")));
+        }
+        reply(&content_type, &bytes)
+    }
+}
+
+/// JSON (errors included) or bytes: an image is told apart by its content type, and
+/// WeChat labels JSON `text/plain` at times, so a body that is not an image is read as
+/// JSON whatever its label.
+fn reply(content_type: &str, bytes: &[u8]) -> Result<WxReply, WxError> {
+    let looks_json = bytes.first().is_some_and(|b| *b == b'{');
+    if (content_type.starts_with("image/") || content_type.starts_with("application/octet-stream"))
+        && !looks_json
+    {
+        return Ok(WxReply::Bytes {
+            content_type: content_type.to_string(),
+            body: bytes.to_vec(),
+        });
+    }
+    parse::<Value>(bytes).map(WxReply::Json)
 }
 
 #[cfg(test)]
@@ -242,6 +201,39 @@ mod tests {
         ));
         assert!(matches!(
             parse::<SessionAnswer>(b"{}"),
+            Err(WxError::Transport(_))
+        ));
+    }
+
+    #[test]
+    fn images_and_json_are_told_apart() {
+        let png = b"\x89PNG\r\n\x1a\n....";
+        assert_eq!(
+            reply("image/jpeg", png),
+            Ok(WxReply::Bytes {
+                content_type: "image/jpeg".into(),
+                body: png.to_vec()
+            })
+        );
+        // WeChat's JSON under any label, errors included.
+        assert_eq!(
+            reply(
+                "text/plain",
+                br#"{"errcode":0,"result":{"suggest":"pass"}}"#
+            ),
+            Ok(WxReply::Json(
+                serde_json::json!({"errcode": 0, "result": {"suggest": "pass"}})
+            ))
+        );
+        assert!(matches!(
+            reply(
+                "image/jpeg",
+                br#"{"errcode":40169,"errmsg":"invalid scene"}"#
+            ),
+            Err(WxError::Api { errcode: 40169, .. })
+        ));
+        assert!(matches!(
+            reply("text/html", b"<html>"),
             Err(WxError::Transport(_))
         ));
     }

@@ -13,6 +13,24 @@
 //!   `mock-phone:<digits>:<nonce>`; every code works once (40029 after), as WeChat's do.
 //! * `POST /mock/expire-access-tokens` — expires every token (the next call gets 42001),
 //!   to exercise clients' refresh.
+//! * `POST /wxa/msg_sec_check?access_token=` (v2) — the verdict is chosen by a marker in
+//!   the content: `[risky]` → `risky` (label 20001), `[review]` → `review` (label
+//!   21000), anything else → `pass` (100). The openid must be one the mock logged in
+//!   (40003 otherwise); a body that is not v2 with a scene of 1 to 4 and content of 1
+//!   to 2500 characters is 47001.
+//! * `POST /cgi-bin/message/subscribe/send?access_token=` — delivers (records) the
+//!   message when the user accepted the template, spending that acceptance (WeChat's
+//!   one-time subscriptions); 43101 otherwise; 40003 for an unknown openid, 40037 for
+//!   an empty template id, 47003 when `data` is not an object.
+//! * `POST /mock/subscriptions {"name" | "openid", "template_id", "times"?}` — what
+//!   `wx.requestSubscribeMessage` stands for: the user accepts the template (`times`
+//!   messages, default 1).
+//! * `GET /mock/subscribe-messages` — every message delivered, oldest first.
+//! * `GET /mock/stats` — `{"token_fetches"}`: how many times `stable_token` was
+//!   called, so tests can show that processes share one token.
+//! * `GET /mock/access-tokens` — `{"tokens"}`: every token the mock issued, so tests can
+//!   show none of them reaches an answer or a log line. (Mock tokens open nothing but
+//!   the mock.)
 //!
 //! Answers to jscode2session are sent as `text/plain`, as WeChat sometimes does.
 
@@ -61,6 +79,14 @@ struct MockState {
     tokens: HashMap<String, i64>,
     current_token: Option<String>,
     per_minute: HashMap<(String, i64), u32>,
+    /// `stable_token` calls answered.
+    token_fetches: u64,
+    /// Openids of users who logged in.
+    openids: HashSet<String>,
+    /// (openid, template id) → messages the user accepted and that were not sent yet.
+    subscriptions: HashMap<(String, String), u32>,
+    /// Subscribe messages delivered.
+    sent: Vec<Value>,
 }
 
 #[derive(Clone)]
@@ -148,6 +174,12 @@ impl WeChatMock {
             .route("/mock/login-code", post(issue_login_code))
             .route("/mock/phone-code", post(issue_phone_code))
             .route("/mock/expire-access-tokens", post(expire_tokens))
+            .route("/wxa/msg_sec_check", post(msg_sec_check))
+            .route("/cgi-bin/message/subscribe/send", post(subscribe_send))
+            .route("/mock/subscriptions", post(accept_subscription))
+            .route("/mock/subscribe-messages", get(sent_messages))
+            .route("/mock/stats", get(stats))
+            .route("/mock/access-tokens", get(access_tokens))
             .with_state(self.clone())
     }
 
@@ -242,9 +274,11 @@ async fn code2session(
         st.per_minute.retain(|(_, m), _| *m >= minute - 1);
         (name, unionid)
     };
+    let openid = m.openid_for(&name);
+    m.lock().openids.insert(openid.clone());
     let mut body = json!({
         "session_key": random_b64(16),
-        "openid": m.openid_for(&name),
+        "openid": openid,
     });
     if unionid {
         body["unionid"] = json!(m.unionid_for(&name));
@@ -264,6 +298,7 @@ async fn stable_token(State(m): State<WeChatMock>, body: axum::body::Bytes) -> R
     }
     let now = m.clock.now_ms();
     let mut st = m.lock();
+    st.token_fetches += 1;
     let current = st.current_token.clone().and_then(|t| {
         st.tokens
             .get(&t)
@@ -297,15 +332,8 @@ async fn phone_number(
         .ok()
         .and_then(|v| v.get("code").and_then(Value::as_str).map(str::to_string));
     let mut st = m.lock();
-    match st.tokens.get(&token) {
-        None => {
-            return wx_error(
-                40001,
-                "invalid credential, access_token is invalid or not latest",
-            );
-        }
-        Some(exp) if *exp <= now => return wx_error(42001, "access_token expired"),
-        Some(_) => {}
+    if let Err((code, msg)) = token_check(&st, &token, now) {
+        return wx_error(code, msg);
     }
     let Some(code) = code.filter(|c| !c.is_empty()) else {
         return wx_error(41008, "missing code");
@@ -388,4 +416,155 @@ async fn expire_tokens(State(m): State<WeChatMock>) -> Response {
         *exp = now;
     }
     Json(json!({})).into_response()
+}
+
+/// WeChat's answer to a missing, unknown or expired access token.
+fn token_check(st: &MockState, token: &str, now: i64) -> Result<(), (i64, &'static str)> {
+    match st.tokens.get(token) {
+        None => Err((
+            40001,
+            "invalid credential, access_token is invalid or not latest",
+        )),
+        Some(exp) if *exp <= now => Err((42001, "access_token expired")),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The access token of a call, checked; the locked state on success, WeChat's errcode
+/// otherwise.
+fn authorized(
+    m: &WeChatMock,
+    t: TokenParam,
+) -> Result<std::sync::MutexGuard<'_, MockState>, (i64, &'static str)> {
+    let Some(token) = t.access_token.filter(|t| !t.is_empty()) else {
+        return Err((41001, "access_token missing"));
+    };
+    let now = m.clock.now_ms();
+    let st = m.lock();
+    token_check(&st, &token, now)?;
+    Ok(st)
+}
+
+async fn msg_sec_check(
+    State(m): State<WeChatMock>,
+    Query(t): Query<TokenParam>,
+    body: axum::body::Bytes,
+) -> Response {
+    let st = match authorized(&m, t) {
+        Ok(st) => st,
+        Err((code, msg)) => return wx_error(code, msg),
+    };
+    let Ok(b) = serde_json::from_slice::<Value>(&body) else {
+        return wx_error(47001, "data format error");
+    };
+    if b["version"] != json!(2) {
+        return wx_error(47001, "data format error: version must be 2");
+    }
+    let scene_ok = b["scene"].as_i64().is_some_and(|s| (1..=4).contains(&s));
+    let content = b["content"].as_str().unwrap_or_default();
+    let n = content.chars().count();
+    if !scene_ok || n == 0 || n > 2500 {
+        return wx_error(47001, "data format error");
+    }
+    let openid = b["openid"].as_str().unwrap_or_default();
+    if !st.openids.contains(openid) {
+        return wx_error(40003, "invalid openid");
+    }
+    drop(st);
+    let (suggest, label) = if content.contains("[risky]") {
+        ("risky", 20001)
+    } else if content.contains("[review]") {
+        ("review", 21000)
+    } else {
+        ("pass", 100)
+    };
+    Json(json!({
+        "errcode": 0, "errmsg": "ok", "trace_id": random_code(),
+        "result": {"suggest": suggest, "label": label},
+        "detail": [{"strategy": "content_model", "errcode": 0, "suggest": suggest, "label": label, "prob": 90}],
+    }))
+    .into_response()
+}
+
+async fn subscribe_send(
+    State(m): State<WeChatMock>,
+    Query(t): Query<TokenParam>,
+    body: axum::body::Bytes,
+) -> Response {
+    let mut st = match authorized(&m, t) {
+        Ok(st) => st,
+        Err((code, msg)) => return wx_error(code, msg),
+    };
+    let Ok(b) = serde_json::from_slice::<Value>(&body) else {
+        return wx_error(47001, "data format error");
+    };
+    let openid = b["touser"].as_str().unwrap_or_default().to_string();
+    let template = b["template_id"].as_str().unwrap_or_default().to_string();
+    if !st.openids.contains(&openid) {
+        return wx_error(40003, "invalid openid");
+    }
+    if template.is_empty() {
+        return wx_error(40037, "invalid template_id");
+    }
+    if !b["data"].is_object() {
+        return wx_error(47003, "argument invalid! data.");
+    }
+    let key = (openid, template);
+    match st.subscriptions.get_mut(&key) {
+        Some(n) if *n > 0 => *n -= 1,
+        _ => return wx_error(43101, "user refuse to accept the msg"),
+    }
+    st.sent.push(b);
+    Json(json!({"errcode": 0, "errmsg": "ok", "msgid": st.sent.len()})).into_response()
+}
+
+#[derive(Deserialize)]
+struct AcceptBody {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    openid: Option<String>,
+    template_id: String,
+    #[serde(default)]
+    times: Option<u32>,
+}
+
+async fn accept_subscription(State(m): State<WeChatMock>, body: axum::body::Bytes) -> Response {
+    let bad = |msg: &str| {
+        (
+            axum::http::StatusCode::BAD_REQUEST,
+            Json(json!({ "error": msg })),
+        )
+            .into_response()
+    };
+    let Ok(b) = serde_json::from_slice::<AcceptBody>(&body) else {
+        return bad("body must be {\"name\" or \"openid\", \"template_id\", \"times\"?}");
+    };
+    let openid = match (b.name, b.openid) {
+        (Some(n), None) if valid_name(&n) => m.openid_for(&n),
+        (None, Some(o)) if !o.is_empty() => o,
+        _ => return bad("give one of name (a mock user) or openid"),
+    };
+    if b.template_id.is_empty() || b.template_id.len() > 128 {
+        return bad("template_id: 1 to 128 characters");
+    }
+    let times = b.times.unwrap_or(1).min(1000);
+    *m.lock()
+        .subscriptions
+        .entry((openid.clone(), b.template_id))
+        .or_default() += times;
+    Json(json!({ "openid": openid })).into_response()
+}
+
+async fn sent_messages(State(m): State<WeChatMock>) -> Response {
+    Json(json!({ "messages": m.lock().sent })).into_response()
+}
+
+async fn stats(State(m): State<WeChatMock>) -> Response {
+    Json(json!({ "token_fetches": m.lock().token_fetches })).into_response()
+}
+
+async fn access_tokens(State(m): State<WeChatMock>) -> Response {
+    let tokens: Vec<String> = m.lock().tokens.keys().cloned().collect();
+    Json(json!({ "tokens": tokens })).into_response()
 }

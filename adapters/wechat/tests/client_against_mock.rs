@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use yunqiao_core::clock::{ManualClock, SharedClock};
-use yunqiao_core::wechat::{WeChat, WxError};
+use yunqiao_core::wechat::api::{SubscribeMessage, TextCheck};
+use yunqiao_core::wechat::{WeChat, WxApi, WxError};
 use yunqiao_wechat::{MockConfig, WeChatClient, WeChatConfig, WeChatMock};
 
 struct Fixture {
@@ -61,6 +62,17 @@ impl Fixture {
             .await
             .unwrap();
         v["code"].as_str().unwrap().to_string()
+    }
+
+    async fn issue_raw(&self, path: &str, body: serde_json::Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
     }
 }
 
@@ -149,10 +161,30 @@ async fn rate_limit_answers_45011() {
         .expect("next minute");
 }
 
+/// The domain's WeChat API (shared token, refresh and retry) over the real client.
+fn api(f: &Fixture) -> WxApi {
+    let clock: SharedClock = Arc::new(f.clock.clone());
+    let store = Arc::new(yunqiao_core::memory_store::MemoryStore::new(clock.clone()));
+    WxApi::new(Arc::new(f.client("s3cret")), store, clock)
+}
+
+async fn token_fetches(f: &Fixture) -> u64 {
+    let v: serde_json::Value = f
+        .http
+        .get(format!("{}/mock/stats", f.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["token_fetches"].as_u64().unwrap()
+}
+
 #[tokio::test]
 async fn phone_numbers_and_token_refresh() {
     let f = start(true).await;
-    let c = f.client("s3cret");
+    let c = api(&f);
     let code = f
         .issue(
             "/mock/phone-code",
@@ -167,9 +199,8 @@ async fn phone_numbers_and_token_refresh() {
         40029,
         "phone codes are single use"
     );
-    let t1 = c.access_token(false).await.unwrap();
-    assert_eq!(c.access_token(false).await.unwrap(), t1, "cached");
-    // WeChat expires the token behind the client's back: the client refreshes and retries.
+    assert_eq!(token_fetches(&f).await, 1, "the token is kept");
+    // WeChat expires the token behind the client's back: it is renewed and the call made again.
     f.http
         .post(format!("{}/mock/expire-access-tokens", f.base))
         .send()
@@ -177,14 +208,73 @@ async fn phone_numbers_and_token_refresh() {
         .unwrap();
     let p = c.phone_number("mock-phone:13900139000").await.unwrap();
     assert_eq!(p.pure_phone_number, "13900139000");
-    assert_ne!(
-        c.access_token(false).await.unwrap(),
-        t1,
-        "a new token was fetched"
-    );
-    // Near expiry the cached token is refreshed before use.
-    let t2 = c.access_token(false).await.unwrap();
+    assert_eq!(token_fetches(&f).await, 2, "a new token was fetched");
+    // Near expiry the kept token is renewed before use.
     f.clock.advance_ms(7200 * 1000 - 60_000);
-    assert_ne!(c.access_token(false).await.unwrap(), t2);
+    c.phone_number("mock-phone:13900139001").await.unwrap();
+    assert_eq!(token_fetches(&f).await, 3);
     assert_eq!(errcode(c.phone_number("nope").await), 40029);
+    // A bad secret never yields a token.
+    assert_eq!(errcode(f.client("wrong").stable_token(false).await), 40125);
+}
+
+#[tokio::test]
+async fn text_checks_and_subscribe_messages() {
+    let f = start(true).await;
+    let c = api(&f);
+    let alice = c.code_to_session("mock:alice").await.unwrap().openid;
+    let check = |content: &str| TextCheck {
+        openid: alice.clone(),
+        content: content.into(),
+        scene: 2,
+        ..Default::default()
+    };
+    assert_eq!(
+        c.msg_sec_check(&check("hello")).await.unwrap().suggest,
+        "pass"
+    );
+    let v = c.msg_sec_check(&check("buy [risky] now")).await.unwrap();
+    assert_eq!((v.suggest.as_str(), v.label), ("risky", 20001));
+    assert!(v.trace_id.is_some());
+    assert_eq!(
+        c.msg_sec_check(&check("[review]")).await.unwrap().suggest,
+        "review"
+    );
+    let stranger = TextCheck {
+        openid: "o-nobody".into(),
+        ..check("hi")
+    };
+    assert_eq!(errcode(c.msg_sec_check(&stranger).await), 40003);
+
+    let msg = SubscribeMessage {
+        template_id: "tpl-1".into(),
+        page: Some("pages/index/index".into()),
+        data: serde_json::json!({"thing1": {"value": "shipped"}}),
+        miniprogram_state: None,
+    };
+    assert_eq!(errcode(c.subscribe_send(&alice, &msg).await), 43101);
+    f.issue_raw(
+        "/mock/subscriptions",
+        serde_json::json!({"name": "alice", "template_id": "tpl-1"}),
+    )
+    .await;
+    c.subscribe_send(&alice, &msg).await.unwrap();
+    assert_eq!(
+        errcode(c.subscribe_send(&alice, &msg).await),
+        43101,
+        "one acceptance, one message"
+    );
+    let sent: serde_json::Value = f
+        .http
+        .get(format!("{}/mock/subscribe-messages", f.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sent["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(sent["messages"][0]["touser"], alice.as_str());
+    assert_eq!(sent["messages"][0]["data"]["thing1"]["value"], "shipped");
+    assert_eq!(token_fetches(&f).await, 1);
 }

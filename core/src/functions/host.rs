@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -26,6 +27,8 @@ pub struct HostServices {
     pub kv: Arc<Kv>,
     pub live: Arc<Live>,
     pub outbound: Arc<dyn Outbound>,
+    /// WeChat's server API with the app's token (the `wechat` module).
+    pub wechat: Arc<crate::wechat::WxApi>,
     pub secrets: HashMap<String, String>,
     /// Modules may list (and reach) loopback and private-network hosts.
     pub allow_private_hosts: bool,
@@ -44,7 +47,8 @@ pub struct FetchRequest {
     pub url: String,
     pub method: String,
     pub headers: BTreeMap<String, String>,
-    pub body: Option<String>,
+    /// Bytes as they are: text a module sent is its UTF-8.
+    pub body: Option<Vec<u8>>,
     pub timeout: std::time::Duration,
 }
 
@@ -52,7 +56,8 @@ pub struct FetchRequest {
 pub struct FetchResponse {
     pub status: u16,
     pub headers: BTreeMap<String, String>,
-    pub body: String,
+    /// The body's bytes as they came.
+    pub body: Vec<u8>,
 }
 
 /// The outbound HTTP port: reached only for hosts a module's settings allow. Redirects
@@ -334,6 +339,13 @@ impl CallHost {
                 }
             }
             "http.fetch" => self.fetch(a).await,
+            "wechat.msgSecCheck" | "wechat.subscribeMessage.send" | "wechat.call" => {
+                let services = super::wechat_host::Services {
+                    auth: &self.services.auth,
+                    wechat: &self.services.wechat,
+                };
+                super::wechat_host::serve(services, &self.caller, op, a).await
+            }
             _ => Err(Error::invalid(format!("no host operation {op:?}"))),
         }
     }
@@ -393,8 +405,28 @@ impl CallHost {
             headers: BTreeMap<String, String>,
             #[serde(default)]
             body: Option<String>,
+            /// Bytes (a `Uint8Array` or `ArrayBuffer` body), base64.
+            #[serde(default)]
+            body_base64: Option<String>,
         }
         let r: F = args(a)?;
+        let body = match (r.body, r.body_base64) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid_field(
+                    "body",
+                    "give body or body_base64, not both",
+                ));
+            }
+            (Some(t), None) => Some(t.into_bytes()),
+            (None, Some(b)) => Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(b)
+                    .map_err(|_| {
+                        Error::invalid_field("body_base64", "body_base64 is not base64")
+                    })?,
+            ),
+            (None, None) => None,
+        };
         let Some((host, port)) = url_authority(&r.url) else {
             return Err(Error::invalid_field(
                 "url",
@@ -412,7 +444,7 @@ impl CallHost {
                     .with_details(json!({"host": host, "port": port})),
             );
         }
-        if r.body.as_ref().is_some_and(|b| b.len() > MAX_FETCH_BYTES) {
+        if body.as_ref().is_some_and(|b| b.len() > MAX_FETCH_BYTES) {
             return Err(Error::new(
                 Code::BodyTooLarge,
                 format!("an http.fetch body is at most {MAX_FETCH_BYTES} bytes"),
@@ -438,12 +470,25 @@ impl CallHost {
             url: r.url,
             method,
             headers: r.headers,
-            body: r.body,
+            body,
             timeout: std::time::Duration::from_millis(self.settings.timeout_ms()),
         };
         match self.services.outbound.fetch(req).await {
+            // `body` is the text (invalid UTF-8 replaced, as a browser's `text()` does);
+            // bytes that are not UTF-8 come as they are in `body_base64` too, for
+            // `arrayBuffer()` and `bytes()`.
             Ok(resp) => {
-                Ok(json!({"status": resp.status, "headers": resp.headers, "body": resp.body}))
+                let mut out = json!({"status": resp.status, "headers": resp.headers});
+                match String::from_utf8(resp.body) {
+                    Ok(text) => out["body"] = json!(text),
+                    Err(e) => {
+                        let bytes = e.into_bytes();
+                        out["body"] = json!(String::from_utf8_lossy(&bytes));
+                        out["body_base64"] =
+                            json!(base64::engine::general_purpose::STANDARD.encode(&bytes));
+                    }
+                }
+                Ok(out)
             }
             Err(m) => Err(
                 Error::new(Code::FetchFailed, format!("http.fetch failed: {m}"))

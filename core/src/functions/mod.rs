@@ -24,6 +24,7 @@ pub mod redact;
 pub mod sandbox;
 pub mod schedule;
 pub mod settings;
+mod wechat_host;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -166,6 +167,7 @@ impl Functions {
             store: d.store,
             clock: d.clock,
             services: Arc::new(HostServices {
+                wechat: d.auth.wechat().clone(),
                 auth: d.auth,
                 tables: d.tables,
                 kv: d.kv,
@@ -622,11 +624,15 @@ impl Functions {
             .admission
             .acquire(lane, m.settings.memory_mb() as usize, deadline)
             .await?;
+        // The module's secrets, and every WeChat access token this process has held
+        // (no module can read one; should one ever pass through, it is masked).
+        let tokens = self.services.wechat.known_tokens();
         let redactor = redact::Redactor::new(
             m.settings
                 .secrets
                 .iter()
-                .filter_map(|n| self.services.secrets.get(n).map(String::as_str)),
+                .filter_map(|n| self.services.secrets.get(n).map(String::as_str))
+                .chain(tokens.iter().map(String::as_str)),
         );
         let host = Arc::new(host::CallHost {
             services: self.services.clone(),
@@ -643,7 +649,7 @@ impl Functions {
             export: inv.export.clone(),
             args: std::mem::take(&mut inv.args),
             context: json!({
-                "caller": inv.caller.view(),
+                "caller": inv.caller.server_view(),
                 "request_id": inv.request_id,
                 "module": inv.module,
                 "export": inv.export,

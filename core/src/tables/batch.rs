@@ -96,6 +96,13 @@ impl Tables {
                     .map_err(|e| at(i, e))?;
             }
         }
+        for (i, op) in ops.iter().enumerate() {
+            if let BatchOp::Create { table, data } | BatchOp::Update { table, data, .. } = op {
+                self.check_texts(caller, &schemas[table], data)
+                    .await
+                    .map_err(|e| at(i, e))?;
+            }
+        }
         let mut usable = HashSet::new();
         'attempt: for _ in 0..MAX_RETRIES {
             let mut tx = Tx::new();

@@ -46,6 +46,8 @@ pub struct Tables {
     /// What `file` fields point at; `None` without a blob store (see
     /// [`super::file_fields`]).
     pub(super) files: Option<Arc<dyn super::file_fields::FileRefs>>,
+    /// WeChat's text check, for fields that ask for it (see [`super::checks`]).
+    pub(super) wechat: OnceLock<Arc<crate::wechat::WxApi>>,
 }
 
 /// 409 for a write conditional on a version the record is no longer at.
@@ -232,6 +234,7 @@ impl Tables {
             hooks: Default::default(),
             schemas: crate::cache::Cache::new(crate::cache::Freshness::None, 1024),
             files: None,
+            wechat: OnceLock::new(),
         }
     }
 
@@ -408,6 +411,7 @@ impl Tables {
                 input = data;
             }
         }
+        self.check_texts(caller, &first, &input).await?;
         let mut attempt = 0;
         let mut usable = HashSet::new();
         let (schema, id, rec) = loop {
@@ -590,6 +594,7 @@ impl Tables {
                 input = data;
             }
         }
+        self.check_texts(caller, &schema, &input).await?;
         let has_after = schema.hook("after_update").is_some();
         let mut usable = HashSet::new();
         for _ in 0..MAX_RETRIES {

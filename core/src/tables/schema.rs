@@ -72,6 +72,28 @@ pub struct Field {
     /// Field ACL `owner:group:other` over `r w`; absent: the record ACL decides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<String>,
+    /// `"text"`: what users write here passes WeChat's text check (`msg_sec_check`)
+    /// first; a `risky` verdict refuses the write (string and text fields).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<ContentCheck>,
+    /// What a `review` verdict of the check does: `allow` (the default) or `refuse`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewPolicy>,
+}
+
+/// A field's content check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContentCheck {
+    Text,
+}
+
+/// What a `review` verdict does to a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReviewPolicy {
+    Allow,
+    Refuse,
 }
 
 /// A bound is shown as it was most likely written: `0`, not `0.0`, for a whole number.
@@ -281,6 +303,18 @@ impl Schema {
                         format!("length is 1 to {cap}"),
                     ));
                 }
+            }
+            if f.check.is_some() && !textual {
+                return Err(Error::invalid_field(
+                    &at("check"),
+                    "check applies to string and text fields",
+                ));
+            }
+            if f.review.is_some() && f.check.is_none() {
+                return Err(Error::invalid_field(
+                    &at("review"),
+                    "review says what a check's review verdict does: give check too",
+                ));
             }
             let numeric = matches!(f.kind, FieldType::Integer | FieldType::Number);
             if (f.min.is_some() || f.max.is_some()) && !numeric {

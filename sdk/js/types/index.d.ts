@@ -266,10 +266,9 @@ export class Client {
 
 // ---- auth -----------------------------------------------------------------------------
 
+/** The logged-in user's own view. The openid and unionid stay on the server (cloud functions read them in `context.caller`). */
 export interface User {
   id: string
-  openid: string
-  unionid?: string
   nickname: string | null
   avatar_url: string | null
   phone: string | null

@@ -19,7 +19,7 @@ use yunqiao_core::clock::{ManualClock, SharedClock};
 use yunqiao_core::functions::sandbox::Sandbox;
 use yunqiao_core::memory_store::MemoryStore;
 use yunqiao_core::store::ItemStore;
-use yunqiao_core::wechat::{WeChat, WxError, WxPhone, WxSession};
+use yunqiao_core::wechat::{WeChat, WxAccessToken, WxError, WxReply, WxSession};
 use yunqiao_wechat::{MockConfig, WeChatMock};
 
 pub const ADMIN_KEY: &str = "test-admin-key-0123456789";
@@ -303,33 +303,31 @@ impl WeChat for InProcessWeChat {
         })
     }
 
-    async fn phone_number(&self, code: &str) -> Result<WxPhone, WxError> {
-        let token = self
-            .ask(
-                Method::POST,
-                "/cgi-bin/stable_token".into(),
-                Some(json!({"grant_type": "client_credential", "appid": self.appid, "secret": self.secret})),
-            )
-            .await?;
-        let token = token["access_token"].as_str().unwrap_or_default();
+    async fn stable_token(&self, force_refresh: bool) -> Result<WxAccessToken, WxError> {
         let v = self
             .ask(
                 Method::POST,
-                format!(
-                    "/wxa/business/getuserphonenumber?access_token={}",
-                    encode(token)
+                "/cgi-bin/stable_token".into(),
+                Some(
+                    json!({"grant_type": "client_credential", "appid": self.appid,
+                    "secret": self.secret, "force_refresh": force_refresh}),
                 ),
-                Some(json!({ "code": code })),
             )
             .await?;
-        let p = &v["phone_info"];
-        Ok(WxPhone {
-            phone_number: p["phoneNumber"].as_str().unwrap_or_default().into(),
-            pure_phone_number: p["purePhoneNumber"].as_str().unwrap_or_default().into(),
-            country_code: match &p["countryCode"] {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            },
+        Ok(WxAccessToken {
+            token: v["access_token"].as_str().unwrap_or_default().into(),
+            expires_in: v["expires_in"].as_i64().unwrap_or_default(),
         })
+    }
+
+    async fn post(&self, path: &str, token: &str, body: &Value) -> Result<WxReply, WxError> {
+        let v = self
+            .ask(
+                Method::POST,
+                format!("{path}?access_token={}", encode(token)),
+                Some(body.clone()),
+            )
+            .await?;
+        Ok(WxReply::Json(v))
     }
 }

@@ -1,6 +1,7 @@
-//! The WeChat port: what the domain needs from WeChat's servers.
+//! The port itself: WeChat's wire, as the domain needs it.
 
 use async_trait::async_trait;
+use serde_json::Value;
 
 use crate::error::{Code, Error};
 
@@ -29,10 +30,62 @@ pub enum WxError {
     Transport(String),
 }
 
+/// A fresh access token, as `stable_token` answers it.
+#[derive(Clone, PartialEq)]
+pub struct WxAccessToken {
+    pub token: String,
+    /// Seconds it stays valid from now.
+    pub expires_in: i64,
+}
+
+impl std::fmt::Debug for WxAccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token itself: debug output ends up in log lines.
+        write!(f, "WxAccessToken {{ expires_in: {} }}", self.expires_in)
+    }
+}
+
+/// What a server API answered: JSON (its `errcode` was 0 or absent), or bytes (an
+/// image, told apart by the content type — `getwxacodeunlimit`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum WxReply {
+    Json(Value),
+    Bytes { content_type: String, body: Vec<u8> },
+}
+
+impl WxReply {
+    /// The JSON answer; bytes where JSON was expected are WeChat misbehaving.
+    pub fn json(self) -> Result<Value, WxError> {
+        match self {
+            WxReply::Json(v) => Ok(v),
+            WxReply::Bytes { content_type, .. } => Err(WxError::Transport(format!(
+                "expected JSON, got {content_type}"
+            ))),
+        }
+    }
+}
+
 #[async_trait]
 pub trait WeChat: Send + Sync + 'static {
     async fn code_to_session(&self, code: &str) -> Result<WxSession, WxError>;
-    async fn phone_number(&self, code: &str) -> Result<WxPhone, WxError>;
+
+    /// `POST /cgi-bin/stable_token`: the app's access token. Callers go through
+    /// [`token::AccessTokens`], which shares one token between every process.
+    async fn stable_token(&self, force_refresh: bool) -> Result<WxAccessToken, WxError> {
+        let _ = force_refresh;
+        Err(WxError::Transport(
+            "WeChat's server API is not available here".into(),
+        ))
+    }
+
+    /// `POST {path}?access_token={token}` with a JSON body. A JSON answer with a
+    /// non-zero `errcode` is [`WxError::Api`].
+    async fn post(&self, path: &str, access_token: &str, body: &Value) -> Result<WxReply, WxError> {
+        let _ = (path, access_token, body);
+        Err(WxError::Transport(
+            "WeChat's server API is not available here".into(),
+        ))
+    }
 }
 
 /// Maps WeChat's answers to API errors clients can act on.
@@ -51,6 +104,10 @@ impl From<WxError> for Error {
                         "WeChat flagged this user as high-risk",
                     ),
                     -1 => (Code::WechatUnavailable, "WeChat is busy; retry later"),
+                    43101 => (
+                        Code::WechatNotSubscribed,
+                        "the user has not accepted this subscribe message template",
+                    ),
                     _ => (Code::WechatError, "WeChat refused the request"),
                 };
                 Error::new(code, message).with_details(
