@@ -312,7 +312,7 @@ async fn polluted_prototypes_change_no_host_call() {
     let last = rec.last.lock().unwrap().clone();
     assert_eq!(
         last["http.fetch"],
-        json!({"url": "https://api.example.com/x", "method": "GET", "headers": {}, "body": null})
+        json!({"url": "https://api.example.com/x", "method": "GET", "headers": {}, "body": null, "body_base64": null})
     );
     assert_eq!(
         last["db.get"],
