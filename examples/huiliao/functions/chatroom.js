@@ -157,11 +157,14 @@ async function memberRows(room) {
 async function close(room, state) {
   await admin.table(ROOMS).update(room._id, { state, closed_at: Date.now() });
   const rows = await memberRows(room);
-  for (const m of rows) {
-    await admin.users.removeFromGroup(m.user, room._group).catch((e) => {
-      if (e.code !== "NOT_FOUND") throw e;
-    });
-    await admin.table(MEMBERS).remove(m._id);
+  // Ten members at a time: a big room closes within its time limit without flooding the store.
+  for (let i = 0; i < rows.length; i += 10) {
+    await Promise.all(rows.slice(i, i + 10).map(async (m) => {
+      await admin.users.removeFromGroup(m.user, room._group).catch((e) => {
+        if (e.code !== "NOT_FOUND") throw e;
+      });
+      await admin.table(MEMBERS).remove(m._id);
+    }));
   }
   return rows.length;
 }
