@@ -33,6 +33,9 @@ pub const FAMILIES: &[&str] = &[
     FILE,
     OWNER_FILES,
     FILE_QUOTA,
+    // pay
+    PAY_ORDER,
+    PAY_BUYER,
 ];
 
 /// Partitions with a fixed name.
@@ -96,6 +99,11 @@ pub const FILES_PENDING: &str = "fpending";
 /// `{token, expires_at_ms}` (expiring with it), and `wxtoken` / `lease` `{holder}`, the
 /// short claim of whoever is fetching a new one (see `wechat::token`).
 pub const WX_TOKEN: &str = "wxtoken";
+
+/// WeChat Pay orders: `payord#<out_trade_no>` / `o`.
+pub const PAY_ORDER: &str = "payord#";
+/// A buyer's orders: `paybuy#<user>` / `<created ms>#<out_trade_no>`.
+pub const PAY_BUYER: &str = "paybuy#";
 
 #[cfg(test)]
 mod tests {

@@ -13,4 +13,7 @@ mod port;
 pub mod token;
 
 pub use api::{TextVerdict, WxApi};
-pub use port::{WeChat, WxAccessToken, WxError, WxPhone, WxReply, WxSession};
+pub use port::{
+    PayHttp, PayHttpReply, SignedHeaders, WeChat, WxAccessToken, WxError, WxPhone, WxReply,
+    WxSession,
+};
