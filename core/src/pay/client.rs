@@ -46,6 +46,7 @@ impl Merchant {
             ),
             path,
             body,
+            wechatpay_serial: self.wx_keys.public_key_id(),
         }
     }
 

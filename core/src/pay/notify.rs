@@ -91,6 +91,18 @@ impl WxPayKeys {
         Ok(())
     }
 
+    /// The id of a WeChat Pay public key held, if any: requests name it in their
+    /// `Wechatpay-Serial` so that answers are signed with it.
+    pub fn public_key_id(&self) -> Option<String> {
+        let mut ids: Vec<&String> = self
+            .keys
+            .keys()
+            .filter(|k| k.starts_with("PUB_KEY_ID_"))
+            .collect();
+        ids.sort();
+        ids.first().map(|s| s.to_string())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }

@@ -148,6 +148,9 @@ pub struct PayHttp {
     pub path: String,
     pub body: Option<String>,
     pub authorization: String,
+    /// `Wechatpay-Serial`: the WeChat Pay key the answer should be signed with (a
+    /// `PUB_KEY_ID_…`), when the merchant has one.
+    pub wechatpay_serial: Option<String>,
 }
 
 impl std::fmt::Debug for PayHttp {
