@@ -11,6 +11,7 @@ pub mod files;
 pub mod functions;
 pub mod kv;
 pub mod live;
+pub mod pay;
 pub mod project;
 pub mod tables;
 pub mod views;
@@ -73,6 +74,8 @@ pub struct Services {
     /// Where clients reach this server (`files.public_url`), when configured; else each
     /// request's own origin is.
     pub public_url: Option<String>,
+    /// WeChat Pay (`/v1/pay/*`); answers `PAY_UNAVAILABLE` unless configured.
+    pub pay: Arc<yunqiao_core::pay::Pay>,
 }
 
 /// Where live-channel sockets are held.
@@ -109,6 +112,10 @@ pub enum Area {
     /// `/v1/fn/*` (calls), `/v1/functions/*` (deploy, logs) and `/v1/apply` (a whole
     /// project, whose modules are compiled to be checked).
     Functions,
+    /// `/v1/pay/orders*`: WeChat Pay orders (the `yq-pay` function).
+    Pay,
+    /// `POST /v1/pay/notify`: WeChat Pay's notifications (the `yq-pay-notify` function).
+    PayNotify,
 }
 
 impl Area {
@@ -123,6 +130,8 @@ impl Area {
         Area::Blobs,
         Area::Files,
         Area::Functions,
+        Area::Pay,
+        Area::PayNotify,
     ];
 
     fn router(self) -> ApiRouter {
@@ -139,6 +148,8 @@ impl Area {
             Area::Blobs => blobs::router(),
             Area::Files => files::router(),
             Area::Functions => functions::router().merge(project::router()),
+            Area::Pay => pay::router(),
+            Area::PayNotify => pay::notify_router(),
         }
     }
 }

@@ -63,6 +63,7 @@ pub struct AppBuilder {
     sandbox: Arc<dyn Sandbox>,
     outbound: Arc<dyn Outbound>,
     spawner: Option<Spawner>,
+    pay: Option<yunqiao_core::pay::PaySettings>,
 }
 
 impl AppState {
@@ -79,6 +80,7 @@ impl AppState {
             sandbox: Arc::new(yunqiao_core::functions::sandbox::NoSandbox),
             outbound: Arc::new(yunqiao_core::functions::host::NoOutbound),
             spawner: None,
+            pay: None,
         }
     }
 }
@@ -146,6 +148,14 @@ impl AppBuilder {
         self
     }
 
+    /// WeChat Pay's settings, keys read (`pay.settings(appid)` of the configuration;
+    /// default: none, and `/v1/pay/*` answers `PAY_UNAVAILABLE`). Its calls go through
+    /// the [`wechat`](Self::wechat) adapter's `pay_http`.
+    pub fn pay(mut self, settings: Option<yunqiao_core::pay::PaySettings>) -> Self {
+        self.pay = settings;
+        self
+    }
+
     /// The domain services, with every setting from `cfg`: sessions and the admin key,
     /// the scan limit, the caches' bound, the function limits, hosts and secrets, and the
     /// files API's limits (the files service exists only with a blob store).
@@ -184,8 +194,8 @@ impl AppBuilder {
         let mut tables = yunqiao_core::tables::Tables::new(store.clone(), clock.clone())
             .with_scan_limit(cfg.tables.scan_limit)
             .with_cache(freshness);
-        let mut auth =
-            Auth::new(store.clone(), wechat, clock.clone(), cfg.auth()).with_cache(freshness);
+        let mut auth = Auth::new(store.clone(), wechat.clone(), clock.clone(), cfg.auth())
+            .with_cache(freshness);
         if let Some(f) = &files {
             tables = tables.with_files(Arc::new(crate::files::TableFiles(f.clone())));
             auth = auth.with_avatars(f.clone());
@@ -203,6 +213,13 @@ impl AppBuilder {
             limiter,
             PUSH_CONCURRENCY,
         );
+        let pay = Arc::new(yunqiao_core::pay::Pay::new(
+            self.pay,
+            store.clone(),
+            wechat,
+            clock.clone(),
+            tables.clone(),
+        ));
         let functions =
             yunqiao_core::functions::Functions::new(yunqiao_core::functions::FunctionsDeps {
                 store,
@@ -224,7 +241,10 @@ impl AppBuilder {
                 allow_private_hosts: cfg.functions.allow_private_hosts,
                 freshness,
             });
+        let runner: Arc<dyn yunqiao_core::tables::HookRunner> = functions.clone();
+        pay.set_hooks(Arc::downgrade(&runner));
         Ok(AppState(Arc::new(Services {
+            pay,
             kv,
             live,
             functions,

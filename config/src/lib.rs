@@ -25,6 +25,9 @@ use std::str::FromStr;
 use serde::Deserialize;
 use yunqiao_core::functions::admission::{AdmissionConfig, MAX_WORKERS};
 
+mod pay;
+pub use pay::{PAY_MAX_QUANTITY, PaySection};
+
 /// Every setting: its key in the TOML file and its environment variable, on both faces.
 pub const SETTINGS: &[(&str, &str)] = &[
     ("addr", "YUNQIAO_ADDR"),
@@ -85,6 +88,24 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("functions.scheduler", "YUNQIAO_FUNCTIONS_SCHEDULER"),
     // `{"NAME": "value"}` (the stack's NoEcho parameter), then one variable per secret.
     ("functions.secrets", "YUNQIAO_SECRETS_JSON"),
+    ("pay.mchid", "YUNQIAO_PAY_MCHID"),
+    ("pay.merchant_serial", "YUNQIAO_PAY_MERCHANT_SERIAL"),
+    // Secrets: the stack's NoEcho parameters.
+    ("pay.merchant_key", "YUNQIAO_PAY_MERCHANT_KEY"),
+    ("pay.api_v3_key", "YUNQIAO_PAY_API_V3_KEY"),
+    ("pay.platform_cert", "YUNQIAO_PAY_PLATFORM_CERT"),
+    ("pay.public_key_id", "YUNQIAO_PAY_PUBLIC_KEY_ID"),
+    ("pay.public_key", "YUNQIAO_PAY_PUBLIC_KEY"),
+    ("pay.notify_url", "YUNQIAO_PAY_NOTIFY_URL"),
+    ("pay.api_base", "YUNQIAO_PAY_API_BASE"),
+    // A comma-separated list in the environment, an array in the file.
+    ("pay.tables", "YUNQIAO_PAY_TABLES"),
+    ("pay.price_field", "YUNQIAO_PAY_PRICE_FIELD"),
+    ("pay.description_field", "YUNQIAO_PAY_DESCRIPTION_FIELD"),
+    ("pay.max_quantity", "YUNQIAO_PAY_MAX_QUANTITY"),
+    ("pay.client_amount_min", "YUNQIAO_PAY_CLIENT_AMOUNT_MIN"),
+    ("pay.client_amount_max", "YUNQIAO_PAY_CLIENT_AMOUNT_MAX"),
+    ("pay.on_paid", "YUNQIAO_PAY_ON_PAID"),
 ];
 
 /// The prefix of one function secret's variable: `YUNQIAO_SECRET_<NAME>`.
@@ -152,7 +173,7 @@ pub fn env_name(key: &str) -> &'static str {
 }
 
 /// `key (VARIABLE)`, as errors name a setting.
-fn named(key: &str) -> String {
+pub(crate) fn named(key: &str) -> String {
     format!("{key} ({})", env_name(key))
 }
 
@@ -229,6 +250,7 @@ pub struct Config {
     pub cache: CacheSection,
     pub live: LiveSection,
     pub functions: FunctionsSection,
+    pub pay: PaySection,
 }
 
 impl Default for Config {
@@ -248,6 +270,7 @@ impl Default for Config {
             cache: CacheSection::default(),
             live: LiveSection::default(),
             functions: FunctionsSection::default(),
+            pay: PaySection::default(),
         }
     }
 }
@@ -653,6 +676,30 @@ impl Config {
             f.memory_mb = Some(half.min(DEFAULT_FUNCTIONS_MEMORY_MB));
         }
 
+        let p = &mut self.pay;
+        e.set("pay.mchid", &mut p.mchid)?;
+        e.set("pay.merchant_serial", &mut p.merchant_serial)?;
+        e.set("pay.merchant_key", &mut p.merchant_key)?;
+        e.set("pay.api_v3_key", &mut p.api_v3_key)?;
+        e.set_opt("pay.platform_cert", &mut p.platform_cert)?;
+        e.set_opt("pay.public_key_id", &mut p.public_key_id)?;
+        e.set_opt("pay.public_key", &mut p.public_key)?;
+        e.set("pay.notify_url", &mut p.notify_url)?;
+        e.set_opt("pay.api_base", &mut p.api_base)?;
+        if let Some(v) = env.get(env_name("pay.tables")) {
+            p.tables = v
+                .split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect();
+        }
+        e.set("pay.price_field", &mut p.price_field)?;
+        e.set("pay.description_field", &mut p.description_field)?;
+        e.set("pay.max_quantity", &mut p.max_quantity)?;
+        e.set_opt("pay.client_amount_min", &mut p.client_amount_min)?;
+        e.set_opt("pay.client_amount_max", &mut p.client_amount_max)?;
+        e.set_opt("pay.on_paid", &mut p.on_paid)?;
+
         let json_var = env_name("functions.secrets");
         if let Some(j) = env.get(json_var) {
             let m: BTreeMap<String, String> = serde_json::from_str(j).map_err(|_| {
@@ -798,6 +845,7 @@ impl Config {
                 "functions.secrets: {n:?} is not a secret name (A-Z 0-9 _, starting with a letter)"
             )));
         }
+        self.pay.validate()?;
         if !self.wechat.appid.is_empty() && self.wechat.secret.is_empty() {
             return Err(ConfigError(format!(
                 "{} is required with {}",
@@ -858,7 +906,7 @@ fn valid_public_url(u: &str) -> bool {
     })
 }
 
-fn in_range<T: PartialOrd + std::fmt::Display>(
+pub(crate) fn in_range<T: PartialOrd + std::fmt::Display>(
     key: &str,
     v: T,
     (lo, hi): (T, T),
@@ -1008,6 +1056,23 @@ scheduler = false
 [functions.secrets]
 PAYMENT_KEY = "pk"
 OTHER = "o"
+[pay]
+mchid = "1900000001"
+merchant_serial = "ABC123"
+merchant_key = "mk"
+api_v3_key = "v3"
+platform_cert = "pc"
+public_key_id = "PUB_KEY_ID_01"
+public_key = "pk"
+notify_url = "https://api.example.com/v1/pay/notify"
+api_base = "http://127.0.0.1:9/pay"
+tables = ["products", "plans"]
+price_field = "cents"
+description_field = "name"
+max_quantity = 5
+client_amount_min = 100
+client_amount_max = 5000
+on_paid = "shop.paid"
 "#;
 
     const ENV: &[(&str, &str)] = &[
@@ -1055,6 +1120,25 @@ OTHER = "o"
         ("YUNQIAO_FUNCTIONS_SCHEDULER", "0"),
         ("YUNQIAO_SECRETS_JSON", r#"{"PAYMENT_KEY": "pk"}"#),
         ("YUNQIAO_SECRET_OTHER", "o"),
+        ("YUNQIAO_PAY_MCHID", "1900000001"),
+        ("YUNQIAO_PAY_MERCHANT_SERIAL", "ABC123"),
+        ("YUNQIAO_PAY_MERCHANT_KEY", "mk"),
+        ("YUNQIAO_PAY_API_V3_KEY", "v3"),
+        ("YUNQIAO_PAY_PLATFORM_CERT", "pc"),
+        ("YUNQIAO_PAY_PUBLIC_KEY_ID", "PUB_KEY_ID_01"),
+        ("YUNQIAO_PAY_PUBLIC_KEY", "pk"),
+        (
+            "YUNQIAO_PAY_NOTIFY_URL",
+            "https://api.example.com/v1/pay/notify",
+        ),
+        ("YUNQIAO_PAY_API_BASE", "http://127.0.0.1:9/pay"),
+        ("YUNQIAO_PAY_TABLES", "products, plans"),
+        ("YUNQIAO_PAY_PRICE_FIELD", "cents"),
+        ("YUNQIAO_PAY_DESCRIPTION_FIELD", "name"),
+        ("YUNQIAO_PAY_MAX_QUANTITY", "5"),
+        ("YUNQIAO_PAY_CLIENT_AMOUNT_MIN", "100"),
+        ("YUNQIAO_PAY_CLIENT_AMOUNT_MAX", "5000"),
+        ("YUNQIAO_PAY_ON_PAID", "shop.paid"),
     ];
 
     #[test]

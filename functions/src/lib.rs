@@ -46,7 +46,7 @@ use yunqiao_config::{Config, Env};
 use yunqiao_core::Error as DomainError;
 use yunqiao_core::clock::{SharedClock, SystemClock};
 use yunqiao_core::live::{NoPush, Push};
-use yunqiao_wechat::{DEFAULT_API_BASE, WeChatClient, WeChatConfig};
+use yunqiao_wechat::{DEFAULT_API_BASE, DEFAULT_PAY_BASE, WeChatClient, WeChatConfig};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -101,18 +101,29 @@ pub async fn sandbox_with(cfg: &Config, extras: Extras) -> Result<AppState, BoxE
     let store = Arc::new(DynamoStore::from_sdk(&sdk, &dynamo, clock.clone()));
     // No request at init: the SDK client is built, the bucket is not touched.
     let blobs = Arc::new(S3BlobStore::from_sdk(&sdk, &s3_config(cfg)).with_clock(clock.clone()));
-    let wechat = Arc::new(WeChatClient::new(
-        WeChatConfig {
-            api_base: cfg
-                .wechat
+    let wechat = Arc::new(
+        WeChatClient::new(
+            WeChatConfig {
+                api_base: cfg
+                    .wechat
+                    .api_base
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_API_BASE.to_string()),
+                appid: cfg.wechat.appid.clone(),
+                secret: cfg.wechat.secret.clone(),
+            },
+            clock.clone(),
+        )?
+        .with_pay_base(
+            cfg.pay
                 .api_base
                 .clone()
-                .unwrap_or_else(|| DEFAULT_API_BASE.to_string()),
-            appid: cfg.wechat.appid.clone(),
-            secret: cfg.wechat.secret.clone(),
-        },
-        clock.clone(),
-    )?);
+                .unwrap_or_else(|| DEFAULT_PAY_BASE.to_string()),
+        ),
+    );
+    // The merchant's keys are read once per sandbox (a key that does not read stops
+    // the sandbox at init, naming the setting, never the key).
+    let pay = cfg.pay.settings(&cfg.wechat.appid)?;
     let push: Arc<dyn Push> = match &cfg.live.ws_endpoint {
         Some(ep) => Arc::new(ApiGatewayPush::new(&sdk, ep)),
         None => Arc::new(NoPush),
@@ -125,6 +136,7 @@ pub async fn sandbox_with(cfg: &Config, extras: Extras) -> Result<AppState, BoxE
         // Many sandboxes share the store: what another changed shows within the bound.
         .store(store, StoreWriters::Several)
         .wechat(wechat)
+        .pay(pay)
         .clock(clock)
         .sockets(Sockets::Remote(push))
         .blobs(blobs)

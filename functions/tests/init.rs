@@ -12,6 +12,8 @@ const FUNCTIONS: &[&str] = &[
     env!("CARGO_BIN_EXE_yq-ws-message"),
     env!("CARGO_BIN_EXE_yq-ws-disconnect"),
     env!("CARGO_BIN_EXE_yq-hello"),
+    env!("CARGO_BIN_EXE_yq-pay"),
+    env!("CARGO_BIN_EXE_yq-pay-notify"),
 ];
 
 fn env(extra: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -88,5 +90,49 @@ fn a_setting_out_of_range_is_refused_by_name() {
             err.contains(var) && err.contains(key),
             "{var}={value}: {err}"
         );
+    }
+}
+
+/// A merchant key that does not read stops the pay functions at init, naming the
+/// setting and never quoting the key; so does a pay section missing its keys.
+#[test]
+fn a_bad_merchant_key_stops_the_pay_functions_without_showing_it() {
+    let pay = [
+        ("YUNQIAO_WECHAT_APPID", "wx0123456789abcdef"),
+        ("YUNQIAO_WECHAT_SECRET", "a-wechat-secret-0000"),
+        ("YUNQIAO_PAY_MCHID", "1900000001"),
+        ("YUNQIAO_PAY_MERCHANT_SERIAL", "ABC"),
+        (
+            "YUNQIAO_PAY_MERCHANT_KEY",
+            "-----BEGIN PRIVATE KEY-----\nTOPSECRETKEYBYTES\n-----END PRIVATE KEY-----\n",
+        ),
+        ("YUNQIAO_PAY_API_V3_KEY", "0123456789abcdefTOPSECRETAPIV3KY"),
+        ("YUNQIAO_PAY_PLATFORM_CERT", "not a certificate"),
+        (
+            "YUNQIAO_PAY_NOTIFY_URL",
+            "https://api.example.com/v1/pay/notify",
+        ),
+    ];
+    for f in [
+        env!("CARGO_BIN_EXE_yq-pay"),
+        env!("CARGO_BIN_EXE_yq-pay-notify"),
+    ] {
+        let out = std::process::Command::new(f)
+            .env_clear()
+            .envs(env(&pay))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{f}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("YUNQIAO_PAY_MERCHANT_KEY"), "{f}: {err}");
+        assert!(!err.contains("TOPSECRET"), "{f}: a key shown: {err}");
+        let out = std::process::Command::new(f)
+            .env_clear()
+            .envs(env(&pay[..3]))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{f}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("YUNQIAO_PAY_MERCHANT_SERIAL"), "{f}: {err}");
     }
 }

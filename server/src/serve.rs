@@ -14,7 +14,9 @@ use yunqiao_core::clock::{SharedClock, SystemClock};
 use yunqiao_core::store::ItemStore;
 use yunqiao_core::wechat::WeChat;
 use yunqiao_local::{LocalBlobStore, LocalStore};
-use yunqiao_wechat::{DEFAULT_API_BASE, MockConfig, WeChatClient, WeChatConfig, WeChatMock};
+use yunqiao_wechat::{
+    DEFAULT_API_BASE, DEFAULT_PAY_BASE, MockConfig, WeChatClient, WeChatConfig, WeChatMock,
+};
 
 use crate::config::Config;
 
@@ -312,6 +314,7 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
     let addr = listener.local_addr()?;
 
     let mut extra = Router::new();
+    let pay;
     let wechat: Arc<dyn WeChat> = if cfg.wechat.appid.is_empty() {
         // In mock mode anyone can log in as anyone: keep it off the network unless asked.
         if !addr.ip().is_loopback() && !cfg.wechat.mock_on_public_address {
@@ -339,14 +342,37 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
         println!(
             "        set wechat.appid and wechat.secret (or YUNQIAO_WECHAT_APPID/SECRET) for real WeChat"
         );
-        Arc::new(WeChatClient::new(
-            WeChatConfig {
-                api_base: base,
-                appid,
-                secret,
-            },
-            clock.clone(),
-        )?)
+        // WeChat Pay through the mock too: its merchant keys, this server's notify URL,
+        // the configuration's tables and prices.
+        let ps = mock.pay_setup();
+        let notify_url = if cfg.pay.notify_url.is_empty() {
+            format!("http://{}/v1/pay/notify", loopback(addr))
+        } else {
+            cfg.pay.notify_url.clone()
+        };
+        let section = yunqiao_config::PaySection {
+            mchid: ps.mchid,
+            merchant_serial: ps.merchant_serial,
+            merchant_key: ps.merchant_key_pem,
+            api_v3_key: ps.api_v3_key,
+            platform_cert: Some(ps.platform_cert_pem),
+            public_key_id: Some(ps.public_key_id),
+            public_key: Some(ps.public_key_pem),
+            notify_url,
+            ..cfg.pay.clone()
+        };
+        pay = section.settings(&appid)?;
+        Arc::new(
+            WeChatClient::new(
+                WeChatConfig {
+                    api_base: base.clone(),
+                    appid,
+                    secret,
+                },
+                clock.clone(),
+            )?
+            .with_pay_base(base),
+        )
     } else {
         let base = cfg
             .wechat
@@ -354,14 +380,23 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
             .clone()
             .unwrap_or_else(|| DEFAULT_API_BASE.to_string());
         println!("WeChat: app {} via {base}", cfg.wechat.appid);
-        Arc::new(WeChatClient::new(
-            WeChatConfig {
-                api_base: base,
-                appid: cfg.wechat.appid.clone(),
-                secret: cfg.wechat.secret.clone(),
-            },
-            clock.clone(),
-        )?)
+        pay = cfg.pay.settings(&cfg.wechat.appid)?;
+        Arc::new(
+            WeChatClient::new(
+                WeChatConfig {
+                    api_base: base,
+                    appid: cfg.wechat.appid.clone(),
+                    secret: cfg.wechat.secret.clone(),
+                },
+                clock.clone(),
+            )?
+            .with_pay_base(
+                cfg.pay
+                    .api_base
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_PAY_BASE.to_string()),
+            ),
+        )
     };
 
     // The admin key of the configuration, or the one kept in the data directory.
@@ -389,6 +424,7 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
             },
         )
         .wechat(wechat)
+        .pay(pay)
         .clock(clock)
         .sockets(Sockets::Local(Arc::new(LocalHub::default())))
         .thumbnailer(Arc::new(yunqiao_images::ImageThumbnailer::default()))

@@ -362,3 +362,134 @@ export async function bad() { return wechat.call("/wxa/x", { version: 2 }) }
         );
     }
 }
+
+/// WeChat Pay's secrets — the merchant's private key and the APIv3 key — are in no log
+/// line and no answer, on the order, query and notification paths, at trace level.
+#[tokio::test]
+async fn pay_keys_are_in_no_log_line() {
+    let clock: yunqiao_core::clock::SharedClock =
+        std::sync::Arc::new(yunqiao_core::clock::SystemClock);
+    let appid = "wx0123456789abcdef";
+    let mock = yunqiao_wechat::WeChatMock::new(
+        yunqiao_wechat::MockConfig {
+            appid: appid.into(),
+            secret: APP_SECRET.into(),
+            unionid: false,
+        },
+        clock,
+    );
+    let setup = mock.pay_setup();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let wx = format!("http://{}", listener.local_addr().unwrap());
+    let router = mock.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    // The key's body, without its PEM armour and line breaks.
+    let key_body: String = setup
+        .merchant_key_pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let key_line = setup.merchant_key_pem.lines().nth(1).unwrap().to_string();
+    let v3 = setup.api_v3_key.clone();
+    let logs = logs_of(
+        &[
+            ("YUNQIAO_WECHAT_APPID", appid),
+            ("YUNQIAO_WECHAT_SECRET", APP_SECRET),
+            ("YUNQIAO_WECHAT_API_BASE", &wx),
+            ("YUNQIAO_PAY_MCHID", &setup.mchid),
+            ("YUNQIAO_PAY_MERCHANT_SERIAL", &setup.merchant_serial),
+            ("YUNQIAO_PAY_MERCHANT_KEY", &setup.merchant_key_pem),
+            ("YUNQIAO_PAY_API_V3_KEY", &v3),
+            ("YUNQIAO_PAY_PLATFORM_CERT", &setup.platform_cert_pem),
+            ("YUNQIAO_PAY_NOTIFY_URL", "http://127.0.0.1:9/v1/pay/notify"),
+            ("YUNQIAO_PAY_API_BASE", &wx),
+            ("YUNQIAO_PAY_TABLES", "products"),
+        ],
+        |base| {
+            let wx = wx.clone();
+            let (key_line, v3) = (key_line.clone(), v3.clone());
+            async move {
+                let api = Api::new(&base);
+                let code: serde_json::Value = reqwest::Client::new()
+                    .post(format!("{wx}/mock/login-code"))
+                    .json(&json!({"name": "alice"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                let code = code["code"].as_str().unwrap_or("").to_string();
+                let login = api
+                    .call("POST", "/v1/auth/login", None, Some(json!({"code": code})))
+                    .await;
+                assert_eq!(login.status, 200, "{}", login.text);
+                let token = login.body["token"].as_str().unwrap().to_string();
+                for (m, p, b) in [
+                    (
+                        "PUT",
+                        "/v1/tables/products",
+                        json!({"fields": [{"name": "price", "type": "integer"}], "acl": {"record": "rwd:r:r"}}),
+                    ),
+                    ("POST", "/v1/tables/products/records", json!({"price": 5})),
+                ] {
+                    let r = api.call(m, p, Some(ADMIN_KEY), Some(b)).await;
+                    assert!(r.status < 300, "{}", r.text);
+                }
+                let r = api
+                    .call("POST", "/v1/tables/products/query", Some(ADMIN_KEY), Some(json!({})))
+                    .await;
+                let id = r.body["items"][0]["_id"].as_str().unwrap().to_string();
+                let o = api
+                    .call(
+                        "POST",
+                        "/v1/pay/orders",
+                        Some(&token),
+                        Some(json!({"item": {"table": "products", "id": id}})),
+                    )
+                    .await;
+                assert_eq!(o.status, 201, "{}", o.text);
+                let no = o.body["order"]["out_trade_no"].as_str().unwrap().to_string();
+                // Paid without a notification: the read asks WeChat Pay (signed, verified).
+                let paid = reqwest::Client::new()
+                    .post(format!("{wx}/mock/pay/{no}"))
+                    .json(&json!({"variant": "drop"}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(paid.status(), 200);
+                let g = api
+                    .call("GET", &format!("/v1/pay/orders/{no}"), Some(&token), None)
+                    .await;
+                assert_eq!(g.body["state"], "PAID", "{}", g.text);
+                // A notification that does not verify.
+                let n = reqwest::Client::new()
+                    .post(format!("{base}/v1/pay/notify"))
+                    .header("wechatpay-serial", "x")
+                    .header("wechatpay-timestamp", "1")
+                    .header("wechatpay-nonce", "n")
+                    .header("wechatpay-signature", "s")
+                    .body("{}")
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(n.status(), 401);
+                for t in [&o.text, &g.text] {
+                    assert!(!t.contains(&key_line) && !t.contains(&v3), "{t}");
+                }
+            }
+        },
+    )
+    .await;
+    assert!(
+        logs.contains("/v1/pay/orders"),
+        "the pay requests are logged:\n{logs}"
+    );
+    for (what, secret) in [
+        ("the merchant key", key_line.as_str()),
+        ("the APIv3 key", v3.as_str()),
+    ] {
+        assert!(!logs.contains(secret), "{what} is in the logs:\n{logs}");
+    }
+    assert!(!logs.contains(&key_body[..64]));
+}

@@ -457,7 +457,7 @@ impl Pay {
             let mut view = o.view();
             view["state"] = json!(orders::PAID);
             view["transaction_id"] = json!(tx.transaction_id);
-            view["paid_at"] = json!(now_ms);
+            view["paid_at"] = json!(crate::clock::rfc3339(now_ms));
             let mut attrs = Map::new();
             attrs.insert("hook".into(), json!(target));
             attrs.insert(

@@ -89,7 +89,12 @@ impl Order {
             "closed_at",
         ] {
             if let Some(v) = self.attrs.get(k) {
-                out.insert(k.into(), v.clone());
+                // Times are answered in RFC 3339, as everywhere (stored as milliseconds).
+                let v = match (k.ends_with("_at"), v.as_i64()) {
+                    (true, Some(ms)) => json!(crate::clock::rfc3339(ms)),
+                    _ => v.clone(),
+                };
+                out.insert(k.into(), v);
             }
         }
         Value::Object(out)

@@ -77,6 +77,7 @@ impl LambdaFace {
             },
             clock,
         );
+        let pay = mock.pay_setup();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let wechat_mock = format!("http://{}", listener.local_addr()?);
         let router = mock.router();
@@ -102,6 +103,16 @@ impl LambdaFace {
             ("YUNQIAO_WECHAT_SECRET", secret.as_str()),
             ("YUNQIAO_WECHAT_API_BASE", wechat_mock.as_str()),
             ("YUNQIAO_WS_ENDPOINT", "{ws_management_url}"),
+            // WeChat Pay through the mock, notifications to the stand-in's API.
+            ("YUNQIAO_PAY_MCHID", pay.mchid.as_str()),
+            ("YUNQIAO_PAY_MERCHANT_SERIAL", pay.merchant_serial.as_str()),
+            ("YUNQIAO_PAY_MERCHANT_KEY", pay.merchant_key_pem.as_str()),
+            ("YUNQIAO_PAY_API_V3_KEY", pay.api_v3_key.as_str()),
+            ("YUNQIAO_PAY_PLATFORM_CERT", pay.platform_cert_pem.as_str()),
+            ("YUNQIAO_PAY_PUBLIC_KEY_ID", pay.public_key_id.as_str()),
+            ("YUNQIAO_PAY_PUBLIC_KEY", pay.public_key_pem.as_str()),
+            ("YUNQIAO_PAY_NOTIFY_URL", "{http_url}/v1/pay/notify"),
+            ("YUNQIAO_PAY_API_BASE", wechat_mock.as_str()),
             ("YUNQIAO_LOG", "warn"),
             // Tests change a rule in one function and read in another at once: the
             // caches' cross-sandbox bound is tested on its own (server/tests/caches.rs

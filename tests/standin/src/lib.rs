@@ -45,7 +45,8 @@ pub struct FunctionSpec {
     /// The binary name, as in `template.yaml`'s `BuildProperties.Binary`.
     pub name: String,
     pub exe: PathBuf,
-    /// `{ws_management_url}` in a value is replaced by the WebSocket management URL.
+    /// `{ws_management_url}` in a value is replaced by the WebSocket management URL,
+    /// `{http_url}` by the HTTP API's base URL.
     pub env: Vec<(String, String)>,
     /// Sandboxes at most (Lambda's concurrency).
     pub max_sandboxes: usize,
@@ -89,7 +90,9 @@ impl Standin {
         let mut specs = HashMap::new();
         for mut f in cfg.functions {
             for (_, v) in f.env.iter_mut() {
-                *v = v.replace("{ws_management_url}", &management_url);
+                *v = v
+                    .replace("{ws_management_url}", &management_url)
+                    .replace("{http_url}", &format!("http://{http_addr}"));
             }
             specs.insert(f.name.clone(), f);
         }

@@ -1,0 +1,239 @@
+//! WeChat Pay over HTTP (issue 24): orders priced by the server
+//! (`POST /v1/pay/orders`), the buyer's orders, close, and WeChat Pay's notifications
+//! (`POST /v1/pay/notify`). The rules are in [`yunqiao_core::pay`].
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::routes;
+use yunqiao_core::pay::{ItemRef, NewOrder, SignedHeaders};
+
+use crate::caller::AnyCaller;
+use crate::error::{ApiJson, ApiPath, ApiQuery, ApiResult, ErrorBody};
+use crate::views::typed;
+use crate::{ApiRouter, AppState};
+
+/// `/v1/pay/orders*` (the `yq-pay` function).
+pub fn router() -> ApiRouter {
+    ApiRouter::new()
+        .routes(routes!(create_order, list_orders))
+        .routes(routes!(get_order))
+        .routes(routes!(close_order))
+}
+
+/// `POST /v1/pay/notify` (the `yq-pay-notify` function).
+pub fn notify_router() -> ApiRouter {
+    ApiRouter::new().routes(routes!(notify))
+}
+
+/// A record for sale.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PayItem {
+    pub table: String,
+    pub id: String,
+}
+
+/// A new order: an item (priced by the server) and a quantity, or — only where the
+/// configuration allows it (tips) — an amount in fen, within its bounds.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrderBody {
+    #[serde(default)]
+    pub item: Option<PayItem>,
+    /// 1 to `pay.max_quantity` (default 1).
+    #[serde(default)]
+    pub quantity: Option<i64>,
+    /// Fen; refused (`PAY_AMOUNT_NOT_ALLOWED`) with an item, or unless configured.
+    #[serde(default)]
+    pub amount: Option<i64>,
+    /// Only with an amount (an item's description comes from its record).
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// An order, as its buyer (or an admin) sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PayOrderView {
+    pub out_trade_no: String,
+    /// `PENDING`, `PAID` or `CLOSED`.
+    pub state: String,
+    /// Fen.
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub item: Option<PayItem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<i64>,
+    /// The buyer's user id.
+    pub buyer: String,
+    /// WeChat Pay's transaction id, once paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<String>,
+    /// RFC 3339, as every time.
+    pub created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_at: Option<String>,
+}
+
+/// What `wx.requestPayment` takes, signed with the merchant key.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PaymentParams {
+    #[serde(rename = "timeStamp")]
+    pub time_stamp: String,
+    #[serde(rename = "nonceStr")]
+    pub nonce_str: String,
+    /// `prepay_id=…`.
+    pub package: String,
+    /// `RSA`.
+    #[serde(rename = "signType")]
+    pub sign_type: String,
+    #[serde(rename = "paySign")]
+    pub pay_sign: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreatedOrder {
+    pub order: PayOrderView,
+    pub payment: PaymentParams,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PayOrderList {
+    pub items: Vec<PayOrderView>,
+    /// For the next page; `null` at the end.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// 1 to 100 (default 20).
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+/// What WeChat Pay is told when a notification was not recorded (it retries).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NotifyFail {
+    /// Always `FAIL`.
+    pub code: String,
+    pub message: String,
+}
+
+/// Creates an order (a logged-in user). The amount is the server's: the item's price
+/// field times the quantity, the item read under the caller's rules.
+#[utoipa::path(post, path = "/v1/pay/orders", tag = "pay", security(("bearer" = [])),
+    request_body = NewOrderBody,
+    responses((status = 201, description = "the order (PENDING) and `wx.requestPayment`'s parameters", body = CreatedOrder),
+        (status = 400, description = "`PAY_AMOUNT_NOT_ALLOWED` (a client amount where none is allowed, or out of bounds), `PAY_ITEM_NOT_PRICED`, `INVALID_FIELD` (quantity)", body = ErrorBody),
+        (status = 502, description = "`WECHAT_ERROR`: WeChat Pay refused the order", body = ErrorBody),
+        (status = 503, description = "`PAY_UNAVAILABLE`: WeChat Pay is not configured", body = ErrorBody)))]
+pub async fn create_order(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiJson(body): ApiJson<NewOrderBody>,
+) -> ApiResult<(StatusCode, Json<CreatedOrder>)> {
+    let req = NewOrder {
+        item: body.item.map(|i| ItemRef {
+            table: i.table,
+            id: i.id,
+        }),
+        quantity: body.quantity,
+        amount: body.amount,
+        description: body.description,
+    };
+    let v = s.pay.create(&c, req).await?;
+    Ok((StatusCode::CREATED, Json(typed(v)?)))
+}
+
+/// The caller's own orders, newest first.
+#[utoipa::path(get, path = "/v1/pay/orders", tag = "pay", security(("bearer" = [])),
+    params(ListParams),
+    responses((status = 200, body = PayOrderList)))]
+pub async fn list_orders(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiQuery(q): ApiQuery<ListParams>,
+) -> ApiResult<Json<PayOrderList>> {
+    Ok(Json(typed(s.pay.list(&c, q.limit, q.cursor).await?)?))
+}
+
+/// An order (its buyer or an admin). While it is pending WeChat Pay is asked first, so a
+/// lost notification does not leave a paid order unpaid.
+#[utoipa::path(get, path = "/v1/pay/orders/{out_trade_no}", tag = "pay", security(("bearer" = [])),
+    responses((status = 200, body = PayOrderView)))]
+pub async fn get_order(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiPath(no): ApiPath<String>,
+) -> ApiResult<Json<PayOrderView>> {
+    Ok(Json(typed(s.pay.get(&c, &no).await?)?))
+}
+
+/// Closes a pending order, at WeChat Pay and here (its buyer or an admin).
+#[utoipa::path(post, path = "/v1/pay/orders/{out_trade_no}/close", tag = "pay", security(("bearer" = [])),
+    responses((status = 200, description = "the order, CLOSED", body = PayOrderView),
+        (status = 409, description = "`PAY_ORDER_NOT_PENDING`: already paid", body = ErrorBody)))]
+pub async fn close_order(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiPath(no): ApiPath<String>,
+) -> ApiResult<Json<PayOrderView>> {
+    Ok(Json(typed(s.pay.close(&c, &no).await?)?))
+}
+
+fn header(h: &HeaderMap, name: &str) -> String {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// WeChat Pay's notification (no session: the `Wechatpay-*` signature is checked with
+/// the key its `Wechatpay-Serial` names, the resource decrypted with the APIv3 key).
+/// 204 once recorded (or already recorded); anything else makes WeChat Pay retry.
+#[utoipa::path(post, path = "/v1/pay/notify", tag = "pay",
+    request_body(content = String, description = "WeChat Pay's notification envelope (JSON), signed in the `Wechatpay-Timestamp`, `Wechatpay-Nonce`, `Wechatpay-Signature` and `Wechatpay-Serial` headers", content_type = "application/json"),
+    responses((status = 204, description = "recorded"),
+        (status = 400, description = "not a notification of ours (malformed, undecryptable, another order or amount)", body = NotifyFail),
+        (status = 401, description = "the signature does not verify: unknown key, stale (5 minutes or more), a `WECHATPAY/SIGNTEST/` probe, forged", body = NotifyFail),
+        (status = 503, description = "not recorded now (WeChat Pay retries)", body = NotifyFail)))]
+pub async fn notify(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let h = SignedHeaders {
+        timestamp: header(&headers, "wechatpay-timestamp"),
+        nonce: header(&headers, "wechatpay-nonce"),
+        signature: header(&headers, "wechatpay-signature"),
+        serial: header(&headers, "wechatpay-serial"),
+    };
+    match s.pay.notify(&h, &body).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => {
+            let status = StatusCode::from_u16(e.status())
+                .ok()
+                .filter(|s| s.is_client_error() || s.is_server_error())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let message = if status.is_server_error() {
+                "not recorded, retry".to_string()
+            } else {
+                e.code_str().to_string()
+            };
+            (
+                status,
+                Json(NotifyFail {
+                    code: "FAIL".into(),
+                    message,
+                }),
+            )
+                .into_response()
+        }
+    }
+}
