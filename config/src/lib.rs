@@ -41,6 +41,9 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "wechat.mock_on_public_address",
         "YUNQIAO_WECHAT_MOCK_ON_PUBLIC_ADDRESS",
     ),
+    ("wechat.push_token", "YUNQIAO_WECHAT_PUSH_TOKEN"),
+    ("wechat.push_aes_key", "YUNQIAO_WECHAT_PUSH_AES_KEY"),
+    ("wechat.push_function", "YUNQIAO_WECHAT_PUSH_FUNCTION"),
     ("store.kind", "YUNQIAO_STORE"),
     ("store.dynamodb_table", "YUNQIAO_DYNAMODB_TABLE"),
     ("store.dynamodb_region", "AWS_REGION"),
@@ -258,6 +261,24 @@ pub struct WeChatSection {
     pub api_base: Option<String>,
     /// Serve the mock on a non-loopback address (anyone could log in as anyone).
     pub mock_on_public_address: bool,
+    /// The message push's Token (3 to 32 letters and digits), as set in the
+    /// mini-program's admin; unset: `/v1/wechat/push` answers 404.
+    pub push_token: Option<String>,
+    /// The message push's EncodingAESKey (43 characters): safe mode, every push
+    /// encrypted. Unset: plaintext mode.
+    pub push_aes_key: Option<String>,
+    /// The cloud function pushed events go to: `module` (export `on_wechat_event`) or
+    /// `module.export`. Unset: events are verified and acknowledged only.
+    pub push_function: Option<String>,
+}
+
+impl WeChatSection {
+    /// The push endpoint's secrets, when a Token is configured (checked by
+    /// [`Config::validate`]).
+    pub fn push_secrets(&self) -> Option<yunqiao_core::wechat::push::PushSecrets> {
+        let token = self.push_token.as_deref()?;
+        yunqiao_core::wechat::push::PushSecrets::new(token, self.push_aes_key.as_deref()).ok()
+    }
 }
 
 /// Where data lives: the embedded store in `data_dir` (default), or a DynamoDB table
@@ -572,6 +593,15 @@ impl Config {
             "wechat.mock_on_public_address",
             &mut w.mock_on_public_address,
         )?;
+        e.set_opt("wechat.push_token", &mut w.push_token)?;
+        e.set_opt("wechat.push_aes_key", &mut w.push_aes_key)?;
+        e.set_opt("wechat.push_function", &mut w.push_function)?;
+        // The stack passes its optional parameters as empty strings: unset.
+        for v in [&mut w.push_token, &mut w.push_aes_key, &mut w.push_function] {
+            if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
+                *v = None;
+            }
+        }
 
         let s = &mut self.store;
         e.set("store.kind", &mut s.kind)?;
@@ -765,6 +795,27 @@ impl Config {
                 named("wechat.secret"),
                 named("wechat.appid")
             )));
+        }
+        {
+            use yunqiao_core::wechat::push::{check_token, parse_aes_key};
+            let w = &self.wechat;
+            if let Some(t) = &w.push_token
+                && let Err(e) = check_token(t)
+            {
+                return Err(ConfigError(format!("{}: {e}", named("wechat.push_token"))));
+            }
+            if let Some(k) = &w.push_aes_key {
+                if let Err(e) = parse_aes_key(k) {
+                    return Err(ConfigError(format!("{}: {e}", named("wechat.push_aes_key"))));
+                }
+                if w.push_token.is_none() {
+                    return Err(ConfigError(format!(
+                        "{} is required with {}",
+                        named("wechat.push_token"),
+                        named("wechat.push_aes_key")
+                    )));
+                }
+            }
         }
         if let Some(k) = &self.admin_key
             && let Err(e) = yunqiao_core::auth::check_admin_key(k)

@@ -46,6 +46,7 @@ pub const FIXED: &[&str] = &[
     OUTBOX,
     FILES_PENDING,
     WX_TOKEN,
+    WX_PUSH,
 ];
 
 pub const USER: &str = "user#";
@@ -96,6 +97,9 @@ pub const FILES_PENDING: &str = "fpending";
 /// `{token, expires_at_ms}` (expiring with it), and `wxtoken` / `lease` `{holder}`, the
 /// short claim of whoever is fetching a new one (see `wechat::token`).
 pub const WX_TOKEN: &str = "wxtoken";
+/// WeChat pushes: nonces seen (`n#<timestamp>#<nonce>`) and events handled
+/// (`e#<id>`), each expiring.
+pub const WX_PUSH: &str = "wxpush";
 
 #[cfg(test)]
 mod tests {

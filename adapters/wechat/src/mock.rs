@@ -32,6 +32,9 @@
 //!   show none of them reaches an answer or a log line. (Mock tokens open nothing but
 //!   the mock.)
 //!
+//! * `POST /mock/push` — fires any event at a message-push URL, signed and, with an
+//!   EncodingAESKey, encrypted as WeChat does (see `mock_push.rs`).
+//!
 //! Answers to jscode2session are sent as `text/plain`, as WeChat sometimes does.
 
 use std::collections::{HashMap, HashSet};
@@ -48,6 +51,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use yunqiao_core::clock::SharedClock;
+
+#[path = "mock_push.rs"]
+mod push;
 
 const CODE_TTL_MS: i64 = 5 * 60 * 1000;
 const TOKEN_TTL_S: i64 = 7200;
@@ -180,6 +186,7 @@ impl WeChatMock {
             .route("/mock/subscribe-messages", get(sent_messages))
             .route("/mock/stats", get(stats))
             .route("/mock/access-tokens", get(access_tokens))
+            .route("/mock/push", post(push::fire))
             .with_state(self.clone())
     }
 

@@ -10,6 +10,7 @@
 
 pub mod api;
 mod port;
+pub mod push;
 pub mod token;
 
 pub use api::{TextVerdict, WxApi};

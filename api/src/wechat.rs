@@ -1,0 +1,105 @@
+//! `/v1/wechat/push`: the mini-program's message push (消息推送) — the URL, Token and
+//! EncodingAESKey set in its admin. `GET` is WeChat's echo handshake, `POST` an event;
+//! the checks (signature, age, replay, safe-mode decryption, app id, duplicates) are
+//! [`yunqiao_core::wechat::push::WxPush`]'s.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::IntoParams;
+use yunqiao_core::wechat::push::{PushQuery, SUCCESS};
+
+use crate::error::{ApiQuery, ApiResult, ErrorBody};
+use crate::{ApiRouter, AppState};
+
+pub fn router() -> ApiRouter {
+    ApiRouter::new().routes(utoipa_axum::routes!(handshake, receive))
+}
+
+/// What WeChat puts in the query of a push and of the handshake.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // read as a PushQuery; this documents it
+pub struct PushParams {
+    /// hex(sha1) of the sorted token, timestamp and nonce.
+    signature: Option<String>,
+    /// Seconds since the epoch; more than 300 s from now is refused.
+    timestamp: Option<String>,
+    nonce: Option<String>,
+    /// The handshake's random string, answered as it came.
+    echostr: Option<String>,
+    /// Safe mode: hex(sha1) of the sorted token, timestamp, nonce and `Encrypt`.
+    msg_signature: Option<String>,
+    /// `aes` in safe mode.
+    encrypt_type: Option<String>,
+    openid: Option<String>,
+}
+
+fn text(body: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// WeChat's echo handshake: when the signature over the configured Token, `timestamp`
+/// and `nonce` matches and the timestamp is recent, answers `echostr` as plain text.
+#[utoipa::path(
+    get,
+    path = "/v1/wechat/push",
+    tag = "wechat",
+    params(PushParams),
+    responses(
+        (status = 200, content_type = "text/plain", body = String, description = "echostr"),
+        (status = 400, body = ErrorBody, description = "INVALID_QUERY (no echostr)"),
+        (status = 403, body = ErrorBody, description = "SIGNATURE_INVALID (no or a wrong signature), SIGNATURE_EXPIRED (timestamp more than 300 s from now)"),
+        (status = 404, body = ErrorBody, description = "NOT_FOUND: no push Token is configured"),
+    )
+)]
+pub async fn handshake(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<PushQuery>,
+) -> ApiResult<Response> {
+    Ok(text(s.wechat_push.handshake(&q)?))
+}
+
+/// An event WeChat pushes (JSON; in safe mode `{"ToUserName", "Encrypt"}`). Verified
+/// (signature; in safe mode `msg_signature`, the decrypted app id), refused when stale
+/// or replayed, answered `success` without running anything again when seen before,
+/// and handed to the configured cloud function (`wechat.push_function`). Nothing is
+/// written for a refused push.
+#[utoipa::path(
+    post,
+    path = "/v1/wechat/push",
+    tag = "wechat",
+    params(PushParams),
+    request_body(content = Object, content_type = "application/json", description = "the event, or in safe mode {ToUserName, Encrypt}"),
+    responses(
+        (status = 200, content_type = "text/plain", body = String, description = "success"),
+        (status = 400, body = ErrorBody, description = "INVALID_BODY: not a JSON object, an unreadable ciphertext, or plaintext where safe mode is configured"),
+        (status = 403, body = ErrorBody, description = "SIGNATURE_INVALID (signature or msg_signature), SIGNATURE_EXPIRED (timestamp more than 300 s from now), PUSH_WRONG_APP (the ciphertext names another app id)"),
+        (status = 404, body = ErrorBody, description = "NOT_FOUND: no push Token is configured, or the configured function is missing"),
+        (status = 409, body = ErrorBody, description = "PUSH_REPLAYED: this timestamp and nonce were received before"),
+    )
+)]
+pub async fn receive(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<PushQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| crate::valid_request_id(v.as_bytes()))
+        .unwrap_or_default()
+        .to_string();
+    s.wechat_push.receive(&q, &body, &request_id).await?;
+    Ok(text(SUCCESS.to_string()))
+}
