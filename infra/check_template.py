@@ -10,7 +10,10 @@
   without them deploys as before), Architecture is arm64 or x86_64;
 * partitions: no ARN spelled with a literal `arn:aws:` (every one uses ${AWS::Partition})
   and no literal `amazonaws.com` in a URL (${AWS::URLSuffix}: amazonaws.com.cn in China),
-  service principals (`apigateway.amazonaws.com`, the same in every partition) aside.
+  service principals (`apigateway.amazonaws.com`, the same in every partition) aside;
+* the bucket's policies: users' files (f/*) and thumbnails (t/*) each with exactly
+  PutObject, GetObject and DeleteObject, the thumbnails' attached to the upload function
+  alone (it makes them, reading f/* and writing t/* itself).
 
 Usage: infra/check_template.py [template]
 """
@@ -120,6 +123,17 @@ def check(text: str) -> list:
     if "Architectures: [!Ref Architecture]" not in text:
         errors.append("Globals: Architectures must be [!Ref Architecture]")
 
+    for policy, prefix in [("FilesPolicy", "f"), ("ThumbsPolicy", "t")]:
+        body = resources.get(policy, "")
+        actions = sorted(re.findall(r"^\s+- (s3:\w+)\s*$", body, re.M))
+        if actions != ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]:
+            errors.append(f"Resources: {policy} allows {actions}, not exactly Put/Get/DeleteObject")
+        if f'Resource: !Sub "${{Bucket.Arn}}/{prefix}/*"' not in body:
+            errors.append(f"Resources: {policy} is not limited to {prefix}/* in the bucket")
+    users = [name for name, body in resources.items() if "- !Ref ThumbsPolicy" in body]
+    if users != ["UploadFunction"]:
+        errors.append(f"Resources: ThumbsPolicy is attached to {users}, not to UploadFunction alone")
+
     for n, line in enumerate(text.splitlines(), 1):
         code = line.split(" #", 1)[0]
         if line.lstrip().startswith("#") or re.match(
@@ -142,7 +156,8 @@ def main() -> int:
             print(f"  {e}", file=sys.stderr)
         return 1
     print(f"check_template: {path.name}: the admin's outputs (request, socket, uploadFile and "
-          f"downloadFile domains; DNS targets), optional domains, Architecture, partition-neutral ARNs and URLs")
+          f"downloadFile domains; DNS targets), optional domains, Architecture, partition-neutral ARNs and URLs, "
+          f"the files' and thumbnails' bucket policies")
     return 0
 
 

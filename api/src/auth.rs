@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use utoipa_axum::routes;
 
 use crate::caller::UserCaller;
@@ -38,20 +38,45 @@ pub async fn me(u: UserCaller) -> Json<UserView> {
     Json(u.user.into())
 }
 
-/// Change the caller's nickname, avatar or other profile fields.
+/// Change the caller's nickname, avatar or other profile fields. `avatar_file` sets the
+/// avatar to one of your public images.
 #[utoipa::path(patch, path = "/v1/auth/me", tag = "auth", security(("bearer" = [])), request_body = ProfileBody,
-    responses((status = 200, body = UserView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = UserView),
+        (status = 400, description = "`INVALID_ARGUMENT`, or `FILE_NOT_USABLE`: `avatar_file` is not a ready, public image of your own", body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
 pub async fn update_me(
     State(s): State<AppState>,
     u: UserCaller,
+    headers: HeaderMap,
     ApiJson(patch): ApiJson<ProfileBody>,
 ) -> ApiResult<Json<UserView>> {
+    let origin = origin(s.public_url.as_deref(), &headers);
     Ok(Json(
         s.auth
-            .update_profile(&u.user.id, patch.into())
+            .update_profile(&u.user.id, patch.into(), &origin)
             .await?
             .into(),
     ))
+}
+
+/// Where the client reached this server: `files.public_url` when configured, else the
+/// request's `Host` with `X-Forwarded-Proto` (API Gateway sets it; default `http`).
+/// Empty when neither says (then no URL under it is made). A client choosing its own
+/// `Host` only changes the URLs in its own answers and profile.
+pub fn origin(public_url: Option<&str>, headers: &HeaderMap) -> String {
+    if let Some(u) = public_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(host) = header("host").filter(|h| !h.is_empty()) else {
+        return String::new();
+    };
+    let scheme = match header("x-forwarded-proto").map(|p| p.split(',').next().unwrap_or("").trim())
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}")
 }
 
 /// End this session.
@@ -78,4 +103,25 @@ pub async fn phone(
     ApiJson(b): ApiJson<CodeBody>,
 ) -> ApiResult<Json<UserView>> {
     Ok(Json(s.auth.bind_phone(&u.user.id, &b.code).await?.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn the_origin_is_the_configured_address_else_the_requests() {
+        let mut h = HeaderMap::new();
+        assert_eq!(origin(None, &h), "", "nothing says");
+        h.insert("host", HeaderValue::from_static("api.example.com"));
+        assert_eq!(origin(None, &h), "http://api.example.com");
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https, http"));
+        assert_eq!(origin(None, &h), "https://api.example.com");
+        assert_eq!(
+            origin(Some("https://files.example.com/"), &h),
+            "https://files.example.com"
+        );
+    }
 }

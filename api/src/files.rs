@@ -1,17 +1,25 @@
 //! Files over HTTP: `POST /v1/files` (a signed upload form), `POST
-//! /v1/files/{id}/complete`, `GET`/`DELETE /v1/files/{id}`, `GET /v1/files` (your own).
-//! The rules are in [`yunqiao_core::files`]; the bytes go straight to the blob store.
+//! /v1/files/{id}/complete`, `GET`/`DELETE /v1/files/{id}` (`?thumb=` for a
+//! thumbnail), `GET /v1/files/{id}/content` (a redirect to the bytes), `GET /v1/files`
+//! (your own). The rules are in [`yunqiao_core::files`]; the bytes go straight to the
+//! blob store and back.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::routes;
+use yunqiao_core::auth::Caller;
 use yunqiao_core::clock::rfc3339;
-use yunqiao_core::files::{FilePage, FileView, Files, Status, Upload, UploadRequest};
+use yunqiao_core::files::{
+    FilePage, FileView, Files, Status, ThumbAsk, ThumbView, Upload, UploadRequest,
+};
+use yunqiao_core::tables::FileRefs;
 use yunqiao_core::{Code, Error};
 
 use crate::caller::AnyCaller;
@@ -23,6 +31,7 @@ pub fn router() -> ApiRouter {
         .routes(routes!(start_upload, list_files))
         .routes(routes!(complete_upload))
         .routes(routes!(get_file, delete_file))
+        .routes(routes!(file_content))
 }
 
 fn files(s: &AppState) -> Result<&Files, Error> {
@@ -81,6 +90,18 @@ pub struct FileInfo {
     /// When `url` stops working (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url_expires_at: Option<String>,
+    /// With `?thumb=`: the thumbnail's size (canonical, as configured), which `url` is of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumb: Option<String>,
+}
+
+impl From<ThumbView> for FileInfo {
+    fn from(t: ThumbView) -> FileInfo {
+        FileInfo {
+            thumb: Some(t.spec.to_string()),
+            ..FileInfo::from(t.view)
+        }
+    }
 }
 
 impl From<FileView> for FileInfo {
@@ -101,6 +122,27 @@ impl From<FileView> for FileInfo {
             created_at: rfc3339(f.created_at),
             url: v.url,
             url_expires_at: v.url_expires_at.map(rfc3339),
+            thumb: None,
+        }
+    }
+}
+
+/// The files service as the tables reach it ([`FileRefs`]): whether a record may hold a
+/// file, and a file as a reader sees it, in the shape `GET /v1/files/{id}` answers.
+pub struct TableFiles(pub Arc<Files>);
+
+#[async_trait::async_trait]
+impl FileRefs for TableFiles {
+    async fn check_usable(&self, caller: &Caller, id: &str) -> Result<(), Error> {
+        self.0.usable(caller, id).await.map(|_| ())
+    }
+
+    async fn view(&self, caller: &Caller, id: &str) -> Result<Option<serde_json::Value>, Error> {
+        match self.0.get_if_readable(caller, id).await? {
+            None => Ok(None),
+            Some(v) => serde_json::to_value(FileInfo::from(v))
+                .map(Some)
+                .map_err(|e| Error::internal(format!("a file as JSON: {e}"))),
         }
     }
 }
@@ -201,17 +243,107 @@ pub async fn complete_upload(
     Ok(Json(files(&s)?.complete(&c, &id).await?.into()))
 }
 
+/// A thumbnail's size and format, for an image file.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ThumbParams {
+    /// A thumbnail of this size instead of the file (images: JPEG, PNG, GIF, WebP):
+    /// `WxH` (centre crop), `WxHt` / `WxHb` (top / bottom crop), `WxHf` (fit inside),
+    /// `0xH` / `Wx0` (keep the ratio); one of the server's `files.thumb_sizes` (default
+    /// `100x100`). Made the first time it is asked for, then kept.
+    pub thumb: Option<String>,
+    /// With `thumb`: `webp`, `jpeg` or `png`. Unset: WebP when `Accept` names
+    /// `image/webp`, else JPEG for JPEG images and PNG for the others.
+    pub format: Option<String>,
+}
+
+impl ThumbParams {
+    fn ask<'a>(&'a self, headers: &'a HeaderMap) -> Result<Option<ThumbAsk<'a>>, Error> {
+        match (&self.thumb, &self.format) {
+            (Some(size), format) => Ok(Some(ThumbAsk {
+                size,
+                format: format.as_deref(),
+                accept: headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()),
+            })),
+            (None, Some(_)) => Err(Error::invalid_field(
+                "format",
+                "format goes with thumb: it is a thumbnail's format",
+            )),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+const VARY_ACCEPT: HeaderValue = HeaderValue::from_static("accept");
+
 /// A file and a signed URL to its bytes: for its owner and admins, and for anyone once a
-/// public file is ready. For others it does not exist.
+/// public file is ready. For others it does not exist. With `thumb`, the URL is of a
+/// thumbnail of the image (and `thumb` says which).
 #[utoipa::path(get, path = "/v1/files/{id}", tag = "files", security((), ("bearer" = [])),
-    params(("id" = String, Path)),
-    responses((status = 200, body = FileInfo), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path), ThumbParams),
+    responses((status = 200, body = FileInfo,
+            headers(("Vary" = String, description = "`Accept` (the thumbnail's format may follow it)"))),
+        (status = 400, description = "`THUMB_SIZE_NOT_ALLOWED` (not one of the configured sizes), `IMAGE_INVALID` (not an image we read: truncated, corrupt, another type), `INVALID_ARGUMENT` (`format`)", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`FILE_NOT_UPLOADED`: a thumbnail of a file not complete yet", body = ErrorBody),
+        (status = 413, description = "`IMAGE_TOO_LARGE`: the image's dimensions (as its header claims) or its size are over the limits", body = ErrorBody)))]
 pub async fn get_file(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
     ApiPath(id): ApiPath<String>,
-) -> ApiResult<Json<FileInfo>> {
-    Ok(Json(files(&s)?.get(&c, &id).await?.into()))
+    ApiQuery(q): ApiQuery<ThumbParams>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let files = files(&s)?;
+    let info: FileInfo = match q.ask(&headers)? {
+        Some(ask) => files.thumb(&c, &id, &ask).await?.into(),
+        None => files.get(&c, &id).await?.into(),
+    };
+    let mut r = Json(info).into_response();
+    r.headers_mut().insert(header::VARY, VARY_ACCEPT);
+    Ok(r)
+}
+
+/// The file's bytes (or, with `thumb`, a thumbnail's) for `<image src>`,
+/// `wx.downloadFile` and links: a redirect to a freshly signed URL, so this address
+/// never expires. A public file needs no token; a private one the token of its owner or
+/// an admin (for others it does not exist). The redirect may be cached for a tenth of
+/// the signed URL's life (at most an hour).
+#[utoipa::path(get, path = "/v1/files/{id}/content", tag = "files", security((), ("bearer" = [])),
+    params(("id" = String, Path), ThumbParams),
+    responses((status = 302, description = "to a signed URL of the bytes",
+            headers(("Location" = String, description = "the signed URL"),
+                ("Cache-Control" = String, description = "`public` or `private`, `max-age` a tenth of the URL's life, at most 3600"),
+                ("Vary" = String, description = "`Accept`"))),
+        (status = 400, description = "`THUMB_SIZE_NOT_ALLOWED`, `IMAGE_INVALID`, `INVALID_ARGUMENT` (`format`)", body = ErrorBody),
+        (status = 401, description = "`INVALID_TOKEN`", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`FILE_NOT_UPLOADED`: not complete yet", body = ErrorBody),
+        (status = 413, description = "`IMAGE_TOO_LARGE`", body = ErrorBody)))]
+pub async fn file_content(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ThumbParams>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let ask = q.ask(&headers)?;
+    let content = files(&s)?.content(&c, &id, ask.as_ref()).await?;
+    let location = HeaderValue::from_str(&content.url)
+        .map_err(|_| Error::internal("the signed URL is not a header value"))?;
+    let cache = format!(
+        "{}, max-age={}",
+        if content.public { "public" } else { "private" },
+        content.max_age_secs
+    );
+    let mut r = StatusCode::FOUND.into_response();
+    let h = r.headers_mut();
+    h.insert(header::LOCATION, location);
+    if let Ok(v) = HeaderValue::from_str(&cache) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    h.insert(header::VARY, VARY_ACCEPT);
+    Ok(r)
 }
 
 /// Delete a file and its bytes (its owner, admins); its size is given back to the quota.

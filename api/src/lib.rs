@@ -73,6 +73,9 @@ pub struct Services {
     pub files: Option<Arc<yunqiao_core::files::Files>>,
     /// WeChat's pushed events (`/v1/wechat/push`).
     pub wechat_push: Arc<yunqiao_core::wechat::push::WxPush>,
+    /// Where clients reach this server (`files.public_url`), when configured; else each
+    /// request's own origin is.
+    pub public_url: Option<String>,
 }
 
 /// Where live-channel sockets are held.
@@ -547,8 +550,29 @@ mod contract_tests {
             ("/v1/files/{id}/complete", "post"),
             ("/v1/files/{id}", "get"),
             ("/v1/files/{id}", "delete"),
+            ("/v1/files/{id}/content", "get"),
         ] {
             assert!(paths[path][method].is_object(), "{method} {path}");
+        }
+        // Thumbnails: the size and format parameters, the redirect and its headers, and
+        // the images' codes.
+        for path in ["/v1/files/{id}", "/v1/files/{id}/content"] {
+            let op = &paths[path]["get"];
+            let names: Vec<&str> = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            assert_eq!(names, ["id", "thumb", "format"], "{path}");
+            let text = op["responses"].to_string();
+            for code in ["THUMB_SIZE_NOT_ALLOWED", "IMAGE_INVALID", "IMAGE_TOO_LARGE"] {
+                assert!(text.contains(code), "{path}: {code}");
+            }
+        }
+        let redirect = &paths["/v1/files/{id}/content"]["get"]["responses"]["302"];
+        for h in ["Location", "Cache-Control", "Vary"] {
+            assert!(redirect["headers"][h].is_object(), "302 {h}");
         }
         for (path, item) in paths {
             let names: Vec<&str> = path

@@ -101,7 +101,9 @@ pub async fn query_records(
 /// Creates, updates, deletes and checks across tables in one transaction: all or nothing.
 #[utoipa::path(post, path = "/v1/batch", tag = "tables", security(("bearer" = [])),
     request_body = BatchBody,
-    responses((status = 200, description = "results in the order of ops", body = BatchAnswer), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, description = "results in the order of ops", body = BatchAnswer),
+        (status = 400, description = "`INVALID_ARGUMENT`…, or `FILE_NOT_USABLE` (a `file` field, as on create)", body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
 pub async fn batch(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
@@ -148,7 +150,9 @@ pub async fn get_table(
 /// Create a record; answers it with its system fields.
 #[utoipa::path(post, path = "/v1/tables/{table}/records", tag = "tables", security(("bearer" = [])),
     request_body = RecordInput,
-    responses((status = 201, description = "the record", body = RecordView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 201, description = "the record", body = RecordView),
+        (status = 400, description = "`INVALID_ARGUMENT`, `UNKNOWN_FIELD`…, or `FILE_NOT_USABLE`: a `file` field names a file that is missing, not ready, or neither yours nor public", body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 pub async fn create_record(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
@@ -164,12 +168,16 @@ pub async fn create_record(
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GetParams {
-    /// Comma-separated ref fields to replace with the records they point to.
+    /// Comma-separated fields: ref fields are replaced with the records they point to;
+    /// `file` fields add their files under `_expand` (`{"<field>": FileInfo | null}`,
+    /// `null` when the caller may not read the file or it is gone).
     pub expand: Option<String>,
 }
 
 #[utoipa::path(get, path = "/v1/tables/{table}/records/{id}", tag = "tables", security(("bearer" = [])), params(GetParams),
-    responses((status = 200, description = "the record, with the fields the caller may read", body = RecordView), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the record, with the fields the caller may read", body = RecordView),
+        (status = 400, description = "`INVALID_QUERY`: `expand` names a field that is neither a ref nor a file field", body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn get_record(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,
@@ -194,7 +202,9 @@ pub async fn get_record(
 /// `If-Match: <v>` makes the change conditional on that version (409 if stale).
 #[utoipa::path(patch, path = "/v1/tables/{table}/records/{id}", tag = "tables", security(("bearer" = [])),
     request_body = RecordInput,
-    responses((status = 200, description = "the record", body = RecordView), (status = 409, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, description = "the record", body = RecordView),
+        (status = 400, description = "`INVALID_ARGUMENT`…, or `FILE_NOT_USABLE` (a `file` field, as on create)", body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn update_record(
     State(s): State<AppState>,
     AnyCaller(c): AnyCaller,

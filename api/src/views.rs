@@ -84,9 +84,18 @@ pub struct ProfileBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub nickname: Option<Option<String>>,
+    /// An http(s) URL; `null` clears the avatar.
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub avatar_url: Option<Option<String>>,
+    /// The id of a ready, **public** image you uploaded (`/v1/files`): `avatar_url`
+    /// becomes its stable URL, `<origin>/v1/files/<id>/content` (origin:
+    /// `files.public_url`, else this request's). Otherwise 400 `FILE_NOT_USABLE`. `null`
+    /// clears the avatar; not with `avatar_url`. The file stays yours: deleting it
+    /// breaks the URL.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub avatar_file: Option<Option<String>>,
     #[serde(default)]
     #[schema(value_type = Option<BTreeMap<String, Value>>)]
     pub profile: Option<Map<String, Value>>,
@@ -104,6 +113,7 @@ impl From<ProfileBody> for ProfilePatch {
         ProfilePatch {
             nickname: b.nickname,
             avatar_url: b.avatar_url,
+            avatar_file: b.avatar_file,
             profile: b.profile,
         }
     }
@@ -356,7 +366,9 @@ pub struct QueryBody {
     pub cursor: Option<String>,
     /// Only these fields (system fields always come).
     pub fields: Option<Vec<String>>,
-    /// Ref fields to replace with the records they point to.
+    /// Ref fields to replace with the records they point to, and `file` fields whose
+    /// files to add under `_expand` (`{"<field>": FileInfo | null}`, as the caller may
+    /// read them).
     #[serde(default)]
     pub expand: Vec<String>,
     /// Count all matching records (`total`).
@@ -409,6 +421,22 @@ impl PartialSchema for RecordView {
                     .schema_type(Type::Integer)
                     .description(Some("version, bumped by every change")),
             )
+            .property(
+                "_expand",
+                ObjectBuilder::new()
+                    .schema_type(Type::Object)
+                    .description(Some(
+                        "With `expand` naming `file` fields: each one's file as `GET /v1/files/{id}` answers it for the caller, or null (no file, or one the caller may not read).",
+                    ))
+                    .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(
+                        Schema::OneOf(
+                            utoipa::openapi::schema::OneOfBuilder::new()
+                                .item(utoipa::openapi::Ref::from_schema_name("FileInfo"))
+                                .item(ObjectBuilder::new().schema_type(Type::Null))
+                                .build(),
+                        ),
+                    )))),
+            )
             .required("_id")
             // The table's own fields: any JSON each.
             .additional_properties(Some(AdditionalProperties::RefOr(any_value().into())))
@@ -416,7 +444,16 @@ impl PartialSchema for RecordView {
     }
 }
 
-impl ToSchema for RecordView {}
+impl ToSchema for RecordView {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        // `_expand` refers to it.
+        schemas.push((
+            "FileInfo".into(),
+            <crate::files::FileInfo as PartialSchema>::schema(),
+        ));
+        <crate::files::FileInfo as ToSchema>::schemas(schemas);
+    }
+}
 
 /// A new record, or a change: the table's fields (`null` removes one in a change;
 /// `{"$inc": n}`, `{"$append": [..]}`, `{"$remove": [..]}` are operators), and `_group`
@@ -1140,6 +1177,9 @@ mod tests {
             json!({}),
             json!({"nickname": null}),
             json!({"nickname": "n", "avatar_url": null, "profile": {"a": null, "b": [1]}}),
+            json!({"avatar_file": "01JFILE"}),
+            json!({"avatar_file": null}),
+            json!({"avatar_file": 7}),
             json!({"nickname": 1}),
             json!({"nick": "x"}),
         ] {

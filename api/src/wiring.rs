@@ -9,6 +9,7 @@
 //!     .wechat(wechat)
 //!     .sockets(Sockets::Local(hub))
 //!     .served_blobs(disk)              // or .blobs(s3)
+//!     .thumbnailer(images)
 //!     .functions(sandbox, outbound)
 //!     .background(spawner)
 //!     .build(&config)?;
@@ -20,6 +21,7 @@ use yunqiao_config::Config;
 use yunqiao_core::auth::Auth;
 use yunqiao_core::blob::{BlobStore, ServedBlobStore};
 use yunqiao_core::clock::{SharedClock, SystemClock};
+use yunqiao_core::files::thumbs::{ThumbWorker, Thumbnailer};
 use yunqiao_core::functions::{Outbound, Spawner, sandbox::Sandbox};
 use yunqiao_core::store::ItemStore;
 use yunqiao_core::wechat::WeChat;
@@ -57,6 +59,7 @@ pub struct AppBuilder {
     sockets: Option<Sockets>,
     blobs: Option<Arc<dyn BlobStore>>,
     served_blobs: Option<Arc<dyn ServedBlobStore>>,
+    thumbnailer: Option<Arc<dyn Thumbnailer>>,
     sandbox: Arc<dyn Sandbox>,
     outbound: Arc<dyn Outbound>,
     spawner: Option<Spawner>,
@@ -72,6 +75,7 @@ impl AppState {
             sockets: None,
             blobs: None,
             served_blobs: None,
+            thumbnailer: None,
             sandbox: Arc::new(yunqiao_core::functions::sandbox::NoSandbox),
             outbound: Arc::new(yunqiao_core::functions::host::NoOutbound),
             spawner: None,
@@ -120,6 +124,13 @@ impl AppBuilder {
         self
     }
 
+    /// What makes thumbnails of image files (`?thumb=`; default: none, and every size
+    /// is `THUMB_SIZE_NOT_ALLOWED`). Its sizes are `files.thumb_sizes`.
+    pub fn thumbnailer(mut self, thumbnailer: Arc<dyn Thumbnailer>) -> Self {
+        self.thumbnailer = Some(thumbnailer);
+        self
+    }
+
     /// Where cloud functions run and what they may reach (default: no cloud functions,
     /// for tools and tests that do not need them).
     pub fn functions(mut self, sandbox: Arc<dyn Sandbox>, outbound: Arc<dyn Outbound>) -> Self {
@@ -152,14 +163,36 @@ impl AppBuilder {
             Sockets::Local(h) => (h.clone(), Some(h), RateLimiter::in_memory()),
             Sockets::Remote(p) => (p, None, RateLimiter::InStore),
         };
-        let tables = Arc::new(
-            yunqiao_core::tables::Tables::new(store.clone(), clock.clone())
-                .with_scan_limit(cfg.tables.scan_limit)
-                .with_cache(freshness),
-        );
-        let auth = Arc::new(
-            Auth::new(store.clone(), wechat, clock.clone(), cfg.auth()).with_cache(freshness),
-        );
+        let thumbnailer = self.thumbnailer;
+        let files = self.blobs.clone().map(|blobs| {
+            let files = yunqiao_core::files::Files::new(
+                store.clone(),
+                blobs,
+                clock.clone(),
+                cfg.files.limits(),
+            );
+            Arc::new(match thumbnailer {
+                Some(t) => {
+                    let tc = cfg.files.thumbs();
+                    files.with_thumbs(yunqiao_core::files::Thumbs::new(
+                        ThumbWorker::new(t, &tc),
+                        tc.sizes,
+                    ))
+                }
+                None => files,
+            })
+        });
+        let mut tables = yunqiao_core::tables::Tables::new(store.clone(), clock.clone())
+            .with_scan_limit(cfg.tables.scan_limit)
+            .with_cache(freshness);
+        let mut auth =
+            Auth::new(store.clone(), wechat, clock.clone(), cfg.auth()).with_cache(freshness);
+        if let Some(f) = &files {
+            tables = tables.with_files(Arc::new(crate::files::TableFiles(f.clone())));
+            auth = auth.with_avatars(f.clone());
+        }
+        let tables = Arc::new(tables);
+        let auth = Arc::new(auth);
         tables.set_text_checks(auth.wechat().clone());
         let kv = Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone()));
         let live = Live::new(
@@ -171,14 +204,6 @@ impl AppBuilder {
             limiter,
             PUSH_CONCURRENCY,
         );
-        let files = self.blobs.clone().map(|blobs| {
-            Arc::new(yunqiao_core::files::Files::new(
-                store.clone(),
-                blobs,
-                clock.clone(),
-                cfg.files.limits(),
-            ))
-        });
         let functions =
             yunqiao_core::functions::Functions::new(yunqiao_core::functions::FunctionsDeps {
                 store: store.clone(),
@@ -227,6 +252,7 @@ impl AppBuilder {
             blobs: self.blobs,
             served_blobs: self.served_blobs,
             files,
+            public_url: cfg.files.public_url.clone(),
         })))
     }
 }

@@ -62,6 +62,8 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("files.upload_ttl_secs", "YUNQIAO_FILES_UPLOAD_TTL_SECS"),
     ("files.url_ttl_secs", "YUNQIAO_FILES_URL_TTL_SECS"),
     ("files.pending_ttl_secs", "YUNQIAO_FILES_PENDING_TTL_SECS"),
+    // A comma-separated list in the environment, an array in the file.
+    ("files.thumb_sizes", "YUNQIAO_FILES_THUMB_SIZES"),
     ("files.bucket", "YUNQIAO_BUCKET"),
     ("files.s3_region", "YUNQIAO_S3_REGION"),
     ("files.s3_endpoint", "YUNQIAO_S3_ENDPOINT"),
@@ -133,6 +135,8 @@ pub const FILES_URL_TTL_SECS: (u64, u64) = (60, 7 * 24 * 3600);
 pub const FILES_PENDING_TTL_SECS: (u64, u64) = (300, 30 * 24 * 3600);
 /// At most this many allowed types, each at most this long.
 pub const FILES_ALLOWED_TYPES_MAX: usize = 100;
+/// Thumbnail sizes, 0 (thumbnails off) to 20.
+pub const FILES_THUMB_SIZES_MAX: usize = 20;
 /// `functions.memory_mb` when nothing sets it: this, or half the Lambda function's
 /// memory when that is less.
 pub const DEFAULT_FUNCTIONS_MEMORY_MB: usize = 1024;
@@ -338,6 +342,9 @@ pub struct FilesSection {
     /// How long an upload may stay pending (not completed) before it is removed with
     /// its bytes; at least `upload_ttl_secs`.
     pub pending_ttl_secs: u64,
+    /// The thumbnail sizes readers may ask for (`?thumb=`), in PocketBase's syntax
+    /// (`WxH`, `WxHt`, `WxHb`, `WxHf`, `0xH`, `Wx0`); empty: no thumbnails.
+    pub thumb_sizes: Vec<String>,
     pub bucket: String,
     /// Unset: the store's region (`AWS_REGION`).
     pub s3_region: Option<String>,
@@ -363,6 +370,10 @@ impl Default for FilesSection {
             upload_ttl_secs: files.upload_ttl.as_secs(),
             url_ttl_secs: files.url_ttl.as_secs(),
             pending_ttl_secs: files.pending_ttl.as_secs(),
+            thumb_sizes: yunqiao_core::files::thumbs::DEFAULT_SIZES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             bucket: "yunqiao".into(),
             s3_region: None,
             s3_endpoint: None,
@@ -386,6 +397,16 @@ impl FilesSection {
             upload_ttl: Duration::from_secs(self.upload_ttl_secs),
             url_ttl: Duration::from_secs(self.url_ttl_secs),
             pending_ttl: Duration::from_secs(self.pending_ttl_secs),
+        }
+    }
+
+    /// The thumbnails' settings: the sizes (checked by [`Config::validate`]), the default
+    /// image limits and concurrency.
+    pub fn thumbs(&self) -> yunqiao_core::files::thumbs::ThumbsConfig {
+        use yunqiao_core::files::thumbs::{ThumbsConfig, parse_sizes};
+        ThumbsConfig {
+            sizes: parse_sizes(self.thumb_sizes.iter().map(String::as_str)).unwrap_or_default(),
+            ..ThumbsConfig::default()
         }
     }
 }
@@ -626,6 +647,13 @@ impl Config {
         e.set("files.upload_ttl_secs", &mut fi.upload_ttl_secs)?;
         e.set("files.url_ttl_secs", &mut fi.url_ttl_secs)?;
         e.set("files.pending_ttl_secs", &mut fi.pending_ttl_secs)?;
+        if let Some(v) = env.get(env_name("files.thumb_sizes")) {
+            fi.thumb_sizes = v
+                .split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect();
+        }
         e.set("files.bucket", &mut fi.bucket)?;
         e.set_opt("files.s3_region", &mut fi.s3_region)?;
         e.set_opt("files.s3_endpoint", &mut fi.s3_endpoint)?;
@@ -737,6 +765,17 @@ impl Config {
                 "{}: {t:?} is not a content type (type/subtype or type/*, lower case)",
                 named("files.allowed_types")
             )));
+        }
+        if fi.thumb_sizes.len() > FILES_THUMB_SIZES_MAX {
+            return Err(ConfigError(format!(
+                "{} lists 0 to {FILES_THUMB_SIZES_MAX} sizes",
+                named("files.thumb_sizes")
+            )));
+        }
+        for t in &fi.thumb_sizes {
+            if let Err(e) = t.parse::<yunqiao_core::files::thumbs::ThumbSpec>() {
+                return Err(ConfigError(format!("{}: {e}", named("files.thumb_sizes"))));
+            }
         }
         if !matches!(self.files.kind.as_str(), "disk" | "s3") {
             return Err(ConfigError(format!(
@@ -996,6 +1035,7 @@ quota_bytes = 4096
 upload_ttl_secs = 120
 url_ttl_secs = 300
 pending_ttl_secs = 3600
+thumb_sizes = ["100x100", "0x300", "200x200f"]
 bucket = "b1"
 s3_region = "cn-north-1"
 s3_endpoint = "http://127.0.0.1:9000"
@@ -1047,6 +1087,7 @@ OTHER = "o"
         ("YUNQIAO_FILES_UPLOAD_TTL_SECS", "120"),
         ("YUNQIAO_FILES_URL_TTL_SECS", "300"),
         ("YUNQIAO_FILES_PENDING_TTL_SECS", "3600"),
+        ("YUNQIAO_FILES_THUMB_SIZES", "100x100, 0x300,200x200f"),
         ("YUNQIAO_BUCKET", "b1"),
         ("YUNQIAO_S3_REGION", "cn-north-1"),
         ("YUNQIAO_S3_ENDPOINT", "http://127.0.0.1:9000"),
@@ -1181,6 +1222,23 @@ OTHER = "o"
             ),
             ("YUNQIAO_FILES_ALLOWED_TYPES", "*/*", "files.allowed_types"),
             ("YUNQIAO_FILES_ALLOWED_TYPES", " , ", "files.allowed_types"),
+            ("YUNQIAO_FILES_THUMB_SIZES", "100", "files.thumb_sizes"),
+            (
+                "YUNQIAO_FILES_THUMB_SIZES",
+                "100x100,0x0",
+                "files.thumb_sizes",
+            ),
+            (
+                "YUNQIAO_FILES_THUMB_SIZES",
+                "5000x5000",
+                "files.thumb_sizes",
+            ),
+            ("YUNQIAO_FILES_THUMB_SIZES", "100x100c", "files.thumb_sizes"),
+            (
+                "YUNQIAO_FILES_THUMB_SIZES",
+                "1x1,2x2,3x3,4x4,5x5,6x6,7x7,8x8,9x9,10x10,11x11,12x12,13x13,14x14,15x15,16x16,17x17,18x18,19x19,20x20,21x21",
+                "files.thumb_sizes",
+            ),
             ("YUNQIAO_LOG_FORMAT", "xml", "log_format"),
             ("YUNQIAO_ADMIN_KEY", "short", "admin_key"),
             ("YUNQIAO_WECHAT_APPID", "wx1", "wechat.secret"),

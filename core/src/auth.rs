@@ -177,8 +177,22 @@ pub struct ProfilePatch {
     pub nickname: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     pub avatar_url: Option<Option<String>>,
+    /// A file to show as the avatar (a ready, public image of the user's own):
+    /// `avatar_url` becomes its stable URL, `<origin>/v1/files/<id>/content`. `null`
+    /// clears the avatar, as `avatar_url: null` does. Not with `avatar_url`.
+    #[serde(default, deserialize_with = "double_option")]
+    pub avatar_file: Option<Option<String>>,
     #[serde(default)]
     pub profile: Option<Map<String, Value>>,
+}
+
+/// What profiles need of the files area (which depends on this module, not the
+/// reverse): a file a user may show as their avatar.
+#[async_trait::async_trait]
+pub trait AvatarFiles: Send + Sync {
+    /// The path of `file_id`'s bytes (`/v1/files/<id>/content`) when it is a ready,
+    /// public image that `user_id` owns; else 400 `FILE_NOT_USABLE`.
+    async fn avatar_path(&self, user_id: &str, file_id: &str) -> Result<String>;
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -198,6 +212,8 @@ pub struct Auth {
     sessions: crate::cache::Cache<(String, i64)>,
     /// Users as sessions see them.
     users: crate::cache::Cache<std::sync::Arc<User>>,
+    /// Files as avatars; `None` where there are no files (then `avatar_file` is refused).
+    avatars: Option<Arc<dyn AvatarFiles>>,
 }
 
 /// Hears about sessions that ended by logout (the live-channel service closes their
@@ -305,7 +321,14 @@ impl Auth {
             ended: std::sync::OnceLock::new(),
             sessions: crate::cache::Cache::new(crate::cache::Freshness::None, 10_000),
             users: crate::cache::Cache::new(crate::cache::Freshness::None, 10_000),
+            avatars: None,
         }
+    }
+
+    /// Where `avatar_file` finds its files (the files service).
+    pub fn with_avatars(mut self, avatars: Arc<dyn AvatarFiles>) -> Self {
+        self.avatars = Some(avatars);
+        self
     }
 
     /// WeChat's server API with the app's access token (text checks, subscribe
@@ -643,7 +666,46 @@ impl Auth {
         ))
     }
 
-    pub async fn update_profile(&self, user_id: &str, patch: ProfilePatch) -> Result<User> {
+    /// Changes a user's profile. `origin` is where clients reach this server
+    /// (`https://api.example.com`): an `avatar_file` becomes a URL under it.
+    pub async fn update_profile(
+        &self,
+        user_id: &str,
+        mut patch: ProfilePatch,
+        origin: &str,
+    ) -> Result<User> {
+        if let Some(file) = patch.avatar_file.take() {
+            if patch.avatar_url.is_some() {
+                return Err(Error::invalid_field(
+                    "avatar_file",
+                    "send avatar_url or avatar_file, not both",
+                ));
+            }
+            patch.avatar_url = Some(match file {
+                None => None,
+                Some(id) => {
+                    let avatars = self.avatars.as_ref().ok_or_else(|| {
+                        Error::new(
+                            Code::FileNotUsable,
+                            "files are not set up on this server (no blob store configured)",
+                        )
+                        .with_details(json!({"field": "avatar_file"}))
+                    })?;
+                    let path = avatars.avatar_path(user_id, &id).await.map_err(|e| {
+                        let details = json!({"field": "avatar_file", "file": id});
+                        e.with_details(details)
+                    })?;
+                    let url = format!("{}{path}", origin.trim_end_matches('/'));
+                    if !valid_http_url(&url) {
+                        return Err(Error::invalid_field(
+                            "avatar_file",
+                            "this server does not know its own http(s) address: set files.public_url",
+                        ));
+                    }
+                    Some(url)
+                }
+            });
+        }
         if let Some(Some(n)) = &patch.nickname
             && !valid_nickname(n)
         {

@@ -13,7 +13,9 @@
 //!   [`BlobError::InvalidKey`] and touches nothing.
 //! * Absence is an answer, not an error: `get` and `head` of a missing key are `Ok(None)`,
 //!   and `delete` of a missing key is `Ok(())`.
-//! * `put` replaces any object under the key.
+//! * `put` replaces any object under the key; so does `copy`, which copies the source as
+//!   it is at one moment (a write to the source during the copy is either wholly in it or
+//!   not at all).
 //! * Presigning never touches the stored object: it only signs what the client may do, for
 //!   [`MIN_EXPIRY`] up to [`MAX_EXPIRY`].
 
@@ -146,6 +148,19 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Removes the object; removing a missing object succeeds.
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
+
+    /// Copies the object under `from` (its bytes and content type) to `to`, replacing
+    /// what was there; `Ok(None)`, touching nothing, when `from` is missing. The copy is
+    /// of one version of `from`: never part of one upload and part of another. Stores
+    /// that copy on their side should (this reads the whole object and puts it).
+    async fn copy(&self, from: &str, to: &str) -> Result<Option<BlobMeta>, BlobError> {
+        validate_key(to)?;
+        let Some(blob) = self.get(from).await? else {
+            return Ok(None);
+        };
+        let meta = self.put(to, blob.bytes, &blob.meta.content_type).await?;
+        Ok(Some(meta))
+    }
 
     /// A form that lets its holder upload the object under `key`, as `policy` allows, as
     /// often as it likes until the form expires.

@@ -29,6 +29,10 @@ pub enum Code {
     FileTypeMismatch,
     /// A presigned upload smaller than its form allows.
     UploadTooSmall,
+    /// A file a record's `file` field or a profile's `avatar_file` may not point at:
+    /// missing, not ready, or neither the writer's own nor public (avatars: not the
+    /// caller's own public image).
+    FileNotUsable,
     /// Text in a checked field that WeChat's content check found risky.
     ContentRisky,
     /// Text in a checked field (`review: refuse`) that WeChat's check wants reviewed.
@@ -123,6 +127,7 @@ impl Code {
         Code::FileTooLarge,
         Code::FileTypeNotAllowed,
         Code::UploadTooSmall,
+        Code::FileNotUsable,
         Code::ContentRisky,
         Code::ContentNeedsReview,
         Code::Unauthenticated,
@@ -213,6 +218,7 @@ impl Code {
             Code::FunctionTimeout => "FUNCTION_TIMEOUT",
             Code::App => "APP_ERROR",
             Code::UploadTooSmall => "UPLOAD_TOO_SMALL",
+            Code::FileNotUsable => "FILE_NOT_USABLE",
             Code::ContentRisky => "CONTENT_RISKY",
             Code::ContentNeedsReview => "CONTENT_NEEDS_REVIEW",
             Code::SignatureInvalid => "SIGNATURE_INVALID",
@@ -245,6 +251,7 @@ impl Code {
             | Code::ProjectRefused
             | Code::FileTypeMismatch
             | Code::UploadTooSmall
+            | Code::FileNotUsable
             | Code::ContentRisky
             | Code::ContentNeedsReview
             | Code::App => 400,

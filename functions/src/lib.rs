@@ -75,9 +75,22 @@ pub fn s3_config(cfg: &Config) -> S3Config {
     }
 }
 
+/// What a Lambda function needs besides what every one has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Extras {
+    /// Makes thumbnails (`yq-upload`): it reads originals from S3 and writes thumbnails
+    /// back itself, so their bytes never pass through API Gateway.
+    pub thumbnails: bool,
+}
+
 /// Builds every adapter and the domain services from `cfg`: once per sandbox. The
 /// store is DynamoDB whatever `store.kind` says, and files are in S3.
 pub async fn sandbox(cfg: &Config) -> Result<AppState, BoxError> {
+    sandbox_with(cfg, Extras::default()).await
+}
+
+/// [`sandbox`] with `extras`.
+pub async fn sandbox_with(cfg: &Config, extras: Extras) -> Result<AppState, BoxError> {
     let clock: SharedClock = Arc::new(SystemClock);
     let dynamo = DynamoConfig {
         table: cfg.store.dynamodb_table.clone(),
@@ -104,7 +117,11 @@ pub async fn sandbox(cfg: &Config) -> Result<AppState, BoxError> {
         Some(ep) => Arc::new(ApiGatewayPush::new(&sdk, ep)),
         None => Arc::new(NoPush),
     };
-    Ok(AppState::builder()
+    let mut builder = AppState::builder();
+    if extras.thumbnails {
+        builder = builder.thumbnailer(Arc::new(yunqiao_images::ImageThumbnailer::default()));
+    }
+    Ok(builder
         // Many sandboxes share the store: what another changed shows within the bound.
         .store(store, StoreWriters::Several)
         .wechat(wechat)
@@ -129,7 +146,7 @@ pub async fn sandbox(cfg: &Config) -> Result<AppState, BoxError> {
 pub async fn run_schedule() -> Result<(), BoxError> {
     // This executable is also the sandbox's worker process (see yunqiao_quickjs).
     yunqiao_quickjs::enter_if_worker();
-    let (state, _) = init().await?;
+    let (state, _) = init(Extras::default()).await?;
     let state = &state;
     lambda_runtime::run(service_fn(
         move |_: LambdaEvent<serde_json::Value>| async move {
@@ -151,20 +168,25 @@ pub async fn run_schedule() -> Result<(), BoxError> {
     .await
 }
 
-async fn init() -> Result<(AppState, Config), BoxError> {
+async fn init(extras: Extras) -> Result<(AppState, Config), BoxError> {
     // The environment is read here, once, into the configuration both faces read.
     let cfg = Config::from_env(&Env::process())?;
     init_logging(&cfg);
-    let state = sandbox(&cfg).await?;
+    let state = sandbox_with(&cfg, extras).await?;
     Ok((state, cfg))
 }
 
 /// An HTTP Lambda function: the shared routers of `areas`, behind API Gateway (HTTP API,
 /// payload format 2.0).
 pub async fn run_http(areas: &'static [Area]) -> Result<(), BoxError> {
+    run_http_with(areas, Extras::default()).await
+}
+
+/// [`run_http`] with `extras`.
+pub async fn run_http_with(areas: &'static [Area], extras: Extras) -> Result<(), BoxError> {
     // This executable is also the sandbox's worker process (see yunqiao_quickjs).
     yunqiao_quickjs::enter_if_worker();
-    let (state, cfg) = init().await?;
+    let (state, cfg) = init(extras).await?;
     let app = yunqiao_api::app_for(state, &HttpConfig::from(&cfg), areas);
     lambda_http::run(yunqiao_api::served::<lambda_http::Body>(app)).await
 }
@@ -181,7 +203,7 @@ pub enum WsRoute {
 pub async fn run_ws(route: WsRoute) -> Result<(), BoxError> {
     // This executable is also the sandbox's worker process (see yunqiao_quickjs).
     yunqiao_quickjs::enter_if_worker();
-    let (state, _) = init().await?;
+    let (state, _) = init(Extras::default()).await?;
     let state = &state;
     lambda_runtime::run(service_fn(
         move |ev: LambdaEvent<ApiGatewayWebsocketProxyRequest>| async move {

@@ -49,6 +49,29 @@ declare module 'yunqiao' {
     _updated: string
     /** 1 on creation, bumped by every write. */
     _v: number
+    /**
+     * Read with `expand` naming `file` fields: each one's file as the caller may read it
+     * (`GET /v1/files/{id}`), or null when the caller may not or it is gone.
+     */
+    _expand?: { [field: string]: FileInfo | null }
+  }
+
+  /** A file, as `GET /v1/files/{id}` answers it. */
+  export interface FileInfo {
+    id: string
+    name: string
+    size: number
+    content_type: string
+    public: boolean
+    status: 'pending' | 'ready'
+    /** The owner's user id; null for files the admin key uploaded. */
+    owner: string | null
+    /** RFC 3339. */
+    created_at: string
+    /** A signed GET of the bytes, when ready. */
+    url?: string
+    /** RFC 3339: when `url` stops working. */
+    url_expires_at?: string
   }
 
   export type Rec<T extends object = Fields> = T & SystemFields
@@ -65,6 +88,10 @@ declare module 'yunqiao' {
     nickname: string | null
     avatar_url: string | null
     groups: string[]
+    /** The user's WeChat openid: for server code; the server never answers it itself. */
+    openid: string
+    /** The user's WeChat unionid, when WeChat gave one. */
+    unionid: string | null
   }
   /** A request without `Authorization` (an invalid token is refused before any run). */
   export interface AnonymousCaller {
@@ -168,7 +195,10 @@ declare module 'yunqiao' {
     /** A previous page's `cursor`. */
     cursor?: string | null
     fields?: string[]
-    /** Ref fields to replace by their records (read with the same rights). */
+    /**
+     * Ref fields to replace by their records (read with the same rights), and `file`
+     * fields whose files to add under `_expand`.
+     */
     expand?: string[]
     /** Answer `total` (no condition, or one equality on an indexed field). */
     count?: boolean
@@ -312,8 +342,11 @@ declare module 'yunqiao' {
   export interface FetchInit {
     method?: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD'
     headers?: { [name: string]: string }
-    /** A string as is; anything else as its JSON (set `content-type` yourself). */
-    body?: string | Json
+    /**
+     * A string as is; bytes (`Uint8Array` or another typed array, `ArrayBuffer`) byte for
+     * byte; anything else as its JSON (set `content-type` yourself).
+     */
+    body?: string | ArrayBuffer | ArrayBufferView | Json
   }
 
   export interface FetchResponse {
@@ -322,8 +355,12 @@ declare module 'yunqiao' {
     ok: boolean
     /** Lower-case names. */
     headers: { [name: string]: string }
+    /** The body as UTF-8 (a byte that is not UTF-8 becomes U+FFFD). */
     text(): Promise<string>
     json<T = any>(): Promise<T>
+    /** The body's bytes exactly as they came. */
+    bytes(): Promise<Uint8Array>
+    arrayBuffer(): Promise<ArrayBuffer>
   }
 
   export const http: {
@@ -333,6 +370,57 @@ declare module 'yunqiao' {
      * read is at most 1 MiB; unreachable is `FETCH_FAILED` (502).
      */
     fetch(url: string, init?: FetchInit): Promise<FetchResponse>
+  }
+
+  // ---- WeChat's server API ------------------------------------------------------------------
+
+  /** `msg_sec_check` v2's verdict. */
+  export interface TextVerdict {
+    suggest: 'pass' | 'review' | 'risky'
+    /** 100 normal, 10001 ads, 20001 politics, 20002 porn, 20003 abuse, 20006 crime, 20008 fraud, 20012 vulgar, 20013 copyright, 21000 other. */
+    label: number
+    trace_id: string | null
+  }
+
+  export interface TextCheckInput {
+    /** 1 to 2500 characters. */
+    content: string
+    /** 1 profile, 2 comment (default), 3 forum, 4 social log. */
+    scene?: 1 | 2 | 3 | 4
+    /** Whose text (a user id); default the calling user (the admin must name one). */
+    user?: string
+    title?: string
+    nickname?: string
+    signature?: string
+  }
+
+  export interface SubscribeMessageInput {
+    /** A user id: the server finds the openid. */
+    user: string
+    template_id: string
+    page?: string
+    /** `{key: {value}}`, as the template wants. */
+    data: { [key: string]: { value: string } }
+    miniprogram_state?: 'developer' | 'trial' | 'formal'
+  }
+
+  /**
+   * WeChat's server API with the app's access token filled in by the server (a module never
+   * sees it). WeChat's refusals are `WECHAT_ERROR` (502) with `details.wechat_errcode`.
+   */
+  export const wechat: {
+    msgSecCheck(input: TextCheckInput): Promise<TextVerdict>
+    subscribeMessage: {
+      /** 403 `WECHAT_NOT_SUBSCRIBED` when the user did not accept the template (43101). */
+      send(input: SubscribeMessageInput): Promise<{ sent: true }>
+    }
+    /**
+     * `POST https://api.weixin.qq.com<path>?access_token=…`: paths under `/wxa/`, `/wxaapi/`,
+     * `/cgi-bin/message/`, `/cgi-bin/wxopen/`, `/cgi-bin/express/`, `/cgi-bin/openapi/quota/get`,
+     * `/datacube/`, `/shop/`, without a query, naming no token or ticket (else
+     * `INVALID_ARGUMENT`). An image answers `{content_type, body_base64}`.
+     */
+    call<T = any>(path: string, body?: Json): Promise<T>
   }
 
   // ---- hooks and schedules ------------------------------------------------------------------
@@ -412,6 +500,7 @@ declare module 'yunqiao' {
     events: typeof events
     secrets: typeof secrets
     http: typeof http
+    wechat: typeof wechat
     context: Context
     FunctionError: typeof FunctionError
     YunqiaoError: typeof YunqiaoError

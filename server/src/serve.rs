@@ -391,6 +391,7 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
         .wechat(wechat)
         .clock(clock)
         .sockets(Sockets::Local(Arc::new(LocalHub::default())))
+        .thumbnailer(Arc::new(yunqiao_images::ImageThumbnailer::default()))
         .functions(
             Arc::new(yunqiao_quickjs::QuickJs::with_current_exe(
                 cfg.functions.workers,

@@ -459,6 +459,28 @@ impl BlobStore for LocalBlobStore {
         .await
     }
 
+    async fn copy(&self, from: &str, to: &str) -> Result<Option<BlobMeta>, BlobError> {
+        use futures_util::StreamExt;
+        validate_key(from)?;
+        validate_key(to)?;
+        // What the open file holds is the version copied: a write to `from` meanwhile
+        // renames another file over its name and leaves this one as it was.
+        let Some((meta, mut bytes)) = ServedBlobStore::read(self, from).await? else {
+            return Ok(None);
+        };
+        let mut w = Box::new(self.start_write(to, &meta.content_type).await?);
+        while let Some(chunk) = bytes.next().await {
+            w.write(&chunk.map_err(|e| unavailable("read object", e))?)
+                .await?;
+        }
+        if w.size != meta.size {
+            return Err(BlobError::Unavailable(format!(
+                "corrupt object {from:?}: shorter than its header says"
+            )));
+        }
+        Ok(Some(w.commit().await?))
+    }
+
     async fn presign_post(&self, key: &str, policy: &UploadPolicy) -> Result<PostForm, BlobError> {
         validate_key(key)?;
         policy.validate()?;

@@ -69,13 +69,16 @@ struct TokenAnswer {
 }
 
 impl WeChatClient {
-    pub fn new(cfg: WeChatConfig, clock: SharedClock) -> Result<Self, WxError> {
+    /// The client holds no state but its connection pool: the access token is kept by
+    /// the domain, in the store (`yunqiao_core::wechat::token`), shared by every process.
+    /// (`_clock` is no longer used here since the token moved there; the faces still pass
+    /// theirs.)
+    pub fn new(cfg: WeChatConfig, _clock: SharedClock) -> Result<Self, WxError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .connect_timeout(Duration::from_secs(3))
             .build()
             .map_err(transport)?;
-        let _ = clock;
         Ok(WeChatClient { http, cfg })
     }
 
@@ -202,6 +205,39 @@ mod tests {
         ));
         assert!(matches!(
             parse::<SessionAnswer>(b"{}"),
+            Err(WxError::Transport(_))
+        ));
+    }
+
+    #[test]
+    fn images_and_json_are_told_apart() {
+        let png = b"\x89PNG\r\n\x1a\n....";
+        assert_eq!(
+            reply("image/jpeg", png),
+            Ok(WxReply::Bytes {
+                content_type: "image/jpeg".into(),
+                body: png.to_vec()
+            })
+        );
+        // WeChat's JSON under any label, errors included.
+        assert_eq!(
+            reply(
+                "text/plain",
+                br#"{"errcode":0,"result":{"suggest":"pass"}}"#
+            ),
+            Ok(WxReply::Json(
+                serde_json::json!({"errcode": 0, "result": {"suggest": "pass"}})
+            ))
+        );
+        assert!(matches!(
+            reply(
+                "image/jpeg",
+                br#"{"errcode":40169,"errmsg":"invalid scene"}"#
+            ),
+            Err(WxError::Api { errcode: 40169, .. })
+        ));
+        assert!(matches!(
+            reply("text/html", b"<html>"),
             Err(WxError::Transport(_))
         ));
     }

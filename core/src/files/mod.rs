@@ -12,6 +12,11 @@
 //! * Each owner's ready and pending bytes count against a quota, reserved when the
 //!   upload is signed (so racing uploads cannot pass it) and given back on delete or
 //!   expiry.
+//! * The form writes a staging key ([`staging_key`]); `complete` copies one version of
+//!   what arrived to the file's own key ([`blob_key`]) and checks that copy. A form stays
+//!   valid until it expires and can be posted again, but only ever reaches the staging
+//!   key: the bytes of a ready file never change. Staging objects are deleted on
+//!   completion and, for uploads posted again later, by the sweep once the form expired.
 //!
 //! # Store layout
 //!
@@ -19,8 +24,10 @@
 //!   created_at, expires_at?}`
 //! * `ufile#<owner>` / `<id>` — an owner's files, for listing (written with the file)
 //! * `fquota#<owner>` / `_` — `{bytes, files}` in use
-//! * `fpending` / `<expiry ms, 13 digits>#<id>` — pending uploads, by expiry
+//! * `fpending` / `<expiry ms, 13 digits>#<id>` — pending uploads, by expiry; after a
+//!   completion or removal, the staging object to delete once the form has expired
 
+mod content;
 mod sniff;
 pub mod thumbs;
 
@@ -37,6 +44,7 @@ use crate::error::{Code, Error, Result};
 use crate::keys;
 use crate::store::{Cond, Item, ItemStore, Query, SkRange, StoreError, Update, WriteOp};
 
+pub use content::{Content, MAX_SOURCE_BYTES, ThumbAsk, Thumbs};
 pub use sniff::{sniff, type_matches};
 
 /// The limits of the files area (`[files]` in the configuration).
@@ -136,6 +144,14 @@ pub struct Upload {
     pub expires_at: i64,
 }
 
+/// A file whose URL points at one of its thumbnails.
+#[derive(Debug, Clone)]
+pub struct ThumbView {
+    pub view: FileView,
+    pub spec: thumbs::ThumbSpec,
+    pub format: thumbs::ThumbFormat,
+}
+
 /// A page of files.
 #[derive(Debug, Clone)]
 pub struct FilePage {
@@ -173,6 +189,16 @@ fn pending_sk(expires_at: i64, id: &str) -> String {
 pub fn blob_key(id: &str) -> String {
     format!("f/{id}")
 }
+
+/// The object key a file's upload form writes: what arrives waits there until
+/// `complete` copies it to [`blob_key`].
+pub fn staging_key(id: &str) -> String {
+    format!("up/{id}")
+}
+
+/// How long one completion holds a file (copying and checking its bytes) before another
+/// may take over: longer than any copy of [`FilesConfig::max_bytes`] takes.
+const CLAIM_MS: i64 = 60_000;
 
 fn not_found() -> Error {
     Error::not_found("no such file")
@@ -220,6 +246,8 @@ pub struct Files {
     blobs: Arc<dyn BlobStore>,
     clock: SharedClock,
     cfg: FilesConfig,
+    /// Thumbnails, when a thumbnailer was given ([`Files::with_thumbs`]).
+    thumbs: Option<Thumbs>,
 }
 
 impl Files {
@@ -234,6 +262,7 @@ impl Files {
             blobs,
             clock,
             cfg,
+            thumbs: None,
         }
     }
 
@@ -315,7 +344,7 @@ impl Files {
             max_bytes: r.size,
             expires_in: self.cfg.upload_ttl,
         };
-        let form = self.blobs.presign_post(&blob_key(&id), &policy).await?;
+        let form = self.blobs.presign_post(&staging_key(&id), &policy).await?;
         let quota = self.cfg.quota_bytes;
         let ops = vec![
             WriteOp::Update {
@@ -373,6 +402,11 @@ impl Files {
     /// `POST /v1/files/{id}/complete` (its owner): the object must be there with the
     /// declared size, and its bytes must be of the declared type. A file whose bytes
     /// contradict its type is removed with them.
+    ///
+    /// One version of the staging object is copied to the file's key and that copy is
+    /// checked, so what a form posts later never reaches a checked file. One completion
+    /// at a time does this (a claim on the record; another one meanwhile is 409
+    /// `CONFLICT`), so no second copy can land after the first was checked.
     pub async fn complete(&self, caller: &Caller, id: &str) -> Result<FileView> {
         let file = self.record(id).await?;
         if !Self::may_manage(caller, &file) {
@@ -381,9 +415,19 @@ impl Files {
         if file.status == Status::Ready {
             return self.view(file).await;
         }
+        if !self.claim(id).await? {
+            let now = self.record(id).await?;
+            if now.status == Status::Ready {
+                return self.view(now).await;
+            }
+            return Err(Error::new(
+                Code::Conflict,
+                "the file's bytes are being checked by another completion; retry",
+            ));
+        }
         let key = blob_key(id);
-        let meta = self.blobs.head(&key).await?;
-        let Some(meta) = meta else {
+        let Some(meta) = self.blobs.copy(&staging_key(id), &key).await? else {
+            self.release(id).await?;
             return Err(Error::new(
                 Code::FileNotUploaded,
                 "the file's bytes have not arrived; upload them with the form first",
@@ -424,17 +468,11 @@ impl Files {
         };
         let mut attrs = ready.attrs();
         attrs.remove("expires_at");
-        let ops = vec![
-            WriteOp::put(
-                Item::new(file_pk(id), "_", attrs),
-                Some(Cond::eq("status", "pending")),
-            ),
-            WriteOp::Delete {
-                pk: keys::FILES_PENDING.into(),
-                sk: pending_sk(file.expires_at.unwrap_or(0), id),
-                cond: None,
-            },
-        ];
+        let mut ops = vec![WriteOp::put(
+            Item::new(file_pk(id), "_", attrs),
+            Some(Cond::eq("status", "pending")),
+        )];
+        ops.extend(self.cleanup_entry(&file));
         match self.store.transact(ops).await {
             Ok(()) => {}
             // Completed (or removed) meanwhile: answer what it is now.
@@ -444,7 +482,88 @@ impl Files {
             }
             Err(e) => return Err(e.into()),
         }
+        // What the form posts from now on lands here again; the sweep deletes that.
+        if let Err(e) = self.blobs.delete(&staging_key(id)).await {
+            tracing::warn!(file = %id, error = %e, "complete: staging object left for the sweep");
+        }
         self.view(ready).await
+    }
+
+    /// Takes a pending file's completion for [`CLAIM_MS`]; `false` when it is not
+    /// pending or another completion holds it.
+    async fn claim(&self, id: &str) -> Result<bool> {
+        let now = self.clock.now_ms();
+        let cond = Cond::And(vec![
+            Cond::eq("status", "pending"),
+            Cond::Or(vec![
+                Cond::AttrNotExists("checking".into()),
+                Cond::Lt("checking".into(), json!(now - CLAIM_MS)),
+            ]),
+        ]);
+        match self
+            .store
+            .update(
+                &file_pk(id),
+                "_",
+                Update::default().set("checking", now),
+                Some(cond),
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(StoreError::ConditionFailed) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Gives a claim back (the file stays pending).
+    async fn release(&self, id: &str) -> Result<()> {
+        match self
+            .store
+            .update(
+                &file_pk(id),
+                "_",
+                Update::default().remove("checking"),
+                Some(Cond::eq("status", "pending")),
+            )
+            .await
+        {
+            Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// When a file's upload form expires.
+    fn form_expires_at(&self, file: &FileRecord) -> i64 {
+        file.created_at + self.cfg.upload_ttl.as_millis() as i64
+    }
+
+    /// The store writes that turn a pending file's entry in `fpending` into the entry
+    /// that has the sweep delete its staging object once the form has expired (nothing
+    /// when it has: then only the pending entry goes).
+    fn cleanup_entry(&self, file: &FileRecord) -> Vec<WriteOp> {
+        let form_expiry = self.form_expires_at(file);
+        let cleanup =
+            (form_expiry > self.clock.now_ms()).then(|| pending_sk(form_expiry, &file.id));
+        let pending = file.expires_at.map(|e| pending_sk(e, &file.id));
+        if cleanup == pending {
+            return Vec::new();
+        }
+        let mut ops = Vec::new();
+        if let Some(sk) = pending {
+            ops.push(WriteOp::Delete {
+                pk: keys::FILES_PENDING.into(),
+                sk,
+                cond: None,
+            });
+        }
+        if let Some(sk) = cleanup {
+            ops.push(WriteOp::put(
+                Item::new(keys::FILES_PENDING, sk, Map::new()),
+                None,
+            ));
+        }
+        ops
     }
 
     async fn view(&self, file: FileRecord) -> Result<FileView> {
@@ -481,13 +600,28 @@ impl Files {
         self.view(file).await
     }
 
-    /// A file a record or profile may point at: ready, and the writer's own or public.
+    /// A file a record may point at: ready, and the writer's own or public (admins:
+    /// any ready file); else 400 `FILE_NOT_USABLE`, the same for a missing file.
     pub async fn usable(&self, caller: &Caller, id: &str) -> Result<FileRecord> {
-        let file = self.record(id).await.map_err(|_| unusable(id))?;
+        let file = match self.record(id).await {
+            Ok(f) => f,
+            Err(e) if e.code == Code::NotFound => return Err(unusable(id)),
+            Err(e) => return Err(e),
+        };
         if file.status != Status::Ready || !(file.public || Self::may_manage(caller, &file)) {
             return Err(unusable(id));
         }
         Ok(file)
+    }
+
+    /// A file as `caller` may see it, `None` when it may not (or the file is gone): what
+    /// a record's expanded `file` field shows.
+    pub async fn get_if_readable(&self, caller: &Caller, id: &str) -> Result<Option<FileView>> {
+        match self.get(caller, id).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.code == Code::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// `DELETE /v1/files/{id}` (its owner, admins): the file and its bytes.
@@ -499,9 +633,13 @@ impl Files {
         self.remove(&file).await
     }
 
-    /// Removes a file: its object first (a failure leaves the file to delete again),
+    /// Removes a file: its objects first (a failure leaves the file to delete again),
     /// then the record, its listing, its pending entry, and its bytes from the quota.
+    /// While its form is valid, an entry stays for the sweep to delete what the form
+    /// may still post.
     async fn remove(&self, file: &FileRecord) -> Result<()> {
+        self.remove_thumbs(file).await?;
+        self.blobs.delete(&staging_key(&file.id)).await?;
         self.blobs.delete(&blob_key(&file.id)).await?;
         let mut ops = vec![
             WriteOp::Delete {
@@ -524,18 +662,139 @@ impl Files {
                 cond: None,
             },
         ];
-        if let Some(e) = file.expires_at {
-            ops.push(WriteOp::Delete {
-                pk: keys::FILES_PENDING.into(),
-                sk: pending_sk(e, &file.id),
-                cond: None,
-            });
-        }
+        ops.extend(self.cleanup_entry(file));
         match self.store.transact(ops).await {
             // Removed meanwhile by someone else: nothing more to do.
-            Ok(()) | Err(StoreError::TransactionCanceled { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
+            Ok(()) | Err(StoreError::TransactionCanceled { .. }) => {}
+            Err(e) => return Err(e.into()),
         }
+        // Again, now the file is gone: a thumbnail written meanwhile, by a maker that
+        // still saw the file, is removed here (one that no longer sees it removes its own).
+        if let Err(e) = self.remove_thumbs(file).await {
+            tracing::warn!(file = %file.id, error = %e, "thumbnails left behind");
+        }
+        Ok(())
+    }
+
+    /// Turns thumbnails on: made by its worker, of its sizes only.
+    pub fn with_thumbs(mut self, thumbs: Thumbs) -> Files {
+        self.thumbs = Some(thumbs);
+        self
+    }
+
+    /// The sizes that may be asked for (none: thumbnails are off).
+    pub fn thumb_sizes(&self) -> &[thumbs::ThumbSpec] {
+        self.thumbs.as_ref().map_or(&[], |t| &t.sizes)
+    }
+
+    fn url_ttl(&self, f: &FileRecord) -> Duration {
+        if f.public {
+            crate::blob::MAX_EXPIRY
+        } else {
+            self.cfg.url_ttl
+        }
+    }
+
+    /// `GET /v1/files/{id}?thumb=`: for whoever may read the file, the file with a URL
+    /// of its thumbnail, made now if it was not yet ([`content`]). Sizes not configured
+    /// are `THUMB_SIZE_NOT_ALLOWED`; files that are not JPEG, PNG, GIF or WebP images,
+    /// or that cannot be read, `IMAGE_INVALID`; images over the limits
+    /// `IMAGE_TOO_LARGE`; files not complete yet `FILE_NOT_UPLOADED`.
+    pub async fn thumb(&self, caller: &Caller, id: &str, ask: &ThumbAsk<'_>) -> Result<ThumbView> {
+        use thumbs::ThumbFormat;
+        let spec = thumbs::check_allowed(ask.size, self.thumb_sizes())?;
+        let chosen = match ask.format {
+            Some(name) => Some(ThumbFormat::from_name(name).ok_or_else(|| {
+                Error::invalid_field("format", "a thumbnail's format is webp, jpeg or png")
+            })?),
+            None => None,
+        };
+        let file = self.record(id).await?;
+        if !Self::may_read(caller, &file) {
+            return Err(not_found());
+        }
+        if file.status != Status::Ready {
+            return Err(not_complete());
+        }
+        if !thumbs::thumbable(&file.content_type) {
+            return Err(Error::new(
+                Code::ImageInvalid,
+                format!(
+                    "thumbnails are made of JPEG, PNG, GIF and WebP images, not {:?}",
+                    file.content_type
+                ),
+            )
+            .with_details(json!({"content_type": file.content_type})));
+        }
+        let format = chosen.unwrap_or_else(|| ThumbFormat::choose(ask.accept, &file.content_type));
+        let t = self
+            .thumbs
+            .as_ref()
+            .ok_or_else(|| Error::new(Code::ThumbSizeNotAllowed, "thumbnails are not made here"))?;
+        let key = thumbs::thumb_key(&file.id, &spec, format);
+        let still_there = || async {
+            match self.record(&file.id).await {
+                Ok(_) => Ok(true),
+                Err(e) if e.code == Code::NotFound => Ok(false),
+                Err(e) => Err(e),
+            }
+        };
+        t.ensure(
+            self.blobs.as_ref(),
+            &blob_key(&file.id),
+            file.size,
+            &key,
+            spec,
+            format,
+            still_there,
+        )
+        .await?;
+        let ttl = self.url_ttl(&file);
+        let url = self
+            .blobs
+            .presign_get_as(&key, format.content_type(), ttl)
+            .await?;
+        Ok(ThumbView {
+            view: FileView {
+                url: Some(url),
+                url_expires_at: Some(self.clock.now_ms() + ttl.as_millis() as i64),
+                file,
+            },
+            spec,
+            format,
+        })
+    }
+
+    /// `GET /v1/files/{id}/content[?thumb=]`: where the bytes (or the thumbnail) are,
+    /// for whoever may read the file; others are told it does not exist. A file not
+    /// complete yet is `FILE_NOT_UPLOADED`.
+    pub async fn content(
+        &self,
+        caller: &Caller,
+        id: &str,
+        ask: Option<&ThumbAsk<'_>>,
+    ) -> Result<Content> {
+        let view = match ask {
+            Some(a) => self.thumb(caller, id, a).await?.view,
+            None => self.get(caller, id).await?,
+        };
+        let url = view.url.ok_or_else(not_complete)?;
+        Ok(Content {
+            url,
+            max_age_secs: content::redirect_max_age(self.url_ttl(&view.file)),
+            public: view.file.public,
+        })
+    }
+
+    /// Removes every thumbnail `file` may have (each configured size, each format).
+    async fn remove_thumbs(&self, file: &FileRecord) -> Result<()> {
+        if file.status != Status::Ready {
+            return Ok(());
+        }
+        for key in thumbs::thumb_keys(&file.id, self.thumb_sizes()) {
+            self.blobs.delete(&key).await?;
+        }
+        Ok(())
     }
 
     /// `GET /v1/files`: the caller's own files, newest first.
@@ -641,11 +900,13 @@ impl Files {
                     // Left for the next sweep; the others go on.
                     Err(e) => tracing::warn!(file = %id, error = %e, "sweep: cannot remove"),
                 },
-                // Completed or gone: only the pending entry is left over.
+                // Completed or gone, and the form expired: whatever it posted since.
                 Ok(_) => {
+                    self.blobs.delete(&staging_key(id)).await?;
                     self.store.delete(keys::FILES_PENDING, &it.sk, None).await?;
                 }
                 Err(e) if e.code == Code::NotFound => {
+                    self.blobs.delete(&staging_key(id)).await?;
                     self.store.delete(keys::FILES_PENDING, &it.sk, None).await?;
                 }
                 Err(e) => return Err(e),
@@ -653,6 +914,42 @@ impl Files {
         }
         Ok((removed, full))
     }
+}
+
+/// Where a profile's `avatar_file` points: the stable URL of a ready, public image of the
+/// user's own (what a browser would run, SVG included, is no avatar).
+#[async_trait::async_trait]
+impl crate::auth::AvatarFiles for Files {
+    async fn avatar_path(&self, user_id: &str, file_id: &str) -> Result<String> {
+        let refused = || {
+            Error::new(
+                Code::FileNotUsable,
+                format!("{file_id:?} is not a ready, public image of your own"),
+            )
+            .with_details(json!({ "file": file_id }))
+        };
+        let file = match self.record(file_id).await {
+            Ok(f) => f,
+            Err(e) if e.code == Code::NotFound => return Err(refused()),
+            Err(e) => return Err(e),
+        };
+        let image =
+            file.content_type.starts_with("image/") && crate::blob::inline_safe(&file.content_type);
+        if file.status != Status::Ready
+            || !file.public
+            || !image
+            || file.owner.as_deref() != Some(user_id)
+        {
+            return Err(refused());
+        }
+        Ok(content_path(&file.id))
+    }
+}
+
+/// The path of the stable URL of a file's bytes (`GET /v1/files/{id}/content`, which
+/// answers a redirect to a freshly signed URL).
+pub fn content_path(id: &str) -> String {
+    format!("/v1/files/{id}/content")
 }
 
 fn quota_exceeded(quota: u64) -> Error {
@@ -663,11 +960,19 @@ fn quota_exceeded(quota: u64) -> Error {
     .with_details(json!({"quota_bytes": quota}))
 }
 
+fn not_complete() -> Error {
+    Error::new(
+        Code::FileNotUploaded,
+        "the file is not complete yet: upload its bytes, then complete it",
+    )
+}
+
 fn unusable(id: &str) -> Error {
     Error::new(
-        Code::InvalidArgument,
+        Code::FileNotUsable,
         format!("{id:?} is not a ready file you may use (your own, or a public one)"),
     )
+    .with_details(json!({ "file": id }))
 }
 
 #[cfg(test)]

@@ -378,7 +378,7 @@ async fn pending_uploads_expire_with_their_bytes() {
         .expect("signed");
     // Bytes arrived, but the client never completed.
     w.blobs
-        .put(&blob_key(&pending.file.id), PNG.to_vec(), "image/png")
+        .put(&staging_key(&pending.file.id), PNG.to_vec(), "image/png")
         .await
         .expect("put");
     assert_eq!(w.files.sweep(100).await.expect("swept"), 0, "not yet");
@@ -497,4 +497,492 @@ async fn a_sweep_takes_every_expired_upload_page_by_page() {
         .advance_ms(FilesConfig::default().pending_ttl.as_millis() as i64 + 1);
     assert_eq!(w.files.sweep_expired().await.expect("swept"), n);
     assert_eq!(w.files.usage(Some("alice")).await.expect("usage"), (0, 0));
+}
+
+// Thumbnails: made once, kept under their key, deleted with their file.
+
+mod thumbnails {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+
+    use super::*;
+    use crate::files::thumbs::{
+        ImageLimits, ThumbError, ThumbFormat, ThumbSpec, ThumbWorker, Thumbnailer, ThumbsConfig,
+        parse_sizes,
+    };
+
+    /// "Thumbnails" that are the size, the format and the source's length, counted; a
+    /// source of `b"bomb"` is refused. With a gate, each waits for a word from the test.
+    #[derive(Default)]
+    struct Counting {
+        entered: AtomicUsize,
+        made: AtomicUsize,
+        gate: Option<Mutex<mpsc::Receiver<()>>>,
+    }
+
+    impl Thumbnailer for Counting {
+        fn make(
+            &self,
+            src: &[u8],
+            spec: &ThumbSpec,
+            format: ThumbFormat,
+            limits: &ImageLimits,
+        ) -> std::result::Result<Vec<u8>, ThumbError> {
+            self.entered.fetch_add(1, Ordering::SeqCst);
+            if let Some(g) = &self.gate {
+                let _ = g.lock().expect("gate").recv();
+            }
+            if src == b"bomb" {
+                return Err(limits.refusal(60_000, 60_000));
+            }
+            self.made.fetch_add(1, Ordering::SeqCst);
+            Ok(format!("{spec}.{}:{}", format.ext(), src.len()).into_bytes())
+        }
+    }
+
+    fn with_thumbs(t: Arc<Counting>) -> World {
+        let w = world(FilesConfig::default());
+        let cfg = ThumbsConfig {
+            sizes: parse_sizes(["100x100", "0x50"]).expect("sizes"),
+            ..ThumbsConfig::default()
+        };
+        let files = w
+            .files
+            .with_thumbs(Thumbs::new(ThumbWorker::new(t, &cfg), cfg.sizes));
+        World { files, ..w }
+    }
+
+    fn ask(size: &str) -> ThumbAsk<'_> {
+        ThumbAsk {
+            size,
+            format: None,
+            accept: None,
+        }
+    }
+
+    fn thumb_objects(w: &World) -> Vec<String> {
+        let mut keys: Vec<String> = (w.blobs.0.lock().expect("lock").keys())
+            .filter(|k| k.starts_with("t/"))
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    #[tokio::test]
+    async fn a_thumbnail_is_made_once_and_kept_under_its_key() {
+        let t = Arc::new(Counting::default());
+        let w = with_thumbs(t.clone());
+        let alice = user("alice");
+        let f = w.upload(&alice, png_request(false), PNG).await.expect("up");
+        let id = f.file.id.clone();
+        let first = w
+            .files
+            .thumb(&alice, &id, &ask("100x100"))
+            .await
+            .expect("thumb");
+        assert_eq!(first.spec.to_string(), "100x100");
+        assert_eq!(
+            first.format,
+            ThumbFormat::Png,
+            "a PNG, for a client without WebP"
+        );
+        let key = format!("t/{id}/100x100.png");
+        assert!(first.view.url.as_deref().is_some_and(|u| u.contains(&key)));
+        assert!(
+            first
+                .view
+                .url
+                .as_deref()
+                .is_some_and(|u| u.ends_with("expires=600"))
+        );
+        let stored = w.blobs.get(&key).await.expect("get").expect("kept");
+        assert_eq!(
+            stored.bytes,
+            format!("100x100.png:{}", PNG.len()).into_bytes()
+        );
+        assert_eq!(stored.meta.content_type, "image/png");
+        // Asked again: the kept one is signed, nothing is made.
+        for _ in 0..3 {
+            w.files
+                .thumb(&alice, &id, &ask("100x100"))
+                .await
+                .expect("again");
+        }
+        assert_eq!(t.made.load(Ordering::SeqCst), 1);
+        // WebP for a client that shows it; another format is another thumbnail.
+        let webp = ThumbAsk {
+            accept: Some("image/webp,*/*"),
+            ..ask("100x100")
+        };
+        let v = w.files.thumb(&alice, &id, &webp).await.expect("webp");
+        assert_eq!(v.format, ThumbFormat::WebP);
+        let jpeg = ThumbAsk {
+            format: Some("jpeg"),
+            accept: Some("image/webp"),
+            ..ask("0x50")
+        };
+        assert_eq!(
+            w.files
+                .thumb(&alice, &id, &jpeg)
+                .await
+                .expect("jpeg")
+                .format,
+            ThumbFormat::Jpeg,
+            "format= wins over Accept"
+        );
+        assert_eq!(t.made.load(Ordering::SeqCst), 3);
+        assert_eq!(
+            thumb_objects(&w),
+            [
+                format!("t/{id}/0x50.jpg"),
+                format!("t/{id}/100x100.png"),
+                format!("t/{id}/100x100.webp")
+            ]
+        );
+        // Deleting the file deletes them all.
+        w.files.delete(&alice, &id).await.expect("deleted");
+        assert_eq!(thumb_objects(&w), Vec::<String>::new());
+        assert_eq!(w.objects(), 0);
+    }
+
+    #[tokio::test]
+    async fn what_may_not_be_thumbnailed_is_refused_with_its_code() {
+        let t = Arc::new(Counting::default());
+        let w = with_thumbs(t.clone());
+        let alice = user("alice");
+        let bob = user("bob");
+        let f = w.upload(&alice, png_request(false), PNG).await.expect("up");
+        let id = f.file.id.clone();
+        for size in ["200x200", "100x100t", "nonsense", "0x0"] {
+            let e = w
+                .files
+                .thumb(&alice, &id, &ask(size))
+                .await
+                .expect_err(size);
+            assert_eq!(e.code, Code::ThumbSizeNotAllowed, "{size}");
+            assert_eq!(e.details["allowed"], json!(["100x100", "0x50"]));
+        }
+        let gif = ThumbAsk {
+            format: Some("gif"),
+            ..ask("100x100")
+        };
+        let e = w.files.thumb(&alice, &id, &gif).await.expect_err("gif");
+        assert_eq!(
+            (e.code, e.details["field"].clone()),
+            (Code::InvalidArgument, json!("format"))
+        );
+        for other in [&bob, &Caller::Anonymous] {
+            let e = w
+                .files
+                .thumb(other, &id, &ask("100x100"))
+                .await
+                .expect_err("hidden");
+            assert_eq!(e.code, Code::NotFound);
+            let e = w.files.content(other, &id, None).await.expect_err("hidden");
+            assert_eq!(e.code, Code::NotFound);
+        }
+        assert_eq!(
+            t.made.load(Ordering::SeqCst),
+            0,
+            "nothing made for refusals"
+        );
+        assert_eq!(thumb_objects(&w), Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn the_content_route_answers_where_the_bytes_are_and_for_how_long() {
+        let w = with_thumbs(Arc::new(Counting::default()));
+        let alice = user("alice");
+        let private = w.upload(&alice, png_request(false), PNG).await.expect("up");
+        let c = w
+            .files
+            .content(&alice, &private.file.id, None)
+            .await
+            .expect("content");
+        assert!(c.url.contains(&format!("f/{}", private.file.id)));
+        assert_eq!((c.max_age_secs, c.public), (60, false), "a tenth of 600 s");
+        let public = w.upload(&alice, png_request(true), PNG).await.expect("up");
+        let c = w
+            .files
+            .content(&Caller::Anonymous, &public.file.id, Some(&ask("0x50")))
+            .await
+            .expect("content");
+        assert!(c.url.contains(&format!("t/{}/0x50.png", public.file.id)));
+        assert_eq!((c.max_age_secs, c.public), (3600, true), "at most an hour");
+        // A pending file has no content yet.
+        let pending = w
+            .files
+            .start_upload(&alice, png_request(false))
+            .await
+            .expect("up");
+        let e = w
+            .files
+            .content(&alice, &pending.file.id, None)
+            .await
+            .expect_err("pending");
+        assert_eq!(e.code, Code::FileNotUploaded);
+        let e = w
+            .files
+            .thumb(&alice, &pending.file.id, &ask("0x50"))
+            .await
+            .expect_err("pending");
+        assert_eq!(e.code, Code::FileNotUploaded);
+    }
+
+    #[tokio::test]
+    async fn first_requests_at_once_make_it_once() {
+        let (tx, rx) = mpsc::channel();
+        let t = Arc::new(Counting {
+            gate: Some(Mutex::new(rx)),
+            ..Counting::default()
+        });
+        let w = Arc::new(with_thumbs(t.clone()));
+        let alice = user("alice");
+        let f = w.upload(&alice, png_request(true), PNG).await.expect("up");
+        let mut asks = Vec::new();
+        for _ in 0..5 {
+            let (w, id) = (w.clone(), f.file.id.clone());
+            asks.push(tokio::spawn(async move {
+                w.files
+                    .thumb(&Caller::Anonymous, &id, &ask("100x100"))
+                    .await
+            }));
+        }
+        // One is making it; the others have every chance to start making it too.
+        while t.entered.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        for _ in 0..5 {
+            tx.send(()).expect("gate");
+        }
+        for a in asks {
+            a.await.expect("joined").expect("a thumbnail");
+        }
+        assert_eq!(t.made.load(Ordering::SeqCst), 1);
+        let making = w
+            .files
+            .thumbs
+            .as_ref()
+            .map(|t| t.making.lock().expect("lock").len());
+        assert_eq!(making, Some(0), "the locks are forgotten");
+    }
+
+    #[tokio::test]
+    async fn a_thumbnail_made_while_its_file_is_deleted_is_not_left_behind() {
+        let (tx, rx) = mpsc::channel();
+        let t = Arc::new(Counting {
+            gate: Some(Mutex::new(rx)),
+            ..Counting::default()
+        });
+        let w = Arc::new(with_thumbs(t.clone()));
+        let alice = user("alice");
+        let f = w.upload(&alice, png_request(false), PNG).await.expect("up");
+        let id = f.file.id.clone();
+        let maker = {
+            let (w, alice, id) = (w.clone(), alice.clone(), id.clone());
+            tokio::spawn(async move { w.files.thumb(&alice, &id, &ask("100x100")).await })
+        };
+        // The maker has read its source; the file is deleted meanwhile, then it writes.
+        while t.entered.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        w.files.delete(&alice, &id).await.expect("deleted");
+        tx.send(()).expect("gate");
+        let e = maker.await.expect("joined").expect_err("gone");
+        assert_eq!(e.code, Code::NotFound);
+        assert_eq!(t.made.load(Ordering::SeqCst), 1, "it was made");
+        assert_eq!(
+            thumb_objects(&w),
+            Vec::<String>::new(),
+            "and removed by its maker"
+        );
+        assert_eq!(w.objects(), 0);
+    }
+}
+
+/// The same size as [`PNG`], other bytes.
+const OTHER_PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x02\0\0\0\x02\x08\x06\0\0\0";
+
+impl World {
+    fn bytes(&self, key: &str) -> Option<Vec<u8>> {
+        self.blobs
+            .0
+            .lock()
+            .expect("lock")
+            .get(key)
+            .map(|b| b.bytes.clone())
+    }
+}
+
+#[tokio::test]
+async fn a_form_posted_again_after_completion_changes_nothing() {
+    let w = world(FilesConfig::default());
+    let alice = user("alice");
+    let up = w
+        .files
+        .start_upload(&alice, png_request(true))
+        .await
+        .expect("signed");
+    let id = up.file.id.clone();
+    let form_key = up
+        .fields
+        .iter()
+        .find(|(k, _)| k == "key")
+        .map(|(_, v)| v.clone())
+        .expect("a key field");
+    assert_eq!(
+        form_key,
+        staging_key(&id),
+        "the form writes the staging key"
+    );
+    w.blobs
+        .put(&form_key, PNG.to_vec(), "image/png")
+        .await
+        .expect("posted");
+    w.files.complete(&alice, &id).await.expect("ready");
+    assert_eq!(w.bytes(&blob_key(&id)).as_deref(), Some(PNG));
+    assert_eq!(w.bytes(&form_key), None, "the staging object is gone");
+
+    // The form, still valid, posted again: only the staging key changes.
+    w.blobs
+        .put(&form_key, OTHER_PNG.to_vec(), "image/png")
+        .await
+        .expect("posted again");
+    let again = w.files.complete(&alice, &id).await.expect("still ready");
+    assert_eq!(again.file.status, Status::Ready);
+    assert_eq!(w.bytes(&blob_key(&id)).as_deref(), Some(PNG), "unchanged");
+
+    // Once the form has expired, the sweep deletes what it posted; the file stays.
+    assert_eq!(w.files.sweep(100).await.expect("swept"), 0);
+    assert!(w.bytes(&form_key).is_some(), "not before the form expires");
+    w.clock
+        .advance_ms(FilesConfig::default().upload_ttl.as_millis() as i64 + 1);
+    w.files.sweep(100).await.expect("swept");
+    assert_eq!(w.bytes(&form_key), None);
+    assert_eq!(w.bytes(&blob_key(&id)).as_deref(), Some(PNG));
+    assert!(w.files.get(&alice, &id).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_deleted_file_leaves_nothing_its_form_posts_later() {
+    let w = world(FilesConfig::default());
+    let alice = user("alice");
+    let up = w
+        .files
+        .start_upload(&alice, png_request(false))
+        .await
+        .expect("signed");
+    let id = up.file.id.clone();
+    w.blobs
+        .put(&staging_key(&id), PNG.to_vec(), "image/png")
+        .await
+        .expect("posted");
+    w.files.complete(&alice, &id).await.expect("ready");
+    w.files.delete(&alice, &id).await.expect("deleted");
+    w.blobs
+        .put(&staging_key(&id), OTHER_PNG.to_vec(), "image/png")
+        .await
+        .expect("posted again");
+    w.clock
+        .advance_ms(FilesConfig::default().upload_ttl.as_millis() as i64 + 1);
+    w.files.sweep(100).await.expect("swept");
+    assert_eq!(w.objects(), 0, "nothing left behind");
+}
+
+#[tokio::test]
+async fn one_completion_at_a_time_copies_and_checks() {
+    let w = world(FilesConfig::default());
+    let alice = user("alice");
+    let up = w
+        .files
+        .start_upload(&alice, png_request(false))
+        .await
+        .expect("signed");
+    let id = up.file.id.clone();
+    w.blobs
+        .put(&staging_key(&id), PNG.to_vec(), "image/png")
+        .await
+        .expect("posted");
+    // Another completion holds the file.
+    assert!(w.files.claim(&id).await.expect("claimed"));
+    assert!(!w.files.claim(&id).await.expect("held"));
+    let e = w.files.complete(&alice, &id).await.expect_err("busy");
+    assert_eq!(e.code, Code::Conflict);
+    assert_eq!(w.bytes(&blob_key(&id)), None, "nothing copied meanwhile");
+    // A claim whose holder went away lapses.
+    w.clock.advance_ms(CLAIM_MS + 1);
+    let done = w.files.complete(&alice, &id).await.expect("ready");
+    assert_eq!(done.file.status, Status::Ready);
+    // Completing before the bytes arrived gives the claim back.
+    let up = w
+        .files
+        .start_upload(&alice, png_request(false))
+        .await
+        .expect("signed");
+    let e = w
+        .files
+        .complete(&alice, &up.file.id)
+        .await
+        .expect_err("no bytes");
+    assert_eq!(e.code, Code::FileNotUploaded);
+    w.blobs
+        .put(&staging_key(&up.file.id), PNG.to_vec(), "image/png")
+        .await
+        .expect("posted");
+    w.files
+        .complete(&alice, &up.file.id)
+        .await
+        .expect("ready at once");
+}
+
+#[tokio::test]
+async fn an_avatar_is_a_ready_public_image_of_ones_own() {
+    use crate::auth::AvatarFiles;
+    let w = world(FilesConfig::default());
+    let alice = user("alice");
+    let public = w
+        .upload(&alice, png_request(true), PNG)
+        .await
+        .expect("uploaded");
+    let id = public.file.id.clone();
+    assert_eq!(
+        w.files.avatar_path("alice", &id).await.expect("avatar"),
+        format!("/v1/files/{id}/content")
+    );
+    let private = w
+        .upload(&alice, png_request(false), PNG)
+        .await
+        .expect("uploaded");
+    let pending = w
+        .files
+        .start_upload(&alice, png_request(true))
+        .await
+        .expect("signed");
+    let text = w
+        .upload(
+            &alice,
+            UploadRequest {
+                name: "a.txt".into(),
+                size: 5,
+                content_type: "text/plain".into(),
+                public: true,
+            },
+            b"hello",
+        )
+        .await
+        .expect("uploaded");
+    for (who, file) in [
+        ("bob", id.as_str()),
+        ("alice", private.file.id.as_str()),
+        ("alice", pending.file.id.as_str()),
+        ("alice", text.file.id.as_str()),
+        ("alice", "01NOSUCHFILE"),
+    ] {
+        let e = w.files.avatar_path(who, file).await.expect_err("refused");
+        assert_eq!(e.code, Code::FileNotUsable, "{who} {file}");
+    }
 }

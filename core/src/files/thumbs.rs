@@ -459,12 +459,41 @@ impl ThumbWorker {
         spec: ThumbSpec,
         format: ThumbFormat,
     ) -> Result<Vec<u8>, ThumbError> {
-        let permit = self
-            .permits
+        let permit = self.permit().await?;
+        self.run(permit, src, spec, format).await
+    }
+
+    /// Makes one thumbnail of what `load` reads, which runs only once this request's
+    /// turn has come: requests waiting for a place hold no source in memory.
+    pub async fn make_from<F>(
+        &self,
+        load: F,
+        spec: ThumbSpec,
+        format: ThumbFormat,
+    ) -> Result<Vec<u8>, Error>
+    where
+        F: std::future::Future<Output = Result<Vec<u8>, Error>>,
+    {
+        let permit = self.permit().await?;
+        let src = load.await?;
+        Ok(self.run(permit, src, spec, format).await?)
+    }
+
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ThumbError> {
+        self.permits
             .clone()
             .acquire_owned()
             .await
-            .map_err(|_| ThumbError::Failed("the thumbnail worker is closed".into()))?;
+            .map_err(|_| ThumbError::Failed("the thumbnail worker is closed".into()))
+    }
+
+    async fn run(
+        &self,
+        permit: tokio::sync::OwnedSemaphorePermit,
+        src: Vec<u8>,
+        spec: ThumbSpec,
+        format: ThumbFormat,
+    ) -> Result<Vec<u8>, ThumbError> {
         let t = self.thumbnailer.clone();
         let limits = self.limits;
         let out = tokio::task::spawn_blocking(move || {

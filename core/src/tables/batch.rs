@@ -1,6 +1,6 @@
 //! Batches: creates, updates, deletes and checks across tables in one transaction.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -103,6 +103,7 @@ impl Tables {
                     .map_err(|e| at(i, e))?;
             }
         }
+        let mut usable = HashSet::new();
         'attempt: for _ in 0..MAX_RETRIES {
             let mut tx = Tx::new();
             let mut results = Vec::with_capacity(ops.len());
@@ -115,6 +116,15 @@ impl Tables {
                             let schema = &schemas[table];
                             let (id, mut rec) =
                                 self.prepare_create(caller, schema, data.clone())?;
+                            super::file_fields::check_usable(
+                                self.files.as_deref(),
+                                caller,
+                                schema,
+                                data,
+                                &rec,
+                                &mut usable,
+                            )
+                            .await?;
                             tx.change(i, schema, &id, None, Some(&mut rec));
                             Ok(Value::Object(
                                 visible(schema, caller, &rec).unwrap_or_default(),
@@ -138,6 +148,15 @@ impl Tables {
                             }
                             let mut new =
                                 self.prepare_update(caller, schema, id, &rec, data.clone())?;
+                            super::file_fields::check_usable(
+                                self.files.as_deref(),
+                                caller,
+                                schema,
+                                data,
+                                &new,
+                                &mut usable,
+                            )
+                            .await?;
                             tx.change(i, schema, id, Some(&rec), Some(&mut new));
                             client_v[i] = v.is_some();
                             Ok(Value::Object(

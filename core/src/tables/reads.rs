@@ -382,7 +382,8 @@ impl Tables {
 
     /// Replaces ref ids with the referenced records as the caller may see them (`null`
     /// when missing or unreadable — the two look the same; unreadable entries are left
-    /// out of lists).
+    /// out of lists), and adds the files of `file` fields under `_expand`
+    /// ([`super::file_fields::expand`]).
     pub(super) async fn expand(
         &self,
         caller: &Caller,
@@ -390,13 +391,22 @@ impl Tables {
         items: &mut [Value],
         fields: &[String],
     ) -> Result<()> {
+        let mut file_fields = Vec::new();
         for (i, name) in fields.iter().enumerate() {
-            let Some((_, f)) = schema.field(name).filter(|(_, f)| f.kind == FieldType::Ref) else {
-                return Err(
-                    Error::new(Code::InvalidQuery, format!("{name:?} is not a ref field"))
-                        .with_details(json!({"field": format!("expand.{i}")})),
-                );
+            let Some((_, f)) = schema
+                .field(name)
+                .filter(|(_, f)| matches!(f.kind, FieldType::Ref | FieldType::File))
+            else {
+                return Err(Error::new(
+                    Code::InvalidQuery,
+                    format!("{name:?} is not a ref or file field"),
+                )
+                .with_details(json!({"field": format!("expand.{i}")})));
             };
+            if f.kind == FieldType::File {
+                file_fields.push((i, name.as_str()));
+                continue;
+            }
             let target_name = f.table.clone().unwrap_or_default();
             let mut ids: BTreeSet<String> = BTreeSet::new();
             for it in items.iter() {
@@ -455,7 +465,14 @@ impl Tables {
                 };
             }
         }
-        Ok(())
+        super::file_fields::expand(
+            self.files.as_deref(),
+            caller,
+            items,
+            &file_fields,
+            MAX_EXPAND,
+        )
+        .await
     }
 }
 

@@ -7,7 +7,7 @@
 //!
 //! Who may do what is decided in [`super::rules`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use serde::Serialize;
@@ -43,6 +43,9 @@ pub struct Tables {
     pub(super) hooks: super::hooks::HookSlot,
     /// Schemas by table name (see [`crate::cache`]).
     pub(super) schemas: crate::cache::Cache<Schema>,
+    /// What `file` fields point at; `None` without a blob store (see
+    /// [`super::file_fields`]).
+    pub(super) files: Option<Arc<dyn super::file_fields::FileRefs>>,
     /// WeChat's text check, for fields that ask for it (see [`super::checks`]).
     pub(super) wechat: OnceLock<Arc<crate::wechat::WxApi>>,
 }
@@ -230,8 +233,15 @@ impl Tables {
             scan_limit: DEFAULT_SCAN_LIMIT,
             hooks: Default::default(),
             schemas: crate::cache::Cache::new(crate::cache::Freshness::None, 1024),
+            files: None,
             wechat: OnceLock::new(),
         }
+    }
+
+    /// Where `file` fields find their files (the files service).
+    pub fn with_files(mut self, files: Arc<dyn super::file_fields::FileRefs>) -> Self {
+        self.files = Some(files);
+        self
     }
 
     /// Caches schemas: `OwnWrites` where this process is the store's only writer,
@@ -403,6 +413,7 @@ impl Tables {
         }
         self.check_texts(caller, &first, &input).await?;
         let mut attempt = 0;
+        let mut usable = HashSet::new();
         let (schema, id, rec) = loop {
             attempt += 1;
             let schema = if attempt == 1 {
@@ -411,6 +422,15 @@ impl Tables {
                 self.fresh_schema(table).await?
             };
             let (id, mut rec) = self.prepare_create(caller, &schema, input.clone())?;
+            super::file_fields::check_usable(
+                self.files.as_deref(),
+                caller,
+                &schema,
+                &input,
+                &rec,
+                &mut usable,
+            )
+            .await?;
             match self
                 .commit_one(&schema, &id, None, Some(&mut rec), caller, depth)
                 .await
@@ -576,6 +596,7 @@ impl Tables {
         }
         self.check_texts(caller, &schema, &input).await?;
         let has_after = schema.hook("after_update").is_some();
+        let mut usable = HashSet::new();
         for _ in 0..MAX_RETRIES {
             let rec = self.load(&schema, id).await?;
             if let Some(v) = expected_v
@@ -585,6 +606,15 @@ impl Tables {
                 return Err(stale_version());
             }
             let (patch, plain) = self.checked_patch(caller, &schema, id, &rec, input.clone())?;
+            super::file_fields::check_usable(
+                self.files.as_deref(),
+                caller,
+                &schema,
+                &plain,
+                &plain,
+                &mut usable,
+            )
+            .await?;
             // The single-item fast path has no room for an outbox item.
             if !has_after
                 && let Some(out) = self

@@ -27,12 +27,6 @@ async function load(url) {
   return Buffer.from(await res.arrayBuffer())
 }
 
-/** Whether the server's API document has `what` (a feature another branch adds). */
-async function serverHas(what) {
-  const r = await http(server, 'GET', '/v1/openapi.json')
-  return JSON.stringify(r.data).includes(what)
-}
-
 let server
 const phones = []
 let alice, bob, carol
@@ -326,12 +320,7 @@ test('pictures: alice picks a photo; it is uploaded and sent, and every member s
     assert.deepEqual([seen.nick, seen.mine, seen.text], ['Alice', false, ''])
     assert.equal(await p.exists(`#p-${seen.id}`), true, 'on the screen')
     const shown = await load(seen.thumb)
-    if (await serverHas('THUMB_SIZE_NOT_ALLOWED')) {
-      assert.deepEqual(imageSize(shown), { type: 'png', width: 100, height: 100 }, 'a 100x100 thumbnail')
-    } else {
-      // A server without thumbnails (before files-thumbs) answers the picture itself.
-      assert.ok(shown.equals(pic.bytes))
-    }
+    assert.deepEqual(imageSize(shown), { type: 'png', width: 100, height: 100 }, 'a 100x100 thumbnail')
   }
   // A tap opens the whole picture in WeChat's viewer.
   await bob.tap(`#p-${m.id}`)
@@ -345,10 +334,6 @@ test('pictures: alice picks a photo; it is uploaded and sent, and every member s
 })
 
 test('avatars: carol picks one with the chooseAvatar button; it shows on her profile and in the room', async (t) => {
-  // YUNQIAO_TEST_FILES_STRICT=1 runs it regardless (as the SDK's files tests).
-  if (!process.env.YUNQIAO_TEST_FILES_STRICT && !(await serverHas('avatar_file'))) {
-    return t.skip('the server does not take PATCH /v1/auth/me {avatar_file} yet (files-fields): unskip after the merge')
-  }
   const face = photo('carol.png', 96, 96, 3)
   // carol goes back to the home page, picks an avatar, and comes back to the room
   await carol.run(({ page }) => page.back())

@@ -46,19 +46,6 @@ function countRequests(c, re) {
   return seen
 }
 
-/**
- * What this server does not do yet: the parts of the file contract built on other branches
- * (files-thumbs: `?thumb=`, `/content`; files-fields: `avatar_file`, `file` fields
- * expanded). A test of one of them skips — with the reason — only when the server's answer
- * shows it lacks the feature; `YUNQIAO_TEST_FILES_STRICT=1` runs them regardless.
- */
-const STRICT = !!process.env.YUNQIAO_TEST_FILES_STRICT
-function pending(t, lacking, why) {
-  if (!lacking || STRICT) return false
-  t.skip(`the server does not do this yet (${why}): unskip after the merge`)
-  return true
-}
-
 for (const platform of PLATFORMS) {
   describe(`files on ${platform}`, () => {
     test('upload: a pending file, the bytes through the signed form, complete → ready; the URL serves exactly them', async () => {
@@ -260,7 +247,6 @@ describe('thumbnails and the stable content URL (files-thumbs)', () => {
       const c = await user(platform)
       const f = await c.files.upload(source(platform, png(300, 200, 2), 'big.png'), { name: 'big.png', public: true })
       const th = await c.files.get(f.id, { thumb: '100x100' })
-      if (pending(t, !th.thumb, 'GET /v1/files/{id}?thumb= answered no `thumb`')) return
       assert.equal(th.thumb, '100x100')
       assert.notEqual(th.url, f.url)
       const img = await bytesAt(th.url)
@@ -281,7 +267,6 @@ describe('thumbnails and the stable content URL (files-thumbs)', () => {
     const secret = await alice.files.upload(Buffer.from(png(12, 8)), { name: 's.png' })
     const get = (id, headers = {}, q = '') => fetch(`${s.baseUrl}/v1/files/${id}/content${q}`, { redirect: 'manual', headers })
     const r = await get(open.id)
-    if (pending(t, r.status === 404, 'GET /v1/files/{id}/content answered 404')) return
     assert.equal(r.status, 302)
     assert.equal(alice.files.contentUrl(open.id), `${s.baseUrl}/v1/files/${open.id}/content`)
     assert.ok((await bytesAt(r.headers.get('location'))).bytes.equals(png(120, 80)))
@@ -305,7 +290,6 @@ describe('avatars and file fields (files-fields)', () => {
       try {
         u = await c.auth.setAvatar(platform === 'wx' ? { detail: { avatarUrl: source('wx', png(64, 64, 5), 'avatar.png') } } : Buffer.from(png(64, 64, 5)), { name: 'avatar.png' })
       } catch (e) {
-        if (pending(t, e.code === 'UNKNOWN_FIELD', `PATCH /v1/auth/me {avatar_file} answered ${e.code}`)) return
         throw e
       }
       const s = await server()
@@ -344,7 +328,6 @@ describe('avatars and file fields (files-fields)', () => {
     const open = await alice.files.upload(Buffer.from(png(10, 10, 1)), { name: 'open.png', public: true })
     const rec = await alice.table(table).create({ title: 'a', photo: mine.id })
     const got = await alice.table(table).get(rec._id, { expand: ['photo'] }).catch((e) => e)
-    if (pending(t, got instanceof Error ? got.code === 'INVALID_QUERY' : !got._expand, `expand=photo on a file field answered ${got instanceof Error ? got.code : 'no _expand'}`)) return
     assert.equal(got._expand.photo.id, mine.id)
     assert.ok(got._expand.photo.url)
     assert.equal(got.photo, mine.id, 'the field keeps the id')

@@ -12,7 +12,10 @@
 //! * live channels: events published to 1,000 WebSocket subscribers of one topic, beside
 //!   a bare tokio-tungstenite server forwarding each frame to the same 1,000 sockets;
 //! * thumbnails (`YUNQIAO_BENCH=thumbs`): a photo to a 200x200 crop per second, beside the
-//!   image crate's own `resize_to_fill` on the same input.
+//!   image crate's own `resize_to_fill` on the same input;
+//! * files (`YUNQIAO_BENCH=files`): a 5 MB upload and download over HTTP beside a plain
+//!   copy and read, thumbnails through the API beside the thumbnailer alone, and the
+//!   API's share of an upload (sign, complete) beside get-by-id.
 //!
 //! Load comes from in-process clients on 127.0.0.1 (HTTP/1.1 with keep-alive connections,
 //! WebSockets); everything stops by itself after a fixed time or a fixed count.
@@ -31,6 +34,7 @@ use yunqiao_core::clock::SystemClock;
 use yunqiao_core::store::{Attrs, Item, ItemStore, Query};
 use yunqiao_local::LocalStore;
 
+mod files;
 mod thumbs;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -1310,6 +1314,13 @@ fn main() -> Result<(), BoxError> {
         }
         if on("fanout") {
             fanout_bench().await?;
+        }
+        if on("files") {
+            let secs = std::env::var("YUNQIAO_BENCH_SECS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(3);
+            files::bench(Duration::from_secs(secs)).await?;
         }
         if on("thumbs") {
             let secs = std::env::var("YUNQIAO_BENCH_SECS")

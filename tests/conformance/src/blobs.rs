@@ -90,6 +90,8 @@ macro_rules! blob_store_conformance {
         $crate::blob_store_conformance!(@cases $harness;
             put_get_head_delete,
             put_replaces,
+            copy_copies_one_version,
+            a_copy_outlives_later_uploads_to_its_source,
             missing_keys_are_absent,
             every_invalid_key_is_refused,
             invalid_arguments_are_refused,
@@ -291,6 +293,83 @@ pub async fn put_replaces(h: &Harness) {
     );
     assert_eq!(got.meta.content_type, "image/png");
     assert_eq!(s.head("k.bin").await.unwrap(), Some(v2));
+}
+
+pub async fn copy_copies_one_version(h: &Harness) {
+    h.now();
+    let s = &h.store;
+    let src = s
+        .put("copy/src 文.png", b"\x89PNG one".to_vec(), "image/png")
+        .await
+        .unwrap();
+    let copied = s
+        .copy("copy/src 文.png", "copy/dst.png")
+        .await
+        .unwrap()
+        .expect("copied");
+    assert_eq!(
+        (copied.size, copied.content_type.as_str()),
+        (src.size, "image/png")
+    );
+    let got = s.get("copy/dst.png").await.unwrap().expect("there");
+    assert_eq!(got.bytes, b"\x89PNG one");
+    assert_eq!(got.meta, copied);
+    // Two objects: changing or removing the source leaves the copy as it was.
+    s.put("copy/src 文.png", b"two".to_vec(), "text/plain")
+        .await
+        .unwrap();
+    s.delete("copy/src 文.png").await.unwrap();
+    assert_eq!(
+        s.get("copy/dst.png").await.unwrap().expect("kept").bytes,
+        b"\x89PNG one"
+    );
+    // A copy replaces what was under the target.
+    s.put("copy/other", b"other".to_vec(), "text/plain")
+        .await
+        .unwrap();
+    s.copy("copy/other", "copy/dst.png").await.unwrap();
+    let got = s.get("copy/dst.png").await.unwrap().expect("there");
+    assert_eq!(
+        (got.bytes.as_slice(), got.meta.content_type.as_str()),
+        (&b"other"[..], "text/plain")
+    );
+    // A missing source is an answer, and touches nothing.
+    assert_eq!(s.copy("copy/missing", "copy/dst.png").await.unwrap(), None);
+    assert_eq!(
+        s.get("copy/dst.png").await.unwrap().unwrap().bytes,
+        b"other"
+    );
+    // Bad keys, on either side.
+    for (from, to) in [("/bad", "copy/x"), ("copy/other", "a//b")] {
+        assert!(
+            matches!(s.copy(from, to).await, Err(BlobError::InvalidKey(_))),
+            "{from} -> {to}"
+        );
+    }
+}
+
+/// The files API's guard against a replayed form: bytes uploaded to a staging key are
+/// copied to their final key, after which the form (still valid) reaches only the
+/// staging key.
+pub async fn a_copy_outlives_later_uploads_to_its_source(h: &Harness) {
+    h.now();
+    let s = &h.store;
+    let form = s.presign_post("up/f1", &policy(64)).await.unwrap();
+    let (status, text) = upload(&form, &form.fields, b"\x89PNG first".to_vec()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    let copied = s.copy("up/f1", "f/f1").await.unwrap().expect("copied");
+    assert_eq!(copied.content_type, "image/png");
+    let (status, text) = upload(&form, &form.fields, b"\x89PNG again".to_vec()).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{text}");
+    assert_eq!(
+        s.get("up/f1").await.unwrap().unwrap().bytes,
+        b"\x89PNG again"
+    );
+    let kept = s.get("f/f1").await.unwrap().expect("kept");
+    assert_eq!(
+        (kept.bytes.as_slice(), kept.meta),
+        (&b"\x89PNG first"[..], copied)
+    );
 }
 
 pub async fn missing_keys_are_absent(h: &Harness) {
