@@ -69,20 +69,21 @@ pub async fn handshake(
     Ok(text(s.wechat_push.handshake(&q)?))
 }
 
-/// An event WeChat pushes (JSON; in safe mode `{"ToUserName", "Encrypt"}`). Verified
+/// An event WeChat pushes (JSON or XML; in safe mode `{"ToUserName", "Encrypt"}`). Verified
 /// (signature; in safe mode `msg_signature`, the decrypted app id), refused when stale
 /// or replayed, answered `success` without running anything again when seen before,
-/// and handed to the configured cloud function (`wechat.push_function`). Nothing is
-/// written for a refused push.
+/// and handed to the configured cloud function (`wechat.push_function`) — except a
+/// media check's verdict on an upload (`wxa_media_check`), which settles the file
+/// (`ready` or `rejected`). Nothing is written for a refused push.
 #[utoipa::path(
     post,
     path = "/v1/wechat/push",
     tag = "wechat",
     params(PushParams),
-    request_body(content = Object, content_type = "application/json", description = "the event, or in safe mode {ToUserName, Encrypt}"),
+    request_body(content = Object, content_type = "application/json", description = "the event (JSON, or WeChat's XML `<xml>…</xml>` as text/xml), or in safe mode {ToUserName, Encrypt}"),
     responses(
         (status = 200, content_type = "text/plain", body = String, description = "success"),
-        (status = 400, body = ErrorBody, description = "INVALID_BODY: not a JSON object, an unreadable ciphertext, or plaintext where safe mode is configured"),
+        (status = 400, body = ErrorBody, description = "INVALID_BODY: neither a JSON object nor WeChat's XML, an unreadable ciphertext, or plaintext where safe mode is configured"),
         (status = 403, body = ErrorBody, description = "SIGNATURE_INVALID (signature or msg_signature), SIGNATURE_EXPIRED (timestamp more than 300 s from now), PUSH_WRONG_APP (the ciphertext names another app id)"),
         (status = 404, body = ErrorBody, description = "NOT_FOUND: no push Token is configured, or the configured function is missing"),
         (status = 409, body = ErrorBody, description = "PUSH_REPLAYED: this timestamp and nonce were received before"),

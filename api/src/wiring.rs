@@ -194,6 +194,12 @@ impl AppBuilder {
         let tables = Arc::new(tables);
         let auth = Arc::new(auth);
         tables.set_text_checks(auth.wechat().clone());
+        if let Some(f) = &files {
+            f.set_media_checks(Arc::new(yunqiao_core::wechat::media::WxMediaChecker {
+                auth: auth.clone(),
+                wechat: auth.wechat().clone(),
+            }));
+        }
         let kv = Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone()));
         let live = Live::new(
             store.clone(),
@@ -240,7 +246,8 @@ impl AppBuilder {
             store,
             clock,
             functions.clone(),
-        ));
+        )
+        .with_files(files.clone()));
         Ok(AppState(Arc::new(Services {
             wechat_push,
             kv,

@@ -64,6 +64,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("files.pending_ttl_secs", "YUNQIAO_FILES_PENDING_TTL_SECS"),
     // A comma-separated list in the environment, an array in the file.
     ("files.thumb_sizes", "YUNQIAO_FILES_THUMB_SIZES"),
+    ("files.media_check", "YUNQIAO_FILES_MEDIA_CHECK"),
     ("files.bucket", "YUNQIAO_BUCKET"),
     ("files.s3_region", "YUNQIAO_S3_REGION"),
     ("files.s3_endpoint", "YUNQIAO_S3_ENDPOINT"),
@@ -345,6 +346,10 @@ pub struct FilesSection {
     /// The thumbnail sizes readers may ask for (`?thumb=`), in PocketBase's syntax
     /// (`WxH`, `WxHt`, `WxHb`, `WxHf`, `0xH`, `Wx0`); empty: no thumbnails.
     pub thumb_sizes: Vec<String>,
+    /// Image and audio types (exact, or `image/*`) whose uploads WeChat checks
+    /// (`media_check_async`) once completed: `checking` until its pushed verdict, then
+    /// `ready` or `rejected`. Needs the message push (`wechat.push_token`); empty: off.
+    pub media_check: Vec<String>,
     pub bucket: String,
     /// Unset: the store's region (`AWS_REGION`).
     pub s3_region: Option<String>,
@@ -374,6 +379,7 @@ impl Default for FilesSection {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            media_check: Vec::new(),
             bucket: "yunqiao".into(),
             s3_region: None,
             s3_endpoint: None,
@@ -397,6 +403,7 @@ impl FilesSection {
             upload_ttl: Duration::from_secs(self.upload_ttl_secs),
             url_ttl: Duration::from_secs(self.url_ttl_secs),
             pending_ttl: Duration::from_secs(self.pending_ttl_secs),
+            media_check: self.media_check.clone(),
         }
     }
 
@@ -654,6 +661,13 @@ impl Config {
                 .filter(|t| !t.is_empty())
                 .collect();
         }
+        if let Some(v) = env.get(env_name("files.media_check")) {
+            fi.media_check = v
+                .split(',')
+                .map(|t| t.trim().to_ascii_lowercase())
+                .filter(|t| !t.is_empty())
+                .collect();
+        }
         e.set("files.bucket", &mut fi.bucket)?;
         e.set_opt("files.s3_region", &mut fi.s3_region)?;
         e.set_opt("files.s3_endpoint", &mut fi.s3_endpoint)?;
@@ -764,6 +778,14 @@ impl Config {
             return Err(ConfigError(format!(
                 "{}: {t:?} is not a content type (type/subtype or type/*, lower case)",
                 named("files.allowed_types")
+            )));
+        }
+        if let Some(t) = fi.media_check.iter().find(|t| {
+            !valid_allowed_type(t) || !(t.starts_with("image/") || t.starts_with("audio/"))
+        }) {
+            return Err(ConfigError(format!(
+                "{}: {t:?} is not an image or audio type WeChat checks (image/*, audio/mpeg, …)",
+                named("files.media_check")
             )));
         }
         if fi.thumb_sizes.len() > FILES_THUMB_SIZES_MAX {

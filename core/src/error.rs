@@ -61,6 +61,9 @@ pub enum Code {
     NotFound,
     // 405
     MethodNotAllowed,
+    // 410
+    /// A file WeChat's media check rejected: its bytes are no longer served.
+    FileRejected,
     // 409
     Conflict,
     UniqueViolation,
@@ -144,6 +147,7 @@ impl Code {
         Code::PushReplayed,
         Code::NotFound,
         Code::MethodNotAllowed,
+        Code::FileRejected,
         Code::Conflict,
         Code::UniqueViolation,
         Code::BodyTooLarge,
@@ -226,6 +230,7 @@ impl Code {
             Code::UploadMismatch => "UPLOAD_MISMATCH",
             Code::PushWrongApp => "PUSH_WRONG_APP",
             Code::PushReplayed => "PUSH_REPLAYED",
+            Code::FileRejected => "FILE_REJECTED",
             Code::UploadTooLarge => "UPLOAD_TOO_LARGE",
             Code::ThumbSizeNotAllowed => "THUMB_SIZE_NOT_ALLOWED",
             Code::ImageInvalid => "IMAGE_INVALID",
@@ -266,6 +271,7 @@ impl Code {
             | Code::PushWrongApp => 403,
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
+            Code::FileRejected => 410,
             Code::Conflict | Code::UniqueViolation | Code::FileNotUploaded | Code::PushReplayed => 409,
             Code::BodyTooLarge
             | Code::ItemTooLarge

@@ -33,6 +33,7 @@ pub const FAMILIES: &[&str] = &[
     FILE,
     OWNER_FILES,
     FILE_QUOTA,
+    FILE_CHECK,
 ];
 
 /// Partitions with a fixed name.
@@ -100,6 +101,9 @@ pub const WX_TOKEN: &str = "wxtoken";
 /// WeChat pushes: nonces seen (`n#<timestamp>#<nonce>`) and events handled
 /// (`e#<id>`), each expiring.
 pub const WX_PUSH: &str = "wxpush";
+/// A file's media check by WeChat's trace id: `fcheck#<sha256 of the trace id>` / `_`
+/// `{file, trace_id}` (see `files::media`).
+pub const FILE_CHECK: &str = "fcheck#";
 
 #[cfg(test)]
 mod tests {

@@ -9,8 +9,10 @@
 //! [`api::WxApi::call`], whose [`WxReply::Bytes`] already carries images.
 
 pub mod api;
+pub mod media;
 mod port;
 pub mod push;
+mod push_xml;
 pub mod token;
 
 pub use api::{TextVerdict, WxApi};

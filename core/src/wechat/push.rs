@@ -3,8 +3,10 @@
 //!
 //! * `GET` is the echo handshake: `signature` = hex(sha1(sorted(token, timestamp,
 //!   nonce) joined)); a good one is answered with `echostr` as it came.
+//! * Bodies are JSON or XML, whichever the mini-program's admin chose (both are read,
+//!   XML into the same object: [`push_xml`]).
 //! * Every `POST` carries the same `signature`; in safe mode (an EncodingAESKey is
-//!   configured) the JSON body is `{"ToUserName", "Encrypt"}`, `msg_signature` signs
+//!   configured) the body is `{"ToUserName", "Encrypt"}`, `msg_signature` signs
 //!   token, timestamp, nonce and the ciphertext, and the plaintext (AES-256-CBC, key =
 //!   b64decode(EncodingAESKey + "="), iv = its first 16 bytes, PKCS#7 padded to 32) is
 //!   random(16) ‖ msg_len (4, big-endian) ‖ msg ‖ appid — whose appid must be ours.
@@ -12,7 +14,9 @@
 //!   timestamp before is a replay (both refused, nothing changes); an event seen before
 //!   (same `MsgId`, `trace_id`, or sender, time and event) is answered `success` and not
 //!   handed on again.
-//! * A good event goes to the cloud-function export the configuration names
+//! * A `wxa_media_check` event whose `trace_id` is an upload's settles that file
+//!   (`files::media`); it is not handed on.
+//! * Any other good event goes to the cloud-function export the configuration names
 //!   (`wechat.push_function`, export `on_wechat_event` by default) as its one argument.
 //!
 //! Neither the Token nor the key reaches an answer or a log line: [`PushSecrets`] prints
@@ -30,6 +34,7 @@ use subtle::ConstantTimeEq;
 use crate::auth::Caller;
 use crate::clock::SharedClock;
 use crate::error::{Code, Error, Result};
+use crate::files::{Files, MediaVerdict};
 use crate::functions::{Functions, Invocation, Trigger};
 use crate::keys;
 use crate::store::{Cond, Item, ItemStore, StoreError};
@@ -196,6 +201,8 @@ pub struct PushQuery {
 pub enum Received {
     /// A new event, handed to the export when one is configured.
     Handled { event: Value, handed_on: bool },
+    /// A media check's verdict that settled an upload.
+    Settled,
     /// An event seen before: nothing done again.
     Duplicate,
 }
@@ -227,6 +234,8 @@ pub struct WxPush {
     store: Arc<dyn ItemStore>,
     clock: SharedClock,
     functions: Arc<Functions>,
+    /// Uploads waiting for a media check's verdict (with a blob store).
+    files: Option<Arc<Files>>,
 }
 
 fn refused(code: Code, message: &str) -> Error {
@@ -246,7 +255,14 @@ impl WxPush {
             store,
             clock,
             functions,
+            files: None,
         }
+    }
+
+    /// Media checks' verdicts settle these files.
+    pub fn with_files(mut self, files: Option<Arc<Files>>) -> Self {
+        self.files = files;
+        self
     }
 
     fn cfg(&self) -> Result<&PushConfig> {
@@ -295,10 +311,13 @@ impl WxPush {
     pub async fn receive(&self, q: &PushQuery, body: &[u8], request_id: &str) -> Result<Received> {
         let cfg = self.cfg()?;
         let (ts, nonce) = self.verify(cfg, q)?;
-        let outer: Map<String, Value> = serde_json::from_slice(body).map_err(|_| {
+        if body.len() > 2 * MAX_ENCRYPTED {
+            return Err(Error::new(Code::InvalidBody, "the push is too large"));
+        }
+        let outer = parse_body(body).ok_or_else(|| {
             Error::new(
                 Code::InvalidBody,
-                "the push is not a JSON object (configure the message push for JSON)",
+                "the push is neither a JSON object nor WeChat's XML",
             )
         })?;
         let event = match (cfg.secrets.key(), outer.get("Encrypt")) {
@@ -322,8 +341,11 @@ impl WxPush {
                         "the push is for another mini-program",
                     ));
                 }
-                serde_json::from_slice::<Map<String, Value>>(&msg).map_err(|_| {
-                    Error::new(Code::InvalidBody, "the decrypted push is not a JSON object")
+                parse_body(&msg).ok_or_else(|| {
+                    Error::new(
+                        Code::InvalidBody,
+                        "the decrypted push is neither a JSON object nor WeChat's XML",
+                    )
                 })?
             }
             (Some(_), _) => {
@@ -364,6 +386,25 @@ impl WxPush {
                 Err(e) => return Err(e.into()),
             }
         }
+        let forget = || async {
+            if let Some(id) = &id {
+                let _ = self
+                    .store
+                    .delete(keys::WX_PUSH, &format!("e#{id}"), None)
+                    .await;
+            }
+        };
+        if let (Some(files), Some(v)) = (&self.files, MediaVerdict::from_event(&event)) {
+            match files.settle_media_check(&v).await {
+                Ok(true) => return Ok(Received::Settled),
+                Ok(false) => {}
+                Err(e) => {
+                    // WeChat retries a push not answered `success`: let the retry do it.
+                    forget().await;
+                    return Err(e);
+                }
+            }
+        }
         let Some((module, export)) = &cfg.handler else {
             return Ok(Received::Handled {
                 event,
@@ -384,18 +425,23 @@ impl WxPush {
             .await;
         if let Err(e) = r {
             // WeChat retries a push not answered `success`: let the retry run it.
-            if let Some(id) = &id {
-                let _ = self
-                    .store
-                    .delete(keys::WX_PUSH, &format!("e#{id}"), None)
-                    .await;
-            }
+            forget().await;
             return Err(e);
         }
         Ok(Received::Handled {
             event,
             handed_on: true,
         })
+    }
+}
+
+/// A push body, JSON or XML (by its first character).
+fn parse_body(body: &[u8]) -> Option<Map<String, Value>> {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace())?;
+    match body[start] {
+        b'<' => super::push_xml::parse(body),
+        b'{' => serde_json::from_slice(body).ok(),
+        _ => None,
     }
 }
 
@@ -425,6 +471,29 @@ pub fn event_id(event: &Value) -> Option<String> {
 /// The answer WeChat expects to a push it should not send again.
 pub const SUCCESS: &str = "success";
 
+/// The format of a push's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushFormat {
+    Json,
+    Xml,
+}
+
+impl PushFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            PushFormat::Json => "application/json",
+            PushFormat::Xml => "text/xml",
+        }
+    }
+
+    fn write(self, fields: &Value) -> String {
+        match (self, fields) {
+            (PushFormat::Xml, Value::Object(m)) => super::push_xml::to_xml(m),
+            _ => fields.to_string(),
+        }
+    }
+}
+
 /// A push as WeChat sends it, for the mock and the tests: the query and body of an
 /// event, signed with `secrets` and, with a key, encrypted for `appid`.
 pub fn make_push(
@@ -434,7 +503,8 @@ pub fn make_push(
     timestamp: i64,
     nonce: &str,
     random: &[u8; 16],
-) -> (Vec<(String, String)>, Value) {
+    format: PushFormat,
+) -> (Vec<(String, String)>, String) {
     let ts = timestamp.to_string();
     let mut q = vec![
         ("signature".to_string(), sign(&[secrets.token(), &ts, nonce])),
@@ -446,15 +516,16 @@ pub fn make_push(
     }
     let body = match secrets.key() {
         Some(key) => {
-            let enc = encrypt(key, random, event.to_string().as_bytes(), appid);
+            let enc = encrypt(key, random, format.write(event).as_bytes(), appid);
             q.push(("encrypt_type".into(), "aes".into()));
             q.push((
                 "msg_signature".into(),
                 sign(&[secrets.token(), &ts, nonce, &enc]),
             ));
-            json!({ "ToUserName": event.get("ToUserName").cloned().unwrap_or(Value::Null), "Encrypt": enc })
+            let to = event.get("ToUserName").cloned().unwrap_or(Value::Null);
+            format.write(&json!({ "ToUserName": to, "Encrypt": enc }))
         }
-        None => event.clone(),
+        None => format.write(event),
     };
     (q, body)
 }

@@ -1,7 +1,40 @@
-//! Fixed vectors, computed once with Python's `hashlib` and `cryptography` (AES-256-CBC,
-//! the plaintext laid out and padded to 32 as WeChat's message-push docs say).
+//! Fixed vectors: Tencent's own (the sample of its WXBizMsgCrypt message-crypto
+//! library, the same scheme for mini-programs' message push: Token `spamtest`, the
+//! EncodingAESKey below, app id `wx2c2769f8efd9abc2`), and a JSON `wxa_media_check`
+//! event computed once with Python's `hashlib` and `cryptography` (AES-256-CBC, the
+//! plaintext laid out and padded to 32 as WeChat's message-push docs say).
 
 use super::*;
+
+/// Tencent's sample: a text message in XML, pushed in safe mode.
+mod tencent {
+    pub const TOKEN: &str = "spamtest";
+    pub const APPID: &str = "wx2c2769f8efd9abc2";
+    pub const TS: &str = "1409735669";
+    pub const NONCE: &str = "1320562132";
+    pub const MSG_SIGNATURE: &str = "5d197aaffba7e9b25a30732f161a50dee96bd5fa";
+    pub const ENCRYPTED: &str = "hyzAe4OzmOMbd6TvGdIOO6uBmdJoD0Fk53REIHvxYtJlE2B655HuD0m8KUePWB3+LrPXo87wzQ1QLvbeUgmBM4x6F8PGHQHFVAFmOD2LdJF9FrXpbUAh0B5GIItb52sn896wVsMSHGuPE328HnRGBcrS7C41IzDWyWNlZkyyXwon8T332jisa+h6tEDYsVticbSnyU8dKOIbgU6ux5VTjg3yt+WGzjlpKn6NPhRjpA912xMezR4kw6KWwMrCVKSVCZciVGCgavjIQ6X8tCOp3yZbGpy0VxpAe+77TszTfRd5RJSVO/HTnifJpXgCSUdUue1v6h0EIBYYI1BD1DlD+C0CR8e6OewpusjZ4uBl9FyJvnhvQl+q5rv1ixrcpCumEPo5MJSgM9ehVsNPfUM669WuMyVWQLCzpu9GhglF2PE=";
+    pub const PLAIN: &str = "<xml><ToUserName><![CDATA[gh_10f6c3c3ac5a]]></ToUserName>\n<FromUserName><![CDATA[oyORnuP8q7ou2gfYjqLzSIWZf0rs]]></FromUserName>\n<CreateTime>1409735668</CreateTime>\n<MsgType><![CDATA[text]]></MsgType>\n<Content><![CDATA[abcdteT]]></Content>\n<MsgId>6054768590064713728</MsgId>\n</xml>";
+}
+
+#[test]
+fn tencents_vector_verifies_and_decrypts() {
+    use tencent::*;
+    assert_eq!(sign(&[TOKEN, TS, NONCE, ENCRYPTED]), MSG_SIGNATURE);
+    assert_ne!(sign(&[TOKEN, TS, "1320562133", ENCRYPTED]), MSG_SIGNATURE);
+    let (msg, appid) = decrypt(&key(), ENCRYPTED).unwrap();
+    assert_eq!(std::str::from_utf8(&msg).unwrap(), PLAIN);
+    assert_eq!(appid, APPID);
+    // The XML reads into the object a JSON push would give.
+    let fields = parse_body(&msg).unwrap();
+    assert_eq!(
+        Value::Object(fields.clone()),
+        json!({"ToUserName": "gh_10f6c3c3ac5a", "FromUserName": "oyORnuP8q7ou2gfYjqLzSIWZf0rs",
+               "CreateTime": 1409735668, "MsgType": "text", "Content": "abcdteT",
+               "MsgId": 6054768590064713728i64})
+    );
+    assert!(event_id(&Value::Object(fields)).is_some());
+}
 
 const TOKEN: &str = "yunqiaoPushToken1";
 const TS: &str = "1764748800";
@@ -73,14 +106,21 @@ fn keys_and_tokens_are_checked() {
 fn make_push_signs_and_encrypts_as_wechat_does() {
     let s = PushSecrets::new(TOKEN, Some(AES_KEY)).unwrap();
     let event: Value = serde_json::from_str(MSG).unwrap();
-    let (q, body) = make_push(&s, APPID, &event, 1_764_748_800, NONCE, RANDOM);
+    let (q, body) = make_push(&s, APPID, &event, 1_764_748_800, NONCE, RANDOM, PushFormat::Json);
     let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     assert_eq!(get("signature"), Some(SIGNATURE));
+    let body: Value = serde_json::from_str(&body).unwrap();
     let enc = body["Encrypt"].as_str().unwrap();
     let (msg, appid) = decrypt(&key(), enc).unwrap();
     assert_eq!(serde_json::from_slice::<Value>(&msg).unwrap(), event);
     assert_eq!(appid, APPID);
     assert_eq!(get("msg_signature"), Some(sign(&[TOKEN, TS, NONCE, enc]).as_str()));
+    // In XML: the same fields, read back.
+    let (_, xml) = make_push(&s, APPID, &event, 1_764_748_800, NONCE, RANDOM, PushFormat::Xml);
+    let outer = parse_body(xml.as_bytes()).unwrap();
+    let (msg, _) = decrypt(&key(), outer["Encrypt"].as_str().unwrap()).unwrap();
+    assert!(msg.starts_with(b"<xml>"));
+    assert_eq!(Value::Object(parse_body(&msg).unwrap()), event);
 }
 
 #[test]
