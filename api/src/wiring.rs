@@ -231,23 +231,25 @@ impl AppBuilder {
                 allow_private_hosts: cfg.functions.allow_private_hosts,
                 freshness,
             });
-        let wechat_push = Arc::new(yunqiao_core::wechat::push::WxPush::new(
-            cfg.wechat
-                .push_secrets()
-                .map(|secrets| yunqiao_core::wechat::push::PushConfig {
-                    secrets,
-                    appid,
-                    handler: cfg
-                        .wechat
-                        .push_function
-                        .as_deref()
-                        .and_then(yunqiao_core::wechat::push::parse_handler),
-                }),
-            store,
-            clock,
-            functions.clone(),
-        )
-        .with_files(files.clone()));
+        let wechat_push = Arc::new(
+            yunqiao_core::wechat::push::WxPush::new(
+                cfg.wechat
+                    .push_secrets()
+                    .map(|secrets| yunqiao_core::wechat::push::PushConfig {
+                        secrets,
+                        appid,
+                        handler: cfg
+                            .wechat
+                            .push_function
+                            .as_deref()
+                            .and_then(yunqiao_core::wechat::push::parse_handler),
+                    }),
+                store,
+                clock,
+                functions.clone(),
+            )
+            .with_files(files.clone()),
+        );
         Ok(AppState(Arc::new(Services {
             wechat_push,
             kv,

@@ -867,7 +867,10 @@ impl Config {
             }
             if let Some(k) = &w.push_aes_key {
                 if let Err(e) = parse_aes_key(k) {
-                    return Err(ConfigError(format!("{}: {e}", named("wechat.push_aes_key"))));
+                    return Err(ConfigError(format!(
+                        "{}: {e}",
+                        named("wechat.push_aes_key")
+                    )));
                 }
                 if w.push_token.is_none() {
                     return Err(ConfigError(format!(

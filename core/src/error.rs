@@ -272,7 +272,9 @@ impl Code {
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
             Code::FileRejected => 410,
-            Code::Conflict | Code::UniqueViolation | Code::FileNotUploaded | Code::PushReplayed => 409,
+            Code::Conflict | Code::UniqueViolation | Code::FileNotUploaded | Code::PushReplayed => {
+                409
+            }
             Code::BodyTooLarge
             | Code::ItemTooLarge
             | Code::UploadTooLarge

@@ -50,7 +50,12 @@ async fn deploy_inbox(api: &Api) {
 /// How many events the export was handed, and the trace ids it logged.
 async fn handled(api: &Api) -> (usize, String) {
     let r = api
-        .call("GET", "/v1/functions/inbox/logs?limit=100", Some(ADMIN_KEY), None)
+        .call(
+            "GET",
+            "/v1/functions/inbox/logs?limit=100",
+            Some(ADMIN_KEY),
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let runs: Vec<Value> = r.body["items"]
@@ -73,7 +78,8 @@ fn push_url(s: &Server) -> String {
 
 /// Fires `event` through the mock (`/mock/push`), with overrides.
 async fn fire(s: &Server, event: Value, extra: Value) -> Value {
-    let mut body = json!({ "url": push_url(s), "token": TOKEN, "aes_key": AES_KEY, "event": event });
+    let mut body =
+        json!({ "url": push_url(s), "token": TOKEN, "aes_key": AES_KEY, "event": event });
     if let Value::Object(m) = extra {
         for (k, v) in m {
             body[k] = v;
@@ -156,7 +162,10 @@ async fn handshake_echoes_only_a_good_signature(s: Server) {
             (r.status().as_u16(), r.text().await.unwrap())
         }
     };
-    assert_eq!(get(sig.clone(), ts.clone()).await, (200, "echo-5518".into()));
+    assert_eq!(
+        get(sig.clone(), ts.clone()).await,
+        (200, "echo-5518".into())
+    );
     let (st, body) = get("0".repeat(40), ts.clone()).await;
     assert_eq!((st, code(&body).as_str()), (403, "SIGNATURE_INVALID"));
     let old = (now() - 3600).to_string();
@@ -173,27 +182,80 @@ async fn only_good_pushes_reach_the_export(s: Server) {
 
     // Forged: signed with another token.
     let r = fire(&s, media_check("t-forged"), json!({"token": "notTheToken"})).await;
-    assert_eq!((r["status"].as_i64(), code(r["body"].as_str().unwrap()).as_str()), (Some(403), "SIGNATURE_INVALID"));
+    assert_eq!(
+        (
+            r["status"].as_i64(),
+            code(r["body"].as_str().unwrap()).as_str()
+        ),
+        (Some(403), "SIGNATURE_INVALID")
+    );
     // Stale: ten minutes old (and from the future).
-    let r = fire(&s, media_check("t-stale"), json!({"timestamp": now() - 600})).await;
-    assert_eq!((r["status"].as_i64(), code(r["body"].as_str().unwrap()).as_str()), (Some(403), "SIGNATURE_EXPIRED"));
-    let r = fire(&s, media_check("t-future"), json!({"timestamp": now() + 600})).await;
+    let r = fire(
+        &s,
+        media_check("t-stale"),
+        json!({"timestamp": now() - 600}),
+    )
+    .await;
+    assert_eq!(
+        (
+            r["status"].as_i64(),
+            code(r["body"].as_str().unwrap()).as_str()
+        ),
+        (Some(403), "SIGNATURE_EXPIRED")
+    );
+    let r = fire(
+        &s,
+        media_check("t-future"),
+        json!({"timestamp": now() + 600}),
+    )
+    .await;
     assert_eq!(r["status"], 403);
     // For another mini-program (well signed, encrypted with our key, another app id).
-    let r = fire(&s, media_check("t-other"), json!({"appid": "wx1111111111111111"})).await;
-    assert_eq!((r["status"].as_i64(), code(r["body"].as_str().unwrap()).as_str()), (Some(403), "PUSH_WRONG_APP"));
+    let r = fire(
+        &s,
+        media_check("t-other"),
+        json!({"appid": "wx1111111111111111"}),
+    )
+    .await;
+    assert_eq!(
+        (
+            r["status"].as_i64(),
+            code(r["body"].as_str().unwrap()).as_str()
+        ),
+        (Some(403), "PUSH_WRONG_APP")
+    );
     // Plaintext where safe mode is configured.
     let r = fire(&s, media_check("t-plain"), json!({"aes_key": null})).await;
-    assert_eq!((r["status"].as_i64(), code(r["body"].as_str().unwrap()).as_str()), (Some(400), "INVALID_BODY"));
-    assert_eq!(handled(&api).await.0, 0, "no refused push reached the export");
+    assert_eq!(
+        (
+            r["status"].as_i64(),
+            code(r["body"].as_str().unwrap()).as_str()
+        ),
+        (Some(400), "INVALID_BODY")
+    );
+    assert_eq!(
+        handled(&api).await.0,
+        0,
+        "no refused push reached the export"
+    );
 
     // A good one: decrypted and handed on.
     let good = fire(&s, media_check("t-good"), json!({})).await;
-    assert_eq!((good["status"].as_i64(), good["body"].as_str()), (Some(200), Some("success")), "{good}");
+    assert_eq!(
+        (good["status"].as_i64(), good["body"].as_str()),
+        (Some(200), Some("success")),
+        "{good}"
+    );
     let (n, logs) = handled(&api).await;
     assert_eq!(n, 1, "{logs}");
-    assert!(logs.contains("t-good") && logs.contains("wxa_media_check"), "{logs}");
-    assert!(!logs.contains("t-forged") && !logs.contains("t-other"), "{logs}");
+    assert!(
+        logs.contains("t-good") && logs.contains("wxa_media_check"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("t-forged") && !logs.contains("t-other"),
+        "{logs}"
+    );
 
     // Replayed as it was: refused.
     let payload = good["payload"].as_str().unwrap();
@@ -208,7 +270,10 @@ async fn only_good_pushes_reach_the_export(s: Server) {
     assert_eq!((st, code(&body).as_str()), (403, "SIGNATURE_INVALID"));
     // WeChat sending the same event again (new nonce): answered, not handed on again.
     let again = fire(&s, media_check("t-good"), json!({})).await;
-    assert_eq!((again["status"].as_i64(), again["body"].as_str()), (Some(200), Some("success")));
+    assert_eq!(
+        (again["status"].as_i64(), again["body"].as_str()),
+        (Some(200), Some("success"))
+    );
     assert_eq!(handled(&api).await.0, 1, "a duplicate is harmless");
 
     // Another event goes through.
@@ -231,10 +296,19 @@ async fn xml_pushes_are_read_as_json_ones(s: Server) {
         "ToUserName": "gh_0000000000", "FromUserName": "o-user-2", "CreateTime": now(),
         "MsgType": "event", "Event": "user_enter_tempsession", "SessionFrom": "a <b> & c",
     });
-    let forged = fire(&s, event.clone(), json!({"format": "xml", "token": "notTheToken"})).await;
+    let forged = fire(
+        &s,
+        event.clone(),
+        json!({"format": "xml", "token": "notTheToken"}),
+    )
+    .await;
     assert_eq!(forged["status"], 403, "{forged}");
     let r = fire(&s, event.clone(), json!({"format": "xml"})).await;
-    assert_eq!((r["status"].as_i64(), r["body"].as_str()), (Some(200), Some("success")), "{r}");
+    assert_eq!(
+        (r["status"].as_i64(), r["body"].as_str()),
+        (Some(200), Some("success")),
+        "{r}"
+    );
     assert!(r["payload"].as_str().unwrap().starts_with("<xml>"), "{r}");
     let (n, logs) = handled(&api).await;
     assert_eq!(n, 1, "{logs}");
@@ -249,7 +323,10 @@ async fn xml_pushes_are_read_as_json_ones(s: Server) {
     // Not XML WeChat writes: refused.
     let ts = now().to_string();
     let q = [
-        ("signature", yunqiao_core::wechat::push::sign(&[TOKEN, &ts, "77"])),
+        (
+            "signature",
+            yunqiao_core::wechat::push::sign(&[TOKEN, &ts, "77"]),
+        ),
         ("timestamp", ts.clone()),
         ("nonce", "77".to_string()),
     ];
@@ -298,7 +375,10 @@ async fn upload(api: &Api, token: &str, bytes: &[u8], public: bool) -> common::A
     for (k, v) in up["fields"].as_object().unwrap() {
         form = form.text(k.clone(), v.as_str().unwrap().to_string());
     }
-    form = form.part("file", reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("x.png"));
+    form = form.part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes.to_vec()).file_name("x.png"),
+    );
     let r = reqwest::Client::new()
         .post(up["url"].as_str().unwrap())
         .multipart(form)
@@ -307,8 +387,13 @@ async fn upload(api: &Api, token: &str, bytes: &[u8], public: bool) -> common::A
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     let id = started.body["file"]["id"].as_str().unwrap();
-    api.call("POST", &format!("/v1/files/{id}/complete"), Some(token), None)
-        .await
+    api.call(
+        "POST",
+        &format!("/v1/files/{id}/complete"),
+        Some(token),
+        None,
+    )
+    .await
 }
 
 /// The checks the mock was asked for.
@@ -366,24 +451,46 @@ async fn an_image_stays_checking_until_its_verdict(s: Server) {
     let bad_id = bad.body["id"].as_str().unwrap().to_string();
     let asked = checks(&s).await;
     assert_eq!(asked.len(), 2, "{asked:?}");
-    assert!(asked.iter().all(|c| c["media_type"] == 2 && c["delivered"] == false));
+    assert!(
+        asked
+            .iter()
+            .all(|c| c["media_type"] == 2 && c["delivered"] == false)
+    );
 
     // Checking: its owner reads it (with a URL); anyone else is told it does not exist,
     // and a record of someone else's cannot point at it.
     for id in [&good_id, &bad_id] {
-        assert_eq!(seen(&api, id, &alice, &bob).await, ("checking".into(), 404, 404, 302));
+        assert_eq!(
+            seen(&api, id, &alice, &bob).await,
+            ("checking".into(), 404, 404, 302)
+        );
     }
-    let mine = api.call("GET", &format!("/v1/files/{good_id}"), Some(&alice), None).await;
+    let mine = api
+        .call("GET", &format!("/v1/files/{good_id}"), Some(&alice), None)
+        .await;
     assert!(mine.body["url"].is_string(), "{}", mine.text);
 
     // WeChat's verdicts arrive (pushed, signed, encrypted): ready and rejected.
     let r = mock_post(&s, "/mock/media-checks/deliver", json!({})).await;
     let delivered = r["delivered"].as_array().unwrap();
     assert_eq!(delivered.len(), 2, "{r}");
-    assert!(delivered.iter().all(|d| d["status"] == 200 && d["body"] == "success"), "{r}");
-    assert_eq!(seen(&api, &good_id, &alice, &bob).await, ("ready".into(), 200, 200, 302));
-    assert_eq!(seen(&api, &bad_id, &alice, &bob).await, ("rejected".into(), 404, 404, 410));
-    let rejected = api.call("GET", &format!("/v1/files/{bad_id}"), Some(&alice), None).await;
+    assert!(
+        delivered
+            .iter()
+            .all(|d| d["status"] == 200 && d["body"] == "success"),
+        "{r}"
+    );
+    assert_eq!(
+        seen(&api, &good_id, &alice, &bob).await,
+        ("ready".into(), 200, 200, 302)
+    );
+    assert_eq!(
+        seen(&api, &bad_id, &alice, &bob).await,
+        ("rejected".into(), 404, 404, 410)
+    );
+    let rejected = api
+        .call("GET", &format!("/v1/files/{bad_id}"), Some(&alice), None)
+        .await;
     assert!(rejected.body.get("url").is_none(), "{}", rejected.text);
     // The rejected bytes are gone; the passed ones are there.
     assert!(!s.has_blob(&format!("f/{bad_id}")));
@@ -394,7 +501,12 @@ async fn an_image_stays_checking_until_its_verdict(s: Server) {
     // The same verdict again (WeChat's retry), even a contrary one: nothing changes.
     let trace = asked.iter().find(|c| c["delivered"] == false).unwrap()["trace_id"].clone();
     for suggest in ["pass", "risky"] {
-        let r = mock_post(&s, "/mock/media-checks/deliver", json!({"trace_id": trace, "suggest": suggest})).await;
+        let r = mock_post(
+            &s,
+            "/mock/media-checks/deliver",
+            json!({"trace_id": trace, "suggest": suggest}),
+        )
+        .await;
         assert_eq!(r["delivered"][0]["status"], 200, "{r}");
     }
     assert_eq!(seen(&api, &good_id, &alice, &bob).await.0, "ready");
@@ -406,11 +518,18 @@ async fn an_image_stays_checking_until_its_verdict(s: Server) {
     let third_id = third.body["id"].as_str().unwrap().to_string();
     let all = checks(&s).await;
     let t3 = all.last().unwrap()["trace_id"].clone();
-    let r = mock_post(&s, "/mock/media-checks/deliver", json!({"trace_id": t3, "errcode": -1008})).await;
+    let r = mock_post(
+        &s,
+        "/mock/media-checks/deliver",
+        json!({"trace_id": t3, "errcode": -1008}),
+    )
+    .await;
     assert_eq!(r["delivered"][0]["status"], 200, "{r}");
     assert_eq!(seen(&api, &third_id, &alice, &bob).await.0, "rejected");
     // Its owner may delete a rejected file.
-    let d = api.call("DELETE", &format!("/v1/files/{bad_id}"), Some(&alice), None).await;
+    let d = api
+        .call("DELETE", &format!("/v1/files/{bad_id}"), Some(&alice), None)
+        .await;
     assert_eq!(d.status, 204, "{}", d.text);
 }
 
@@ -423,7 +542,10 @@ async fn forged_verdicts_change_no_file(s: Server) {
     let up = upload(&api, &alice, PNG, true).await;
     assert_eq!(up.body["status"], "checking", "{}", up.text);
     let id = up.body["id"].as_str().unwrap().to_string();
-    let trace = checks(&s).await[0]["trace_id"].as_str().unwrap().to_string();
+    let trace = checks(&s).await[0]["trace_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let verdict = |suggest: &str| {
         json!({"ToUserName": "gh_0000mock0000", "FromUserName": "o", "CreateTime": now(),
                "MsgType": "event", "Event": "wxa_media_check", "trace_id": trace, "version": 2,
@@ -432,13 +554,20 @@ async fn forged_verdicts_change_no_file(s: Server) {
     let cases = [
         (json!({"token": "notTheToken"}), 403, "SIGNATURE_INVALID"),
         (json!({"timestamp": now() - 3600}), 403, "SIGNATURE_EXPIRED"),
-        (json!({"appid": "wx1111111111111111"}), 403, "PUSH_WRONG_APP"),
+        (
+            json!({"appid": "wx1111111111111111"}),
+            403,
+            "PUSH_WRONG_APP",
+        ),
         (json!({"aes_key": null}), 400, "INVALID_BODY"),
     ];
     for (extra, status, want) in cases {
         let r = fire(&s, verdict("pass"), extra.clone()).await;
         assert_eq!(
-            (r["status"].as_i64(), code(r["body"].as_str().unwrap()).as_str()),
+            (
+                r["status"].as_i64(),
+                code(r["body"].as_str().unwrap()).as_str()
+            ),
             (Some(status), want),
             "{extra}: {r}"
         );
@@ -449,7 +578,8 @@ async fn forged_verdicts_change_no_file(s: Server) {
     let r = fire(&s, verdict("pass"), other_key).await;
     let refused = (r["status"].as_i64(), code(r["body"].as_str().unwrap()));
     assert!(
-        refused == (Some(400), "INVALID_BODY".into()) || refused == (Some(403), "PUSH_WRONG_APP".into()),
+        refused == (Some(400), "INVALID_BODY".into())
+            || refused == (Some(403), "PUSH_WRONG_APP".into()),
         "{r}"
     );
     assert_eq!(seen(&api, &id, &alice, &bob).await.0, "checking");

@@ -244,8 +244,10 @@ pub(super) async fn deliver(State(m): State<WeChatMock>, body: axum::body::Bytes
                 c.delivered = true;
             }
         }
-        out.push(json!({"trace_id": trace_id, "suggest": suggest, "errcode": errcode,
-                        "status": status, "body": text}));
+        out.push(
+            json!({"trace_id": trace_id, "suggest": suggest, "errcode": errcode,
+                        "status": status, "body": text}),
+        );
     }
     Json(json!({ "delivered": out })).into_response()
 }

@@ -146,7 +146,10 @@ mod tests {
         assert!(!matches(&p, "imagex/png"));
         assert!(!matches(&[], "image/png"));
         assert_eq!(MediaKind::of("image/webp"), Some(MediaKind::Image));
-        assert_eq!(MediaKind::of("audio/aac").map(MediaKind::media_type), Some(1));
+        assert_eq!(
+            MediaKind::of("audio/aac").map(MediaKind::media_type),
+            Some(1)
+        );
         assert_eq!(MediaKind::of("application/pdf"), None);
     }
 
@@ -155,14 +158,23 @@ mod tests {
         let e = json!({"Event": "wxa_media_check", "trace_id": "t1", "errcode": 0,
             "result": {"suggest": "risky", "label": 20002}});
         let v = MediaVerdict::from_event(&e).unwrap();
-        assert_eq!((v.suggest.as_str(), v.label, v.passed()), ("risky", 20002, false));
+        assert_eq!(
+            (v.suggest.as_str(), v.label, v.passed()),
+            ("risky", 20002, false)
+        );
         // From XML every leaf may be text.
         let e = json!({"Event": "wxa_media_check", "trace_id": "t2", "errcode": "0",
             "result": {"suggest": "pass", "label": "100"}});
         assert!(MediaVerdict::from_event(&e).unwrap().passed());
         let failed = json!({"Event": "wxa_media_check", "trace_id": "t3", "errcode": -1008});
         assert!(!MediaVerdict::from_event(&failed).unwrap().passed());
-        assert_eq!(MediaVerdict::from_event(&json!({"Event": "other", "trace_id": "t"})), None);
-        assert_eq!(MediaVerdict::from_event(&json!({"Event": "wxa_media_check"})), None);
+        assert_eq!(
+            MediaVerdict::from_event(&json!({"Event": "other", "trace_id": "t"})),
+            None
+        );
+        assert_eq!(
+            MediaVerdict::from_event(&json!({"Event": "wxa_media_check"})),
+            None
+        );
     }
 }

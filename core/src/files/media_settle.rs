@@ -110,4 +110,3 @@ impl Files {
         Ok(true)
     }
 }
-

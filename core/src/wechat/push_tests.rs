@@ -99,14 +99,25 @@ fn keys_and_tokens_are_checked() {
     assert!(check_token(&"a".repeat(33)).is_err());
     let s = PushSecrets::new(TOKEN, Some(AES_KEY)).unwrap();
     let shown = format!("{s:?}");
-    assert!(!shown.contains(TOKEN) && !shown.contains(AES_KEY), "{shown}");
+    assert!(
+        !shown.contains(TOKEN) && !shown.contains(AES_KEY),
+        "{shown}"
+    );
 }
 
 #[test]
 fn make_push_signs_and_encrypts_as_wechat_does() {
     let s = PushSecrets::new(TOKEN, Some(AES_KEY)).unwrap();
     let event: Value = serde_json::from_str(MSG).unwrap();
-    let (q, body) = make_push(&s, APPID, &event, 1_764_748_800, NONCE, RANDOM, PushFormat::Json);
+    let (q, body) = make_push(
+        &s,
+        APPID,
+        &event,
+        1_764_748_800,
+        NONCE,
+        RANDOM,
+        PushFormat::Json,
+    );
     let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     assert_eq!(get("signature"), Some(SIGNATURE));
     let body: Value = serde_json::from_str(&body).unwrap();
@@ -114,9 +125,20 @@ fn make_push_signs_and_encrypts_as_wechat_does() {
     let (msg, appid) = decrypt(&key(), enc).unwrap();
     assert_eq!(serde_json::from_slice::<Value>(&msg).unwrap(), event);
     assert_eq!(appid, APPID);
-    assert_eq!(get("msg_signature"), Some(sign(&[TOKEN, TS, NONCE, enc]).as_str()));
+    assert_eq!(
+        get("msg_signature"),
+        Some(sign(&[TOKEN, TS, NONCE, enc]).as_str())
+    );
     // In XML: the same fields, read back.
-    let (_, xml) = make_push(&s, APPID, &event, 1_764_748_800, NONCE, RANDOM, PushFormat::Xml);
+    let (_, xml) = make_push(
+        &s,
+        APPID,
+        &event,
+        1_764_748_800,
+        NONCE,
+        RANDOM,
+        PushFormat::Xml,
+    );
     let outer = parse_body(xml.as_bytes()).unwrap();
     let (msg, _) = decrypt(&key(), outer["Encrypt"].as_str().unwrap()).unwrap();
     assert!(msg.starts_with(b"<xml>"));
@@ -134,7 +156,13 @@ fn events_are_known_by_msgid_trace_or_sender_and_time() {
     let e2 = json!({"FromUserName": "o1", "CreateTime": 1, "Event": "y"});
     assert_ne!(event_id(&e1), event_id(&e2));
     assert_eq!(event_id(&json!({"Event": "x"})), None);
-    assert_eq!(parse_handler("hooks"), Some(("hooks".into(), DEFAULT_EXPORT.into())));
-    assert_eq!(parse_handler("hooks.onPush"), Some(("hooks".into(), "onPush".into())));
+    assert_eq!(
+        parse_handler("hooks"),
+        Some(("hooks".into(), DEFAULT_EXPORT.into()))
+    );
+    assert_eq!(
+        parse_handler("hooks.onPush"),
+        Some(("hooks".into(), "onPush".into()))
+    );
     assert_eq!(parse_handler(" "), None);
 }
