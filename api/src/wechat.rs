@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use yunqiao_core::wechat::push::{PushQuery, SUCCESS};
 
 use crate::error::{ApiQuery, ApiResult, ErrorBody};
@@ -35,6 +35,30 @@ pub struct PushParams {
     /// `aes` in safe mode.
     encrypt_type: Option<String>,
     openid: Option<String>,
+}
+
+/// A pushed event as WeChat sends it: in plaintext mode the event's own fields
+/// (`ToUserName`, `FromUserName`, `CreateTime`, `MsgType`, `Event`, and the event's
+/// others, e.g. `trace_id` and `result` of `wxa_media_check`); in safe mode
+/// `{ToUserName, Encrypt}`. The same fields as WeChat's XML (`<xml>…</xml>`, as text).
+#[derive(ToSchema)]
+#[allow(dead_code)] // read as bytes; this documents it
+pub struct PushEnvelope {
+    /// The mini-program's original id (`gh_…`).
+    #[schema(rename = "ToUserName")]
+    to_user_name: Option<String>,
+    /// Safe mode: base64 of the AES-256-CBC ciphertext.
+    #[schema(rename = "Encrypt")]
+    encrypt: Option<String>,
+    #[schema(rename = "FromUserName")]
+    from_user_name: Option<String>,
+    /// Seconds since the epoch.
+    #[schema(rename = "CreateTime")]
+    create_time: Option<i64>,
+    #[schema(rename = "MsgType")]
+    msg_type: Option<String>,
+    #[schema(rename = "Event")]
+    event: Option<String>,
 }
 
 fn text(body: String) -> Response {
@@ -80,13 +104,17 @@ pub async fn handshake(
     path = "/v1/wechat/push",
     tag = "wechat",
     params(PushParams),
-    request_body(content = Object, content_type = "application/json", description = "the event (JSON, or WeChat's XML `<xml>…</xml>` as text/xml), or in safe mode {ToUserName, Encrypt}"),
+    request_body(content(
+        (PushEnvelope = "application/json"),
+        (String = "text/xml", example = "<xml><ToUserName><![CDATA[gh_…]]></ToUserName><Encrypt><![CDATA[…]]></Encrypt></xml>"),
+    ), description = "the event, JSON or WeChat's XML (either format is read), or in safe mode {ToUserName, Encrypt}"),
     responses(
         (status = 200, content_type = "text/plain", body = String, description = "success"),
         (status = 400, body = ErrorBody, description = "INVALID_BODY: neither a JSON object nor WeChat's XML, an unreadable ciphertext, or plaintext where safe mode is configured"),
         (status = 403, body = ErrorBody, description = "SIGNATURE_INVALID (signature or msg_signature), SIGNATURE_EXPIRED (timestamp more than 300 s from now), PUSH_WRONG_APP (the ciphertext names another app id)"),
         (status = 404, body = ErrorBody, description = "NOT_FOUND: no push Token is configured, or the configured function is missing"),
         (status = 409, body = ErrorBody, description = "PUSH_REPLAYED: this timestamp and nonce were received before"),
+        (status = 500, body = ErrorBody, description = "the push function's own failure (FUNCTION_FAILED, …), or a rejected upload's bytes not deleted yet: not acknowledged, so WeChat retries"),
     )
 )]
 pub async fn receive(

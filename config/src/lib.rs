@@ -1044,6 +1044,9 @@ appid = "wx0123456789abcdef"
 secret = "s3cret"
 api_base = "http://127.0.0.1:9/wx"
 mock_on_public_address = true
+push_token = "pushTok3n"
+push_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+push_function = "hooks.on_push"
 [store]
 kind = "dynamodb"
 dynamodb_table = "t1"
@@ -1061,6 +1064,7 @@ upload_ttl_secs = 120
 url_ttl_secs = 300
 pending_ttl_secs = 3600
 thumb_sizes = ["100x100", "0x300", "200x200f"]
+media_check = ["image/*", "audio/mpeg"]
 bucket = "b1"
 s3_region = "cn-north-1"
 s3_endpoint = "http://127.0.0.1:9000"
@@ -1098,6 +1102,12 @@ OTHER = "o"
         ("YUNQIAO_WECHAT_SECRET", "s3cret"),
         ("YUNQIAO_WECHAT_API_BASE", "http://127.0.0.1:9/wx"),
         ("YUNQIAO_WECHAT_MOCK_ON_PUBLIC_ADDRESS", "true"),
+        ("YUNQIAO_WECHAT_PUSH_TOKEN", "pushTok3n"),
+        (
+            "YUNQIAO_WECHAT_PUSH_AES_KEY",
+            "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+        ),
+        ("YUNQIAO_WECHAT_PUSH_FUNCTION", "hooks.on_push"),
         ("YUNQIAO_STORE", "dynamodb"),
         ("YUNQIAO_DYNAMODB_TABLE", "t1"),
         ("AWS_REGION", "eu-west-1"),
@@ -1113,6 +1123,7 @@ OTHER = "o"
         ("YUNQIAO_FILES_URL_TTL_SECS", "300"),
         ("YUNQIAO_FILES_PENDING_TTL_SECS", "3600"),
         ("YUNQIAO_FILES_THUMB_SIZES", "100x100, 0x300,200x200f"),
+        ("YUNQIAO_FILES_MEDIA_CHECK", "image/*, audio/mpeg"),
         ("YUNQIAO_BUCKET", "b1"),
         ("YUNQIAO_S3_REGION", "cn-north-1"),
         ("YUNQIAO_S3_ENDPOINT", "http://127.0.0.1:9000"),
@@ -1247,6 +1258,22 @@ OTHER = "o"
             ),
             ("YUNQIAO_FILES_ALLOWED_TYPES", "*/*", "files.allowed_types"),
             ("YUNQIAO_FILES_ALLOWED_TYPES", " , ", "files.allowed_types"),
+            (
+                "YUNQIAO_FILES_MEDIA_CHECK",
+                "application/pdf",
+                "files.media_check",
+            ),
+            (
+                "YUNQIAO_FILES_MEDIA_CHECK",
+                "image/*,*/*",
+                "files.media_check",
+            ),
+            ("YUNQIAO_WECHAT_PUSH_TOKEN", "a b", "wechat.push_token"),
+            (
+                "YUNQIAO_WECHAT_PUSH_AES_KEY",
+                "short",
+                "wechat.push_aes_key",
+            ),
             ("YUNQIAO_FILES_THUMB_SIZES", "100", "files.thumb_sizes"),
             (
                 "YUNQIAO_FILES_THUMB_SIZES",
