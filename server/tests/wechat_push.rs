@@ -25,6 +25,7 @@ on_every_face!(env = super::SAFE_MODE;
     xml_pushes_are_read_as_json_ones,
     an_image_stays_checking_until_its_verdict,
     forged_verdicts_change_no_file,
+    a_functions_media_check_reaches_its_export,
 );
 
 /// The export logs every event it is handed (read back from the module's logs).
@@ -592,4 +593,63 @@ async fn forged_verdicts_change_no_file(s: Server) {
     for text in [&good.to_string(), &body] {
         assert!(!text.contains(AES_KEY) && !text.contains(TOKEN), "{text}");
     }
+}
+
+/// `wechat.mediaCheck` from a function: the verdict, pushed later, is handed to the push
+/// function (it is no upload's), once.
+async fn a_functions_media_check_reaches_its_export(s: Server) {
+    let api = Api::new(&s.base);
+    deploy_inbox(&api).await;
+    let src = r#"
+import { wechat } from "yunqiao";
+export async function check(url) { return wechat.mediaCheck({ url }) }
+export async function bad() { return wechat.mediaCheck({ url: "file:///etc/passwd" }) }
+"#;
+    let r = api
+        .call(
+            "PUT",
+            "/v1/functions/checker",
+            Some(ADMIN_KEY),
+            Some(json!({ "source": src })),
+        )
+        .await;
+    assert!(r.status == 201 || r.status == 200, "{}", r.text);
+    let (alice, _) = api.login("mock:alice").await;
+    // A URL the mock can download: the server's own health answer, with a marker.
+    let url = format!("{}/v1/health?[review]", s.base);
+    let r = api
+        .call(
+            "POST",
+            "/v1/fn/checker/check",
+            Some(&alice),
+            Some(json!({ "args": [url] })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let trace = r.body["result"]["trace_id"].as_str().unwrap().to_string();
+    let bad = api
+        .call(
+            "POST",
+            "/v1/fn/checker/bad",
+            Some(&alice),
+            Some(json!({ "args": [] })),
+        )
+        .await;
+    assert_eq!(bad.status, 400, "{}", bad.text);
+    assert_eq!(handled(&api).await.0, 0);
+    for _ in 0..2 {
+        let d = mock_post(
+            &s,
+            "/mock/media-checks/deliver",
+            json!({"trace_id": trace, "suggest": "review"}),
+        )
+        .await;
+        assert_eq!(d["delivered"][0]["body"], "success", "{d}");
+    }
+    let (n, logs) = handled(&api).await;
+    assert_eq!(n, 1, "once: {logs}");
+    let events = logs_of_events(&logs);
+    assert_eq!(events[0]["trace_id"], trace.as_str());
+    assert_eq!(events[0]["result"]["suggest"], "review");
+    assert_eq!(events[0]["Event"], "wxa_media_check");
 }
