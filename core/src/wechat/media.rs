@@ -10,8 +10,8 @@ use crate::auth::Auth;
 use crate::error::Result;
 use crate::files::{MediaChecker, MediaKind};
 
-/// The scene of an upload's check: 1 (a profile picture) for none of ours; WeChat's
-/// scenes are 1 profile, 2 comment, 3 forum, 4 social log — uploads go as comments.
+/// The scene of an upload's check. WeChat's scenes are 1 profile, 2 comment, 3 forum,
+/// 4 social log; users' uploads are checked as comments.
 const UPLOAD_SCENE: u8 = 2;
 
 pub struct WxMediaChecker {
