@@ -67,7 +67,7 @@ pub struct FilesConfig {
     /// How long a pending upload may wait for its completion before it expires.
     pub pending_ttl: Duration,
     /// Content types (exact or `image/*`) whose uploads WeChat checks once completed
-    /// ([`media`]); empty: none.
+    /// (see `files::media`); empty: none.
     pub media_check: Vec<String>,
 }
 

@@ -4,7 +4,7 @@
 //! * `GET` is the echo handshake: `signature` = hex(sha1(sorted(token, timestamp,
 //!   nonce) joined)); a good one is answered with `echostr` as it came.
 //! * Bodies are JSON or XML, whichever the mini-program's admin chose (both are read,
-//!   XML into the same object: [`push_xml`]).
+//!   XML into the same object: `push_xml`).
 //! * Every `POST` carries the same `signature`; in safe mode (an EncodingAESKey is
 //!   configured) the body is `{"ToUserName", "Encrypt"}`, `msg_signature` signs
 //!   token, timestamp, nonce and the ciphertext, and the plaintext (AES-256-CBC, key =
