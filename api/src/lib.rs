@@ -14,6 +14,7 @@ pub mod live;
 pub mod project;
 pub mod tables;
 pub mod views;
+pub mod wechat;
 pub mod wiring;
 
 use std::sync::Arc;
@@ -70,6 +71,8 @@ pub struct Services {
     pub served_blobs: Option<Arc<dyn yunqiao_core::blob::ServedBlobStore>>,
     /// Users' files (`/v1/files`), over `blobs`; `None` without a blob store.
     pub files: Option<Arc<yunqiao_core::files::Files>>,
+    /// WeChat's pushed events (`/v1/wechat/push`).
+    pub wechat_push: Arc<yunqiao_core::wechat::push::WxPush>,
     /// Where clients reach this server (`files.public_url`), when configured; else each
     /// request's own origin is.
     pub public_url: Option<String>,
@@ -109,6 +112,8 @@ pub enum Area {
     /// `/v1/fn/*` (calls), `/v1/functions/*` (deploy, logs) and `/v1/apply` (a whole
     /// project, whose modules are compiled to be checked).
     Functions,
+    /// `/v1/wechat/push`: WeChat's message push.
+    WeChat,
 }
 
 impl Area {
@@ -123,6 +128,7 @@ impl Area {
         Area::Blobs,
         Area::Files,
         Area::Functions,
+        Area::WeChat,
     ];
 
     fn router(self) -> ApiRouter {
@@ -139,6 +145,7 @@ impl Area {
             Area::Blobs => blobs::router(),
             Area::Files => files::router(),
             Area::Functions => functions::router().merge(project::router()),
+            Area::WeChat => wechat::router(),
         }
     }
 }

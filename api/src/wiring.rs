@@ -153,6 +153,7 @@ impl AppBuilder {
         use yunqiao_core::live::{Live, Push, RateLimiter};
         let (store, writers) = self.store.ok_or(MissingAdapter("store"))?;
         let wechat = self.wechat.ok_or(MissingAdapter("wechat"))?;
+        let appid = wechat.appid().to_string();
         let sockets = self.sockets.ok_or(MissingAdapter("sockets"))?;
         let clock = self.clock;
         let freshness = cfg.cache.freshness(writers == StoreWriters::Several);
@@ -193,6 +194,12 @@ impl AppBuilder {
         let tables = Arc::new(tables);
         let auth = Arc::new(auth);
         tables.set_text_checks(auth.wechat().clone());
+        if let Some(f) = &files {
+            f.set_media_checks(Arc::new(yunqiao_core::wechat::media::WxMediaChecker {
+                auth: auth.clone(),
+                wechat: auth.wechat().clone(),
+            }));
+        }
         let kv = Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone()));
         let live = Live::new(
             store.clone(),
@@ -205,8 +212,8 @@ impl AppBuilder {
         );
         let functions =
             yunqiao_core::functions::Functions::new(yunqiao_core::functions::FunctionsDeps {
-                store,
-                clock,
+                store: store.clone(),
+                clock: clock.clone(),
                 auth: auth.clone(),
                 tables: tables.clone(),
                 kv: kv.clone(),
@@ -224,7 +231,27 @@ impl AppBuilder {
                 allow_private_hosts: cfg.functions.allow_private_hosts,
                 freshness,
             });
+        let wechat_push = Arc::new(
+            yunqiao_core::wechat::push::WxPush::new(
+                cfg.wechat
+                    .push_secrets()
+                    .map(|secrets| yunqiao_core::wechat::push::PushConfig {
+                        secrets,
+                        appid,
+                        handler: cfg
+                            .wechat
+                            .push_function
+                            .as_deref()
+                            .and_then(yunqiao_core::wechat::push::parse_handler),
+                    }),
+                store,
+                clock,
+                functions.clone(),
+            )
+            .with_files(files.clone()),
+        );
         Ok(AppState(Arc::new(Services {
+            wechat_push,
             kv,
             live,
             functions,

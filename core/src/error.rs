@@ -55,14 +55,21 @@ pub enum Code {
     /// A presigned upload whose fields disagree with its signed policy (another key or
     /// content type) or carry a field the form was not signed with.
     UploadMismatch,
+    /// A WeChat push whose safe-mode body names another mini-program's app id.
+    PushWrongApp,
     // 404
     NotFound,
     // 405
     MethodNotAllowed,
+    // 410
+    /// A file WeChat's media check rejected: its bytes are no longer served.
+    FileRejected,
     // 409
     Conflict,
     UniqueViolation,
     QuotaExceeded,
+    /// A WeChat push whose timestamp and nonce were seen before.
+    PushReplayed,
     // 413
     BodyTooLarge,
     ItemTooLarge,
@@ -136,8 +143,11 @@ impl Code {
         Code::SignatureInvalid,
         Code::SignatureExpired,
         Code::UploadMismatch,
+        Code::PushWrongApp,
+        Code::PushReplayed,
         Code::NotFound,
         Code::MethodNotAllowed,
+        Code::FileRejected,
         Code::Conflict,
         Code::UniqueViolation,
         Code::BodyTooLarge,
@@ -218,6 +228,9 @@ impl Code {
             Code::SignatureInvalid => "SIGNATURE_INVALID",
             Code::SignatureExpired => "SIGNATURE_EXPIRED",
             Code::UploadMismatch => "UPLOAD_MISMATCH",
+            Code::PushWrongApp => "PUSH_WRONG_APP",
+            Code::PushReplayed => "PUSH_REPLAYED",
+            Code::FileRejected => "FILE_REJECTED",
             Code::UploadTooLarge => "UPLOAD_TOO_LARGE",
             Code::ThumbSizeNotAllowed => "THUMB_SIZE_NOT_ALLOWED",
             Code::ImageInvalid => "IMAGE_INVALID",
@@ -254,10 +267,14 @@ impl Code {
             | Code::FunctionForbidden
             | Code::SignatureInvalid
             | Code::SignatureExpired
-            | Code::UploadMismatch => 403,
+            | Code::UploadMismatch
+            | Code::PushWrongApp => 403,
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
-            Code::Conflict | Code::UniqueViolation | Code::FileNotUploaded => 409,
+            Code::FileRejected => 410,
+            Code::Conflict | Code::UniqueViolation | Code::FileNotUploaded | Code::PushReplayed => {
+                409
+            }
             Code::BodyTooLarge
             | Code::ItemTooLarge
             | Code::UploadTooLarge

@@ -33,6 +33,7 @@ pub const FAMILIES: &[&str] = &[
     FILE,
     OWNER_FILES,
     FILE_QUOTA,
+    FILE_CHECK,
 ];
 
 /// Partitions with a fixed name.
@@ -46,6 +47,7 @@ pub const FIXED: &[&str] = &[
     OUTBOX,
     FILES_PENDING,
     WX_TOKEN,
+    WX_PUSH,
 ];
 
 pub const USER: &str = "user#";
@@ -96,6 +98,12 @@ pub const FILES_PENDING: &str = "fpending";
 /// `{token, expires_at_ms}` (expiring with it), and `wxtoken` / `lease` `{holder}`, the
 /// short claim of whoever is fetching a new one (see `wechat::token`).
 pub const WX_TOKEN: &str = "wxtoken";
+/// WeChat pushes: nonces seen (`n#<timestamp>#<nonce>`) and events handled
+/// (`e#<id>`), each expiring.
+pub const WX_PUSH: &str = "wxpush";
+/// A file's media check by WeChat's trace id: `fcheck#<sha256 of the trace id>` / `_`
+/// `{file, trace_id}` (see `files::media`).
+pub const FILE_CHECK: &str = "fcheck#";
 
 #[cfg(test)]
 mod tests {

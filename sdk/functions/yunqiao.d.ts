@@ -394,6 +394,17 @@ declare module 'yunqiao' {
     signature?: string
   }
 
+  export interface MediaCheckInput {
+    /** An http(s) URL WeChat downloads the image or audio from (within 30 minutes). */
+    url: string
+    /** Default `image`. */
+    type?: 'image' | 'audio'
+    /** Whose media (a user id); default the calling user (the admin must name one). */
+    user?: string
+    /** 1 profile, 2 comment (default), 3 forum, 4 social log. */
+    scene?: 1 | 2 | 3 | 4
+  }
+
   export interface SubscribeMessageInput {
     /** A user id: the server finds the openid. */
     user: string
@@ -410,6 +421,11 @@ declare module 'yunqiao' {
    */
   export const wechat: {
     msgSecCheck(input: TextCheckInput): Promise<TextVerdict>
+    /**
+     * `media_check_async`: the verdict arrives later as a pushed `wxa_media_check` event
+     * with this `trace_id`, handed to the function `wechat.push_function` names.
+     */
+    mediaCheck(input: MediaCheckInput): Promise<{ trace_id: string }>
     subscribeMessage: {
       /** 403 `WECHAT_NOT_SUBSCRIBED` when the user did not accept the template (43101). */
       send(input: SubscribeMessageInput): Promise<{ sent: true }>

@@ -245,9 +245,13 @@ export const http = freeze({
 
 /**
  * WeChat's server API, with the app's access token filled in by the server (a module
- * never sees it). `qrcode` and `mediaCheck` are not here yet.
+ * never sees it). `qrcode` is not here yet.
  */
 export const wechat = freeze({
+  mediaCheck: (args) =>
+    call("wechat.mediaCheck", {
+      url: own(args, "url"), type: own(args, "type"), user: own(args, "user"), scene: own(args, "scene"),
+    }),
   msgSecCheck: (args) =>
     call("wechat.msgSecCheck", {
       content: own(args, "content"), scene: own(args, "scene"), user: own(args, "user"),

@@ -5,4 +5,4 @@ mod client;
 mod mock;
 
 pub use client::{DEFAULT_API_BASE, WeChatClient, WeChatConfig};
-pub use mock::{MockConfig, WeChatMock};
+pub use mock::{MockConfig, PushTarget, WeChatMock};

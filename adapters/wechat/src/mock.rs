@@ -32,6 +32,12 @@
 //!   show none of them reaches an answer or a log line. (Mock tokens open nothing but
 //!   the mock.)
 //!
+//! * `POST /mock/push` — fires any event at a message-push URL, signed and, with an
+//!   EncodingAESKey, encrypted as WeChat does (see `mock_push.rs`).
+//! * `POST /wxa/media_check_async`, `GET /mock/media-checks`,
+//!   `POST /mock/media-checks/deliver`, `POST /mock/push-target` — media checks whose
+//!   verdict the test chooses and delivers as a pushed event (see `mock_media.rs`).
+//!
 //! Answers to jscode2session are sent as `text/plain`, as WeChat sometimes does.
 
 use std::collections::{HashMap, HashSet};
@@ -48,6 +54,13 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use yunqiao_core::clock::SharedClock;
+
+#[path = "mock_media.rs"]
+mod media;
+#[path = "mock_push.rs"]
+mod push;
+
+pub use media::PushTarget;
 
 const CODE_TTL_MS: i64 = 5 * 60 * 1000;
 const TOKEN_TTL_S: i64 = 7200;
@@ -87,6 +100,10 @@ struct MockState {
     subscriptions: HashMap<(String, String), u32>,
     /// Subscribe messages delivered.
     sent: Vec<Value>,
+    /// Media checks asked for, oldest first.
+    media_checks: Vec<media::MediaCheck>,
+    /// Where pushed events go.
+    push_target: Option<PushTarget>,
 }
 
 #[derive(Clone)]
@@ -180,6 +197,11 @@ impl WeChatMock {
             .route("/mock/subscribe-messages", get(sent_messages))
             .route("/mock/stats", get(stats))
             .route("/mock/access-tokens", get(access_tokens))
+            .route("/mock/push", post(push::fire))
+            .route("/wxa/media_check_async", post(media::media_check_async))
+            .route("/mock/media-checks", get(media::list_checks))
+            .route("/mock/media-checks/deliver", post(media::deliver))
+            .route("/mock/push-target", post(media::set_target))
             .with_state(self.clone())
     }
 

@@ -339,7 +339,10 @@ impl CallHost {
                 }
             }
             "http.fetch" => self.fetch(a).await,
-            "wechat.msgSecCheck" | "wechat.subscribeMessage.send" | "wechat.call" => {
+            "wechat.msgSecCheck"
+            | "wechat.mediaCheck"
+            | "wechat.subscribeMessage.send"
+            | "wechat.call" => {
                 let services = super::wechat_host::Services {
                     auth: &self.services.auth,
                     wechat: &self.services.wechat,

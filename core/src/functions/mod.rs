@@ -63,6 +63,8 @@ pub enum Trigger {
     Call,
     Hook,
     Schedule,
+    /// An event WeChat pushed (`wechat.push_function`).
+    WeChatEvent,
 }
 
 impl Trigger {
@@ -71,6 +73,7 @@ impl Trigger {
             Trigger::Call => "call",
             Trigger::Hook => "hook",
             Trigger::Schedule => "schedule",
+            Trigger::WeChatEvent => "wechat_event",
         }
     }
 }
@@ -618,7 +621,7 @@ impl Functions {
                 module: inv.module.clone(),
             },
             Trigger::Hook if nested => admission::Lane::Nested,
-            Trigger::Hook | Trigger::Schedule => admission::Lane::System,
+            Trigger::Hook | Trigger::Schedule | Trigger::WeChatEvent => admission::Lane::System,
         };
         let _permit = self
             .admission

@@ -5,6 +5,11 @@
 //!   `{suggest, label, trace_id}`: `msg_sec_check` v2 for the text of `user` (a yunqiao
 //!   user id), by default the calling user (the admin and anonymous callers have no
 //!   openid: they must name a user);
+//! * `wechat.mediaCheck({url, type?, user?, scene?})` → `{trace_id}`:
+//!   `media_check_async` v2 of the image (`type` `"image"`, default) or audio at `url`
+//!   for `user` (default the caller); the verdict arrives later as a pushed
+//!   `wxa_media_check` event, handed to the push's function (`on_wechat_event`) —
+//!   uploads the server checks itself (`files.media_check`) are settled, not handed on;
 //! * `wechat.subscribeMessage.send({user, template_id, page?, data, miniprogram_state?})`
 //!   → `{sent: true}`; 403 `WECHAT_NOT_SUBSCRIBED` when the user did not accept the
 //!   template (43101);
@@ -41,6 +46,18 @@ struct CheckArgs {
     nickname: Option<String>,
     #[serde(default)]
     signature: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MediaArgs {
+    url: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    scene: Option<u8>,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +126,36 @@ pub(super) async fn serve(f: Services<'_>, caller: &Caller, op: &str, a: Value) 
             };
             let v = f.wechat.msg_sec_check(&check).await?;
             Ok(json!(v))
+        }
+        "wechat.mediaCheck" => {
+            let c: MediaArgs = args(a)?;
+            if !(c.url.starts_with("https://") || c.url.starts_with("http://"))
+                || c.url.len() > 2048
+                || c.url.chars().any(char::is_control)
+            {
+                return Err(Error::invalid_field(
+                    "url",
+                    "url is an http(s) URL WeChat can download, at most 2048 characters",
+                ));
+            }
+            let media_type = match c.kind.as_deref() {
+                None | Some("image") => 2,
+                Some("audio") => 1,
+                Some(_) => return Err(Error::invalid_field("type", "type is image or audio")),
+            };
+            let scene = c.scene.unwrap_or(2);
+            if !(1..=4).contains(&scene) {
+                return Err(Error::invalid_field(
+                    "scene",
+                    "scene is 1 (profile), 2 (comment), 3 (forum) or 4 (social log)",
+                ));
+            }
+            let openid = openid_of(f.auth, caller, c.user.as_deref()).await?;
+            let trace_id = f
+                .wechat
+                .media_check_async(&openid, &c.url, media_type, scene)
+                .await?;
+            Ok(json!({ "trace_id": trace_id }))
         }
         "wechat.subscribeMessage.send" => {
             let s: SendArgs = args(a)?;

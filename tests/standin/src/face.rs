@@ -128,6 +128,25 @@ impl LambdaFace {
             ws_stage: "v1".into(),
         })
         .await?;
+        // The mock pushes events (media checks' verdicts) to the API's push endpoint
+        // with the Token and EncodingAESKey the functions were given.
+        let env_of = |k: &str| {
+            cfg.env
+                .iter()
+                .find(|(n, v)| n == k && !v.is_empty())
+                .map(|(_, v)| v.clone())
+        };
+        if let Some(token) = env_of("YUNQIAO_WECHAT_PUSH_TOKEN") {
+            let secrets = yunqiao_core::wechat::push::PushSecrets::new(
+                &token,
+                env_of("YUNQIAO_WECHAT_PUSH_AES_KEY").as_deref(),
+            )?;
+            mock.set_push_target(yunqiao_wechat::PushTarget {
+                url: format!("{}/v1/wechat/push", standin.http_url),
+                secrets,
+                format: yunqiao_core::wechat::push::PushFormat::Json,
+            });
+        }
         Ok(LambdaFace {
             scheduled: template.schedules.iter().map(|(b, _)| b.clone()).collect(),
             standin,
