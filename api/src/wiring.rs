@@ -194,6 +194,16 @@ impl AppBuilder {
         let tables = Arc::new(tables);
         let auth = Arc::new(auth);
         tables.set_text_checks(auth.wechat().clone());
+        let qrcodes = files.clone().map(|f| {
+            Arc::new(yunqiao_core::wechat::qrcode::QrCodes::new(
+                auth.wechat().clone(),
+                f,
+                store.clone(),
+                clock.clone(),
+                cfg.wechat.qrcode_users,
+                cfg.files.public_url.clone(),
+            ))
+        });
         let kv = Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone()));
         let live = Live::new(
             store.clone(),
@@ -206,6 +216,7 @@ impl AppBuilder {
         );
         let functions =
             yunqiao_core::functions::Functions::new(yunqiao_core::functions::FunctionsDeps {
+                qrcodes: qrcodes.clone(),
                 store: store.clone(),
                 clock: clock.clone(),
                 auth: auth.clone(),
@@ -252,6 +263,7 @@ impl AppBuilder {
             blobs: self.blobs,
             served_blobs: self.served_blobs,
             files,
+            qrcodes,
             public_url: cfg.files.public_url.clone(),
         })))
     }

@@ -44,6 +44,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("wechat.push_token", "YUNQIAO_WECHAT_PUSH_TOKEN"),
     ("wechat.push_aes_key", "YUNQIAO_WECHAT_PUSH_AES_KEY"),
     ("wechat.push_function", "YUNQIAO_WECHAT_PUSH_FUNCTION"),
+    ("wechat.qrcode_users", "YUNQIAO_WECHAT_QRCODE_USERS"),
     ("store.kind", "YUNQIAO_STORE"),
     ("store.dynamodb_table", "YUNQIAO_DYNAMODB_TABLE"),
     ("store.dynamodb_region", "AWS_REGION"),
@@ -274,6 +275,9 @@ pub struct WeChatSection {
     /// The cloud function pushed events go to: `module` (export `on_wechat_event`) or
     /// `module.export`. Unset: events are verified and acknowledged only.
     pub push_function: Option<String>,
+    /// Logged-in users may ask for QR codes (`POST /v1/qrcode`); unset: admins and
+    /// cloud functions only.
+    pub qrcode_users: bool,
 }
 
 impl WeChatSection {
@@ -617,6 +621,7 @@ impl Config {
         e.set_opt("wechat.push_token", &mut w.push_token)?;
         e.set_opt("wechat.push_aes_key", &mut w.push_aes_key)?;
         e.set_opt("wechat.push_function", &mut w.push_function)?;
+        e.set_bool("wechat.qrcode_users", &mut w.qrcode_users)?;
         // The stack passes its optional parameters as empty strings: unset.
         for v in [&mut w.push_token, &mut w.push_aes_key, &mut w.push_function] {
             if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
@@ -1019,6 +1024,7 @@ appid = "wx0123456789abcdef"
 secret = "s3cret"
 api_base = "http://127.0.0.1:9/wx"
 mock_on_public_address = true
+qrcode_users = true
 [store]
 kind = "dynamodb"
 dynamodb_table = "t1"
@@ -1073,6 +1079,7 @@ OTHER = "o"
         ("YUNQIAO_WECHAT_SECRET", "s3cret"),
         ("YUNQIAO_WECHAT_API_BASE", "http://127.0.0.1:9/wx"),
         ("YUNQIAO_WECHAT_MOCK_ON_PUBLIC_ADDRESS", "true"),
+        ("YUNQIAO_WECHAT_QRCODE_USERS", "true"),
         ("YUNQIAO_STORE", "dynamodb"),
         ("YUNQIAO_DYNAMODB_TABLE", "t1"),
         ("AWS_REGION", "eu-west-1"),

@@ -28,6 +28,7 @@
 //!   completion or removal, the staging object to delete once the form has expired
 
 mod content;
+mod generated;
 mod sniff;
 pub mod thumbs;
 

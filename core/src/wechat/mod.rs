@@ -5,12 +5,14 @@
 //! here, once for both faces: the app's one access token shared through the store
 //! ([`token::AccessTokens`]), and the calls that need it ([`api::WxApi`]: phone numbers,
 //! text checks, subscribe messages, the guarded `wechat.call` of cloud functions). The
-//! second half of issue 23 (QR codes, media checks, pushed events) plugs into
-//! [`api::WxApi::call`], whose [`WxReply::Bytes`] already carries images.
+//! second half of issue 23 plugs into [`api::WxApi::call`]: QR codes
+//! ([`qrcode::QrCodes`], images as [`WxReply::Bytes`] kept as public files), media
+//! checks and pushed events ([`push`]).
 
 pub mod api;
 mod port;
 pub mod push;
+pub mod qrcode;
 pub mod token;
 
 pub use api::{TextVerdict, WxApi};

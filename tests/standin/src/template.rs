@@ -349,6 +349,8 @@ Resources:
         assert_eq!(to("POST", "/v1/files/abc/complete"), Some("yq-upload"));
         assert_eq!(to("DELETE", "/v1/files/abc"), Some("yq-upload"));
         assert_eq!(to("GET", "/v1/files/abc/content"), Some("yq-upload"));
+        assert_eq!(to("POST", "/v1/qrcode"), Some("yq-wechat"));
+        assert_eq!(to("POST", "/v1/wechat/push"), Some("yq-wechat"));
         assert_eq!(to("GET", "/v1/admin/users"), Some("yq-admin"));
         assert_eq!(to("GET", "/v1/health"), Some("yq-admin"));
         assert_eq!(to("GET", "/v1/nowhere"), Some("yq-admin"), "$default");
