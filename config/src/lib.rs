@@ -850,7 +850,10 @@ impl Config {
             }
             if let Some(k) = &w.push_aes_key {
                 if let Err(e) = parse_aes_key(k) {
-                    return Err(ConfigError(format!("{}: {e}", named("wechat.push_aes_key"))));
+                    return Err(ConfigError(format!(
+                        "{}: {e}",
+                        named("wechat.push_aes_key")
+                    )));
                 }
                 if w.push_token.is_none() {
                     return Err(ConfigError(format!(
@@ -1024,6 +1027,9 @@ appid = "wx0123456789abcdef"
 secret = "s3cret"
 api_base = "http://127.0.0.1:9/wx"
 mock_on_public_address = true
+push_token = "pushToken42"
+push_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+push_function = "notify.on_event"
 qrcode_users = true
 [store]
 kind = "dynamodb"
@@ -1079,6 +1085,12 @@ OTHER = "o"
         ("YUNQIAO_WECHAT_SECRET", "s3cret"),
         ("YUNQIAO_WECHAT_API_BASE", "http://127.0.0.1:9/wx"),
         ("YUNQIAO_WECHAT_MOCK_ON_PUBLIC_ADDRESS", "true"),
+        ("YUNQIAO_WECHAT_PUSH_TOKEN", "pushToken42"),
+        (
+            "YUNQIAO_WECHAT_PUSH_AES_KEY",
+            "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+        ),
+        ("YUNQIAO_WECHAT_PUSH_FUNCTION", "notify.on_event"),
         ("YUNQIAO_WECHAT_QRCODE_USERS", "true"),
         ("YUNQIAO_STORE", "dynamodb"),
         ("YUNQIAO_DYNAMODB_TABLE", "t1"),

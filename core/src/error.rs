@@ -278,7 +278,9 @@ impl Code {
             | Code::PushWrongApp => 403,
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
-            Code::Conflict | Code::UniqueViolation | Code::FileNotUploaded | Code::PushReplayed => 409,
+            Code::Conflict | Code::UniqueViolation | Code::FileNotUploaded | Code::PushReplayed => {
+                409
+            }
             Code::BodyTooLarge
             | Code::ItemTooLarge
             | Code::UploadTooLarge

@@ -45,7 +45,12 @@ async fn deploy_inbox(api: &Api) {
 /// How many events the export was handed, and the trace ids it logged.
 async fn handled(api: &Api) -> (usize, String) {
     let r = api
-        .call("GET", "/v1/functions/inbox/logs?limit=100", Some(ADMIN_KEY), None)
+        .call(
+            "GET",
+            "/v1/functions/inbox/logs?limit=100",
+            Some(ADMIN_KEY),
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let runs: Vec<Value> = r.body["items"]
@@ -68,7 +73,8 @@ fn push_url(s: &Server) -> String {
 
 /// Fires `event` through the mock (`/mock/push`), with overrides.
 async fn fire(s: &Server, event: Value, extra: Value) -> Value {
-    let mut body = json!({ "url": push_url(s), "token": TOKEN, "aes_key": AES_KEY, "event": event });
+    let mut body =
+        json!({ "url": push_url(s), "token": TOKEN, "aes_key": AES_KEY, "event": event });
     if let Value::Object(m) = extra {
         for (k, v) in m {
             body[k] = v;
@@ -147,7 +153,10 @@ async fn handshake_echoes_only_a_good_signature(s: Server) {
             (r.status().as_u16(), r.text().await.unwrap())
         }
     };
-    assert_eq!(get(sig.clone(), ts.clone()).await, (200, "echo-5518".into()));
+    assert_eq!(
+        get(sig.clone(), ts.clone()).await,
+        (200, "echo-5518".into())
+    );
     let (st, body) = get("0".repeat(40), ts.clone()).await;
     assert_eq!((st, code(&body).as_str()), (403, "SIGNATURE_INVALID"));
     let old = (now() - 3600).to_string();
@@ -164,39 +173,98 @@ async fn only_good_pushes_reach_the_export(s: Server) {
 
     // Forged: signed with another token.
     let r = fire(&s, media_check("t-forged"), json!({"token": "notTheToken"})).await;
-    assert_eq!((r["status"].as_i64(), code(r["body"].as_str().unwrap()).as_str()), (Some(403), "SIGNATURE_INVALID"));
+    assert_eq!(
+        (
+            r["status"].as_i64(),
+            code(r["body"].as_str().unwrap()).as_str()
+        ),
+        (Some(403), "SIGNATURE_INVALID")
+    );
     // Stale: ten minutes old (and from the future).
-    let r = fire(&s, media_check("t-stale"), json!({"timestamp": now() - 600})).await;
-    assert_eq!((r["status"].as_i64(), code(r["body"].as_str().unwrap()).as_str()), (Some(403), "SIGNATURE_EXPIRED"));
-    let r = fire(&s, media_check("t-future"), json!({"timestamp": now() + 600})).await;
+    let r = fire(
+        &s,
+        media_check("t-stale"),
+        json!({"timestamp": now() - 600}),
+    )
+    .await;
+    assert_eq!(
+        (
+            r["status"].as_i64(),
+            code(r["body"].as_str().unwrap()).as_str()
+        ),
+        (Some(403), "SIGNATURE_EXPIRED")
+    );
+    let r = fire(
+        &s,
+        media_check("t-future"),
+        json!({"timestamp": now() + 600}),
+    )
+    .await;
     assert_eq!(r["status"], 403);
     // For another mini-program (well signed, encrypted with our key, another app id).
-    let r = fire(&s, media_check("t-other"), json!({"appid": "wx1111111111111111"})).await;
-    assert_eq!((r["status"].as_i64(), code(r["body"].as_str().unwrap()).as_str()), (Some(403), "PUSH_WRONG_APP"));
+    let r = fire(
+        &s,
+        media_check("t-other"),
+        json!({"appid": "wx1111111111111111"}),
+    )
+    .await;
+    assert_eq!(
+        (
+            r["status"].as_i64(),
+            code(r["body"].as_str().unwrap()).as_str()
+        ),
+        (Some(403), "PUSH_WRONG_APP")
+    );
     // Plaintext where safe mode is configured.
     let r = fire(&s, media_check("t-plain"), json!({"aes_key": null})).await;
-    assert_eq!((r["status"].as_i64(), code(r["body"].as_str().unwrap()).as_str()), (Some(400), "INVALID_BODY"));
-    assert_eq!(handled(&api).await.0, 0, "no refused push reached the export");
+    assert_eq!(
+        (
+            r["status"].as_i64(),
+            code(r["body"].as_str().unwrap()).as_str()
+        ),
+        (Some(400), "INVALID_BODY")
+    );
+    assert_eq!(
+        handled(&api).await.0,
+        0,
+        "no refused push reached the export"
+    );
 
     // A good one: decrypted and handed on.
     let good = fire(&s, media_check("t-good"), json!({})).await;
-    assert_eq!((good["status"].as_i64(), good["body"].as_str()), (Some(200), Some("success")), "{good}");
+    assert_eq!(
+        (good["status"].as_i64(), good["body"].as_str()),
+        (Some(200), Some("success")),
+        "{good}"
+    );
     let (n, logs) = handled(&api).await;
     assert_eq!(n, 1, "{logs}");
-    assert!(logs.contains("t-good") && logs.contains("wxa_media_check"), "{logs}");
-    assert!(!logs.contains("t-forged") && !logs.contains("t-other"), "{logs}");
+    assert!(
+        logs.contains("t-good") && logs.contains("wxa_media_check"),
+        "{logs}"
+    );
+    assert!(
+        !logs.contains("t-forged") && !logs.contains("t-other"),
+        "{logs}"
+    );
 
     // Replayed as it was: refused.
     let (st, body) = resend(&s, &good, &good["payload"]).await;
     assert_eq!((st, code(&body).as_str()), (409, "PUSH_REPLAYED"));
     // The ciphertext changed (msg_signature no longer matches).
     let mut tampered = good["payload"].clone();
-    tampered["Encrypt"] = json!(format!("A{}", &good["payload"]["Encrypt"].as_str().unwrap()[1..]));
+    tampered["Encrypt"] = json!(format!(
+        "A{}",
+        &good["payload"]["Encrypt"].as_str().unwrap()[1..]
+    ));
     let (st, body) = resend(&s, &good, &tampered).await;
     assert_eq!((st, code(&body).as_str()), (403, "SIGNATURE_INVALID"));
     // WeChat sending the same event again (new nonce): answered, not handed on again.
     let again = fire(&s, media_check("t-good"), json!({})).await;
-    assert_eq!((again["status"].as_i64(), again["body"].as_str()), (Some(200), Some("success")));
+    assert_eq!(
+        (again["status"].as_i64(), again["body"].as_str()),
+        (Some(200), Some("success"))
+    );
     assert_eq!(handled(&api).await.0, 1, "a duplicate is harmless");
 
     // Another event goes through.

@@ -61,10 +61,9 @@ async fn a_qr_code_round_trips_and_is_made_once(s: Server) {
     let api = Api::new(&s.base);
     let body = json!({"scene": "room=42&by=a", "page": "pages/room/room", "width": 280});
     // Concurrent first requests (several Lambda sandboxes on that face): one WeChat call.
-    let answers = futures_util::future::join_all(
-        (0..6).map(|_| ask(&api, Some(ADMIN_KEY), body.clone())),
-    )
-    .await;
+    let answers =
+        futures_util::future::join_all((0..6).map(|_| ask(&api, Some(ADMIN_KEY), body.clone())))
+            .await;
     for r in &answers {
         assert_eq!(r.status, 200, "{}", r.text);
     }
@@ -75,12 +74,30 @@ async fn a_qr_code_round_trips_and_is_made_once(s: Server) {
     assert_eq!(qrcode_calls(&s).await, 1, "one WeChat call");
     let a = &answers[0].body;
     assert_eq!(a["path"], format!("/v1/files/{id}/content"));
-    assert!(a["url"].as_str().unwrap().ends_with(&format!("/v1/files/{id}/content")));
-    assert_eq!(a["content_type"], "image/png", "sniffed, not WeChat's label");
+    assert!(
+        a["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/v1/files/{id}/content"))
+    );
+    assert_eq!(
+        a["content_type"], "image/png",
+        "sniffed, not WeChat's label"
+    );
     // The stored image decodes back to the scene, for anyone (a public file).
-    assert_eq!(scan(&format!("{}{}", s.base, a["path"].as_str().unwrap())).await, "room=42&by=a");
-    let f = api.call("GET", &format!("/v1/files/{id}"), None, None).await;
-    assert_eq!((f.status, &f.body["public"]), (200, &json!(true)), "{}", f.text);
+    assert_eq!(
+        scan(&format!("{}{}", s.base, a["path"].as_str().unwrap())).await,
+        "room=42&by=a"
+    );
+    let f = api
+        .call("GET", &format!("/v1/files/{id}"), None, None)
+        .await;
+    assert_eq!(
+        (f.status, &f.body["public"]),
+        (200, &json!(true)),
+        "{}",
+        f.text
+    );
 
     // The same parameters (defaults spelled out): the same file, no second call.
     let again = ask(
@@ -90,7 +107,12 @@ async fn a_qr_code_round_trips_and_is_made_once(s: Server) {
                "env_version": "release", "check_path": true}),
     )
     .await;
-    assert_eq!((again.status, &again.body["id"]), (200, &json!(id)), "{}", again.text);
+    assert_eq!(
+        (again.status, &again.body["id"]),
+        (200, &json!(id)),
+        "{}",
+        again.text
+    );
     assert_eq!(again.body["reused"], true);
     assert_eq!(qrcode_calls(&s).await, 1);
 
@@ -115,31 +137,97 @@ async fn a_qr_code_round_trips_and_is_made_once(s: Server) {
     assert_eq!(remade.status, 200, "{}", remade.text);
     assert_ne!(remade.body["id"], json!(id));
     assert_eq!(qrcode_calls(&s).await, 3);
-    assert_eq!(scan(remade.body["url"].as_str().unwrap()).await, "room=42&by=a");
+    assert_eq!(
+        scan(remade.body["url"].as_str().unwrap()).await,
+        "room=42&by=a"
+    );
 }
 
 async fn bad_scenes_and_pages_are_refused_with_stable_codes(s: Server) {
     let api = Api::new(&s.base);
     for (body, status, code, field) in [
         (json!({"scene": ""}), 400, "QRCODE_SCENE_INVALID", "scene"),
-        (json!({"scene": "a".repeat(33)}), 400, "QRCODE_SCENE_INVALID", "scene"),
-        (json!({"scene": "room 1"}), 400, "QRCODE_SCENE_INVALID", "scene"),
-        (json!({"scene": "100%"}), 400, "QRCODE_SCENE_INVALID", "scene"),
-        (json!({"scene": "房间"}), 400, "QRCODE_SCENE_INVALID", "scene"),
-        (json!({"scene": "x", "page": "/pages/a/a"}), 400, "QRCODE_PAGE_INVALID", "page"),
-        (json!({"scene": "x", "page": "pages/a/a?x=1"}), 400, "QRCODE_PAGE_INVALID", "page"),
-        (json!({"scene": "x", "width": 279}), 400, "INVALID_ARGUMENT", "width"),
-        (json!({"scene": "x", "width": 1281}), 400, "INVALID_ARGUMENT", "width"),
-        (json!({"scene": "x", "env_version": "beta"}), 400, "INVALID_ARGUMENT", "env_version"),
+        (
+            json!({"scene": "a".repeat(33)}),
+            400,
+            "QRCODE_SCENE_INVALID",
+            "scene",
+        ),
+        (
+            json!({"scene": "room 1"}),
+            400,
+            "QRCODE_SCENE_INVALID",
+            "scene",
+        ),
+        (
+            json!({"scene": "100%"}),
+            400,
+            "QRCODE_SCENE_INVALID",
+            "scene",
+        ),
+        (
+            json!({"scene": "房间"}),
+            400,
+            "QRCODE_SCENE_INVALID",
+            "scene",
+        ),
+        (
+            json!({"scene": "x", "page": "/pages/a/a"}),
+            400,
+            "QRCODE_PAGE_INVALID",
+            "page",
+        ),
+        (
+            json!({"scene": "x", "page": "pages/a/a?x=1"}),
+            400,
+            "QRCODE_PAGE_INVALID",
+            "page",
+        ),
+        (
+            json!({"scene": "x", "width": 279}),
+            400,
+            "INVALID_ARGUMENT",
+            "width",
+        ),
+        (
+            json!({"scene": "x", "width": 1281}),
+            400,
+            "INVALID_ARGUMENT",
+            "width",
+        ),
+        (
+            json!({"scene": "x", "env_version": "beta"}),
+            400,
+            "INVALID_ARGUMENT",
+            "env_version",
+        ),
         // Locally fine, refused by WeChat (41030): not a page of the released app.
-        (json!({"scene": "x", "page": "pages/missing/missing"}), 400, "QRCODE_PAGE_INVALID", "page"),
+        (
+            json!({"scene": "x", "page": "pages/missing/missing"}),
+            400,
+            "QRCODE_PAGE_INVALID",
+            "page",
+        ),
     ] {
         let r = ask(&api, Some(ADMIN_KEY), body.clone()).await;
         assert_eq!((r.status, r.code()), (status, code), "{body}: {}", r.text);
         assert_eq!(r.body["error"]["details"]["field"], field, "{body}");
+        // Refused here, before WeChat was asked (only its refusals carry its errcode).
+        let asked = body["page"] == "pages/missing/missing";
+        let errcode = &r.body["error"]["details"]["wechat_errcode"];
+        assert_eq!(!errcode.is_null(), asked, "{body}: {}", r.text);
     }
-    let r = ask(&api, Some(ADMIN_KEY), json!({"scene": "x", "page": "pages/missing/missing"})).await;
-    assert_eq!(r.body["error"]["details"]["wechat_errcode"], 41030, "{}", r.text);
+    let r = ask(
+        &api,
+        Some(ADMIN_KEY),
+        json!({"scene": "x", "page": "pages/missing/missing"}),
+    )
+    .await;
+    assert_eq!(
+        r.body["error"]["details"]["wechat_errcode"], 41030,
+        "{}",
+        r.text
+    );
     // Not JSON, unknown fields, wrong types: the body's own codes.
     for body in [
         json!({"page": "pages/a/a"}),
@@ -202,7 +290,7 @@ async fn functions_make_qr_codes(s: Server) {
             "PUT",
             "/v1/functions/rooms",
             Some(ADMIN_KEY),
-            Some(json!({ "source": ROOMS })),
+            Some(json!({ "source": ROOMS, "access": "anyone" })),
         )
         .await;
     assert!(r.status == 200 || r.status == 201, "{}", r.text);
@@ -226,18 +314,46 @@ async fn functions_make_qr_codes(s: Server) {
     let id = q["id"].as_str().unwrap();
     assert_eq!(q["path"], format!("/v1/files/{id}/content"));
     assert_eq!(q["reused"], false);
-    assert_eq!(scan(&format!("{}{}", s.base, q["path"].as_str().unwrap())).await, "r=7");
+    assert_eq!(
+        scan(&format!("{}{}", s.base, q["path"].as_str().unwrap())).await,
+        "r=7"
+    );
     // Again, anonymously: the same file, no second call; and HTTP finds it too.
     let r = call(None, "roomCode", json!(["7"])).await;
-    assert_eq!((&r.body["result"]["id"], &r.body["result"]["reused"]), (&json!(id), &json!(true)), "{}", r.text);
-    let h = ask(&api, Some(ADMIN_KEY), json!({"scene": "r=7", "page": "pages/room/room", "width": 300})).await;
+    assert_eq!(
+        (&r.body["result"]["id"], &r.body["result"]["reused"]),
+        (&json!(id), &json!(true)),
+        "{}",
+        r.text
+    );
+    let h = ask(
+        &api,
+        Some(ADMIN_KEY),
+        json!({"scene": "r=7", "page": "pages/room/room", "width": 300}),
+    )
+    .await;
     assert_eq!(h.body["id"], json!(id), "{}", h.text);
     assert_eq!(qrcode_calls(&s).await, 1);
     // Refusals reach the function as the same stable codes.
     let r = call(None, "tryCode", json!([{"scene": "a b"}])).await;
-    assert_eq!(r.body["result"], json!({"code": "QRCODE_SCENE_INVALID", "status": 400}), "{}", r.text);
-    let r = call(None, "tryCode", json!([{"scene": "x", "page": "pages/missing/x"}])).await;
-    assert_eq!(r.body["result"], json!({"code": "QRCODE_PAGE_INVALID", "status": 400}), "{}", r.text);
+    assert_eq!(
+        r.body["result"],
+        json!({"code": "QRCODE_SCENE_INVALID", "status": 400}),
+        "{}",
+        r.text
+    );
+    let r = call(
+        None,
+        "tryCode",
+        json!([{"scene": "x", "page": "pages/missing/x"}]),
+    )
+    .await;
+    assert_eq!(
+        r.body["result"],
+        json!({"code": "QRCODE_PAGE_INVALID", "status": 400}),
+        "{}",
+        r.text
+    );
     let r = call(None, "tryCode", json!([{"scene": "x", "bogus": 1}])).await;
     assert_eq!(r.body["result"]["status"], 400, "{}", r.text);
 }

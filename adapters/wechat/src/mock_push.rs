@@ -11,9 +11,9 @@
 //! and the request sent, so a test can send it again: `{"status", "body", "query":
 //! [[name, value], …], "payload"}`.
 
+use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use rand::RngCore;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -34,7 +34,10 @@ pub(super) struct FireBody {
 
 pub(super) async fn fire(State(m): State<WeChatMock>, body: axum::body::Bytes) -> Response {
     let Ok(b) = serde_json::from_slice::<FireBody>(&body) else {
-        return wx_error(47001, "data format error: {url, token, aes_key?, event, appid?, timestamp?, nonce?}");
+        return wx_error(
+            47001,
+            "data format error: {url, token, aes_key?, event, appid?, timestamp?, nonce?}",
+        );
     };
     if !(b.url.starts_with("http://") || b.url.starts_with("https://")) || !b.event.is_object() {
         return wx_error(47001, "url is http(s) and event an object");

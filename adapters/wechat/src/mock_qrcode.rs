@@ -34,7 +34,10 @@ pub(super) async fn getwxacodeunlimit(
         Err((code, msg)) => return wx_error(code, msg),
     };
     let Ok(b) = serde_json::from_slice::<Value>(&body) else {
-        return wx_error(40169, "invalid length for scene, or the data is not json string");
+        return wx_error(
+            40169,
+            "invalid length for scene, or the data is not json string",
+        );
     };
     let scene = b["scene"].as_str().unwrap_or_default();
     let n = scene.chars().count();
@@ -44,7 +47,10 @@ pub(super) async fn getwxacodeunlimit(
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || SCENE_PUNCT.contains(c))
     {
-        return wx_error(40169, "invalid length for scene, or the data is not json string");
+        return wx_error(
+            40169,
+            "invalid length for scene, or the data is not json string",
+        );
     }
     let page = b["page"].as_str().unwrap_or_default();
     let check_path = b["check_path"].as_bool().unwrap_or(true);
@@ -144,7 +150,12 @@ mod tests {
     fn the_image_decodes_to_the_scene() {
         for (scene, width, dark, hyaline) in [
             ("room=42", 430, [0, 0, 0], false),
-            ("!#$&'()*+,/:;=?@-._~abcdefghijkl", 280, [20, 60, 140], false),
+            (
+                "!#$&'()*+,/:;=?@-._~abcdefghijkl",
+                280,
+                [20, 60, 140],
+                false,
+            ),
             ("a", 1280, [0, 0, 0], true),
         ] {
             let png_bytes = draw(scene, width, dark, hyaline).unwrap();

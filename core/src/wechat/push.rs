@@ -145,10 +145,7 @@ pub enum DecryptError {
 }
 
 /// The message and appid inside safe mode's ciphertext.
-pub fn decrypt(
-    key: &[u8; 32],
-    b64: &str,
-) -> std::result::Result<(Vec<u8>, String), DecryptError> {
+pub fn decrypt(key: &[u8; 32], b64: &str) -> std::result::Result<(Vec<u8>, String), DecryptError> {
     if b64.len() > MAX_ENCRYPTED {
         return Err(DecryptError::Malformed);
     }
@@ -250,9 +247,9 @@ impl WxPush {
     }
 
     fn cfg(&self) -> Result<&PushConfig> {
-        self.cfg.as_ref().ok_or_else(|| {
-            Error::not_found("message push is not configured (wechat.push_token)")
-        })
+        self.cfg
+            .as_ref()
+            .ok_or_else(|| Error::not_found("message push is not configured (wechat.push_token)"))
     }
 
     /// Checks `signature` over token, timestamp and nonce, and the timestamp's age.
@@ -264,10 +261,19 @@ impl WxPush {
             ));
         };
         if nonce.is_empty() || nonce.len() > 64 || ts.len() > 20 {
-            return Err(refused(Code::SignatureInvalid, "the signature does not match"));
+            return Err(refused(
+                Code::SignatureInvalid,
+                "the signature does not match",
+            ));
         }
-        if !same(&sign(&[cfg.secrets.token(), ts, nonce]), &sig.to_ascii_lowercase()) {
-            return Err(refused(Code::SignatureInvalid, "the signature does not match"));
+        if !same(
+            &sign(&[cfg.secrets.token(), ts, nonce]),
+            &sig.to_ascii_lowercase(),
+        ) {
+            return Err(refused(
+                Code::SignatureInvalid,
+                "the signature does not match",
+            ));
         }
         let t: i64 = ts
             .parse()
@@ -437,7 +443,10 @@ pub fn make_push(
 ) -> (Vec<(String, String)>, Value) {
     let ts = timestamp.to_string();
     let mut q = vec![
-        ("signature".to_string(), sign(&[secrets.token(), &ts, nonce])),
+        (
+            "signature".to_string(),
+            sign(&[secrets.token(), &ts, nonce]),
+        ),
         ("timestamp".to_string(), ts.clone()),
         ("nonce".to_string(), nonce.to_string()),
     ];

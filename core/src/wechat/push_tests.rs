@@ -66,7 +66,10 @@ fn keys_and_tokens_are_checked() {
     assert!(check_token(&"a".repeat(33)).is_err());
     let s = PushSecrets::new(TOKEN, Some(AES_KEY)).unwrap();
     let shown = format!("{s:?}");
-    assert!(!shown.contains(TOKEN) && !shown.contains(AES_KEY), "{shown}");
+    assert!(
+        !shown.contains(TOKEN) && !shown.contains(AES_KEY),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -80,7 +83,10 @@ fn make_push_signs_and_encrypts_as_wechat_does() {
     let (msg, appid) = decrypt(&key(), enc).unwrap();
     assert_eq!(serde_json::from_slice::<Value>(&msg).unwrap(), event);
     assert_eq!(appid, APPID);
-    assert_eq!(get("msg_signature"), Some(sign(&[TOKEN, TS, NONCE, enc]).as_str()));
+    assert_eq!(
+        get("msg_signature"),
+        Some(sign(&[TOKEN, TS, NONCE, enc]).as_str())
+    );
 }
 
 #[test]
@@ -94,7 +100,13 @@ fn events_are_known_by_msgid_trace_or_sender_and_time() {
     let e2 = json!({"FromUserName": "o1", "CreateTime": 1, "Event": "y"});
     assert_ne!(event_id(&e1), event_id(&e2));
     assert_eq!(event_id(&json!({"Event": "x"})), None);
-    assert_eq!(parse_handler("hooks"), Some(("hooks".into(), DEFAULT_EXPORT.into())));
-    assert_eq!(parse_handler("hooks.onPush"), Some(("hooks".into(), "onPush".into())));
+    assert_eq!(
+        parse_handler("hooks"),
+        Some(("hooks".into(), DEFAULT_EXPORT.into()))
+    );
+    assert_eq!(
+        parse_handler("hooks.onPush"),
+        Some(("hooks".into(), "onPush".into()))
+    );
     assert_eq!(parse_handler(" "), None);
 }

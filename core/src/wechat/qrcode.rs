@@ -125,9 +125,7 @@ impl QrRequest {
         if !scene_ok(&self.scene) {
             return Err(Error::new(
                 Code::QrcodeSceneInvalid,
-                format!(
-                    "scene is 1 to {MAX_SCENE_CHARS} characters of 0-9 A-Z a-z {SCENE_PUNCT}"
-                ),
+                format!("scene is 1 to {MAX_SCENE_CHARS} characters of 0-9 A-Z a-z {SCENE_PUNCT}"),
             )
             .with_details(json!({"field": "scene"})));
         }
@@ -150,10 +148,7 @@ impl QrRequest {
                 format!("width is {lo} to {hi} pixels"),
             ));
         }
-        let env_version = self
-            .env_version
-            .clone()
-            .unwrap_or_else(|| "release".into());
+        let env_version = self.env_version.clone().unwrap_or_else(|| "release".into());
         if !["release", "trial", "develop"].contains(&env_version.as_str()) {
             return Err(Error::invalid_field(
                 "env_version",

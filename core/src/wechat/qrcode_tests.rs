@@ -37,7 +37,12 @@ impl BlobStore for MemBlobs {
         Ok(self.0.lock().expect("lock").get(key).cloned())
     }
     async fn head(&self, key: &str) -> Result<Option<BlobMeta>, BlobError> {
-        Ok(self.0.lock().expect("lock").get(key).map(|b| b.meta.clone()))
+        Ok(self
+            .0
+            .lock()
+            .expect("lock")
+            .get(key)
+            .map(|b| b.meta.clone()))
     }
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         self.0.lock().expect("lock").remove(key);
@@ -154,7 +159,16 @@ fn parameters_are_checked_as_wechat_checks_them() {
     assert_eq!(code(ask("room=42")), None);
     assert_eq!(code(ask(&"a".repeat(32))), None);
     assert_eq!(code(ask("!#$&'()*+,/:;=?@-._~")), None);
-    for bad in ["", &"a".repeat(33), "a b", "100%", "房间", "a\"b", "a<b", "a\nb"] {
+    for bad in [
+        "",
+        &"a".repeat(33),
+        "a b",
+        "100%",
+        "房间",
+        "a\"b",
+        "a<b",
+        "a\nb",
+    ] {
         assert_eq!(
             code(ask(bad)).as_deref(),
             Some("QRCODE_SCENE_INVALID"),
@@ -201,7 +215,11 @@ fn the_defaults_are_part_of_the_key() {
     }
     .params()
     .unwrap();
-    assert_eq!(a.key(), b.key(), "spelled-out defaults are the same QR code");
+    assert_eq!(
+        a.key(),
+        b.key(),
+        "spelled-out defaults are the same QR code"
+    );
     let c = QrRequest {
         width: Some(431),
         ..ask("x")
@@ -230,7 +248,10 @@ async fn concurrent_first_requests_in_many_processes_make_one() {
     let mut ids = Vec::new();
     for t in tasks {
         let q = t.await.unwrap().unwrap();
-        assert_eq!(q.file.file.content_type, "image/png", "sniffed, not labelled");
+        assert_eq!(
+            q.file.file.content_type, "image/png",
+            "sniffed, not labelled"
+        );
         assert!(q.file.file.public);
         ids.push(q.file.file.id);
     }
@@ -305,7 +326,12 @@ async fn who_may_ask() {
         .await
         .unwrap_err();
     assert_eq!(e.code_str(), "UNAUTHENTICATED");
-    assert!(strict.for_caller(&Caller::AdminKey, &ask("x")).await.is_ok());
+    assert!(
+        strict
+            .for_caller(&Caller::AdminKey, &ask("x"))
+            .await
+            .is_ok()
+    );
     assert!(open.for_caller(&u, &ask("x")).await.unwrap().reused);
     // A refused caller's bad parameters are refused for the caller first.
     let e = strict.for_caller(&u, &ask("")).await.unwrap_err();
