@@ -354,6 +354,8 @@ async fn functions_make_qr_codes(s: Server) {
         "{}",
         r.text
     );
-    let r = call(None, "tryCode", json!([{"scene": "x", "bogus": 1}])).await;
+    // Wrong types too (the module passes WeChat's parameters on, by name).
+    let r = call(None, "tryCode", json!([{"scene": "x", "width": "wide"}])).await;
     assert_eq!(r.body["result"]["status"], 400, "{}", r.text);
+    assert_eq!(qrcode_calls(&s).await, 1, "nothing more drawn");
 }
