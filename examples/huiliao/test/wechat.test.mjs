@@ -120,6 +120,9 @@ test('a new notice reaches the member who opted in, as a subscribe message, and 
   await alice.input('#notice-input', '下午两点在 B 厅开始')
   await alice.tap('#save-notice')
   await bob.until((d) => d.room.notice === '下午两点在 B 厅开始', 'bob sees the notice live')
+  // The live update can arrive before setNotice has sent its messages: alice's editor
+  // closes when the function has answered, sent them included.
+  await alice.until((d) => !d.editingNotice && d.room.notice === '下午两点在 B 厅开始', "alice's setNotice answered")
   const sent = (await mock('/mock/subscribe-messages')).messages
   assert.equal(sent.length, 1, JSON.stringify(sent))
   assert.equal(sent[0].touser, bobOpenid)
