@@ -12,6 +12,7 @@ pub mod functions;
 pub mod kv;
 pub mod live;
 pub mod project;
+pub mod qrcode;
 pub mod tables;
 pub mod views;
 pub mod wechat;
@@ -71,6 +72,8 @@ pub struct Services {
     pub served_blobs: Option<Arc<dyn yunqiao_core::blob::ServedBlobStore>>,
     /// Users' files (`/v1/files`), over `blobs`; `None` without a blob store.
     pub files: Option<Arc<yunqiao_core::files::Files>>,
+    /// QR codes (`/v1/qrcode`), kept as files; `None` without a blob store.
+    pub qrcodes: Option<Arc<yunqiao_core::wechat::qrcode::QrCodes>>,
     /// WeChat's pushed events (`/v1/wechat/push`).
     pub wechat_push: Arc<yunqiao_core::wechat::push::WxPush>,
     /// Where clients reach this server (`files.public_url`), when configured; else each
@@ -112,7 +115,7 @@ pub enum Area {
     /// `/v1/fn/*` (calls), `/v1/functions/*` (deploy, logs) and `/v1/apply` (a whole
     /// project, whose modules are compiled to be checked).
     Functions,
-    /// `/v1/wechat/push`: WeChat's message push.
+    /// `/v1/wechat/push`: WeChat's message push; `/v1/qrcode`: QR codes.
     WeChat,
 }
 
@@ -145,7 +148,7 @@ impl Area {
             Area::Blobs => blobs::router(),
             Area::Files => files::router(),
             Area::Functions => functions::router().merge(project::router()),
-            Area::WeChat => wechat::router(),
+            Area::WeChat => wechat::router().merge(qrcode::router()),
         }
     }
 }

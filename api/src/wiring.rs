@@ -200,6 +200,16 @@ impl AppBuilder {
                 wechat: auth.wechat().clone(),
             }));
         }
+        let qrcodes = files.clone().map(|f| {
+            Arc::new(yunqiao_core::wechat::qrcode::QrCodes::new(
+                auth.wechat().clone(),
+                f,
+                store.clone(),
+                clock.clone(),
+                cfg.wechat.qrcode_users,
+                cfg.files.public_url.clone(),
+            ))
+        });
         let kv = Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone()));
         let live = Live::new(
             store.clone(),
@@ -212,6 +222,7 @@ impl AppBuilder {
         );
         let functions =
             yunqiao_core::functions::Functions::new(yunqiao_core::functions::FunctionsDeps {
+                qrcodes: qrcodes.clone(),
                 store: store.clone(),
                 clock: clock.clone(),
                 auth: auth.clone(),
@@ -261,6 +272,7 @@ impl AppBuilder {
             blobs: self.blobs,
             served_blobs: self.served_blobs,
             files,
+            qrcodes,
             public_url: cfg.files.public_url.clone(),
         })))
     }

@@ -44,6 +44,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("wechat.push_token", "YUNQIAO_WECHAT_PUSH_TOKEN"),
     ("wechat.push_aes_key", "YUNQIAO_WECHAT_PUSH_AES_KEY"),
     ("wechat.push_function", "YUNQIAO_WECHAT_PUSH_FUNCTION"),
+    ("wechat.qrcode_users", "YUNQIAO_WECHAT_QRCODE_USERS"),
     ("store.kind", "YUNQIAO_STORE"),
     ("store.dynamodb_table", "YUNQIAO_DYNAMODB_TABLE"),
     ("store.dynamodb_region", "AWS_REGION"),
@@ -275,6 +276,9 @@ pub struct WeChatSection {
     /// The cloud function pushed events go to: `module` (export `on_wechat_event`) or
     /// `module.export`. Unset: events are verified and acknowledged only.
     pub push_function: Option<String>,
+    /// Logged-in users may ask for QR codes (`POST /v1/qrcode`); unset: admins and
+    /// cloud functions only.
+    pub qrcode_users: bool,
 }
 
 impl WeChatSection {
@@ -624,6 +628,7 @@ impl Config {
         e.set_opt("wechat.push_token", &mut w.push_token)?;
         e.set_opt("wechat.push_aes_key", &mut w.push_aes_key)?;
         e.set_opt("wechat.push_function", &mut w.push_function)?;
+        e.set_bool("wechat.qrcode_users", &mut w.qrcode_users)?;
         // The stack passes its optional parameters as empty strings: unset.
         for v in [&mut w.push_token, &mut w.push_aes_key, &mut w.push_function] {
             if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
@@ -1047,6 +1052,7 @@ mock_on_public_address = true
 push_token = "pushTok3n"
 push_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 push_function = "hooks.on_push"
+qrcode_users = true
 [store]
 kind = "dynamodb"
 dynamodb_table = "t1"
@@ -1108,6 +1114,7 @@ OTHER = "o"
             "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
         ),
         ("YUNQIAO_WECHAT_PUSH_FUNCTION", "hooks.on_push"),
+        ("YUNQIAO_WECHAT_QRCODE_USERS", "true"),
         ("YUNQIAO_STORE", "dynamodb"),
         ("YUNQIAO_DYNAMODB_TABLE", "t1"),
         ("AWS_REGION", "eu-west-1"),

@@ -37,6 +37,12 @@ pub enum Code {
     ContentRisky,
     /// Text in a checked field (`review: refuse`) that WeChat's check wants reviewed.
     ContentNeedsReview,
+    /// A QR code's `scene` WeChat would refuse (1 to 32 of its characters), or that it
+    /// refused (40169, 40129).
+    QrcodeSceneInvalid,
+    /// A QR code's `page` that is no page path, or that WeChat refused (41030: not a
+    /// page of the released mini-program; 40159).
+    QrcodePageInvalid,
     // 401
     Unauthenticated,
     InvalidToken,
@@ -133,6 +139,8 @@ impl Code {
         Code::FileNotUsable,
         Code::ContentRisky,
         Code::ContentNeedsReview,
+        Code::QrcodeSceneInvalid,
+        Code::QrcodePageInvalid,
         Code::Unauthenticated,
         Code::InvalidToken,
         Code::InvalidLoginCode,
@@ -225,6 +233,8 @@ impl Code {
             Code::FileNotUsable => "FILE_NOT_USABLE",
             Code::ContentRisky => "CONTENT_RISKY",
             Code::ContentNeedsReview => "CONTENT_NEEDS_REVIEW",
+            Code::QrcodeSceneInvalid => "QRCODE_SCENE_INVALID",
+            Code::QrcodePageInvalid => "QRCODE_PAGE_INVALID",
             Code::SignatureInvalid => "SIGNATURE_INVALID",
             Code::SignatureExpired => "SIGNATURE_EXPIRED",
             Code::UploadMismatch => "UPLOAD_MISMATCH",
@@ -259,6 +269,8 @@ impl Code {
             | Code::FileNotUsable
             | Code::ContentRisky
             | Code::ContentNeedsReview
+            | Code::QrcodeSceneInvalid
+            | Code::QrcodePageInvalid
             | Code::App => 400,
             Code::Unauthenticated | Code::InvalidToken | Code::InvalidLoginCode => 401,
             Code::Forbidden

@@ -34,6 +34,8 @@ pub const FAMILIES: &[&str] = &[
     OWNER_FILES,
     FILE_QUOTA,
     FILE_CHECK,
+    // wechat
+    WX_QRCODE,
 ];
 
 /// Partitions with a fixed name.
@@ -98,6 +100,10 @@ pub const FILES_PENDING: &str = "fpending";
 /// `{token, expires_at_ms}` (expiring with it), and `wxtoken` / `lease` `{holder}`, the
 /// short claim of whoever is fetching a new one (see `wechat::token`).
 pub const WX_TOKEN: &str = "wxtoken";
+/// QR codes kept by their parameters: `wxqr#<sha256 of the parameters>` / `_`
+/// `{file}` (the public file of the image), and `/ lease` `{holder}`, the short claim of
+/// whoever is asking WeChat for it (see `wechat::qrcode`).
+pub const WX_QRCODE: &str = "wxqr#";
 /// WeChat pushes: nonces seen (`n#<timestamp>#<nonce>`) and events handled
 /// (`e#<id>`), each expiring.
 pub const WX_PUSH: &str = "wxpush";

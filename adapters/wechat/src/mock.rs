@@ -26,8 +26,13 @@
 //!   `wx.requestSubscribeMessage` stands for: the user accepts the template (`times`
 //!   messages, default 1).
 //! * `GET /mock/subscribe-messages` — every message delivered, oldest first.
-//! * `GET /mock/stats` — `{"token_fetches"}`: how many times `stable_token` was
-//!   called, so tests can show that processes share one token.
+//! * `POST /wxa/getwxacodeunlimit?access_token=` — a real QR code of the scene (a PNG
+//!   that decodes back to it), WeChat's JSON errors for a bad scene (40169) or page
+//!   (41030; `pages/missing…` stands for a page the released app lacks) — see
+//!   `mock_qrcode.rs`.
+//! * `GET /mock/stats` — `{"token_fetches", "qrcode_calls"}`: how many times
+//!   `stable_token` was called, so tests can show that processes share one token, and
+//!   how many QR images were drawn, so they can show one is made once.
 //! * `GET /mock/access-tokens` — `{"tokens"}`: every token the mock issued, so tests can
 //!   show none of them reaches an answer or a log line. (Mock tokens open nothing but
 //!   the mock.)
@@ -59,6 +64,8 @@ use yunqiao_core::clock::SharedClock;
 mod media;
 #[path = "mock_push.rs"]
 mod push;
+#[path = "mock_qrcode.rs"]
+mod qrcode;
 
 pub use media::PushTarget;
 
@@ -104,6 +111,8 @@ struct MockState {
     media_checks: Vec<media::MediaCheck>,
     /// Where pushed events go.
     push_target: Option<PushTarget>,
+    /// QR code images drawn (`getwxacodeunlimit` answered with an image).
+    qrcode_calls: u64,
 }
 
 #[derive(Clone)]
@@ -192,6 +201,7 @@ impl WeChatMock {
             .route("/mock/phone-code", post(issue_phone_code))
             .route("/mock/expire-access-tokens", post(expire_tokens))
             .route("/wxa/msg_sec_check", post(msg_sec_check))
+            .route("/wxa/getwxacodeunlimit", post(qrcode::getwxacodeunlimit))
             .route("/cgi-bin/message/subscribe/send", post(subscribe_send))
             .route("/mock/subscriptions", post(accept_subscription))
             .route("/mock/subscribe-messages", get(sent_messages))
@@ -583,7 +593,9 @@ async fn sent_messages(State(m): State<WeChatMock>) -> Response {
 }
 
 async fn stats(State(m): State<WeChatMock>) -> Response {
-    Json(json!({ "token_fetches": m.lock().token_fetches })).into_response()
+    let st = m.lock();
+    Json(json!({ "token_fetches": st.token_fetches, "qrcode_calls": st.qrcode_calls }))
+        .into_response()
 }
 
 async fn access_tokens(State(m): State<WeChatMock>) -> Response {

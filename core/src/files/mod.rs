@@ -30,6 +30,7 @@
 mod content;
 mod media;
 mod media_settle;
+mod generated;
 mod sniff;
 mod sweep;
 pub mod thumbs;

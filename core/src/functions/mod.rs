@@ -131,6 +131,8 @@ pub struct CheckedModule {
 
 /// Everything the service is built from.
 pub struct FunctionsDeps {
+    /// QR codes (`wechat.qrcode`); `None` where there are no files.
+    pub qrcodes: Option<Arc<crate::wechat::qrcode::QrCodes>>,
     pub store: Arc<dyn ItemStore>,
     pub clock: SharedClock,
     pub auth: Arc<Auth>,
@@ -171,6 +173,7 @@ impl Functions {
             clock: d.clock,
             services: Arc::new(HostServices {
                 wechat: d.auth.wechat().clone(),
+                qrcodes: d.qrcodes,
                 auth: d.auth,
                 tables: d.tables,
                 kv: d.kv,

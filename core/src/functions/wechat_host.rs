@@ -13,6 +13,10 @@
 //! * `wechat.subscribeMessage.send({user, template_id, page?, data, miniprogram_state?})`
 //!   → `{sent: true}`; 403 `WECHAT_NOT_SUBSCRIBED` when the user did not accept the
 //!   template (43101);
+//! * `wechat.qrcode({scene, page?, width?, env_version?, check_path?, auto_color?,
+//!   line_color?, is_hyaline?})` → `{id, path, url, content_type, size, reused}`: the
+//!   QR code's public file, made once per parameters ([`QrCodes`]); `url` is
+//!   `files.public_url` + `path` where that is configured, else `path`;
 //! * `wechat.call(path, body?)` → WeChat's JSON answer (or `{content_type,
 //!   body_base64}` for bytes), for paths [`check_call_path`] admits.
 //!
@@ -25,6 +29,7 @@ use serde_json::{Value, json};
 
 use crate::auth::{Auth, Caller};
 use crate::wechat::api::{MAX_CHECK_CHARS, SubscribeMessage, TextCheck, check_call_path};
+use crate::wechat::qrcode::{QrCodes, QrRequest};
 use crate::wechat::{WxApi, WxReply};
 use crate::{Error, Result};
 
@@ -96,6 +101,7 @@ async fn openid_of(auth: &Auth, caller: &Caller, user: Option<&str>) -> Result<S
 pub(super) struct Services<'a> {
     pub auth: &'a Auth,
     pub wechat: &'a WxApi,
+    pub qrcodes: Option<&'a QrCodes>,
 }
 
 pub(super) async fn serve(f: Services<'_>, caller: &Caller, op: &str, a: Value) -> Result<Value> {
@@ -188,6 +194,14 @@ pub(super) async fn serve(f: Services<'_>, caller: &Caller, op: &str, a: Value) 
             };
             f.wechat.subscribe_send(&openid, &m).await?;
             Ok(json!({"sent": true}))
+        }
+        "wechat.qrcode" => {
+            let r: QrRequest = args(a)?;
+            let q = f.qrcodes.ok_or_else(|| {
+                Error::not_found("QR codes need files: no blob store is configured here")
+            })?;
+            let code = q.get_or_make(&r).await?;
+            Ok(q.view(&code, None))
         }
         _ => {
             let c: CallArgs = args(a)?;

@@ -12,6 +12,10 @@ use crate::{BoxError, FunctionSpec, S3Server, Standin, StandinConfig, Template};
 /// The credentials every function gets (moto takes any; the S3 server only these).
 const ACCESS_KEY: &str = "testing";
 const SECRET_KEY: &str = "testing";
+/// Variables given per function as template.yaml says (but the mock's address,
+/// [`WECHAT_API_BASE`], which stands for WeChat's own on every function).
+const WECHAT_VARS: &str = "YUNQIAO_WECHAT_";
+const WECHAT_API_BASE: &str = "YUNQIAO_WECHAT_API_BASE";
 const BUCKET: &str = "yunqiao-face";
 
 /// What a face needs from outside.
@@ -114,10 +118,20 @@ impl LambdaFace {
         env.extend(cfg.env.iter().cloned());
         let mut functions = Vec::new();
         for b in &template.binaries {
+            // The WeChat settings (the app secret, the push Token and key) reach only the
+            // functions template.yaml gives them to, as on AWS: a function that calls
+            // WeChat without them fails here too.
+            let env = env
+                .iter()
+                .filter(|(k, _)| {
+                    !k.starts_with(WECHAT_VARS) || k == WECHAT_API_BASE || template.gives(b, k)
+                })
+                .cloned()
+                .collect();
             functions.push(FunctionSpec {
                 name: b.clone(),
                 exe: function_bin(&cfg.bin_dir, b)?,
-                env: env.clone(),
+                env,
                 max_sandboxes: 8,
             });
         }
