@@ -28,9 +28,9 @@
 //!   completion or removal, the staging object to delete once the form has expired
 
 mod content;
+mod generated;
 mod media;
 mod media_settle;
-mod generated;
 mod sniff;
 mod sweep;
 pub mod thumbs;

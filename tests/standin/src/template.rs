@@ -393,7 +393,14 @@ Resources:
         assert_eq!(to("GET", "/v1/nowhere"), Some("yq-admin"), "$default");
         // The WeChat app secret reaches the functions that call WeChat, and no other.
         let secret = "YUNQIAO_WECHAT_SECRET";
-        for f in ["yq-auth", "yq-tables", "yq-upload", "yq-fn", "yq-schedule", "yq-wechat"] {
+        for f in [
+            "yq-auth",
+            "yq-tables",
+            "yq-upload",
+            "yq-fn",
+            "yq-schedule",
+            "yq-wechat",
+        ] {
             assert!(t.gives(f, secret), "{f} calls WeChat");
             assert!(t.gives(f, "YUNQIAO_WECHAT_APPID"), "{f}");
         }
