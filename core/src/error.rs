@@ -113,6 +113,13 @@ pub enum Code {
     ImageTooLarge,
     // 500
     Internal,
+    // WeChat Pay (`pay`).
+    PayUnavailable,
+    PayAmountNotAllowed,
+    PayItemNotPriced,
+    PayOrderNotPending,
+    PayNotifySignatureInvalid,
+    PayNotifyInvalid,
 }
 
 impl Code {
@@ -180,6 +187,12 @@ impl Code {
         Code::ImageInvalid,
         Code::ImageTooLarge,
         Code::Internal,
+        Code::PayUnavailable,
+        Code::PayAmountNotAllowed,
+        Code::PayItemNotPriced,
+        Code::PayOrderNotPending,
+        Code::PayNotifySignatureInvalid,
+        Code::PayNotifyInvalid,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -246,6 +259,12 @@ impl Code {
             Code::ImageInvalid => "IMAGE_INVALID",
             Code::ImageTooLarge => "IMAGE_TOO_LARGE",
             Code::Internal => "INTERNAL",
+            Code::PayUnavailable => "PAY_UNAVAILABLE",
+            Code::PayAmountNotAllowed => "PAY_AMOUNT_NOT_ALLOWED",
+            Code::PayItemNotPriced => "PAY_ITEM_NOT_PRICED",
+            Code::PayOrderNotPending => "PAY_ORDER_NOT_PENDING",
+            Code::PayNotifySignatureInvalid => "PAY_NOTIFY_SIGNATURE_INVALID",
+            Code::PayNotifyInvalid => "PAY_NOTIFY_INVALID",
         }
     }
 
@@ -305,6 +324,10 @@ impl Code {
             | Code::FunctionResultTooLarge
             | Code::HookDepthExceeded
             | Code::Internal => 500,
+            Code::PayAmountNotAllowed | Code::PayItemNotPriced | Code::PayNotifyInvalid => 400,
+            Code::PayNotifySignatureInvalid => 401,
+            Code::PayOrderNotPending => 409,
+            Code::PayUnavailable => 503,
         }
     }
 }

@@ -36,6 +36,9 @@ pub const FAMILIES: &[&str] = &[
     FILE_CHECK,
     // wechat
     WX_QRCODE,
+    // pay
+    PAY_ORDER,
+    PAY_BUYER,
 ];
 
 /// Partitions with a fixed name.
@@ -110,6 +113,11 @@ pub const WX_PUSH: &str = "wxpush";
 /// A file's media check by WeChat's trace id: `fcheck#<sha256 of the trace id>` / `_`
 /// `{file, trace_id}` (see `files::media`).
 pub const FILE_CHECK: &str = "fcheck#";
+
+/// WeChat Pay orders: `payord#<out_trade_no>` / `o`.
+pub const PAY_ORDER: &str = "payord#";
+/// A buyer's orders: `paybuy#<user>` / `<created ms>#<out_trade_no>`.
+pub const PAY_BUYER: &str = "paybuy#";
 
 #[cfg(test)]
 mod tests {

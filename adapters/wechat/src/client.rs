@@ -8,9 +8,13 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use yunqiao_core::clock::SharedClock;
-use yunqiao_core::wechat::{WeChat, WxAccessToken, WxError, WxReply, WxSession};
+use yunqiao_core::wechat::{
+    PayHttp, PayHttpReply, SignedHeaders, WeChat, WxAccessToken, WxError, WxReply, WxSession,
+};
 
 pub const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
+/// WeChat Pay's API v3.
+pub const DEFAULT_PAY_BASE: &str = "https://api.mch.weixin.qq.com";
 
 #[derive(Debug, Clone)]
 pub struct WeChatConfig {
@@ -22,6 +26,7 @@ pub struct WeChatConfig {
 pub struct WeChatClient {
     http: reqwest::Client,
     cfg: WeChatConfig,
+    pay_base: String,
 }
 
 #[derive(Deserialize)]
@@ -79,7 +84,18 @@ impl WeChatClient {
             .connect_timeout(Duration::from_secs(3))
             .build()
             .map_err(transport)?;
-        Ok(WeChatClient { http, cfg })
+        Ok(WeChatClient {
+            http,
+            cfg,
+            pay_base: DEFAULT_PAY_BASE.to_string(),
+        })
+    }
+
+    /// Where WeChat Pay's API v3 is (default [`DEFAULT_PAY_BASE`]; the mock in
+    /// development).
+    pub fn with_pay_base(mut self, base: impl Into<String>) -> Self {
+        self.pay_base = base.into().trim_end_matches('/').to_string();
+        self
     }
 
     fn url(&self, path: &str) -> String {
@@ -99,8 +115,54 @@ impl WeChatClient {
     }
 }
 
+fn header(h: &reqwest::header::HeaderMap, name: &str) -> String {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string()
+}
+
 #[async_trait]
 impl WeChat for WeChatClient {
+    /// One signed WeChat Pay request; the answer as it came (the domain verifies it).
+    async fn pay_http(&self, req: PayHttp) -> Result<PayHttpReply, WxError> {
+        let url = format!("{}{}", self.pay_base, req.path);
+        let method = match req.method {
+            "GET" => reqwest::Method::GET,
+            "POST" => reqwest::Method::POST,
+            m => return Err(transport(format!("unsupported method {m}"))),
+        };
+        let mut r = self
+            .http
+            .request(method, url)
+            .header("Authorization", req.authorization)
+            .header("Accept", "application/json")
+            .header("User-Agent", "yunqiao");
+        if let Some(serial) = req.wechatpay_serial {
+            r = r.header("Wechatpay-Serial", serial);
+        }
+        if let Some(b) = req.body {
+            r = r.header("Content-Type", "application/json").body(b);
+        }
+        let resp = r.send().await.map_err(|e| transport(e.without_url()))?;
+        let status = resp.status().as_u16();
+        let h = resp.headers().clone();
+        let body = resp.bytes().await.map_err(|e| transport(e.without_url()))?;
+        if body.len() > 1 << 20 {
+            return Err(transport("WeChat Pay's answer is too large"));
+        }
+        Ok(PayHttpReply {
+            status,
+            headers: SignedHeaders {
+                timestamp: header(&h, "wechatpay-timestamp"),
+                nonce: header(&h, "wechatpay-nonce"),
+                signature: header(&h, "wechatpay-signature"),
+                serial: header(&h, "wechatpay-serial"),
+            },
+            body: body.to_vec(),
+        })
+    }
+
     fn appid(&self) -> &str {
         &self.cfg.appid
     }

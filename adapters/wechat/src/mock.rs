@@ -120,6 +120,7 @@ pub struct WeChatMock {
     cfg: Arc<MockConfig>,
     clock: SharedClock,
     state: Arc<Mutex<MockState>>,
+    pay: crate::mock_pay::PayMock,
 }
 
 fn wx_error(errcode: i64, errmsg: &str) -> Response {
@@ -186,6 +187,7 @@ struct PhoneCodeBody {
 impl WeChatMock {
     pub fn new(cfg: MockConfig, clock: SharedClock) -> Self {
         WeChatMock {
+            pay: crate::mock_pay::PayMock::new(&cfg.appid, clock.clone()),
             cfg: Arc::new(cfg),
             clock,
             state: Arc::new(Mutex::new(MockState::default())),
@@ -213,6 +215,12 @@ impl WeChatMock {
             .route("/mock/media-checks/deliver", post(media::deliver))
             .route("/mock/push-target", post(media::set_target))
             .with_state(self.clone())
+            .merge(self.pay.router())
+    }
+
+    /// The merchant's side of the WeChat Pay mock's keys (`mock_pay`).
+    pub fn pay_setup(&self) -> crate::mock_pay::MockPaySetup {
+        self.pay.setup()
     }
 
     /// The openid WeChat would give this name in this app: stable, opaque, 28 characters.

@@ -19,4 +19,7 @@ pub mod qrcode;
 pub mod token;
 
 pub use api::{TextVerdict, WxApi};
-pub use port::{WeChat, WxAccessToken, WxError, WxPhone, WxReply, WxSession};
+pub use port::{
+    PayHttp, PayHttpReply, SignedHeaders, WeChat, WxAccessToken, WxError, WxPhone, WxReply,
+    WxSession,
+};

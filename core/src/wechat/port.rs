@@ -92,6 +92,15 @@ pub trait WeChat: Send + Sync + 'static {
             "WeChat's server API is not available here".into(),
         ))
     }
+
+    /// One signed request to WeChat Pay's API v3 (base `https://api.mch.weixin.qq.com`),
+    /// answered as it came: the domain verifies the answer's signature.
+    async fn pay_http(&self, req: PayHttp) -> Result<PayHttpReply, WxError> {
+        let _ = req;
+        Err(WxError::Transport(
+            "WeChat Pay is not available here".into(),
+        ))
+    }
 }
 
 /// Maps WeChat's answers to API errors clients can act on.
@@ -126,4 +135,40 @@ impl From<WxError> for Error {
             }
         }
     }
+}
+
+/// The signature headers of an answer or notification.
+#[derive(Debug, Clone, Default)]
+pub struct SignedHeaders {
+    pub timestamp: String,
+    pub nonce: String,
+    pub signature: String,
+    pub serial: String,
+}
+
+/// One signed request to WeChat Pay.
+#[derive(Clone)]
+pub struct PayHttp {
+    pub method: &'static str,
+    /// Path and query, as signed (`/v3/pay/transactions/jsapi`).
+    pub path: String,
+    pub body: Option<String>,
+    pub authorization: String,
+    /// `Wechatpay-Serial`: the WeChat Pay key the answer should be signed with (a
+    /// `PUB_KEY_ID_…`), when the merchant has one.
+    pub wechatpay_serial: Option<String>,
+}
+
+impl std::fmt::Debug for PayHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PayHttp {{ {} {} }}", self.method, self.path)
+    }
+}
+
+/// WeChat Pay's answer, before verification.
+#[derive(Debug, Clone)]
+pub struct PayHttpReply {
+    pub status: u16,
+    pub headers: SignedHeaders,
+    pub body: Vec<u8>,
 }

@@ -1,0 +1,513 @@
+//! WeChat Pay v3: orders priced by the server, paid only on WeChat's verified word.
+//!
+//! * [`sign`]: request signatures and `paySign` with the merchant key; the keys.
+//! * [`notify`]: which WeChat key signed, how fresh, AES-256-GCM resources.
+//! * [`orders`]: orders in the item store and their conditional state changes.
+//! * [`client`]: the signed calls to WeChat Pay (jsapi order, query, close).
+//!
+//! The amount never comes from the client unless configuration allows it (tips, within
+//! bounds): it is the price field of a record the caller may read (under the caller's
+//! rules) times the quantity. Only a notification that verifies — the right key, fresh,
+//! not a probe, decrypting under the APIv3 key, for this app and merchant, about an order
+//! we have, for its exact amount and buyer — or WeChat's own signed query answer marks an
+//! order paid, and that with one conditional write, which also writes the after-payment
+//! outbox item: duplicates and concurrent retries change nothing twice.
+
+pub mod client;
+pub mod notify;
+pub mod orders;
+pub mod sign;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::auth::Caller;
+use crate::clock::SharedClock;
+use crate::error::{Code, Error, Result};
+use crate::ids;
+use crate::keys;
+use crate::store::{Item, ItemStore, WriteOp};
+use crate::tables::HookRunner;
+use crate::wechat::WeChat;
+
+pub use crate::wechat::{PayHttp, PayHttpReply};
+pub use client::Merchant;
+pub use notify::{ApiV3Key, Refusal, SignedHeaders, Transaction, WxPayKeys};
+pub use orders::{Order, Transition};
+pub use sign::{Certificate, KeyError, MerchantKey, PublicKey};
+
+/// Most orders on one page of the buyer's list.
+pub const MAX_LIST: usize = 100;
+/// Largest order total, in fen (WeChat's `total` is a 32-bit integer).
+pub const MAX_TOTAL: i64 = i32::MAX as i64;
+/// WeChat's limit on `description`, in characters.
+pub const MAX_DESCRIPTION: usize = 127;
+
+/// Where prices come from: a record, read as the caller may read it.
+#[async_trait]
+pub trait Catalog: Send + Sync {
+    /// The record as `caller` sees it (`NOT_FOUND` when it may not).
+    async fn read(&self, caller: &Caller, table: &str, id: &str) -> Result<Value>;
+}
+
+#[async_trait]
+impl Catalog for crate::tables::Tables {
+    async fn read(&self, caller: &Caller, table: &str, id: &str) -> Result<Value> {
+        self.get(caller, table, id, &[]).await
+    }
+}
+
+/// The pay section of the configuration, keys read.
+pub struct PaySettings {
+    pub merchant: Merchant,
+    pub api_v3_key: ApiV3Key,
+    /// `https://…/v1/pay/notify`, no query.
+    pub notify_url: String,
+    /// Tables whose records may be sold.
+    pub tables: Vec<String>,
+    /// The record field holding the unit price, in fen.
+    pub price_field: String,
+    /// The record field used as the order's description.
+    pub description_field: String,
+    pub max_quantity: i64,
+    /// `(min, max)` fen of a client-given amount (tips); `None`: refused.
+    pub client_amount: Option<(i64, i64)>,
+    /// `<module>.<export>` run once per paid order.
+    pub on_paid: Option<String>,
+}
+
+/// `POST /v1/pay/orders`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrder {
+    #[serde(default)]
+    pub item: Option<ItemRef>,
+    #[serde(default)]
+    pub quantity: Option<i64>,
+    /// Only where configuration allows a client-given amount.
+    #[serde(default)]
+    pub amount: Option<i64>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemRef {
+    pub table: String,
+    pub id: String,
+}
+
+pub struct Pay {
+    settings: Option<PaySettings>,
+    store: Arc<dyn ItemStore>,
+    wechat: Arc<dyn WeChat>,
+    clock: SharedClock,
+    catalog: Arc<dyn Catalog>,
+    hooks: std::sync::OnceLock<std::sync::Weak<dyn HookRunner>>,
+}
+
+fn unavailable() -> Error {
+    Error::new(Code::PayUnavailable, "WeChat Pay is not configured")
+}
+
+impl Pay {
+    pub fn new(
+        settings: Option<PaySettings>,
+        store: Arc<dyn ItemStore>,
+        wechat: Arc<dyn WeChat>,
+        clock: SharedClock,
+        catalog: Arc<dyn Catalog>,
+    ) -> Pay {
+        Pay {
+            settings,
+            store,
+            wechat,
+            clock,
+            catalog,
+            hooks: Default::default(),
+        }
+    }
+
+    /// Who runs the after-payment outbox items (the functions service).
+    pub fn set_hooks(&self, hooks: std::sync::Weak<dyn HookRunner>) {
+        let _ = self.hooks.set(hooks);
+    }
+
+    fn settings(&self) -> Result<&PaySettings> {
+        self.settings.as_ref().ok_or_else(unavailable)
+    }
+
+    pub fn is_configured(&self) -> bool {
+        self.settings.is_some()
+    }
+
+    /// The amount and description of a new order, decided here.
+    async fn price(
+        &self,
+        s: &PaySettings,
+        caller: &Caller,
+        req: &NewOrder,
+    ) -> Result<(i64, String, Value)> {
+        match (&req.item, req.amount) {
+            (Some(_), Some(_)) => Err(Error::new(
+                Code::PayAmountNotAllowed,
+                "the amount of a priced item is set by the server",
+            )),
+            (Some(item), None) => {
+                if !s.tables.iter().any(|t| t == &item.table) {
+                    return Err(Error::new(
+                        Code::PayItemNotPriced,
+                        "this table's records are not for sale",
+                    )
+                    .with_details(json!({"table": item.table})));
+                }
+                let quantity = req.quantity.unwrap_or(1);
+                if !(1..=s.max_quantity).contains(&quantity) {
+                    return Err(Error::invalid_field(
+                        "quantity",
+                        format!("quantity must be 1 to {}", s.max_quantity),
+                    ));
+                }
+                let rec = self.catalog.read(caller, &item.table, &item.id).await?;
+                let unit = rec
+                    .get(&s.price_field)
+                    .and_then(Value::as_i64)
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| {
+                        Error::new(Code::PayItemNotPriced, "this record has no price")
+                            .with_details(json!({"field": s.price_field}))
+                    })?;
+                let total = unit
+                    .checked_mul(quantity)
+                    .filter(|t| *t <= MAX_TOTAL)
+                    .ok_or_else(|| Error::invalid_field("quantity", "the total is too large"))?;
+                let desc = rec
+                    .get(&s.description_field)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                    .unwrap_or_else(|| format!("{} {}", item.table, item.id));
+                let item_v = json!({"table": item.table, "id": item.id});
+                Ok((
+                    total,
+                    desc,
+                    json!({"item": item_v, "quantity": quantity, "unit_price": unit}),
+                ))
+            }
+            (None, Some(amount)) => {
+                let Some((min, max)) = s.client_amount else {
+                    return Err(Error::new(
+                        Code::PayAmountNotAllowed,
+                        "this app does not accept an amount from the client",
+                    ));
+                };
+                if !(min..=max).contains(&amount) {
+                    return Err(Error::new(
+                        Code::PayAmountNotAllowed,
+                        "the amount is out of bounds",
+                    )
+                    .with_details(json!({"min": min, "max": max})));
+                }
+                if req.quantity.is_some() {
+                    return Err(Error::invalid_field(
+                        "quantity",
+                        "quantity goes with an item",
+                    ));
+                }
+                let desc = req.description.clone().unwrap_or_else(|| "tip".into());
+                Ok((amount, desc, json!({})))
+            }
+            (None, None) => Err(Error::invalid(
+                "an order needs an item (or an amount, where allowed)",
+            )),
+        }
+    }
+
+    /// Creates an order and answers `wx.requestPayment`'s parameters.
+    pub async fn create(&self, caller: &Caller, req: NewOrder) -> Result<Value> {
+        let s = self.settings()?;
+        let user = caller
+            .user()
+            .ok_or_else(|| Error::new(Code::Unauthenticated, "log in first"))?;
+        if req.item.is_some() && req.description.is_some() {
+            return Err(Error::invalid_field(
+                "description",
+                "the description of an item comes from the record",
+            ));
+        }
+        let (total, desc, extra) = self.price(s, caller, &req).await?;
+        let desc: String = desc.chars().take(MAX_DESCRIPTION).collect();
+        if desc.trim().is_empty() {
+            return Err(Error::invalid_field(
+                "description",
+                "the description is empty",
+            ));
+        }
+        let now_ms = self.clock.now_ms();
+        let out_trade_no = new_out_trade_no(now_ms);
+        let mut attrs = Map::new();
+        attrs.insert("state".into(), json!(orders::PENDING));
+        attrs.insert("buyer".into(), json!(user.id));
+        attrs.insert("openid".into(), json!(user.openid));
+        attrs.insert("amount".into(), json!(total));
+        attrs.insert("currency".into(), json!("CNY"));
+        attrs.insert("description".into(), json!(desc));
+        attrs.insert("created_at".into(), json!(now_ms));
+        if let Value::Object(m) = extra {
+            attrs.extend(m);
+        }
+        orders::insert(self.store.as_ref(), &out_trade_no, attrs.clone()).await?;
+        let order = Order {
+            out_trade_no: out_trade_no.clone(),
+            attrs,
+        };
+        let body = json!({
+            "appid": s.merchant.appid, "mchid": s.merchant.mchid,
+            "description": desc, "out_trade_no": out_trade_no,
+            "notify_url": s.notify_url,
+            "amount": {"total": total, "currency": "CNY"},
+            "payer": {"openid": user.openid},
+        });
+        let now_secs = now_ms.div_euclid(1000);
+        let prepay = match s
+            .merchant
+            .jsapi(self.wechat.as_ref(), &body, now_secs)
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                if let Err(e2) = orders::remove_unaccepted(self.store.as_ref(), &order).await {
+                    tracing::warn!(error = %e2, "unaccepted order not removed");
+                }
+                return Err(e);
+            }
+        };
+        orders::set_prepay(self.store.as_ref(), &out_trade_no, &prepay).await?;
+        let ts = now_secs.to_string();
+        let nonce = sign::nonce(32);
+        let package = format!("prepay_id={prepay}");
+        let pay_sign = s
+            .merchant
+            .key
+            .sign(sign::pay_sign_message(&s.merchant.appid, &ts, &nonce, &package).as_bytes());
+        Ok(json!({
+            "order": order.view(),
+            "payment": {
+                "timeStamp": ts, "nonceStr": nonce, "package": package,
+                "signType": "RSA", "paySign": pay_sign,
+            },
+        }))
+    }
+
+    fn may_see(caller: &Caller, o: &Order) -> bool {
+        caller.is_admin() || caller.user().is_some_and(|u| u.id == o.buyer())
+    }
+
+    /// An order, for its buyer or an admin. A pending one is first asked about at
+    /// WeChat (a lost notification must not leave a paid order unpaid).
+    pub async fn get(&self, caller: &Caller, out_trade_no: &str) -> Result<Value> {
+        let s = self.settings()?;
+        let not_found = || Error::not_found("no such order");
+        if !valid_out_trade_no(out_trade_no) {
+            return Err(not_found());
+        }
+        let o = orders::load(self.store.as_ref(), out_trade_no)
+            .await?
+            .ok_or_else(not_found)?;
+        if !Self::may_see(caller, &o) {
+            return Err(not_found());
+        }
+        if o.state() == orders::PENDING {
+            let now_secs = self.clock.now_secs();
+            match s
+                .merchant
+                .query(self.wechat.as_ref(), out_trade_no, now_secs)
+                .await
+            {
+                Ok(Some(tx)) if tx.trade_state == "SUCCESS" => {
+                    self.settle(s, &o, &tx).await?;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "WeChat Pay query failed; answering the stored order")
+                }
+            }
+            let o = orders::load(self.store.as_ref(), out_trade_no)
+                .await?
+                .ok_or_else(not_found)?;
+            return Ok(o.view());
+        }
+        Ok(o.view())
+    }
+
+    /// The caller's own orders, newest first.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        limit: Option<usize>,
+        cursor: Option<String>,
+    ) -> Result<Value> {
+        self.settings()?;
+        let user = caller
+            .user()
+            .ok_or_else(|| Error::new(Code::Unauthenticated, "log in first"))?;
+        let limit = limit.unwrap_or(20).clamp(1, MAX_LIST);
+        let (items, cursor) =
+            orders::list_for(self.store.as_ref(), &user.id, limit, cursor).await?;
+        Ok(json!({
+            "items": items.iter().map(Order::view).collect::<Vec<_>>(),
+            "cursor": cursor,
+        }))
+    }
+
+    /// Closes a pending order at WeChat and here.
+    pub async fn close(&self, caller: &Caller, out_trade_no: &str) -> Result<Value> {
+        let s = self.settings()?;
+        let not_found = || Error::not_found("no such order");
+        if !valid_out_trade_no(out_trade_no) {
+            return Err(not_found());
+        }
+        let o = orders::load(self.store.as_ref(), out_trade_no)
+            .await?
+            .ok_or_else(not_found)?;
+        if !Self::may_see(caller, &o) {
+            return Err(not_found());
+        }
+        match o.state() {
+            orders::PENDING => {}
+            orders::CLOSED => return Ok(o.view()),
+            _ => {
+                return Err(Error::new(
+                    Code::PayOrderNotPending,
+                    "the order is no longer pending",
+                ));
+            }
+        }
+        let now = self.clock.now_ms();
+        s.merchant
+            .close(self.wechat.as_ref(), out_trade_no, now.div_euclid(1000))
+            .await?;
+        orders::mark_closed(self.store.as_ref(), out_trade_no, now).await?;
+        let o = orders::load(self.store.as_ref(), out_trade_no)
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(o.view())
+    }
+
+    /// `POST /v1/pay/notify`: a notification from WeChat Pay. `Ok` means recorded (or a
+    /// duplicate of something recorded); any error is answered so that WeChat retries.
+    pub async fn notify(&self, headers: &SignedHeaders, body: &[u8]) -> Result<Transition> {
+        let s = self.settings()?;
+        let now_secs = self.clock.now_secs();
+        let (n, plain) = notify::open(&s.merchant.wx_keys, &s.api_v3_key, headers, body, now_secs)
+            .inspect_err(|r| tracing::warn!(refusal = %r, "pay notification refused"))?;
+        if n.event_type != "TRANSACTION.SUCCESS" || n.resource.original_type != "transaction" {
+            tracing::info!(event = %n.event_type, id = %n.id, "pay notification ignored");
+            return Ok(Transition::Already);
+        }
+        let tx: Transaction =
+            serde_json::from_slice(&plain).map_err(|_| Error::from(Refusal::Malformed))?;
+        if tx.appid != s.merchant.appid || tx.mchid != s.merchant.mchid {
+            tracing::warn!("pay notification for another app or merchant");
+            return Err(Refusal::NotOurs.into());
+        }
+        if tx.trade_state != "SUCCESS" {
+            return Ok(Transition::Already);
+        }
+        let o = if valid_out_trade_no(&tx.out_trade_no) {
+            orders::load(self.store.as_ref(), &tx.out_trade_no).await?
+        } else {
+            None
+        };
+        let Some(o) = o else {
+            tracing::warn!("pay notification for an order we do not have");
+            return Err(Refusal::NotOurs.into());
+        };
+        self.settle(s, &o, &tx).await
+    }
+
+    /// Records a verified `SUCCESS` transaction against its order.
+    async fn settle(&self, s: &PaySettings, o: &Order, tx: &Transaction) -> Result<Transition> {
+        if tx.appid != s.merchant.appid || tx.mchid != s.merchant.mchid {
+            return Err(Refusal::NotOurs.into());
+        }
+        if tx.payer.as_ref().is_some_and(|p| p.openid != o.openid()) {
+            tracing::warn!(out_trade_no = %o.out_trade_no, "paid by someone else than the buyer");
+            return Err(Refusal::NotOurs.into());
+        }
+        let total = tx.amount.as_ref().map(|a| a.total);
+        if total != Some(o.amount()) {
+            tracing::warn!(out_trade_no = %o.out_trade_no, "paid amount differs from the order");
+            return Err(Refusal::AmountMismatch.into());
+        }
+        if tx.transaction_id.is_empty() {
+            return Err(Refusal::Malformed.into());
+        }
+        if o.state() == orders::PAID {
+            return Ok(Transition::Already);
+        }
+        let now_ms = self.clock.now_ms();
+        let mut extra = Vec::new();
+        let mut outbox = Vec::new();
+        if let Some(target) = &s.on_paid {
+            let id = ids::new_id(now_ms);
+            let mut view = o.view();
+            view["state"] = json!(orders::PAID);
+            view["transaction_id"] = json!(tx.transaction_id);
+            view["paid_at"] = json!(now_ms);
+            let mut attrs = Map::new();
+            attrs.insert("hook".into(), json!(target));
+            attrs.insert(
+                "event".into(),
+                json!({
+                    "id": id, "op": "paid", "order": view,
+                    "caller": {"kind": "user", "id": o.buyer()},
+                }),
+            );
+            attrs.insert("depth".into(), json!(1));
+            attrs.insert("attempts".into(), json!(0));
+            attrs.insert("next_at".into(), json!(now_ms));
+            extra.push(WriteOp::put(
+                Item::new(keys::OUTBOX, id.clone(), attrs),
+                None,
+            ));
+            outbox.push(id);
+        }
+        let amount = tx.amount.as_ref().and_then(|a| a.payer_total);
+        let t = orders::mark_paid(
+            self.store.as_ref(),
+            &o.out_trade_no,
+            &tx.transaction_id,
+            amount,
+            now_ms,
+            extra,
+        )
+        .await?;
+        if t == Transition::Done {
+            tracing::info!(out_trade_no = %o.out_trade_no, "order paid");
+            let runner = self.hooks.get().and_then(std::sync::Weak::upgrade);
+            if let (false, Some(h)) = (outbox.is_empty(), runner) {
+                h.committed(outbox).await;
+            }
+        }
+        Ok(t)
+    }
+}
+
+/// `yq` + 13 digits of milliseconds + 16 random characters: 31 of `[0-9A-Za-z]`.
+fn new_out_trade_no(now_ms: i64) -> String {
+    format!("yq{:013}{}", now_ms.max(0), sign::nonce(16))
+}
+
+/// WeChat's `out_trade_no`: 6 to 32 of `[0-9A-Za-z_|*-]`.
+pub fn valid_out_trade_no(s: &str) -> bool {
+    (6..=32).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'|' | b'*'))
+}
+
+#[cfg(test)]
+mod tests;
