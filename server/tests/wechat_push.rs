@@ -26,6 +26,7 @@ on_every_face!(env = super::SAFE_MODE;
     an_image_stays_checking_until_its_verdict,
     forged_verdicts_change_no_file,
     a_functions_media_check_reaches_its_export,
+    a_push_that_failed_runs_when_sent_again,
 );
 
 /// The export logs every event it is handed (read back from the module's logs).
@@ -652,4 +653,52 @@ export async function bad() { return wechat.mediaCheck({ url: "file:///etc/passw
     assert_eq!(events[0]["trace_id"], trace.as_str());
     assert_eq!(events[0]["result"]["suggest"], "review");
     assert_eq!(events[0]["Event"], "wxa_media_check");
+}
+
+/// A push whose function failed is not acknowledged; WeChat sends it again, perhaps as the
+/// very same request (timestamp and nonce), and that retry runs — it is not a replay.
+async fn a_push_that_failed_runs_when_sent_again(s: Server) {
+    let api = Api::new(&s.base);
+    let failing =
+        r#"export async function on_wechat_event(event) { throw new Error("down for a moment") }"#;
+    let r = api
+        .call(
+            "PUT",
+            "/v1/functions/inbox",
+            Some(ADMIN_KEY),
+            Some(json!({ "source": failing })),
+        )
+        .await;
+    assert!(r.status == 201 || r.status == 200, "{}", r.text);
+    let first = fire(&s, media_check("t-retry"), json!({})).await;
+    assert_ne!(first["status"], 200, "{first}");
+    assert_ne!(first["body"].as_str(), Some("success"), "{first}");
+
+    deploy_inbox(&api).await;
+    let (st, body) = resend(&s, &first, first["payload"].as_str().unwrap()).await;
+    assert_eq!(
+        (st, body.as_str()),
+        (200, "success"),
+        "the first answer: {first}"
+    );
+    let r = api
+        .call(
+            "GET",
+            "/v1/functions/inbox/logs?limit=100",
+            Some(ADMIN_KEY),
+            None,
+        )
+        .await;
+    let ok: Vec<Value> = r.body["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|l| l["export"] == "on_wechat_event" && l["outcome"] == "ok")
+        .collect();
+    assert_eq!(ok.len(), 1, "{}", r.text);
+    assert!(r.text.contains("t-retry"), "{}", r.text);
+    // Acknowledged now: the same request once more is a replay.
+    let (st, body) = resend(&s, &first, first["payload"].as_str().unwrap()).await;
+    assert_eq!((st, code(&body).as_str()), (409, "PUSH_REPLAYED"));
 }

@@ -392,7 +392,13 @@ impl WxPush {
                 Err(e) => return Err(e.into()),
             }
         }
+        // A push not answered `success` is sent again by WeChat, perhaps as the same
+        // request: its nonce and event id are forgotten so the retry runs.
         let forget = || async {
+            let _ = self
+                .store
+                .delete(keys::WX_PUSH, &format!("n#{ts}#{nonce}"), None)
+                .await;
             if let Some(id) = &id {
                 let _ = self
                     .store
