@@ -11,7 +11,7 @@
 * partitions: no ARN spelled with a literal `arn:aws:` (every one uses ${AWS::Partition})
   and no literal `amazonaws.com` in a URL (${AWS::URLSuffix}: amazonaws.com.cn in China),
   service principals (`apigateway.amazonaws.com`, the same in every partition) aside;
-* the bucket's policies: users' files (f/*) and thumbnails (t/*) each with exactly
+* the bucket's policies: users' files (f/*, staged uploads up/*) and thumbnails (t/*) each with exactly
   PutObject, GetObject and DeleteObject, the thumbnails' attached to the upload function
   alone (it makes them, reading f/* and writing t/* itself).
 
@@ -123,13 +123,16 @@ def check(text: str) -> list:
     if "Architectures: [!Ref Architecture]" not in text:
         errors.append("Globals: Architectures must be [!Ref Architecture]")
 
-    for policy, prefix in [("FilesPolicy", "f"), ("ThumbsPolicy", "t")]:
+    # Users' files live under f/, uploads are staged under up/ (copied to f/ on completion).
+    for policy, prefixes in [("FilesPolicy", ["f", "up"]), ("ThumbsPolicy", ["t"])]:
         body = resources.get(policy, "")
         actions = sorted(re.findall(r"^\s+- (s3:\w+)\s*$", body, re.M))
         if actions != ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]:
             errors.append(f"Resources: {policy} allows {actions}, not exactly Put/Get/DeleteObject")
-        if f'Resource: !Sub "${{Bucket.Arn}}/{prefix}/*"' not in body:
-            errors.append(f"Resources: {policy} is not limited to {prefix}/* in the bucket")
+        objects = sorted(re.findall(r'!Sub "\$\{Bucket\.Arn\}/([^"]*)"', body))
+        if objects != sorted(f"{p}/*" for p in prefixes):
+            wanted = ", ".join(f"{p}/*" for p in prefixes)
+            errors.append(f"Resources: {policy} reaches {objects} in the bucket, not exactly {wanted}")
     users = [name for name, body in resources.items() if "- !Ref ThumbsPolicy" in body]
     if users != ["UploadFunction"]:
         errors.append(f"Resources: ThumbsPolicy is attached to {users}, not to UploadFunction alone")

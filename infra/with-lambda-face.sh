@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs a command against the AWS face on this machine: the Lambda functions behind the
 # API Gateway stand-in (the `lambda-face` binary), on the DynamoDB emulator that
-# infra/with-emulators.sh started. Exports YUNQIAO_TEST_BASE_URL, YUNQIAO_TEST_WS_URL and
-# YUNQIAO_TEST_ADMIN_KEY for the command, and stops the face afterwards.
+# infra/with-emulators.sh started. Exports YUNQIAO_TEST_BASE_URL, YUNQIAO_TEST_WS_URL,
+# YUNQIAO_TEST_ADMIN_KEY and YUNQIAO_TEST_WECHAT_MOCK for the command, and stops the face afterwards.
 #   infra/with-emulators.sh infra/with-lambda-face.sh <target dir> <command...>
 set -euo pipefail
 bin_dir=$1
@@ -30,6 +30,7 @@ field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]
 YUNQIAO_TEST_BASE_URL=$(field http_url)
 YUNQIAO_TEST_WS_URL=$(field ws_url)
 YUNQIAO_TEST_ADMIN_KEY=$(field admin_key)
-export YUNQIAO_TEST_BASE_URL YUNQIAO_TEST_WS_URL YUNQIAO_TEST_ADMIN_KEY
+YUNQIAO_TEST_WECHAT_MOCK=$(field wechat_mock)
+export YUNQIAO_TEST_BASE_URL YUNQIAO_TEST_WS_URL YUNQIAO_TEST_ADMIN_KEY YUNQIAO_TEST_WECHAT_MOCK
 echo "Lambda face on $YUNQIAO_TEST_BASE_URL ($YUNQIAO_TEST_WS_URL)"
 "$@"

@@ -78,7 +78,9 @@ pub struct FileInfo {
     pub size: u64,
     pub content_type: String,
     pub public: bool,
-    /// `pending` (waiting for its bytes and `complete`) or `ready`.
+    /// `pending` (waiting for its bytes and `complete`), `checking` (waiting for
+    /// WeChat's media check, `files.media_check`: its owner's only), `ready`, or
+    /// `rejected` (the check refused it: its bytes are gone).
     pub status: String,
     /// The owner's user id; `null` for files the admin key uploaded.
     pub owner: Option<String>,
@@ -115,7 +117,9 @@ impl From<FileView> for FileInfo {
             public: f.public,
             status: match f.status {
                 Status::Pending => "pending",
+                Status::Checking => "checking",
                 Status::Ready => "ready",
+                Status::Rejected => "rejected",
             }
             .into(),
             owner: f.owner,
@@ -228,10 +232,13 @@ pub async fn start_upload(
 }
 
 /// Finish an upload (its owner): the bytes must have arrived, of the declared size, and
-/// be of the declared type (sniffed from them); else the upload is removed.
+/// be of the declared type (sniffed from them); else the upload is removed. Types
+/// WeChat checks (`files.media_check`) come back `checking` until its verdict.
 #[utoipa::path(post, path = "/v1/files/{id}/complete", tag = "files", security(("bearer" = [])),
     params(("id" = String, Path)),
-    responses((status = 200, description = "ready, with its URL", body = FileInfo),
+    responses((status = 200, description = "ready (or checking), with its URL", body = FileInfo),
+        (status = 502, description = "`WECHAT_ERROR`: WeChat refused to start the media check (the upload stays pending; complete it again)", body = ErrorBody),
+        (status = 503, description = "`WECHAT_UNAVAILABLE`: WeChat could not be reached for the media check (the upload stays pending)", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "`FILE_NOT_UPLOADED`: no bytes yet, or another size (then removed)", body = ErrorBody),
         (status = 400, description = "`FILE_TYPE_MISMATCH`: the bytes are of another type (removed)", body = ErrorBody)))]
@@ -286,6 +293,7 @@ const VARY_ACCEPT: HeaderValue = HeaderValue::from_static("accept");
         (status = 400, description = "`THUMB_SIZE_NOT_ALLOWED` (not one of the configured sizes), `IMAGE_INVALID` (not an image we read: truncated, corrupt, another type), `INVALID_ARGUMENT` (`format`)", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "`FILE_NOT_UPLOADED`: a thumbnail of a file not complete yet", body = ErrorBody),
+        (status = 410, description = "`FILE_REJECTED`: a thumbnail of a file WeChat's media check rejected", body = ErrorBody),
         (status = 413, description = "`IMAGE_TOO_LARGE`: the image's dimensions (as its header claims) or its size are over the limits", body = ErrorBody)))]
 pub async fn get_file(
     State(s): State<AppState>,
@@ -319,6 +327,7 @@ pub async fn get_file(
         (status = 401, description = "`INVALID_TOKEN`", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "`FILE_NOT_UPLOADED`: not complete yet", body = ErrorBody),
+        (status = 410, description = "`FILE_REJECTED`: WeChat's media check rejected the file (to its owner; others get 404)", body = ErrorBody),
         (status = 413, description = "`IMAGE_TOO_LARGE`", body = ErrorBody)))]
 pub async fn file_content(
     State(s): State<AppState>,

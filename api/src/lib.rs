@@ -13,8 +13,10 @@ pub mod kv;
 pub mod live;
 pub mod pay;
 pub mod project;
+pub mod qrcode;
 pub mod tables;
 pub mod views;
+pub mod wechat;
 pub mod wiring;
 
 use std::sync::Arc;
@@ -71,6 +73,10 @@ pub struct Services {
     pub served_blobs: Option<Arc<dyn yunqiao_core::blob::ServedBlobStore>>,
     /// Users' files (`/v1/files`), over `blobs`; `None` without a blob store.
     pub files: Option<Arc<yunqiao_core::files::Files>>,
+    /// QR codes (`/v1/qrcode`), kept as files; `None` without a blob store.
+    pub qrcodes: Option<Arc<yunqiao_core::wechat::qrcode::QrCodes>>,
+    /// WeChat's pushed events (`/v1/wechat/push`).
+    pub wechat_push: Arc<yunqiao_core::wechat::push::WxPush>,
     /// Where clients reach this server (`files.public_url`), when configured; else each
     /// request's own origin is.
     pub public_url: Option<String>,
@@ -116,6 +122,8 @@ pub enum Area {
     Pay,
     /// `POST /v1/pay/notify`: WeChat Pay's notifications (the `yq-pay-notify` function).
     PayNotify,
+    /// `/v1/wechat/push`: WeChat's message push; `/v1/qrcode`: QR codes.
+    WeChat,
 }
 
 impl Area {
@@ -132,6 +140,7 @@ impl Area {
         Area::Functions,
         Area::Pay,
         Area::PayNotify,
+        Area::WeChat,
     ];
 
     fn router(self) -> ApiRouter {
@@ -150,6 +159,7 @@ impl Area {
             Area::Functions => functions::router().merge(project::router()),
             Area::Pay => pay::router(),
             Area::PayNotify => pay::notify_router(),
+            Area::WeChat => wechat::router().merge(qrcode::router()),
         }
     }
 }

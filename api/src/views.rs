@@ -988,7 +988,7 @@ pub struct FunctionLogView {
     pub request_id: String,
     pub export: String,
     pub version: i64,
-    /// `call`, `hook` or `schedule`.
+    /// `call`, `hook`, `schedule` or `wechat_event`.
     pub trigger: String,
     /// A user id, `admin` or `anonymous`.
     pub caller: String,

@@ -163,6 +163,7 @@ impl AppBuilder {
         use yunqiao_core::live::{Live, Push, RateLimiter};
         let (store, writers) = self.store.ok_or(MissingAdapter("store"))?;
         let wechat = self.wechat.ok_or(MissingAdapter("wechat"))?;
+        let appid = wechat.appid().to_string();
         let sockets = self.sockets.ok_or(MissingAdapter("sockets"))?;
         let clock = self.clock;
         let freshness = cfg.cache.freshness(writers == StoreWriters::Several);
@@ -203,6 +204,22 @@ impl AppBuilder {
         let tables = Arc::new(tables);
         let auth = Arc::new(auth);
         tables.set_text_checks(auth.wechat().clone());
+        if let Some(f) = &files {
+            f.set_media_checks(Arc::new(yunqiao_core::wechat::media::WxMediaChecker {
+                auth: auth.clone(),
+                wechat: auth.wechat().clone(),
+            }));
+        }
+        let qrcodes = files.clone().map(|f| {
+            Arc::new(yunqiao_core::wechat::qrcode::QrCodes::new(
+                auth.wechat().clone(),
+                f,
+                store.clone(),
+                clock.clone(),
+                cfg.wechat.qrcode_users,
+                cfg.files.public_url.clone(),
+            ))
+        });
         let kv = Arc::new(yunqiao_core::kv::Kv::new(store.clone(), clock.clone()));
         let live = Live::new(
             store.clone(),
@@ -222,8 +239,9 @@ impl AppBuilder {
         ));
         let functions =
             yunqiao_core::functions::Functions::new(yunqiao_core::functions::FunctionsDeps {
-                store,
-                clock,
+                qrcodes: qrcodes.clone(),
+                store: store.clone(),
+                clock: clock.clone(),
                 auth: auth.clone(),
                 tables: tables.clone(),
                 kv: kv.clone(),
@@ -243,7 +261,27 @@ impl AppBuilder {
             });
         let runner: Arc<dyn yunqiao_core::tables::HookRunner> = functions.clone();
         pay.set_hooks(Arc::downgrade(&runner));
+        let wechat_push = Arc::new(
+            yunqiao_core::wechat::push::WxPush::new(
+                cfg.wechat
+                    .push_secrets()
+                    .map(|secrets| yunqiao_core::wechat::push::PushConfig {
+                        secrets,
+                        appid,
+                        handler: cfg
+                            .wechat
+                            .push_function
+                            .as_deref()
+                            .and_then(yunqiao_core::wechat::push::parse_handler),
+                    }),
+                store,
+                clock,
+                functions.clone(),
+            )
+            .with_files(files.clone()),
+        );
         Ok(AppState(Arc::new(Services {
+            wechat_push,
             pay,
             kv,
             live,
@@ -254,6 +292,7 @@ impl AppBuilder {
             blobs: self.blobs,
             served_blobs: self.served_blobs,
             files,
+            qrcodes,
             public_url: cfg.files.public_url.clone(),
         })))
     }

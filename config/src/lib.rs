@@ -44,6 +44,10 @@ pub const SETTINGS: &[(&str, &str)] = &[
         "wechat.mock_on_public_address",
         "YUNQIAO_WECHAT_MOCK_ON_PUBLIC_ADDRESS",
     ),
+    ("wechat.push_token", "YUNQIAO_WECHAT_PUSH_TOKEN"),
+    ("wechat.push_aes_key", "YUNQIAO_WECHAT_PUSH_AES_KEY"),
+    ("wechat.push_function", "YUNQIAO_WECHAT_PUSH_FUNCTION"),
+    ("wechat.qrcode_users", "YUNQIAO_WECHAT_QRCODE_USERS"),
     ("store.kind", "YUNQIAO_STORE"),
     ("store.dynamodb_table", "YUNQIAO_DYNAMODB_TABLE"),
     ("store.dynamodb_region", "AWS_REGION"),
@@ -64,6 +68,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("files.pending_ttl_secs", "YUNQIAO_FILES_PENDING_TTL_SECS"),
     // A comma-separated list in the environment, an array in the file.
     ("files.thumb_sizes", "YUNQIAO_FILES_THUMB_SIZES"),
+    ("files.media_check", "YUNQIAO_FILES_MEDIA_CHECK"),
     ("files.bucket", "YUNQIAO_BUCKET"),
     ("files.s3_region", "YUNQIAO_S3_REGION"),
     ("files.s3_endpoint", "YUNQIAO_S3_ENDPOINT"),
@@ -285,6 +290,27 @@ pub struct WeChatSection {
     pub api_base: Option<String>,
     /// Serve the mock on a non-loopback address (anyone could log in as anyone).
     pub mock_on_public_address: bool,
+    /// The message push's Token (3 to 32 letters and digits), as set in the
+    /// mini-program's admin; unset: `/v1/wechat/push` answers 404.
+    pub push_token: Option<String>,
+    /// The message push's EncodingAESKey (43 characters): safe mode, every push
+    /// encrypted. Unset: plaintext mode.
+    pub push_aes_key: Option<String>,
+    /// The cloud function pushed events go to: `module` (export `on_wechat_event`) or
+    /// `module.export`. Unset: events are verified and acknowledged only.
+    pub push_function: Option<String>,
+    /// Logged-in users may ask for QR codes (`POST /v1/qrcode`); unset: admins and
+    /// cloud functions only.
+    pub qrcode_users: bool,
+}
+
+impl WeChatSection {
+    /// The push endpoint's secrets, when a Token is configured (checked by
+    /// [`Config::validate`]).
+    pub fn push_secrets(&self) -> Option<yunqiao_core::wechat::push::PushSecrets> {
+        let token = self.push_token.as_deref()?;
+        yunqiao_core::wechat::push::PushSecrets::new(token, self.push_aes_key.as_deref()).ok()
+    }
 }
 
 /// Where data lives: the embedded store in `data_dir` (default), or a DynamoDB table
@@ -347,6 +373,10 @@ pub struct FilesSection {
     /// The thumbnail sizes readers may ask for (`?thumb=`), in PocketBase's syntax
     /// (`WxH`, `WxHt`, `WxHb`, `WxHf`, `0xH`, `Wx0`); empty: no thumbnails.
     pub thumb_sizes: Vec<String>,
+    /// Image and audio types (exact, or `image/*`) whose uploads WeChat checks
+    /// (`media_check_async`) once completed: `checking` until its pushed verdict, then
+    /// `ready` or `rejected`. Needs the message push (`wechat.push_token`); empty: off.
+    pub media_check: Vec<String>,
     pub bucket: String,
     /// Unset: the store's region (`AWS_REGION`).
     pub s3_region: Option<String>,
@@ -376,6 +406,7 @@ impl Default for FilesSection {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            media_check: Vec::new(),
             bucket: "yunqiao".into(),
             s3_region: None,
             s3_endpoint: None,
@@ -399,6 +430,7 @@ impl FilesSection {
             upload_ttl: Duration::from_secs(self.upload_ttl_secs),
             url_ttl: Duration::from_secs(self.url_ttl_secs),
             pending_ttl: Duration::from_secs(self.pending_ttl_secs),
+            media_check: self.media_check.clone(),
         }
     }
 
@@ -616,6 +648,16 @@ impl Config {
             "wechat.mock_on_public_address",
             &mut w.mock_on_public_address,
         )?;
+        e.set_opt("wechat.push_token", &mut w.push_token)?;
+        e.set_opt("wechat.push_aes_key", &mut w.push_aes_key)?;
+        e.set_opt("wechat.push_function", &mut w.push_function)?;
+        e.set_bool("wechat.qrcode_users", &mut w.qrcode_users)?;
+        // The stack passes its optional parameters as empty strings: unset.
+        for v in [&mut w.push_token, &mut w.push_aes_key, &mut w.push_function] {
+            if v.as_deref().is_some_and(|s| s.trim().is_empty()) {
+                *v = None;
+            }
+        }
 
         let s = &mut self.store;
         e.set("store.kind", &mut s.kind)?;
@@ -644,6 +686,13 @@ impl Config {
             fi.thumb_sizes = v
                 .split(',')
                 .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect();
+        }
+        if let Some(v) = env.get(env_name("files.media_check")) {
+            fi.media_check = v
+                .split(',')
+                .map(|t| t.trim().to_ascii_lowercase())
                 .filter(|t| !t.is_empty())
                 .collect();
         }
@@ -783,6 +832,14 @@ impl Config {
                 named("files.allowed_types")
             )));
         }
+        if let Some(t) = fi.media_check.iter().find(|t| {
+            !valid_allowed_type(t) || !(t.starts_with("image/") || t.starts_with("audio/"))
+        }) {
+            return Err(ConfigError(format!(
+                "{}: {t:?} is not an image or audio type WeChat checks (image/*, audio/mpeg, …)",
+                named("files.media_check")
+            )));
+        }
         if fi.thumb_sizes.len() > FILES_THUMB_SIZES_MAX {
             return Err(ConfigError(format!(
                 "{} lists 0 to {FILES_THUMB_SIZES_MAX} sizes",
@@ -852,6 +909,30 @@ impl Config {
                 named("wechat.secret"),
                 named("wechat.appid")
             )));
+        }
+        {
+            use yunqiao_core::wechat::push::{check_token, parse_aes_key};
+            let w = &self.wechat;
+            if let Some(t) = &w.push_token
+                && let Err(e) = check_token(t)
+            {
+                return Err(ConfigError(format!("{}: {e}", named("wechat.push_token"))));
+            }
+            if let Some(k) = &w.push_aes_key {
+                if let Err(e) = parse_aes_key(k) {
+                    return Err(ConfigError(format!(
+                        "{}: {e}",
+                        named("wechat.push_aes_key")
+                    )));
+                }
+                if w.push_token.is_none() {
+                    return Err(ConfigError(format!(
+                        "{} is required with {}",
+                        named("wechat.push_token"),
+                        named("wechat.push_aes_key")
+                    )));
+                }
+            }
         }
         if let Some(k) = &self.admin_key
             && let Err(e) = yunqiao_core::auth::check_admin_key(k)
@@ -1016,6 +1097,10 @@ appid = "wx0123456789abcdef"
 secret = "s3cret"
 api_base = "http://127.0.0.1:9/wx"
 mock_on_public_address = true
+push_token = "pushTok3n"
+push_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+push_function = "hooks.on_push"
+qrcode_users = true
 [store]
 kind = "dynamodb"
 dynamodb_table = "t1"
@@ -1033,6 +1118,7 @@ upload_ttl_secs = 120
 url_ttl_secs = 300
 pending_ttl_secs = 3600
 thumb_sizes = ["100x100", "0x300", "200x200f"]
+media_check = ["image/*", "audio/mpeg"]
 bucket = "b1"
 s3_region = "cn-north-1"
 s3_endpoint = "http://127.0.0.1:9000"
@@ -1087,6 +1173,13 @@ on_paid = "shop.paid"
         ("YUNQIAO_WECHAT_SECRET", "s3cret"),
         ("YUNQIAO_WECHAT_API_BASE", "http://127.0.0.1:9/wx"),
         ("YUNQIAO_WECHAT_MOCK_ON_PUBLIC_ADDRESS", "true"),
+        ("YUNQIAO_WECHAT_PUSH_TOKEN", "pushTok3n"),
+        (
+            "YUNQIAO_WECHAT_PUSH_AES_KEY",
+            "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+        ),
+        ("YUNQIAO_WECHAT_PUSH_FUNCTION", "hooks.on_push"),
+        ("YUNQIAO_WECHAT_QRCODE_USERS", "true"),
         ("YUNQIAO_STORE", "dynamodb"),
         ("YUNQIAO_DYNAMODB_TABLE", "t1"),
         ("AWS_REGION", "eu-west-1"),
@@ -1102,6 +1195,7 @@ on_paid = "shop.paid"
         ("YUNQIAO_FILES_URL_TTL_SECS", "300"),
         ("YUNQIAO_FILES_PENDING_TTL_SECS", "3600"),
         ("YUNQIAO_FILES_THUMB_SIZES", "100x100, 0x300,200x200f"),
+        ("YUNQIAO_FILES_MEDIA_CHECK", "image/*, audio/mpeg"),
         ("YUNQIAO_BUCKET", "b1"),
         ("YUNQIAO_S3_REGION", "cn-north-1"),
         ("YUNQIAO_S3_ENDPOINT", "http://127.0.0.1:9000"),
@@ -1255,6 +1349,22 @@ on_paid = "shop.paid"
             ),
             ("YUNQIAO_FILES_ALLOWED_TYPES", "*/*", "files.allowed_types"),
             ("YUNQIAO_FILES_ALLOWED_TYPES", " , ", "files.allowed_types"),
+            (
+                "YUNQIAO_FILES_MEDIA_CHECK",
+                "application/pdf",
+                "files.media_check",
+            ),
+            (
+                "YUNQIAO_FILES_MEDIA_CHECK",
+                "image/*,*/*",
+                "files.media_check",
+            ),
+            ("YUNQIAO_WECHAT_PUSH_TOKEN", "a b", "wechat.push_token"),
+            (
+                "YUNQIAO_WECHAT_PUSH_AES_KEY",
+                "short",
+                "wechat.push_aes_key",
+            ),
             ("YUNQIAO_FILES_THUMB_SIZES", "100", "files.thumb_sizes"),
             (
                 "YUNQIAO_FILES_THUMB_SIZES",

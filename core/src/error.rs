@@ -37,6 +37,12 @@ pub enum Code {
     ContentRisky,
     /// Text in a checked field (`review: refuse`) that WeChat's check wants reviewed.
     ContentNeedsReview,
+    /// A QR code's `scene` WeChat would refuse (1 to 32 of its characters), or that it
+    /// refused (40169, 40129).
+    QrcodeSceneInvalid,
+    /// A QR code's `page` that is no page path, or that WeChat refused (41030: not a
+    /// page of the released mini-program; 40159).
+    QrcodePageInvalid,
     // 401
     Unauthenticated,
     InvalidToken,
@@ -55,14 +61,21 @@ pub enum Code {
     /// A presigned upload whose fields disagree with its signed policy (another key or
     /// content type) or carry a field the form was not signed with.
     UploadMismatch,
+    /// A WeChat push whose safe-mode body names another mini-program's app id.
+    PushWrongApp,
     // 404
     NotFound,
     // 405
     MethodNotAllowed,
+    // 410
+    /// A file WeChat's media check rejected: its bytes are no longer served.
+    FileRejected,
     // 409
     Conflict,
     UniqueViolation,
     QuotaExceeded,
+    /// A WeChat push whose timestamp and nonce were seen before.
+    PushReplayed,
     // 413
     BodyTooLarge,
     ItemTooLarge,
@@ -133,6 +146,8 @@ impl Code {
         Code::FileNotUsable,
         Code::ContentRisky,
         Code::ContentNeedsReview,
+        Code::QrcodeSceneInvalid,
+        Code::QrcodePageInvalid,
         Code::Unauthenticated,
         Code::InvalidToken,
         Code::InvalidLoginCode,
@@ -143,8 +158,11 @@ impl Code {
         Code::SignatureInvalid,
         Code::SignatureExpired,
         Code::UploadMismatch,
+        Code::PushWrongApp,
+        Code::PushReplayed,
         Code::NotFound,
         Code::MethodNotAllowed,
+        Code::FileRejected,
         Code::Conflict,
         Code::UniqueViolation,
         Code::BodyTooLarge,
@@ -228,9 +246,14 @@ impl Code {
             Code::FileNotUsable => "FILE_NOT_USABLE",
             Code::ContentRisky => "CONTENT_RISKY",
             Code::ContentNeedsReview => "CONTENT_NEEDS_REVIEW",
+            Code::QrcodeSceneInvalid => "QRCODE_SCENE_INVALID",
+            Code::QrcodePageInvalid => "QRCODE_PAGE_INVALID",
             Code::SignatureInvalid => "SIGNATURE_INVALID",
             Code::SignatureExpired => "SIGNATURE_EXPIRED",
             Code::UploadMismatch => "UPLOAD_MISMATCH",
+            Code::PushWrongApp => "PUSH_WRONG_APP",
+            Code::PushReplayed => "PUSH_REPLAYED",
+            Code::FileRejected => "FILE_REJECTED",
             Code::UploadTooLarge => "UPLOAD_TOO_LARGE",
             Code::ThumbSizeNotAllowed => "THUMB_SIZE_NOT_ALLOWED",
             Code::ImageInvalid => "IMAGE_INVALID",
@@ -265,6 +288,8 @@ impl Code {
             | Code::FileNotUsable
             | Code::ContentRisky
             | Code::ContentNeedsReview
+            | Code::QrcodeSceneInvalid
+            | Code::QrcodePageInvalid
             | Code::App => 400,
             Code::Unauthenticated | Code::InvalidToken | Code::InvalidLoginCode => 401,
             Code::Forbidden
@@ -273,10 +298,14 @@ impl Code {
             | Code::FunctionForbidden
             | Code::SignatureInvalid
             | Code::SignatureExpired
-            | Code::UploadMismatch => 403,
+            | Code::UploadMismatch
+            | Code::PushWrongApp => 403,
             Code::NotFound => 404,
             Code::MethodNotAllowed => 405,
-            Code::Conflict | Code::UniqueViolation | Code::FileNotUploaded => 409,
+            Code::FileRejected => 410,
+            Code::Conflict | Code::UniqueViolation | Code::FileNotUploaded | Code::PushReplayed => {
+                409
+            }
             Code::BodyTooLarge
             | Code::ItemTooLarge
             | Code::UploadTooLarge

@@ -33,6 +33,9 @@ pub const FAMILIES: &[&str] = &[
     FILE,
     OWNER_FILES,
     FILE_QUOTA,
+    FILE_CHECK,
+    // wechat
+    WX_QRCODE,
     // pay
     PAY_ORDER,
     PAY_BUYER,
@@ -49,6 +52,7 @@ pub const FIXED: &[&str] = &[
     OUTBOX,
     FILES_PENDING,
     WX_TOKEN,
+    WX_PUSH,
 ];
 
 pub const USER: &str = "user#";
@@ -99,6 +103,16 @@ pub const FILES_PENDING: &str = "fpending";
 /// `{token, expires_at_ms}` (expiring with it), and `wxtoken` / `lease` `{holder}`, the
 /// short claim of whoever is fetching a new one (see `wechat::token`).
 pub const WX_TOKEN: &str = "wxtoken";
+/// QR codes kept by their parameters: `wxqr#<sha256 of the parameters>` / `_`
+/// `{file}` (the public file of the image), and `/ lease` `{holder}`, the short claim of
+/// whoever is asking WeChat for it (see `wechat::qrcode`).
+pub const WX_QRCODE: &str = "wxqr#";
+/// WeChat pushes: nonces seen (`n#<timestamp>#<nonce>`) and events handled
+/// (`e#<id>`), each expiring.
+pub const WX_PUSH: &str = "wxpush";
+/// A file's media check by WeChat's trace id: `fcheck#<sha256 of the trace id>` / `_`
+/// `{file, trace_id}` (see `files::media`).
+pub const FILE_CHECK: &str = "fcheck#";
 
 /// WeChat Pay orders: `payord#<out_trade_no>` / `o`.
 pub const PAY_ORDER: &str = "payord#";

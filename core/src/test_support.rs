@@ -183,6 +183,7 @@ impl World {
         );
         let sandbox = Arc::new(Scripted::default());
         let functions = Functions::new(FunctionsDeps {
+            qrcodes: None,
             store: store.clone(),
             clock: shared,
             auth,

@@ -7,6 +7,7 @@ const FUNCTIONS: &[&str] = &[
     env!("CARGO_BIN_EXE_yq-auth"),
     env!("CARGO_BIN_EXE_yq-tables"),
     env!("CARGO_BIN_EXE_yq-upload"),
+    env!("CARGO_BIN_EXE_yq-wechat"),
     env!("CARGO_BIN_EXE_yq-admin"),
     env!("CARGO_BIN_EXE_yq-ws-connect"),
     env!("CARGO_BIN_EXE_yq-ws-message"),

@@ -394,6 +394,17 @@ declare module 'yunqiao' {
     signature?: string
   }
 
+  export interface MediaCheckInput {
+    /** An http(s) URL WeChat downloads the image or audio from (within 30 minutes). */
+    url: string
+    /** Default `image`. */
+    type?: 'image' | 'audio'
+    /** Whose media (a user id); default the calling user (the admin must name one). */
+    user?: string
+    /** 1 profile, 2 comment (default), 3 forum, 4 social log. */
+    scene?: 1 | 2 | 3 | 4
+  }
+
   export interface SubscribeMessageInput {
     /** A user id: the server finds the openid. */
     user: string
@@ -410,6 +421,11 @@ declare module 'yunqiao' {
    */
   export const wechat: {
     msgSecCheck(input: TextCheckInput): Promise<TextVerdict>
+    /**
+     * `media_check_async`: the verdict arrives later as a pushed `wxa_media_check` event
+     * with this `trace_id`, handed to the function `wechat.push_function` names.
+     */
+    mediaCheck(input: MediaCheckInput): Promise<{ trace_id: string }>
     subscribeMessage: {
       /** 403 `WECHAT_NOT_SUBSCRIBED` when the user did not accept the template (43101). */
       send(input: SubscribeMessageInput): Promise<{ sent: true }>
@@ -421,6 +437,41 @@ declare module 'yunqiao' {
      * `INVALID_ARGUMENT`). An image answers `{content_type, body_base64}`.
      */
     call<T = any>(path: string, body?: Json): Promise<T>
+    /**
+     * A QR code that opens `page` with `scene` (`getwxacodeunlimit`), kept as a public file:
+     * the same parameters answer the same file without asking WeChat again. 400
+     * `QRCODE_SCENE_INVALID`, `QRCODE_PAGE_INVALID`, `INVALID_ARGUMENT`; 429 `RATE_LIMITED`.
+     */
+    qrcode(input: QrCodeInput): Promise<QrCode>
+  }
+
+  /** `wechat.qrcode`'s parameters (WeChat's). */
+  export interface QrCodeInput {
+    /** 1 to 32 of `0-9 A-Z a-z !#$&'()*+,/:;=?@-._~`; the page reads it as `options.scene`. */
+    scene: string
+    /** `pages/room/room`: no leading `/`, no query; unset: the home page. */
+    page?: string
+    /** 280 to 1280 pixels (default 430). */
+    width?: number
+    env_version?: 'release' | 'trial' | 'develop'
+    /** Default `true`: `page` must be in the released app. */
+    check_path?: boolean
+    auto_color?: boolean
+    line_color?: { r: number; g: number; b: number }
+    is_hyaline?: boolean
+  }
+
+  /** A QR code's public file. */
+  export interface QrCode {
+    id: string
+    /** `path` under `files.public_url` when that is configured, else `path`. */
+    url: string
+    /** `/v1/files/{id}/content`: the image's stable address (a redirect to its bytes). */
+    path: string
+    content_type: 'image/png' | 'image/jpeg'
+    size: number
+    /** Kept from an earlier call with the same parameters. */
+    reused: boolean
   }
 
   // ---- hooks and schedules ------------------------------------------------------------------

@@ -334,6 +334,15 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
             },
             clock.clone(),
         );
+        // The mock pushes events (media checks' verdicts) here, as WeChat would to the
+        // URL set in the mini-program's admin.
+        if let Some(secrets) = cfg.wechat.push_secrets() {
+            mock.set_push_target(yunqiao_wechat::PushTarget {
+                url: format!("http://{}/v1/wechat/push", loopback(addr)),
+                secrets,
+                format: yunqiao_core::wechat::push::PushFormat::Json,
+            });
+        }
         extra = extra.nest(MOCK_PREFIX, mock.router());
         let base = format!("http://{}{MOCK_PREFIX}", loopback(addr));
         println!(

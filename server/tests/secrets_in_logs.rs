@@ -493,3 +493,100 @@ async fn pay_keys_are_in_no_log_line() {
     }
     assert!(!logs.contains(&key_body[..64]));
 }
+
+/// The message push's Token and EncodingAESKey reach no log line, at the most verbose
+/// level: the handshake, forged and good pushes (JSON and XML), a media check's
+/// verdict, and a push function that fails.
+#[tokio::test]
+async fn push_token_and_key_are_in_no_log_line() {
+    const TOKEN: &str = "pushLogToken5c1e9";
+    const KEY: &str = "Zx8q1Lm0Pp3Rr7Tt2Uu9Vv4Ww6Yy5Aa1Bb2Cc3Dd4Ee";
+    let env = [
+        ("YUNQIAO_WECHAT_PUSH_TOKEN", TOKEN),
+        ("YUNQIAO_WECHAT_PUSH_AES_KEY", KEY),
+        ("YUNQIAO_WECHAT_PUSH_FUNCTION", "hooks"),
+        ("YUNQIAO_FILES_MEDIA_CHECK", "image/*"),
+    ];
+    let logs = logs_of(&env, |base| async move {
+        let api = Api::new(&base);
+        let c = reqwest::Client::new();
+        let src = r#"export async function on_wechat_event(e) { console.log(JSON.stringify(e)); throw new Error("no") }"#;
+        let r = api
+            .call("PUT", "/v1/functions/hooks", Some(ADMIN_KEY), Some(json!({"source": src})))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .to_string();
+        let sig = yunqiao_core::wechat::push::sign(&[TOKEN, &ts, "1"]);
+        for s in [sig.as_str(), "0"] {
+            let r = c
+                .get(format!("{base}/v1/wechat/push"))
+                .query(&[("signature", s), ("timestamp", &ts), ("nonce", "1"), ("echostr", "e")])
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status() == 200 || r.status() == 403);
+        }
+        let mock = format!("{base}/__mock/wechat/mock");
+        let event = json!({"ToUserName": "gh", "FromUserName": "o", "CreateTime": ts.parse::<i64>().unwrap(),
+                           "MsgType": "event", "Event": "x"});
+        for (token, format) in [("wrongToken1", "json"), (TOKEN, "json"), (TOKEN, "xml")] {
+            let r: serde_json::Value = c
+                .post(format!("{mock}/push"))
+                .json(&json!({"url": format!("{base}/v1/wechat/push"), "token": token, "aes_key": KEY,
+                              "event": event, "format": format}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_ne!(r["status"], 200, "refused, or the function failed: {r}");
+        }
+        // An image checked and its verdict pushed (encrypted) by the mock.
+        let (token, _) = api.login("mock:alice").await;
+        let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+        let up = api
+            .call("POST", "/v1/files", Some(&token),
+                  Some(json!({"name": "a.png", "size": png.len(), "content_type": "image/png"})))
+            .await;
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in up.body["upload"]["fields"].as_object().unwrap() {
+            form = form.text(k.clone(), v.as_str().unwrap().to_string());
+        }
+        form = form.part("file", reqwest::multipart::Part::bytes(png.to_vec()).file_name("a.png"));
+        c.post(up.body["upload"]["url"].as_str().unwrap()).multipart(form).send().await.unwrap();
+        let id = up.body["file"]["id"].as_str().unwrap();
+        let done = api.call("POST", &format!("/v1/files/{id}/complete"), Some(&token), None).await;
+        assert_eq!(done.body["status"], "checking", "{}", done.text);
+        let r: serde_json::Value = c
+            .post(format!("{mock}/media-checks/deliver"))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["delivered"][0]["status"], 200, "{r}");
+        let logs = api.call("GET", "/v1/functions/hooks/logs", Some(ADMIN_KEY), None).await;
+        assert!(!logs.text.contains(TOKEN) && !logs.text.contains(KEY), "{}", logs.text);
+    })
+    .await;
+    assert!(logs.contains("wechat/push"), "pushes are logged:\n{logs}");
+    assert!(
+        !logs.contains(TOKEN),
+        "the push Token is in the logs:\n{logs}"
+    );
+    assert!(
+        !logs.contains(KEY),
+        "the EncodingAESKey is in the logs:\n{logs}"
+    );
+    assert!(
+        !logs.contains(&KEY[..20]),
+        "part of the EncodingAESKey is in the logs:\n{logs}"
+    );
+}

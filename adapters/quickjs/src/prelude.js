@@ -245,9 +245,13 @@ export const http = freeze({
 
 /**
  * WeChat's server API, with the app's access token filled in by the server (a module
- * never sees it). `qrcode` and `mediaCheck` are not here yet.
+ * never sees it).
  */
 export const wechat = freeze({
+  mediaCheck: (args) =>
+    call("wechat.mediaCheck", {
+      url: own(args, "url"), type: own(args, "type"), user: own(args, "user"), scene: own(args, "scene"),
+    }),
   msgSecCheck: (args) =>
     call("wechat.msgSecCheck", {
       content: own(args, "content"), scene: own(args, "scene"), user: own(args, "user"),
@@ -260,6 +264,13 @@ export const wechat = freeze({
         data: own(args, "data"), miniprogram_state: own(args, "miniprogram_state"),
       }),
   }),
+  qrcode: (args) =>
+    call("wechat.qrcode", {
+      scene: own(args, "scene"), page: own(args, "page"), width: own(args, "width"),
+      env_version: own(args, "env_version"), check_path: own(args, "check_path"),
+      auto_color: own(args, "auto_color"), line_color: own(args, "line_color"),
+      is_hyaline: own(args, "is_hyaline"),
+    }),
   call: (path, body) => call("wechat.call", { path: StringCtor(path), body: body === undefined ? null : body }),
 });
 

@@ -163,6 +163,10 @@ impl WeChat for WeChatClient {
         })
     }
 
+    fn appid(&self) -> &str {
+        &self.cfg.appid
+    }
+
     async fn code_to_session(&self, code: &str) -> Result<WxSession, WxError> {
         let req = self.http.get(self.url("/sns/jscode2session")).query(&[
             ("appid", self.cfg.appid.as_str()),

@@ -6,5 +6,5 @@ mod mock;
 mod mock_pay;
 
 pub use client::{DEFAULT_API_BASE, DEFAULT_PAY_BASE, WeChatClient, WeChatConfig};
-pub use mock::{MockConfig, WeChatMock};
+pub use mock::{MockConfig, PushTarget, WeChatMock};
 pub use mock_pay::{MOCK_MCHID, MockPaySetup, PayMock};

@@ -26,11 +26,22 @@
 //!   `wx.requestSubscribeMessage` stands for: the user accepts the template (`times`
 //!   messages, default 1).
 //! * `GET /mock/subscribe-messages` — every message delivered, oldest first.
-//! * `GET /mock/stats` — `{"token_fetches"}`: how many times `stable_token` was
-//!   called, so tests can show that processes share one token.
+//! * `POST /wxa/getwxacodeunlimit?access_token=` — a real QR code of the scene (a PNG
+//!   that decodes back to it), WeChat's JSON errors for a bad scene (40169) or page
+//!   (41030; `pages/missing…` stands for a page the released app lacks) — see
+//!   `mock_qrcode.rs`.
+//! * `GET /mock/stats` — `{"token_fetches", "qrcode_calls"}`: how many times
+//!   `stable_token` was called, so tests can show that processes share one token, and
+//!   how many QR images were drawn, so they can show one is made once.
 //! * `GET /mock/access-tokens` — `{"tokens"}`: every token the mock issued, so tests can
 //!   show none of them reaches an answer or a log line. (Mock tokens open nothing but
 //!   the mock.)
+//!
+//! * `POST /mock/push` — fires any event at a message-push URL, signed and, with an
+//!   EncodingAESKey, encrypted as WeChat does (see `mock_push.rs`).
+//! * `POST /wxa/media_check_async`, `GET /mock/media-checks`,
+//!   `POST /mock/media-checks/deliver`, `POST /mock/push-target` — media checks whose
+//!   verdict the test chooses and delivers as a pushed event (see `mock_media.rs`).
 //!
 //! Answers to jscode2session are sent as `text/plain`, as WeChat sometimes does.
 
@@ -48,6 +59,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use yunqiao_core::clock::SharedClock;
+
+#[path = "mock_media.rs"]
+mod media;
+#[path = "mock_push.rs"]
+mod push;
+#[path = "mock_qrcode.rs"]
+mod qrcode;
+
+pub use media::PushTarget;
 
 const CODE_TTL_MS: i64 = 5 * 60 * 1000;
 const TOKEN_TTL_S: i64 = 7200;
@@ -87,6 +107,12 @@ struct MockState {
     subscriptions: HashMap<(String, String), u32>,
     /// Subscribe messages delivered.
     sent: Vec<Value>,
+    /// Media checks asked for, oldest first.
+    media_checks: Vec<media::MediaCheck>,
+    /// Where pushed events go.
+    push_target: Option<PushTarget>,
+    /// QR code images drawn (`getwxacodeunlimit` answered with an image).
+    qrcode_calls: u64,
 }
 
 #[derive(Clone)]
@@ -177,11 +203,17 @@ impl WeChatMock {
             .route("/mock/phone-code", post(issue_phone_code))
             .route("/mock/expire-access-tokens", post(expire_tokens))
             .route("/wxa/msg_sec_check", post(msg_sec_check))
+            .route("/wxa/getwxacodeunlimit", post(qrcode::getwxacodeunlimit))
             .route("/cgi-bin/message/subscribe/send", post(subscribe_send))
             .route("/mock/subscriptions", post(accept_subscription))
             .route("/mock/subscribe-messages", get(sent_messages))
             .route("/mock/stats", get(stats))
             .route("/mock/access-tokens", get(access_tokens))
+            .route("/mock/push", post(push::fire))
+            .route("/wxa/media_check_async", post(media::media_check_async))
+            .route("/mock/media-checks", get(media::list_checks))
+            .route("/mock/media-checks/deliver", post(media::deliver))
+            .route("/mock/push-target", post(media::set_target))
             .with_state(self.clone())
             .merge(self.pay.router())
     }
@@ -569,7 +601,9 @@ async fn sent_messages(State(m): State<WeChatMock>) -> Response {
 }
 
 async fn stats(State(m): State<WeChatMock>) -> Response {
-    Json(json!({ "token_fetches": m.lock().token_fetches })).into_response()
+    let st = m.lock();
+    Json(json!({ "token_fetches": st.token_fetches, "qrcode_calls": st.qrcode_calls }))
+        .into_response()
 }
 
 async fn access_tokens(State(m): State<WeChatMock>) -> Response {

@@ -28,7 +28,11 @@
 //!   completion or removal, the staging object to delete once the form has expired
 
 mod content;
+mod generated;
+mod media;
+mod media_settle;
 mod sniff;
+mod sweep;
 pub mod thumbs;
 
 use std::sync::Arc;
@@ -42,9 +46,10 @@ use crate::blob::{BlobStore, UploadPolicy};
 use crate::clock::SharedClock;
 use crate::error::{Code, Error, Result};
 use crate::keys;
-use crate::store::{Cond, Item, ItemStore, Query, SkRange, StoreError, Update, WriteOp};
+use crate::store::{Cond, Item, ItemStore, Query, StoreError, Update, WriteOp};
 
 pub use content::{Content, MAX_SOURCE_BYTES, ThumbAsk, Thumbs};
+pub use media::{MEDIA_URL_TTL, MediaChecker, MediaKind, MediaVerdict};
 pub use sniff::{sniff, type_matches};
 
 /// The limits of the files area (`[files]` in the configuration).
@@ -62,6 +67,9 @@ pub struct FilesConfig {
     pub url_ttl: Duration,
     /// How long a pending upload may wait for its completion before it expires.
     pub pending_ttl: Duration,
+    /// Content types (exact or `image/*`) whose uploads WeChat checks once completed
+    /// (see `files::media`); empty: none.
+    pub media_check: Vec<String>,
 }
 
 impl Default for FilesConfig {
@@ -87,6 +95,7 @@ impl Default for FilesConfig {
             upload_ttl: Duration::from_secs(10 * 60),
             url_ttl: Duration::from_secs(10 * 60),
             pending_ttl: Duration::from_secs(24 * 3600),
+            media_check: Vec::new(),
         }
     }
 }
@@ -108,7 +117,11 @@ pub struct UploadRequest {
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pending,
+    /// Completed, waiting for WeChat's media check: its owner's only.
+    Checking,
     Ready,
+    /// WeChat's media check rejected it: its bytes are gone.
+    Rejected,
 }
 
 /// A file as stored.
@@ -248,6 +261,8 @@ pub struct Files {
     cfg: FilesConfig,
     /// Thumbnails, when a thumbnailer was given ([`Files::with_thumbs`]).
     thumbs: Option<Thumbs>,
+    /// Media checks, once set ([`Files::set_media_checks`]).
+    media: std::sync::OnceLock<Arc<dyn MediaChecker>>,
 }
 
 impl Files {
@@ -263,6 +278,7 @@ impl Files {
             clock,
             cfg,
             thumbs: None,
+            media: std::sync::OnceLock::new(),
         }
     }
 
@@ -461,17 +477,36 @@ impl Files {
             )
             .with_details(json!({"declared": file.content_type, "sniffed": sniffed})));
         }
+        // A checked type waits for WeChat's verdict (`media`); the claim is given back
+        // when the check cannot be started, so the completion can be retried.
+        let trace = match self.start_media_check(&file).await {
+            Ok(t) => t,
+            Err(e) => {
+                self.release(id).await?;
+                return Err(e);
+            }
+        };
         let ready = FileRecord {
-            status: Status::Ready,
+            status: if trace.is_some() {
+                Status::Checking
+            } else {
+                Status::Ready
+            },
             expires_at: None,
             ..file.clone()
         };
         let mut attrs = ready.attrs();
         attrs.remove("expires_at");
+        if let Some(t) = &trace {
+            attrs.insert("trace_id".into(), json!(t));
+        }
         let mut ops = vec![WriteOp::put(
             Item::new(file_pk(id), "_", attrs),
             Some(Cond::eq("status", "pending")),
         )];
+        if let Some(t) = &trace {
+            ops.push(Self::check_entry(id, t));
+        }
         ops.extend(self.cleanup_entry(&file));
         match self.store.transact(ops).await {
             Ok(()) => {}
@@ -567,7 +602,8 @@ impl Files {
     }
 
     async fn view(&self, file: FileRecord) -> Result<FileView> {
-        if file.status != Status::Ready {
+        // A checking file is its owner's (and admins') only: `may_read` saw to that.
+        if !matches!(file.status, Status::Ready | Status::Checking) {
             return Ok(FileView {
                 file,
                 url: None,
@@ -608,7 +644,13 @@ impl Files {
             Err(e) if e.code == Code::NotFound => return Err(unusable(id)),
             Err(e) => return Err(e),
         };
-        if file.status != Status::Ready || !(file.public || Self::may_manage(caller, &file)) {
+        let ok = match file.status {
+            Status::Ready => file.public || Self::may_manage(caller, &file),
+            // Its owner may use it already; others see it once it passed.
+            Status::Checking => Self::may_manage(caller, &file),
+            Status::Pending | Status::Rejected => false,
+        };
+        if !ok {
             return Err(unusable(id));
         }
         Ok(file)
@@ -713,8 +755,10 @@ impl Files {
         if !Self::may_read(caller, &file) {
             return Err(not_found());
         }
-        if file.status != Status::Ready {
-            return Err(not_complete());
+        match file.status {
+            Status::Pending => return Err(not_complete()),
+            Status::Rejected => return Err(media::rejected()),
+            Status::Ready | Status::Checking => {}
         }
         if !thumbs::thumbable(&file.content_type) {
             return Err(Error::new(
@@ -778,7 +822,10 @@ impl Files {
             Some(a) => self.thumb(caller, id, a).await?.view,
             None => self.get(caller, id).await?,
         };
-        let url = view.url.ok_or_else(not_complete)?;
+        let url = match view.file.status {
+            Status::Rejected => return Err(media::rejected()),
+            _ => view.url.ok_or_else(not_complete)?,
+        };
         Ok(Content {
             url,
             max_age_secs: content::redirect_max_age(self.url_ttl(&view.file)),
@@ -788,7 +835,7 @@ impl Files {
 
     /// Removes every thumbnail `file` may have (each configured size, each format).
     async fn remove_thumbs(&self, file: &FileRecord) -> Result<()> {
-        if file.status != Status::Ready {
+        if file.status == Status::Pending {
             return Ok(());
         }
         for key in thumbs::thumb_keys(&file.id, self.thumb_sizes()) {
@@ -854,65 +901,6 @@ impl Files {
                 .max(0) as u64
         };
         Ok((n("bytes"), n("files")))
-    }
-
-    /// Removes every pending upload that expired (with whatever bytes arrived), a page
-    /// of [`SWEEP_PAGE`] at a time, at most [`SWEEP_PAGES`] pages (the rest waits for
-    /// the next run). Answers how many were removed. Both faces run it every minute.
-    pub async fn sweep_expired(&self) -> Result<usize> {
-        let mut removed = 0;
-        for _ in 0..SWEEP_PAGES {
-            let (n, more) = self.sweep_page(SWEEP_PAGE).await?;
-            removed += n;
-            if !more {
-                break;
-            }
-        }
-        Ok(removed)
-    }
-
-    /// Removes pending uploads that expired (with whatever bytes arrived), at most
-    /// `limit` of them. Answers how many were removed.
-    pub async fn sweep(&self, limit: usize) -> Result<usize> {
-        Ok(self.sweep_page(limit).await?.0)
-    }
-
-    /// How many were removed, and whether the page was full (more may be due).
-    async fn sweep_page(&self, limit: usize) -> Result<(usize, bool)> {
-        let now = self.clock.now_ms();
-        let page = self
-            .store
-            .query(
-                Query::partition(keys::FILES_PENDING)
-                    .range(SkRange::Lt(pending_sk(now, "")))
-                    .limit(limit),
-            )
-            .await?;
-        let mut removed = 0;
-        let full = page.items.len() >= limit;
-        for it in page.items {
-            let Some((_, id)) = it.sk.split_once('#') else {
-                continue;
-            };
-            match self.record(id).await {
-                Ok(f) if f.status == Status::Pending => match self.remove(&f).await {
-                    Ok(()) => removed += 1,
-                    // Left for the next sweep; the others go on.
-                    Err(e) => tracing::warn!(file = %id, error = %e, "sweep: cannot remove"),
-                },
-                // Completed or gone, and the form expired: whatever it posted since.
-                Ok(_) => {
-                    self.blobs.delete(&staging_key(id)).await?;
-                    self.store.delete(keys::FILES_PENDING, &it.sk, None).await?;
-                }
-                Err(e) if e.code == Code::NotFound => {
-                    self.blobs.delete(&staging_key(id)).await?;
-                    self.store.delete(keys::FILES_PENDING, &it.sk, None).await?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok((removed, full))
     }
 }
 

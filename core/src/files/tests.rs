@@ -986,3 +986,6 @@ async fn an_avatar_is_a_ready_public_image_of_ones_own() {
         assert_eq!(e.code, Code::FileNotUsable, "{who} {file}");
     }
 }
+
+#[path = "media_tests.rs"]
+mod media;

@@ -29,6 +29,8 @@ pub struct HostServices {
     pub outbound: Arc<dyn Outbound>,
     /// WeChat's server API with the app's token (the `wechat` module).
     pub wechat: Arc<crate::wechat::WxApi>,
+    /// QR codes (`wechat.qrcode`); `None` where there are no files.
+    pub qrcodes: Option<Arc<crate::wechat::qrcode::QrCodes>>,
     pub secrets: HashMap<String, String>,
     /// Modules may list (and reach) loopback and private-network hosts.
     pub allow_private_hosts: bool,
@@ -339,10 +341,15 @@ impl CallHost {
                 }
             }
             "http.fetch" => self.fetch(a).await,
-            "wechat.msgSecCheck" | "wechat.subscribeMessage.send" | "wechat.call" => {
+            "wechat.msgSecCheck"
+            | "wechat.mediaCheck"
+            | "wechat.subscribeMessage.send"
+            | "wechat.call"
+            | "wechat.qrcode" => {
                 let services = super::wechat_host::Services {
                     auth: &self.services.auth,
                     wechat: &self.services.wechat,
+                    qrcodes: self.services.qrcodes.as_deref(),
                 };
                 super::wechat_host::serve(services, &self.caller, op, a).await
             }

@@ -63,6 +63,8 @@ pub enum Trigger {
     Call,
     Hook,
     Schedule,
+    /// An event WeChat pushed (`wechat.push_function`).
+    WeChatEvent,
 }
 
 impl Trigger {
@@ -71,6 +73,7 @@ impl Trigger {
             Trigger::Call => "call",
             Trigger::Hook => "hook",
             Trigger::Schedule => "schedule",
+            Trigger::WeChatEvent => "wechat_event",
         }
     }
 }
@@ -128,6 +131,8 @@ pub struct CheckedModule {
 
 /// Everything the service is built from.
 pub struct FunctionsDeps {
+    /// QR codes (`wechat.qrcode`); `None` where there are no files.
+    pub qrcodes: Option<Arc<crate::wechat::qrcode::QrCodes>>,
     pub store: Arc<dyn ItemStore>,
     pub clock: SharedClock,
     pub auth: Arc<Auth>,
@@ -168,6 +173,7 @@ impl Functions {
             clock: d.clock,
             services: Arc::new(HostServices {
                 wechat: d.auth.wechat().clone(),
+                qrcodes: d.qrcodes,
                 auth: d.auth,
                 tables: d.tables,
                 kv: d.kv,
@@ -618,7 +624,7 @@ impl Functions {
                 module: inv.module.clone(),
             },
             Trigger::Hook if nested => admission::Lane::Nested,
-            Trigger::Hook | Trigger::Schedule => admission::Lane::System,
+            Trigger::Hook | Trigger::Schedule | Trigger::WeChatEvent => admission::Lane::System,
         };
         let _permit = self
             .admission

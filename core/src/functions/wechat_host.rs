@@ -5,9 +5,18 @@
 //!   `{suggest, label, trace_id}`: `msg_sec_check` v2 for the text of `user` (a yunqiao
 //!   user id), by default the calling user (the admin and anonymous callers have no
 //!   openid: they must name a user);
+//! * `wechat.mediaCheck({url, type?, user?, scene?})` → `{trace_id}`:
+//!   `media_check_async` v2 of the image (`type` `"image"`, default) or audio at `url`
+//!   for `user` (default the caller); the verdict arrives later as a pushed
+//!   `wxa_media_check` event, handed to the push's function (`on_wechat_event`) —
+//!   uploads the server checks itself (`files.media_check`) are settled, not handed on;
 //! * `wechat.subscribeMessage.send({user, template_id, page?, data, miniprogram_state?})`
 //!   → `{sent: true}`; 403 `WECHAT_NOT_SUBSCRIBED` when the user did not accept the
 //!   template (43101);
+//! * `wechat.qrcode({scene, page?, width?, env_version?, check_path?, auto_color?,
+//!   line_color?, is_hyaline?})` → `{id, path, url, content_type, size, reused}`: the
+//!   QR code's public file, made once per parameters ([`QrCodes`]); `url` is
+//!   `files.public_url` + `path` where that is configured, else `path`;
 //! * `wechat.call(path, body?)` → WeChat's JSON answer (or `{content_type,
 //!   body_base64}` for bytes), for paths [`check_call_path`] admits.
 //!
@@ -20,6 +29,7 @@ use serde_json::{Value, json};
 
 use crate::auth::{Auth, Caller};
 use crate::wechat::api::{MAX_CHECK_CHARS, SubscribeMessage, TextCheck, check_call_path};
+use crate::wechat::qrcode::{QrCodes, QrRequest};
 use crate::wechat::{WxApi, WxReply};
 use crate::{Error, Result};
 
@@ -41,6 +51,18 @@ struct CheckArgs {
     nickname: Option<String>,
     #[serde(default)]
     signature: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MediaArgs {
+    url: String,
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    scene: Option<u8>,
 }
 
 #[derive(Deserialize)]
@@ -79,6 +101,7 @@ async fn openid_of(auth: &Auth, caller: &Caller, user: Option<&str>) -> Result<S
 pub(super) struct Services<'a> {
     pub auth: &'a Auth,
     pub wechat: &'a WxApi,
+    pub qrcodes: Option<&'a QrCodes>,
 }
 
 pub(super) async fn serve(f: Services<'_>, caller: &Caller, op: &str, a: Value) -> Result<Value> {
@@ -109,6 +132,36 @@ pub(super) async fn serve(f: Services<'_>, caller: &Caller, op: &str, a: Value) 
             };
             let v = f.wechat.msg_sec_check(&check).await?;
             Ok(json!(v))
+        }
+        "wechat.mediaCheck" => {
+            let c: MediaArgs = args(a)?;
+            if !(c.url.starts_with("https://") || c.url.starts_with("http://"))
+                || c.url.len() > 2048
+                || c.url.chars().any(char::is_control)
+            {
+                return Err(Error::invalid_field(
+                    "url",
+                    "url is an http(s) URL WeChat can download, at most 2048 characters",
+                ));
+            }
+            let media_type = match c.kind.as_deref() {
+                None | Some("image") => 2,
+                Some("audio") => 1,
+                Some(_) => return Err(Error::invalid_field("type", "type is image or audio")),
+            };
+            let scene = c.scene.unwrap_or(2);
+            if !(1..=4).contains(&scene) {
+                return Err(Error::invalid_field(
+                    "scene",
+                    "scene is 1 (profile), 2 (comment), 3 (forum) or 4 (social log)",
+                ));
+            }
+            let openid = openid_of(f.auth, caller, c.user.as_deref()).await?;
+            let trace_id = f
+                .wechat
+                .media_check_async(&openid, &c.url, media_type, scene)
+                .await?;
+            Ok(json!({ "trace_id": trace_id }))
         }
         "wechat.subscribeMessage.send" => {
             let s: SendArgs = args(a)?;
@@ -141,6 +194,14 @@ pub(super) async fn serve(f: Services<'_>, caller: &Caller, op: &str, a: Value) 
             };
             f.wechat.subscribe_send(&openid, &m).await?;
             Ok(json!({"sent": true}))
+        }
+        "wechat.qrcode" => {
+            let r: QrRequest = args(a)?;
+            let q = f.qrcodes.ok_or_else(|| {
+                Error::not_found("QR codes need files: no blob store is configured here")
+            })?;
+            let code = q.get_or_make(&r).await?;
+            Ok(q.view(&code, None))
         }
         _ => {
             let c: CallArgs = args(a)?;

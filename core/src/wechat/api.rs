@@ -182,6 +182,27 @@ impl WxApi {
         })
     }
 
+    /// `media_check_async` (v2): WeChat fetches `media_url` and pushes its verdict later
+    /// (`wxa_media_check`); answers the check's `trace_id`.
+    pub async fn media_check_async(
+        &self,
+        openid: &str,
+        media_url: &str,
+        media_type: u8,
+        scene: u8,
+    ) -> Result<String, WxError> {
+        let body = json!({
+            "media_url": media_url, "media_type": media_type, "version": 2,
+            "openid": openid, "scene": scene,
+        });
+        let v = self.call("/wxa/media_check_async", &body).await?.json()?;
+        v["trace_id"]
+            .as_str()
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .ok_or_else(|| WxError::Transport("media_check_async answered no trace_id".into()))
+    }
+
     /// `subscribe/send` to `openid`; 43101 (not accepted) comes back as
     /// [`WxError::Api`], which maps to `WECHAT_NOT_SUBSCRIBED`.
     pub async fn subscribe_send(&self, openid: &str, m: &SubscribeMessage) -> Result<(), WxError> {

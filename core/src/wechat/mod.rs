@@ -4,12 +4,18 @@
 //! and a `POST` to any server API with a given token. Everything above the wire lives
 //! here, once for both faces: the app's one access token shared through the store
 //! ([`token::AccessTokens`]), and the calls that need it ([`api::WxApi`]: phone numbers,
-//! text checks, subscribe messages, the guarded `wechat.call` of cloud functions). The
-//! second half of issue 23 (QR codes, media checks, pushed events) plugs into
-//! [`api::WxApi::call`], whose [`WxReply::Bytes`] already carries images.
+//! text and media checks, subscribe messages, the guarded `wechat.call` of cloud
+//! functions); QR codes ([`qrcode::QrCodes`], images as [`WxReply::Bytes`] kept as public
+//! files); the message push WeChat sends back ([`push`]: signatures, safe mode, JSON or
+//! XML, replays and duplicates), which settles uploads' media checks ([`media`],
+//! `files::media`).
 
 pub mod api;
+pub mod media;
 mod port;
+pub mod push;
+mod push_xml;
+pub mod qrcode;
 pub mod token;
 
 pub use api::{TextVerdict, WxApi};

@@ -67,6 +67,12 @@ impl WxReply {
 
 #[async_trait]
 pub trait WeChat: Send + Sync + 'static {
+    /// The mini-program's app id (what a pushed event's ciphertext must name); empty
+    /// where unknown.
+    fn appid(&self) -> &str {
+        ""
+    }
+
     async fn code_to_session(&self, code: &str) -> Result<WxSession, WxError>;
 
     /// `POST /cgi-bin/stable_token`: the app's access token. Callers go through

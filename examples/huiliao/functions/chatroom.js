@@ -7,9 +7,20 @@
 // refuses non-members on every path: the HTTP table API, queries, table events on the
 // live channel, and this module's caller-rights reads.
 //
+// Each room has a QR code (`roomCode`): WeChat's `getwxacodeunlimit` through the `wechat`
+// module, scene `r=<id>`, opening pages/room/room — the server asks WeChat once per room
+// and keeps the image as a public file. The notice board's text passes WeChat's text
+// check (`wechat.msgSecCheck`: these functions write with the admin's rights, which the
+// tables' `"check": "text"` leaves unchecked), and a new notice goes as a subscribe
+// message to the members who opted in (`chatuser.subscribe`).
+//
 // Errors are FunctionErrors with stable codes: INVALID_ARGUMENT, ROOM_NOT_FOUND,
-// ROOM_EXPIRED, ROOM_CLOSED, LOCATION_REQUIRED, TOO_FAR, TOO_MANY_ROOMS, ROOM_ADMIN_ONLY.
-import { db, kv, context, FunctionError } from "yunqiao";
+// ROOM_EXPIRED, ROOM_CLOSED, LOCATION_REQUIRED, TOO_FAR, TOO_MANY_ROOMS, ROOM_ADMIN_ONLY,
+// CONTENT_RISKY.
+import { db, kv, context, wechat, FunctionError } from "yunqiao";
+
+/** The subscribe-message template of a new notice (the page asks for the same one). */
+const NOTICE_TEMPLATE = "huiliao-notice";
 
 const admin = db.admin();
 
@@ -316,8 +327,64 @@ export async function setNotice(id, text) {
   const room = await openRoom(id);
   if (!isMember(c, id) && room.admin !== c.id) throw new FunctionError("ROOM_NOT_FOUND", `no room ${id} that you are in`, 404, { roomId: id });
   if (room.admin !== c.id) throw new FunctionError("ROOM_ADMIN_ONLY", "only the room's admin may change the notice", 403);
-  const updated = await admin.table(ROOMS).update(room._id, { notice: text.trim(), notice_at: Date.now() });
+  const notice = text.trim();
+  if (notice) await checkText(notice, 3);
+  const updated = await admin.table(ROOMS).update(room._id, { notice, notice_at: Date.now() });
+  if (notice) await notifyMembers(updated);
   return view(updated, c);
+}
+
+/**
+ * WeChat's text check of the caller's text (scene 2 comment, 3 forum): `risky` is
+ * refused with CONTENT_RISKY (nothing is written); `review` passes.
+ */
+async function checkText(content, scene) {
+  const v = await wechat.msgSecCheck({ content, scene });
+  if (v.suggest === "risky") {
+    throw new FunctionError("CONTENT_RISKY", "WeChat's content check refused this text", 400, { label: v.label });
+  }
+}
+
+/** 20 characters at most, as a template's `thing` value takes. */
+const thing = (s) => (s.length > 20 ? s.slice(0, 19) + "…" : s);
+
+/**
+ * The new notice as a subscribe message to every member who opted in (`notify` on their
+ * row). Subscriptions are one-time: WeChat's 43101 (not accepted, or spent) clears the
+ * flag; other failures leave it for the next notice. The notice is saved either way.
+ */
+async function notifyMembers(room) {
+  const rows = (await memberRows(room)).filter((m) => m.notify && m.user !== room.admin);
+  let sent = 0;
+  for (const m of rows) {
+    try {
+      await wechat.subscribeMessage.send({
+        user: m.user,
+        template_id: NOTICE_TEMPLATE,
+        page: `pages/room/room?id=${room.code}`,
+        data: { thing1: { value: thing(room.name) }, thing2: { value: thing(room.notice) } },
+      });
+      sent++;
+    } catch (e) {
+      if (e.code === "WECHAT_NOT_SUBSCRIBED") await admin.table(MEMBERS).update(m._id, { notify: false });
+    }
+  }
+  return sent;
+}
+
+/**
+ * roomCode(roomId) → {url, path, id}: the room's QR code (members only). Scanned with
+ * WeChat, it opens pages/room/room with `scene` = `r=<id>`. Made once per room (the server
+ * keeps it by its parameters), a public image file.
+ */
+export async function roomCode(id) {
+  const c = caller();
+  roomId(id);
+  const room = await openRoom(id);
+  if (!isMember(c, id)) throw new FunctionError("ROOM_NOT_FOUND", `no room ${id} that you are in`, 404, { roomId: id });
+  // check_path false: the page exists in every version of the app, released or not.
+  const q = await wechat.qrcode({ scene: `r=${room.code}`, page: "pages/room/room", check_path: false, width: 430 });
+  return { id: q.id, url: q.url, path: q.path };
 }
 
 /**

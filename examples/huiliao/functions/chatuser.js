@@ -84,3 +84,20 @@ export async function presence(id, here) {
   if (row.here !== h) await admin.table("members").update(row._id, { here: h, seen: Date.now() });
   return { here: h };
 }
+
+/**
+ * subscribe(roomId, accepted) → {notify}: after `wx.requestSubscribeMessage` for the notice
+ * template, whether the caller wants the room's next notice as a subscribe message.
+ */
+export async function subscribe(id, accepted) {
+  const c = caller();
+  if (typeof id !== "string" || !/^[0-9]{6}$/.test(id)) {
+    throw new FunctionError("INVALID_ARGUMENT", "a room id is 6 digits", 400, { field: "roomId" });
+  }
+  const r = await admin.table("members").query({ where: [["key", "eq", `${id}.${c.id}`]], limit: 1 });
+  const row = (c.groups || []).indexOf(`room-${id}`) >= 0 ? r.items[0] : null;
+  if (!row) throw new FunctionError("NOT_A_MEMBER", "join the room first", 403, { roomId: id });
+  const notify = !!accepted;
+  if (row.notify !== notify) await admin.table("members").update(row._id, { notify });
+  return { notify };
+}

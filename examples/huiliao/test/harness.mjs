@@ -20,9 +20,9 @@ function bin() {
 }
 
 /**
- * The server under test → {baseUrl, wsUrl?, adminKey, stop}: with YUNQIAO_TEST_BASE_URL
- * set, that one (the Lambda face: YUNQIAO_TEST_WS_URL, YUNQIAO_TEST_ADMIN_KEY, from
- * infra/with-lambda-face.sh); otherwise `yunqiao serve` on a free port, fresh data dir.
+ * The server under test → {baseUrl, wsUrl?, adminKey, wechatMock, stop}: with
+ * YUNQIAO_TEST_BASE_URL set, that one (the Lambda face: YUNQIAO_TEST_WS_URL,
+ * YUNQIAO_TEST_ADMIN_KEY, YUNQIAO_TEST_WECHAT_MOCK, from infra/with-lambda-face.sh); otherwise `yunqiao serve` on a free port, fresh data dir.
  */
 export async function startServer() {
   const given = process.env.YUNQIAO_TEST_BASE_URL
@@ -31,6 +31,7 @@ export async function startServer() {
       baseUrl: given.replace(/\/+$/, ''),
       wsUrl: process.env.YUNQIAO_TEST_WS_URL || undefined,
       adminKey: process.env.YUNQIAO_TEST_ADMIN_KEY || '',
+      wechatMock: (process.env.YUNQIAO_TEST_WECHAT_MOCK || '').replace(/\/+$/, ''),
       stop: async () => {},
       stderr: () => '',
     }
@@ -88,7 +89,8 @@ export async function startServer() {
       })
       child.kill('SIGTERM')
     })
-  return { baseUrl, adminKey, stop, stderr: () => stderr }
+  // the server's built-in WeChat mock
+  return { baseUrl, adminKey, wechatMock: baseUrl + '/__mock/wechat', stop, stderr: () => stderr }
 }
 
 /** `yunqiao apply yunqiao.json --url URL` → {status, lines}. */
@@ -150,7 +152,7 @@ export class Phone {
 
   constructor(server, user) {
     this.user = user
-    this.worker = new Worker(join(here, 'phone.mjs'), { workerData: { baseUrl: server.baseUrl, wsUrl: server.wsUrl, user } })
+    this.worker = new Worker(join(here, 'phone.mjs'), { workerData: { baseUrl: server.baseUrl, wsUrl: server.wsUrl, wechatMock: server.wechatMock, user } })
     this.pending = new Map()
     this.seq = 0
     this.started = new Promise((resolve, reject) => {
@@ -221,6 +223,14 @@ export class Phone {
   }
   errors() {
     return this.send('errors')
+  }
+  /** What the user answers WeChat's subscribe-message dialog from now on. */
+  subscribeAnswer(answer) {
+    return this.send('subscribeAnswer', { answer })
+  }
+  /** The openids the WeChat mock recorded this phone's acceptances for. */
+  openids() {
+    return this.send('openids')
   }
   setLocation(location) {
     return this.send('location', { location })

@@ -33,7 +33,9 @@ const { createWx } = await import('./.vendor/wx-shim.mjs')
 
 const errors = [] // uncaught errors of the mini-program's code
 const ui = [] // what the UI calls did: {api, ...}
-const ctl = { location: null, modalConfirm: true }
+// subscribe: what the user answers WeChat's subscribe-message dialog ('accept' | 'reject');
+// openids: the openid the WeChat mock recorded each acceptance for
+const ctl = { location: null, modalConfirm: true, subscribe: 'accept', openids: [] }
 
 process.on('unhandledRejection', (e) => errors.push(String((e && e.stack) || e)))
 process.on('uncaughtException', (e) => errors.push(String((e && e.stack) || e)))
@@ -53,6 +55,30 @@ function later(o, ok, res) {
 }
 
 Object.assign(wx, {
+  // WeChat's dialog "allow this mini-program to send you …": the user's answer is
+  // `ctl.subscribe`; an acceptance is recorded where WeChat records it (the mock's
+  // /mock/subscriptions), so a later subscribe/send reaches this user.
+  requestSubscribeMessage(o = {}) {
+    const ids = Array.isArray(o.tmplIds) ? o.tmplIds : []
+    ui.push({ api: 'requestSubscribeMessage', tmplIds: ids })
+    const res = { errMsg: 'requestSubscribeMessage:ok' }
+    Promise.all(
+      ids.map(async (id) => {
+        res[id] = ctl.subscribe
+        if (ctl.subscribe !== 'accept') return
+        const r = await fetch(workerData.wechatMock + '/mock/subscriptions', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ name: workerData.user, template_id: id }),
+        })
+        if (!r.ok) throw new Error('the WeChat mock refused a subscription: ' + r.status)
+        ctl.openids.push((await r.json()).openid)
+      }),
+    ).then(
+      () => later(o, true, res),
+      (e) => later(o, false, { errMsg: 'requestSubscribeMessage:fail ' + e.message }),
+    )
+  },
   showToast(o = {}) {
     ui.push({ api: 'showToast', title: o.title })
     later(o, true, { errMsg: 'showToast:ok' })
@@ -340,6 +366,11 @@ const ops = {
     ctl.location = location
     return true
   },
+  subscribeAnswer: ({ answer }) => {
+    ctl.subscribe = answer
+    return true
+  },
+  openids: () => ctl.openids.slice(),
   modal: ({ confirm }) => {
     ctl.modalConfirm = confirm
     return true

@@ -12,6 +12,10 @@ use crate::{BoxError, FunctionSpec, S3Server, Standin, StandinConfig, Template};
 /// The credentials every function gets (moto takes any; the S3 server only these).
 const ACCESS_KEY: &str = "testing";
 const SECRET_KEY: &str = "testing";
+/// Variables given per function as template.yaml says (but the mock's address,
+/// [`WECHAT_API_BASE`], which stands for WeChat's own on every function).
+const WECHAT_VARS: &str = "YUNQIAO_WECHAT_";
+const WECHAT_API_BASE: &str = "YUNQIAO_WECHAT_API_BASE";
 const BUCKET: &str = "yunqiao-face";
 
 /// What a face needs from outside.
@@ -125,10 +129,20 @@ impl LambdaFace {
         env.extend(cfg.env.iter().cloned());
         let mut functions = Vec::new();
         for b in &template.binaries {
+            // The WeChat settings (the app secret, the push Token and key) reach only the
+            // functions template.yaml gives them to, as on AWS: a function that calls
+            // WeChat without them fails here too.
+            let env = env
+                .iter()
+                .filter(|(k, _)| {
+                    !k.starts_with(WECHAT_VARS) || k == WECHAT_API_BASE || template.gives(b, k)
+                })
+                .cloned()
+                .collect();
             functions.push(FunctionSpec {
                 name: b.clone(),
                 exe: function_bin(&cfg.bin_dir, b)?,
-                env: env.clone(),
+                env,
                 max_sandboxes: 8,
             });
         }
@@ -139,6 +153,25 @@ impl LambdaFace {
             ws_stage: "v1".into(),
         })
         .await?;
+        // The mock pushes events (media checks' verdicts) to the API's push endpoint
+        // with the Token and EncodingAESKey the functions were given.
+        let env_of = |k: &str| {
+            cfg.env
+                .iter()
+                .find(|(n, v)| n == k && !v.is_empty())
+                .map(|(_, v)| v.clone())
+        };
+        if let Some(token) = env_of("YUNQIAO_WECHAT_PUSH_TOKEN") {
+            let secrets = yunqiao_core::wechat::push::PushSecrets::new(
+                &token,
+                env_of("YUNQIAO_WECHAT_PUSH_AES_KEY").as_deref(),
+            )?;
+            mock.set_push_target(yunqiao_wechat::PushTarget {
+                url: format!("{}/v1/wechat/push", standin.http_url),
+                secrets,
+                format: yunqiao_core::wechat::push::PushFormat::Json,
+            });
+        }
         Ok(LambdaFace {
             scheduled: template.schedules.iter().map(|(b, _)| b.clone()).collect(),
             standin,

@@ -84,6 +84,31 @@ pub struct Template {
     /// Functions an EventBridge schedule invokes (`Schedule` events), with their
     /// expressions.
     pub schedules: Vec<(String, String)>,
+    /// The environment variables each function is given (`Globals.Function.Environment`
+    /// and its own `Environment`), by binary name; values are the template's, unresolved.
+    pub env_names: HashMap<String, Vec<String>>,
+}
+
+/// The names of an `Environment.Variables` mapping.
+fn env_var_names(env: Option<&Value>) -> Vec<String> {
+    env.and_then(|e| e.get("Variables"))
+        .and_then(Value::as_mapping)
+        .map(|m| {
+            m.keys()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Template {
+    /// Whether `binary` is given the variable `name` on AWS.
+    pub fn gives(&self, binary: &str, name: &str) -> bool {
+        self.env_names
+            .get(binary)
+            .is_some_and(|v| v.iter().any(|n| n == name))
+    }
 }
 
 /// The text of a `!Sub` (or a plain string).
@@ -121,6 +146,12 @@ impl Template {
         let mut binaries = Vec::new();
         let mut binary_of: HashMap<String, String> = HashMap::new();
         let mut schedules = Vec::new();
+        let global_env = env_var_names(
+            doc.get("Globals")
+                .and_then(|g| g.get("Function"))
+                .and_then(|f| f.get("Environment")),
+        );
+        let mut env_names: HashMap<String, Vec<String>> = HashMap::new();
         for (name, r) in resources {
             if r.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
                 continue;
@@ -134,6 +165,11 @@ impl Template {
                 .ok_or_else(|| format!("function {name} has no Metadata.BuildProperties.Binary"))?;
             binaries.push(binary.to_string());
             binary_of.insert(name.to_string(), binary.to_string());
+            let mut names = global_env.clone();
+            names.extend(env_var_names(
+                r.get("Properties").and_then(|p| p.get("Environment")),
+            ));
+            env_names.insert(binary.to_string(), names);
             let Some(events) = r
                 .get("Properties")
                 .and_then(|p| p.get("Events"))
@@ -217,6 +253,7 @@ impl Template {
             ws_routes,
             binaries,
             schedules,
+            env_names,
         })
     }
 }
@@ -316,7 +353,7 @@ Resources:
     fn the_repository_template_routes_every_api() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
         let t = Template::load(&path).unwrap();
-        let ws = t.ws_routes.expect("the WebSocket routes");
+        let ws = t.ws_routes.clone().expect("the WebSocket routes");
         assert_eq!(
             (
                 ws.connect.as_str(),
@@ -349,6 +386,8 @@ Resources:
         assert_eq!(to("POST", "/v1/files/abc/complete"), Some("yq-upload"));
         assert_eq!(to("DELETE", "/v1/files/abc"), Some("yq-upload"));
         assert_eq!(to("GET", "/v1/files/abc/content"), Some("yq-upload"));
+        assert_eq!(to("POST", "/v1/qrcode"), Some("yq-wechat"));
+        assert_eq!(to("POST", "/v1/wechat/push"), Some("yq-wechat"));
         assert_eq!(to("GET", "/v1/admin/users"), Some("yq-admin"));
         assert_eq!(to("GET", "/v1/health"), Some("yq-admin"));
         assert_eq!(to("GET", "/v1/nowhere"), Some("yq-admin"), "$default");
@@ -362,5 +401,29 @@ Resources:
             Some("yq-admin"),
             "notify is POST only"
         );
+        // The WeChat app secret reaches the functions that call WeChat, and no other.
+        let secret = "YUNQIAO_WECHAT_SECRET";
+        for f in [
+            "yq-auth",
+            "yq-tables",
+            "yq-upload",
+            "yq-fn",
+            "yq-schedule",
+            "yq-wechat",
+            "yq-pay",
+            "yq-pay-notify",
+        ] {
+            assert!(t.gives(f, secret), "{f} calls WeChat");
+            assert!(t.gives(f, "YUNQIAO_WECHAT_APPID"), "{f}");
+        }
+        for f in [
+            "yq-admin",
+            "yq-ws-connect",
+            "yq-ws-message",
+            "yq-ws-disconnect",
+        ] {
+            assert!(!t.gives(f, secret), "{f} has no use for the app secret");
+        }
+        assert!(t.gives("yq-admin", "YUNQIAO_ADMIN_KEY"), "Globals");
     }
 }

@@ -38,6 +38,7 @@ const MESSAGES = {
   ROOM_ADMIN_ONLY: '只有房间管理员可以这样做',
   TOO_MANY_ROOMS: '你加入的房间太多了，先退出几个',
   NETWORK_ERROR: '网络不通，请稍后再试',
+  CONTENT_RISKY: '内容未通过安全检查',
 }
 
 /** A line to show for an error (the SDK's YunqiaoError, or any Error). */

@@ -10,11 +10,29 @@
 // only to users the records' rules let read them when they are delivered (the room's
 // group): new messages (`messages`), the member list and who has the room open
 // (`members`), the room itself — its notice, and whether it was destroyed (`rooms`). The
-// app-wide `presence` topic says who is connected at all. The SDK reconnects, resumes
+// app-wide `presence` topic says who is connected at all.
+//
+// The room's QR code (`chatroom.roomCode`) opens this page with `scene` = `r=<id>` when
+// scanned: onLoad reads `options.scene` and enters that room (joining it first). Text a
+// WeChat content check finds risky is refused by the functions (CONTENT_RISKY) and shown as
+// a toast, nothing sent; "订阅公告" asks WeChat for the notice template
+// (wx.requestSubscribeMessage), and the next notice reaches the member as a subscribe message. The SDK reconnects, resumes
 // from the last frame seen and drops repeats by itself; the page never handles a reconnect.
 const { joinRoom, describe, roomView, clock } = require('../../utils/rooms.js')
 
 const PAGE_SIZE = 20
+/** The subscribe-message template of a new notice (chatroom.js sends the same one). */
+const NOTICE_TEMPLATE = 'huiliao-notice'
+const RISKY = '内容未通过安全检查，没有发送'
+
+/** The room id a page was opened with: `id`, or a scanned QR code's `scene` (`r=<id>`). */
+function roomIdOf(query) {
+  if (query.scene) {
+    const m = /^r=([0-9]{6})$/.exec(decodeURIComponent(String(query.scene)))
+    if (m) return m[1]
+  }
+  return String(query.id || '')
+}
 const CLOSED = { destroyed: '房间已被管理员解散', expired: '房间已过期' }
 
 Page({
@@ -34,6 +52,8 @@ Page({
     error: '',
     scrollTo: '',
     ready: false,
+    qrcode: '',
+    subscribed: false,
   },
 
   onLoad(query) {
@@ -43,7 +63,7 @@ Page({
     this.online = new Set() // user ids with a live connection (app-wide presence)
     this.thumbs = new Map() // file id → thumbnail URL ('' while it is being fetched)
     this.live = []
-    this.entered = this.enter(String(query.id || '')).catch((e) => this.setData({ error: describe(e) }))
+    this.entered = this.enter(roomIdOf(query || {})).catch((e) => this.setData({ error: describe(e) }))
   },
 
   onShow() {
@@ -79,7 +99,8 @@ Page({
     if (this.unloaded) return
     this.room = info.room
     for (const m of info.members) this.rows.set(m._id, m)
-    this.setData({ room: info.room })
+    const mine = info.members.find((m) => this.me && m.user === this.me.id)
+    this.setData({ room: info.room, subscribed: !!(mine && mine.notify) })
     wx.setNavigationBarTitle({ title: info.room.name })
     if (info.room.state !== 'open') return this.closeRoom(info.room.state)
     // live first, then the newest page: whatever is sent in between arrives either way
@@ -269,7 +290,43 @@ Page({
     return this.app.history
       .send(this.data.id, text)
       .then((m) => this.addMessages([m], true))
-      .catch((e) => this.setData({ draft: text, error: describe(e) }))
+      .catch((e) => {
+        if (e.code !== 'CONTENT_RISKY') return this.setData({ draft: text, error: describe(e) })
+        this.setData({ draft: text })
+        wx.showToast({ title: RISKY, icon: 'none' })
+      })
+  },
+
+  // ---- the QR code and subscriptions ------------------------------------------------------
+
+  /** Shows the room's QR code (made once per room by the server, a public image). */
+  showCode() {
+    this.setData({ error: '' })
+    return this.app.chatroom
+      .roomCode(this.data.id)
+      .then((q) => this.setData({ qrcode: this.app.yq.files.contentUrl(q.id) }))
+      .catch((e) => this.setData({ error: describe(e) }))
+  },
+
+  hideCode() {
+    this.setData({ qrcode: '' })
+  },
+
+  /** Asks WeChat for the notice template; the member's choice is kept for the next notice. */
+  subscribe() {
+    return new Promise((resolve) => {
+      wx.requestSubscribeMessage({
+        tmplIds: [NOTICE_TEMPLATE],
+        success: (r) => resolve(r[NOTICE_TEMPLATE] === 'accept'),
+        fail: () => resolve(false),
+      })
+    })
+      .then((accepted) => this.app.chatuser.subscribe(this.data.id, accepted))
+      .then((r) => {
+        this.setData({ subscribed: r.notify })
+        wx.showToast({ title: r.notify ? '有新公告时会通知你' : '没有订阅', icon: 'none' })
+      })
+      .catch((e) => this.setData({ error: describe(e) }))
   },
 
   /** Picks a picture (album or camera), uploads it as a public file, sends it. */
@@ -334,7 +391,10 @@ Page({
         this.room = room
         this.setData({ room, editingNotice: false })
       })
-      .catch((e) => this.setData({ error: describe(e) }))
+      .catch((e) => {
+        if (e.code === 'CONTENT_RISKY') wx.showToast({ title: RISKY, icon: 'none' })
+        else this.setData({ error: describe(e) })
+      })
   },
 
   leave() {
