@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= $(CURDIR)/.venv
 export YUNQIAO_VENV := $(VENV)
 
-.PHONY: serve test fast test-clients contract-venv client-venv lint unit venv bench bench-lambda fmt clean
+.PHONY: serve test fast test-clients build-clients run-clients contract-venv client-venv lint unit venv bench bench-lambda fmt clean
 
 serve:
 	$(CARGO) run --release -- serve
@@ -14,11 +14,14 @@ serve:
 ## acceptance suite on every face (the server, and the Lambda functions behind the API
 ## Gateway stand-in), crash tests, the README's examples, the JS SDK on both faces.
 ## Every part runs even when an earlier one fails; the exit status says whether all passed.
-test: lint venv lint-template
-	@status=0; \
-	infra/with-emulators.sh $(CARGO) test --workspace --no-fail-fast || status=1; \
-	$(MAKE) --no-print-directory test-clients || status=1; \
-	exit $$status
+test: lint venv lint-template contract-venv client-venv
+	$(CARGO) test --workspace --no-run
+	$(MAKE) --no-print-directory build-clients
+	infra/side-by-side.sh \
+		"Rust suites (unit, conformance, acceptance on every face)" \
+		"infra/with-emulators.sh $(CARGO) test --workspace --no-fail-fast" \
+		"client suites (README, contract, generated client, SDK, 会聊)" \
+		"$(MAKE) --no-print-directory run-clients"
 
 ## The fast tier, alone and without emulators: every crate's unit tests, the store
 ## conformance suite (one test per case) on the memory and embedded stores, and the
@@ -52,14 +55,23 @@ LAMBDA_JS_SUITES ?= sdk/js YUNQIAO_TEST_PLATFORMS=web test/channel.test.mjs -- \
 	examples/huiliao test/huiliao.test.mjs -- \
 	examples/huiliao test/wechat.test.mjs
 test-clients: venv contract-venv client-venv
+	$(MAKE) --no-print-directory build-clients
+	$(MAKE) --no-print-directory run-clients
+
+# Everything the client suites need built or installed: no cargo runs after this, so the
+# client suites can run beside `cargo test` (which holds the build directory's lock).
+build-clients:
 	$(CARGO) build -p yunqiao -p yunqiao-lambda -p yunqiao-standin --bins
 	cd sdk/js && npm ci --no-audit --no-fund --loglevel=error
+	cd examples/huiliao && npm ci --no-audit --no-fund --loglevel=error
+
+run-clients:
 	@status=0; \
 	YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao $(PYTHON) tests/readme/run_readme.py || status=1; \
 	CONTRACT_VENV=$(CONTRACT_VENV) YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao $(PYTHON) tests/contract/run_contract.py || status=1; \
 	CLIENT_VENV=$(CLIENT_VENV) YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao $(CLIENT_VENV)/bin/python tests/client/run_client.py || status=1; \
 	(cd sdk/js && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test) || status=1; \
-	(cd examples/huiliao && npm ci --no-audit --no-fund --loglevel=error && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test) || status=1; \
+	(cd examples/huiliao && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test) || status=1; \
 	YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao infra/with-emulators.sh infra/js-on-lambda.sh $(TARGET_DIR)/debug $(LAMBDA_JS_SUITES) || status=1; \
 	exit $$status
 
