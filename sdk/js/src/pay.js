@@ -94,7 +94,6 @@ export class Pay {
     this._inflight = new Map()
     /** Orders left unpaid by body (cancelled, timed out): paid again, not ordered twice. */
     this._unpaid = new Map()
-    this._sleep = (ms) => new Promise((r) => setTimeout(r, ms))
   }
 
   /**
@@ -262,7 +261,13 @@ export class Pay {
     watch.message.then((o) => {
       got = o
     })
-    const nap = (ms) => Promise.race([this._sleep(Math.max(0, Math.min(ms, end - Date.now()))), watch.message])
+    // A nap ends early when the message comes; its timer never outlives the call.
+    let timer = null
+    const nap = (ms) =>
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, Math.max(0, Math.min(ms, end - Date.now())))
+        watch.message.then(resolve)
+      }).then(() => clearTimeout(timer))
     for (let k = 0; ; k++) {
       const wait = k === 0 ? (watch.live ? s.pollFirst : 0) : Math.min(s.pollCap, s.pollBase * Math.pow(2, k - 1))
       if (wait > 0) await nap(wait)
