@@ -49,10 +49,14 @@ CLIENT_VENV ?= $(VENV)-client
 # SDK's channel suite (web and wx apart: moto slows as a table grows), the SDK's other
 # suites, and 会聊 (applied there with `yunqiao apply`; its WeChat suite on a face of its
 # own: it counts what that face's WeChat mock was asked).
+# The pay suites' faces get the pay settings their tests use (`yunqiao serve` gets them
+# from the tests themselves: sdk/js/test/pay.test.mjs, examples/huiliao/test/harness.mjs).
+SDK_PAY_FACE_ENV := YUNQIAO_PAY_TABLES=sdk_pay_items,YUNQIAO_PAY_ON_PAID=sdk_pay.paid,YUNQIAO_PAY_CLIENT_AMOUNT_MIN=1,YUNQIAO_PAY_CLIENT_AMOUNT_MAX=5000
+HUILIAO_PAY_FACE_ENV := YUNQIAO_PAY_TABLES=pins,YUNQIAO_PAY_ON_PAID=chatroom.paid
 LAMBDA_JS_SUITES ?= sdk/js YUNQIAO_TEST_PLATFORMS=web test/channel.test.mjs -- \
 	sdk/js YUNQIAO_TEST_PLATFORMS=wx test/channel.test.mjs -- \
-	sdk/js test/auth.test.mjs test/tables.test.mjs test/kv.test.mjs test/fn.test.mjs test/files.test.mjs test/build.test.mjs -- \
-	examples/huiliao test/huiliao.test.mjs -- \
+	sdk/js YUNQIAO_FACE_ENV=$(SDK_PAY_FACE_ENV) test/auth.test.mjs test/tables.test.mjs test/kv.test.mjs test/fn.test.mjs test/files.test.mjs test/build.test.mjs test/pay.test.mjs -- \
+	examples/huiliao YUNQIAO_FACE_ENV=$(HUILIAO_PAY_FACE_ENV) test/huiliao.test.mjs test/pay.test.mjs -- \
 	examples/huiliao test/wechat.test.mjs
 test-clients: venv contract-venv client-venv
 	$(MAKE) --no-print-directory build-clients

@@ -5,6 +5,8 @@
 # A group is a package directory, optional NAME=value settings for its tests, and test
 # files in it; groups are separated by `--`:
 #   infra/with-emulators.sh infra/js-on-lambda.sh <target dir> sdk/js A=1 test/a.mjs -- examples/x test/b.mjs
+# A group's settings reach its face as well (e.g. YUNQIAO_FACE_ENV="K=V,K=V": settings of
+# the face's functions, such as the pay tables).
 # Each group's output is printed whole when it ends; the exit status says whether all passed.
 set -uo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,7 +41,7 @@ for i in "${!groups[@]}"; do
   log=$(mktemp -t js-lambda.XXXXXX)
   logs+=("$log")
   endpoint=${endpoints[$((i % ${#endpoints[@]}))]}
-  YUNQIAO_TEST_DYNAMODB_ENDPOINT=$endpoint "$here/infra/with-lambda-face.sh" "$bin_dir" \
+  env $settings YUNQIAO_TEST_DYNAMODB_ENDPOINT=$endpoint "$here/infra/with-lambda-face.sh" "$bin_dir" \
     sh -c "cd '$here/$dir' && exec env $settings node --test --test-concurrency=1 $files" >"$log" 2>&1 &
   pids+=("$!")
 done

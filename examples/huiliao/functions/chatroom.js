@@ -14,9 +14,16 @@
 // tables' `"check": "text"` leaves unchecked), and a new notice goes as a subscribe
 // message to the members who opted in (`chatuser.subscribe`).
 //
+// Pinning the notice to the top for a day is a paid action (WeChat Pay): `pinOffer` writes
+// the room admin's offer, a record of `pins` — a table the server's pay settings list
+// (`pay.tables`), priced by its `price` field, so the price is the server's —, the page
+// orders it with the SDK (`yq.pay.order`), and only the server's `on_paid` hook
+// (`pay.on_paid = "chatroom.paid"`, an export nobody may call) pins the room, once the
+// order is PAID. Users write neither `rooms` nor `pins` (rules `r:r:-`, created by admins).
+//
 // Errors are FunctionErrors with stable codes: INVALID_ARGUMENT, ROOM_NOT_FOUND,
 // ROOM_EXPIRED, ROOM_CLOSED, LOCATION_REQUIRED, TOO_FAR, TOO_MANY_ROOMS, ROOM_ADMIN_ONLY,
-// CONTENT_RISKY.
+// CONTENT_RISKY, NOTICE_EMPTY.
 import { db, kv, context, wechat, FunctionError } from "yunqiao";
 
 /** The subscribe-message template of a new notice (the page asks for the same one). */
@@ -93,6 +100,8 @@ function view(room, c) {
     gps: room.gps || null,
     notice: room.notice || "",
     noticeAt: room.notice_at || null,
+    pinnedUntil: room.pinned_until || null,
+    pinned: (room.pinned_until || 0) > Date.now(),
     state: room.state,
     created: room._created,
   };
@@ -403,4 +412,66 @@ export async function sweep() {
     closed++;
   }
   return { closed };
+}
+
+// ---- the paid pin -------------------------------------------------------------------------
+
+const PINS = "pins";
+/** Pinning the notice for a day, in fen: the offer record's price, which the server charges. */
+const PIN_PRICE = 100;
+const PIN_MS = 24 * 3600 * 1000;
+
+/**
+ * pinOffer(roomId) → {id, title, price}: the admin's offer to pin the room's notice for a
+ * day, to order with `yq.pay.order({item: {table: "pins", id}})`. The same unpaid offer
+ * comes back until it is paid (so a cancelled payment is retried on the same order).
+ */
+export async function pinOffer(id) {
+  const c = caller();
+  roomId(id);
+  const room = await openRoom(id);
+  if (!isMember(c, id) && room.admin !== c.id) throw new FunctionError("ROOM_NOT_FOUND", `no room ${id} that you are in`, 404, { roomId: id });
+  if (room.admin !== c.id) throw new FunctionError("ROOM_ADMIN_ONLY", "only the room's admin may pin the notice", 403);
+  if (!room.notice) throw new FunctionError("NOTICE_EMPTY", "write a notice before pinning it", 409);
+  const open = await admin.table(PINS).query({
+    where: [["room", "eq", id], ["buyer", "eq", c.id], ["state", "eq", "offered"]],
+    limit: 1,
+  });
+  const pin =
+    open.items[0] ||
+    (await admin.table(PINS).create({
+      _group: room._group,
+      room: id,
+      buyer: c.id,
+      title: `置顶公告 ${room.name}`.slice(0, 40),
+      price: PIN_PRICE,
+      state: "offered",
+    }));
+  return { id: pin._id, title: pin.title, price: pin.price };
+}
+
+/**
+ * paid(event) — the server's on_paid hook, once per paid order (`event.order`, PAID): an
+ * order for a `pins` offer, by its buyer, at its price, pins the room's notice for a day
+ * per unit (from now, or from the end of a pin still running). Anything else pins nothing.
+ */
+export async function paid(e) {
+  const o = e && e.op === "paid" ? e.order : null;
+  if (!o || o.state !== "PAID" || !o.item || o.item.table !== PINS) return { pinned: false };
+  let pin = null;
+  try {
+    pin = await admin.table(PINS).get(o.item.id);
+  } catch (err) {
+    if (err.code !== "NOT_FOUND") throw err;
+  }
+  const units = o.quantity || 1;
+  if (!pin || pin.buyer !== o.buyer || o.amount !== pin.price * units) return { pinned: false };
+  if (pin.state !== "offered") return { pinned: false, already: pin.order === o.out_trade_no };
+  const now = Date.now();
+  await admin.table(PINS).update(pin._id, { state: "paid", order: o.out_trade_no, paid_at: now });
+  const room = await findRoom(pin.room);
+  if (!room || room.state !== "open") return { pinned: false };
+  const from = Math.max(now, room.pinned_until || 0);
+  await admin.table(ROOMS).update(room._id, { pinned_until: from + units * PIN_MS });
+  return { pinned: true };
 }

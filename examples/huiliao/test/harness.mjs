@@ -20,6 +20,13 @@ function bin() {
 }
 
 /**
+ * The server's pay settings for 会聊's paid pin (the README's too; on the Lambda face the
+ * Makefile hands the same to the face): `pins` records are for sale, and a paid order runs
+ * `chatroom.paid`.
+ */
+export const PAY_ENV = { YUNQIAO_PAY_TABLES: 'pins', YUNQIAO_PAY_ON_PAID: 'chatroom.paid' }
+
+/**
  * The server under test → {baseUrl, wsUrl?, adminKey, wechatMock, stop}: with
  * YUNQIAO_TEST_BASE_URL set, that one (the Lambda face: YUNQIAO_TEST_WS_URL,
  * YUNQIAO_TEST_ADMIN_KEY, YUNQIAO_TEST_WECHAT_MOCK, from infra/with-lambda-face.sh); otherwise `yunqiao serve` on a free port, fresh data dir.
@@ -38,7 +45,7 @@ export async function startServer() {
   }
   const dir = mkdtempSync(join(tmpdir(), 'huiliao-'))
   const adminKey = 'huiliao-test-admin-' + Math.random().toString(36).slice(2) + '-0123456789'
-  const env = Object.assign({}, process.env, { YUNQIAO_ADMIN_KEY: adminKey, YUNQIAO_LOG: process.env.YUNQIAO_LOG || 'warn' })
+  const env = Object.assign({}, process.env, PAY_ENV, { YUNQIAO_ADMIN_KEY: adminKey, YUNQIAO_LOG: process.env.YUNQIAO_LOG || 'warn' })
   delete env.YUNQIAO_CONFIG
   const child = spawn(bin(), ['serve', '--addr', '127.0.0.1:0', '--data-dir', join(dir, 'data')], {
     env,

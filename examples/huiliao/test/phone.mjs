@@ -42,7 +42,8 @@ process.on('uncaughtException', (e) => errors.push(String((e && e.stack) || e)))
 
 // ---- wx -------------------------------------------------------------------------------
 
-const shim = createWx({ loginUser: workerData.user })
+// wx.requestPayment pays through the server's WeChat mock, as WeChat's client would
+const shim = createWx({ loginUser: workerData.user, payMock: workerData.wechatMock })
 const wx = shim.wx
 
 /** wx-style async: success/fail/complete called back after this turn. */

@@ -5,6 +5,7 @@ import { callExport, callFunction, moduleProxy } from './fn.js'
 import { Files } from './files.js'
 import { Http } from './http.js'
 import { Kv } from './kv.js'
+import { Pay } from './pay.js'
 import { Stor } from './storage.js'
 import { Batch, Query, Table } from './tables.js'
 import { webAdapter } from './adapters/web.js'
@@ -24,7 +25,8 @@ function pickAdapter(o) {
 
 /**
  * One client per server: `createClient({baseUrl})`. Everything hangs off it: `auth`,
- * `table(name)`, `batch()`, `kv(ns)`, `files`, `channel`, `fn(module)`, `callFunction`, `storage`.
+ * `table(name)`, `batch()`, `kv(ns)`, `files`, `channel`, `fn(module)`, `callFunction`, `storage`,
+ * `pay` (WeChat Pay: `order`, `get`, `list`, `close`; `options.pay` sets its defaults).
  */
 export class Client {
   constructor(options) {
@@ -42,6 +44,7 @@ export class Client {
     this.storage = new Stor(this.adapter.storage)
     this.files = new Files(this)
     this.channel = new Channel(this, o.channel)
+    this.pay = new Pay(this, o.pay)
     const self = this
     /** `fn('chatroom').createRoom(...)`; `fn.call('chatroom', 'createRoom', [args])`. */
     this.fn = Object.assign((module) => moduleProxy(self, module), {

@@ -3,6 +3,7 @@
  *
  * - With YUNQIAO_TEST_BASE_URL set: that server (any face), with YUNQIAO_TEST_WS_URL for
  *   live channels and YUNQIAO_TEST_ADMIN_KEY for the admin key.
+ *   YUNQIAO_TEST_WECHAT_MOCK is its WeChat mock (wx.requestPayment pays there).
  * - Otherwise: spawns `$YUNQIAO_BIN serve --addr 127.0.0.1:0 --data-dir <fresh dir>`
  *   with a generated admin key, reads the address it prints, and kills it when the tests
  *   of the file end.
@@ -61,6 +62,7 @@ async function start() {
       baseUrl,
       wsUrl: process.env.YUNQIAO_TEST_WS_URL || baseUrl.replace(/^http/, 'ws') + '/v1/ws',
       adminKey: process.env.YUNQIAO_TEST_ADMIN_KEY || '',
+      wechatMock: (process.env.YUNQIAO_TEST_WECHAT_MOCK || '').replace(/\/+$/, ''),
       spawned: false,
     }
   }
@@ -117,7 +119,9 @@ async function start() {
       })
       child.kill('SIGTERM')
     })
-  return { baseUrl, wsUrl: baseUrl.replace(/^http/, 'ws') + '/v1/ws', adminKey, spawned: true, child, dir, stop }
+  // the server's built-in WeChat mock
+  const wechatMock = baseUrl + '/__mock/wechat'
+  return { baseUrl, wsUrl: baseUrl.replace(/^http/, 'ws') + '/v1/ws', adminKey, wechatMock, spawned: true, child, dir, stop }
 }
 
 /** An admin request with raw fetch: set-up only (tables, namespaces, rules, groups). */
@@ -167,7 +171,7 @@ export async function client(platform, opts = {}) {
   const o = Object.assign(base, opts, { channel: base.channel })
   let shim = null
   if (platform === 'wx') {
-    shim = opts.shim || createWx({ loginUser: opts.loginUser })
+    shim = opts.shim || createWx({ loginUser: opts.loginUser, payMock: s.wechatMock })
     o.adapter = wxAdapter(/** @type {any} */ (shim.wx), opts.wxOptions)
   } else {
     o.adapter = webAdapter({ WebSocket, storage: opts.storage || memoryStorage() })

@@ -31,9 +31,21 @@
  * - storage: values copied (as wx serialises them); a missing key reads as ''.
  * - wx.login: codes for the built-in WeChat mock (`mock:<user>:<nonce>`), user settable.
  * - wx.onAppHide / wx.onAppShow, fired by the test through `ctl.hide()` / `ctl.show()`.
+ * - wx.requestPayment: what WeChat's client does with the sheet — checks the parameters
+ *   (`paySign` verified with the WeChat mock's merchant key over `appid\ntimeStamp\n
+ *   nonceStr\npackage\n`, for the mock's appids), then, as `ctl.payAnswer` says: 'pay'
+ *   (default) pays through the WeChat mock (`POST {ctl.payMock}/mock/pay/{out_trade_no}`
+ *   with `{variant: ctl.payVariant}`, which sends WeChat Pay's signed notification) and
+ *   calls `success`; 'cancel' fails `requestPayment:fail cancel`; 'fail' fails
+ *   `requestPayment:fail ...`; a function `(params, outTradeNo)` decides (a promise of one
+ *   of those). The shim learns `prepay_id` → `out_trade_no` from the answers to
+ *   `POST /v1/pay/orders` it carried, as WeChat knows its own prepay ids. Every call is
+ *   in `ctl.paySheets`.
  *
  * Type-checked against miniprogram-api-typings (`npm run typecheck`).
  */
+import { createPublicKey, verify as rsaVerify } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, join } from 'node:path'
@@ -43,8 +55,25 @@ import { png } from './images.mjs'
 
 const METHODS = ['OPTIONS', 'GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'TRACE', 'CONNECT']
 
+/** The WeChat mock's appids: `yunqiao serve`'s and the Lambda face's. */
+const MOCK_APPIDS = ['wx0000000000mock', 'wx00000000standin']
+
+/** The WeChat mock's merchant public key (its private half signs `paySign`), or null. */
+function mockMerchantKey() {
+  // from sdk/js/test, or from a copy one level deeper (examples/huiliao/test/.vendor)
+  for (const up of ['../../../', '../../../../']) {
+    try {
+      const pem = readFileSync(new URL(up + 'adapters/wechat/src/mock_pay_keys/merchant_key.pem', import.meta.url), 'utf8')
+      return createPublicKey(pem)
+    } catch (e) {
+      // not there
+    }
+  }
+  return null // copied away from the repository: paySign is then only checked for shape
+}
+
 /**
- * @param {{maxRequests?: number, maxSockets?: number, loginUser?: string, interruptAfter?: number}} [opts]
+ * @param {{maxRequests?: number, maxSockets?: number, loginUser?: string, interruptAfter?: number, payMock?: string}} [opts]
  */
 export function createWx(opts = {}) {
   const maxRequests = opts.maxRequests || 10
@@ -74,6 +103,16 @@ export function createWx(opts = {}) {
     show: [],
     /** @type {Map<string, string>} */
     storage: new Map(),
+    /** The WeChat mock's base URL (`…/__mock/wechat`): where wx.requestPayment pays. */
+    payMock: /** @type {string} */ (opts.payMock || ''),
+    /** What the user does with the payment sheet: 'pay', 'cancel', 'fail', or `(params, no) => answer`. */
+    payAnswer: /** @type {any} */ ('pay'),
+    /** The mock's variant for the payment ('good'; 'drop': paid, no notification). */
+    payVariant: 'good',
+    /** prepay_id package → out_trade_no, from the answers of POST /v1/pay/orders. */
+    prepay: /** @type {Map<string, string>} */ (new Map()),
+    /** Every payment sheet opened: `{package, out_trade_no, answer, errMsg}`. */
+    paySheets: /** @type {Array<{package: string, out_trade_no: string, answer: string, errMsg: string}>} */ ([]),
     /** What wx.chooseMedia picks (null: the user cancels). */
     album: /** @type {Buffer | null} */ (png(64, 48)),
   }
@@ -226,6 +265,14 @@ export function createWx(opts = {}) {
       res.headers.forEach((v, k) => {
         header[k] = v
       })
+      if (method === 'POST' && res.status === 201 && /\/v1\/pay\/orders(\?|$)/.test(url)) {
+        try {
+          const c = JSON.parse(text)
+          if (c && c.payment && c.order) ctl.prepay.set(c.payment.package, c.order.out_trade_no)
+        } catch (e) {
+          // not an order
+        }
+      }
       /** @type {any} */
       let data = text
       if (o.responseType === 'arraybuffer') data = new TextEncoder().encode(text).buffer
@@ -483,7 +530,68 @@ export function createWx(opts = {}) {
     ctl.show.push(f)
   }
 
-  /** @type {Pick<WechatMiniprogram.Wx, 'request' | 'uploadFile' | 'downloadFile' | 'getFileSystemManager' | 'chooseMedia' | 'connectSocket' | 'login' | 'getStorageSync' | 'setStorageSync' | 'removeStorageSync' | 'clearStorageSync' | 'getStorageInfoSync' | 'onAppHide' | 'onAppShow'>} */
+  const merchantKey = mockMerchantKey()
+
+  /** @param {any} p @returns {string} why the parameters are refused, or '' */
+  function badPayment(p) {
+    for (const k of ['timeStamp', 'nonceStr', 'package', 'paySign']) {
+      if (typeof p[k] !== 'string' || !p[k]) return `parameter error: ${k} should be a non-empty string`
+    }
+    if (!/^\d{10}$/.test(p.timeStamp)) return 'parameter error: timeStamp is seconds'
+    if (p.signType !== 'RSA') return 'parameter error: signType should be RSA'
+    if (!/^prepay_id=/.test(p.package)) return 'parameter error: package is prepay_id=…'
+    if (merchantKey) {
+      const key = merchantKey
+      const ok = MOCK_APPIDS.some((appid) =>
+        rsaVerify('sha256', Buffer.from(`${appid}\n${p.timeStamp}\n${p.nonceStr}\n${p.package}\n`), key, Buffer.from(p.paySign, 'base64')),
+      )
+      if (!ok) return '支付验证签名失败'
+    }
+    return ''
+  }
+
+  /** @type {WechatMiniprogram.Wx['requestPayment']} */
+  const requestPayment = /** @type {any} */ (
+    /** @param {any} o */
+    (o) => {
+      const no = ctl.prepay.get(o.package) || ''
+      const sheet = { package: String(o.package), out_trade_no: no, answer: '', errMsg: '' }
+      ctl.paySheets.push(sheet)
+      /** @param {string} errMsg */
+      const done = (errMsg) => {
+        sheet.errMsg = errMsg
+        setTimeout(() => {
+          const r = { errMsg }
+          if (errMsg === 'requestPayment:ok') {
+            if (o.success) o.success(r)
+          } else if (o.fail) o.fail(r)
+          if (o.complete) o.complete(r)
+        }, 0)
+      }
+      const bad = badPayment(o)
+      if (bad) return done(`requestPayment:fail ${bad}`)
+      const params = { timeStamp: o.timeStamp, nonceStr: o.nonceStr, package: o.package, signType: o.signType, paySign: o.paySign }
+      Promise.resolve(typeof ctl.payAnswer === 'function' ? ctl.payAnswer(params, no) : ctl.payAnswer)
+        .then(async (answer) => {
+          sheet.answer = answer
+          if (answer === 'cancel') return done('requestPayment:fail cancel')
+          if (answer !== 'pay') return done(`requestPayment:fail ${answer || 'system error'}`)
+          if (!no) return done('requestPayment:fail prepay_id unknown')
+          if (!ctl.payMock) return done('requestPayment:fail no WeChat mock (ctl.payMock)')
+          const res = await fetch(`${ctl.payMock}/mock/pay/${encodeURIComponent(no)}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ variant: ctl.payVariant }),
+          })
+          const text = await res.text()
+          if (res.status !== 200) return done(`requestPayment:fail ${res.status} ${text}`)
+          done('requestPayment:ok')
+        })
+        .catch((/** @type {any} */ e) => done(`requestPayment:fail ${e && e.message}`))
+    }
+  )
+
+  /** @type {Pick<WechatMiniprogram.Wx, 'request' | 'uploadFile' | 'downloadFile' | 'getFileSystemManager' | 'chooseMedia' | 'connectSocket' | 'login' | 'getStorageSync' | 'setStorageSync' | 'removeStorageSync' | 'clearStorageSync' | 'getStorageInfoSync' | 'onAppHide' | 'onAppShow' | 'requestPayment'>} */
   const wx = {
     request,
     uploadFile,
@@ -499,6 +607,7 @@ export function createWx(opts = {}) {
     getStorageInfoSync,
     onAppHide,
     onAppShow,
+    requestPayment,
   }
 
   // The old API (still in the base library, no longer in the typings).

@@ -136,6 +136,8 @@ export interface Adapter {
   login(): Promise<string>
   onHide?(fn: () => void): void
   onShow?(fn: () => void): void
+  /** wx: the payment sheet (wx.requestPayment); PAY_CANCELLED / PAY_FAILED when it fails. */
+  requestPayment?(payment: PaymentParams): Promise<void>
 }
 
 /**
@@ -232,6 +234,8 @@ export interface ClientOptions {
   /** Requests, uploads and downloads in flight together, for the adapter the client makes (wx: 10, web: 16). */
   maxRequests?: number
   channel?: ChannelOptions
+  /** `pay.order`'s defaults (a `requestPayment` for web and tests, timeouts, polling). */
+  pay?: PayOptions
 }
 
 export function createClient(options: ClientOptions): Client
@@ -250,6 +254,8 @@ export class Client {
   readonly files: Files
   /** `fn('chatroom').createRoom(name)` → POST /v1/fn/chatroom/createRoom `{args}` → `result`. */
   readonly fn: FnFactory
+  /** WeChat Pay: `order` (→ wx.requestPayment → the PAID order), `get`, `list`, `close`. */
+  readonly pay: Pay
   login(opts?: LoginOptions): Promise<LoginAnswer>
   logout(opts?: Callbacks<true>): Promise<true>
   table<R extends Record<string, any> = Record<string, any>>(name: string): Table<R>
@@ -769,3 +775,67 @@ export class Stor {
 }
 
 export const version: string
+
+// ---- pay ------------------------------------------------------------------------------
+
+/** What wx.requestPayment takes, signed by the server with the merchant key. */
+export interface PaymentParams {
+  timeStamp: string
+  nonceStr: string
+  /** `prepay_id=…` */
+  package: string
+  signType: 'RSA'
+  paySign: string
+}
+
+/** An order as its buyer sees it. */
+export interface PayOrder {
+  out_trade_no: string
+  state: 'PENDING' | 'PAID' | 'CLOSED'
+  /** Fen. */
+  amount: number
+  currency: string
+  description: string
+  item?: { table: string; id: string }
+  quantity?: number
+  buyer: string
+  transaction_id?: string
+  created_at: string
+  paid_at?: string
+  closed_at?: string
+}
+
+export interface PayOptions {
+  /** ms after the sheet's success for the order to read PAID (default 60000), else PAY_TIMEOUT. */
+  timeout?: number
+  /** Polling: attempt k waits min(pollCap, pollBase × 2^k) ms (defaults 500 and 5000). */
+  pollBase?: number
+  pollCap?: number
+  /** With the live channel open, the wait for the `pay.paid` message before the first poll (default 1000). */
+  pollFirst?: number
+  /** Stands in for wx.requestPayment (web, Node, tests): resolve when paid, reject to fail. */
+  requestPayment?: ((payment: PaymentParams, order: PayOrder) => Promise<any>) | null
+  /** Pay again the order an earlier call for the same thing left unpaid (default true). */
+  reuse?: boolean
+}
+
+export type OrderSpec =
+  | { item: { table: string; id: string }; quantity?: number }
+  | { amount: number; description?: string }
+
+export class Pay {
+  readonly options: Required<PayOptions>
+  /**
+   * Orders (the server sets the price), opens the payment sheet, resolves with the PAID
+   * order once the server confirms. Rejects PAY_CANCELLED, PAY_FAILED, PAY_CLOSED,
+   * PAY_TIMEOUT (`details.out_trade_no`), UNSUPPORTED, or the server's error. The same
+   * spec again while a call runs joins it; after a cancel it pays the same order.
+   */
+  order(spec: OrderSpec, opts?: PayOptions & Callbacks<PayOrder>): Promise<PayOrder>
+  /** An order (asks WeChat Pay while it is pending). */
+  get(outTradeNo: string, opts?: Callbacks<PayOrder>): Promise<PayOrder>
+  /** The caller's orders, newest first. */
+  list(opts?: { limit?: number; cursor?: string | null } & Callbacks<{ items: PayOrder[]; cursor: string | null }>): Promise<{ items: PayOrder[]; cursor: string | null }>
+  /** Closes a pending order → CLOSED (PAY_ORDER_NOT_PENDING once paid). */
+  close(outTradeNo: string, opts?: Callbacks<PayOrder>): Promise<PayOrder>
+}

@@ -39,6 +39,11 @@ const MESSAGES = {
   TOO_MANY_ROOMS: '你加入的房间太多了，先退出几个',
   NETWORK_ERROR: '网络不通，请稍后再试',
   CONTENT_RISKY: '内容未通过安全检查',
+  NOTICE_EMPTY: '先写好公告再置顶',
+  PAY_FAILED: '支付失败，请稍后再试',
+  PAY_CLOSED: '订单已关闭，请重新支付',
+  PAY_TIMEOUT: '还没收到支付结果，请稍后查看',
+  PAY_UNAVAILABLE: '服务端没有开通微信支付',
 }
 
 /** A line to show for an error (the SDK's YunqiaoError, or any Error). */
@@ -64,6 +69,8 @@ function roomView(rec, me) {
     gps: rec.gps || null,
     notice: rec.notice || '',
     noticeAt: rec.notice_at || null,
+    pinnedUntil: rec.pinned_until || null,
+    pinned: (rec.pinned_until || 0) > Date.now(),
     state: rec.state,
     created: rec._created,
   }

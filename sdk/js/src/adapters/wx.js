@@ -248,6 +248,35 @@ export function wxAdapter(wxObj, opts = {}) {
         },
       }
     },
+    /**
+     * wx.requestPayment with the server's signed parameters: resolves when WeChat's sheet
+     * says it paid (the client then asks the server: only its word counts); the user
+     * closing the sheet (`requestPayment:fail cancel`) rejects PAY_CANCELLED, any other
+     * failure PAY_FAILED (`details.errMsg`).
+     * @param {{timeStamp: string, nonceStr: string, package: string, signType: string, paySign: string}} p
+     * @returns {Promise<void>}
+     */
+    requestPayment(p) {
+      return new Promise((resolve, reject) => {
+        if (typeof w.requestPayment !== 'function') {
+          reject(new YunqiaoError('UNSUPPORTED', 'this wx has no requestPayment'))
+          return
+        }
+        w.requestPayment({
+          timeStamp: p.timeStamp,
+          nonceStr: p.nonceStr,
+          package: p.package,
+          signType: /** @type {'RSA'} */ (p.signType),
+          paySign: p.paySign,
+          success: () => resolve(),
+          fail: (e) => {
+            const msg = (e && e.errMsg) || 'requestPayment:fail'
+            if (/fail[ :]*cancel/i.test(msg)) reject(new YunqiaoError('PAY_CANCELLED', 'the payment was cancelled', { details: { errMsg: msg } }))
+            else reject(new YunqiaoError('PAY_FAILED', `the payment failed: ${msg}`, { details: { errMsg: msg } }))
+          },
+        })
+      })
+    },
     /** @returns {Promise<string>} */
     login() {
       return new Promise((resolve, reject) => {

@@ -8,6 +8,8 @@ import {
   wxAdapter,
   YunqiaoError,
   type FileInfo,
+  type PaymentParams,
+  type PayOrder,
   type LiveQuery,
   type QueryResult,
   type Rec,
@@ -28,6 +30,10 @@ async function app(): Promise<void> {
   await yq.auth.update({ nickname: '小明', profile: { city: null } })
   await yq.auth.bindPhone({ detail: { code: 'mock-phone:13800138000' } })
   yq.auth.on('change', (u, info) => void (u && info.userChanged))
+  const paid: PayOrder = await yq.pay.order({ item: { table: 'products', id: 'p1' }, quantity: 2 }, { timeout: 30000 })
+  const state: 'PENDING' | 'PAID' | 'CLOSED' = paid.state
+  const tip = await yq.pay.order({ amount: 100, description: 'tip' }, { requestPayment: async (p: PaymentParams) => p.paySign })
+  void [state, tip.out_trade_no, (await yq.pay.list({ limit: 10 })).cursor, (await yq.pay.get('x')).amount, (await yq.pay.close('x')).state]
 
   const posts = yq.table<Post>('posts')
   const p: Rec<Post> = await posts.create({ title: 'hi', status: 'open' })

@@ -18,6 +18,10 @@
 // a toast, nothing sent; "订阅公告" asks WeChat for the notice template
 // (wx.requestSubscribeMessage), and the next notice reaches the member as a subscribe message. The SDK reconnects, resumes
 // from the last frame seen and drops repeats by itself; the page never handles a reconnect.
+//
+// "置顶" pins the notice for a day, a paid action: the admin's offer (`chatroom.pinOffer`),
+// paid with the SDK (`yq.pay.order` → wx.requestPayment → the order PAID); the server's
+// on_paid hook pins the room, and the change comes as the room's live record.
 const { joinRoom, describe, roomView, clock } = require('../../utils/rooms.js')
 
 const PAGE_SIZE = 20
@@ -54,6 +58,7 @@ Page({
     ready: false,
     qrcode: '',
     subscribed: false,
+    paying: false,
   },
 
   onLoad(query) {
@@ -395,6 +400,21 @@ Page({
         if (e.code === 'CONTENT_RISKY') wx.showToast({ title: RISKY, icon: 'none' })
         else this.setData({ error: describe(e) })
       })
+  },
+
+  /** Pays to pin the notice for a day; the room's live record shows the pin when it lands. */
+  pinNotice() {
+    if (this.data.paying || this.data.closed) return Promise.resolve()
+    this.setData({ paying: true, error: '' })
+    return this.app.chatroom
+      .pinOffer(this.data.id)
+      .then((offer) => this.app.yq.pay.order({ item: { table: 'pins', id: offer.id } }))
+      .then(() => wx.showToast({ title: '支付成功，公告置顶一天', icon: 'none' }))
+      .catch((e) => {
+        if (e.code === 'PAY_CANCELLED') wx.showToast({ title: '已取消支付', icon: 'none' })
+        else this.setData({ error: describe(e) })
+      })
+      .then(() => this.setData({ paying: false }))
   },
 
   leave() {
