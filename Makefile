@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= $(CURDIR)/.venv
 export YUNQIAO_VENV := $(VENV)
 
-.PHONY: serve test fast test-clients contract-venv client-venv lint unit venv bench bench-lambda fmt clean
+.PHONY: serve test fast test-clients test-console test-console-run contract-venv client-venv lint unit venv bench bench-lambda fmt clean
 
 serve:
 	$(CARGO) run --release -- serve
@@ -31,7 +31,8 @@ fast:
 
 unit: fast
 
-## What clients see: the README's examples against a fresh server, the API contract
+## What clients see: the README's examples against a fresh server, the admin console
+## in headless Chromium (test-console-run), the API contract
 ## (the OpenAPI document validates; schemathesis as admin, user and anonymous finds no
 ## answer outside it), a client generated from that document (openapi-python-client)
 ## logging in, defining a table, querying with conditions and calling a function, the
@@ -60,8 +61,20 @@ test-clients: venv contract-venv client-venv
 	CLIENT_VENV=$(CLIENT_VENV) YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao $(CLIENT_VENV)/bin/python tests/client/run_client.py || status=1; \
 	(cd sdk/js && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test) || status=1; \
 	(cd examples/huiliao && npm ci --no-audit --no-fund --loglevel=error && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test) || status=1; \
+	$(MAKE) --no-print-directory test-console-run || status=1; \
 	YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao infra/with-emulators.sh infra/js-on-lambda.sh $(TARGET_DIR)/debug $(LAMBDA_JS_SUITES) || status=1; \
 	exit $$status
+
+## The admin console (console/): its committed dist/ against a fresh build of its
+## sources, then the pages in headless Chromium (Debian's /usr/bin/chromium, driven by
+## playwright-core) against `yunqiao serve`, in English and Chinese; screenshots go to
+## target/console-screens.
+test-console:
+	$(CARGO) build -p yunqiao --bins
+	$(MAKE) --no-print-directory test-console-run
+
+test-console-run:
+	cd console && npm ci --no-audit --no-fund --loglevel=error && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test
 
 lint:
 	$(CARGO) fmt --all -- --check
