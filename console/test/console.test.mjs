@@ -32,6 +32,7 @@ const LANGS = [
 async function signedIn(/** @type {import('playwright-core').BrowserContext} */ ctx) {
   const page = await ctx.newPage();
   page.on('request', (r) => urls.push(r.url()));
+  page.on('websocket', (w) => urls.push(w.url()));
   page.on('pageerror', (e) => assert.fail('page error: ' + e.message));
   await page.goto(server.baseUrl + '/console');
   await page.locator('#signin-token').fill(ADMIN_KEY);
@@ -70,6 +71,7 @@ for (const L of LANGS) {
     test('signs in by keyboard, in the browser’s language; a wrong key is refused', async () => {
       page = await ctx.newPage();
       page.on('request', (r) => urls.push(r.url()));
+      page.on('websocket', (w) => urls.push(w.url()));
       await page.goto(server.baseUrl + '/console/');
       await page.getByRole('heading', { name: L.title }).waitFor();
       assert.equal(await page.evaluate(() => document.documentElement.lang), L.lang === 'zh' ? 'zh-CN' : 'en');
@@ -323,6 +325,7 @@ test('switching the language redraws in the other one and is remembered', async 
 
 test('the admin key is in no URL the console asked for and in no log line', () => {
   assert.ok(urls.length > 50, `the pages made requests (${urls.length})`);
+  assert.ok(urls.some((u) => u.startsWith('ws://')), 'the channel debugger’s socket is among them');
   for (const u of urls) assert.ok(!u.includes(ADMIN_KEY) && !u.includes(encodeURIComponent(ADMIN_KEY)), u);
   const logs = server.logs();
   assert.ok(logs.includes('/console'), 'requests are logged');
