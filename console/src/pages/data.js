@@ -1,6 +1,6 @@
 // A table's records: the query language (conditions, order, cursor paging, counts),
 // record edit with `_v` conflicts shown, create and delete.
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, enc } from '../api.js';
 import { T } from '../i18n.js';
 import { Button, ErrorBox, cell, html, parseJson, useAction } from '../ui.js';
@@ -38,9 +38,12 @@ export function DataBrowser({ name, table }) {
   const [busy, error, run] = useAction();
   const [editing, setEditing] = useState(/** @type {any} */ (null));
 
+  // Answers that come back out of order: only the latest query's is shown.
+  const latest = useRef(0);
   /** @param {string | null} cursor */
   const query = (cursor) =>
     run(async () => {
+      const mine = ++latest.current;
       /** @type {any} */
       const body = { where: conds.filter((c) => c.f).map((c) => [c.f, c.op, value(c.v)]), limit: Number(limit) || 20, count: true };
       if (order.f) body.order = [[order.f, order.dir]];
@@ -53,6 +56,7 @@ export function DataBrowser({ name, table }) {
         if (/** @type {any} */ (e).code !== 'COUNT_UNAVAILABLE') throw e;
         p = { ...(await api('POST', `/v1/tables/${enc(name)}/query`, { ...body, count: false })), noCount: /** @type {any} */ (e).message };
       }
+      if (mine !== latest.current) return;
       setPage(p);
       setHere(cursor);
     });

@@ -106,7 +106,7 @@ function Module({ name }) {
       ${result !== undefined ? html`<pre id="result" role="status">${JSON.stringify(result, null, 2)}</pre>` : null}
     </form>
     <div class="stack">
-      <div class="row"><h2>${T('Logs', '日志')}</h2><button id="load-logs" onClick=${loadLogs}>${logs ? T('Refresh', '刷新') : T('Show', '显示')}</button></div>
+      <div class="row"><h2>${T('Logs', '日志')}</h2><${Button} busy=${busy} id="load-logs" onClick=${loadLogs}>${logs ? T('Refresh', '刷新') : T('Show', '显示')}<//></div>
       ${logs ? html`<table class="grid" id="logs"><thead><tr><th>${T('At', '时间')}</th><th>${T('Export', '导出')}</th><th>${T('Trigger', '触发')}</th><th>${T('Outcome', '结果')}</th><th>ms</th><th>${T('Lines', '输出')}</th></tr></thead>
         <tbody>${logs.map((l) => html`<tr class=${l.outcome === 'ok' ? '' : 'bad'}><td>${l.at}</td><td>${l.export}</td><td>${l.trigger}</td><td>${l.outcome}${l.error ? ': ' + l.error : ''}</td><td>${l.duration_ms}</td>
           <td>${l.logs.map((/** @type {any} */ x) => html`<div><small>${x.level}</small> ${x.message}</div>`)}</td></tr>`)}</tbody></table>` : null}
