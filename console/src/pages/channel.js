@@ -52,8 +52,12 @@ export function ChannelPage() {
       } catch {}
     };
   };
+  const [remote, setRemote] = useState(false);
   useEffect(() => {
-    connect();
+    // On AWS the sockets are API Gateway's (the stack's WebSocketUrl), not this origin's.
+    get('/v1/admin/about')
+      .then((a) => (a.face === 'lambda' ? setRemote(true) : connect()))
+      .catch(() => connect());
     get('/v1/tables').then((t) => setTables(t.items.map((/** @type {any} */ x) => x.name))).catch(() => {});
     return () => ws.current && ws.current.close();
   }, []);
@@ -101,6 +105,11 @@ export function ChannelPage() {
     guard(() => send({ type: 'send', to: { [dm.kind]: dm.to.trim() }, cmd: dm.cmd, body: parseJson(dm.body, 'body') }));
   };
   const who = () => send({ type: 'online' }).then((a) => a.type === 'ack' && setOnline(a));
+  if (remote)
+    return html`<p role="status" id="socket-remote">${T(
+      'On AWS the live channel is served by API Gateway at the stack’s WebSocketUrl, not here: this debugger works against yunqiao serve.',
+      '在 AWS 上，实时信道由 API Gateway 在栈输出的 WebSocketUrl 提供，不在这里：通道调试请对着 yunqiao serve 使用。',
+    )}</p>`;
   return html`<section class="channel">
     <p role="status" id="socket-state" data-state=${state}>
       ${T('Socket', '连接')}: <strong>${state === 'open' ? T('open', '已连接') : state === 'connecting' ? T('connecting…', '连接中…') : T('closed', '已关闭')}</strong>
