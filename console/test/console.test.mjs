@@ -5,6 +5,7 @@
 // a function; screenshots of the main pages; the key in no URL and no log line.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { png } from '../../sdk/js/test/images.mjs';
 import { ADMIN_KEY, screenshot, startBrowser, startServer } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
@@ -300,6 +301,30 @@ for (const L of LANGS) {
       await screenshot(page, `${L.lang}-functions`);
     });
 
+    test('files show with thumbnails the server made', async () => {
+      const bytes = png(320, 200, L.lang === 'en' ? 1 : 2);
+      const start = await server.api('POST', '/v1/files', { name: `cat-${L.lang}.png`, size: bytes.length, content_type: 'image/png' });
+      assert.equal(start.status, 201, JSON.stringify(start.body));
+      const form = start.body.upload || start.body.form;
+      const fd = new FormData();
+      for (const [k, v] of Object.entries(form.fields || {})) fd.append(k, /** @type {string} */ (v));
+      fd.append(form.file_field || 'file', new Blob([bytes], { type: 'image/png' }), `cat-${L.lang}.png`);
+      const posted = await fetch(new URL(form.url, server.baseUrl), { method: 'POST', body: fd });
+      assert.ok(posted.ok, `the form post: ${posted.status}`);
+      const id = start.body.file.id;
+      assert.equal((await server.api('POST', `/v1/files/${id}/complete`)).status, 200);
+      await page.goto(server.baseUrl + '/console/#/files');
+      const img = page.locator(`img.thumb[alt="cat-${L.lang}.png"]`);
+      await img.waitFor();
+      await page.waitForFunction((name) => {
+        const i = /** @type {HTMLImageElement | null} */ (document.querySelector(`img.thumb[alt="${name}"]`));
+        return !!i && i.complete && i.naturalWidth > 0;
+      }, `cat-${L.lang}.png`);
+      const size = await img.evaluate((i) => [/** @type {HTMLImageElement} */ (i).naturalWidth, /** @type {HTMLImageElement} */ (i).naturalHeight]);
+      assert.deepEqual(size, [100, 100], 'the 100x100 thumbnail, not the 320x200 original');
+      await screenshot(page, `${L.lang}-files`);
+    });
+
     test('the other pages show', async () => {
       await server.api('PUT', '/v1/kv/settings', { read: 'admins', write: 'admins', scope: 'shared' });
       await server.api('PUT', '/v1/kv/settings/theme', { value: { dark: true } });
@@ -309,7 +334,6 @@ for (const L of LANGS) {
         ['kv', '#kv-namespaces', 'settings'],
         ['kv/settings', '#kv-entries', 'theme'],
         ['topics', '#rules', 'debug.*'],
-        ['files', '#files', null],
         ['functions/outbox', '#outbox', null],
         ['tables', '#tables-list', table],
       ]) {
