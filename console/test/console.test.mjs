@@ -348,6 +348,30 @@ for (const L of LANGS) {
   });
 }
 
+test('an admin user signs in with a WeChat login code; a user outside the admin group is refused', async () => {
+  const login = (/** @type {string} */ code) =>
+    fetch(server.baseUrl + '/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) }).then((r) => r.json());
+  const boss = (await login('mock:boss:1')).user;
+  assert.equal((await server.api('PATCH', `/v1/admin/users/${boss.id}`, { groups: ['admin'] })).status, 200);
+  const ctx = await browser.newContext({ locale: 'en-US' });
+  ctx.setDefaultTimeout(120000);
+  const page = await ctx.newPage();
+  page.on('request', (r) => urls.push(r.url()));
+  await page.goto(server.baseUrl + '/console/');
+  await page.locator('summary').click();
+  await page.locator('#signin-code').fill('mock:nobody:1');
+  await page.locator('#signin-code').press('Enter');
+  await page.getByRole('alert').getByText('not an admin').waitFor();
+  await page.locator('#signin-code').fill('mock:boss:2');
+  await page.locator('#signin-code').press('Enter');
+  await page.locator('#nav-users').click();
+  await page.locator(`tr[data-user="${boss.id}"]`).waitFor();
+  // The session token, not the key, is what this tab holds.
+  const held = await page.evaluate(() => sessionStorage.getItem('yunqiao.console.token'));
+  assert.ok(held && held !== ADMIN_KEY);
+  await ctx.close();
+});
+
 test('switching the language redraws in the other one and is remembered', async () => {
   const ctx = await browser.newContext({ locale: 'en-US' });
   ctx.setDefaultTimeout(120000);
