@@ -267,8 +267,36 @@ for (const L of LANGS) {
       await page.locator('#pub-data').fill(`{"hello": "${L.lang}"}`);
       await page.locator('#pub-go').click();
       await page.locator('#frames li.in', { hasText: '"event"' }).filter({ hasText: `"hello":"${L.lang}"` }).waitFor();
+      // A user online (a socket of their own, in another tab): listed, and reached by a
+      // direct message.
+      const who = await fetch(server.baseUrl + '/v1/auth/login', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ code: `mock:online-${L.lang}:1` }),
+      }).then((r) => r.json());
+      const peer = await ctx.newPage();
+      await peer.goto(server.baseUrl + '/console/');
+      await peer.evaluate(
+        ({ url, token }) =>
+          new Promise((resolve, reject) => {
+            const w = new WebSocket(`${url}?token=${token}`);
+            /** @type {any} */ (window).frames_ = [];
+            w.onmessage = (e) => /** @type {any} */ (window).frames_.push(String(e.data));
+            w.onopen = resolve;
+            w.onerror = reject;
+            /** @type {any} */ (window).ws_ = w;
+          }),
+        { url: server.baseUrl.replace(/^http/, 'ws') + '/v1/ws', token: who.token },
+      );
       await page.locator('#online-go').click();
-      await page.locator('#online').waitFor();
+      await page.locator(`#online code`, { hasText: who.user.id }).waitFor();
+      await page.locator('#dm-to').fill(who.user.id);
+      await page.locator('#dm-cmd').fill('poke');
+      await page.locator('#dm-body').fill(`{"from": "console ${L.lang}"}`);
+      await page.locator('#dm-go').click();
+      await page.locator('#frames li.in', { hasText: '"delivered":1' }).waitFor();
+      await peer.waitForFunction((lang) => /** @type {any} */ (window).frames_.some((/** @type {string} */ f) => f.includes('"cmd":"poke"') && f.includes(`console ${lang}`)), L.lang);
+      await peer.close();
       await screenshot(page, `${L.lang}-channel`);
     });
 
