@@ -46,12 +46,14 @@ CLIENT_VENV ?= $(VENV)-client
 # test files) that run side by side, each on its own face over its own moto server: the
 # SDK's channel suite (web and wx apart: moto slows as a table grows), the SDK's other
 # suites, and 会聊 (applied there with `yunqiao apply`; its WeChat suite on a face of its
-# own: it counts what that face's WeChat mock was asked).
+# own: it counts what that face's WeChat mock was asked), and the admin console in
+# headless Chromium (served by yq-admin there).
 LAMBDA_JS_SUITES ?= sdk/js YUNQIAO_TEST_PLATFORMS=web test/channel.test.mjs -- \
 	sdk/js YUNQIAO_TEST_PLATFORMS=wx test/channel.test.mjs -- \
 	sdk/js test/auth.test.mjs test/tables.test.mjs test/kv.test.mjs test/fn.test.mjs test/files.test.mjs test/build.test.mjs -- \
 	examples/huiliao test/huiliao.test.mjs -- \
-	examples/huiliao test/wechat.test.mjs
+	examples/huiliao test/wechat.test.mjs -- \
+	console test/console.test.mjs
 test-clients: venv contract-venv client-venv
 	$(CARGO) build -p yunqiao -p yunqiao-lambda -p yunqiao-standin --bins
 	cd sdk/js && npm ci --no-audit --no-fund --loglevel=error

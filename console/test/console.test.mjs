@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { png } from '../../sdk/js/test/images.mjs';
-import { ADMIN_KEY, screenshot, startBrowser, startServer } from './harness.mjs';
+import { ADMIN_KEY, FACE, screenshot, startBrowser, startServer } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -246,6 +246,12 @@ for (const L of LANGS) {
 
     test('the channel debugger shows a table change live, and who is online', async () => {
       await page.goto(server.baseUrl + '/console/#/channel');
+      if (FACE === 'lambda') {
+        // API Gateway holds the sockets there: the page says so (the live protocol's own
+        // suites cover that face).
+        await page.locator('#socket-remote').waitFor();
+        return;
+      }
       await page.locator('#socket-state[data-state=open]').waitFor();
       assert.match(await page.locator('#socket-state').textContent() || '', new RegExp(L.online));
       await page.locator('#sub-topic').fill(`table:${table}`);
@@ -358,7 +364,7 @@ for (const L of LANGS) {
       await server.api('PUT', '/v1/kv/settings/theme', { value: { dark: true } });
       await server.api('PUT', '/v1/topics/rules/debug.*', { subscribe: 'users', publish: 'users' });
       for (const [hash, sel, text] of [
-        ['health', '#health-face[data-face=server]', null],
+        ['health', `#health-face[data-face=${FACE}]`, null],
         ['kv', '#kv-namespaces', 'settings'],
         ['kv/settings', '#kv-entries', 'theme'],
         ['topics', '#rules', 'debug.*'],
@@ -416,9 +422,10 @@ test('switching the language redraws in the other one and is remembered', async 
 
 test('the admin key is in no URL the console asked for and in no log line', () => {
   assert.ok(urls.length > 50, `the pages made requests (${urls.length})`);
-  assert.ok(urls.some((u) => u.startsWith('ws://')), 'the channel debugger’s socket is among them');
+  if (FACE === 'server') assert.ok(urls.some((u) => u.startsWith('ws://')), 'the channel debugger’s socket is among them');
   for (const u of urls) assert.ok(!u.includes(ADMIN_KEY) && !u.includes(encodeURIComponent(ADMIN_KEY)), u);
   const logs = server.logs();
+  if (logs === null) return; // the Lambda face: server/tests/secrets_in_logs.rs looks there
   assert.ok(logs.includes('/console'), 'requests are logged');
   assert.ok(!logs.includes(ADMIN_KEY), 'the key is not logged');
 });

@@ -10,12 +10,36 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-export const ADMIN_KEY = 'console-test-admin-' + process.pid + '-0123456789abcdef';
 
-/** Where the test run writes its screenshots (not committed). */
-export const SCREENS = process.env.YUNQIAO_CONSOLE_SCREENS || join(ROOT, '..', 'target', 'console-screens');
+/** A server started elsewhere (the Lambda face: infra/js-on-lambda.sh sets these). */
+const GIVEN = process.env.YUNQIAO_TEST_BASE_URL;
+export const ADMIN_KEY = (GIVEN && process.env.YUNQIAO_TEST_ADMIN_KEY) || 'console-test-admin-' + process.pid + '-0123456789abcdef';
+/** Which face the tests run on: `server` (spawned here) or `lambda`. */
+export const FACE = GIVEN ? 'lambda' : 'server';
+
+/** Where the test run writes its screenshots (not committed), a directory per face. */
+export const SCREENS = join(process.env.YUNQIAO_CONSOLE_SCREENS || join(ROOT, '..', 'target', 'console-screens'), FACE);
+
+/** @param {string} baseUrl */
+function client(baseUrl) {
+  /** @param {string} method @param {string} path @param {any} [body] @param {string} [token] */
+  return async (method, path, body, token = ADMIN_KEY) => {
+    const r = await fetch(baseUrl + path, {
+      method,
+      headers: { authorization: 'Bearer ' + token, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await r.text();
+    return { status: r.status, body: text ? JSON.parse(text) : null };
+  };
+}
 
 export async function startServer() {
+  if (GIVEN) {
+    const baseUrl = GIVEN.replace(/\/+$/, '');
+    // Its logs are the functions' own: not readable from here.
+    return { baseUrl, stop: async () => {}, api: client(baseUrl), logs: () => /** @type {string | null} */ (null) };
+  }
   const bin = process.env.YUNQIAO_BIN;
   if (!bin) throw new Error('set YUNQIAO_BIN to the yunqiao server binary');
   const dir = mkdtempSync(join(tmpdir(), 'yq-console-'));
@@ -57,17 +81,7 @@ export async function startServer() {
       });
       child.kill('SIGTERM');
     });
-  /** @param {string} method @param {string} path @param {any} [body] @param {string} [token] */
-  const api = async (method, path, body, token = ADMIN_KEY) => {
-    const r = await fetch(baseUrl + path, {
-      method,
-      headers: { authorization: 'Bearer ' + token, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await r.text();
-    return { status: r.status, body: text ? JSON.parse(text) : null };
-  };
-  return { baseUrl, stop, api, logs: () => out + err };
+  return { baseUrl, stop, api: client(baseUrl), logs: () => /** @type {string | null} */ (out + err) };
 }
 
 /** Chromium: Debian's, headless, no background traffic; playwright gives it a fresh
