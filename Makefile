@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= $(CURDIR)/.venv
 export YUNQIAO_VENV := $(VENV)
 
-.PHONY: serve test fast test-clients build-clients run-clients contract-venv client-venv lint unit venv bench bench-lambda fmt clean
+.PHONY: serve test fast test-clients build-clients run-clients test-console test-console-run chromium contract-venv client-venv lint unit venv bench bench-lambda fmt clean
 
 serve:
 	$(CARGO) run --release -- serve
@@ -34,7 +34,8 @@ fast:
 
 unit: fast
 
-## What clients see: the README's examples against a fresh server, the API contract
+## What clients see: the README's examples against a fresh server, the admin console
+## in headless Chromium (test-console-run), the API contract
 ## (the OpenAPI document validates; schemathesis as admin, user and anonymous finds no
 ## answer outside it), a client generated from that document (openapi-python-client)
 ## logging in, defining a table, querying with conditions and calling a function, the
@@ -48,7 +49,8 @@ CLIENT_VENV ?= $(VENV)-client
 # test files) that run side by side, each on its own face over its own moto server: the
 # SDK's channel suite (web and wx apart: moto slows as a table grows), the SDK's other
 # suites, and 会聊 (applied there with `yunqiao apply`; its WeChat suite on a face of its
-# own: it counts what that face's WeChat mock was asked).
+# own: it counts what that face's WeChat mock was asked), and the admin console in
+# headless Chromium (served by yq-admin there).
 # The pay suites' faces get the pay settings their tests use (`yunqiao serve` gets them
 # from the tests themselves: sdk/js/test/pay.test.mjs, examples/huiliao/test/harness.mjs).
 SDK_PAY_FACE_ENV := YUNQIAO_PAY_TABLES=sdk_pay_items,YUNQIAO_PAY_ON_PAID=sdk_pay.paid,YUNQIAO_PAY_CLIENT_AMOUNT_MIN=1,YUNQIAO_PAY_CLIENT_AMOUNT_MAX=5000
@@ -57,7 +59,8 @@ LAMBDA_JS_SUITES ?= sdk/js YUNQIAO_TEST_PLATFORMS=web test/channel.test.mjs -- \
 	sdk/js YUNQIAO_TEST_PLATFORMS=wx test/channel.test.mjs -- \
 	sdk/js YUNQIAO_FACE_ENV=$(SDK_PAY_FACE_ENV) test/auth.test.mjs test/tables.test.mjs test/kv.test.mjs test/fn.test.mjs test/files.test.mjs test/build.test.mjs test/pay.test.mjs -- \
 	examples/huiliao YUNQIAO_FACE_ENV=$(HUILIAO_PAY_FACE_ENV) test/huiliao.test.mjs test/pay.test.mjs -- \
-	examples/huiliao test/wechat.test.mjs
+	examples/huiliao test/wechat.test.mjs -- \
+	console test/console.test.mjs
 test-clients: venv contract-venv client-venv
 	$(MAKE) --no-print-directory build-clients
 	$(MAKE) --no-print-directory run-clients
@@ -68,6 +71,8 @@ build-clients:
 	$(CARGO) build -p yunqiao -p yunqiao-lambda -p yunqiao-standin --bins
 	cd sdk/js && npm ci --no-audit --no-fund --loglevel=error
 	cd examples/huiliao && npm ci --no-audit --no-fund --loglevel=error
+	cd console && npm ci --no-audit --no-fund --loglevel=error
+	infra/ensure-chromium.sh
 
 run-clients:
 	@status=0; \
@@ -76,8 +81,21 @@ run-clients:
 	CLIENT_VENV=$(CLIENT_VENV) YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao $(CLIENT_VENV)/bin/python tests/client/run_client.py || status=1; \
 	(cd sdk/js && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test) || status=1; \
 	(cd examples/huiliao && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test) || status=1; \
+	(cd console && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test) || status=1; \
 	YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao infra/with-emulators.sh infra/js-on-lambda.sh $(TARGET_DIR)/debug $(LAMBDA_JS_SUITES) || status=1; \
 	exit $$status
+
+## The admin console (console/): its committed dist/ against a fresh build of its
+## sources, then the pages in headless Chromium (Debian's /usr/bin/chromium, driven by
+## playwright-core) against `yunqiao serve`, in English and Chinese; screenshots go to
+## target/console-screens.
+test-console:
+	$(CARGO) build -p yunqiao --bins
+	$(MAKE) --no-print-directory test-console-run
+
+test-console-run:
+	infra/ensure-chromium.sh
+	cd console && npm ci --no-audit --no-fund --loglevel=error && YUNQIAO_BIN=$(TARGET_DIR)/debug/yunqiao npm test
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -15,6 +15,21 @@ pub fn router() -> ApiRouter {
     ApiRouter::new()
         .routes(routes!(list_users))
         .routes(routes!(get_user, set_groups))
+        .routes(routes!(about))
+}
+
+/// What this process runs on: its face, store, WeChat mode and version (the console's
+/// health page). `GET /v1/health` says only whether the store answers, to anyone.
+#[utoipa::path(get, path = "/v1/admin/about", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = crate::About), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn about(
+    State(s): State<AppState>,
+    AdminCaller(_): AdminCaller,
+) -> ApiResult<Json<crate::About>> {
+    Ok(Json(crate::About {
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..s.about.clone()
+    }))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod blobs;
 pub mod caller;
+pub mod console;
 pub mod error;
 pub mod events;
 pub mod files;
@@ -82,6 +83,27 @@ pub struct Services {
     pub public_url: Option<String>,
     /// WeChat Pay (`/v1/pay/*`); answers `PAY_UNAVAILABLE` unless configured.
     pub pay: Arc<yunqiao_core::pay::Pay>,
+    /// What this process runs on (`GET /v1/admin/about`).
+    pub about: About,
+}
+
+/// What a process runs on, for admins (`GET /v1/admin/about`, the console's health
+/// page): never a secret, key or credential.
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct About {
+    /// `server` (`yunqiao serve`) or `lambda` (the AWS functions).
+    pub face: String,
+    /// `embedded` or `dynamodb` (empty when the process did not say).
+    pub store: String,
+    /// `mock` (the built-in WeChat mock) or the WeChat API base called.
+    pub wechat: String,
+    /// Whether WeChat Pay is configured.
+    pub pay: bool,
+    /// Whether files (a blob store) are available.
+    pub files: bool,
+    /// This build's version.
+    #[serde(default)]
+    pub version: String,
 }
 
 /// Where live-channel sockets are held.
@@ -516,7 +538,11 @@ pub fn app_for(state: AppState, cfg: &HttpConfig, areas: &[Area]) -> Router {
         .on_response(|res: &Response<axum::body::Body>, latency: Duration, _: &tracing::Span| {
             tracing::info!(status = res.status().as_u16(), latency_us = latency.as_micros() as u64, "response");
         });
-    let (router, _) = ApiRouter::of(areas).inner.split_for_parts();
+    let (mut router, _) = ApiRouter::of(areas).inner.split_for_parts();
+    // The admin console's pages, where the admin API is (`yq-admin` on AWS).
+    if areas.contains(&Area::Admin) {
+        router = router.merge(console::router());
+    }
     router
         .fallback(error::not_found)
         .method_not_allowed_fallback(error::method_not_allowed)

@@ -146,20 +146,40 @@ pub struct TokenQuery {
     token: Option<String>,
 }
 
+/// The subprotocol a client names to send its token in `Sec-WebSocket-Protocol` rather
+/// than in the URL (browsers cannot set `Authorization` on a socket): it offers
+/// `yunqiao.v1, bearer.<token>` and the server picks `yunqiao.v1`.
+pub const SUBPROTOCOL: &str = "yunqiao.v1";
+
+/// The `bearer.<token>` a client offered among its subprotocols.
+fn protocol_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix("bearer.").map(str::to_string))
+        .filter(|t| !t.is_empty())
+}
+
 /// Opens a live channel; the session token comes as `?token=` (mini-programs' sockets
-/// cannot always set headers). A missing or bad token is refused before the upgrade.
+/// cannot always set headers) or as the subprotocol `bearer.<token>` beside
+/// [`SUBPROTOCOL`] (the console: no token in a URL). A missing or bad token is refused
+/// before the upgrade.
 pub async fn open(
     State(s): State<AppState>,
     Query(q): Query<TokenQuery>,
+    headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> ApiResult<Response> {
+    let token = q.token.or_else(|| protocol_token(&headers));
     let Some(hub) = s.hub.clone() else {
         return Err(error(
             yunqiao_core::Code::NotFound,
             "live channels are served by the WebSocket API here",
         ));
     };
-    let caller = s.auth.authenticate_fresh(q.token.as_deref()).await?;
+    let caller = s.auth.authenticate_fresh(token.as_deref()).await?;
     let id = yunqiao_core::ids::new_id(s.auth.clock().now_ms());
     // In the hub before its records exist, so a push in between is queued, not taken
     // for a gone connection.
@@ -170,6 +190,7 @@ pub async fn open(
     }
     let (failed_s, failed_hub, failed_id) = (s.clone(), hub.clone(), id.clone());
     Ok(ws
+        .protocols([SUBPROTOCOL])
         // As on API Gateway: frames up to 32 KiB, messages up to 128 KiB reach the
         // domain, which answers FRAME_TOO_LARGE above MAX_FRAME_BYTES and keeps the
         // connection; a larger frame or message closes it with 1009.

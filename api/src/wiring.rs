@@ -64,6 +64,7 @@ pub struct AppBuilder {
     outbound: Arc<dyn Outbound>,
     spawner: Option<Spawner>,
     pay: Option<yunqiao_core::pay::PaySettings>,
+    about: crate::About,
 }
 
 impl AppState {
@@ -81,6 +82,7 @@ impl AppState {
             outbound: Arc::new(yunqiao_core::functions::host::NoOutbound),
             spawner: None,
             pay: None,
+            about: crate::About::default(),
         }
     }
 }
@@ -156,6 +158,15 @@ impl AppBuilder {
         self
     }
 
+    /// What the health page of the console says this process runs on: its store
+    /// (`embedded`, `dynamodb`) and WeChat (`mock`, or the API base it calls); the face
+    /// follows from the sockets.
+    pub fn about(mut self, store: &str, wechat: &str) -> Self {
+        self.about.store = store.to_string();
+        self.about.wechat = wechat.to_string();
+        self
+    }
+
     /// The domain services, with every setting from `cfg`: sessions and the admin key,
     /// the scan limit, the caches' bound, the function limits, hosts and secrets, and the
     /// files API's limits (the files service exists only with a blob store).
@@ -169,6 +180,14 @@ impl AppBuilder {
         let freshness = cfg.cache.freshness(writers == StoreWriters::Several);
         // A process holding its sockets counts frame rates in memory; Lambda sandboxes
         // share nothing, so there the store counts.
+        let mut about = self.about;
+        about.face = match sockets {
+            Sockets::Local(_) => "server",
+            Sockets::Remote(_) => "lambda",
+        }
+        .to_string();
+        about.pay = self.pay.is_some();
+        about.files = self.blobs.is_some();
         let (push, hub, limiter): (Arc<dyn Push>, _, _) = match sockets {
             Sockets::Local(h) => (h.clone(), Some(h), RateLimiter::in_memory()),
             Sockets::Remote(p) => (p, None, RateLimiter::InStore),
@@ -294,6 +313,7 @@ impl AppBuilder {
             files,
             qrcodes,
             public_url: cfg.files.public_url.clone(),
+            about,
         })))
     }
 }

@@ -133,6 +133,10 @@ pub async fn sandbox_with(cfg: &Config, extras: Extras) -> Result<AppState, BoxE
         builder = builder.thumbnailer(Arc::new(yunqiao_images::ImageThumbnailer::default()));
     }
     Ok(builder
+        .about(
+            "dynamodb",
+            cfg.wechat.api_base.as_deref().unwrap_or(DEFAULT_API_BASE),
+        )
         // Many sandboxes share the store: what another changed shows within the bound.
         .store(store, StoreWriters::Several)
         .wechat(wechat)

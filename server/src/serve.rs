@@ -422,7 +422,23 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
         Blobs::Disk(disk) => builder.served_blobs(disk),
         Blobs::S3(s3) => builder.blobs(s3),
     };
+    let wechat_mode = if cfg.wechat.appid.is_empty() {
+        "mock".to_string()
+    } else {
+        cfg.wechat
+            .api_base
+            .clone()
+            .unwrap_or_else(|| DEFAULT_API_BASE.to_string())
+    };
     let state = builder
+        .about(
+            if local.is_some() {
+                "embedded"
+            } else {
+                "dynamodb"
+            },
+            &wechat_mode,
+        )
         // The embedded store has one writer, this process; DynamoDB may have several.
         .store(
             store,

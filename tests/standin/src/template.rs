@@ -391,6 +391,9 @@ Resources:
         assert_eq!(to("GET", "/v1/admin/users"), Some("yq-admin"));
         assert_eq!(to("GET", "/v1/health"), Some("yq-admin"));
         assert_eq!(to("GET", "/v1/nowhere"), Some("yq-admin"), "$default");
+        assert_eq!(to("GET", "/console"), Some("yq-admin"));
+        assert_eq!(to("GET", "/console/app.js"), Some("yq-admin"));
+        assert_eq!(to("GET", "/console/"), Some("yq-admin"), "$default");
         assert_eq!(to("POST", "/v1/pay/orders"), Some("yq-pay"));
         assert_eq!(to("GET", "/v1/pay/orders"), Some("yq-pay"));
         assert_eq!(to("GET", "/v1/pay/orders/yq123"), Some("yq-pay"));
