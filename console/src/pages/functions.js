@@ -57,12 +57,13 @@ function Module({ name }) {
       try {
         const m = await get(`/v1/functions/${enc(name)}`);
         show(m);
-        setSource(m.source || '');
-        setAccess(m.access || '');
+        // What the admin typed while this loaded is kept, not overwritten.
+        setSource((typed) => typed || m.source || '');
+        setAccess((typed) => typed || m.access || '');
       } catch (e) {
         if (/** @type {any} */ (e).status !== 404) throw e;
         setMod(null);
-        setSource(EXAMPLE);
+        setSource((typed) => typed || EXAMPLE);
       }
     });
   }, [name]);
