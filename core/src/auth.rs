@@ -18,6 +18,9 @@ use crate::ids;
 use crate::store::{Cond, Item, ItemStore, Query, StoreError, Update, WriteOp};
 use crate::wechat::{WeChat, WxApi, WxError};
 
+mod dump;
+pub use dump::{UserLine, check_user};
+
 pub const ADMIN_GROUP: &str = "admin";
 const MAX_GROUPS: usize = 32;
 const MAX_PROFILE_BYTES: usize = 8 * 1024;

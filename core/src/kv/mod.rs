@@ -53,6 +53,9 @@
 //!   expiry as the item's TTL. Partitions are matched exactly, and namespace names hold
 //!   no `#`, so no namespace's or user's keys can be reached through another's.
 
+mod dump;
+pub use dump::EntryLine;
+
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize};
