@@ -18,8 +18,7 @@ use crate::ids;
 use crate::store::{Cond, Item, ItemStore, Query, StoreError, Update, WriteOp};
 use crate::wechat::{WeChat, WxApi, WxError};
 
-mod dump;
-pub use dump::{UserLine, check_user};
+pub mod dump;
 
 pub const ADMIN_GROUP: &str = "admin";
 const MAX_GROUPS: usize = 32;

@@ -683,6 +683,16 @@ async fn a_wrong_version_or_a_refused_line_writes_nothing(s: Server) {
             400,
             "ARCHIVE_INVALID",
         ),
+        (
+            "a file field naming no file",
+            vec![
+                ("manifest.json", manifest(1)),
+                ("schemas.ndjson", br#"{"name": "pics", "def": {"fields": [{"name": "pic", "type": "file"}]}}"#.to_vec()),
+                ("tables/pics.ndjson", br#"{"_id": "01jf0b5k8v6d3x2q9w7m4n1c0a", "pic": "01jf0c9z0y1x2w3v4t5s6r7q8p"}"#.to_vec()),
+            ],
+            400,
+            "ARCHIVE_INVALID",
+        ),
         ("not an archive", vec![], 400, "ARCHIVE_INVALID"),
     ];
     for (what, entries, status, code) in cases {

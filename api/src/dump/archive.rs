@@ -6,10 +6,11 @@ use std::io::Read;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
-use yunqiao_core::auth::UserLine;
-use yunqiao_core::files::FileLine;
+use yunqiao_core::auth::dump::UserLine;
+use yunqiao_core::files::dump::FileLine;
 use yunqiao_core::functions::ModuleInput;
-use yunqiao_core::kv::{EntryLine, NamespaceDef};
+use yunqiao_core::kv::NamespaceDef;
+use yunqiao_core::kv::dump::EntryLine;
 use yunqiao_core::live::topics::TopicRule;
 use yunqiao_core::tables::TableDef;
 use yunqiao_core::{Code, Error, Result};

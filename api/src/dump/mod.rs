@@ -18,9 +18,11 @@ use std::io::{Read, Write};
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
-use yunqiao_core::auth::{Caller, User, UserLine};
-use yunqiao_core::files::FileLine;
-use yunqiao_core::kv::{EntryLine, NamespaceDef};
+use yunqiao_core::auth::dump::UserLine;
+use yunqiao_core::auth::{Caller, User};
+use yunqiao_core::files::dump::FileLine;
+use yunqiao_core::kv::NamespaceDef;
+use yunqiao_core::kv::dump::EntryLine;
 use yunqiao_core::project::{Applier, ApplyOptions, Outcome, Project};
 use yunqiao_core::tables::Tables;
 use yunqiao_core::tables::schema::Schema;
@@ -558,7 +560,7 @@ async fn check_lines(s: &Services, a: &Archive) -> Result<()> {
     let mut ids: HashSet<&str> = HashSet::new();
     let mut openids: HashMap<&str, &str> = HashMap::new();
     for (i, u) in a.users.iter().enumerate() {
-        yunqiao_core::auth::check_user(u)
+        yunqiao_core::auth::dump::check_user(u)
             .map_err(|e| archive::refused("users.ndjson", i + 1, &e))?;
         if !ids.insert(&u.id) {
             return Err(archive::invalid(
@@ -586,6 +588,17 @@ async fn check_lines(s: &Services, a: &Archive) -> Result<()> {
                 known.insert(id.to_string());
                 Ok(true)
             }
+            Err(e) if e.code == Code::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    // A file already on the target.
+    let is_file = async |id: &str| -> Result<bool> {
+        let Some(files) = &s.files else {
+            return Ok(false);
+        };
+        match files.get(&admin(), id).await {
+            Ok(_) => Ok(true),
             Err(e) if e.code == Code::NotFound => Ok(false),
             Err(e) => Err(e),
         }
@@ -726,6 +739,12 @@ async fn check_lines(s: &Services, a: &Archive) -> Result<()> {
             },
         };
         let unique: Vec<String> = schema.unique().iter().map(|f| f.name.clone()).collect();
+        let file_fields: Vec<String> = schema
+            .fields
+            .iter()
+            .filter(|f| f.kind == yunqiao_core::tables::schema::FieldType::File)
+            .map(|f| f.name.clone())
+            .collect();
         let mut seen_ids = HashSet::new();
         let mut seen_values: HashSet<(String, String)> = HashSet::new();
         for (i, r) in recs.iter().enumerate() {
@@ -747,6 +766,19 @@ async fn check_lines(s: &Services, a: &Archive) -> Result<()> {
                     Some(n),
                     format!("_owner {o:?} is no user"),
                 ));
+            }
+            for f in &file_fields {
+                if let Some(Value::String(id)) = rec.get(f)
+                    && !file_ids.contains(id.as_str())
+                    && !is_file(id).await?
+                {
+                    return Err(archive::invalid(
+                        &entry,
+                        Some(n),
+                        format!("{f} names file {id:?}, which is neither in files.ndjson nor here"),
+                    )
+                    .with_details(json!({"entry": entry, "line": n, "field": f})));
+                }
             }
             for f in &unique {
                 if let Some(v) = rec.get(f).filter(|v| !v.is_null()) {

@@ -7,7 +7,7 @@ use serde_json::{Map, json};
 use super::{Auth, MAX_GROUPS, User, to_attrs, user_pk, valid_group};
 use crate::error::{Code, Error, Result};
 use crate::ids;
-use crate::project::Outcome;
+use crate::outcome::Outcome;
 use crate::store::{Cond, Item, Query, StoreError, WriteOp};
 
 const MAX_OPENID: usize = 128;

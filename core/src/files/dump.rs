@@ -8,7 +8,7 @@ use serde_json::Map;
 use super::{FileRecord, Files, Status, blob_key, file_pk, owner_pk, quota_pk};
 use crate::error::{Code, Error, Result};
 use crate::ids;
-use crate::project::Outcome;
+use crate::outcome::Outcome;
 use crate::store::{Cond, Item, Query, StoreError, Update, WriteOp};
 
 /// A file as an archive line gives it; `created_at` in epoch ms.

@@ -28,7 +28,7 @@
 //!   completion or removal, the staging object to delete once the form has expired
 
 mod content;
-mod dump;
+pub mod dump;
 mod generated;
 mod media;
 mod media_settle;
@@ -50,7 +50,6 @@ use crate::keys;
 use crate::store::{Cond, Item, ItemStore, Query, StoreError, Update, WriteOp};
 
 pub use content::{Content, MAX_SOURCE_BYTES, ThumbAsk, Thumbs};
-pub use dump::FileLine;
 pub use media::{MEDIA_URL_TTL, MediaChecker, MediaKind, MediaVerdict};
 pub use sniff::{sniff, type_matches};
 

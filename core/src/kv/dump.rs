@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use super::{Entry, Kv, Scope, check_key, check_value, shared_pk, user_scoped_pk};
 use crate::error::{Code, Error, Result};
 use crate::ids;
-use crate::project::Outcome;
+use crate::outcome::Outcome;
 use crate::store::{Cond, Item, Query, StoreError};
 
 /// An entry as an archive line gives it; times in epoch ms.

@@ -53,8 +53,7 @@
 //!   expiry as the item's TTL. Partitions are matched exactly, and namespace names hold
 //!   no `#`, so no namespace's or user's keys can be reached through another's.
 
-mod dump;
-pub use dump::EntryLine;
+pub mod dump;
 
 use std::sync::Arc;
 

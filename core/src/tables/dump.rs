@@ -15,7 +15,7 @@ use crate::auth::valid_group;
 use crate::clock::rfc3339;
 use crate::error::{Code, Error, Result};
 use crate::ids;
-use crate::project::Outcome;
+use crate::outcome::Outcome;
 use crate::store::Query;
 
 /// Records one export page reads.
