@@ -6,6 +6,7 @@ pub mod auth;
 pub mod blobs;
 pub mod caller;
 pub mod console;
+pub mod dump;
 pub mod error;
 pub mod events;
 pub mod files;
@@ -171,7 +172,9 @@ impl Area {
                 .routes(routes!(health))
                 .routes(routes!(openapi_json)),
             Area::Auth => auth::router(),
-            Area::Admin => admin::router().merge(events::rules_router()),
+            Area::Admin => admin::router()
+                .merge(events::rules_router())
+                .merge(dump::routes::router()),
             Area::Tables => tables::router(),
             Area::Kv => kv::router(),
             Area::Events => events::publish_router(),

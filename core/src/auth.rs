@@ -18,6 +18,8 @@ use crate::ids;
 use crate::store::{Cond, Item, ItemStore, Query, StoreError, Update, WriteOp};
 use crate::wechat::{WeChat, WxApi, WxError};
 
+pub mod dump;
+
 pub const ADMIN_GROUP: &str = "admin";
 const MAX_GROUPS: usize = 32;
 const MAX_PROFILE_BYTES: usize = 8 * 1024;

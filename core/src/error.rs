@@ -23,6 +23,12 @@ pub enum Code {
     FunctionInvalid,
     /// `POST /v1/apply`: items of the project cannot be applied; nothing was changed.
     ProjectRefused,
+    /// An export archive that does not follow `docs/export-format.md`; nothing was
+    /// imported.
+    ArchiveInvalid,
+    /// An export archive of a format version this server does not read; nothing was
+    /// imported.
+    ArchiveVersion,
     /// `POST /v1/files/{id}/complete` before the bytes arrived, or with another size.
     FileNotUploaded,
     /// The bytes are not of the declared type.
@@ -137,6 +143,8 @@ impl Code {
         Code::TooManyTopics,
         Code::FunctionInvalid,
         Code::ProjectRefused,
+        Code::ArchiveInvalid,
+        Code::ArchiveVersion,
         Code::FileNotUploaded,
         Code::FileTypeMismatch,
         Code::QuotaExceeded,
@@ -229,6 +237,8 @@ impl Code {
             Code::StoreUnavailable => "STORE_UNAVAILABLE",
             Code::FunctionInvalid => "FUNCTION_INVALID",
             Code::ProjectRefused => "PROJECT_REFUSED",
+            Code::ArchiveInvalid => "ARCHIVE_INVALID",
+            Code::ArchiveVersion => "ARCHIVE_VERSION",
             Code::FileNotUploaded => "FILE_NOT_UPLOADED",
             Code::FileTypeMismatch => "FILE_TYPE_MISMATCH",
             Code::QuotaExceeded => "QUOTA_EXCEEDED",
@@ -283,6 +293,8 @@ impl Code {
             | Code::TooManyTopics
             | Code::FunctionInvalid
             | Code::ProjectRefused
+            | Code::ArchiveInvalid
+            | Code::ArchiveVersion
             | Code::FileTypeMismatch
             | Code::UploadTooSmall
             | Code::FileNotUsable

@@ -16,6 +16,7 @@ pub mod live;
 pub mod memory_store;
 #[cfg(test)]
 mod module_graph;
+pub mod outcome;
 pub mod pay;
 pub mod project;
 pub mod store;

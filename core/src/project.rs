@@ -54,13 +54,7 @@ pub enum ItemKind {
     Topic,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    Created,
-    Changed,
-    Unchanged,
-}
+pub use crate::outcome::Outcome;
 
 /// One item of the plan, and (after a real apply) what it became.
 #[derive(Debug, Clone, Serialize)]

@@ -48,6 +48,41 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Write everything the app owns (tables and records, users and groups, KV, topic
+    /// rules, function modules, files and their bytes) to one archive
+    /// (docs/export-format.md). Stop `yunqiao serve` on an embedded store first.
+    Export {
+        /// The archive to write (a gzip'd tar).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Import an archive of `yunqiao export`: every item upserted by its id (importing
+    /// twice changes nothing more); the whole archive is checked first, and nothing is
+    /// written when any of it is refused.
+    Import {
+        /// The archive.
+        file: PathBuf,
+        /// Check the archive and print what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// Where the store is: the options `serve` takes for it.
+#[derive(clap::Args)]
+struct StoreArgs {
+    /// The embedded store's directory [env: YUNQIAO_DATA_DIR] (default ./data); with
+    /// `store.kind = "dynamodb"` (YUNQIAO_STORE=dynamodb) the DynamoDB table and S3 bucket
+    /// of the configuration instead.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// A TOML config file [env: YUNQIAO_CONFIG] (default ./yunqiao.toml when present).
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -95,6 +130,37 @@ fn run_client(
     }
 }
 
+/// Runs a tool on the store of the configuration (`serve`'s options); exit status 1 with
+/// the reason on failure, 2 for a configuration it cannot read.
+fn run_tool(
+    store: StoreArgs,
+    job: impl AsyncFnOnce(Config) -> Result<(), yunqiao::serve::BoxError>,
+) -> std::process::ExitCode {
+    let mut cfg = match Config::load(store.config.as_deref(), &Env::process()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("yunqiao: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    if let Some(d) = store.data_dir {
+        cfg.data_dir = d;
+    }
+    init_logs(&cfg.log, &cfg.log_format);
+    let r = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| -> yunqiao::serve::BoxError { e.into() })
+        .and_then(|rt| rt.block_on(job(cfg)));
+    match r {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("yunqiao: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 fn init_logs(filter: &str, format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -121,6 +187,18 @@ fn main() -> std::process::ExitCode {
             data_dir,
             config,
         } => (addr, data_dir, config),
+        Command::Export { out, store } => {
+            return run_tool(store, async |cfg| yunqiao::dump::export(&cfg, &out).await);
+        }
+        Command::Import {
+            file,
+            dry_run,
+            store,
+        } => {
+            return run_tool(store, async |cfg| {
+                yunqiao::dump::import(&cfg, &file, dry_run).await
+            });
+        }
         Command::Functions {
             command: FunctionsCommand::Deploy { dir, target },
         } => {

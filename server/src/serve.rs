@@ -303,6 +303,66 @@ fn loopback(addr: SocketAddr) -> SocketAddr {
     )
 }
 
+/// The domain services on the store and files the configuration names, for the tools
+/// (`yunqiao export` / `yunqiao import`): what `serve` builds, without a port, sockets
+/// or WeChat (nothing a tool does calls WeChat).
+pub async fn build_for_tools(cfg: &Config) -> Result<(AppState, Option<LocalStore>), BoxError> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    if cfg.store.kind != "dynamodb" && !cfg.data_dir.join("yunqiao.redb").is_file() {
+        std::fs::create_dir_all(&cfg.data_dir)
+            .map_err(|e| format!("cannot create data dir {}: {e}", cfg.data_dir.display()))?;
+    }
+    let (store, local) = open_store(cfg, clock.clone()).await.map_err(|e| {
+        if cfg.store.kind == "dynamodb" {
+            e
+        } else {
+            format!(
+                "{e} (is `yunqiao serve` running on {}? stop it first)",
+                cfg.data_dir.display()
+            )
+            .into()
+        }
+    })?;
+    let wechat: Arc<dyn WeChat> = Arc::new(WeChatClient::new(
+        WeChatConfig {
+            // Never called by the tools: an address that answers nothing.
+            api_base: "http://127.0.0.1:9".into(),
+            appid: if cfg.wechat.appid.is_empty() {
+                "wx0000000000mock".into()
+            } else {
+                cfg.wechat.appid.clone()
+            },
+            secret: "-".into(),
+        },
+        clock.clone(),
+    )?);
+    let blobs = open_blobs(cfg, cfg.addr, clock.clone()).await?;
+    let builder = match blobs {
+        Blobs::Disk(disk) => AppState::builder().served_blobs(disk),
+        Blobs::S3(s3) => AppState::builder().blobs(s3),
+    };
+    let state = builder
+        .store(
+            store,
+            if local.is_some() {
+                StoreWriters::OnlyThisProcess
+            } else {
+                StoreWriters::Several
+            },
+        )
+        .wechat(wechat)
+        .clock(clock)
+        .sockets(Sockets::Local(Arc::new(LocalHub::default())))
+        .functions(
+            Arc::new(yunqiao_quickjs::QuickJs::with_current_exe(1)?),
+            Arc::new(yunqiao_quickjs::HttpOutbound::new(
+                cfg.functions.allow_private_hosts,
+            )?),
+        )
+        .build(cfg)?;
+    Ok((state, local))
+}
+
 pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create data dir {}: {e}", cfg.data_dir.display()))?;

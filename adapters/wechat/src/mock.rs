@@ -3,7 +3,8 @@
 //!
 //! * `GET /sns/jscode2session` — for codes it issued (`POST /mock/login-code`) and for
 //!   codes of the form `mock:<name>` or `mock:<name>:<nonce>`. The openid is stable per
-//!   name; every code works once (40163 after), issued codes for 5 minutes (40029
+//!   name (`POST /mock/login-code {"openid"}` issues a code for a given openid instead:
+//!   a user moved in from an export); every code works once (40163 after), issued codes for 5 minutes (40029
 //!   after). `mock-error:<errcode>` answers that errcode. More than 100 logins of one
 //!   name in a minute answer 45011, as WeChat does.
 //! * `POST /cgi-bin/stable_token` — access tokens valid 7200 s, renewed in their last
@@ -87,6 +88,7 @@ pub struct MockConfig {
 struct IssuedCode {
     name: String,
     unionid: bool,
+    openid: Option<String>,
     issued_at: i64,
 }
 
@@ -170,9 +172,15 @@ struct TokenParam {
 
 #[derive(Deserialize)]
 struct LoginCodeBody {
+    #[serde(default)]
     name: String,
     #[serde(default = "yes")]
     unionid: bool,
+    /// The openid the code logs in as, instead of the one derived from `name`: a user
+    /// moved in from elsewhere (an export of another server or backend) whose openid
+    /// this mock did not make.
+    #[serde(default)]
+    openid: Option<String>,
 }
 
 fn yes() -> bool {
@@ -283,19 +291,19 @@ async fn code2session(
         return wx_error(errcode, "mock error");
     }
     let now = m.clock.now_ms();
-    let (name, unionid) = {
+    let (name, unionid, fixed) = {
         let mut st = m.lock();
-        let (name, unionid) = if let Some(issued) = st.login_codes.get(&code) {
+        let (name, unionid, fixed) = if let Some(issued) = st.login_codes.get(&code) {
             if now - issued.issued_at > CODE_TTL_MS {
                 return wx_error(40029, "invalid code");
             }
-            (issued.name.clone(), issued.unionid)
+            (issued.name.clone(), issued.unionid, issued.openid.clone())
         } else if let Some(rest) = code.strip_prefix("mock:") {
             let name = rest.split(':').next().unwrap_or_default().to_string();
             if !valid_name(&name) {
                 return wx_error(40029, "invalid code");
             }
-            (name, m.cfg.unionid)
+            (name, m.cfg.unionid, None)
         } else {
             return wx_error(40029, "invalid code");
         };
@@ -312,9 +320,9 @@ async fn code2session(
             );
         }
         st.per_minute.retain(|(_, m), _| *m >= minute - 1);
-        (name, unionid)
+        (name, unionid, fixed)
     };
-    let openid = m.openid_for(&name);
+    let openid = fixed.unwrap_or_else(|| m.openid_for(&name));
     m.lock().openids.insert(openid.clone());
     let mut body = json!({
         "session_key": random_b64(16),
@@ -415,7 +423,24 @@ async fn issue_login_code(State(m): State<WeChatMock>, body: axum::body::Bytes) 
         )
             .into_response();
     };
-    if !valid_name(&b.name) {
+    let openid_ok = |o: &str| {
+        (1..=128).contains(&o.len())
+            && o.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"_-".contains(&c))
+    };
+    let name = match &b.openid {
+        Some(o) if !openid_ok(o) => {
+            return (
+                axum::http::StatusCode::BAD_REQUEST,
+                Json(json!({"error": "openid: 1 to 128 of A-Z a-z 0-9 _ -"})),
+            )
+                .into_response();
+        }
+        // Logins are counted per name: a fixed openid counts as its own.
+        Some(o) if b.name.is_empty() => format!("openid.{}", &o[..o.len().min(50)]),
+        _ => b.name,
+    };
+    if !valid_name(&name) {
         return (
             axum::http::StatusCode::BAD_REQUEST,
             Json(json!({"error": "name: 1 to 64 of A-Z a-z 0-9 _ - . @"})),
@@ -424,7 +449,8 @@ async fn issue_login_code(State(m): State<WeChatMock>, body: axum::body::Bytes) 
     }
     let code = random_code();
     let issued = IssuedCode {
-        name: b.name,
+        openid: b.openid,
+        name,
         unionid: b.unionid,
         issued_at: m.clock.now_ms(),
     };

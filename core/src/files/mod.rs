@@ -28,6 +28,7 @@
 //!   completion or removal, the staging object to delete once the form has expired
 
 mod content;
+pub mod dump;
 mod generated;
 mod media;
 mod media_settle;

@@ -418,6 +418,40 @@ impl Functions {
         }
     }
 
+    /// Every deployed module with its settings (as a project file gives them) and its
+    /// source, by name (export).
+    pub async fn dump_modules(&self) -> Result<Vec<(String, Value, String)>> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .store
+                .query(Query::partition(keys::FN_MODULES).limit(1000).after(cursor))
+                .await?;
+            for head in &page.items {
+                let v = head.get("version").and_then(Value::as_i64).unwrap_or(0);
+                let Some(it) = self
+                    .store
+                    .get(&versions_pk(&head.sk), &version_sk(v))
+                    .await?
+                else {
+                    continue;
+                };
+                let settings = it
+                    .get("settings")
+                    .or_else(|| head.get("settings"))
+                    .cloned()
+                    .unwrap_or_else(|| json!({}));
+                let source = it.str("source").unwrap_or_default().to_string();
+                out.push((head.sk.clone(), settings, source));
+            }
+            cursor = page.cursor;
+            if cursor.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
     /// A module with its source; `version` for an older one.
     pub async fn get(&self, caller: &Caller, module: &str, version: Option<i64>) -> Result<Value> {
         caller.require_admin()?;

@@ -53,6 +53,8 @@
 //!   expiry as the item's TTL. Partitions are matched exactly, and namespace names hold
 //!   no `#`, so no namespace's or user's keys can be reached through another's.
 
+pub mod dump;
+
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize};

@@ -6,6 +6,7 @@ mod audit;
 mod batch;
 pub mod changes;
 mod checks;
+mod dump;
 pub mod file_fields;
 pub mod hooks;
 pub mod keys;

@@ -1,0 +1,180 @@
+//! Records for export and import (`docs/export-format.md`): a table's records page by
+//! page as the admin API shows them, and a record written back by its id through
+//! [`Tx::change`], so its index entries, unique guards and counts are rebuilt exactly
+//! as a create or an update would write them (never copied). No hook runs and no change
+//! event goes out: an import restores data, it does not replay its history.
+
+use serde_json::{Map, Value, json};
+
+use super::Tables;
+use super::attrs::without_keys;
+use super::keys::rec_pk;
+use super::schema::{Schema, parse_rfc3339};
+use super::write::{Tx, TxFailure, explain, unique_error};
+use crate::auth::valid_group;
+use crate::clock::rfc3339;
+use crate::error::{Code, Error, Result};
+use crate::ids;
+use crate::outcome::Outcome;
+use crate::store::Query;
+
+/// Records one export page reads.
+const PAGE: usize = 200;
+
+/// The system fields a record line may carry besides its table's fields.
+const SYSTEM: [&str; 6] = ["_id", "_owner", "_group", "_created", "_updated", "_v"];
+
+fn bad(field: &str, why: &str) -> Error {
+    Error::invalid_field(field, why.to_string())
+}
+
+impl Tables {
+    /// One page of a table's records in id order, as the admin API shows them
+    /// (system fields included, internal keys left out).
+    pub async fn dump_records(
+        &self,
+        table: &str,
+        cursor: Option<String>,
+    ) -> Result<(Vec<Map<String, Value>>, Option<String>)> {
+        let page = self
+            .store
+            .query(Query::partition(rec_pk(table)).limit(PAGE).after(cursor))
+            .await?;
+        Ok((
+            page.items
+                .iter()
+                .map(|it| without_keys(&it.attrs))
+                .collect(),
+            page.cursor,
+        ))
+    }
+
+    /// Checks a record line against `schema` and answers the record as it will be
+    /// stored: its fields validated as a create validates them (defaults applied), its
+    /// system fields checked. `now` fills in missing times.
+    pub fn check_restore(
+        schema: &Schema,
+        line: &Map<String, Value>,
+        now: i64,
+    ) -> Result<(String, Map<String, Value>)> {
+        let id = match line.get("_id") {
+            Some(Value::String(s)) if ids::is_id(s) => s.clone(),
+            _ => {
+                return Err(bad(
+                    "_id",
+                    "_id is a yunqiao id (26 of 0-9 a-z without i l o u)",
+                ));
+            }
+        };
+        let owner = match line.get("_owner") {
+            None | Some(Value::Null) => Value::Null,
+            Some(Value::String(s)) if ids::is_id(s) => json!(s),
+            _ => return Err(bad("_owner", "_owner is a user id or null")),
+        };
+        let group = match line.get("_group") {
+            None | Some(Value::Null) => Value::Null,
+            Some(Value::String(s)) if valid_group(s) => json!(s),
+            _ => return Err(bad("_group", "_group is a group name or null")),
+        };
+        let time = |k: &str| -> Result<String> {
+            match line.get(k) {
+                None | Some(Value::Null) => Ok(rfc3339(now)),
+                Some(Value::String(s)) => parse_rfc3339(s)
+                    .map(rfc3339)
+                    .ok_or_else(|| bad(k, "a time is RFC 3339")),
+                _ => Err(bad(k, "a time is RFC 3339")),
+            }
+        };
+        let created = time("_created")?;
+        let updated = time("_updated")?;
+        let v = match line.get("_v") {
+            None | Some(Value::Null) => 1,
+            Some(v) => v
+                .as_i64()
+                .filter(|v| *v >= 1)
+                .ok_or_else(|| bad("_v", "_v is an integer of at least 1"))?,
+        };
+        let mut fields = Map::new();
+        for (k, val) in line {
+            if SYSTEM.contains(&k.as_str()) {
+                continue;
+            }
+            if k.starts_with('_') {
+                return Err(
+                    Error::new(Code::UnknownField, format!("unknown field {k:?}"))
+                        .with_details(json!({ "field": k })),
+                );
+            }
+            fields.insert(k.clone(), val.clone());
+        }
+        let mut rec = schema.validate(&fields, true)?;
+        rec.insert("_id".into(), json!(id));
+        rec.insert("_owner".into(), owner);
+        rec.insert("_group".into(), group);
+        rec.insert("_created".into(), json!(created));
+        rec.insert("_updated".into(), json!(updated));
+        rec.insert("_v".into(), json!(v));
+        Ok((id, rec))
+    }
+
+    /// Writes a record line by its id (import): created, changed, or left alone when
+    /// equal to the stored record. A unique value another record holds is refused
+    /// (`UNIQUE_VIOLATION`).
+    pub async fn restore_record(&self, table: &str, line: &Map<String, Value>) -> Result<Outcome> {
+        let mut schema = self.schema(table).await?;
+        for attempt in 1..=super::records::MAX_RETRIES {
+            if attempt > 1 {
+                schema = self.fresh_schema(table).await?;
+            }
+            let (id, mut rec) = Self::check_restore(&schema, line, self.clock.now_ms())?;
+            let old = self
+                .store
+                .get(&rec_pk(table), &id)
+                .await?
+                .map(|it| it.attrs);
+            let mut outcome = Outcome::Created;
+            if let Some(o) = &old {
+                // What the line leaves out stays as it is (so importing it twice is
+                // idempotent).
+                for k in ["_created", "_updated", "_v"] {
+                    if line.get(k).is_none_or(Value::is_null)
+                        && let Some(v) = o.get(k)
+                    {
+                        rec.insert(k.into(), v.clone());
+                    }
+                }
+                // Unchanged also needs the keys the schema wants now (a back-fill).
+                let (ix, uq) = super::write::desired_keys(&schema, &rec);
+                if without_keys(o) == rec
+                    && o.get(super::attrs::IX_ATTR) == Some(&Value::Object(ix))
+                    && o.get(super::attrs::UQ_ATTR) == Some(&Value::Object(uq))
+                {
+                    return Ok(Outcome::Unchanged);
+                }
+                outcome = Outcome::Changed;
+            }
+            let mut tx = Tx::new();
+            tx.change(0, &schema, &id, old.as_ref(), Some(&mut rec));
+            let (ops, parts) = tx.into_ops();
+            match self
+                .store
+                .transact(ops)
+                .await
+                .map_err(|e| explain(e, &parts))
+            {
+                Ok(()) => return Ok(outcome),
+                Err(TxFailure::Unique { field, .. }) => {
+                    return Err(
+                        unique_error(&field).with_details(json!({"field": field, "id": id}))
+                    );
+                }
+                Err(TxFailure::SchemaChanged | TxFailure::Changed(_)) => continue,
+                Err(TxFailure::Error(e)) => return Err(e),
+            }
+        }
+        Err(Error::new(
+            Code::Conflict,
+            "the table kept changing during the import; retry",
+        ))
+    }
+}
