@@ -135,7 +135,7 @@ fn infer_plan(source: Source, ex: &Export, notes: &mut Notes) -> Plan {
     let mut plans = Vec::new();
     for class in &ex.classes {
         let table = tables[&class.name].clone();
-        if table != class.name {
+        if table != snake(&class.name) {
             notes.add(&class.name, "renamed", format!("table {table}"), None);
         }
         let mut stats: BTreeMap<&str, Stats> = BTreeMap::new();
@@ -171,7 +171,7 @@ fn infer_plan(source: Source, ex: &Export, notes: &mut Notes) -> Plan {
             if let Some(why) = why {
                 notes.add(&at, "mixed_types", why, None);
             }
-            if name != *col {
+            if name != snake(col) || (name.starts_with("f_") && !col.starts_with("f_")) {
                 notes.add(&at, "renamed", format!("field {name}"), None);
             }
             columns.insert(col.to_string(), name);

@@ -7,4 +7,5 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod client;
 pub mod config;
+pub mod moving_in;
 pub mod serve;

@@ -48,6 +48,19 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
+    /// Move in from another backend: `--from leancloud DIR` or `--from cloudbase DIR`
+    /// converts its export (tables with inferred schemas, users by openid, owners,
+    /// files) and imports it; with --dry-run, prints what will be created and what
+    /// cannot be mapped.
+    Import {
+        /// With --from: the export's directory.
+        path: PathBuf,
+        /// Print what would be created and what cannot be mapped; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        moving_in: yunqiao::moving_in::MovingInArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -95,6 +108,36 @@ fn run_client(
     }
 }
 
+/// `yunqiao import`: moving in (`--from`) converts first, then imports the archive.
+fn import(
+    path: &std::path::Path,
+    dry_run: bool,
+    moving_in: &yunqiao::moving_in::MovingInArgs,
+) -> std::process::ExitCode {
+    if moving_in.from.is_none() {
+        eprintln!(
+            "yunqiao: importing a yunqiao archive comes with `yunqiao export` (issue 25 item 2); moving in: --from leancloud|cloudbase DIR"
+        );
+        return std::process::ExitCode::from(2);
+    }
+    match yunqiao::moving_in::run(path, dry_run, moving_in) {
+        Ok(None) => std::process::ExitCode::SUCCESS,
+        Ok(Some(_archive)) => {
+            // Merged with `yunqiao export`/`import` (issue 25 item 2), this is
+            // `yunqiao::dump::import(&cfg, _archive.archive.path(), false)` on the
+            // store of the configuration.
+            eprintln!(
+                "yunqiao: this build cannot import into a store yet: write the archive with --out FILE"
+            );
+            std::process::ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("yunqiao: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 fn init_logs(filter: &str, format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -121,6 +164,11 @@ fn main() -> std::process::ExitCode {
             data_dir,
             config,
         } => (addr, data_dir, config),
+        Command::Import {
+            path,
+            dry_run,
+            moving_in,
+        } => return import(&path, dry_run, &moving_in),
         Command::Functions {
             command: FunctionsCommand::Deploy { dir, target },
         } => {
