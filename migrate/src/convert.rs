@@ -168,8 +168,8 @@ fn infer_plan(source: Source, ex: &Export, notes: &mut Notes) -> Plan {
                 );
                 continue;
             };
-            if let Some(why) = why {
-                notes.add(&at, "mixed_types", why, None);
+            if let Some((kind, why)) = why {
+                notes.add(&at, kind, why, None);
             }
             if name != snake(col) || (name.starts_with("f_") && !col.starts_with("f_")) {
                 notes.add(&at, "renamed", format!("field {name}"), None);

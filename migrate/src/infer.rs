@@ -73,6 +73,9 @@ impl Stats {
     }
 }
 
+/// Why a column's type needs a review: (report kind, words).
+pub type Why = (&'static str, String);
+
 /// What a pointer to `class` becomes.
 pub enum Target {
     /// A `ref` into this table.
@@ -133,7 +136,7 @@ fn pointer_field(
     name: &str,
     class: &str,
     tables: &BTreeMap<String, String>,
-) -> (Field, Option<String>) {
+) -> (Field, Option<Why>) {
     match target(class, tables) {
         Target::Table(t) => {
             let mut f = field(name, FieldType::Ref);
@@ -142,17 +145,23 @@ fn pointer_field(
         }
         Target::User => (
             field(name, FieldType::String),
-            Some("pointers to _User: the user's yunqiao id (users are not a table)".into()),
+            Some((
+                "unmapped",
+                "pointers to _User: the user's yunqiao id (users are not a table)".into(),
+            )),
         ),
         Target::Role => (
             field(name, FieldType::String),
-            Some("pointers to _Role: the group's name".into()),
+            Some(("unmapped", "pointers to _Role: the group's name".into())),
         ),
         Target::File => (field(name, FieldType::File), None),
         Target::Absent => (
             field(name, FieldType::String),
-            Some(format!(
-                "pointers to {class}, which is not in the export: the old objectId is kept as text"
+            Some((
+                "unmapped",
+                format!(
+                    "pointers to {class}, which is not in the export: the old objectId is kept as text"
+                ),
             )),
         ),
     }
@@ -165,7 +174,7 @@ pub fn decide(
     stats: &Stats,
     hint: Option<&Hint>,
     tables: &BTreeMap<String, String>,
-) -> Option<(Field, Option<String>)> {
+) -> Option<(Field, Option<Why>)> {
     let kinds: Vec<Kind> = stats.kinds.keys().copied().collect();
     let one = |k| Some((field(name, k), None));
     match kinds.as_slice() {
@@ -198,8 +207,9 @@ pub fn decide(
             if ks.iter().all(|k| *k <= Kind::Date) {
                 Some((
                     textual(name, stats.max_chars),
-                    Some(format!(
-                        "mixed types ({seen}): text, the others written as text"
+                    Some((
+                        "mixed_types",
+                        format!("mixed types ({seen}): text, the others written as text"),
                     )),
                 ))
             } else {
@@ -211,7 +221,7 @@ pub fn decide(
                 } else {
                     format!("mixed types ({seen}): json, single values wrapped in a one-item list")
                 };
-                Some((field(name, FieldType::Json), Some(why)))
+                Some((field(name, FieldType::Json), Some(("mixed_types", why))))
             }
         }
     }
