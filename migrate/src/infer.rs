@@ -189,7 +189,18 @@ pub fn decide(
         },
         [Kind::Bool] => one(FieldType::Boolean),
         [Kind::Int] => one(FieldType::Integer),
-        [Kind::Float] | [Kind::Int, Kind::Float] => one(FieldType::Number),
+        [Kind::Float] => one(FieldType::Number),
+        [Kind::Int, Kind::Float] => Some((
+            field(name, FieldType::Number),
+            Some((
+                "mixed_types",
+                format!(
+                    "{} integers and {} numbers: number",
+                    stats.kinds[&Kind::Int],
+                    stats.kinds[&Kind::Float]
+                ),
+            )),
+        )),
         [Kind::Str] => Some((textual(name, stats.max_chars), None)),
         [Kind::Date] => one(FieldType::Datetime),
         [Kind::File] => one(FieldType::File),

@@ -222,6 +222,12 @@ fn leancloud_classes_become_tables_users_and_rewritten_refs() {
         mixed.iter().any(|n| n.starts_with("Comment.meta")),
         "{mixed:?}"
     );
+    assert!(
+        mixed
+            .iter()
+            .any(|n| n.starts_with("Post.score: 1 integers and 1 numbers")),
+        "{mixed:?}"
+    );
     // Records: ids, owners, dates, unicode, rewritten references.
     let p1 = by_lc(&c, "post", "p0000000000000000000001");
     let p2 = by_lc(&c, "post", "p0000000000000000000002");

@@ -53,7 +53,7 @@ async fn import(s: &Server, archive: &[u8]) -> Answer {
 async fn login_as(s: &Server, api: &Api, openid: &str) -> (String, Value) {
     let r = reqwest::Client::new()
         .post(format!("{}/mock/login-code", s.wechat_mock))
-        .json(&json!({ "openid": openid }))
+        .json(&json!({ "openid": openid, "unionid": false }))
         .send()
         .await
         .unwrap();
