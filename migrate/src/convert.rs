@@ -611,6 +611,12 @@ fn type_word(k: FieldType) -> String {
         .unwrap_or_default()
 }
 
+/// A row's creation time: its own, or the one its ObjectId-shaped id carries.
+fn created_of(row: &Row) -> Option<i64> {
+    row.created
+        .or_else(|| crate::source::object_id_time(&row.old_id))
+}
+
 pub fn run(source: Source, ex: Export, opts: &Options, fetch: &dyn Fetch) -> Result<Converted> {
     let mut notes = Notes::default();
     for (at, kind, msg) in &ex.notes {
@@ -632,7 +638,10 @@ pub fn run(source: Source, ex: Export, opts: &Options, fetch: &dyn Fetch) -> Res
             continue;
         }
         for r in &c.rows {
-            let id = derived_id(r.created.unwrap_or(0), &[source.name(), &c.name, &r.old_id]);
+            let id = derived_id(
+                created_of(r).unwrap_or(0),
+                &[source.name(), &c.name, &r.old_id],
+            );
             if ids
                 .insert((c.name.as_str(), r.old_id.as_str()), id)
                 .is_some()
@@ -685,7 +694,11 @@ pub fn run(source: Source, ex: Export, opts: &Options, fetch: &dyn Fetch) -> Res
                 .as_ref()
                 .and_then(|r| people.groups.get(r))
                 .cloned();
-            let created = row.created.unwrap_or(opts.now_ms);
+            // A row with no creation time of its own (nor an ObjectId's) has none in
+            // the archive either: the import time then, and the same archive again
+            // is the same records.
+            let known = created_of(row);
+            let created = known.unwrap_or(opts.now_ms);
             let mut fields = Map::new();
             if let Some(f) = t.columns.get(id_col) {
                 fields.insert(f.clone(), json!(row.old_id));
@@ -730,11 +743,12 @@ pub fn run(source: Source, ex: Export, opts: &Options, fetch: &dyn Fetch) -> Res
             rec.insert("_id".into(), json!(id));
             rec.insert("_owner".into(), owner.map_or(Value::Null, Value::String));
             rec.insert("_group".into(), group.map_or(Value::Null, Value::String));
-            rec.insert("_created".into(), json!(rfc3339(created)));
-            rec.insert(
-                "_updated".into(),
-                json!(rfc3339(row.updated.unwrap_or(created))),
-            );
+            if let Some(c) = known {
+                rec.insert("_created".into(), json!(rfc3339(c)));
+            }
+            if let Some(u) = row.updated.or(known) {
+                rec.insert("_updated".into(), json!(rfc3339(u)));
+            }
             rec.insert("_v".into(), json!(1));
             records.push(rec);
         }

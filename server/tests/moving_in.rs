@@ -256,9 +256,15 @@ async fn leancloud_users_find_their_records_theirs(s: Server) {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["_owner"], Value::Null);
 
-    // Importing the same archive again creates nothing new.
+    // Importing the same archive again creates nothing new (the ids are the same); the
+    // one record changed since returns to its exported state.
     let r = import(&s, &archive).await;
     assert_eq!(r.status, 200, "{}", r.text);
+    let items = &r.body["items"];
+    assert_eq!(items["records"]["created"], 0, "{}", r.text);
+    assert_eq!(items["records"]["changed"], 1, "{}", r.text);
+    assert_eq!(items["records"]["unchanged"], 4, "{}", r.text);
+    assert_eq!(items["users"]["created"], 0, "{}", r.text);
     let r = api
         .call(
             "POST",
