@@ -8,4 +8,5 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub mod client;
 pub mod config;
 pub mod dump;
+pub mod moving_in;
 pub mod serve;

@@ -60,13 +60,18 @@ enum Command {
     },
     /// Import an archive of `yunqiao export`: every item upserted by its id (importing
     /// twice changes nothing more); the whole archive is checked first, and nothing is
-    /// written when any of it is refused.
+    /// written when any of it is refused. Or move in from another backend:
+    /// `--from leancloud DIR` or `--from cloudbase DIR` converts its export (tables with
+    /// inferred schemas, users by openid, owners, files) and imports that.
     Import {
-        /// The archive.
+        /// The archive; with --from, the other backend's export directory.
         file: PathBuf,
-        /// Check the archive and print what would change; write nothing.
+        /// Check and print what would be created or changed (and, with --from, what
+        /// cannot be mapped); write nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        moving_in: yunqiao::moving_in::MovingInArgs,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -193,10 +198,25 @@ fn main() -> std::process::ExitCode {
         Command::Import {
             file,
             dry_run,
+            moving_in,
             store,
         } => {
+            if moving_in.from.is_none() {
+                return run_tool(store, async |cfg| {
+                    yunqiao::dump::import(&cfg, &file, dry_run).await
+                });
+            }
+            // Moving in: convert first (its report printed), then import the archive.
+            let converted = match yunqiao::moving_in::run(&file, dry_run, &moving_in) {
+                Ok(None) => return std::process::ExitCode::SUCCESS,
+                Ok(Some(c)) => c,
+                Err(e) => {
+                    eprintln!("yunqiao: {e}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
             return run_tool(store, async |cfg| {
-                yunqiao::dump::import(&cfg, &file, dry_run).await
+                yunqiao::dump::import(&cfg, converted.archive.path(), false).await
             });
         }
         Command::Functions {

@@ -4,8 +4,8 @@
     YUNQIAO_BIN=target/debug/yunqiao python3 tests/readme/run_readme.py [README.md ...]
 
 For each document (default: README.md and README.zh-CN.md at the repository root, the
-SDK's README in both languages, docs/functions.md and docs/live-protocol.md in both
-languages):
+SDK's README in both languages, docs/functions.md, docs/live-protocol.md and
+docs/moving-in.md in both languages):
 
 1. starts `$YUNQIAO_BIN serve --addr 127.0.0.1:0 --data-dir <fresh temp dir>` with no
    YUNQIAO_* variables in its environment (so it writes `<data dir>/admin.key` itself and
@@ -61,7 +61,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DOCS = ["README.md", "README.zh-CN.md", "sdk/js/README.md", "sdk/js/README.zh-CN.md",
                 "docs/functions.md", "docs/functions.zh-CN.md",
-                "docs/live-protocol.md", "docs/live-protocol.zh-CN.md"]
+                "docs/live-protocol.md", "docs/live-protocol.zh-CN.md",
+                "docs/moving-in.md", "docs/moving-in.zh-CN.md"]
 # Documents whose ```js blocks are SDK code that runs (in Node, through run_js.mjs).
 JS_DOCS = {"sdk/js/README.md", "sdk/js/README.zh-CN.md"}
 # A ```js block whose first line is a comment naming a file under cloud/ (`// cloud/rooms.js`)
