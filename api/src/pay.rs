@@ -23,6 +23,8 @@ pub fn router() -> ApiRouter {
         .routes(routes!(create_order, list_orders))
         .routes(routes!(get_order))
         .routes(routes!(close_order))
+        .routes(routes!(admin_list_orders))
+        .routes(routes!(admin_get_order))
 }
 
 /// `POST /v1/pay/notify` (the `yq-pay-notify` function).
@@ -81,6 +83,9 @@ pub struct PayOrderView {
     pub paid_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<String>,
+    /// Until when it may be paid (`pay.order_ttl_secs` after creation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 /// What `wx.requestPayment` takes, signed with the merchant key.
@@ -119,6 +124,53 @@ pub struct ListParams {
     /// 1 to 100 (default 20).
     pub limit: Option<usize>,
     pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AdminListParams {
+    /// `PENDING`, `PAID` or `CLOSED`; unset: every order.
+    pub state: Option<String>,
+    /// 1 to 100 (default 20).
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+/// One line of an order's history.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PayHistoryLine {
+    /// RFC 3339.
+    pub at: String,
+    /// `state` (a transition) or `action` (an after-payment action's run).
+    pub kind: String,
+    /// A transition's former state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// A transition's new state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// What moved it: `notify`, `query`, `reconcile`, `close`, `expired`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// An action's name (`on_paid shop.paid`, `actions[0] create receipts`,
+    /// `message pay.paid`, `publish sales`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Which run of the action (1, 2, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok: Option<bool>,
+    /// Why the action failed (it is retried).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PayOrderHistory {
+    pub order: PayOrderView,
+    pub history: Vec<PayHistoryLine>,
 }
 
 /// What WeChat Pay is told when a notification was not recorded (it retries).
@@ -189,6 +241,38 @@ pub async fn close_order(
     ApiPath(no): ApiPath<String>,
 ) -> ApiResult<Json<PayOrderView>> {
     Ok(Json(typed(s.pay.close(&c, &no).await?)?))
+}
+
+/// The pay log (admins): every order, or those in one state, newest first.
+#[utoipa::path(get, path = "/v1/admin/pay/orders", tag = "pay", security(("bearer" = [])),
+    params(AdminListParams),
+    responses((status = 200, body = PayOrderList),
+        (status = 400, description = "`INVALID_FIELD`: an unknown state", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not an admin", body = ErrorBody)))]
+pub async fn admin_list_orders(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiQuery(q): ApiQuery<AdminListParams>,
+) -> ApiResult<Json<PayOrderList>> {
+    let v = s
+        .pay
+        .admin_list(&c, q.state.as_deref(), q.limit, q.cursor)
+        .await?;
+    Ok(Json(typed(v)?))
+}
+
+/// An order and its history (admins): transitions, and each run or failure of its
+/// after-payment actions.
+#[utoipa::path(get, path = "/v1/admin/pay/orders/{out_trade_no}", tag = "pay", security(("bearer" = [])),
+    responses((status = 200, body = PayOrderHistory),
+        (status = 403, description = "`FORBIDDEN`: not an admin", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`", body = ErrorBody)))]
+pub async fn admin_get_order(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiPath(no): ApiPath<String>,
+) -> ApiResult<Json<PayOrderHistory>> {
+    Ok(Json(typed(s.pay.admin_get(&c, &no).await?)?))
 }
 
 fn header(h: &HeaderMap, name: &str) -> String {

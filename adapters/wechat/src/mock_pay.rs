@@ -15,7 +15,9 @@
 //!   another body), `stale` (6 minutes old), `signtest` (a `WECHATPAY/SIGNTEST/` probe),
 //!   `wrong_amount` (one fen less), `unknown_key` (signed by a key nobody configured),
 //!   `replay` (the last notification of this order again, as it was), `drop` (paid, no
-//!   notification: for reconciliation). Tampered variants leave the order unpaid.
+//!   notification: for reconciliation), `other_order` (correctly signed and encrypted,
+//!   but the resource is about another `out_trade_no`: `"other"` if given, else one
+//!   nobody has). Tampered variants leave the order unpaid.
 //!
 //! The keys come from `mock_pay_keys/` (made for the mock, useless elsewhere) unless
 //! configured; the APIv3 key is random per start. [`PayMock::setup`] hands a server the
@@ -356,6 +358,9 @@ struct PayBody {
     variant: Option<String>,
     #[serde(default)]
     key: Option<String>,
+    /// `other_order`: the `out_trade_no` the resource names.
+    #[serde(default)]
+    other: Option<String>,
 }
 
 async fn pay_order(
@@ -410,7 +415,7 @@ async fn pay_order(
             let total = o.body["amount"]["total"].as_i64().unwrap_or(0);
             let tampered = matches!(
                 variant,
-                "forged" | "stale" | "signtest" | "wrong_amount" | "unknown_key"
+                "forged" | "stale" | "signtest" | "wrong_amount" | "unknown_key" | "other_order"
             );
             if !tampered && o.state != "SUCCESS" {
                 o.state = "SUCCESS";
@@ -425,6 +430,13 @@ async fn pay_order(
                 total
             };
             let mut tx = m.transaction(o, "SUCCESS", amount);
+            if variant == "other_order" {
+                tx["out_trade_no"] = json!(
+                    p.other
+                        .clone()
+                        .unwrap_or_else(|| "yq0000000000000nosuchorder00000".into())
+                );
+            }
             if o.transaction_id.is_empty() {
                 // A tampered notification still looks like a real payment.
                 tx["transaction_id"] = json!(transaction_id());
