@@ -35,6 +35,7 @@ on_every_face!(env = super::PAY;
     a_hundred_duplicate_notifications_run_each_action_once,
     a_failing_action_is_retried_and_the_payment_kept,
     the_pay_log_pages_newest_first_for_admins,
+    refunds_are_for_admins_verified_and_counted_once,
 );
 
 const SHOP: &str = r#"
@@ -813,4 +814,206 @@ fn urlencode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+async fn refund(api: &Api, token: &str, no: &str, body: Value) -> Answer {
+    api.call(
+        "POST",
+        &format!("/v1/pay/orders/{no}/refunds"),
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
+/// `POST /mock/refund/{out_refund_no}`: WeChat Pay's refund notification, now.
+async fn refund_notify(s: &Server, out_refund_no: &str, status: &str) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("{}/mock/refund/{out_refund_no}", s.wechat_mock))
+        .json(&json!({"status": status}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// The next `message` frame with `cmd` (skipping others).
+async fn message(c: &mut Client, cmd: &str) -> Value {
+    loop {
+        let f = c.next().await;
+        if f["type"] == "message" && f["cmd"] == cmd {
+            return f;
+        }
+    }
+}
+
+async fn refunds_are_for_admins_verified_and_counted_once(s: Server) {
+    let api = Api::new(&s.base);
+    let id = shop(&s, &api).await;
+    let (alice, _) = api.login("mock:alice").await;
+    let (bob, _) = api.login("mock:bob").await;
+    let mut a = Client::open(&s, &alice).await;
+    let r = order(&api, &alice, &id, 2).await;
+    let no = r.body["order"]["out_trade_no"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let total = 2 * 1234;
+    // Not paid yet: nothing to refund.
+    let r = refund(&api, ADMIN_KEY, &no, json!({})).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "PAY_ORDER_NOT_PAID"),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        pay(&s, &no, "good", "certificate").await["notify_status"],
+        204
+    );
+    message(&mut a, "pay.paid").await;
+
+    // Only admins refund.
+    for t in [alice.as_str(), bob.as_str()] {
+        let r = refund(&api, t, &no, json!({"amount": 1})).await;
+        assert_eq!(r.status, 403, "{}", r.text);
+    }
+    for (body, code) in [
+        (json!({"amount": 0}), "INVALID_ARGUMENT"),
+        (json!({"amount": total + 1}), "INVALID_ARGUMENT"),
+        (json!({"amount": -5}), "INVALID_ARGUMENT"),
+        (json!({"out_refund_no": "a b"}), "INVALID_ARGUMENT"),
+        (json!({"reason": "x".repeat(81)}), "INVALID_ARGUMENT"),
+        (json!({"amount": "5"}), "INVALID_BODY"),
+        (json!({"amount": 5, "to": "me"}), "UNKNOWN_FIELD"),
+    ] {
+        let r = refund(&api, ADMIN_KEY, &no, body.clone()).await;
+        assert_eq!((r.status, r.code()), (400, code), "{body}: {}", r.text);
+    }
+
+    // A partial refund WeChat holds (PROCESSING); asking again answers the same refund.
+    let r1 = refund(
+        &api,
+        ADMIN_KEY,
+        &no,
+        json!({"amount": 1000, "reason": "mock:hold", "out_refund_no": "r1"}),
+    )
+    .await;
+    assert_eq!(r1.status, 200, "{}", r1.text);
+    assert_eq!(r1.body["refund"]["status"], "PROCESSING");
+    assert_eq!(r1.body["order"]["state"], "PAID");
+    let again = refund(
+        &api,
+        ADMIN_KEY,
+        &no,
+        json!({"amount": 1000, "reason": "mock:hold", "out_refund_no": "r1"}),
+    )
+    .await;
+    assert_eq!(again.body["refund"], r1.body["refund"], "{}", again.text);
+    let r = refund(
+        &api,
+        ADMIN_KEY,
+        &no,
+        json!({"amount": 7, "out_refund_no": "r1"}),
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (409, "CONFLICT"), "{}", r.text);
+    // 1000 is reserved: at most total − 1000 more.
+    let r = refund(&api, ADMIN_KEY, &no, json!({"amount": total - 999})).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.body["error"]["details"]["left"], total - 1000);
+
+    // ABNORMAL is not final; SUCCESS then counts once, however often it is told.
+    assert_eq!(
+        refund_notify(&s, "r1", "ABNORMAL").await["notify_status"],
+        204
+    );
+    let o = get_order(&api, &alice, &no).await;
+    assert_eq!(o.body["state"], "PAID", "{}", o.text);
+    assert_eq!(o.body["refunds"][0]["status"], "ABNORMAL");
+    for _ in 0..3 {
+        assert_eq!(
+            refund_notify(&s, "r1", "SUCCESS").await["notify_status"],
+            204
+        );
+    }
+    let o = get_order(&api, &alice, &no).await;
+    assert_eq!(o.body["state"], "PARTIALLY_REFUNDED", "{}", o.text);
+    assert_eq!(o.body["refunded"], 1000);
+    assert_eq!(o.body["refunds"][0]["status"], "SUCCESS");
+    let m = message(&mut a, "pay.refunded").await;
+    assert_eq!(m["from"], json!({"system": "pay"}));
+    assert_eq!(m["body"]["out_trade_no"], no.as_str());
+    assert_eq!(m["body"]["state"], "PARTIALLY_REFUNDED");
+    assert_eq!(m["body"]["refund"]["out_refund_no"], "r1");
+    assert_eq!(m["body"]["refund"]["amount"], 1000);
+
+    // A refund WeChat closes gives its amount back.
+    let r3 = refund(
+        &api,
+        ADMIN_KEY,
+        &no,
+        json!({"amount": 100, "reason": "mock:hold", "out_refund_no": "r3"}),
+    )
+    .await;
+    assert_eq!(r3.status, 200, "{}", r3.text);
+    assert_eq!(
+        refund_notify(&s, "r3", "CLOSED").await["notify_status"],
+        204
+    );
+    // The rest (WeChat notifies by itself this time).
+    let rest = refund(&api, ADMIN_KEY, &no, json!({"out_refund_no": "r4"})).await;
+    assert_eq!(rest.status, 200, "{}", rest.text);
+    assert_eq!(rest.body["refund"]["amount"], total - 1000);
+    let m = message(&mut a, "pay.refunded").await;
+    assert_eq!(m["body"]["state"], "REFUNDED", "{m}");
+    assert_eq!(m["body"]["refund"]["out_refund_no"], "r4");
+    let o = get_order(&api, &alice, &no).await;
+    assert_eq!(o.body["state"], "REFUNDED", "{}", o.text);
+    assert_eq!(o.body["refunded"], total);
+    let statuses: Vec<&str> = o.body["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, vec!["SUCCESS", "CLOSED", "SUCCESS"], "{}", o.text);
+    a.quiet().await;
+    // Nothing is left.
+    let r = refund(&api, ADMIN_KEY, &no, json!({})).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "PAY_ORDER_NOT_PAID"),
+        "{}",
+        r.text
+    );
+    // A replayed SUCCESS changes nothing.
+    assert_eq!(
+        refund_notify(&s, "r4", "SUCCESS").await["notify_status"],
+        204
+    );
+    assert_eq!(get_order(&api, &alice, &no).await.body, o.body);
+    // The pay log and the history say so.
+    let l = admin(
+        &api,
+        "GET",
+        "/v1/admin/pay/orders?state=REFUNDED",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        l.body["items"][0]["out_trade_no"],
+        no.as_str(),
+        "{}",
+        l.text
+    );
+    let h = history(&api, &no).await;
+    let successes = h["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["kind"] == "refund" && l["status"] == "SUCCESS")
+        .count();
+    assert_eq!(successes, 2, "{h}");
 }

@@ -17,6 +17,7 @@ pub mod actions;
 pub mod client;
 pub mod notify;
 pub mod orders;
+pub mod refunds;
 pub mod sign;
 
 use std::sync::Arc;
@@ -372,7 +373,7 @@ impl Pay {
                 .ok_or_else(not_found)?;
             return Ok(o.view());
         }
-        Ok(o.view())
+        refunds::view_with_refunds(self.store.as_ref(), &o).await
     }
 
     /// The caller's own orders, newest first.
@@ -436,6 +437,9 @@ impl Pay {
         let now_secs = self.clock.now_secs();
         let (n, plain) = notify::open(&s.merchant.wx_keys, &s.api_v3_key, headers, body, now_secs)
             .inspect_err(|r| tracing::warn!(refusal = %r, "pay notification refused"))?;
+        if n.event_type.starts_with("REFUND.") && n.resource.original_type == "refund" {
+            return self.refund_notified(s, &plain).await;
+        }
         if n.event_type != "TRANSACTION.SUCCESS" || n.resource.original_type != "transaction" {
             tracing::info!(event = %n.event_type, id = %n.id, "pay notification ignored");
             return Ok(Transition::Already);
@@ -648,7 +652,7 @@ impl Pay {
             .await?
             .ok_or_else(not_found)?;
         Ok(json!({
-            "order": o.view(),
+            "order": refunds::view_with_refunds(self.store.as_ref(), &o).await?,
             "history": orders::history(self.store.as_ref(), out_trade_no).await?,
         }))
     }

@@ -23,11 +23,24 @@ pub const SK: &str = "o";
 pub const PENDING: &str = "PENDING";
 pub const PAID: &str = "PAID";
 pub const CLOSED: &str = "CLOSED";
+/// Some of the paid amount was refunded.
+pub const PARTIALLY_REFUNDED: &str = "PARTIALLY_REFUNDED";
+/// All of it was refunded.
+pub const REFUNDED: &str = "REFUNDED";
 /// Every state an order can be in.
-pub const STATES: &[&str] = &[PENDING, PAID, CLOSED];
+pub const STATES: &[&str] = &[PENDING, PAID, CLOSED, PARTIALLY_REFUNDED, REFUNDED];
 
 pub fn order_pk(out_trade_no: &str) -> String {
     format!("{}{out_trade_no}", keys::PAY_ORDER)
+}
+
+pub fn state_index(state: &str, created_ms: i64, out_trade_no: &str) -> (String, String) {
+    (state_pk(state), buyer_sk(created_ms, out_trade_no))
+}
+
+pub fn index_item(state: &str, created_ms: i64, out_trade_no: &str) -> Item {
+    let (pk, sk) = state_index(state, created_ms, out_trade_no);
+    Item::new(pk, sk, index_attrs(out_trade_no))
 }
 
 pub fn buyer_pk(user: &str) -> String {
@@ -173,7 +186,7 @@ pub async fn history(store: &dyn ItemStore, out_trade_no: &str) -> Result<Vec<Va
         .collect())
 }
 
-fn entry(v: Value) -> Map<String, Value> {
+pub fn entry(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
         _ => Map::new(),
