@@ -373,7 +373,7 @@ impl Pay {
                 .ok_or_else(not_found)?;
             return Ok(o.view());
         }
-        refunds::view_with_refunds(self.store.as_ref(), &o).await
+        self.order_view(&o).await
     }
 
     /// The caller's own orders, newest first.
@@ -652,7 +652,7 @@ impl Pay {
             .await?
             .ok_or_else(not_found)?;
         Ok(json!({
-            "order": refunds::view_with_refunds(self.store.as_ref(), &o).await?,
+            "order": self.order_view(&o).await?,
             "history": orders::history(self.store.as_ref(), out_trade_no).await?,
         }))
     }

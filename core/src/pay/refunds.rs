@@ -117,6 +117,11 @@ pub async fn view_with_refunds(store: &dyn crate::store::ItemStore, o: &Order) -
 }
 
 impl Pay {
+    /// An order's view with its refunds.
+    pub(super) async fn order_view(&self, o: &Order) -> Result<Value> {
+        view_with_refunds(self.store.as_ref(), o).await
+    }
+
     /// Refunds (part of) a paid order: admins only.
     pub async fn refund(
         &self,
