@@ -47,6 +47,9 @@ pub struct PaySection {
     pub client_amount_max: Option<i64>,
     /// `<module>.<export>` run once per paid order.
     pub on_paid: Option<String>,
+    /// `<module>.<export>` that prices items (`{item, quantity, user}` → `{amount,
+    /// description}`); unset: the price field of a record of `tables`.
+    pub price_function: Option<String>,
     /// Records created or updated once per paid order (a JSON array in the environment).
     pub actions: Vec<RecordAction>,
     /// A topic told about each paid order.
@@ -76,6 +79,7 @@ impl Default for PaySection {
             client_amount_min: None,
             client_amount_max: None,
             on_paid: None,
+            price_function: None,
             actions: Vec::new(),
             topic: None,
             order_ttl_secs: yunqiao_core::pay::DEFAULT_ORDER_TTL_SECS,
@@ -102,6 +106,7 @@ impl std::fmt::Debug for PaySection {
             .field("client_amount_min", &self.client_amount_min)
             .field("client_amount_max", &self.client_amount_max)
             .field("on_paid", &self.on_paid)
+            .field("price_function", &self.price_function)
             .field("actions", &self.actions)
             .field("topic", &self.topic)
             .field("order_ttl_secs", &self.order_ttl_secs)
@@ -128,6 +133,21 @@ impl PaySection {
             self.reconcile_after_secs,
             PAY_RECONCILE_AFTER_SECS,
         )?;
+        for (key, v) in [
+            ("pay.on_paid", &self.on_paid),
+            ("pay.price_function", &self.price_function),
+        ] {
+            if let Some(t) = v.as_deref().filter(|t| !t.is_empty())
+                && !t
+                    .split_once('.')
+                    .is_some_and(|(m, e)| !m.is_empty() && !e.is_empty())
+            {
+                return Err(ConfigError(format!(
+                    "{} is <module>.<export>, not {t:?}",
+                    named(key)
+                )));
+            }
+        }
         if self.actions.len() > MAX_ACTIONS {
             return Err(ConfigError(format!(
                 "{}: at most {MAX_ACTIONS}",
@@ -238,6 +258,7 @@ impl PaySection {
             max_quantity: self.max_quantity,
             client_amount: self.client_amount_min.zip(self.client_amount_max),
             on_paid: self.on_paid.clone(),
+            price_function: self.price_function.clone().filter(|t| !t.is_empty()),
             actions: self.actions.clone(),
             topic: self.topic.clone().filter(|t| !t.is_empty()),
             order_ttl_secs: self.order_ttl_secs,

@@ -77,6 +77,9 @@ pub struct PaySettings {
     pub client_amount: Option<(i64, i64)>,
     /// `<module>.<export>` run once per paid order.
     pub on_paid: Option<String>,
+    /// `<module>.<export>` pricing items: given `{item, quantity, user}`, answers
+    /// `{amount, description}` (then `tables` is not consulted).
+    pub price_function: Option<String>,
     /// Records created or updated once per paid order.
     pub actions: Vec<actions::RecordAction>,
     /// A topic told `{"cmd":"pay.paid","order":…}` once per paid order.
@@ -187,6 +190,9 @@ impl Pay {
                 Code::PayAmountNotAllowed,
                 "the amount of a priced item is set by the server",
             )),
+            (Some(item), None) if s.price_function.is_some() => {
+                self.price_by_function(s, caller, item, req.quantity).await
+            }
             (Some(item), None) => {
                 if !s.tables.iter().any(|t| t == &item.table) {
                     return Err(Error::new(
@@ -254,6 +260,54 @@ impl Pay {
                 "an order needs an item (or an amount, where allowed)",
             )),
         }
+    }
+
+    /// The amount and description a pricing function gives (run as the buyer, like a
+    /// hook: it may read what it likes with `db.admin()`, and throw to refuse).
+    async fn price_by_function(
+        &self,
+        s: &PaySettings,
+        caller: &Caller,
+        item: &ItemRef,
+        quantity: Option<i64>,
+    ) -> Result<(i64, String, Value)> {
+        let target = s.price_function.as_deref().unwrap_or_default();
+        let quantity = quantity.unwrap_or(1);
+        if !(1..=s.max_quantity).contains(&quantity) {
+            return Err(Error::invalid_field(
+                "quantity",
+                format!("quantity must be 1 to {}", s.max_quantity),
+            ));
+        }
+        let runner = self
+            .hooks
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .ok_or_else(|| Error::internal("no function runner for pay.price_function"))?;
+        let user = caller.user().map(|u| u.id.clone()).unwrap_or_default();
+        let item_v = json!({"table": item.table, "id": item.id});
+        let event = json!({"item": item_v, "quantity": quantity, "user": {"id": user}});
+        let out = runner
+            .before(target, caller, event, 1)
+            .await?
+            .unwrap_or_default();
+        let unpriced = |why: &str| {
+            Error::new(Code::PayItemNotPriced, format!("the price function {why}"))
+                .with_details(json!({"function": target}))
+        };
+        let amount = out
+            .get("amount")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| unpriced("gave no whole amount in fen"))?;
+        if !(1..=MAX_TOTAL).contains(&amount) {
+            return Err(unpriced("gave an amount out of bounds"));
+        }
+        let desc = match out.get("description") {
+            Some(Value::String(d)) => d.clone(),
+            None | Some(Value::Null) => format!("{} {}", item.table, item.id),
+            Some(_) => return Err(unpriced("gave a description that is not a string")),
+        };
+        Ok((amount, desc, json!({"item": item_v, "quantity": quantity})))
     }
 
     /// Creates an order and answers `wx.requestPayment`'s parameters.

@@ -431,6 +431,7 @@ fn settings(client_amount: Option<(i64, i64)>) -> PaySettings {
         max_quantity: 99,
         client_amount,
         on_paid: Some("shop.on_paid".into()),
+        price_function: None,
         actions: Vec::new(),
         topic: None,
         order_ttl_secs: super::DEFAULT_ORDER_TTL_SECS,

@@ -69,6 +69,7 @@ fn settings() -> Result<PaySettings, BoxError> {
         max_quantity: 1,
         client_amount: None,
         on_paid: None,
+        price_function: None,
         actions: vec![],
         topic: None,
         order_ttl_secs: yunqiao_core::pay::DEFAULT_ORDER_TTL_SECS,
