@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
+use yunqiao_core::pay::refunds::NewRefund;
 use yunqiao_core::pay::{ItemRef, NewOrder, SignedHeaders};
 
 use crate::caller::AnyCaller;
@@ -23,6 +24,9 @@ pub fn router() -> ApiRouter {
         .routes(routes!(create_order, list_orders))
         .routes(routes!(get_order))
         .routes(routes!(close_order))
+        .routes(routes!(refund_order))
+        .routes(routes!(admin_list_orders))
+        .routes(routes!(admin_get_order))
 }
 
 /// `POST /v1/pay/notify` (the `yq-pay-notify` function).
@@ -60,7 +64,7 @@ pub struct NewOrderBody {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct PayOrderView {
     pub out_trade_no: String,
-    /// `PENDING`, `PAID` or `CLOSED`.
+    /// `PENDING`, `PAID`, `CLOSED`, `PARTIALLY_REFUNDED` or `REFUNDED`.
     pub state: String,
     /// Fen.
     pub amount: i64,
@@ -81,6 +85,57 @@ pub struct PayOrderView {
     pub paid_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<String>,
+    /// Until when it may be paid (`pay.order_ttl_secs` after creation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    /// Fen refunded so far (refunds WeChat Pay confirmed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded: Option<i64>,
+    /// Its refunds, oldest first (on a single order's read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunds: Option<Vec<RefundView>>,
+}
+
+/// A refund.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RefundView {
+    pub out_refund_no: String,
+    /// Fen.
+    pub amount: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// `PROCESSING`, `SUCCESS`, `ABNORMAL` (not final), `CLOSED`, or `FAILED` (WeChat
+    /// Pay refused the request).
+    pub status: String,
+    /// WeChat Pay's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_at: Option<String>,
+}
+
+/// A refund request (admins). Repeating it with the same `out_refund_no` answers the same
+/// refund.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewRefundBody {
+    /// Fen; default: all that is left to refund.
+    #[serde(default)]
+    pub amount: Option<i64>,
+    /// At most 80 characters (shown to the buyer by WeChat).
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Your idempotency key: 1 to 64 of `0-9 A-Z a-z _ - | * @`; default: a new one.
+    #[serde(default)]
+    pub out_refund_no: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RefundAnswer {
+    pub order: PayOrderView,
+    pub refund: RefundView,
 }
 
 /// What `wx.requestPayment` takes, signed with the merchant key.
@@ -119,6 +174,65 @@ pub struct ListParams {
     /// 1 to 100 (default 20).
     pub limit: Option<usize>,
     pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AdminListParams {
+    /// `PENDING`, `PAID`, `CLOSED`, `PARTIALLY_REFUNDED` or `REFUNDED`; unset: every
+    /// order.
+    pub state: Option<String>,
+    /// 1 to 100 (default 20).
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+/// One line of an order's history.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PayHistoryLine {
+    /// RFC 3339.
+    pub at: String,
+    /// `state` (a transition), `refund` (a refund's step) or `action` (an
+    /// after-payment action's run).
+    pub kind: String,
+    /// A transition's former state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// A transition's new state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// What moved it: `notify`, `query`, `reconcile`, `close`, `expired`, `answer`
+    /// (WeChat Pay's answer to a refund request).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    /// An action's name (`on_paid shop.paid`, `actions[0] create receipts`,
+    /// `message pay.paid`, `publish sales`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// Which run of the action (1, 2, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ok: Option<bool>,
+    /// Why the action failed (it is retried).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// A refund line's refund.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_refund_no: Option<String>,
+    /// A refund line's amount, fen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
+    /// A refund line's new status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct PayOrderHistory {
+    pub order: PayOrderView,
+    pub history: Vec<PayHistoryLine>,
 }
 
 /// What WeChat Pay is told when a notification was not recorded (it retries).
@@ -189,6 +303,63 @@ pub async fn close_order(
     ApiPath(no): ApiPath<String>,
 ) -> ApiResult<Json<PayOrderView>> {
     Ok(Json(typed(s.pay.close(&c, &no).await?)?))
+}
+
+/// Refunds a paid order, all or part of what is left (admins). WeChat Pay confirms it
+/// with a refund notification (`REFUND.SUCCESS`): the order becomes `PARTIALLY_REFUNDED`
+/// or `REFUNDED` and the buyer gets a `pay.refunded` message.
+#[utoipa::path(post, path = "/v1/pay/orders/{out_trade_no}/refunds", tag = "pay", security(("bearer" = [])),
+    request_body = NewRefundBody,
+    responses((status = 200, description = "the refund (`PROCESSING` until WeChat Pay confirms) and the order", body = RefundAnswer),
+        (status = 400, description = "`INVALID_ARGUMENT`: an amount over what is left, a reason too long, a bad `out_refund_no`", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not an admin", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`", body = ErrorBody),
+        (status = 409, description = "`PAY_ORDER_NOT_PAID`: the order is not paid; `CONFLICT`: this `out_refund_no` is another refund", body = ErrorBody),
+        (status = 502, description = "`WECHAT_ERROR`: WeChat Pay refused the refund (it is marked FAILED)", body = ErrorBody)))]
+pub async fn refund_order(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiPath(no): ApiPath<String>,
+    ApiJson(body): ApiJson<NewRefundBody>,
+) -> ApiResult<Json<RefundAnswer>> {
+    let req = NewRefund {
+        amount: body.amount,
+        reason: body.reason,
+        out_refund_no: body.out_refund_no,
+    };
+    Ok(Json(typed(s.pay.refund(&c, &no, req).await?)?))
+}
+
+/// The pay log (admins): every order, or those in one state, newest first.
+#[utoipa::path(get, path = "/v1/admin/pay/orders", tag = "pay", security(("bearer" = [])),
+    params(AdminListParams),
+    responses((status = 200, body = PayOrderList),
+        (status = 400, description = "`INVALID_ARGUMENT`: an unknown state", body = ErrorBody),
+        (status = 403, description = "`FORBIDDEN`: not an admin", body = ErrorBody)))]
+pub async fn admin_list_orders(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiQuery(q): ApiQuery<AdminListParams>,
+) -> ApiResult<Json<PayOrderList>> {
+    let v = s
+        .pay
+        .admin_list(&c, q.state.as_deref(), q.limit, q.cursor)
+        .await?;
+    Ok(Json(typed(v)?))
+}
+
+/// An order and its history (admins): transitions, and each run or failure of its
+/// after-payment actions.
+#[utoipa::path(get, path = "/v1/admin/pay/orders/{out_trade_no}", tag = "pay", security(("bearer" = [])),
+    responses((status = 200, body = PayOrderHistory),
+        (status = 403, description = "`FORBIDDEN`: not an admin", body = ErrorBody),
+        (status = 404, description = "`NOT_FOUND`", body = ErrorBody)))]
+pub async fn admin_get_order(
+    State(s): State<AppState>,
+    AnyCaller(c): AnyCaller,
+    ApiPath(no): ApiPath<String>,
+) -> ApiResult<Json<PayOrderHistory>> {
+    Ok(Json(typed(s.pay.admin_get(&c, &no).await?)?))
 }
 
 fn header(h: &HeaderMap, name: &str) -> String {

@@ -1008,7 +1008,7 @@ pub struct FunctionLogPage {
     pub items: Vec<FunctionLogView>,
 }
 
-/// An after-hook still waiting.
+/// An after-hook (or after-payment action) still waiting.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct OutboxItemView {
     pub id: String,
@@ -1018,6 +1018,11 @@ pub struct OutboxItemView {
     pub op: Option<String>,
     pub table: Option<String>,
     pub record_id: Option<String>,
+    /// An after-payment item's order (`out_trade_no`).
+    pub order: Option<String>,
+    /// An after-payment item's action: `on_paid …`, `actions[i] …`, `message pay.paid`,
+    /// `publish <topic>`.
+    pub name: Option<String>,
     pub attempts: i64,
     /// When it is tried next: RFC 3339, UTC.
     pub next_at: Option<String>,

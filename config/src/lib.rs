@@ -111,6 +111,15 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("pay.client_amount_min", "YUNQIAO_PAY_CLIENT_AMOUNT_MIN"),
     ("pay.client_amount_max", "YUNQIAO_PAY_CLIENT_AMOUNT_MAX"),
     ("pay.on_paid", "YUNQIAO_PAY_ON_PAID"),
+    ("pay.price_function", "YUNQIAO_PAY_PRICE_FUNCTION"),
+    // A JSON array in the environment, `[[pay.actions]]` in the file.
+    ("pay.actions", "YUNQIAO_PAY_ACTIONS"),
+    ("pay.topic", "YUNQIAO_PAY_TOPIC"),
+    ("pay.order_ttl_secs", "YUNQIAO_PAY_ORDER_TTL_SECS"),
+    (
+        "pay.reconcile_after_secs",
+        "YUNQIAO_PAY_RECONCILE_AFTER_SECS",
+    ),
 ];
 
 /// The prefix of one function secret's variable: `YUNQIAO_SECRET_<NAME>`.
@@ -748,6 +757,18 @@ impl Config {
         e.set_opt("pay.client_amount_min", &mut p.client_amount_min)?;
         e.set_opt("pay.client_amount_max", &mut p.client_amount_max)?;
         e.set_opt("pay.on_paid", &mut p.on_paid)?;
+        e.set_opt("pay.price_function", &mut p.price_function)?;
+        if let Some(v) = env.get(env_name("pay.actions")) {
+            p.actions = serde_json::from_str(v).map_err(|e| {
+                ConfigError(format!(
+                    "{}: a JSON array of {{table, op, id, data}}: {e}",
+                    env_name("pay.actions")
+                ))
+            })?;
+        }
+        e.set_opt("pay.topic", &mut p.topic)?;
+        e.set("pay.order_ttl_secs", &mut p.order_ttl_secs)?;
+        e.set("pay.reconcile_after_secs", &mut p.reconcile_after_secs)?;
 
         let json_var = env_name("functions.secrets");
         if let Some(j) = env.get(json_var) {
@@ -1159,6 +1180,18 @@ max_quantity = 5
 client_amount_min = 100
 client_amount_max = 5000
 on_paid = "shop.paid"
+price_function = "shop.price"
+topic = "sales"
+order_ttl_secs = 900
+reconcile_after_secs = 120
+[[pay.actions]]
+table = "receipts"
+data = { order = "{{out_trade_no}}", fen = "{{amount}}" }
+[[pay.actions]]
+table = "{{item.table}}"
+op = "update"
+id = "{{item.id}}"
+data = { sold = true }
 "#;
 
     const ENV: &[(&str, &str)] = &[
@@ -1233,6 +1266,15 @@ on_paid = "shop.paid"
         ("YUNQIAO_PAY_CLIENT_AMOUNT_MIN", "100"),
         ("YUNQIAO_PAY_CLIENT_AMOUNT_MAX", "5000"),
         ("YUNQIAO_PAY_ON_PAID", "shop.paid"),
+        ("YUNQIAO_PAY_PRICE_FUNCTION", "shop.price"),
+        (
+            "YUNQIAO_PAY_ACTIONS",
+            r#"[{"table": "receipts", "data": {"order": "{{out_trade_no}}", "fen": "{{amount}}"}},
+                {"table": "{{item.table}}", "op": "update", "id": "{{item.id}}", "data": {"sold": true}}]"#,
+        ),
+        ("YUNQIAO_PAY_TOPIC", "sales"),
+        ("YUNQIAO_PAY_ORDER_TTL_SECS", "900"),
+        ("YUNQIAO_PAY_RECONCILE_AFTER_SECS", "120"),
     ];
 
     #[test]

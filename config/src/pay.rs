@@ -2,12 +2,17 @@
 //! APIv3 key are secrets: read here once, never shown by `Debug`, never in an error.
 
 use serde::Deserialize;
+use yunqiao_core::pay::actions::{MAX_ACTIONS, RecordAction};
 use yunqiao_core::pay::{ApiV3Key, Merchant, MerchantKey, PaySettings, WxPayKeys};
 
 use crate::{ConfigError, named};
 
 /// Most items of one order line.
 pub const PAY_MAX_QUANTITY: (i64, i64) = (1, 10_000);
+/// How long an order may be paid: a minute to a week (WeChat's `time_expire`).
+pub const PAY_ORDER_TTL_SECS: (i64, i64) = (1, 7 * 24 * 3600);
+/// How old a pending order is before reconciliation asks WeChat: 0 to a day.
+pub const PAY_RECONCILE_AFTER_SECS: (i64, i64) = (0, 24 * 3600);
 
 /// WeChat Pay (off while `mchid` is empty).
 #[derive(Clone, PartialEq, Deserialize)]
@@ -42,6 +47,17 @@ pub struct PaySection {
     pub client_amount_max: Option<i64>,
     /// `<module>.<export>` run once per paid order.
     pub on_paid: Option<String>,
+    /// `<module>.<export>` that prices items (`{item, quantity, user}` → `{amount,
+    /// description}`); unset: the price field of a record of `tables`.
+    pub price_function: Option<String>,
+    /// Records created or updated once per paid order (a JSON array in the environment).
+    pub actions: Vec<RecordAction>,
+    /// A topic told about each paid order.
+    pub topic: Option<String>,
+    /// How long a new order may be paid, seconds (default 30 minutes).
+    pub order_ttl_secs: i64,
+    /// How old a pending order is before reconciliation asks WeChat, seconds (default 60).
+    pub reconcile_after_secs: i64,
 }
 
 impl Default for PaySection {
@@ -63,6 +79,11 @@ impl Default for PaySection {
             client_amount_min: None,
             client_amount_max: None,
             on_paid: None,
+            price_function: None,
+            actions: Vec::new(),
+            topic: None,
+            order_ttl_secs: yunqiao_core::pay::DEFAULT_ORDER_TTL_SECS,
+            reconcile_after_secs: yunqiao_core::pay::DEFAULT_RECONCILE_AFTER_SECS,
         }
     }
 }
@@ -85,6 +106,11 @@ impl std::fmt::Debug for PaySection {
             .field("client_amount_min", &self.client_amount_min)
             .field("client_amount_max", &self.client_amount_max)
             .field("on_paid", &self.on_paid)
+            .field("price_function", &self.price_function)
+            .field("actions", &self.actions)
+            .field("topic", &self.topic)
+            .field("order_ttl_secs", &self.order_ttl_secs)
+            .field("reconcile_after_secs", &self.reconcile_after_secs)
             .finish_non_exhaustive()
     }
 }
@@ -97,6 +123,41 @@ impl PaySection {
     /// Checks what can be checked without reading the keys.
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         crate::in_range("pay.max_quantity", self.max_quantity, PAY_MAX_QUANTITY)?;
+        crate::in_range(
+            "pay.order_ttl_secs",
+            self.order_ttl_secs,
+            PAY_ORDER_TTL_SECS,
+        )?;
+        crate::in_range(
+            "pay.reconcile_after_secs",
+            self.reconcile_after_secs,
+            PAY_RECONCILE_AFTER_SECS,
+        )?;
+        for (key, v) in [
+            ("pay.on_paid", &self.on_paid),
+            ("pay.price_function", &self.price_function),
+        ] {
+            if let Some(t) = v.as_deref().filter(|t| !t.is_empty())
+                && !t
+                    .split_once('.')
+                    .is_some_and(|(m, e)| !m.is_empty() && !e.is_empty())
+            {
+                return Err(ConfigError(format!(
+                    "{} is <module>.<export>, not {t:?}",
+                    named(key)
+                )));
+            }
+        }
+        if self.actions.len() > MAX_ACTIONS {
+            return Err(ConfigError(format!(
+                "{}: at most {MAX_ACTIONS}",
+                named("pay.actions")
+            )));
+        }
+        for (i, a) in self.actions.iter().enumerate() {
+            a.check()
+                .map_err(|e| ConfigError(format!("{}[{i}]: {e}", named("pay.actions"))))?;
+        }
         match (self.client_amount_min, self.client_amount_max) {
             (None, None) => {}
             (Some(lo), Some(hi)) if 1 <= lo && lo <= hi && hi <= yunqiao_core::pay::MAX_TOTAL => {}
@@ -197,6 +258,11 @@ impl PaySection {
             max_quantity: self.max_quantity,
             client_amount: self.client_amount_min.zip(self.client_amount_max),
             on_paid: self.on_paid.clone(),
+            price_function: self.price_function.clone().filter(|t| !t.is_empty()),
+            actions: self.actions.clone(),
+            topic: self.topic.clone().filter(|t| !t.is_empty()),
+            order_ttl_secs: self.order_ttl_secs,
+            reconcile_after_secs: self.reconcile_after_secs,
         }))
     }
 }

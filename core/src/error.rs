@@ -124,6 +124,8 @@ pub enum Code {
     PayAmountNotAllowed,
     PayItemNotPriced,
     PayOrderNotPending,
+    /// A refund of an order that is not paid (409).
+    PayOrderNotPaid,
     PayNotifySignatureInvalid,
     PayNotifyInvalid,
 }
@@ -199,6 +201,7 @@ impl Code {
         Code::PayAmountNotAllowed,
         Code::PayItemNotPriced,
         Code::PayOrderNotPending,
+        Code::PayOrderNotPaid,
         Code::PayNotifySignatureInvalid,
         Code::PayNotifyInvalid,
     ];
@@ -273,6 +276,7 @@ impl Code {
             Code::PayAmountNotAllowed => "PAY_AMOUNT_NOT_ALLOWED",
             Code::PayItemNotPriced => "PAY_ITEM_NOT_PRICED",
             Code::PayOrderNotPending => "PAY_ORDER_NOT_PENDING",
+            Code::PayOrderNotPaid => "PAY_ORDER_NOT_PAID",
             Code::PayNotifySignatureInvalid => "PAY_NOTIFY_SIGNATURE_INVALID",
             Code::PayNotifyInvalid => "PAY_NOTIFY_INVALID",
         }
@@ -339,6 +343,7 @@ impl Code {
             Code::PayAmountNotAllowed | Code::PayItemNotPriced | Code::PayNotifyInvalid => 400,
             Code::PayNotifySignatureInvalid => 401,
             Code::PayOrderNotPending => 409,
+            Code::PayOrderNotPaid => 409,
             Code::PayUnavailable => 503,
         }
     }

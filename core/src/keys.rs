@@ -39,6 +39,8 @@ pub const FAMILIES: &[&str] = &[
     // pay
     PAY_ORDER,
     PAY_BUYER,
+    PAY_STATE,
+    PAY_HISTORY,
 ];
 
 /// Partitions with a fixed name.
@@ -53,6 +55,7 @@ pub const FIXED: &[&str] = &[
     FILES_PENDING,
     WX_TOKEN,
     WX_PUSH,
+    PAY_LOG,
 ];
 
 pub const USER: &str = "user#";
@@ -118,6 +121,15 @@ pub const FILE_CHECK: &str = "fcheck#";
 pub const PAY_ORDER: &str = "payord#";
 /// A buyer's orders: `paybuy#<user>` / `<created ms>#<out_trade_no>`.
 pub const PAY_BUYER: &str = "paybuy#";
+
+/// Orders by state: `paystate#<STATE>` / `<created ms>#<out_trade_no>`, moved in the
+/// transaction that changes the state (`PENDING` is what reconciliation reads).
+pub const PAY_STATE: &str = "paystate#";
+/// Every order, for admins: `paylog` / `<created ms>#<out_trade_no>`.
+pub const PAY_LOG: &str = "paylog";
+/// An order's history: `payhist#<out_trade_no>` / `<ms>#<random>` (transitions, refunds,
+/// after-payment action runs and failures).
+pub const PAY_HISTORY: &str = "payhist#";
 
 #[cfg(test)]
 mod tests {

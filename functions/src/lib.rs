@@ -175,9 +175,15 @@ pub async fn run_schedule() -> Result<(), BoxError> {
             if let Err(e) = &swept {
                 tracing::warn!(error = %e, "files sweep failed");
             }
+            // WeChat Pay: pending orders asked about, expired ones closed.
+            let pay = state.pay.reconcile(true).await;
+            if let Err(e) = &pay {
+                tracing::warn!(error = %e, "pay reconciliation failed");
+            }
             Ok::<_, BoxError>(serde_json::json!({
                 "claimed": claimed?,
                 "files_swept": swept?,
+                "pay": pay?,
             }))
         },
     ))

@@ -162,6 +162,8 @@ pub struct Server {
     /// DynamoDB's TTL does that in AWS).
     pub local: Option<LocalStore>,
     pub functions: Arc<yunqiao_core::functions::Functions>,
+    /// WeChat Pay, whose pending orders the scheduler reconciles.
+    pub pay: Arc<yunqiao_core::pay::Pay>,
     /// The files service (there is always a blob store here), whose expired pending
     /// uploads [`spawn_files_sweeper`] removes.
     pub files: Option<Arc<yunqiao_core::files::Files>>,
@@ -184,9 +186,11 @@ fn spawn_files_sweeper(files: Arc<yunqiao_core::files::Files>) -> tokio::task::J
     })
 }
 
-/// Every second: due schedules, and outbox items nobody finished.
+/// Every second: due schedules, and outbox items nobody finished; WeChat Pay's
+/// reconciliation (at most once per `pay.reconcile_after_secs`).
 fn spawn_scheduler(
     functions: Arc<yunqiao_core::functions::Functions>,
+    pay: Arc<yunqiao_core::pay::Pay>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(1));
@@ -195,6 +199,9 @@ fn spawn_scheduler(
             every.tick().await;
             if let Err(e) = functions.tick().await {
                 tracing::warn!(error = %e, "schedule tick failed");
+            }
+            if let Err(e) = pay.reconcile(false).await {
+                tracing::warn!(error = %e, "pay reconciliation failed");
             }
         }
     })
@@ -525,6 +532,7 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
         .background(spawner)
         .build(cfg)?;
     let functions = state.functions.clone();
+    let pay = state.pay.clone();
     let files = state.files.clone();
     let router = yunqiao_api::app(state, &HttpConfig::from(cfg)).merge(extra);
     Ok(Server {
@@ -533,6 +541,7 @@ pub async fn build(cfg: &Config) -> Result<Server, BoxError> {
         router,
         local,
         functions,
+        pay,
         files,
     })
 }
@@ -546,7 +555,7 @@ pub async fn run(cfg: Config) -> Result<(), BoxError> {
     let _scheduler = cfg
         .functions
         .scheduler
-        .then(|| spawn_scheduler(server.functions.clone()));
+        .then(|| spawn_scheduler(server.functions.clone(), server.pay.clone()));
     let _files_sweeper = server.files.clone().map(spawn_files_sweeper);
     println!("data: {}", cfg.data_dir.display());
     println!("yunqiao listening on http://{}", server.addr);

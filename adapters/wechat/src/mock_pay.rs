@@ -15,7 +15,16 @@
 //!   another body), `stale` (6 minutes old), `signtest` (a `WECHATPAY/SIGNTEST/` probe),
 //!   `wrong_amount` (one fen less), `unknown_key` (signed by a key nobody configured),
 //!   `replay` (the last notification of this order again, as it was), `drop` (paid, no
-//!   notification: for reconciliation). Tampered variants leave the order unpaid.
+//!   notification: for reconciliation), `other_order` (correctly signed and encrypted,
+//!   but the resource is about another `out_trade_no`: `"other"` if given, else one
+//!   nobody has). Tampered variants leave the order unpaid.
+//!
+//! * `POST /v3/refund/domestic/refunds` → `{refund_id, status: "PROCESSING", …}` for a
+//!   paid order (the same `out_refund_no` again answers the same refund; more than what
+//!   is left → 403 `NOT_ENOUGH`), then a signed and encrypted `REFUND.SUCCESS`
+//!   notification to the refund's `notify_url` (unless its `reason` is `mock:hold`).
+//! * `POST /mock/refund/{out_refund_no}` `{"status"?}` — for tests: the refund's
+//!   notification (`SUCCESS`, `ABNORMAL` or `CLOSED`) now; answers like `/mock/pay`.
 //!
 //! The keys come from `mock_pay_keys/` (made for the mock, useless elsewhere) unless
 //! configured; the APIv3 key is random per start. [`PayMock::setup`] hands a server the
@@ -67,6 +76,16 @@ struct MockOrder {
     state: &'static str,
     transaction_id: String,
     last_notification: Option<(HeaderMap, Vec<u8>)>,
+    refunds: Vec<MockRefund>,
+}
+
+#[derive(Clone)]
+struct MockRefund {
+    out_refund_no: String,
+    refund_id: String,
+    amount: i64,
+    status: String,
+    notify_url: String,
 }
 
 struct Keys {
@@ -139,6 +158,8 @@ impl PayMock {
             .route("/v3/pay/transactions/out-trade-no/{no}", get(query))
             .route("/v3/pay/transactions/out-trade-no/{no}/close", post(close))
             .route("/mock/pay/{no}", post(pay_order))
+            .route("/v3/refund/domestic/refunds", post(refund))
+            .route("/mock/refund/{no}", post(refund_notify))
             .with_state(self.clone())
     }
 
@@ -283,6 +304,7 @@ async fn jsapi(State(m): State<PayMock>, h: HeaderMap, body: String) -> Response
                 state: "NOTPAY",
                 transaction_id: String::new(),
                 last_notification: None,
+                refunds: Vec::new(),
             },
         );
     }
@@ -356,6 +378,9 @@ struct PayBody {
     variant: Option<String>,
     #[serde(default)]
     key: Option<String>,
+    /// `other_order`: the `out_trade_no` the resource names.
+    #[serde(default)]
+    other: Option<String>,
 }
 
 async fn pay_order(
@@ -410,7 +435,7 @@ async fn pay_order(
             let total = o.body["amount"]["total"].as_i64().unwrap_or(0);
             let tampered = matches!(
                 variant,
-                "forged" | "stale" | "signtest" | "wrong_amount" | "unknown_key"
+                "forged" | "stale" | "signtest" | "wrong_amount" | "unknown_key" | "other_order"
             );
             if !tampered && o.state != "SUCCESS" {
                 o.state = "SUCCESS";
@@ -425,6 +450,13 @@ async fn pay_order(
                 total
             };
             let mut tx = m.transaction(o, "SUCCESS", amount);
+            if variant == "other_order" {
+                tx["out_trade_no"] = json!(
+                    p.other
+                        .clone()
+                        .unwrap_or_else(|| "yq0000000000000nosuchorder00000".into())
+                );
+            }
             if o.transaction_id.is_empty() {
                 // A tampered notification still looks like a real payment.
                 tx["transaction_id"] = json!(transaction_id());
@@ -512,4 +544,188 @@ fn transaction_id() -> String {
         .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
         .collect();
     format!("4200{digits}")
+}
+
+fn refund_view(o: &MockOrder, r: &MockRefund) -> Value {
+    let total = o.body["amount"]["total"].as_i64().unwrap_or(0);
+    json!({
+        "refund_id": r.refund_id, "out_refund_no": r.out_refund_no,
+        "transaction_id": o.transaction_id, "out_trade_no": o.body["out_trade_no"],
+        "channel": "ORIGINAL", "user_received_account": "支付用户零钱",
+        "status": r.status, "create_time": "",
+        "amount": {"total": total, "refund": r.amount, "payer_total": total,
+            "payer_refund": r.amount, "currency": "CNY"},
+    })
+}
+
+async fn refund(State(m): State<PayMock>, h: HeaderMap, body: String) -> Response {
+    if !m.authorized("POST", "/v3/refund/domestic/refunds", &h, &body) {
+        return m.answer(&h, fail(StatusCode::UNAUTHORIZED, "SIGN_ERROR", "签名错误"));
+    }
+    let Ok(v) = serde_json::from_str::<Value>(&body) else {
+        return m.answer(&h, fail(StatusCode::BAD_REQUEST, "PARAM_ERROR", "参数错误"));
+    };
+    let no = v["out_trade_no"].as_str().unwrap_or("").to_string();
+    let out_refund_no = v["out_refund_no"].as_str().unwrap_or("").to_string();
+    let amount = v["amount"]["refund"].as_i64().unwrap_or(0);
+    if out_refund_no.is_empty() || out_refund_no.len() > 64 || amount <= 0 {
+        return m.answer(&h, fail(StatusCode::BAD_REQUEST, "PARAM_ERROR", "参数错误"));
+    }
+    let hold = v["reason"] == "mock:hold";
+    let answer = {
+        let mut orders = m.lock();
+        let Some(o) = orders.get_mut(&no) else {
+            return m.answer(
+                &h,
+                fail(StatusCode::NOT_FOUND, "RESOURCE_NOT_EXISTS", "订单不存在"),
+            );
+        };
+        if let Some(r) = o.refunds.iter().find(|r| r.out_refund_no == out_refund_no) {
+            let r = r.clone();
+            return m.answer(&h, (StatusCode::OK, refund_view(o, &r)));
+        }
+        let total = o.body["amount"]["total"].as_i64().unwrap_or(0);
+        if o.state != "SUCCESS" || v["amount"]["total"].as_i64() != Some(total) {
+            return m.answer(
+                &h,
+                fail(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_REQUEST",
+                    "订单状态或金额不符",
+                ),
+            );
+        }
+        let taken: i64 = o
+            .refunds
+            .iter()
+            .filter(|r| r.status != "CLOSED")
+            .map(|r| r.amount)
+            .sum();
+        if taken + amount > total {
+            return m.answer(
+                &h,
+                fail(StatusCode::FORBIDDEN, "NOT_ENOUGH", "可退金额不足"),
+            );
+        }
+        let r = MockRefund {
+            out_refund_no: out_refund_no.clone(),
+            refund_id: format!("5030{}", &transaction_id()[4..]),
+            amount,
+            status: "PROCESSING".into(),
+            notify_url: v["notify_url"]
+                .as_str()
+                .or(o.body["notify_url"].as_str())
+                .unwrap_or("")
+                .to_string(),
+        };
+        o.refunds.push(r.clone());
+        refund_view(o, &r)
+    };
+    if !hold {
+        let m2 = m.clone();
+        tokio::spawn(async move {
+            // WeChat Pay notifies after answering.
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let _ = m2.send_refund_notification(&out_refund_no, "SUCCESS").await;
+        });
+    }
+    m.answer(&h, (StatusCode::OK, answer))
+}
+
+#[derive(Deserialize, Default)]
+struct RefundNotifyBody {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+async fn refund_notify(
+    State(m): State<PayMock>,
+    Path(no): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let p: RefundNotifyBody = serde_json::from_slice(&body).unwrap_or_default();
+    let status = p.status.unwrap_or_else(|| "SUCCESS".into());
+    if !matches!(status.as_str(), "SUCCESS" | "ABNORMAL" | "CLOSED") {
+        return (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({"error": "status"})),
+        )
+            .into_response();
+    }
+    match m.send_refund_notification(&no, &status).await {
+        Some(Ok((status, body))) => {
+            axum::Json(json!({"notify_status": status, "notify_body": body})).into_response()
+        }
+        Some(Err(e)) => (StatusCode::BAD_GATEWAY, axum::Json(json!({"error": e}))).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": "no such refund"})),
+        )
+            .into_response(),
+    }
+}
+
+impl PayMock {
+    /// Sends refund `out_refund_no`'s notification with `status` (and records it).
+    async fn send_refund_notification(
+        &self,
+        out_refund_no: &str,
+        status: &str,
+    ) -> Option<Result<(u16, String), String>> {
+        let (url, headers, bytes) = {
+            let mut orders = self.lock();
+            let o = orders
+                .values_mut()
+                .find(|o| o.refunds.iter().any(|r| r.out_refund_no == out_refund_no))?;
+            let (mchid, no, tx) = (
+                o.body["mchid"].clone(),
+                o.body["out_trade_no"].clone(),
+                o.transaction_id.clone(),
+            );
+            let total = o.body["amount"]["total"].as_i64().unwrap_or(0);
+            let r = o
+                .refunds
+                .iter_mut()
+                .find(|r| r.out_refund_no == out_refund_no)?;
+            r.status = status.to_string();
+            let plain = json!({
+                "mchid": mchid, "out_trade_no": no, "transaction_id": tx,
+                "out_refund_no": r.out_refund_no, "refund_id": r.refund_id,
+                "refund_status": status,
+                "success_time": yunqiao_core::clock::rfc3339(self.clock.now_ms()),
+                "user_received_account": "支付用户零钱",
+                "amount": {"total": total, "refund": r.amount, "payer_total": total,
+                    "payer_refund": r.amount},
+            });
+            let nonce = sign::nonce(12);
+            let ct = self
+                .keys
+                .api_v3
+                .encrypt(&nonce, "refund", plain.to_string().as_bytes())?;
+            let env = json!({
+                "id": format!("EV-{}", sign::nonce(20)),
+                "create_time": yunqiao_core::clock::rfc3339(self.clock.now_ms()),
+                "resource_type": "encrypt-resource", "event_type": format!("REFUND.{status}"),
+                "summary": "退款结果",
+                "resource": {"original_type": "refund", "algorithm": "AEAD_AES_256_GCM",
+                    "ciphertext": ct, "associated_data": "refund", "nonce": nonce},
+            });
+            let bytes = env.to_string().into_bytes();
+            let h = self.signed_headers(&bytes, false, self.clock.now_secs());
+            (r.notify_url.clone(), h, bytes)
+        };
+        Some(
+            match self
+                .http
+                .post(&url)
+                .headers(headers)
+                .body(bytes)
+                .send()
+                .await
+            {
+                Ok(r) => Ok((r.status().as_u16(), r.text().await.unwrap_or_default())),
+                Err(e) => Err(e.to_string()),
+            },
+        )
+    }
 }

@@ -97,6 +97,11 @@ async fn start(with_certificate: bool, with_public_key: bool) -> Rig {
         max_quantity: 10,
         client_amount: None,
         on_paid: None,
+        price_function: None,
+        actions: Vec::new(),
+        topic: None,
+        order_ttl_secs: yunqiao_core::pay::DEFAULT_ORDER_TTL_SECS,
+        reconcile_after_secs: yunqiao_core::pay::DEFAULT_RECONCILE_AFTER_SECS,
     };
     let store = Arc::new(MemoryStore::new(clock.clone()));
     let pay = Arc::new(Pay::new(

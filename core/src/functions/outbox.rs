@@ -39,6 +39,9 @@ fn backoff_ms(attempts: i64) -> i64 {
     (1_000i64 << attempts.clamp(0, 20)).min(300_000)
 }
 
+/// How long an after-payment action (a record write, a message) may take.
+const ACTION_TIMEOUT_MS: i64 = 10_000;
+
 fn split(target: &str) -> Result<(&str, &str)> {
     target
         .split_once('.')
@@ -127,12 +130,17 @@ impl Functions {
             return Ok(());
         }
         let target = item.str("hook").unwrap_or_default().to_string();
-        let (module, export) = split(&target)?;
-        let timeout = self
-            .load(module)
-            .await
-            .map(|m| m.settings.timeout_ms() as i64)
-            .unwrap_or(super::settings::DEFAULT_TIMEOUT_MS as i64);
+        let action = item.get("action").cloned();
+        let timeout = match &action {
+            Some(_) => ACTION_TIMEOUT_MS,
+            None => {
+                let (module, _) = split(&target)?;
+                self.load(module)
+                    .await
+                    .map(|m| m.settings.timeout_ms() as i64)
+                    .unwrap_or(super::settings::DEFAULT_TIMEOUT_MS as i64)
+            }
+        };
         let attempts = num("attempts");
         let token = ids::new_id(now);
         let claim = Update::default()
@@ -154,9 +162,12 @@ impl Functions {
         let event = item.get("event").cloned().unwrap_or(Value::Null);
         let caller = self.hook_caller(&event).await;
         let depth = num("depth").clamp(0, u8::MAX as i64) as u8;
-        let ran = if depth > crate::tables::hooks::MAX_HOOK_DEPTH {
+        let ran = if let Some(a) = &action {
+            self.run_action(a).await
+        } else if depth > crate::tables::hooks::MAX_HOOK_DEPTH {
             Err(crate::tables::hooks::depth_exceeded())
         } else {
+            let (module, export) = split(&target)?;
             self.invoke(Invocation {
                 caller,
                 module: module.to_string(),
@@ -167,7 +178,27 @@ impl Functions {
                 request_id: id.to_string(),
             })
             .await
+            .map(|_| ())
         };
+        // An order's after-payment item leaves a line in its history, run or failed.
+        if let Some(no) = item.str("order") {
+            let mut line = Map::new();
+            line.insert("kind".into(), json!("action"));
+            line.insert("action".into(), json!(item.str("name").unwrap_or(&target)));
+            line.insert("attempt".into(), json!(attempts + 1));
+            line.insert("ok".into(), json!(ran.is_ok()));
+            if let Err(e) = &ran {
+                line.insert(
+                    "error".into(),
+                    json!(format!("{}: {}", e.code_str(), e.message)),
+                );
+            }
+            let now = self.clock().now_ms();
+            if let Err(e) = crate::pay::orders::record_history(store.as_ref(), no, now, line).await
+            {
+                tracing::warn!(error = %e, "pay history not written");
+            }
+        }
         let mine = Cond::eq("lease", token);
         match ran {
             Ok(_) => match store.delete(OUTBOX, id, Some(mine)).await {
@@ -191,6 +222,42 @@ impl Functions {
                     Err(e) => Err(e.into()),
                 }
             }
+        }
+    }
+
+    /// Runs one after-payment action as the system: a record created or updated, a
+    /// message to a user, a publish to a topic.
+    async fn run_action(&self, a: &Value) -> Result<()> {
+        let data = a["data"].as_object().cloned().unwrap_or_default();
+        let str_of = |k: &str| a[k].as_str().unwrap_or("").to_string();
+        match a["kind"].as_str() {
+            Some("record") => {
+                let table = str_of("table");
+                let tables = &self.services.tables;
+                if a["op"] == "update" {
+                    tables
+                        .update(&Caller::AdminKey, &table, &str_of("id"), data, None)
+                        .await?;
+                } else {
+                    tables.create(&Caller::AdminKey, &table, data).await?;
+                }
+                Ok(())
+            }
+            Some("message") => {
+                self.services
+                    .live
+                    .send_to_user(&str_of("user"), &a["frame"])
+                    .await?;
+                Ok(())
+            }
+            Some("publish") => {
+                self.services
+                    .live
+                    .publish(&Caller::AdminKey, &str_of("topic"), a["data"].clone())
+                    .await?;
+                Ok(())
+            }
+            _ => Err(Error::internal("unknown outbox action")),
         }
     }
 
@@ -261,6 +328,7 @@ impl Functions {
                 json!({
                     "id": it.sk, "hook": it.get("hook"), "op": e["op"], "table": e["table"],
                     "record_id": e["record_id"],
+                    "order": it.get("order"), "name": it.get("name"),
                     "attempts": it.get("attempts").cloned().unwrap_or(json!(0)),
                     "next_at": it.get("next_at").and_then(Value::as_i64).map(rfc3339),
                     "last_error": it.get("last_error"),

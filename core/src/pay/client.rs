@@ -130,6 +130,19 @@ impl Merchant {
         }
     }
 
+    /// `POST /v3/refund/domestic/refunds` → the refund (`status`, `refund_id`).
+    pub async fn refund(&self, wx: &dyn WeChat, body: &Value, now_secs: i64) -> Result<Value> {
+        self.call(
+            wx,
+            "POST",
+            "/v3/refund/domestic/refunds".into(),
+            Some(body.clone()),
+            now_secs,
+        )
+        .await?
+        .ok_or_else(|| Error::new(Code::WechatError, "WeChat Pay has no such order"))
+    }
+
     /// `POST /v3/pay/transactions/out-trade-no/{no}/close`.
     pub async fn close(&self, wx: &dyn WeChat, out_trade_no: &str, now_secs: i64) -> Result<()> {
         let path = format!("/v3/pay/transactions/out-trade-no/{out_trade_no}/close");

@@ -13,9 +13,11 @@
 //! order paid, and that with one conditional write, which also writes the after-payment
 //! outbox item: duplicates and concurrent retries change nothing twice.
 
+pub mod actions;
 pub mod client;
 pub mod notify;
 pub mod orders;
+pub mod refunds;
 pub mod sign;
 
 use std::sync::Arc;
@@ -27,9 +29,7 @@ use serde_json::{Map, Value, json};
 use crate::auth::Caller;
 use crate::clock::SharedClock;
 use crate::error::{Code, Error, Result};
-use crate::ids;
-use crate::keys;
-use crate::store::{Item, ItemStore, WriteOp};
+use crate::store::ItemStore;
 use crate::tables::HookRunner;
 use crate::wechat::WeChat;
 
@@ -77,6 +77,36 @@ pub struct PaySettings {
     pub client_amount: Option<(i64, i64)>,
     /// `<module>.<export>` run once per paid order.
     pub on_paid: Option<String>,
+    /// `<module>.<export>` pricing items: given `{item, quantity, user}`, answers
+    /// `{amount, description}` (then `tables` is not consulted).
+    pub price_function: Option<String>,
+    /// Records created or updated once per paid order.
+    pub actions: Vec<actions::RecordAction>,
+    /// A topic told `{"cmd":"pay.paid","order":…}` once per paid order.
+    pub topic: Option<String>,
+    /// How long a new order may be paid (WeChat's `time_expire`), seconds.
+    pub order_ttl_secs: i64,
+    /// How old a pending order is before reconciliation asks WeChat about it (and how
+    /// often this process reconciles), seconds.
+    pub reconcile_after_secs: i64,
+}
+
+/// Default of [`PaySettings::order_ttl_secs`]: 30 minutes.
+pub const DEFAULT_ORDER_TTL_SECS: i64 = 1800;
+/// Default of [`PaySettings::reconcile_after_secs`]: a minute.
+pub const DEFAULT_RECONCILE_AFTER_SECS: i64 = 60;
+/// Most pending orders one reconciliation pass looks at.
+pub const RECONCILE_BATCH: usize = 100;
+
+/// What one reconciliation pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reconciled {
+    /// Pending orders asked about at WeChat.
+    pub checked: usize,
+    /// Found paid (a lost notification).
+    pub paid: usize,
+    /// Expired, closed at WeChat and here.
+    pub closed: usize,
 }
 
 /// `POST /v1/pay/orders`.
@@ -108,6 +138,8 @@ pub struct Pay {
     clock: SharedClock,
     catalog: Arc<dyn Catalog>,
     hooks: std::sync::OnceLock<std::sync::Weak<dyn HookRunner>>,
+    /// When this process last reconciled (ms).
+    last_pass: std::sync::atomic::AtomicI64,
 }
 
 fn unavailable() -> Error {
@@ -129,6 +161,7 @@ impl Pay {
             clock,
             catalog,
             hooks: Default::default(),
+            last_pass: std::sync::atomic::AtomicI64::new(i64::MIN),
         }
     }
 
@@ -157,6 +190,9 @@ impl Pay {
                 Code::PayAmountNotAllowed,
                 "the amount of a priced item is set by the server",
             )),
+            (Some(item), None) if s.price_function.is_some() => {
+                self.price_by_function(s, caller, item, req.quantity).await
+            }
             (Some(item), None) => {
                 if !s.tables.iter().any(|t| t == &item.table) {
                     return Err(Error::new(
@@ -226,6 +262,54 @@ impl Pay {
         }
     }
 
+    /// The amount and description a pricing function gives (run as the buyer, like a
+    /// hook: it may read what it likes with `db.admin()`, and throw to refuse).
+    async fn price_by_function(
+        &self,
+        s: &PaySettings,
+        caller: &Caller,
+        item: &ItemRef,
+        quantity: Option<i64>,
+    ) -> Result<(i64, String, Value)> {
+        let target = s.price_function.as_deref().unwrap_or_default();
+        let quantity = quantity.unwrap_or(1);
+        if !(1..=s.max_quantity).contains(&quantity) {
+            return Err(Error::invalid_field(
+                "quantity",
+                format!("quantity must be 1 to {}", s.max_quantity),
+            ));
+        }
+        let runner = self
+            .hooks
+            .get()
+            .and_then(std::sync::Weak::upgrade)
+            .ok_or_else(|| Error::internal("no function runner for pay.price_function"))?;
+        let user = caller.user().map(|u| u.id.clone()).unwrap_or_default();
+        let item_v = json!({"table": item.table, "id": item.id});
+        let event = json!({"item": item_v, "quantity": quantity, "user": {"id": user}});
+        let out = runner
+            .before(target, caller, event, 1)
+            .await?
+            .unwrap_or_default();
+        let unpriced = |why: &str| {
+            Error::new(Code::PayItemNotPriced, format!("the price function {why}"))
+                .with_details(json!({"function": target}))
+        };
+        let amount = out
+            .get("amount")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| unpriced("gave no whole amount in fen"))?;
+        if !(1..=MAX_TOTAL).contains(&amount) {
+            return Err(unpriced("gave an amount out of bounds"));
+        }
+        let desc = match out.get("description") {
+            Some(Value::String(d)) => d.clone(),
+            None | Some(Value::Null) => format!("{} {}", item.table, item.id),
+            Some(_) => return Err(unpriced("gave a description that is not a string")),
+        };
+        Ok((amount, desc, json!({"item": item_v, "quantity": quantity})))
+    }
+
     /// Creates an order and answers `wx.requestPayment`'s parameters.
     pub async fn create(&self, caller: &Caller, req: NewOrder) -> Result<Value> {
         let s = self.settings()?;
@@ -256,6 +340,8 @@ impl Pay {
         attrs.insert("currency".into(), json!("CNY"));
         attrs.insert("description".into(), json!(desc));
         attrs.insert("created_at".into(), json!(now_ms));
+        let expires_ms = now_ms + s.order_ttl_secs * 1000;
+        attrs.insert("expires_at".into(), json!(expires_ms));
         if let Value::Object(m) = extra {
             attrs.extend(m);
         }
@@ -268,6 +354,7 @@ impl Pay {
             "appid": s.merchant.appid, "mchid": s.merchant.mchid,
             "description": desc, "out_trade_no": out_trade_no,
             "notify_url": s.notify_url,
+            "time_expire": wechat_time(expires_ms),
             "amount": {"total": total, "currency": "CNY"},
             "payer": {"openid": user.openid},
         });
@@ -328,7 +415,7 @@ impl Pay {
                 .await
             {
                 Ok(Some(tx)) if tx.trade_state == "SUCCESS" => {
-                    self.settle(s, &o, &tx).await?;
+                    self.settle(s, &o, &tx, "query").await?;
                 }
                 Ok(_) => {}
                 Err(e) => {
@@ -340,7 +427,7 @@ impl Pay {
                 .ok_or_else(not_found)?;
             return Ok(o.view());
         }
-        Ok(o.view())
+        self.order_view(&o).await
     }
 
     /// The caller's own orders, newest first.
@@ -390,7 +477,7 @@ impl Pay {
         s.merchant
             .close(self.wechat.as_ref(), out_trade_no, now.div_euclid(1000))
             .await?;
-        orders::mark_closed(self.store.as_ref(), out_trade_no, now).await?;
+        orders::mark_closed(self.store.as_ref(), out_trade_no, now, "close").await?;
         let o = orders::load(self.store.as_ref(), out_trade_no)
             .await?
             .ok_or_else(not_found)?;
@@ -404,6 +491,9 @@ impl Pay {
         let now_secs = self.clock.now_secs();
         let (n, plain) = notify::open(&s.merchant.wx_keys, &s.api_v3_key, headers, body, now_secs)
             .inspect_err(|r| tracing::warn!(refusal = %r, "pay notification refused"))?;
+        if n.event_type.starts_with("REFUND.") && n.resource.original_type == "refund" {
+            return self.refund_notified(s, &plain).await;
+        }
         if n.event_type != "TRANSACTION.SUCCESS" || n.resource.original_type != "transaction" {
             tracing::info!(event = %n.event_type, id = %n.id, "pay notification ignored");
             return Ok(Transition::Already);
@@ -426,12 +516,21 @@ impl Pay {
             tracing::warn!("pay notification for an order we do not have");
             return Err(Refusal::NotOurs.into());
         };
-        self.settle(s, &o, &tx).await
+        self.settle(s, &o, &tx, "notify").await
     }
 
     /// Records a verified `SUCCESS` transaction against its order.
-    async fn settle(&self, s: &PaySettings, o: &Order, tx: &Transaction) -> Result<Transition> {
+    async fn settle(
+        &self,
+        s: &PaySettings,
+        o: &Order,
+        tx: &Transaction,
+        why: &str,
+    ) -> Result<Transition> {
         if tx.appid != s.merchant.appid || tx.mchid != s.merchant.mchid {
+            return Err(Refusal::NotOurs.into());
+        }
+        if tx.out_trade_no != o.out_trade_no {
             return Err(Refusal::NotOurs.into());
         }
         if tx.payer.as_ref().is_some_and(|p| p.openid != o.openid()) {
@@ -450,32 +549,17 @@ impl Pay {
             return Ok(Transition::Already);
         }
         let now_ms = self.clock.now_ms();
-        let mut extra = Vec::new();
-        let mut outbox = Vec::new();
-        if let Some(target) = &s.on_paid {
-            let id = ids::new_id(now_ms);
-            let mut view = o.view();
-            view["state"] = json!(orders::PAID);
-            view["transaction_id"] = json!(tx.transaction_id);
-            view["paid_at"] = json!(crate::clock::rfc3339(now_ms));
-            let mut attrs = Map::new();
-            attrs.insert("hook".into(), json!(target));
-            attrs.insert(
-                "event".into(),
-                json!({
-                    "id": id, "op": "paid", "order": view,
-                    "caller": {"kind": "user", "id": o.buyer()},
-                }),
-            );
-            attrs.insert("depth".into(), json!(1));
-            attrs.insert("attempts".into(), json!(0));
-            attrs.insert("next_at".into(), json!(now_ms));
-            extra.push(WriteOp::put(
-                Item::new(keys::OUTBOX, id.clone(), attrs),
-                None,
-            ));
-            outbox.push(id);
-        }
+        let mut paid = o.view();
+        paid["state"] = json!(orders::PAID);
+        paid["transaction_id"] = json!(tx.transaction_id);
+        paid["paid_at"] = json!(crate::clock::rfc3339(now_ms));
+        let outbox = actions::paid_outbox(
+            s.on_paid.as_deref(),
+            &s.actions,
+            s.topic.as_deref(),
+            &paid,
+            now_ms,
+        );
         let amount = tx.amount.as_ref().and_then(|a| a.payer_total);
         let t = orders::mark_paid(
             self.store.as_ref(),
@@ -483,18 +567,156 @@ impl Pay {
             &tx.transaction_id,
             amount,
             now_ms,
-            extra,
+            why,
+            outbox.ops,
         )
         .await?;
         if t == Transition::Done {
             tracing::info!(out_trade_no = %o.out_trade_no, "order paid");
-            let runner = self.hooks.get().and_then(std::sync::Weak::upgrade);
-            if let (false, Some(h)) = (outbox.is_empty(), runner) {
-                h.committed(outbox).await;
-            }
+            self.run_outbox(outbox.ids).await;
         }
         Ok(t)
     }
+
+    async fn run_outbox(&self, ids: Vec<String>) {
+        let runner = self.hooks.get().and_then(std::sync::Weak::upgrade);
+        if let (false, Some(h)) = (ids.is_empty(), runner) {
+            h.committed(ids).await;
+        }
+    }
+
+    /// The reconciliation pass (the schedule: every second on the local server, at most
+    /// once per `reconcile_after_secs` here; every minute on AWS): pending orders older
+    /// than `reconcile_after_secs` are asked about at WeChat; a `SUCCESS` is recorded as a
+    /// notification would be (same conditional write, same actions once); an expired one
+    /// is closed at WeChat and here. `force` ignores the per-process pacing.
+    pub async fn reconcile(&self, force: bool) -> Result<Reconciled> {
+        let Some(s) = self.settings.as_ref() else {
+            return Ok(Reconciled::default());
+        };
+        let now = self.clock.now_ms();
+        let every = (s.reconcile_after_secs * 1000).max(1000);
+        let last = self.last_pass.load(std::sync::atomic::Ordering::Relaxed);
+        if !force && now.saturating_sub(last) < every {
+            return Ok(Reconciled::default());
+        }
+        self.last_pass
+            .store(now, std::sync::atomic::Ordering::Relaxed);
+        let mut r = Reconciled::default();
+        let cutoff = now - s.reconcile_after_secs * 1000;
+        for o in orders::pending_oldest(self.store.as_ref(), RECONCILE_BATCH).await? {
+            if o.created_at() > cutoff {
+                break;
+            }
+            if o.state() != orders::PENDING {
+                continue;
+            }
+            r.checked += 1;
+            if let Err(e) = self.reconcile_one(s, &o, now, &mut r).await {
+                tracing::warn!(out_trade_no = %o.out_trade_no, error = %e, "order not reconciled");
+            }
+        }
+        if r != Reconciled::default() {
+            tracing::info!(
+                checked = r.checked,
+                paid = r.paid,
+                closed = r.closed,
+                "pay reconciled"
+            );
+        }
+        Ok(r)
+    }
+
+    async fn reconcile_one(
+        &self,
+        s: &PaySettings,
+        o: &Order,
+        now: i64,
+        r: &mut Reconciled,
+    ) -> Result<()> {
+        let now_secs = now.div_euclid(1000);
+        let tx = s
+            .merchant
+            .query(self.wechat.as_ref(), &o.out_trade_no, now_secs)
+            .await?;
+        if let Some(tx) = &tx
+            && tx.trade_state == "SUCCESS"
+        {
+            if self.settle(s, o, tx, "reconcile").await? == Transition::Done {
+                r.paid += 1;
+            }
+            return Ok(());
+        }
+        let expires = o
+            .attrs
+            .get("expires_at")
+            .and_then(Value::as_i64)
+            .unwrap_or(o.created_at() + s.order_ttl_secs * 1000);
+        if now >= expires {
+            if tx.is_some() {
+                s.merchant
+                    .close(self.wechat.as_ref(), &o.out_trade_no, now_secs)
+                    .await?;
+            }
+            if orders::mark_closed(self.store.as_ref(), &o.out_trade_no, now, "expired").await?
+                == Transition::Done
+            {
+                r.closed += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// `GET /v1/admin/pay/orders`: every order (or those in `state`), newest first.
+    pub async fn admin_list(
+        &self,
+        caller: &Caller,
+        state: Option<&str>,
+        limit: Option<usize>,
+        cursor: Option<String>,
+    ) -> Result<Value> {
+        caller.require_admin()?;
+        self.settings()?;
+        if let Some(st) = state
+            && !orders::STATES.contains(&st)
+        {
+            return Err(Error::invalid_field(
+                "state",
+                format!("state is one of {}", orders::STATES.join(", ")),
+            ));
+        }
+        let limit = limit.unwrap_or(20).clamp(1, MAX_LIST);
+        let (items, cursor) = orders::list_all(self.store.as_ref(), state, limit, cursor).await?;
+        Ok(json!({
+            "items": items.iter().map(Order::view).collect::<Vec<_>>(),
+            "cursor": cursor,
+        }))
+    }
+
+    /// `GET /v1/admin/pay/orders/{no}`: an order with its history (transitions, refunds,
+    /// after-payment action runs and failures), for admins.
+    pub async fn admin_get(&self, caller: &Caller, out_trade_no: &str) -> Result<Value> {
+        caller.require_admin()?;
+        self.settings()?;
+        let not_found = || Error::not_found("no such order");
+        if !valid_out_trade_no(out_trade_no) {
+            return Err(not_found());
+        }
+        let o = orders::load(self.store.as_ref(), out_trade_no)
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(json!({
+            "order": self.order_view(&o).await?,
+            "history": orders::history(self.store.as_ref(), out_trade_no).await?,
+        }))
+    }
+}
+
+/// WeChat's `time_expire`: `yyyy-MM-DDTHH:mm:ss+08:00`.
+fn wechat_time(ms: i64) -> String {
+    let t = crate::clock::rfc3339(ms + 8 * 3600 * 1000);
+    // `…T…:ss.mmmZ` or `…T…:ssZ` in UTC shifted by 8 hours: keep the seconds.
+    format!("{}+08:00", &t[..19.min(t.len())])
 }
 
 /// `yq` + 13 digits of milliseconds + 16 random characters: 31 of `[0-9A-Za-z]`.

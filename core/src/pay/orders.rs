@@ -5,9 +5,13 @@
 //!   order that WeChat nevertheless reports paid becomes `PAID`: the money moved.
 //! * `paybuy#<user>` / `<created ms, 13 digits>#<out_trade_no>`: the buyer's list, written
 //!   in the same transaction as the order.
-//! * Every state change is a conditional write on the state it leaves, so duplicate and
-//!   concurrent notifications make one transition; the after-payment outbox item is
-//!   written in that same transaction, so it exists exactly once per paid order.
+//! * `paystate#<STATE>` / `<created>#<out_trade_no>`: orders by state (reconciliation
+//!   reads `PENDING`), and `paylog` / `<created>#<out_trade_no>`: every order, for admins.
+//! * `payhist#<out_trade_no>` / `<ms>#<random>`: the order's history.
+//! * Every state change ([`transition`]) is one transaction conditional on the state it
+//!   leaves, which also moves the state index and writes a history line, so duplicate and
+//!   concurrent notifications make one transition; the after-payment outbox items are
+//!   written in that same transaction, so they exist exactly once per paid order.
 
 use serde_json::{Map, Value, json};
 
@@ -19,9 +23,24 @@ pub const SK: &str = "o";
 pub const PENDING: &str = "PENDING";
 pub const PAID: &str = "PAID";
 pub const CLOSED: &str = "CLOSED";
+/// Some of the paid amount was refunded.
+pub const PARTIALLY_REFUNDED: &str = "PARTIALLY_REFUNDED";
+/// All of it was refunded.
+pub const REFUNDED: &str = "REFUNDED";
+/// Every state an order can be in.
+pub const STATES: &[&str] = &[PENDING, PAID, CLOSED, PARTIALLY_REFUNDED, REFUNDED];
 
 pub fn order_pk(out_trade_no: &str) -> String {
     format!("{}{out_trade_no}", keys::PAY_ORDER)
+}
+
+pub fn state_index(state: &str, created_ms: i64, out_trade_no: &str) -> (String, String) {
+    (state_pk(state), buyer_sk(created_ms, out_trade_no))
+}
+
+pub fn index_item(state: &str, created_ms: i64, out_trade_no: &str) -> Item {
+    let (pk, sk) = state_index(state, created_ms, out_trade_no);
+    Item::new(pk, sk, index_attrs(out_trade_no))
 }
 
 pub fn buyer_pk(user: &str) -> String {
@@ -87,6 +106,8 @@ impl Order {
             "created_at",
             "paid_at",
             "closed_at",
+            "expires_at",
+            "refunded",
         ] {
             if let Some(v) = self.attrs.get(k) {
                 // Times are answered in RFC 3339, as everywhere (stored as milliseconds).
@@ -111,7 +132,69 @@ pub async fn load(store: &dyn ItemStore, out_trade_no: &str) -> Result<Option<Or
         }))
 }
 
-/// Writes a new `PENDING` order and its place in the buyer's list.
+fn state_pk(state: &str) -> String {
+    format!("{}{state}", keys::PAY_STATE)
+}
+
+fn index_attrs(out_trade_no: &str) -> Attrs {
+    let mut idx = Map::new();
+    idx.insert("out_trade_no".into(), json!(out_trade_no));
+    idx
+}
+
+/// One line of an order's history, to write in the transaction it describes.
+pub fn history_op(out_trade_no: &str, now_ms: i64, mut entry: Map<String, Value>) -> WriteOp {
+    entry.insert("at".into(), json!(now_ms));
+    WriteOp::put(
+        Item::new(
+            format!("{}{out_trade_no}", keys::PAY_HISTORY),
+            format!("{now_ms:013}#{}", crate::pay::sign::nonce(8)),
+            entry,
+        ),
+        None,
+    )
+}
+
+/// Adds a line to an order's history (an action's run, outside any transaction).
+pub async fn record_history(
+    store: &dyn ItemStore,
+    out_trade_no: &str,
+    now_ms: i64,
+    entry: Map<String, Value>,
+) -> Result<()> {
+    store
+        .transact(vec![history_op(out_trade_no, now_ms, entry)])
+        .await?;
+    Ok(())
+}
+
+/// An order's history, oldest first (at most 500 lines).
+pub async fn history(store: &dyn ItemStore, out_trade_no: &str) -> Result<Vec<Value>> {
+    let page = store
+        .query(Query::partition(format!("{}{out_trade_no}", keys::PAY_HISTORY)).limit(500))
+        .await?;
+    Ok(page
+        .items
+        .into_iter()
+        .map(|i| {
+            let mut m = i.attrs;
+            if let Some(ms) = m.get("at").and_then(Value::as_i64) {
+                m.insert("at".into(), json!(crate::clock::rfc3339(ms)));
+            }
+            Value::Object(m)
+        })
+        .collect())
+}
+
+pub fn entry(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+/// Writes a new `PENDING` order, its place in the buyer's list, the admins' log and the
+/// pending index, and its first history line.
 pub async fn insert(store: &dyn ItemStore, out_trade_no: &str, attrs: Attrs) -> Result<()> {
     let buyer = attrs
         .get("buyer")
@@ -119,8 +202,7 @@ pub async fn insert(store: &dyn ItemStore, out_trade_no: &str, attrs: Attrs) -> 
         .unwrap_or("")
         .to_string();
     let created = attrs.get("created_at").and_then(Value::as_i64).unwrap_or(0);
-    let mut idx = Map::new();
-    idx.insert("out_trade_no".into(), json!(out_trade_no));
+    let sk = buyer_sk(created, out_trade_no);
     store
         .transact(vec![
             WriteOp::put(
@@ -128,8 +210,21 @@ pub async fn insert(store: &dyn ItemStore, out_trade_no: &str, attrs: Attrs) -> 
                 Some(Cond::NotExists),
             ),
             WriteOp::put(
-                Item::new(buyer_pk(&buyer), buyer_sk(created, out_trade_no), idx),
+                Item::new(buyer_pk(&buyer), sk.clone(), index_attrs(out_trade_no)),
                 Some(Cond::NotExists),
+            ),
+            WriteOp::put(
+                Item::new(keys::PAY_LOG, sk.clone(), index_attrs(out_trade_no)),
+                None,
+            ),
+            WriteOp::put(
+                Item::new(state_pk(PENDING), sk, index_attrs(out_trade_no)),
+                None,
+            ),
+            history_op(
+                out_trade_no,
+                created,
+                entry(json!({"kind": "state", "to": PENDING})),
             ),
         ])
         .await?;
@@ -138,6 +233,7 @@ pub async fn insert(store: &dyn ItemStore, out_trade_no: &str, attrs: Attrs) -> 
 
 /// Takes back an order WeChat never accepted (no prepay id yet): no trace is left.
 pub async fn remove_unaccepted(store: &dyn ItemStore, order: &Order) -> Result<()> {
+    let sk = buyer_sk(order.created_at(), &order.out_trade_no);
     store
         .transact(vec![
             WriteOp::Delete {
@@ -150,11 +246,28 @@ pub async fn remove_unaccepted(store: &dyn ItemStore, order: &Order) -> Result<(
             },
             WriteOp::Delete {
                 pk: buyer_pk(order.buyer()),
-                sk: buyer_sk(order.created_at(), &order.out_trade_no),
+                sk: sk.clone(),
+                cond: None,
+            },
+            WriteOp::Delete {
+                pk: keys::PAY_LOG.into(),
+                sk: sk.clone(),
+                cond: None,
+            },
+            WriteOp::Delete {
+                pk: state_pk(PENDING),
+                sk,
                 cond: None,
             },
         ])
         .await?;
+    // Its history line is left to no one: remove it too (best effort).
+    let page = store
+        .query(Query::partition(format!("{}{}", keys::PAY_HISTORY, order.out_trade_no)).limit(10))
+        .await?;
+    for i in page.items {
+        let _ = store.delete(&i.pk, &i.sk, None).await;
+    }
     Ok(())
 }
 
@@ -179,45 +292,97 @@ pub enum Transition {
     Already,
 }
 
-/// `PENDING`/`CLOSED` → `PAID`, with `extra` writes (the after-payment outbox item) in
+/// Moves an order from one of `from` to `to` with one conditional transaction on the state
+/// it leaves: the update, the state index moved, a history line (`why`), and `extra`
+/// writes (the after-payment outbox items). A state outside `from` and `to` is
+/// `not_allowed`; a concurrent change is re-read and tried again.
+#[allow(clippy::too_many_arguments)]
+pub async fn transition(
+    store: &dyn ItemStore,
+    out_trade_no: &str,
+    from: &[&str],
+    to: &str,
+    update: Update,
+    now_ms: i64,
+    why: &str,
+    extra: Vec<WriteOp>,
+) -> Result<Transition> {
+    for _ in 0..8 {
+        let Some(o) = load(store, out_trade_no).await? else {
+            return Err(Error::not_found("no such order"));
+        };
+        let cur = o.state().to_string();
+        if cur == to {
+            return Ok(Transition::Already);
+        }
+        if !from.contains(&cur.as_str()) {
+            return Err(
+                Error::new(Code::PayOrderNotPending, format!("the order is {cur}"))
+                    .with_details(json!({"state": cur})),
+            );
+        }
+        let sk = buyer_sk(o.created_at(), out_trade_no);
+        let mut ops = vec![
+            WriteOp::Update {
+                pk: order_pk(out_trade_no),
+                sk: SK.into(),
+                update: update.clone().set("state", to),
+                cond: Some(Cond::eq("state", cur.as_str())),
+            },
+            WriteOp::Delete {
+                pk: state_pk(&cur),
+                sk: sk.clone(),
+                cond: None,
+            },
+            WriteOp::put(Item::new(state_pk(to), sk, index_attrs(out_trade_no)), None),
+            history_op(
+                out_trade_no,
+                now_ms,
+                entry(json!({"kind": "state", "from": cur, "to": to, "by": why})),
+            ),
+        ];
+        ops.extend(extra.iter().cloned());
+        match store.transact(ops).await {
+            Ok(()) => return Ok(Transition::Done),
+            Err(StoreError::ConditionFailed | StoreError::TransactionCanceled { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::new(
+        Code::Conflict,
+        "the order changed concurrently; retry",
+    ))
+}
+
+/// `PENDING`/`CLOSED` → `PAID`, with `extra` writes (the after-payment outbox items) in
 /// the same transaction.
+#[allow(clippy::too_many_arguments)]
 pub async fn mark_paid(
     store: &dyn ItemStore,
     out_trade_no: &str,
     transaction_id: &str,
     payer_total: Option<i64>,
     now_ms: i64,
+    why: &str,
     extra: Vec<WriteOp>,
 ) -> Result<Transition> {
     let mut u = Update::default()
-        .set("state", PAID)
         .set("transaction_id", transaction_id)
         .set("paid_at", now_ms);
     if let Some(t) = payer_total {
         u = u.set("payer_total", t);
     }
-    let cond = Cond::Or(vec![Cond::eq("state", PENDING), Cond::eq("state", CLOSED)]);
-    let mut ops = vec![WriteOp::Update {
-        pk: order_pk(out_trade_no),
-        sk: SK.into(),
-        update: u,
-        cond: Some(cond),
-    }];
-    ops.extend(extra);
-    match store.transact(ops).await {
-        Ok(()) => Ok(Transition::Done),
-        Err(StoreError::ConditionFailed | StoreError::TransactionCanceled { .. }) => {
-            match load(store, out_trade_no).await? {
-                Some(o) if o.state() == PAID => Ok(Transition::Already),
-                Some(_) => Err(Error::new(
-                    Code::Conflict,
-                    "the order changed concurrently; retry",
-                )),
-                None => Err(Error::not_found("no such order")),
-            }
-        }
-        Err(e) => Err(e.into()),
-    }
+    transition(
+        store,
+        out_trade_no,
+        &[PENDING, CLOSED],
+        PAID,
+        u,
+        now_ms,
+        why,
+        extra,
+    )
+    .await
 }
 
 /// `PENDING` → `CLOSED`.
@@ -225,30 +390,64 @@ pub async fn mark_closed(
     store: &dyn ItemStore,
     out_trade_no: &str,
     now_ms: i64,
+    why: &str,
 ) -> Result<Transition> {
-    let u = Update::default()
-        .set("state", CLOSED)
-        .set("closed_at", now_ms);
-    match store
-        .update(
-            &order_pk(out_trade_no),
-            SK,
-            u,
-            Some(Cond::eq("state", PENDING)),
-        )
-        .await
-    {
-        Ok(_) => Ok(Transition::Done),
-        Err(StoreError::ConditionFailed) => match load(store, out_trade_no).await? {
-            Some(o) if o.state() == CLOSED => Ok(Transition::Already),
-            Some(_) => Err(Error::new(
-                Code::PayOrderNotPending,
-                "the order is no longer pending",
-            )),
-            None => Err(Error::not_found("no such order")),
-        },
-        Err(e) => Err(e.into()),
+    transition(
+        store,
+        out_trade_no,
+        &[PENDING],
+        CLOSED,
+        Update::default().set("closed_at", now_ms),
+        now_ms,
+        why,
+        Vec::new(),
+    )
+    .await
+}
+
+/// A page of orders by state (or all), newest first, for admins.
+pub async fn list_all(
+    store: &dyn ItemStore,
+    state: Option<&str>,
+    limit: usize,
+    cursor: Option<String>,
+) -> Result<(Vec<Order>, Option<String>)> {
+    let pk = match state {
+        Some(s) => state_pk(s),
+        None => keys::PAY_LOG.to_string(),
+    };
+    page_of(store, pk, true, limit, cursor).await
+}
+
+/// Pending orders, oldest first (reconciliation).
+pub async fn pending_oldest(store: &dyn ItemStore, limit: usize) -> Result<Vec<Order>> {
+    Ok(page_of(store, state_pk(PENDING), false, limit, None)
+        .await?
+        .0)
+}
+
+async fn page_of(
+    store: &dyn ItemStore,
+    pk: String,
+    newest_first: bool,
+    limit: usize,
+    cursor: Option<String>,
+) -> Result<(Vec<Order>, Option<String>)> {
+    let mut q = Query::partition(pk).limit(limit).after(cursor);
+    if newest_first {
+        q = q.backwards();
     }
+    let page = store.query(q).await?;
+    let mut out = Vec::with_capacity(page.items.len());
+    for i in page.items {
+        let Some(no) = i.str("out_trade_no") else {
+            continue;
+        };
+        if let Some(o) = load(store, no).await? {
+            out.push(o);
+        }
+    }
+    Ok((out, page.cursor))
 }
 
 /// A page of the buyer's orders, newest first.

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::*;
 use crate::clock::ManualClock;
+use crate::keys;
 use crate::memory_store::MemoryStore;
 use crate::store::{Item, ItemStore, Query, WriteOp};
 use crate::test_support::{START_MS, user};
@@ -430,6 +431,11 @@ fn settings(client_amount: Option<(i64, i64)>) -> PaySettings {
         max_quantity: 99,
         client_amount,
         on_paid: Some("shop.on_paid".into()),
+        price_function: None,
+        actions: Vec::new(),
+        topic: None,
+        order_ttl_secs: super::DEFAULT_ORDER_TTL_SECS,
+        reconcile_after_secs: super::DEFAULT_RECONCILE_AFTER_SECS,
     }
 }
 
@@ -712,8 +718,9 @@ async fn a_hundred_duplicate_notifications_make_one_transition_and_one_action() 
     assert_eq!(done, 1);
     assert_eq!(r.state(&no).await, "PAID");
     assert_eq!(r.hooks.runs.load(Ordering::SeqCst), 1);
-    assert_eq!(r.hooks.ids.lock().unwrap().len(), 1);
-    assert_eq!(r.outbox_len().await, 1);
+    assert_eq!(r.hooks.ids.lock().unwrap().len(), 2);
+    // One on_paid item and one message to the buyer, once.
+    assert_eq!(r.outbox_len().await, 2);
     let o = r.pay.get(&user("u1"), &no).await.unwrap();
     assert_eq!(o["transaction_id"], format!("4200{no}"));
 }
@@ -875,7 +882,7 @@ async fn a_lost_notification_is_caught_by_asking_wechat() {
     // The late notification is then a duplicate.
     let (h, body) = r.good(&no);
     assert_eq!(r.pay.notify(&h, &body).await.unwrap(), Transition::Already);
-    assert_eq!(r.outbox_len().await, 1);
+    assert_eq!(r.outbox_len().await, 2);
 }
 
 #[tokio::test]

@@ -13,6 +13,9 @@
 //!   a bare tokio-tungstenite server forwarding each frame to the same 1,000 sockets;
 //! * thumbnails (`YUNQIAO_BENCH=thumbs`): a photo to a 200x200 crop per second, beside the
 //!   image crate's own `resize_to_fill` on the same input;
+//! * WeChat Pay (`YUNQIAO_BENCH=pay`): notifications verified and recorded per second
+//!   through the domain on the embedded store, first-time and duplicates, beside the bare
+//!   RSA verify + AES-GCM decrypt of the same notifications;
 //! * files (`YUNQIAO_BENCH=files`): a 5 MB upload and download over HTTP beside a plain
 //!   copy and read, thumbnails through the API beside the thumbnailer alone, and the
 //!   API's share of an upload (sign, complete) beside get-by-id.
@@ -35,6 +38,7 @@ use yunqiao_core::store::{Attrs, Item, ItemStore, Query};
 use yunqiao_local::LocalStore;
 
 mod files;
+mod pay;
 mod thumbs;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -1321,6 +1325,14 @@ fn main() -> Result<(), BoxError> {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(3);
             files::bench(Duration::from_secs(secs)).await?;
+        }
+        if on("pay") {
+            // `YUNQIAO_BENCH_PAY_ORDERS` (default 2000) notifications of each kind.
+            let n = std::env::var("YUNQIAO_BENCH_PAY_ORDERS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(2000);
+            pay::bench(n).await?;
         }
         if on("thumbs") {
             let secs = std::env::var("YUNQIAO_BENCH_SECS")

@@ -399,6 +399,9 @@ Resources:
         assert_eq!(to("GET", "/v1/pay/orders/yq123"), Some("yq-pay"));
         assert_eq!(to("POST", "/v1/pay/orders/yq123/close"), Some("yq-pay"));
         assert_eq!(to("POST", "/v1/pay/notify"), Some("yq-pay-notify"));
+        assert_eq!(to("GET", "/v1/admin/pay/orders"), Some("yq-pay"));
+        assert_eq!(to("GET", "/v1/admin/pay/orders/yq123"), Some("yq-pay"));
+        assert_eq!(to("GET", "/v1/admin/users"), Some("yq-admin"));
         assert_eq!(
             to("GET", "/v1/pay/notify"),
             Some("yq-admin"),
