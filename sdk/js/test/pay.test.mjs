@@ -342,7 +342,6 @@ for (const platform of PLATFORMS) {
 
     test(
       "with the channel open, the server's pay.paid message confirms without polling",
-      { todo: process.env.YUNQIAO_TEST_PAY_MESSAGES ? false : "the server's pay.paid message is not on this branch yet" },
       async () => {
         const { c } = await buyer(platform)
         await c.channel.connect()
@@ -354,7 +353,7 @@ for (const platform of PLATFORMS) {
           return request(method, path, opts)
         }
         // polling only after the deadline: only the message can confirm in time
-        const o = await c.pay.order(item(), { pollFirst: 600000, timeout: process.env.YUNQIAO_TEST_PAY_MESSAGES ? 20000 * (process.env.YUNQIAO_TEST_BASE_URL ? 6 : 2) : 3000 })
+        const o = await c.pay.order(item(), { pollFirst: 600000, timeout: 20000 * (process.env.YUNQIAO_TEST_BASE_URL ? 6 : 2) })
         assert.equal(o.state, 'PAID')
         assert.deepEqual(gets, [], 'confirmed by the message')
       },
