@@ -756,7 +756,11 @@ async fn tampered_notifications_are_refused_and_change_nothing() {
     cases.push(("forged body", h, body, sig));
     let (mut h, body) = r.good(&no);
     // Another first character, always (a fixed "x" left one signature in 64 intact).
-    let first = if h.signature.starts_with('A') { 'B' } else { 'A' };
+    let first = if h.signature.starts_with('A') {
+        'B'
+    } else {
+        'A'
+    };
     h.signature = format!("{first}{}", &h.signature[1..]);
     cases.push(("forged signature", h, body, sig));
     let (h, body) = notification(&tx, &r.api_key, GO_KEY, GO_SERIAL, now - 300);
