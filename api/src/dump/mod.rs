@@ -484,14 +484,34 @@ pub async fn import_read(
     let mut records = KindReport::default();
     for (t, recs) in &a.tables {
         progress.phase(&format!("table {t}"), recs.len() as u64);
-        for (i, r) in recs.iter().enumerate() {
-            let o = s
+        // As many records a transaction as the store takes; a group that cannot go as
+        // one (a refused line, a unique value taken) goes line by line, which names the
+        // line at fault.
+        let mut i = 0;
+        while i < recs.len() {
+            let group = s
                 .tables
-                .restore_record(t, r)
+                .restore_group(t, &recs[i..])
                 .await
                 .map_err(|e| archive::located(&format!("tables/{t}.ndjson"), i + 1, e))?;
-            records.add(o);
-            progress.step(1);
+            match group {
+                Some(outcomes) if !outcomes.is_empty() => {
+                    i += outcomes.len();
+                    progress.step(outcomes.len() as u64);
+                    for o in outcomes {
+                        records.add(o);
+                    }
+                }
+                _ => {
+                    let o =
+                        s.tables.restore_record(t, &recs[i]).await.map_err(|e| {
+                            archive::located(&format!("tables/{t}.ndjson"), i + 1, e)
+                        })?;
+                    records.add(o);
+                    progress.step(1);
+                    i += 1;
+                }
+            }
         }
     }
     report.items.insert("records".into(), records);

@@ -16,7 +16,7 @@ use crate::clock::rfc3339;
 use crate::error::{Code, Error, Result};
 use crate::ids;
 use crate::outcome::Outcome;
-use crate::store::Query;
+use crate::store::{MAX_TRANSACTION_OPS, Query};
 
 /// Records one export page reads.
 const PAGE: usize = 200;
@@ -117,6 +117,95 @@ impl Tables {
         Ok((id, rec))
     }
 
+    /// What writing `line` over `old` would do: `None` when equal to the stored record
+    /// (and its keys as the schema wants them now), else the record to write and
+    /// whether it is created or changed.
+    fn restore_plan(
+        schema: &Schema,
+        line: &Map<String, Value>,
+        old: Option<&Map<String, Value>>,
+        now: i64,
+    ) -> Result<(String, Option<(Map<String, Value>, Outcome)>)> {
+        let (id, mut rec) = Self::check_restore(schema, line, now)?;
+        let Some(o) = old else {
+            return Ok((id, Some((rec, Outcome::Created))));
+        };
+        // What the line leaves out stays as it is (so importing it twice is idempotent).
+        for k in ["_created", "_updated", "_v"] {
+            if line.get(k).is_none_or(Value::is_null)
+                && let Some(v) = o.get(k)
+            {
+                rec.insert(k.into(), v.clone());
+            }
+        }
+        // Unchanged also needs the keys the schema wants now (a back-fill).
+        let (ix, uq) = super::write::desired_keys(schema, &rec);
+        if without_keys(o) == rec
+            && o.get(super::attrs::IX_ATTR) == Some(&Value::Object(ix))
+            && o.get(super::attrs::UQ_ATTR) == Some(&Value::Object(uq))
+        {
+            return Ok((id, None));
+        }
+        Ok((id, Some((rec, Outcome::Changed))))
+    }
+
+    /// Writes the first lines of `lines` (one table's) in one transaction, as many as
+    /// the store's transaction takes, and answers their outcomes (how many lines were
+    /// written is their number). An import of many records pays one commit per group,
+    /// not one per record. `None` when the group cannot be written as one (a refused
+    /// line, an id twice, a unique value taken, a concurrent change): the caller then
+    /// writes those lines one by one with [`Tables::restore_record`], which names the
+    /// line that fails.
+    pub async fn restore_group(
+        &self,
+        table: &str,
+        lines: &[Map<String, Value>],
+    ) -> Result<Option<Vec<Outcome>>> {
+        let schema = self.schema(table).await?;
+        let now = self.clock.now_ms();
+        let mut tx = Tx::new();
+        let mut outcomes = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (n, line) in lines.iter().enumerate() {
+            let Some(Value::String(id)) = line
+                .get("_id")
+                .filter(|v| v.as_str().is_some_and(ids::is_id))
+            else {
+                return Ok(None);
+            };
+            if !seen.insert(id.clone()) {
+                return Ok(None);
+            }
+            let old = self.store.get(&rec_pk(table), id).await?.map(|it| it.attrs);
+            let Ok((id, plan)) = Self::restore_plan(&schema, line, old.as_ref(), now) else {
+                return Ok(None);
+            };
+            let Some((mut rec, outcome)) = plan else {
+                outcomes.push(Outcome::Unchanged);
+                continue;
+            };
+            // This record's own writes, to see whether the group still has room for them.
+            let mut alone = Tx::new();
+            alone.change(0, &schema, &id, old.as_ref(), Some(&mut rec.clone()));
+            if tx.len_with_counters() + alone.len_with_counters() > MAX_TRANSACTION_OPS {
+                if outcomes.is_empty() {
+                    return Ok(None);
+                }
+                break;
+            }
+            tx.change(n, &schema, &id, old.as_ref(), Some(&mut rec));
+            outcomes.push(outcome);
+        }
+        if tx.len_with_counters() == 0 {
+            return Ok(Some(outcomes));
+        }
+        let (ops, _) = tx.into_ops();
+        match self.store.transact(ops).await {
+            Ok(()) => Ok(Some(outcomes)),
+            Err(_) => Ok(None),
+        }
+    }
+
     /// Writes a record line by its id (import): created, changed, or left alone when
     /// equal to the stored record. A unique value another record holds is refused
     /// (`UNIQUE_VIOLATION`).
@@ -126,33 +215,16 @@ impl Tables {
             if attempt > 1 {
                 schema = self.fresh_schema(table).await?;
             }
-            let (id, mut rec) = Self::check_restore(&schema, line, self.clock.now_ms())?;
+            let (id, _) = Self::check_restore(&schema, line, self.clock.now_ms())?;
             let old = self
                 .store
                 .get(&rec_pk(table), &id)
                 .await?
                 .map(|it| it.attrs);
-            let mut outcome = Outcome::Created;
-            if let Some(o) = &old {
-                // What the line leaves out stays as it is (so importing it twice is
-                // idempotent).
-                for k in ["_created", "_updated", "_v"] {
-                    if line.get(k).is_none_or(Value::is_null)
-                        && let Some(v) = o.get(k)
-                    {
-                        rec.insert(k.into(), v.clone());
-                    }
-                }
-                // Unchanged also needs the keys the schema wants now (a back-fill).
-                let (ix, uq) = super::write::desired_keys(&schema, &rec);
-                if without_keys(o) == rec
-                    && o.get(super::attrs::IX_ATTR) == Some(&Value::Object(ix))
-                    && o.get(super::attrs::UQ_ATTR) == Some(&Value::Object(uq))
-                {
-                    return Ok(Outcome::Unchanged);
-                }
-                outcome = Outcome::Changed;
-            }
+            let (id, plan) = Self::restore_plan(&schema, line, old.as_ref(), self.clock.now_ms())?;
+            let Some((mut rec, outcome)) = plan else {
+                return Ok(Outcome::Unchanged);
+            };
             let mut tx = Tx::new();
             tx.change(0, &schema, &id, old.as_ref(), Some(&mut rec));
             let (ops, parts) = tx.into_ops();
@@ -178,3 +250,7 @@ impl Tables {
         ))
     }
 }
+
+#[cfg(test)]
+#[path = "dump_tests.rs"]
+mod tests;
