@@ -8,8 +8,9 @@ SDK's README in both languages, docs/functions.md, docs/live-protocol.md and
 docs/moving-in.md in both languages):
 
 1. starts `$YUNQIAO_BIN serve --addr 127.0.0.1:0 --data-dir <fresh temp dir>` with no
-   YUNQIAO_* variables in its environment (so it writes `<data dir>/admin.key` itself and
-   serves the built-in WeChat mock) and waits for `yunqiao listening on http://…:PORT`;
+   YUNQIAO_* variables in its environment but YUNQIAO_PAY_TABLES=plans (what the
+   WeChat Pay examples sell; so it writes `<data dir>/admin.key` itself and serves the
+   built-in WeChat mock, WeChat Pay included) and waits for `yunqiao listening on http://…:PORT`;
 2. takes every ```sh block, except those right after a `<!-- readme-test: skip -->` line,
    rewrites `localhost:8787` / `127.0.0.1:8787` to the server's port and `data/` to the
    temp data dir, and runs them in ONE `bash` process (`set -Eeuo pipefail`, so variables
@@ -139,6 +140,10 @@ class Server:
         self.data_dir = workdir / "data"
         env = {k: v for k, v in os.environ.items() if not k.startswith("YUNQIAO_")}
         env.setdefault("YUNQIAO_LOG", "warn")
+        # What the README's WeChat Pay examples sell (its `pay.tables`); the built-in mock
+        # is WeChat Pay.
+        if config is None:
+            env["YUNQIAO_PAY_TABLES"] = "plans"
         env["NO_COLOR"] = "1"
         args = [binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", str(self.data_dir)]
         if config is not None:

@@ -24,6 +24,10 @@ const PAGE: usize = 200;
 /// The system fields a record line may carry besides its table's fields.
 const SYSTEM: [&str; 6] = ["_id", "_owner", "_group", "_created", "_updated", "_v"];
 
+/// The record a restored line writes and whether it is created or changed; `None` when
+/// the stored record already is the line.
+type RestoreWrite = Option<(Map<String, Value>, Outcome)>;
+
 fn bad(field: &str, why: &str) -> Error {
     Error::invalid_field(field, why.to_string())
 }
@@ -125,7 +129,7 @@ impl Tables {
         line: &Map<String, Value>,
         old: Option<&Map<String, Value>>,
         now: i64,
-    ) -> Result<(String, Option<(Map<String, Value>, Outcome)>)> {
+    ) -> Result<(String, RestoreWrite)> {
         let (id, mut rec) = Self::check_restore(schema, line, now)?;
         let Some(o) = old else {
             return Ok((id, Some((rec, Outcome::Created))));
