@@ -60,7 +60,7 @@ LAMBDA_JS_SUITES ?= sdk/js YUNQIAO_TEST_PLATFORMS=web test/channel.test.mjs -- \
 	sdk/js YUNQIAO_FACE_ENV=$(SDK_PAY_FACE_ENV) test/auth.test.mjs test/tables.test.mjs test/kv.test.mjs test/fn.test.mjs test/files.test.mjs test/build.test.mjs test/pay.test.mjs -- \
 	examples/huiliao YUNQIAO_FACE_ENV=$(HUILIAO_PAY_FACE_ENV) test/huiliao.test.mjs test/pay.test.mjs -- \
 	examples/huiliao test/wechat.test.mjs -- \
-	console test/console.test.mjs
+	console YUNQIAO_FACE_ENV=YUNQIAO_PAY_TABLES=console_plans test/console.test.mjs
 test-clients: venv contract-venv client-venv
 	$(MAKE) --no-print-directory build-clients
 	$(MAKE) --no-print-directory run-clients

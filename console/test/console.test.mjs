@@ -6,7 +6,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { png } from '../../sdk/js/test/images.mjs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { ADMIN_KEY, FACE, screenshot, startBrowser, startServer } from './harness.mjs';
+
+/** The WeChat mock of the face under test (the Lambda face's is given; the server's is its own). */
+const GIVEN_MOCK = (process.env.YUNQIAO_TEST_WECHAT_MOCK || '').replace(/\/+$/, '');
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -418,6 +425,52 @@ test('switching the language redraws in the other one and is remembered', async 
   await page.locator('#signout').click();
   await page.locator('#signin-token').waitFor();
   assert.equal(await page.evaluate(() => sessionStorage.getItem('yunqiao.console.token')), null);
+  await ctx.close();
+});
+
+test('the pay log lists a paid order; the app goes out as a download and back in as an upload', async () => {
+  // A plan for sale, ordered by a user and paid through the WeChat mock.
+  const mock = GIVEN_MOCK || server.baseUrl + '/__mock/wechat';
+  const defined = await server.api('PUT', '/v1/tables/console_plans', {
+    fields: [{ name: 'title', type: 'string' }, { name: 'price', type: 'integer', min: 1 }],
+    acl: { record: 'rwd:r:r', create: 'admins' },
+  });
+  assert.ok(defined.status < 300, JSON.stringify(defined.body));
+  const plan = (await server.api('POST', '/v1/tables/console_plans/records', { title: '月卡', price: 990 })).body;
+  const login = await fetch(server.baseUrl + '/v1/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code: 'mock:payer:1' }) }).then((r) => r.json());
+  const ordered = await server.api('POST', '/v1/pay/orders', { item: { table: 'console_plans', id: plan._id } }, login.token);
+  assert.equal(ordered.status, 201, JSON.stringify(ordered.body));
+  const no = ordered.body.order.out_trade_no;
+  const paid = await fetch(`${mock}/mock/pay/${no}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  assert.ok(paid.ok, `the mock pays: ${paid.status}`);
+
+  const ctx = await browser.newContext({ locale: 'en-US', acceptDownloads: true });
+  ctx.setDefaultTimeout(120000);
+  const page = await signedIn(ctx);
+  await page.locator('#nav-pay').click();
+  await page.locator('#orders tbody tr', { hasText: no }).filter({ hasText: 'PAID' }).waitFor();
+  await screenshot(page, 'en-pay');
+
+  // Export: a download of the whole app, an archive of format 1 holding the plan.
+  await page.locator('#nav-transfer').click();
+  const [dl] = await Promise.all([page.waitForEvent('download'), page.locator('#export-go').click()]);
+  const file = join(mkdtempSync(join(tmpdir(), 'console-export-')), 'app.tar.gz');
+  await dl.saveAs(file);
+  const tar = gunzipSync(readFileSync(file)).toString('latin1');
+  assert.ok(tar.startsWith('manifest.json'), 'the manifest comes first');
+  assert.match(tar, /"format": *"yunqiao-export"/);
+  assert.ok(tar.includes('tables/console_plans.ndjson'));
+  await page.locator('[role=status]', { hasText: 'Exported' }).waitFor();
+
+  // Import: the same archive uploaded changes nothing, and says so.
+  await page.locator('#import-file').setInputFiles(file);
+  await page.locator('#import-go').click();
+  const done = page.locator('[role=status]', { hasText: 'Imported' });
+  await done.waitFor();
+  const report = JSON.parse((await done.locator('pre').textContent()) || '{}');
+  assert.equal(report.items.records.created, 0, JSON.stringify(report));
+  assert.ok(report.items.records.unchanged >= 1, JSON.stringify(report));
+  await screenshot(page, 'en-transfer');
   await ctx.close();
 });
 

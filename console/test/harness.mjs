@@ -44,7 +44,8 @@ export async function startServer() {
   if (!bin) throw new Error('set YUNQIAO_BIN to the yunqiao server binary');
   const dir = mkdtempSync(join(tmpdir(), 'yq-console-'));
   // `info`: every request is logged, so that the test can look for the key in the logs.
-  const env = { ...process.env, YUNQIAO_ADMIN_KEY: ADMIN_KEY, YUNQIAO_LOG: 'info' };
+  // console_plans is for sale (the pay log's test); the built-in mock is WeChat Pay.
+  const env = { ...process.env, YUNQIAO_ADMIN_KEY: ADMIN_KEY, YUNQIAO_LOG: 'info', YUNQIAO_PAY_TABLES: 'console_plans' };
   delete env.YUNQIAO_CONFIG;
   const child = spawn(bin, ['serve', '--addr', '127.0.0.1:0', '--data-dir', dir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
