@@ -82,7 +82,7 @@ pub struct ImportReport {
     /// `kv_entries`, `records`.
     pub items: BTreeMap<String, KindReport>,
     /// The archive manifest's `source`.
-    #[schema(value_type = Object)]
+    #[schema(value_type = BTreeMap<String, Value>)]
     pub source: Value,
 }
 

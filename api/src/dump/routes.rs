@@ -62,11 +62,16 @@ pub struct ImportParams {
     pub dry_run: Option<bool>,
 }
 
+/// An archive's bytes: a gzip'd tar (`docs/export-format.md`).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct ArchiveBytes(pub Vec<u8>);
+
 /// Imports an archive (`docs/export-format.md`, the body, at most 8 MiB): every item an
 /// upsert by its id, so importing twice changes nothing more. The whole archive is
 /// checked first; nothing is written when any line is refused.
 #[utoipa::path(post, path = "/v1/admin/import", tag = "admin", security(("bearer" = [])), params(ImportParams),
-    request_body(content = Vec<u8>, content_type = "application/gzip", description = "the archive"),
+    request_body(content = ArchiveBytes, content_type = "application/octet-stream", description = "the archive (a gzip'd tar; any content type is read as its bytes)"),
     responses(
         (status = 200, body = ImportReport, description = "what was created, changed and left unchanged, by kind"),
         (status = 400, body = ErrorBody, description = "`ARCHIVE_VERSION` (another format version), `ARCHIVE_INVALID` (`details.entry`, `details.line`, `details.field`, `details.code`: where and why), `PROJECT_REFUSED`; nothing was written"),
