@@ -105,6 +105,10 @@ pub struct About {
     /// This build's version.
     #[serde(default)]
     pub version: String,
+    /// Where clients open live-channel sockets when this origin holds none (the AWS
+    /// face: the stack's `WebSocketUrl`, `live.ws_url`); absent where `/v1/ws` is here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live_url: Option<String>,
 }
 
 /// Where live-channel sockets are held.

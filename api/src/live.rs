@@ -151,15 +151,28 @@ pub struct TokenQuery {
 /// `yunqiao.v1, bearer.<token>` and the server picks `yunqiao.v1`.
 pub const SUBPROTOCOL: &str = "yunqiao.v1";
 
-/// The `bearer.<token>` a client offered among its subprotocols.
-fn protocol_token(headers: &axum::http::HeaderMap) -> Option<String> {
+/// The subprotocols a client offered, in its order.
+fn offered_protocols(headers: &axum::http::HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .find_map(|p| p.trim().strip_prefix("bearer.").map(str::to_string))
+        .map(str::trim)
+}
+
+/// The `bearer.<token>` a client offered among its subprotocols (the AWS face's
+/// `$connect` reads it the same way).
+pub fn protocol_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    offered_protocols(headers)
+        .find_map(|p| p.strip_prefix("bearer.").map(str::to_string))
         .filter(|t| !t.is_empty())
+}
+
+/// Whether the client offered [`SUBPROTOCOL`]: the answer must then name it, or
+/// browsers drop the socket.
+pub fn offers_subprotocol(headers: &axum::http::HeaderMap) -> bool {
+    offered_protocols(headers).any(|p| p == SUBPROTOCOL)
 }
 
 /// Opens a live channel; the session token comes as `?token=` (mini-programs' sockets

@@ -181,11 +181,10 @@ impl AppBuilder {
         // A process holding its sockets counts frame rates in memory; Lambda sandboxes
         // share nothing, so there the store counts.
         let mut about = self.about;
-        about.face = match sockets {
-            Sockets::Local(_) => "server",
-            Sockets::Remote(_) => "lambda",
-        }
-        .to_string();
+        (about.face, about.live_url) = match sockets {
+            Sockets::Local(_) => ("server".to_string(), None),
+            Sockets::Remote(_) => ("lambda".to_string(), cfg.live.ws_url.clone()),
+        };
         about.pay = self.pay.is_some();
         about.files = self.blobs.is_some();
         let (push, hub, limiter): (Arc<dyn Push>, _, _) = match sockets {

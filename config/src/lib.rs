@@ -77,6 +77,7 @@ pub const SETTINGS: &[(&str, &str)] = &[
     ("tables.scan_limit", "YUNQIAO_TABLES_SCAN_LIMIT"),
     ("cache.bound_ms", "YUNQIAO_CACHE_BOUND_MS"),
     ("live.ws_endpoint", "YUNQIAO_WS_ENDPOINT"),
+    ("live.ws_url", "YUNQIAO_WS_URL"),
     ("functions.workers", "YUNQIAO_FUNCTIONS_WORKERS"),
     ("functions.memory_mb", "YUNQIAO_FUNCTIONS_MEMORY_MB"),
     ("functions.per_caller", "YUNQIAO_FUNCTIONS_PER_CALLER"),
@@ -143,7 +144,7 @@ pub const SERVER_ONLY: &[&str] = &[
     "functions.scheduler", // Lambda: yq-schedule
 ];
 /// Settings only the Lambda functions use (`yunqiao serve` holds its own sockets).
-pub const LAMBDA_ONLY: &[&str] = &["live.ws_endpoint"];
+pub const LAMBDA_ONLY: &[&str] = &["live.ws_endpoint", "live.ws_url"];
 
 /// The bounds, shared by both faces.
 pub const BODY_LIMIT: (usize, usize) = (1024, 64 * 1024 * 1024);
@@ -524,6 +525,10 @@ pub struct LiveSection {
     /// The WebSocket API's management URL, where API Gateway holds the sockets (the
     /// Lambda functions that push). `yunqiao serve` holds its own and ignores it.
     pub ws_endpoint: Option<String>,
+    /// Where clients open their sockets (`wss://…`, the stack's `WebSocketUrl`): the
+    /// admin console's channel debugger connects there. `yunqiao serve` serves
+    /// `/v1/ws` itself and ignores it.
+    pub ws_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -714,6 +719,7 @@ impl Config {
         e.set("tables.scan_limit", &mut self.tables.scan_limit)?;
         e.set("cache.bound_ms", &mut self.cache.bound_ms)?;
         e.set_opt("live.ws_endpoint", &mut self.live.ws_endpoint)?;
+        e.set_opt("live.ws_url", &mut self.live.ws_url)?;
 
         let f = &mut self.functions;
         e.set("functions.workers", &mut f.workers)?;
@@ -871,6 +877,14 @@ impl Config {
             if let Err(e) = t.parse::<yunqiao_core::files::thumbs::ThumbSpec>() {
                 return Err(ConfigError(format!("{}: {e}", named("files.thumb_sizes"))));
             }
+        }
+        if let Some(u) = &self.live.ws_url
+            && !(u.starts_with("wss://") || u.starts_with("ws://"))
+        {
+            return Err(ConfigError(format!(
+                "{}: {u:?} is not a wss:// (or ws://) URL",
+                named("live.ws_url")
+            )));
         }
         if !matches!(self.files.kind.as_str(), "disk" | "s3") {
             return Err(ConfigError(format!(
@@ -1151,6 +1165,7 @@ scan_limit = 50
 bound_ms = 250
 [live]
 ws_endpoint = "https://ws.example/v1"
+ws_url = "wss://live.example"
 [functions]
 workers = 3
 memory_mb = 256
@@ -1237,6 +1252,7 @@ data = { sold = true }
         ("YUNQIAO_TABLES_SCAN_LIMIT", "50"),
         ("YUNQIAO_CACHE_BOUND_MS", "250"),
         ("YUNQIAO_WS_ENDPOINT", "https://ws.example/v1"),
+        ("YUNQIAO_WS_URL", "wss://live.example"),
         ("YUNQIAO_FUNCTIONS_WORKERS", "3"),
         ("YUNQIAO_FUNCTIONS_MEMORY_MB", "256"),
         ("YUNQIAO_FUNCTIONS_PER_CALLER", "1"),
@@ -1334,6 +1350,7 @@ data = { sold = true }
             ("YUNQIAO_STORE", "s3", "store.kind"),
             ("YUNQIAO_FILES", "dynamodb", "files.kind"),
             ("YUNQIAO_PUBLIC_URL", "example.com", "files.public_url"),
+            ("YUNQIAO_WS_URL", "https://live.example", "live.ws_url"),
             (
                 "YUNQIAO_PUBLIC_URL",
                 "https://x.example/?a=1",

@@ -144,9 +144,10 @@ export function upload(path, blob, onProgress) {
 
 /**
  * The live channel, signed in with the subprotocol `bearer.<token>` (not `?token=`: no
- * key in a URL).
+ * key in a URL): at `url` (API Gateway's, on AWS), else this origin's `/v1/ws`.
+ * @param {string} [url]
  */
-export function openSocket() {
+export function openSocket(url) {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return new WebSocket(`${proto}//${location.host}/v1/ws`, ['yunqiao.v1', 'bearer.' + (session.token || '')]);
+  return new WebSocket(url || `${proto}//${location.host}/v1/ws`, ['yunqiao.v1', 'bearer.' + (session.token || '')]);
 }

@@ -38,7 +38,9 @@ export async function startServer() {
   if (GIVEN) {
     const baseUrl = GIVEN.replace(/\/+$/, '');
     // Its logs are the functions' own: not readable from here.
-    return { baseUrl, stop: async () => {}, api: client(baseUrl), logs: () => /** @type {string | null} */ (null) };
+    const wsUrl = process.env.YUNQIAO_TEST_WS_URL;
+    if (!wsUrl) throw new Error('YUNQIAO_TEST_WS_URL: the face’s WebSocket API');
+    return { baseUrl, wsUrl, stop: async () => {}, api: client(baseUrl), logs: () => /** @type {string | null} */ (null) };
   }
   const bin = process.env.YUNQIAO_BIN;
   if (!bin) throw new Error('set YUNQIAO_BIN to the yunqiao server binary');
@@ -82,7 +84,8 @@ export async function startServer() {
       });
       child.kill('SIGTERM');
     });
-  return { baseUrl, stop, api: client(baseUrl), logs: () => /** @type {string | null} */ (out + err) };
+  const wsUrl = baseUrl.replace(/^http/, 'ws') + '/v1/ws';
+  return { baseUrl, wsUrl, stop, api: client(baseUrl), logs: () => /** @type {string | null} */ (out + err) };
 }
 
 /** Chromium: Debian's, headless, no background traffic; playwright gives it a fresh

@@ -259,16 +259,31 @@ pub async fn handle_ws(
     };
     match route {
         WsRoute::Connect => {
+            // As on the local server: `?token=`, or the subprotocol `bearer.<token>`
+            // beside `yunqiao.v1` (the console), which API Gateway passes as a header
+            // and answers with the one this function names.
             let token = ev
                 .query_string_parameters
                 .first("token")
-                .map(str::to_string);
+                .map(str::to_string)
+                .or_else(|| yunqiao_api::live::protocol_token(&ev.headers));
             let caller = match state.auth.authenticate_fresh(token.as_deref()).await {
                 Ok(c) => c,
                 Err(e) => return error_response(&e),
             };
             match state.live.connect(&conn, &caller).await {
-                Ok(()) => ws_response(200, None),
+                Ok(()) => {
+                    let mut r = ws_response(200, None);
+                    if yunqiao_api::live::offers_subprotocol(&ev.headers) {
+                        r.headers.insert(
+                            lambda_http::http::header::SEC_WEBSOCKET_PROTOCOL,
+                            lambda_http::http::HeaderValue::from_static(
+                                yunqiao_api::live::SUBPROTOCOL,
+                            ),
+                        );
+                    }
+                    r
+                }
                 Err(e) => error_response(&e),
             }
         }

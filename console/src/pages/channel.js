@@ -26,9 +26,11 @@ export function ChannelPage() {
 
   /** @param {string} dir @param {string} text */
   const log = (dir, text) => setFrames((f) => [{ dir, at: new Date().toLocaleTimeString(), text }, ...f].slice(0, KEEP));
+  /** Where the sockets are: this origin's /v1/ws, or (on AWS) API Gateway's. */
+  const liveUrl = useRef(/** @type {string | undefined} */ (undefined));
   const connect = () => {
     setError(null);
-    const s = openSocket();
+    const s = openSocket(liveUrl.current);
     ws.current = s;
     setState('connecting');
     s.onopen = () => {
@@ -56,7 +58,11 @@ export function ChannelPage() {
   useEffect(() => {
     // On AWS the sockets are API Gateway's (the stack's WebSocketUrl), not this origin's.
     get('/v1/admin/about')
-      .then((a) => (a.face === 'lambda' ? setRemote(true) : connect()))
+      .then((a) => {
+        liveUrl.current = a.live_url || undefined;
+        if (a.face === 'lambda' && !a.live_url) setRemote(true);
+        else connect();
+      })
       .catch(() => connect());
     get('/v1/tables').then((t) => setTables(t.items.map((/** @type {any} */ x) => x.name))).catch(() => {});
     return () => ws.current && ws.current.close();
@@ -107,8 +113,8 @@ export function ChannelPage() {
   const who = () => send({ type: 'online' }).then((a) => a.type === 'ack' && setOnline(a));
   if (remote)
     return html`<p role="status" id="socket-remote">${T(
-      'On AWS the live channel is served by API Gateway at the stack’s WebSocketUrl, not here: this debugger works against yunqiao serve.',
-      '在 AWS 上，实时信道由 API Gateway 在栈输出的 WebSocketUrl 提供，不在这里：通道调试请对着 yunqiao serve 使用。',
+      'On AWS the live channel is served by API Gateway at the stack’s WebSocketUrl, and this function was not told where (YUNQIAO_WS_URL): deploy the current template.',
+      '在 AWS 上，实时信道由 API Gateway 在栈输出的 WebSocketUrl 提供，而这个函数没有得到它的地址（YUNQIAO_WS_URL）：请部署当前的模板。',
     )}</p>`;
   return html`<section class="channel">
     <p role="status" id="socket-state" data-state=${state}>

@@ -34,6 +34,7 @@ export function HealthPage() {
       <dt>${T('WeChat', '微信')}</dt><dd id="health-wechat">${about.wechat === 'mock' ? T('built-in mock (no network)', '内置模拟器（无网络）') : about.wechat}</dd>
       <dt>${T('WeChat Pay', '微信支付')}</dt><dd>${about.pay ? T('configured', '已配置') : T('not configured', '未配置')}</dd>
       <dt>${T('Files', '文件')}</dt><dd>${about.files ? T('available', '可用') : T('not available', '不可用')}</dd>
+      <dt>${T('Live channel', '实时信道')}</dt><dd id="health-live"><code>${about.live_url || '/v1/ws'}</code></dd>
       <dt>${T('Version', '版本')}</dt><dd id="health-version">${about.version}</dd>
     </dl>` : null}
     <button onClick=${load} disabled=${busy}>${T('Check again', '重新检查')}</button>

@@ -107,6 +107,7 @@ impl LambdaFace {
             ("YUNQIAO_WECHAT_SECRET", secret.as_str()),
             ("YUNQIAO_WECHAT_API_BASE", wechat_mock.as_str()),
             ("YUNQIAO_WS_ENDPOINT", "{ws_management_url}"),
+            ("YUNQIAO_WS_URL", "{ws_url}"),
             // WeChat Pay through the mock, notifications to the stand-in's API.
             ("YUNQIAO_PAY_MCHID", pay.mchid.as_str()),
             ("YUNQIAO_PAY_MERCHANT_SERIAL", pay.merchant_serial.as_str()),

@@ -46,7 +46,7 @@ pub struct FunctionSpec {
     pub name: String,
     pub exe: PathBuf,
     /// `{ws_management_url}` in a value is replaced by the WebSocket management URL,
-    /// `{http_url}` by the HTTP API's base URL.
+    /// `{ws_url}` by the clients' WebSocket URL, `{http_url}` by the HTTP API's base URL.
     pub env: Vec<(String, String)>,
     /// Sandboxes at most (Lambda's concurrency).
     pub max_sandboxes: usize,
@@ -92,6 +92,7 @@ impl Standin {
             for (_, v) in f.env.iter_mut() {
                 *v = v
                     .replace("{ws_management_url}", &management_url)
+                    .replace("{ws_url}", &format!("ws://{ws_addr}/{}", cfg.ws_stage))
                     .replace("{http_url}", &format!("http://{http_addr}"));
             }
             specs.insert(f.name.clone(), f);

@@ -131,6 +131,20 @@ impl WsApi {
         serde_json::to_vec(&ev).unwrap_or_default()
     }
 
+    /// The `Sec-WebSocket-Protocol` header of a `$connect` function's response.
+    fn subprotocol_of(out: &Outcome) -> Option<String> {
+        let Outcome::Response(b) = out else {
+            return None;
+        };
+        let v = serde_json::from_slice::<Value>(b).ok()?;
+        v.get("headers")?
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("sec-websocket-protocol"))
+            .and_then(|(_, v)| v.as_str())
+            .map(str::to_string)
+    }
+
     fn status_of(out: &Outcome) -> u16 {
         match out {
             Outcome::Response(b) => serde_json::from_slice::<Value>(b)
@@ -189,6 +203,12 @@ async fn open(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    // API Gateway answers with the subprotocol the function's response names (none if it
+    // names none: a browser that offered some then drops the socket).
+    let ws = match WsApi::subprotocol_of(&out) {
+        Some(p) => ws.protocols([p]),
+        None => ws,
+    };
     ws.max_message_size(MAX_MESSAGE)
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| serve(socket, api, id, connected_at, peer, user_agent))
