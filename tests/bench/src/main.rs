@@ -18,7 +18,9 @@
 //!   RSA verify + AES-GCM decrypt of the same notifications;
 //! * files (`YUNQIAO_BENCH=files`): a 5 MB upload and download over HTTP beside a plain
 //!   copy and read, thumbnails through the API beside the thumbnailer alone, and the
-//!   API's share of an upload (sign, complete) beside get-by-id.
+//!   API's share of an upload (sign, complete) beside get-by-id;
+//! * export and import (`YUNQIAO_BENCH=dump`): records per second of a 100,000-record
+//!   table beside the raw store's transactional puts and scan of the same records.
 //!
 //! Load comes from in-process clients on 127.0.0.1 (HTTP/1.1 with keep-alive connections,
 //! WebSockets); everything stops by itself after a fixed time or a fixed count.
@@ -37,6 +39,7 @@ use yunqiao_core::clock::SystemClock;
 use yunqiao_core::store::{Attrs, Item, ItemStore, Query};
 use yunqiao_local::LocalStore;
 
+mod dump;
 mod files;
 mod pay;
 mod thumbs;
@@ -1333,6 +1336,14 @@ fn main() -> Result<(), BoxError> {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(2000);
             pay::bench(n).await?;
+        }
+        if on("dump") {
+            // `YUNQIAO_BENCH_DUMP_RECORDS` (default 100,000) records in the table.
+            let n = std::env::var("YUNQIAO_BENCH_DUMP_RECORDS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(100_000);
+            dump::bench(n).await?;
         }
         if on("thumbs") {
             let secs = std::env::var("YUNQIAO_BENCH_SECS")
