@@ -1,7 +1,11 @@
 //! What the server and a worker process say to each other over the worker's stdin and
-//! stdout: frames of a 4-byte little-endian length and a JSON message.
+//! stdout: frames of a 4-byte little-endian length and a JSON message. Messages are
+//! externally tagged (an internally tagged enum buffers every field before reading it),
+//! and JSON they carry (arguments, context, host calls and their answers) goes in raw,
+//! not as an escaped string: neither side escapes and unescapes it again.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 /// Largest frame either side accepts. A worker that sends a larger one is killed.
 pub const MAX_FRAME: usize = 8 * 1024 * 1024;
@@ -15,7 +19,6 @@ pub struct RunLimits {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "t")]
 pub enum ToWorker {
     /// Run one export. `source` is left out when the worker said it has this version.
     Run {
@@ -25,8 +28,10 @@ pub enum ToWorker {
         hash: u64,
         source: Option<String>,
         export: String,
-        args: String,
-        context: String,
+        /// The arguments, a JSON array.
+        args: Box<RawValue>,
+        /// The call's context, a JSON object.
+        context: Box<RawValue>,
         limits: RunLimits,
         /// Runs with the same key may reuse one evaluated module (one caller's own
         /// instance); `None`: a fresh runtime, dropped after the call.
@@ -39,7 +44,11 @@ pub enum ToWorker {
         limits: RunLimits,
     },
     /// The answer to a host call.
-    Host { call: u64, id: u32, answer: String },
+    Host {
+        call: u64,
+        id: u32,
+        answer: Box<RawValue>,
+    },
     /// Stop the run now (its caller has gone, or its deadline passed).
     Cancel { call: u64 },
 }
@@ -60,13 +69,13 @@ pub enum Ended {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "t")]
 pub enum FromWorker {
     Host {
         call: u64,
         id: u32,
         op: String,
-        args: String,
+        /// The host call's arguments, JSON.
+        args: Box<RawValue>,
     },
     Done {
         call: u64,

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, ChildStdin, ChildStdout};
@@ -313,8 +314,13 @@ async fn write(stdin: &mut ChildStdin, msg: &ToWorker) -> bool {
     stdin.write_all(&bytes).await.is_ok() && stdin.flush().await.is_ok()
 }
 
-fn host_error(code: &str, message: &str, status: u16) -> String {
-    json!({"error": {"code": code, "message": message, "status": status}}).to_string()
+/// `v` as raw JSON for a frame (a `Value` always serializes).
+fn raw(v: &Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(v).unwrap_or_else(|_| RawValue::NULL.to_owned())
+}
+
+fn host_error(code: &str, message: &str, status: u16) -> Box<RawValue> {
+    raw(&json!({"error": {"code": code, "message": message, "status": status}}))
 }
 
 /// Carries one request through one worker. Answers the reply and the worker, or `None`
@@ -344,8 +350,8 @@ async fn drive(
                     Some(job.source.to_string())
                 },
                 export: job.export.clone(),
-                args: Value::Array(job.args).to_string(),
-                context: job.context.to_string(),
+                args: raw(&Value::Array(job.args)),
+                context: raw(&job.context),
                 limits: run_limits(&job.limits, remaining),
                 instance: job.instance.clone(),
             };
@@ -378,7 +384,7 @@ async fn drive(
         turns: Semaphore::new(MAX_HOST_IN_FLIGHT),
         held: AtomicUsize::new(0),
     });
-    let (answers_tx, mut answers) = mpsc::unbounded_channel::<(u32, String, usize)>();
+    let (answers_tx, mut answers) = mpsc::unbounded_channel::<(u32, Box<RawValue>, usize)>();
     let mut tasks: Vec<(bool, tokio::task::JoinHandle<()>)> = Vec::new();
     let mut resent = false;
     let mut stop_at: Option<Instant> = None;
@@ -393,7 +399,7 @@ async fn drive(
                 match frame::decode::<FromWorker>(&body) {
                     Some(FromWorker::Host { call: c, id, op, args }) if c == call => {
                         let Some(host) = host.clone() else { continue };
-                        let size = args.len();
+                        let size = args.get().len();
                         if state.closed.load(Ordering::SeqCst) {
                             let _ = answers_tx.send((id, host_error("FUNCTION_FAILED", "the call has ended", 500), 0));
                             continue;
@@ -417,17 +423,17 @@ async fn drive(
                                 st.held.fetch_sub(size, Ordering::SeqCst);
                                 return;
                             }
-                            let a: Value = serde_json::from_str(&args).unwrap_or(Value::Null);
+                            let a: Value = serde_json::from_str(args.get()).unwrap_or(Value::Null);
                             drop(args);
                             let r = host.call(&op, a).await;
                             let answer = match r {
-                                Ok(v) => json!({ "ok": v }).to_string(),
-                                Err(e) => json!({"error": {
+                                Ok(v) => raw(&json!({ "ok": v })),
+                                Err(e) => raw(&json!({"error": {
                                     "code": e.code_str(), "message": e.message,
                                     "status": e.status(), "details": e.details,
-                                }}).to_string(),
+                                }})),
                             };
-                            let n = answer.len();
+                            let n = answer.get().len();
                             st.held.fetch_add(n, Ordering::SeqCst);
                             st.held.fetch_sub(size, Ordering::SeqCst);
                             let _ = tx.send((id, answer, n));

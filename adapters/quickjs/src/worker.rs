@@ -42,6 +42,10 @@ const MAX_WAITING_OUTPUT: usize = 8 * 1024 * 1024;
 /// Instances kept per worker, and how big the worker may be while it keeps any.
 const MAX_INSTANCES: usize = 16;
 const MAX_KEPT_RESIDENT: u64 = 128 * 1024 * 1024;
+/// Keeps between two looks at the worker's size (reading `/proc` costs as much as a
+/// good part of a warm call): each kept heap is within its limit, and the server checks
+/// the worker's size too.
+const KEEP_CHECK_EVERY: u64 = 16;
 
 fn resident_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -149,7 +153,7 @@ async fn read_input(
                     .ok()
                     .and_then(|mut p| p.remove(&(call, id)));
                 if let Some(tx) = tx {
-                    let _ = tx.send(answer);
+                    let _ = tx.send(Box::<str>::from(answer).into_string());
                 }
             }
             Some(ToWorker::Cancel { call }) => {
@@ -415,6 +419,14 @@ fn install<'js>(
                         500,
                     ));
                 }
+                // The prelude's JSON.stringify always gives JSON.
+                let Ok(args) = serde_json::value::RawValue::from_string(args) else {
+                    return Ok(answer_error(
+                        "INVALID_ARGUMENT",
+                        "a host call's arguments are not JSON",
+                        400,
+                    ));
+                };
                 let call = link.call.get();
                 let id = link.next_id.get().wrapping_add(1);
                 link.next_id.set(id);
@@ -570,7 +582,15 @@ impl Engine {
                     return;
                 }
                 let (ended, logs) = self
-                    .run(call, &key, &export, &args, &context, limits, instance)
+                    .run(
+                        call,
+                        &key,
+                        &export,
+                        args.get(),
+                        context.get(),
+                        limits,
+                        instance,
+                    )
                     .await;
                 self.shared.send(&FromWorker::Done { call, ended, logs });
             }
@@ -822,7 +842,9 @@ impl Engine {
         }
         // Kept heaps add up: now and then, let them all go when this process is big.
         self.kept += 1;
-        if self.kept.is_multiple_of(4) && resident_bytes().is_some_and(|b| b > MAX_KEPT_RESIDENT) {
+        if self.kept.is_multiple_of(KEEP_CHECK_EVERY)
+            && resident_bytes().is_some_and(|b| b > MAX_KEPT_RESIDENT)
+        {
             self.instances.clear();
         }
     }

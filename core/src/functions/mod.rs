@@ -770,8 +770,10 @@ impl Functions {
         );
         let sk = format!("{started:013}#{:06x}", rand::random::<u32>() & 0xff_ffff);
         let mut item = Item::new(logs_pk(&inv.module), sk, entry);
-        // A call's log must never be what fails it: trim what does not fit.
-        if serde_json::to_vec(&item.attrs).map_or(0, |v| v.len()) > 32_000 {
+        // A call's log must never be what fails it: trim what does not fit (only logs
+        // and an error message can make it big).
+        let may_be_big = !outcome.logs.is_empty() || answer.is_err();
+        if may_be_big && serde_json::to_vec(&item.attrs).map_or(0, |v| v.len()) > 32_000 {
             item.attrs.insert(
                 "logs".into(),
                 json!([{"level": "warn", "message": "(logs too long to keep)"}]),
