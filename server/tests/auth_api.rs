@@ -245,16 +245,9 @@ async fn profile_updates_validate_and_merge(s: Server) {
 async fn phone_binding_through_the_mock(s: Server) {
     let api = Api::new(&s.base);
     let (t, _) = api.login("mock:erin").await;
-    let code: serde_json::Value = api
-        .http
-        .post(format!("{}/mock/phone-code", s.wechat_mock))
-        .json(&json!({"phone": "13800138000"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let code = s
+        .mock_post_ok("/mock/phone-code", json!({"phone": "13800138000"}))
+        .await;
     let r = api
         .call(
             "POST",

@@ -133,21 +133,6 @@ async fn get_archive(api: &Api) -> Vec<u8> {
     r.bytes().await.unwrap().to_vec()
 }
 
-/// Logs in through the face's WeChat mock as the user of this openid.
-async fn login_as(s: &Server, openid: &str) -> (String, Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}/mock/login-code", s.wechat_mock))
-        .json(&json!({"openid": openid, "unionid": false}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let code: Value = r.json().await.unwrap();
-    Api::new(&s.base)
-        .login(code["code"].as_str().unwrap())
-        .await
-}
-
 /// What was seeded: the users' openids and ids, and the file.
 struct Seeded {
     alice_openid: String,
@@ -395,10 +380,10 @@ async fn snapshot(s: &Server, seeded: &Seeded) -> Value {
 /// function, and the unique guard.
 async fn answers(s: &Server, seeded: &Seeded) -> Value {
     let api = Api::new(&s.base);
-    let (alice_t, alice) = login_as(s, &seeded.alice_openid).await;
+    let (alice_t, alice) = s.login_as(&seeded.alice_openid).await;
     assert_eq!(alice["id"], json!(seeded.alice), "alice is the same user");
     assert_eq!(alice["groups"], json!(["editors", "hosts"]));
-    let (bob_t, bob) = login_as(s, &seeded.bob_openid).await;
+    let (bob_t, bob) = s.login_as(&seeded.bob_openid).await;
     assert_eq!(bob["id"], json!(seeded.bob), "bob is the same user");
     let q = json!({"where": [["score", "gte", 3]], "order": [["score", "desc"]], "limit": 4});
     let alice_page: Vec<Value> = all_pages(&api, &alice_t, "notes", q.clone())
@@ -757,7 +742,7 @@ async fn import_is_for_admins_and_a_dry_run_writes_nothing(s: Server) {
     assert_eq!(done.body["items"]["users"]["created"], 1);
     s.settle().await;
     // The moved-in admin logs in by their openid and reads the record through its index.
-    let (token, me) = login_as(&s, "o-moved-in").await;
+    let (token, me) = s.login_as("o-moved-in").await;
     assert_eq!(me["id"], "01jf0b2a1b2c3d4e5f6g7h8j9k");
     let q = api
         .call(

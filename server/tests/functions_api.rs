@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ADMIN_KEY, Answer, Api, Server};
+use common::{ADMIN_KEY, Api, Server};
 use serde_json::{Value, json};
 use yunqiao_core::tables::schema::parse_rfc3339;
 
@@ -61,26 +61,6 @@ on_every_face_with_secret!(
     times_are_rfc3339_and_a_data_version_is_v,
 );
 
-async fn deploy(api: &Api, module: &str, body: Value) -> Answer {
-    api.call(
-        "PUT",
-        &format!("/v1/functions/{module}"),
-        Some(ADMIN_KEY),
-        Some(body),
-    )
-    .await
-}
-
-async fn call(api: &Api, token: Option<&str>, module: &str, export: &str, args: Value) -> Answer {
-    api.call(
-        "POST",
-        &format!("/v1/fn/{module}/{export}"),
-        token,
-        Some(json!({ "args": args })),
-    )
-    .await
-}
-
 const NOTES: &str = r#"
 import { db, context, FunctionError } from "yunqiao";
 export async function whoami() { return context.caller }
@@ -110,38 +90,37 @@ async fn modules_are_deployed_called_and_run_with_the_callers_rights(s: Server) 
         )
         .await;
     assert_eq!((r.status, r.code()), (403, "FORBIDDEN"));
-    let r = deploy(
-        &api,
-        "notes",
-        json!({"source": "export async function f( {"}),
-    )
-    .await;
+    let r = api
+        .deploy("notes", json!({"source": "export async function f( {"}))
+        .await;
     assert_eq!(
         (r.status, r.code()),
         (400, "FUNCTION_INVALID"),
         "{}",
         r.text
     );
-    let r = deploy(
-        &api,
-        "notes",
-        json!({"source": NOTES, "exports": {"nope": {"access": "anyone"}}}),
-    )
-    .await;
+    let r = api
+        .deploy(
+            "notes",
+            json!({"source": NOTES, "exports": {"nope": {"access": "anyone"}}}),
+        )
+        .await;
     assert_eq!(
         (r.status, r.code()),
         (400, "INVALID_ARGUMENT"),
         "{}",
         r.text
     );
-    let r = deploy(&api, "notes", json!({"source": NOTES, "timeout_ms": 0})).await;
+    let r = api
+        .deploy("notes", json!({"source": NOTES, "timeout_ms": 0}))
+        .await;
     assert_eq!(
         (r.status, r.code()),
         (400, "INVALID_ARGUMENT"),
         "{}",
         r.text
     );
-    let r = deploy(&api, "notes", body.clone()).await;
+    let r = api.deploy("notes", body.clone()).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["version"], 1);
     let names: Vec<&str> = r.body["exports"]
@@ -156,7 +135,9 @@ async fn modules_are_deployed_called_and_run_with_the_callers_rights(s: Server) 
     );
 
     // Both call shapes; the caller is the session's, whatever the body says.
-    let r = call(&api, Some(&alice), "notes", "add", json!([2, 3])).await;
+    let r = api
+        .call_fn(Some(&alice), "notes", "add", json!([2, 3]))
+        .await;
     assert_eq!(
         (r.status, &r.body),
         (200, &json!({"result": 5})),
@@ -177,14 +158,14 @@ async fn modules_are_deployed_called_and_run_with_the_callers_rights(s: Server) 
         "{}",
         r.text
     );
-    let r = call(
-        &api,
-        Some(&alice),
-        "notes",
-        "whoami",
-        json!([{"kind": "admin", "id": "forged"}]),
-    )
-    .await;
+    let r = api
+        .call_fn(
+            Some(&alice),
+            "notes",
+            "whoami",
+            json!([{"kind": "admin", "id": "forged"}]),
+        )
+        .await;
     assert_eq!(r.body["result"]["id"], alice_user["id"]);
     assert_eq!(r.body["result"]["kind"], "user");
     // Server code knows the caller's openid (the module chose to answer it here).
@@ -204,21 +185,27 @@ async fn modules_are_deployed_called_and_run_with_the_callers_rights(s: Server) 
     );
 
     // Access: users by default, a group-only export, unknown names.
-    let r = call(&api, None, "notes", "whoami", json!([])).await;
+    let r = api.call_fn(None, "notes", "whoami", json!([])).await;
     assert_eq!((r.status, r.code()), (401, "UNAUTHENTICATED"));
-    let r = call(&api, Some(&alice), "notes", "staffOnly", json!([])).await;
+    let r = api
+        .call_fn(Some(&alice), "notes", "staffOnly", json!([]))
+        .await;
     assert_eq!((r.status, r.code()), (403, "FUNCTION_FORBIDDEN"));
     api.set_groups(&alice_user, &["staff"]).await;
     s.settle().await;
-    let r = call(&api, Some(&alice), "notes", "staffOnly", json!([])).await;
+    let r = api
+        .call_fn(Some(&alice), "notes", "staffOnly", json!([]))
+        .await;
     assert_eq!(
         (r.status, &r.body["result"]),
         (200, &json!("staff")),
         "a group change counts"
     );
-    let r = call(&api, Some(&alice), "notes", "nothing", json!([])).await;
+    let r = api
+        .call_fn(Some(&alice), "notes", "nothing", json!([]))
+        .await;
     assert_eq!((r.status, r.code()), (404, "NOT_FOUND"));
-    let r = call(&api, Some(&alice), "nomodule", "x", json!([])).await;
+    let r = api.call_fn(Some(&alice), "nomodule", "x", json!([])).await;
     assert_eq!((r.status, r.code()), (404, "NOT_FOUND"));
 
     // db with the caller's rights; db.admin() sees everything.
@@ -226,29 +213,35 @@ async fn modules_are_deployed_called_and_run_with_the_callers_rights(s: Server) 
         .call("PUT", "/v1/tables/notes", Some(ADMIN_KEY), Some(json!({"fields": [{"name": "text", "type": "string"}], "acl": {"record": "rwd:-:-"}})))
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = call(&api, Some(&alice), "notes", "write", json!(["alice's"])).await;
+    let r = api
+        .call_fn(Some(&alice), "notes", "write", json!(["alice's"]))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let id = r.body["result"]["_id"].as_str().unwrap().to_string();
     assert_eq!(r.body["result"]["_owner"], alice_user["id"]);
-    let r = call(&api, Some(&alice), "notes", "read", json!([id])).await;
+    let r = api
+        .call_fn(Some(&alice), "notes", "read", json!([id]))
+        .await;
     assert_eq!(r.body["result"]["text"], "alice's");
-    let r = call(&api, Some(&bob), "notes", "read", json!([id])).await;
+    let r = api.call_fn(Some(&bob), "notes", "read", json!([id])).await;
     assert_eq!(
         (r.status, r.code()),
         (404, "NOT_FOUND"),
         "bob reads through the same rules"
     );
-    let r = call(&api, Some(&bob), "notes", "readAsAdmin", json!([id])).await;
+    let r = api
+        .call_fn(Some(&bob), "notes", "readAsAdmin", json!([id]))
+        .await;
     assert_eq!(
         (r.status, &r.body["result"]["text"]),
         (200, &json!("alice's"))
     );
 
     // Errors are answers.
-    let r = call(&api, Some(&bob), "notes", "full", json!([])).await;
+    let r = api.call_fn(Some(&bob), "notes", "full", json!([])).await;
     assert_eq!((r.status, r.code()), (409, "ROOM_FULL"));
     assert_eq!(r.body["error"]["details"], json!({"max": 2}));
-    let r = call(&api, Some(&bob), "notes", "broken", json!([])).await;
+    let r = api.call_fn(Some(&bob), "notes", "broken", json!([])).await;
     assert_eq!((r.status, r.code()), (500, "FUNCTION_FAILED"));
     let rid = r.body["error"]["details"]["request_id"]
         .as_str()
@@ -326,9 +319,11 @@ async fn modules_are_deployed_called_and_run_with_the_callers_rights(s: Server) 
         "{report}"
     );
     s.settle().await;
-    let r = call(&api, Some(&alice), "notes", "add", json!([2, 3])).await;
+    let r = api
+        .call_fn(Some(&alice), "notes", "add", json!([2, 3]))
+        .await;
     assert_eq!(r.body["result"], 6, "the new version runs at once");
-    let r = call(&api, None, "tiny", "ping", json!([])).await;
+    let r = api.call_fn(None, "tiny", "ping", json!([])).await;
     assert_eq!(r.body["result"], "pong");
     let out = cli(dir.path());
     let report = String::from_utf8_lossy(&out.stdout).to_string();
@@ -365,7 +360,7 @@ async fn modules_are_deployed_called_and_run_with_the_callers_rights(s: Server) 
         .await;
     assert_eq!(r.status, 204);
     s.settle().await;
-    let r = call(&api, None, "tiny", "ping", json!([])).await;
+    let r = api.call_fn(None, "tiny", "ping", json!([])).await;
     assert_eq!(r.status, 404);
 }
 
@@ -383,15 +378,14 @@ export async function leak() { throw new Error("key=" + await secrets.get("PAYME
 export async function refuse() { throw new FunctionError("BAD_KEY", "bad " + await secrets.get("PAYMENT_KEY")) }
 export async function other() { return secrets.get("OTHER") }
 "#;
-    let r = deploy(
-        &api,
-        "pay",
-        json!({"source": src, "secrets": ["PAYMENT_KEY"]}),
-    )
-    .await;
+    let r = api
+        .deploy("pay", json!({"source": src, "secrets": ["PAYMENT_KEY"]}))
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert!(!r.text.contains(SECRET));
-    let r = call(&api, Some(&alice), "pay", "sign", json!(["o1"])).await;
+    let r = api
+        .call_fn(Some(&alice), "pay", "sign", json!(["o1"]))
+        .await;
     assert_eq!(
         r.body["result"],
         json!({"order": "o1", "keyLength": SECRET.len(), "prefix": "sk-"}),
@@ -400,11 +394,11 @@ export async function other() { return secrets.get("OTHER") }
     );
     let mut answers = vec![r.text.clone()];
     for export in ["leak", "refuse"] {
-        let r = call(&api, Some(&alice), "pay", export, json!([])).await;
+        let r = api.call_fn(Some(&alice), "pay", export, json!([])).await;
         assert!(r.status >= 400, "{}", r.text);
         answers.push(r.text);
     }
-    let r = call(&api, Some(&alice), "pay", "other", json!([])).await;
+    let r = api.call_fn(Some(&alice), "pay", "other", json!([])).await;
     assert_eq!(
         (r.status, r.code()),
         (403, "FORBIDDEN"),
@@ -479,7 +473,9 @@ export async function get(url) {
         "..",
         "-",
     ] {
-        let r = deploy(&api, "net", json!({"source": src, "hosts": [bad]})).await;
+        let r = api
+            .deploy("net", json!({"source": src, "hosts": [bad]}))
+            .await;
         assert_eq!(
             (r.status, r.code(), &r.body["error"]["details"]["field"]),
             (400, "INVALID_ARGUMENT", &json!("hosts")),
@@ -487,16 +483,18 @@ export async function get(url) {
             r.text
         );
     }
-    let r = deploy(&api, "net", json!({"source": src, "hosts": [allowed]})).await;
+    let r = api
+        .deploy("net", json!({"source": src, "hosts": [allowed]}))
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = call(
-        &api,
-        Some(&alice),
-        "net",
-        "get",
-        json!([format!("http://{allowed}/hello?x=1")]),
-    )
-    .await;
+    let r = api
+        .call_fn(
+            Some(&alice),
+            "net",
+            "get",
+            json!([format!("http://{allowed}/hello?x=1")]),
+        )
+        .await;
     assert_eq!(r.body["result"]["status"], 200, "{}", r.text);
     assert_eq!(r.body["result"]["body"]["line"], "POST /hello?x=1 HTTP/1.1");
     for url in [
@@ -504,7 +502,7 @@ export async function get(url) {
         "http://169.254.169.254/latest/meta-data/".to_string(),
         "https://example.com/".to_string(),
     ] {
-        let r = call(&api, Some(&alice), "net", "get", json!([url])).await;
+        let r = api.call_fn(Some(&alice), "net", "get", json!([url])).await;
         assert_eq!(
             r.body["result"],
             json!({"code": "FORBIDDEN", "status": 403}),
@@ -512,23 +510,18 @@ export async function get(url) {
             r.text
         );
     }
-    let r = call(
-        &api,
-        Some(&alice),
-        "net",
-        "get",
-        json!([format!("http://user@{allowed}/")]),
-    )
-    .await;
+    let r = api
+        .call_fn(
+            Some(&alice),
+            "net",
+            "get",
+            json!([format!("http://user@{allowed}/")]),
+        )
+        .await;
     assert_eq!(r.body["result"]["code"], "INVALID_ARGUMENT", "{}", r.text);
-    let r = call(
-        &api,
-        Some(&alice),
-        "net",
-        "get",
-        json!(["file:///etc/passwd"]),
-    )
-    .await;
+    let r = api
+        .call_fn(Some(&alice), "net", "get", json!(["file:///etc/passwd"]))
+        .await;
     assert_eq!(r.body["result"]["code"], "INVALID_ARGUMENT", "{}", r.text);
 }
 
@@ -543,21 +536,21 @@ export async function deep() { const f = (n) => f(n + 1) + 1; return f(0) }
 export async function huge() { return "x".repeat(3 * 1024 * 1024) }
 export async function ping() { return "pong" }
 "#;
-    let r = deploy(
-        &api,
-        "wild",
-        json!({"source": src, "timeout_ms": 8000, "memory_mb": 32}),
-    )
-    .await;
+    let r = api
+        .deploy(
+            "wild",
+            json!({"source": src, "timeout_ms": 8000, "memory_mb": 32}),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let spinning = {
         let api = api.clone();
         let alice = alice.clone();
-        tokio::spawn(async move { call(&api, Some(&alice), "wild", "spin", json!([])).await })
+        tokio::spawn(async move { api.call_fn(Some(&alice), "wild", "spin", json!([])).await })
     };
     // While it spins, everyone else is served: built-in routes and other functions.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let r = call(&api, Some(&alice), "wild", "ping", json!([])).await;
+    let r = api.call_fn(Some(&alice), "wild", "ping", json!([])).await;
     assert_eq!(r.body["result"], "pong", "{}", r.text);
     let r = api.call("GET", "/v1/auth/me", Some(&alice), None).await;
     assert_eq!(r.status, 200);
@@ -578,10 +571,10 @@ export async function ping() { return "pong" }
         ("deep", 500, "FUNCTION_STACK_OVERFLOW"),
         ("huge", 500, "FUNCTION_RESULT_TOO_LARGE"),
     ] {
-        let r = call(&api, Some(&alice), "wild", export, json!([])).await;
+        let r = api.call_fn(Some(&alice), "wild", export, json!([])).await;
         assert_eq!((r.status, r.code()), (status, code), "{export}: {}", r.text);
     }
-    let r = call(&api, Some(&alice), "wild", "ping", json!([])).await;
+    let r = api.call_fn(Some(&alice), "wild", "ping", json!([])).await;
     assert_eq!(r.body["result"], "pong", "still serving");
 }
 
@@ -602,7 +595,9 @@ export async function beforeDelete(e) {
   if (e.old.title === "keep") throw new FunctionError("KEEP", "kept");
 }
 "#;
-    let r = deploy(&api, "posts", json!({"source": src, "access": "nobody"})).await;
+    let r = api
+        .deploy("posts", json!({"source": src, "access": "nobody"}))
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let def = json!({
         "fields": [{"name": "title", "type": "string"}, {"name": "slug", "type": "string"},
@@ -661,14 +656,14 @@ export async function beforeDelete(e) {
         .await;
     assert_eq!((r.status, r.code()), (422, "SPAM"), "{}", r.text);
     // Hook exports with "nobody" cannot be called directly.
-    let r = call(
-        &api,
-        Some(&alice),
-        "posts",
-        "beforeCreate",
-        json!([{"data": {"title": "x"}}]),
-    )
-    .await;
+    let r = api
+        .call_fn(
+            Some(&alice),
+            "posts",
+            "beforeCreate",
+            json!([{"data": {"title": "x"}}]),
+        )
+        .await;
     assert_eq!((r.status, r.code()), (403, "FUNCTION_FORBIDDEN"));
 
     let r = api
@@ -756,7 +751,7 @@ import { db } from "yunqiao";
 export async function again(e) { await db.admin().table("echo").create({ n: (e.data.n ?? 0) + 1 }); return e.data }
 "#;
     assert_eq!(
-        deploy(&api, "echo", json!({"source": src, "access": "nobody"}))
+        api.deploy("echo", json!({"source": src, "access": "nobody"}))
             .await
             .status,
         201
@@ -813,12 +808,12 @@ async fn setup_counted_table(api: &Api, module_src: &str) {
 /// The same with the hook's time limit: a killed run's lease is that limit and a few
 /// seconds more, so a test that waits for its recovery keeps it short.
 async fn setup_counted_table_limited(api: &Api, module_src: &str, timeout_ms: u64) {
-    let r = deploy(
-        api,
-        "count",
-        json!({"source": module_src, "access": "nobody", "timeout_ms": timeout_ms}),
-    )
-    .await;
+    let r = api
+        .deploy(
+            "count",
+            json!({"source": module_src, "access": "nobody", "timeout_ms": timeout_ms}),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let seen = json!({"fields": [{"name": "source", "type": "string", "index": true}, {"name": "op", "type": "string"},
         {"name": "event", "type": "string"}, {"name": "who", "type": "string"}, {"name": "title", "type": "string"}],
@@ -950,7 +945,9 @@ async fn private_hosts_and_seven_field_crons_are_refused_at_deploy() {
         "10.1.2.3:80",
         "192.168.0.1",
     ] {
-        let r = deploy(&api, "near", json!({"source": src, "hosts": [bad]})).await;
+        let r = api
+            .deploy("near", json!({"source": src, "hosts": [bad]}))
+            .await;
         assert_eq!(
             (r.status, r.code(), &r.body["error"]["details"]["field"]),
             (400, "INVALID_ARGUMENT", &json!("hosts")),
@@ -958,9 +955,7 @@ async fn private_hosts_and_seven_field_crons_are_refused_at_deploy() {
             r.text
         );
     }
-    let r = deploy(
-        &api,
-        "near",
+    let r = api.deploy("near",
         json!({"source": src, "access": "nobody", "exports": {"f": {"schedule": "0 0 0 1 1 * 2030"}}}),
     )
     .await;
@@ -970,12 +965,12 @@ async fn private_hosts_and_seven_field_crons_are_refused_at_deploy() {
         "{}",
         r.text
     );
-    let r = deploy(
-        &api,
-        "near",
-        json!({"source": src, "hosts": ["api.example.com:443"]}),
-    )
-    .await;
+    let r = api
+        .deploy(
+            "near",
+            json!({"source": src, "hosts": ["api.example.com:443"]}),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text);
 }
 
@@ -1024,7 +1019,7 @@ export async function everyTwo(e) {
 "#;
 
 async fn setup_ticks(api: &Api, schedule: &str) {
-    let r = deploy(api, "clock", json!({"source": TICKS, "access": "nobody", "exports": {"everyTwo": {"schedule": schedule}}})).await;
+    let r = api.deploy("clock", json!({"source": TICKS, "access": "nobody", "exports": {"everyTwo": {"schedule": schedule}}})).await;
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["exports"][0]["schedule"], schedule);
     let r = api
@@ -1176,9 +1171,7 @@ async fn times_are_rfc3339_and_a_data_version_is_v(s: Server) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    let r = deploy(
-        &api,
-        "stamps",
+    let r = api.deploy("stamps",
         json!({"source": STAMPS, "access": "users", "exports": {"failing": {"access": "nobody"}}}),
     )
     .await;
@@ -1220,7 +1213,9 @@ async fn times_are_rfc3339_and_a_data_version_is_v(s: Server) {
         .call("PUT", "/v1/kv/stamps", Some(ADMIN_KEY), Some(json!({})))
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
-    let r = call(&api, Some(&alice), "stamps", "entries", json!([])).await;
+    let r = api
+        .call_fn(Some(&alice), "stamps", "entries", json!([]))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let out = &r.body["result"];
     let (first, second) = (&out["first"], &out["second"]);
@@ -1259,7 +1254,9 @@ async fn times_are_rfc3339_and_a_data_version_is_v(s: Server) {
         .await;
     assert_eq!(r.status, 201, "{}", r.text);
     let id = r.body["_id"].as_str().unwrap().to_string();
-    let r = call(&api, Some(&alice), "stamps", "oldNames", json!([id])).await;
+    let r = api
+        .call_fn(Some(&alice), "stamps", "oldNames", json!([id]))
+        .await;
     let refused = json!("TypeError: the version option is _v (v and version were renamed)");
     assert_eq!(r.body["result"], json!(vec![refused; 6]), "{}", r.text);
     let r = api.call("GET", "/v1/kv/stamps/k", Some(&alice), None).await;
@@ -1275,7 +1272,9 @@ async fn times_are_rfc3339_and_a_data_version_is_v(s: Server) {
     assert_eq!((&r.body["text"], &r.body["_v"]), (&json!("a"), &json!(1)));
 
     // `_v` makes updates and removes conditional, for records and entries alike.
-    let r = call(&api, Some(&alice), "stamps", "conditional", json!([id])).await;
+    let r = api
+        .call_fn(Some(&alice), "stamps", "conditional", json!([id]))
+        .await;
     assert_eq!(
         r.body["result"],
         json!({"updated": 2, "staleUpdate": "CONFLICT", "staleRemove": "CONFLICT",

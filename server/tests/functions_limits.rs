@@ -73,26 +73,9 @@ lambda_face!(
 );
 
 async fn deploy(api: &Api, module: &str, body: Value) -> Answer {
-    let r = api
-        .call(
-            "PUT",
-            &format!("/v1/functions/{module}"),
-            Some(ADMIN_KEY),
-            Some(body),
-        )
-        .await;
+    let r = api.deploy(module, body).await;
     assert!(r.status == 200 || r.status == 201, "{}", r.text);
     r
-}
-
-async fn call(api: &Api, token: Option<&str>, module: &str, export: &str, args: Value) -> Answer {
-    api.call(
-        "POST",
-        &format!("/v1/fn/{module}/{export}"),
-        token,
-        Some(json!({ "args": args })),
-    )
-    .await
 }
 
 const NATIVE: &str = r#"
@@ -125,7 +108,7 @@ async fn native_loops_end_at_their_deadline_and_leave_the_pool_usable(s: Server)
         let alice = alice.clone();
         calls.push(tokio::spawn(async move {
             let t0 = Instant::now();
-            let r = call(&api, Some(&alice), "native", export, json!([])).await;
+            let r = api.call_fn(Some(&alice), "native", export, json!([])).await;
             (export, r, t0.elapsed())
         }));
     }
@@ -143,7 +126,7 @@ async fn native_loops_end_at_their_deadline_and_leave_the_pool_usable(s: Server)
         // A bound, not a speed: these ran from 5 s to over a minute before.
         assert!(took < Duration::from_secs(20), "{export} took {took:?}");
     }
-    let r = call(&api, Some(&alice), "native", "ping", json!([])).await;
+    let r = api.call_fn(Some(&alice), "native", "ping", json!([])).await;
     assert_eq!(r.body["result"], "pong", "{}", r.text);
     if let Some(child) = &s.child {
         let workers = children_of(child.id().unwrap());
@@ -201,7 +184,9 @@ async fn nothing_lands_after_the_deadline(s: Server) {
         json!({"source": src, "timeout_ms": 300, "access": "admins"}),
     )
     .await;
-    let r = call(&api, Some(ADMIN_KEY), "flood", "flood", json!([])).await;
+    let r = api
+        .call_fn(Some(ADMIN_KEY), "flood", "flood", json!([]))
+        .await;
     assert_eq!(
         (r.status, r.code()),
         (504, "FUNCTION_TIMEOUT"),
@@ -274,7 +259,7 @@ async fn secrets_never_leave_in_any_encoding(s: Server) {
         "asResult",
         "topLevelStyle",
     ] {
-        let r = call(&api, Some(&alice), "leaky", export, json!([])).await;
+        let r = api.call_fn(Some(&alice), "leaky", export, json!([])).await;
         texts.push((export.to_string(), r.text));
     }
     // A module whose top level throws is FUNCTION_FAILED with a request id, not its
@@ -286,7 +271,7 @@ async fn secrets_never_leave_in_any_encoding(s: Server) {
     )
     .await;
     assert!(r.status < 300);
-    let r = call(&api, Some(&alice), "toplevel", "f", json!([])).await;
+    let r = api.call_fn(Some(&alice), "toplevel", "f", json!([])).await;
     assert_eq!((r.status, r.code()), (500, "FUNCTION_FAILED"), "{}", r.text);
     assert!(
         r.body["error"]["details"]["request_id"].is_string(),
@@ -376,7 +361,7 @@ async fn a_polluted_prototype_changes_no_host_call(s: Server) {
     )
     .await;
     let evil = r#"{"__proto__": {"method": "DELETE", "body": "pwned", "headers": {"authorization": "Bearer evil"}, "toJSON": 1}}"#;
-    let r = call(&api, None, "merge", "settings", json!([evil])).await;
+    let r = api.call_fn(None, "merge", "settings", json!([evil])).await;
     assert_eq!(r.body["result"], 200, "{}", r.text);
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), 1, "{seen:?}");
@@ -471,7 +456,7 @@ async fn hooked_writes_are_not_starved_by_slow_calls(s: Server) {
     for _ in 0..40 {
         let api = api.clone();
         flood.push(tokio::spawn(async move {
-            call(&api, None, "slow", "wait", json!([])).await
+            api.call_fn(None, "slow", "wait", json!([])).await
         }));
     }
     // Wait until the flood holds what it can.
@@ -521,7 +506,7 @@ async fn a_flood_from_one_caller_leaves_others_served_and_gone_callers_cost_noth
         let api = api.clone();
         let busy = busy.clone();
         flood.push(tokio::spawn(async move {
-            let r = call(&api, None, "slow", "wait", json!([])).await;
+            let r = api.call_fn(None, "slow", "wait", json!([])).await;
             if (r.status, r.code()) == (429, "FUNCTION_BUSY") {
                 busy.fetch_add(1, Ordering::SeqCst);
             }
@@ -530,7 +515,7 @@ async fn a_flood_from_one_caller_leaves_others_served_and_gone_callers_cost_noth
     while busy.load(Ordering::SeqCst) < 250 {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let r = answered(call(&api, Some(&bob), "slow", "quick", json!([]))).await;
+    let r = answered(api.call_fn(Some(&bob), "slow", "quick", json!([]))).await;
     assert_eq!(r.body["result"], "quick", "{}", r.text);
     let r = answered(api.call(
         "POST",
@@ -560,7 +545,7 @@ async fn a_flood_from_one_caller_leaves_others_served_and_gone_callers_cost_noth
         "calls ran after their callers hung up: {running} then {total}"
     );
     // And the workers are free again.
-    let r = answered(call(&api, Some(&bob), "slow", "quick", json!([]))).await;
+    let r = answered(api.call_fn(Some(&bob), "slow", "quick", json!([]))).await;
     assert_eq!(r.body["result"], "quick", "{}", r.text);
 }
 
@@ -598,7 +583,7 @@ async fn the_memory_budget_holds_for_big_exports() {
         let api = api.clone();
         let (t, _) = api.login(&format!("mock:big{i}")).await;
         calls.push(tokio::spawn(async move {
-            call(&api, Some(&t), "big", "big", json!([])).await
+            api.call_fn(Some(&t), "big", "big", json!([])).await
         }));
     }
     let mut ok = 0;

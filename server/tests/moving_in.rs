@@ -49,19 +49,6 @@ async fn import(s: &Server, archive: &[u8]) -> Answer {
     Answer::from(r).await
 }
 
-/// Logs in through the WeChat mock as whoever has `openid` (a user moved in).
-async fn login_as(s: &Server, api: &Api, openid: &str) -> (String, Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}/mock/login-code", s.wechat_mock))
-        .json(&json!({ "openid": openid, "unionid": false }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let code: Value = r.json().await.unwrap();
-    api.login(code["code"].as_str().unwrap()).await
-}
-
 fn record<'a>(
     c: &'a Converted,
     table: &str,
@@ -141,7 +128,7 @@ async fn leancloud_users_find_their_records_theirs(s: Server) {
     let r = import(&s, &archive).await;
     assert_eq!(r.status, 200, "{}", r.text);
 
-    let (alice, me) = login_as(&s, &api, ALICE).await;
+    let (alice, me) = s.login_as(ALICE).await;
     let alice_id = c
         .users
         .iter()
@@ -155,7 +142,7 @@ async fn leancloud_users_find_their_records_theirs(s: Server) {
         "the migrated user, not a new one"
     );
     assert_eq!(me["nickname"], "爱丽丝");
-    let (bob, _) = login_as(&s, &api, BOB).await;
+    let (bob, _) = s.login_as(BOB).await;
     let p1 = record(&c, "post", "lc_id", "p1")["_id"]
         .as_str()
         .unwrap()
@@ -298,8 +285,8 @@ async fn cloudbase_users_find_their_records_theirs(s: Server) {
     );
     let r = import(&s, &archive).await;
     assert_eq!(r.status, 200, "{}", r.text);
-    let (alice, me) = login_as(&s, &api, ALICE).await;
-    let (bob, _) = login_as(&s, &api, BOB).await;
+    let (alice, me) = s.login_as(ALICE).await;
+    let (bob, _) = s.login_as(BOB).await;
     let mine = record(&c, "todos", "cb_id", "5f1e0a000000000000000001");
     assert_eq!(me["id"], mine["_owner"]);
     let mine = mine["_id"].as_str().unwrap().to_string();

@@ -119,14 +119,11 @@ async fn order(api: &Api, token: &str, id: &str, quantity: i64) -> Answer {
 
 /// `POST /mock/pay/{no}`: the buyer pays; the mock notifies. Its answer.
 async fn pay(s: &Server, no: &str, variant: &str, key: &str) -> Value {
-    let r = reqwest::Client::new()
-        .post(format!("{}/mock/pay/{no}", s.wechat_mock))
-        .json(&json!({"variant": variant, "key": key}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "mock pay {variant}");
-    r.json().await.unwrap()
+    s.mock_post_ok(
+        &format!("/mock/pay/{no}"),
+        json!({"variant": variant, "key": key}),
+    )
+    .await
 }
 
 async fn get_order(api: &Api, token: &str, no: &str) -> Answer {
@@ -288,13 +285,12 @@ async fn tampered_notifications_change_nothing(s: Server) {
         .unwrap()
         .to_string();
     let other_before = get_order(&api, &alice, &other).await.body;
-    let r = reqwest::Client::new()
-        .post(format!("{}/mock/pay/{no}", s.wechat_mock))
-        .json(&json!({"variant": "other_order", "other": other}))
-        .send()
-        .await
-        .unwrap();
-    let n: Value = r.json().await.unwrap();
+    let (_, n) = s
+        .mock_post(
+            &format!("/mock/pay/{no}"),
+            json!({"variant": "other_order", "other": other}),
+        )
+        .await;
     assert_eq!(n["notify_status"], 400, "{n}");
     assert_eq!(get_order(&api, &alice, &other).await.body, other_before);
     assert_eq!(get_order(&api, &alice, &no).await.body, before);
@@ -425,13 +421,8 @@ async fn orders_are_their_buyers_and_close(s: Server) {
         .await;
     assert_eq!(c.status, 200, "{}", c.text);
     assert_eq!(c.body["state"], "CLOSED");
-    let r = reqwest::Client::new()
-        .post(format!("{}/mock/pay/{no}", s.wechat_mock))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 409);
+    let (status, _) = s.mock_post(&format!("/mock/pay/{no}"), json!({})).await;
+    assert_eq!(status, 409);
     assert_eq!(get_order(&api, &alice, &no).await.body["state"], "CLOSED");
 
     // A paid order does not close.
@@ -828,14 +819,11 @@ async fn refund(api: &Api, token: &str, no: &str, body: Value) -> Answer {
 
 /// `POST /mock/refund/{out_refund_no}`: WeChat Pay's refund notification, now.
 async fn refund_notify(s: &Server, out_refund_no: &str, status: &str) -> Value {
-    let r = reqwest::Client::new()
-        .post(format!("{}/mock/refund/{out_refund_no}", s.wechat_mock))
-        .json(&json!({"status": status}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
+    s.mock_post_ok(
+        &format!("/mock/refund/{out_refund_no}"),
+        json!({"status": status}),
+    )
+    .await
 }
 
 /// The next `message` frame with `cmd` (skipping others).

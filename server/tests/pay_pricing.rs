@@ -58,15 +58,7 @@ async fn a_function_prices_the_order(s: Server) {
     assert_eq!(o["quantity"], 3);
     // Paid through the mock at that amount.
     let no = o["out_trade_no"].as_str().unwrap();
-    let n: Value = reqwest::Client::new()
-        .post(format!("{}/mock/pay/{no}", s.wechat_mock))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, n) = s.mock_post(&format!("/mock/pay/{no}"), json!({})).await;
     assert_eq!(n["notify_status"], 204, "{n}");
     // Refused: by the function, answers that are not prices, a client amount, quantities.
     for (body, status, code) in [

@@ -69,14 +69,10 @@ async fn shop(s: &Server, api: &Api) -> String {
     r.body["_id"].as_str().unwrap().to_string()
 }
 
-/// `POST /mock/pay/{no}`.
-async fn pay(s: &Server, no: &str, variant: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}/mock/pay/{no}", s.wechat_mock))
-        .json(&json!({"variant": variant}))
-        .send()
+/// `POST /mock/pay/{no}`: the mock's status and answer.
+async fn pay(s: &Server, no: &str, variant: &str) -> (u16, Value) {
+    s.mock_post(&format!("/mock/pay/{no}"), json!({"variant": variant}))
         .await
-        .unwrap()
 }
 
 /// The order as the buyer's list shows it (the list never asks WeChat: only the pass
@@ -142,7 +138,7 @@ async fn a_dropped_notification_is_caught_by_the_scheduled_pass(s: Server) {
         .unwrap()
         .to_string();
     // Paid at WeChat; the notification never comes.
-    let n: Value = pay(&s, &no, "drop").await.json().await.unwrap();
+    let n: Value = pay(&s, &no, "drop").await.1;
     assert!(n["notify_status"].is_null(), "{n}");
     let o = listed_until(&s, &api, &alice, &no, "PAID").await;
     assert!(o["transaction_id"].as_str().unwrap().starts_with("4200"));
@@ -175,7 +171,7 @@ async fn a_dropped_notification_is_caught_by_the_scheduled_pass(s: Server) {
     }
     assert_eq!(log(&api).await, 1);
     // The notification, late, and more passes change nothing.
-    let n: Value = pay(&s, &no, "good").await.json().await.unwrap();
+    let n: Value = pay(&s, &no, "good").await.1;
     assert_eq!(n["notify_status"], 204, "{n}");
     if let Some(face) = &s.lambda {
         face.fire_schedules().await.unwrap();
@@ -216,7 +212,7 @@ async fn an_unpaid_order_expires_and_is_closed(s: Server) {
     // Nobody pays: the pass closes it, at WeChat too (paying it now is refused there).
     let closed = listed_until(&s, &api, &alice, &no, "CLOSED").await;
     assert!(closed["closed_at"].is_string(), "{closed}");
-    assert_eq!(pay(&s, &no, "good").await.status(), 409);
+    assert_eq!(pay(&s, &no, "good").await.0, 409);
     let h = history(&api, &no).await;
     let to_closed: Vec<&Value> = h.iter().filter(|l| l["to"] == "CLOSED").collect();
     assert_eq!(to_closed.len(), 1, "{h:?}");

@@ -87,18 +87,7 @@ async fn fire(s: &Server, event: Value, extra: Value) -> Value {
             body[k] = v;
         }
     }
-    mock_post(s, "/mock/push", body).await
-}
-
-async fn mock_post(s: &Server, path: &str, body: Value) -> Value {
-    let r = reqwest::Client::new()
-        .post(format!("{}{path}", s.wechat_mock))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
+    s.mock_post_ok("/mock/push", body).await
 }
 
 /// Sends a request the mock made (its query and payload) again, as a replayer would.
@@ -400,12 +389,7 @@ async fn upload(api: &Api, token: &str, bytes: &[u8], public: bool) -> common::A
 
 /// The checks the mock was asked for.
 async fn checks(s: &Server) -> Vec<Value> {
-    let r: Value = reqwest::get(format!("{}/mock/media-checks", s.wechat_mock))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = s.mock_get("/mock/media-checks").await;
     r["checks"].as_array().unwrap().clone()
 }
 
@@ -473,7 +457,9 @@ async fn an_image_stays_checking_until_its_verdict(s: Server) {
     assert!(mine.body["url"].is_string(), "{}", mine.text);
 
     // WeChat's verdicts arrive (pushed, signed, encrypted): ready and rejected.
-    let r = mock_post(&s, "/mock/media-checks/deliver", json!({})).await;
+    let r = s
+        .mock_post_ok("/mock/media-checks/deliver", json!({}))
+        .await;
     let delivered = r["delivered"].as_array().unwrap();
     assert_eq!(delivered.len(), 2, "{r}");
     assert!(
@@ -503,12 +489,12 @@ async fn an_image_stays_checking_until_its_verdict(s: Server) {
     // The same verdict again (WeChat's retry), even a contrary one: nothing changes.
     let trace = asked.iter().find(|c| c["delivered"] == false).unwrap()["trace_id"].clone();
     for suggest in ["pass", "risky"] {
-        let r = mock_post(
-            &s,
-            "/mock/media-checks/deliver",
-            json!({"trace_id": trace, "suggest": suggest}),
-        )
-        .await;
+        let r = s
+            .mock_post_ok(
+                "/mock/media-checks/deliver",
+                json!({"trace_id": trace, "suggest": suggest}),
+            )
+            .await;
         assert_eq!(r["delivered"][0]["status"], 200, "{r}");
     }
     assert_eq!(seen(&api, &good_id, &alice, &bob).await.0, "ready");
@@ -520,12 +506,12 @@ async fn an_image_stays_checking_until_its_verdict(s: Server) {
     let third_id = third.body["id"].as_str().unwrap().to_string();
     let all = checks(&s).await;
     let t3 = all.last().unwrap()["trace_id"].clone();
-    let r = mock_post(
-        &s,
-        "/mock/media-checks/deliver",
-        json!({"trace_id": t3, "errcode": -1008}),
-    )
-    .await;
+    let r = s
+        .mock_post_ok(
+            "/mock/media-checks/deliver",
+            json!({"trace_id": t3, "errcode": -1008}),
+        )
+        .await;
     assert_eq!(r["delivered"][0]["status"], 200, "{r}");
     assert_eq!(seen(&api, &third_id, &alice, &bob).await.0, "rejected");
     // Its owner may delete a rejected file.
@@ -639,12 +625,12 @@ export async function bad() { return wechat.mediaCheck({ url: "file:///etc/passw
     assert_eq!(bad.status, 400, "{}", bad.text);
     assert_eq!(handled(&api).await.0, 0);
     for _ in 0..2 {
-        let d = mock_post(
-            &s,
-            "/mock/media-checks/deliver",
-            json!({"trace_id": trace, "suggest": "review"}),
-        )
-        .await;
+        let d = s
+            .mock_post_ok(
+                "/mock/media-checks/deliver",
+                json!({"trace_id": trace, "suggest": "review"}),
+            )
+            .await;
         assert_eq!(d["delivered"][0]["body"], "success", "{d}");
     }
     let (n, logs) = handled(&api).await;

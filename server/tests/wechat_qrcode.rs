@@ -22,12 +22,7 @@ mod users_allowed {
 }
 
 async fn qrcode_calls(s: &Server) -> u64 {
-    let v: Value = reqwest::get(format!("{}/mock/stats", s.wechat_mock))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = s.mock_get("/mock/stats").await;
     v["qrcode_calls"].as_u64().unwrap()
 }
 

@@ -20,25 +20,6 @@ on_every_face!(env = super::PRIVATE_HOSTS;
     checked_fields_refuse_risky_text_on_every_write_path,
 );
 
-async fn mock_get(s: &Server, path: &str) -> Value {
-    reqwest::get(format!("{}{path}", s.wechat_mock))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-async fn mock_post(s: &Server, path: &str, body: Value) {
-    let r = reqwest::Client::new()
-        .post(format!("{}{path}", s.wechat_mock))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{path}");
-}
-
 async fn deploy(api: &Api, module: &str, src: &str, extra: Value) -> Answer {
     let mut body = json!({ "source": src });
     if let Value::Object(m) = extra {
@@ -46,31 +27,14 @@ async fn deploy(api: &Api, module: &str, src: &str, extra: Value) -> Answer {
             body[k] = v;
         }
     }
-    let r = api
-        .call(
-            "PUT",
-            &format!("/v1/functions/{module}"),
-            Some(ADMIN_KEY),
-            Some(body),
-        )
-        .await;
+    let r = api.deploy(module, body).await;
     assert!(r.status == 201 || r.status == 200, "{}", r.text);
     r
 }
 
-async fn call(api: &Api, token: Option<&str>, module: &str, export: &str, args: Value) -> Answer {
-    api.call(
-        "POST",
-        &format!("/v1/fn/{module}/{export}"),
-        token,
-        Some(json!({ "args": args })),
-    )
-    .await
-}
-
 /// Every token the mock issued appears in none of `texts`.
 async fn no_token_in(s: &Server, texts: &[&str]) {
-    let tokens = mock_get(s, "/mock/access-tokens").await;
+    let tokens = s.mock_get("/mock/access-tokens").await;
     let tokens = tokens["tokens"].as_array().unwrap();
     assert!(!tokens.is_empty(), "a token was issued");
     for t in tokens {
@@ -89,7 +53,7 @@ async fn twenty_first_calls_fetch_one_token(s: Server) {
     for i in 0..20 {
         tokens.push(api.login(&format!("mock:user{i}")).await.0);
     }
-    assert_eq!(mock_get(&s, "/mock/stats").await["token_fetches"], 0);
+    assert_eq!(s.mock_get("/mock/stats").await["token_fetches"], 0);
     let calls = tokens.iter().enumerate().map(|(i, t)| {
         let api = api.clone();
         let t = t.clone();
@@ -109,12 +73,13 @@ async fn twenty_first_calls_fetch_one_token(s: Server) {
         assert_eq!(r.body["phone"], format!("138001380{i:02}"));
     }
     assert_eq!(
-        mock_get(&s, "/mock/stats").await["token_fetches"],
+        s.mock_get("/mock/stats").await["token_fetches"],
         1,
         "one token for twenty concurrent first calls"
     );
     // WeChat expires it: the next call gets 42001, renews it once and succeeds.
-    mock_post(&s, "/mock/expire-access-tokens", json!({})).await;
+    s.mock_post_ok("/mock/expire-access-tokens", json!({}))
+        .await;
     let r = api
         .call(
             "POST",
@@ -124,7 +89,7 @@ async fn twenty_first_calls_fetch_one_token(s: Server) {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
-    assert_eq!(mock_get(&s, "/mock/stats").await["token_fetches"], 2);
+    assert_eq!(s.mock_get("/mock/stats").await["token_fetches"], 2);
     let texts: Vec<&str> = answers.iter().map(|a| a.text.as_str()).collect();
     no_token_in(&s, &texts).await;
 }
@@ -152,54 +117,43 @@ async fn functions_check_text_and_send_subscribe_messages(s: Server) {
     deploy(&api, "notify", NOTIFY, json!({})).await;
 
     // Text checks: the verdict the mock's marker chose, for the calling user's openid.
-    let r = call(&api, Some(&alice), "notify", "check", json!(["hello"])).await;
+    let r = api
+        .call_fn(Some(&alice), "notify", "check", json!(["hello"]))
+        .await;
     assert_eq!(r.body["result"]["suggest"], "pass", "{}", r.text);
-    let r = call(
-        &api,
-        Some(&alice),
-        "notify",
-        "check",
-        json!(["buy [risky] now"]),
-    )
-    .await;
+    let r = api
+        .call_fn(Some(&alice), "notify", "check", json!(["buy [risky] now"]))
+        .await;
     assert_eq!(r.body["result"]["suggest"], "risky", "{}", r.text);
     assert_eq!(r.body["result"]["label"], 20001);
-    let r = call(
-        &api,
-        Some(&alice),
-        "notify",
-        "check",
-        json!(["[review] me"]),
-    )
-    .await;
+    let r = api
+        .call_fn(Some(&alice), "notify", "check", json!(["[review] me"]))
+        .await;
     assert_eq!(r.body["result"]["suggest"], "review", "{}", r.text);
     // The admin has no openid: it names the user whose text it is.
-    let r = call(&api, Some(ADMIN_KEY), "notify", "check", json!(["hi"])).await;
+    let r = api
+        .call_fn(Some(ADMIN_KEY), "notify", "check", json!(["hi"]))
+        .await;
     assert_eq!(
         (r.status, r.code(), &r.body["error"]["details"]["field"]),
         (400, "INVALID_ARGUMENT", &json!("user")),
         "{}",
         r.text
     );
-    let r = call(
-        &api,
-        Some(ADMIN_KEY),
-        "notify",
-        "check",
-        json!(["hi [risky]", bob_user["id"]]),
-    )
-    .await;
+    let r = api
+        .call_fn(
+            Some(ADMIN_KEY),
+            "notify",
+            "check",
+            json!(["hi [risky]", bob_user["id"]]),
+        )
+        .await;
     assert_eq!(r.body["result"]["suggest"], "risky", "{}", r.text);
 
     // Subscribe messages: bob did not accept the template — a clear error, nothing sent.
-    let r = call(
-        &api,
-        Some(ADMIN_KEY),
-        "notify",
-        "notify",
-        json!([bob_user["id"]]),
-    )
-    .await;
+    let r = api
+        .call_fn(Some(ADMIN_KEY), "notify", "notify", json!([bob_user["id"]]))
+        .await;
     assert_eq!(
         (r.status, r.code()),
         (403, "WECHAT_NOT_SUBSCRIBED"),
@@ -207,49 +161,40 @@ async fn functions_check_text_and_send_subscribe_messages(s: Server) {
         r.text
     );
     assert_eq!(r.body["error"]["details"]["wechat_errcode"], 43101);
-    let r = call(
-        &api,
-        Some(&alice),
-        "notify",
-        "tryNotify",
-        json!([bob_user["id"]]),
-    )
-    .await;
+    let r = api
+        .call_fn(Some(&alice), "notify", "tryNotify", json!([bob_user["id"]]))
+        .await;
     assert_eq!(
         r.body["result"]["code"], "WECHAT_NOT_SUBSCRIBED",
         "{}",
         r.text
     );
     assert_eq!(
-        mock_get(&s, "/mock/subscribe-messages").await["messages"],
+        s.mock_get("/mock/subscribe-messages").await["messages"],
         json!([])
     );
     // alice accepted (what wx.requestSubscribeMessage stands for): it reaches the mock,
     // to her openid.
-    mock_post(
-        &s,
+    s.mock_post_ok(
         "/mock/subscriptions",
         json!({"name": "alice", "template_id": "tpl-shipped"}),
     )
     .await;
     let bob = api.login("mock:bob:2").await.0;
-    let r = call(
-        &api,
-        Some(&bob),
-        "notify",
-        "notify",
-        json!([alice_user["id"]]),
-    )
-    .await;
+    let r = api
+        .call_fn(Some(&bob), "notify", "notify", json!([alice_user["id"]]))
+        .await;
     assert_eq!(r.body["result"], json!({"sent": true}), "{}", r.text);
-    let sent = mock_get(&s, "/mock/subscribe-messages").await;
+    let sent = s.mock_get("/mock/subscribe-messages").await;
     let sent = sent["messages"].as_array().unwrap();
     assert_eq!(sent.len(), 1);
     assert!(sent[0]["touser"].as_str().unwrap().starts_with('o'));
     assert_eq!(sent[0]["template_id"], "tpl-shipped");
     assert_eq!(sent[0]["data"]["thing1"]["value"], "your order shipped");
     // An unknown user is 404, not a WeChat call.
-    let r = call(&api, Some(ADMIN_KEY), "notify", "notify", json!(["nobody"])).await;
+    let r = api
+        .call_fn(Some(ADMIN_KEY), "notify", "notify", json!(["nobody"]))
+        .await;
     assert_eq!((r.status, r.code()), (404, "NOT_FOUND"), "{}", r.text);
 
     let logs = api
@@ -277,9 +222,7 @@ async fn wechat_call_is_guarded(s: Server) {
     deploy(&api, "raw", RAW, json!({})).await;
     // A path WeChat answers, with the token filled in by the server.
     let openid = mock_openid(&s, "alice").await;
-    let r = call(
-        &api,
-        Some(&alice),
+    let r = api.call_fn(Some(&alice),
         "raw",
         "raw",
         json!(["/wxa/msg_sec_check", {"version": 2, "openid": openid, "scene": 2, "content": "[review]"}]),
@@ -300,7 +243,9 @@ async fn wechat_call_is_guarded(s: Server) {
         "/sns/jscode2session",
         "https://api.weixin.qq.com/wxa/msg_sec_check",
     ] {
-        let r = call(&api, Some(&alice), "raw", "raw", json!([bad, {}])).await;
+        let r = api
+            .call_fn(Some(&alice), "raw", "raw", json!([bad, {}]))
+            .await;
         assert_eq!(
             r.body["result"],
             json!({"code": "INVALID_ARGUMENT", "field": "path"}),
@@ -309,16 +254,14 @@ async fn wechat_call_is_guarded(s: Server) {
         );
     }
     // WeChat's own refusals come back with their errcode.
-    let r = call(
-        &api,
-        Some(&alice),
+    let r = api.call_fn(Some(&alice),
         "raw",
         "raw",
         json!(["/wxa/msg_sec_check", {"version": 2, "openid": "o-nobody", "scene": 2, "content": "x"}]),
     )
     .await;
     assert_eq!(r.body["result"]["code"], "WECHAT_ERROR", "{}", r.text);
-    let r = call(&api, Some(&alice), "raw", "leak", json!([])).await;
+    let r = api.call_fn(Some(&alice), "raw", "leak", json!([])).await;
     assert_eq!(r.body["result"], "done", "{}", r.text);
     let logs = api
         .call("GET", "/v1/functions/raw/logs", Some(ADMIN_KEY), None)
@@ -328,15 +271,12 @@ async fn wechat_call_is_guarded(s: Server) {
 }
 
 async fn mock_openid(s: &Server, name: &str) -> String {
-    let r: Value = reqwest::Client::new()
-        .post(format!("{}/mock/subscriptions", s.wechat_mock))
-        .json(&json!({"name": name, "template_id": "probe", "times": 0}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let r = s
+        .mock_post_ok(
+            "/mock/subscriptions",
+            json!({"name": name, "template_id": "probe", "times": 0}),
+        )
+        .await;
     r["openid"].as_str().unwrap().to_string()
 }
 
@@ -362,7 +302,7 @@ async fn openids_reach_server_code_only(s: Server) {
         json!({}),
     )
     .await;
-    let r = call(&api, Some(&token), "who", "me", json!([])).await;
+    let r = api.call_fn(Some(&token), "who", "me", json!([])).await;
     assert_eq!(r.body["result"]["openid"], openid.as_str(), "{}", r.text);
     assert!(
         r.body["result"]["unionid"]
@@ -486,14 +426,14 @@ async fn fetch_keeps_bytes_intact(s: Server) {
     let (alice, _) = api.login("mock:alice").await;
     let (echo, _task) = bytes_echo().await;
     deploy(&api, "bytes", BYTES, json!({"hosts": [echo]})).await;
-    let r = call(
-        &api,
-        Some(&alice),
-        "bytes",
-        "roundTrip",
-        json!([format!("http://{echo}/")]),
-    )
-    .await;
+    let r = api
+        .call_fn(
+            Some(&alice),
+            "bytes",
+            "roundTrip",
+            json!([format!("http://{echo}/")]),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let out = &r.body["result"];
     assert_eq!(out["same"], true, "{}", r.text);
@@ -626,24 +566,19 @@ async fn checked_fields_refuse_risky_text_on_every_write_path(s: Server) {
 
     // A cloud function writing with the caller's rights is checked; with the admin's, not.
     deploy(&api, "writer", WRITER, json!({})).await;
-    let r = call(
-        &api,
-        Some(&alice),
-        "writer",
-        "post",
-        json!(["[risky] via fn"]),
-    )
-    .await;
+    let r = api
+        .call_fn(Some(&alice), "writer", "post", json!(["[risky] via fn"]))
+        .await;
     assert_eq!((r.status, r.code()), (400, "CONTENT_RISKY"), "{}", r.text);
     assert_eq!(count().await, 1);
-    let r = call(
-        &api,
-        Some(&alice),
-        "writer",
-        "postAsAdmin",
-        json!(["[risky] admin"]),
-    )
-    .await;
+    let r = api
+        .call_fn(
+            Some(&alice),
+            "writer",
+            "postAsAdmin",
+            json!(["[risky] admin"]),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text);
     // The admin key is not checked either; anonymous writers cannot be.
     let r = api

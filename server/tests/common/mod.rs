@@ -254,6 +254,50 @@ impl Server {
             .is_file()
     }
 
+    /// `GET` the face's WeChat mock at `path` (`/mock/…`): its JSON answer.
+    pub async fn mock_get(&self, path: &str) -> Value {
+        let r = reqwest::get(format!("{}{path}", self.wechat_mock))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.json().await.unwrap()
+    }
+
+    /// `POST` JSON to the face's WeChat mock at `path`: its status and its JSON answer
+    /// (`null` when it has none).
+    pub async fn mock_post(&self, path: &str, body: Value) -> (u16, Value) {
+        let a = Answer::from(
+            reqwest::Client::new()
+                .post(format!("{}{path}", self.wechat_mock))
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        (a.status, a.body)
+    }
+
+    /// The same, for the mock routes that always answer 200: the JSON answer.
+    pub async fn mock_post_ok(&self, path: &str, body: Value) -> Value {
+        let (status, answer) = self.mock_post(path, body).await;
+        assert_eq!(status, 200, "POST {path}: {answer}");
+        answer
+    }
+
+    /// Logs in through the face's WeChat mock as whoever has `openid` (no unionid).
+    pub async fn login_as(&self, openid: &str) -> (String, Value) {
+        let code = self
+            .mock_post_ok(
+                "/mock/login-code",
+                serde_json::json!({ "openid": openid, "unionid": false }),
+            )
+            .await;
+        Api::new(&self.base)
+            .login(code["code"].as_str().unwrap())
+            .await
+    }
+
     /// SIGKILL: no chance to flush anything.
     pub async fn kill9(&mut self) {
         let child = self.child.as_mut().expect("a local server");
@@ -350,6 +394,34 @@ impl Api {
             )
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
+    }
+
+    /// `PUT /v1/functions/{module}` as the admin: the answer, whatever it is.
+    pub async fn deploy(&self, module: &str, body: Value) -> Answer {
+        self.call(
+            "PUT",
+            &format!("/v1/functions/{module}"),
+            Some(ADMIN_KEY),
+            Some(body),
+        )
+        .await
+    }
+
+    /// `POST /v1/fn/{module}/{export}` with `args`, as `token`'s caller.
+    pub async fn call_fn(
+        &self,
+        token: Option<&str>,
+        module: &str,
+        export: &str,
+        args: Value,
+    ) -> Answer {
+        self.call(
+            "POST",
+            &format!("/v1/fn/{module}/{export}"),
+            token,
+            Some(serde_json::json!({ "args": args })),
+        )
+        .await
     }
 
     pub async fn login(&self, code: &str) -> (String, Value) {
