@@ -46,6 +46,14 @@ mod thumbs;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A bench setting from the environment, or its default when unset or not a number.
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
 fn rate(n: usize, d: Duration) -> String {
     format!("{:>10.0}/s", n as f64 / d.as_secs_f64())
 }
@@ -790,12 +798,7 @@ async fn api_bench() -> Result<(), BoxError> {
     // `YUNQIAO_BENCH_SECS` (default 3) per case; `YUNQIAO_BENCH_CASES=anonymous,token`
     // runs only the cases whose names contain one of those (and the baseline): for
     // profiling one path.
-    let dur = Duration::from_secs(
-        std::env::var("YUNQIAO_BENCH_SECS")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(3),
-    );
+    let dur = Duration::from_secs(env_or("YUNQIAO_BENCH_SECS", 3));
     let wanted = std::env::var("YUNQIAO_BENCH_CASES").unwrap_or_default();
     println!(
         "\n== HTTP hot path: {} records, {conns} keep-alive connections, {}s each, loopback ==",
@@ -1334,33 +1337,21 @@ fn main() -> Result<(), BoxError> {
             fanout_bench().await?;
         }
         if on("files") {
-            let secs = std::env::var("YUNQIAO_BENCH_SECS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(3);
+            let secs = env_or("YUNQIAO_BENCH_SECS", 3);
             files::bench(Duration::from_secs(secs)).await?;
         }
         if on("pay") {
             // `YUNQIAO_BENCH_PAY_ORDERS` (default 2000) notifications of each kind.
-            let n = std::env::var("YUNQIAO_BENCH_PAY_ORDERS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(2000);
+            let n = env_or("YUNQIAO_BENCH_PAY_ORDERS", 2000);
             pay::bench(n).await?;
         }
         if on("dump") {
             // `YUNQIAO_BENCH_DUMP_RECORDS` (default 100,000) records in the table.
-            let n = std::env::var("YUNQIAO_BENCH_DUMP_RECORDS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(100_000);
+            let n = env_or("YUNQIAO_BENCH_DUMP_RECORDS", 100_000);
             dump::bench(n).await?;
         }
         if on("thumbs") {
-            let secs = std::env::var("YUNQIAO_BENCH_SECS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(3);
+            let secs = env_or("YUNQIAO_BENCH_SECS", 3);
             let wanted = std::env::var("YUNQIAO_BENCH_CASES").unwrap_or_default();
             tokio::task::spawn_blocking(move || thumbs::bench(Duration::from_secs(secs), &wanted))
                 .await??;
